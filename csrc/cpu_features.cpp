@@ -1,0 +1,110 @@
+#include "cpu_features.h"
+
+#include <cstdlib>
+
+#include "common.h"
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#define MBN_X86 1
+#include <cpuid.h>
+#endif
+
+namespace mobilenet {
+
+namespace {
+
+#if MBN_X86
+struct X86Features {
+  bool avx2_fma = false;
+  bool avx512 = false;
+};
+
+uint64_t read_xcr0() {
+  uint32_t eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+X86Features detect_x86() {
+  X86Features f;
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
+  const bool fma = ecx & (1u << 12);
+  const bool osxsave = ecx & (1u << 27);
+  const bool avx = ecx & (1u << 28);
+  if (!osxsave || !avx) return f;
+  const uint64_t xcr0 = read_xcr0();
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;            // XMM and YMM state
+  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;          // plus opmask and ZMM state
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  const bool avx2 = ebx & (1u << 5);
+  const bool avx512f = ebx & (1u << 16);
+  const bool avx512dq = ebx & (1u << 17);
+  const bool avx512bw = ebx & (1u << 30);
+  const bool avx512vl = ebx & (1u << 31);
+  f.avx2_fma = os_ymm && avx2 && fma;
+  f.avx512 = f.avx2_fma && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+  return f;
+}
+
+const X86Features& x86_features() {
+  static const X86Features f = detect_x86();
+  return f;
+}
+#endif
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+  }
+  return "unknown";
+}
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if MBN_X86 && defined(MBN_HAVE_AVX2)
+    case Isa::Avx2: return x86_features().avx2_fma;
+#endif
+#if MBN_X86 && defined(MBN_HAVE_AVX512)
+    case Isa::Avx512: return x86_features().avx512;
+#endif
+#if defined(__aarch64__) && defined(MBN_HAVE_NEON)
+    case Isa::Neon: return true;  // Advanced SIMD is mandatory on AArch64
+#endif
+    default: return false;
+  }
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+Isa best_isa() { return supported_isas().back(); }
+
+Isa parse_isa(const std::string& name) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    if (name == isa_name(isa)) {
+      MBN_CHECK(isa_supported(isa), "instruction set '" + name + "' is not supported by this CPU or build");
+      return isa;
+    }
+  }
+  throw std::invalid_argument("mobilenet: unknown instruction set '" + name +
+                              "' (expected scalar, avx2, avx512 or neon)");
+}
+
+Isa isa_from_environment() {
+  const char* forced = std::getenv("MOBILENET_ISA");
+  if (forced && *forced) return parse_isa(forced);
+  return best_isa();
+}
+
+}  // namespace mobilenet

@@ -1,0 +1,88 @@
+// The kernel table: one set of function pointers per instruction set, chosen
+// once at run time. Every kernel works on NHWC float32 data.
+#pragma once
+#include <cstdint>
+
+#include "common.h"
+#include "cpu_features.h"
+
+namespace mobilenet {
+
+// Packed per-channel weight and bias arrays are padded to this many channels,
+// so every ISA's kernels can load whole vectors from them.
+constexpr int kChannelPad = 16;
+// Activation buffers end with this many readable floats, so a kernel may load
+// a whole vector at the last pixel's channel tail (the extra lanes are unused).
+constexpr int kBufferSlack = 16;
+
+// Full 3x3 convolution (the stem). The input is read through strides, so the
+// user's NHWC or NCHW array is used directly, without a transpose.
+struct Conv3x3Args {
+  const float* input;
+  int in_h, in_w, in_c;
+  int64_t in_row_stride, in_col_stride, in_channel_stride;  // in floats
+  float* output;  // NHWC, dense
+  int out_h, out_w, out_c;
+  int stride;
+  Padding pad;
+  const float* weights;  // [3][3][in_c][out_c_padded]
+  const float* bias;     // [out_c_padded]
+  int out_c_padded;
+  Clamp clamp;
+};
+
+// Depthwise 3x3 convolution. Rows of the padding border are read from
+// zero_row instead of being copied into a padded buffer.
+struct DwConvArgs {
+  const float* input;  // NHWC, dense, followed by kBufferSlack readable floats
+  int in_h, in_w, channels;
+  float* output;  // NHWC, dense
+  int out_h, out_w;
+  int stride;
+  Padding pad;
+  const float* weights;  // [9][channels_padded]
+  const float* bias;     // [channels_padded]
+  int channels_padded;
+  const float* zero_row;  // in_w * channels + kBufferSlack zeros
+  Clamp clamp;
+};
+
+// C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by
+// pack_gemm_weights into panels of gemm_panel_width columns.
+struct GemmArgs {
+  const float* a;
+  int64_t lda;
+  const float* packed_b;
+  const float* bias;  // [n padded to kChannelPad]
+  float* c;
+  int64_t ldc;
+  int m, n, k;
+  Clamp clamp;
+};
+
+struct KernelTable {
+  Isa isa;
+  const char* name;
+  int vector_width;  // floats per vector register
+  int gemm_panel_width;  // GEMM tile: gemm_tile_rows x gemm_panel_width
+  int gemm_tile_rows;
+
+  // Output rows [row_begin, row_end) of one image.
+  void (*conv3x3)(const Conv3x3Args& args, int row_begin, int row_end);
+  void (*dwconv3x3)(const DwConvArgs& args, int row_begin, int row_end);
+  // Adds bias[j] to every row of c and clamps: the epilogue of a BLAS GEMM.
+  void (*bias_activation)(float* c, int rows, int cols, int64_t ldc, const float* bias, Clamp clamp);
+  // out[c] = mean over pixels of in[p][c]
+  void (*global_avgpool)(const float* in, int pixels, int channels, float* out);
+  // Rows [m_begin, m_end) and panels [panel_begin, panel_end) of a packed GEMM.
+  void (*gemm)(const GemmArgs& args, int m_begin, int m_end, int panel_begin, int panel_end);
+};
+
+const KernelTable& kernel_table(Isa isa);
+
+// Packs B [k x n] (row-major) into column panels of `panel_width`, zero-padded:
+// panel p holds B[:, p*w : (p+1)*w] as k rows of w floats.
+int64_t packed_gemm_size(int k, int n, int panel_width);
+void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed);
+
+}  // namespace mobilenet

@@ -1,0 +1,10 @@
+// AVX2 + FMA kernels (compiled with -mavx2 -mfma; selected only when CPUID says so).
+// 16 ymm registers: a 6x16 GEMM tile uses 12 accumulators, 2 B vectors and a broadcast.
+#include <immintrin.h>
+#define MBN_KERNEL_NS avx2
+#define MBN_KERNEL_ISA Isa::Avx2
+#define MBN_KERNEL_NAME "avx2"
+#define MBN_VEC_AVX2 1
+#define MBN_GEMM_MR 6
+#define MBN_GEMM_NR_VECS 2
+#include "kernels_impl.h"

@@ -1,0 +1,10 @@
+// AVX-512 (F/DQ/BW/VL) kernels. 32 zmm registers: a 12x32 GEMM tile uses 24
+// accumulators, enough independent FMA chains to cover the FMA latency.
+#include <immintrin.h>
+#define MBN_KERNEL_NS avx512
+#define MBN_KERNEL_ISA Isa::Avx512
+#define MBN_KERNEL_NAME "avx512"
+#define MBN_VEC_AVX512 1
+#define MBN_GEMM_MR 12
+#define MBN_GEMM_NR_VECS 2
+#include "kernels_impl.h"

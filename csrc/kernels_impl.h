@@ -1,0 +1,215 @@
+// Kernel templates written once over `Vec` and compiled once per instruction
+// set. A kernels_<isa>.cpp file defines MBN_KERNEL_NS, one MBN_VEC_* macro and
+// the GEMM tile (MBN_GEMM_MR rows x MBN_GEMM_NR_VECS vectors), then includes
+// this file. Everything lives in that ISA's namespace: no std:: algorithms are
+// used here, so no out-of-line function compiled with wide instructions can be
+// shared with (and picked by the linker for) a narrower translation unit.
+#include "kernels.h"
+
+namespace mobilenet {
+namespace MBN_KERNEL_NS {
+
+#include "simd_vec.h"
+
+namespace {
+
+constexpr int W = Vec::width;
+constexpr int kGemmMR = MBN_GEMM_MR;
+constexpr int kGemmNR = MBN_GEMM_NR_VECS * W;
+
+inline int imin(int a, int b) { return a < b ? a : b; }
+inline int imax(int a, int b) { return a > b ? a : b; }
+
+inline void store_n(Vec v, float* p, int n) {
+  if (n == W)
+    v.store(p);
+  else
+    v.store_partial(p, n);
+}
+
+// ---------------------------------------------------------------- stem conv
+
+// NV output vectors per pixel, accumulated over the valid taps.
+template <int NV>
+inline void conv3x3_pixel(const Conv3x3Args& a, int oy, int ox, int co0, Vec lo, Vec hi) {
+  Vec acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = Vec::load(a.bias + co0 + v * W);
+  const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+  const int ky_begin = imax(0, -iy0), ky_end = imin(3, a.in_h - iy0);
+  const int kx_begin = imax(0, -ix0), kx_end = imin(3, a.in_w - ix0);
+  for (int ky = ky_begin; ky < ky_end; ++ky) {
+    for (int kx = kx_begin; kx < kx_end; ++kx) {
+      const float* px = a.input + (iy0 + ky) * a.in_row_stride + (ix0 + kx) * a.in_col_stride;
+      const float* wp = a.weights + static_cast<int64_t>((ky * 3 + kx) * a.in_c) * a.out_c_padded + co0;
+      for (int ci = 0; ci < a.in_c; ++ci) {
+        const Vec x = Vec::broadcast(px[ci * a.in_channel_stride]);
+        for (int v = 0; v < NV; ++v) acc[v] = fmadd(x, Vec::load(wp + v * W), acc[v]);
+        wp += a.out_c_padded;
+      }
+    }
+  }
+  float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox) * a.out_c + co0;
+  for (int v = 0; v < NV; ++v) store_n(clamp(acc[v], lo, hi), out + v * W, imin(W, a.out_c - co0 - v * W));
+}
+
+void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
+  const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    for (int ox = 0; ox < a.out_w; ++ox) {
+      for (int co0 = 0; co0 < a.out_c; co0 += 4 * W) {
+        switch (imin(4, (a.out_c - co0 + W - 1) / W)) {
+          case 1: conv3x3_pixel<1>(a, oy, ox, co0, lo, hi); break;
+          case 2: conv3x3_pixel<2>(a, oy, ox, co0, lo, hi); break;
+          case 3: conv3x3_pixel<3>(a, oy, ox, co0, lo, hi); break;
+          default: conv3x3_pixel<4>(a, oy, ox, co0, lo, hi); break;
+        }
+      }
+    }
+  }
+}
+
+// ----------------------------------------------------------- depthwise conv
+
+void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
+  const int C = a.channels, s = a.stride, pl = a.pad.left;
+  const int64_t in_row = static_cast<int64_t>(a.in_w) * C;
+  const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
+  // Output columns whose three taps all lie inside the row take the branch-free path.
+  const int ox_lo = imin(a.out_w, (pl + s - 1) / s);
+  const int ox_hi = a.in_w - 3 + pl >= 0 ? imax(ox_lo, imin(a.out_w, (a.in_w - 3 + pl) / s + 1)) : ox_lo;
+
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const float* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int iy = oy * s - a.pad.top + ky;
+      rows[ky] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
+    }
+    float* out_row = a.output + static_cast<int64_t>(oy) * a.out_w * C;
+    for (int c0 = 0; c0 < C; c0 += W) {
+      const int n = imin(W, C - c0);
+      Vec w[9];
+      for (int k = 0; k < 9; ++k) w[k] = Vec::load(a.weights + k * a.channels_padded + c0);
+      const Vec bias = Vec::load(a.bias + c0);
+      auto border_pixel = [&](int ox) {
+        Vec acc = bias;
+        const int ix0 = ox * s - pl;
+        for (int kx = 0; kx < 3; ++kx) {
+          const int ix = ix0 + kx;
+          if (ix < 0 || ix >= a.in_w) continue;
+          for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C + c0), w[ky * 3 + kx], acc);
+        }
+        store_n(clamp(acc, lo, hi), out_row + ox * C + c0, n);
+      };
+      for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
+      const float* r0 = rows[0] + c0;
+      const float* r1 = rows[1] + c0;
+      const float* r2 = rows[2] + c0;
+      for (int ox = ox_lo; ox < ox_hi; ++ox) {
+        const int64_t off = static_cast<int64_t>(ox * s - pl) * C;
+        Vec acc0 = fmadd(Vec::load(r0 + off), w[0], bias);
+        Vec acc1 = mul(Vec::load(r1 + off), w[3]);
+        Vec acc2 = mul(Vec::load(r2 + off), w[6]);
+        acc0 = fmadd(Vec::load(r0 + off + C), w[1], acc0);
+        acc1 = fmadd(Vec::load(r1 + off + C), w[4], acc1);
+        acc2 = fmadd(Vec::load(r2 + off + C), w[7], acc2);
+        acc0 = fmadd(Vec::load(r0 + off + 2 * C), w[2], acc0);
+        acc1 = fmadd(Vec::load(r1 + off + 2 * C), w[5], acc1);
+        acc2 = fmadd(Vec::load(r2 + off + 2 * C), w[8], acc2);
+        store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out_row + ox * C + c0, n);
+      }
+      for (int ox = ox_hi; ox < a.out_w; ++ox) border_pixel(ox);
+    }
+  }
+}
+
+// ------------------------------------------------------ epilogue and pooling
+
+void bias_activation(float* c, int rows, int cols, int64_t ldc, const float* bias, Clamp cl) {
+  const Vec lo = Vec::broadcast(cl.lo), hi = Vec::broadcast(cl.hi);
+  for (int r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    for (int j = 0; j < cols; j += W) {
+      const int n = imin(W, cols - j);
+      // The tail is done lane by lane: c may be the caller's array, with no slack after it.
+      if (n == W) {
+        clamp(add(Vec::load(row + j), Vec::load(bias + j)), lo, hi).store(row + j);
+      } else {
+        for (int t = j; t < cols; ++t) {
+          float y = row[t] + bias[t];
+          y = y < cl.lo ? cl.lo : y;  // comparisons with NaN are false: NaN propagates
+          row[t] = y > cl.hi ? cl.hi : y;
+        }
+      }
+    }
+  }
+}
+
+void global_avgpool(const float* in, int pixels, int channels, float* out) {
+  const Vec scale = Vec::broadcast(1.0f / static_cast<float>(pixels));
+  for (int c0 = 0; c0 < channels; c0 += W) {
+    Vec acc = Vec::zero();
+    for (int p = 0; p < pixels; ++p) acc = add(acc, Vec::load(in + static_cast<int64_t>(p) * channels + c0));
+    store_n(mul(acc, scale), out + c0, imin(W, channels - c0));
+  }
+}
+
+// -------------------------------------------------------------------- GEMM
+
+// MR rows x kGemmNR columns of C, accumulated in registers over all of k.
+template <int MR>
+inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
+  constexpr int NV = MBN_GEMM_NR_VECS;
+  const int n0 = panel * kGemmNR;
+  const float* b = g.packed_b + static_cast<int64_t>(panel) * g.k * kGemmNR;
+  const float* a = g.a + m0 * g.lda;
+  Vec acc[MR][NV];
+  for (int v = 0; v < NV; ++v) {
+    const Vec bias = Vec::load(g.bias + n0 + v * W);
+    for (int r = 0; r < MR; ++r) acc[r][v] = bias;
+  }
+  for (int kk = 0; kk < g.k; ++kk) {
+    Vec bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
+    for (int r = 0; r < MR; ++r) {
+      const Vec x = Vec::broadcast(a[r * g.lda + kk]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(x, bv[v], acc[r][v]);
+    }
+    b += kGemmNR;
+  }
+  const int cols = imin(kGemmNR, g.n - n0);
+  for (int r = 0; r < MR; ++r) {
+    float* c = g.c + (m0 + r) * g.ldc + n0;
+    for (int v = 0; v < NV; ++v) {
+      const int n = cols - v * W;
+      if (n <= 0) break;
+      store_n(clamp(acc[r][v], lo, hi), c + v * W, imin(W, n));
+    }
+  }
+}
+
+template <int MR>
+void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, Vec lo, Vec hi) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return gemm_tile_rows<MR - 1>(g, m0, rows, panel, lo, hi);
+  }
+  gemm_tile<MR>(g, m0, panel, lo, hi);
+}
+
+void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_end) {
+  const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
+  for (int p = panel_begin; p < panel_end; ++p) {
+    for (int m = m_begin; m < m_end; m += kGemmMR)
+      gemm_tile_rows<kGemmMR>(g, m, imin(kGemmMR, m_end - m), p, lo, hi);
+  }
+}
+
+}  // namespace
+
+const KernelTable& table() {
+  static const KernelTable t = {MBN_KERNEL_ISA, MBN_KERNEL_NAME, W, kGemmNR, kGemmMR, conv3x3,
+                                dwconv3x3,      bias_activation, global_avgpool, gemm};
+  return t;
+}
+
+}  // namespace MBN_KERNEL_NS
+}  // namespace mobilenet

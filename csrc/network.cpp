@@ -1,0 +1,367 @@
+#include "network.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "blas.h"
+#include "float_env.h"
+
+namespace mobilenet {
+
+const char* layer_kind_name(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::Conv3x3: return "conv3x3";
+    case LayerKind::DwConv3x3: return "dwconv3x3";
+    case LayerKind::Conv1x1: return "conv1x1";
+    case LayerKind::GlobalAvgPool: return "avgpool";
+    case LayerKind::FullyConnected: return "fc";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// Rows of a GEMM's A block that stay in L2 while the B panels stream past them.
+constexpr int64_t kGemmBlockBytes = 128 * 1024;
+
+std::string where(size_t index, const LayerSpec& s) {
+  return "layer " + std::to_string(index) + " (" + layer_kind_name(s.kind) + ")";
+}
+
+int64_t expected_weight_count(const LayerSpec& s) {
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return int64_t{9} * s.in_c * s.out_c;
+    case LayerKind::DwConv3x3: return int64_t{9} * s.in_c;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: return int64_t{s.in_c} * s.out_c;
+    case LayerKind::GlobalAvgPool: return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool all_finite(const float* data, int64_t count) {
+  // Exponent bits all ones <=> NaN or Inf; written branch-free so it vectorizes.
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(data);
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < count; ++i) bad |= static_cast<uint32_t>((bits[i] & 0x7f800000u) == 0x7f800000u);
+  return bad == 0;
+}
+
+Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend)
+    : kernels_(&kernel_table(isa)), backend_(backend) {
+  MBN_CHECK(!specs.empty(), "a network needs at least one layer");
+  MBN_CHECK(backend != PointwiseBackend::Blas || blas_available(), "this build has no BLAS backend");
+  MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
+  int h = specs.front().in_h, w = specs.front().in_w, c = specs.front().in_c;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    LayerSpec& s = specs[i];
+    const std::string at = where(i, s);
+    MBN_CHECK(s.in_h == h && s.in_w == w && s.in_c == c,
+              at + ": input shape does not match the previous layer's output");
+    MBN_CHECK(h >= 1 && w >= 1 && c >= 1 && s.out_c >= 1, at + ": dimensions must be positive");
+    MBN_CHECK(int64_t{h} * w * std::max(c, s.out_c) < (int64_t{1} << 31), at + ": activation too large");
+    Layer layer;
+    switch (s.kind) {
+      case LayerKind::Conv3x3:
+      case LayerKind::DwConv3x3: {
+        MBN_CHECK(s.stride == 1 || s.stride == 2, at + ": stride must be 1 or 2");
+        for (int p : {s.pad.top, s.pad.left, s.pad.bottom, s.pad.right})
+          MBN_CHECK(p >= 0 && p <= 2, at + ": padding must be between 0 and 2");
+        const int padded_h = h + s.pad.top + s.pad.bottom, padded_w = w + s.pad.left + s.pad.right;
+        MBN_CHECK(padded_h >= 3 && padded_w >= 3, at + ": input smaller than the 3x3 kernel");
+        layer.out_h = (padded_h - 3) / s.stride + 1;
+        layer.out_w = (padded_w - 3) / s.stride + 1;
+        if (s.kind == LayerKind::DwConv3x3) MBN_CHECK(s.out_c == c, at + ": depthwise output channels must equal input channels");
+        break;
+      }
+      case LayerKind::Conv1x1:
+      case LayerKind::FullyConnected:
+        MBN_CHECK(s.stride == 1, at + ": stride must be 1");
+        if (s.kind == LayerKind::FullyConnected) MBN_CHECK(h == 1 && w == 1, at + ": input must be 1x1 (pool first)");
+        layer.out_h = h;
+        layer.out_w = w;
+        break;
+      case LayerKind::GlobalAvgPool:
+        MBN_CHECK(s.out_c == c, at + ": pooling keeps the channel count");
+        layer.out_h = layer.out_w = 1;
+        break;
+    }
+    MBN_CHECK(static_cast<int64_t>(s.weight.size()) == expected_weight_count(s),
+              at + ": weight has " + std::to_string(s.weight.size()) + " values, expected " +
+                  std::to_string(expected_weight_count(s)));
+    MBN_CHECK(s.bias.empty() || static_cast<int>(s.bias.size()) == s.out_c,
+              at + ": bias must be empty or have one value per output channel");
+    for (float v : s.weight) MBN_CHECK(std::isfinite(v), at + ": weight contains NaN or Inf");
+    for (float v : s.bias) MBN_CHECK(std::isfinite(v), at + ": bias contains NaN or Inf");
+    if (s.kind == LayerKind::DwConv3x3)
+      max_zero_row_ = std::max<int64_t>(max_zero_row_, int64_t{w} * c);
+    h = layer.out_h;
+    w = layer.out_w;
+    c = s.out_c;
+    layer.spec = std::move(s);
+    max_activation_ = std::max(max_activation_, layer.out_size());
+    pack(layer);
+    layers_.push_back(std::move(layer));
+  }
+  pool_ = std::make_shared<ThreadPool>(threads);
+}
+
+void Network::pack(Layer& layer) {
+  LayerSpec& s = layer.spec;
+  const int pad_to = std::max(kChannelPad, kernels_->gemm_panel_width);
+  layer.channels_padded = static_cast<int>(round_up(s.out_c, pad_to));
+  layer.bias = AlignedBuffer(layer.channels_padded);
+  std::copy(s.bias.begin(), s.bias.end(), layer.bias.data());
+  const int cp = layer.channels_padded;
+  switch (s.kind) {
+    case LayerKind::Conv3x3:
+      layer.weights = AlignedBuffer(size_t{9} * s.in_c * cp);
+      for (int64_t t = 0; t < int64_t{9} * s.in_c; ++t)
+        std::copy_n(s.weight.data() + t * s.out_c, s.out_c, layer.weights.data() + t * cp);
+      break;
+    case LayerKind::DwConv3x3:
+      layer.weights = AlignedBuffer(size_t{9} * cp);
+      for (int t = 0; t < 9; ++t)
+        std::copy_n(s.weight.data() + int64_t{t} * s.out_c, s.out_c, layer.weights.data() + int64_t{t} * cp);
+      break;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected:
+      if (backend_ == PointwiseBackend::Blas) {
+        layer.weights = AlignedBuffer(s.weight.size());
+        std::copy(s.weight.begin(), s.weight.end(), layer.weights.data());
+      } else {
+        layer.weights = AlignedBuffer(packed_gemm_size(s.in_c, s.out_c, kernels_->gemm_panel_width));
+        pack_gemm_weights(s.weight.data(), s.in_c, s.out_c, kernels_->gemm_panel_width, layer.weights.data());
+      }
+      break;
+    case LayerKind::GlobalAvgPool: break;
+  }
+  s.weight = {};
+  s.bias = {};
+}
+
+int64_t Network::input_size() const {
+  const LayerSpec& s = layers_.front().spec;
+  return int64_t{s.in_h} * s.in_w * s.in_c;
+}
+
+void Network::stage_input(const float* input, int batch, InputLayout layout, float* staged) const {
+  const LayerSpec& s = layers_.front().spec;
+  const int64_t hw = int64_t{s.in_h} * s.in_w, size = input_size();
+  if (layout == InputLayout::NHWC) {
+    std::copy_n(input, batch * size, staged);
+    return;
+  }
+  for (int n = 0; n < batch; ++n)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int c = 0; c < s.in_c; ++c) staged[n * size + p * s.in_c + c] = input[n * size + c * hw + p];
+}
+
+std::vector<int> Network::output_shape(int layer) const {
+  MBN_CHECK(layer >= 0 && layer < num_layers(), "layer index out of range");
+  const Layer& l = layers_[layer];
+  return {l.out_h, l.out_w, l.spec.out_c};
+}
+
+std::string Network::kernel_name(int index) const {
+  MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
+  const LayerSpec& s = layers_[index].spec;
+  const std::string isa = kernels_->name;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return "conv3x3s" + std::to_string(s.stride) + "_" + isa;
+    case LayerKind::DwConv3x3: return "dwconv3x3s" + std::to_string(s.stride) + "_" + isa;
+    case LayerKind::GlobalAvgPool: return "avgpool_" + isa;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: {
+      const std::string op = s.kind == LayerKind::Conv1x1 ? "conv1x1" : "fc";
+      if (backend_ == PointwiseBackend::Blas) return op + "_openblas+bias_" + isa;
+      return op + "_gemm" + std::to_string(kernels_->gemm_tile_rows) + "x" +
+             std::to_string(kernels_->gemm_panel_width) + "_" + isa;
+    }
+  }
+  return "unknown";
+}
+
+int Network::threads() const {
+  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(pool_mutex_));
+  return pool_->threads();
+}
+
+void Network::set_threads(int threads) {
+  MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
+  auto pool = std::make_shared<ThreadPool>(threads);
+  std::lock_guard<std::mutex> lock(pool_mutex_);
+  pool_ = std::move(pool);  // a forward in flight keeps its own reference to the old pool
+}
+
+int64_t Network::packed_weight_bytes() const {
+  int64_t bytes = 0;
+  for (const Layer& l : layers_) bytes += (l.weights.size() + l.bias.size()) * sizeof(float);
+  return bytes;
+}
+
+std::unique_ptr<Network::Workspace> Network::acquire_workspace(int batch) {
+  {
+    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    for (auto it = free_workspaces_.begin(); it != free_workspaces_.end(); ++it) {
+      if ((*it)->batch >= batch) {
+        auto ws = std::move(*it);
+        free_workspaces_.erase(it);
+        return ws;
+      }
+    }
+  }
+  auto ws = std::make_unique<Workspace>();
+  ws->batch = batch;
+  for (auto& buffer : ws->activations) buffer = AlignedBuffer(batch * max_activation_ + kBufferSlack);
+  ws->zero_row = AlignedBuffer(max_zero_row_ + kBufferSlack);
+  if (layers_.front().spec.kind != LayerKind::Conv3x3) ws->staged_input = AlignedBuffer(batch * input_size() + kBufferSlack);
+  return ws;
+}
+
+void Network::release_workspace(std::unique_ptr<Workspace> ws) {
+  std::lock_guard<std::mutex> lock(workspace_mutex_);
+  // Keep the largest ones: a later call of that batch size (or less) allocates nothing.
+  free_workspaces_.push_back(std::move(ws));
+  std::sort(free_workspaces_.begin(), free_workspaces_.end(),
+            [](const auto& a, const auto& b) { return a->batch < b->batch; });
+  if (free_workspaces_.size() > 8) free_workspaces_.erase(free_workspaces_.begin());
+}
+
+void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,
+                      int64_t* layer_ns) {
+  MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
+  MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
+  FlushDenormalsGuard flush_denormals;
+  std::shared_ptr<ThreadPool> pool;
+  {
+    std::lock_guard<std::mutex> lock(pool_mutex_);
+    pool = pool_;
+  }
+  std::unique_ptr<Workspace> ws = acquire_workspace(batch);
+  const float* in = input;
+  // Only the stem reads the caller's array in place (through strides); any
+  // other first layer gets an NHWC copy that ends with readable slack.
+  if (layers_.front().spec.kind != LayerKind::Conv3x3) {
+    stage_input(input, batch, layout, ws->staged_input.data());
+    in = ws->staged_input.data();
+  }
+  for (int i = 0; i < num_layers(); ++i) {
+    const Layer& layer = layers_[i];
+    float* out = i + 1 == num_layers() ? output : ws->activations[i % 2].data();
+    const auto start = layer_ns ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    run_layer(layer, in, layout, out, batch, *ws, *pool);
+    if (layer_ns)
+      layer_ns[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    in = out;
+  }
+  release_workspace(std::move(ws));
+  if (softmax) {
+    const int64_t k = output_size();
+    for (int n = 0; n < batch; ++n) {
+      float* row = output + int64_t{n} * k;
+      const float top = *std::max_element(row, row + k);
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) sum += (row[j] = std::exp(row[j] - top));
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < k; ++j) row[j] *= inv;
+    }
+  }
+}
+
+void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
+                        Workspace& ws, ThreadPool& pool) const {
+  const LayerSpec& s = layer.spec;
+  const Clamp clamp = clamp_for(s.activation);
+  const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
+  const int64_t out_image = layer.out_size();
+  // Spatial layers split each image into bands of output rows, a few per thread.
+  const int bands = pool.threads() == 1 ? 1 : std::min(layer.out_h, 4 * pool.threads());
+  const int band_rows = (layer.out_h + bands - 1) / bands;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: {
+      Conv3x3Args a{};
+      a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
+      if (layout == InputLayout::NCHW) {
+        a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
+      } else {
+        a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
+      }
+      a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
+      a.stride = s.stride, a.pad = s.pad;
+      a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.out_c_padded = layer.channels_padded;
+      a.clamp = clamp;
+      pool.parallel_for(batch * bands, [&](int task) {
+        Conv3x3Args t = a;
+        const int n = task / bands, band = task % bands;
+        t.input = in + n * in_image;
+        t.output = out + n * out_image;
+        kernels_->conv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
+      });
+      break;
+    }
+    case LayerKind::DwConv3x3: {
+      DwConvArgs a{};
+      a.in_h = s.in_h, a.in_w = s.in_w, a.channels = s.in_c;
+      a.out_h = layer.out_h, a.out_w = layer.out_w;
+      a.stride = s.stride, a.pad = s.pad;
+      a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.channels_padded = layer.channels_padded;
+      a.zero_row = ws.zero_row.data();
+      a.clamp = clamp;
+      pool.parallel_for(batch * bands, [&](int task) {
+        DwConvArgs t = a;
+        const int n = task / bands, band = task % bands;
+        t.input = in + n * in_image;
+        t.output = out + n * out_image;
+        kernels_->dwconv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
+      });
+      break;
+    }
+    case LayerKind::GlobalAvgPool:
+      pool.parallel_for(batch, [&](int n) {
+        kernels_->global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
+      });
+      break;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected:
+      run_pointwise(layer, in, out, int64_t{batch} * s.in_h * s.in_w, pool);
+      break;
+  }
+}
+
+void Network::run_pointwise(const Layer& layer, const float* in, float* out, int64_t m64, ThreadPool& pool) const {
+  const LayerSpec& s = layer.spec;
+  const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
+  const int threads = pool.threads();
+  const int mr = kernels_->gemm_tile_rows, nr = kernels_->gemm_panel_width;
+  // Row blocks whose A rows stay in L2; enough of them to feed every thread.
+  int64_t block = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4) / mr * mr);
+  if (threads > 1) block = std::min<int64_t>(block, round_up((m + 2 * threads - 1) / (2 * threads), mr));
+  const int row_blocks = static_cast<int>((m + block - 1) / block);
+  // Too few rows (the 7x7 layers, the classifier): split the columns instead.
+  const int panels = (n + nr - 1) / nr;
+  const int col_blocks = row_blocks >= threads ? 1 : std::min(panels, 2 * threads);
+  const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  const Clamp clamp = clamp_for(s.activation);
+  pool.parallel_for(row_blocks * col_blocks, [&](int task) {
+    const int rb = task / col_blocks, cb = task % col_blocks;
+    const int m0 = static_cast<int>(rb * block), m1 = static_cast<int>(std::min<int64_t>(m, m0 + block));
+    const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
+    if (p0 >= p1) return;
+    if (backend_ == PointwiseBackend::Blas) {
+      const int n0 = p0 * nr, n1 = std::min(n, p1 * nr);
+      float* c = out + int64_t{m0} * n + n0;
+      blas_sgemm(m1 - m0, n1 - n0, k, in + int64_t{m0} * k, k, layer.weights.data() + n0, n, c, n);
+      // Bias and activation while the block is still in cache.
+      kernels_->bias_activation(c, m1 - m0, n1 - n0, n, layer.bias.data() + n0, clamp);
+    } else {
+      GemmArgs g{in, k, layer.weights.data(), layer.bias.data(), out, n, m, n, k, clamp};
+      kernels_->gemm(g, m0, m1, p0, p1);
+    }
+  });
+}
+
+}  // namespace mobilenet

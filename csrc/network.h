@@ -1,0 +1,104 @@
+// The executor: a chain of layers with weights packed once, run in one call.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "aligned_buffer.h"
+#include "common.h"
+#include "cpu_features.h"
+#include "kernels.h"
+#include "thread_pool.h"
+
+namespace mobilenet {
+
+enum class LayerKind : int { Conv3x3 = 0, DwConv3x3 = 1, Conv1x1 = 2, GlobalAvgPool = 3, FullyConnected = 4 };
+enum class InputLayout : int { NHWC = 0, NCHW = 1 };
+enum class PointwiseBackend : int { Gemm = 0, Blas = 1 };
+
+const char* layer_kind_name(LayerKind kind);
+
+// One layer as the model builder describes it, with batch norm already folded.
+// Weight layouts: Conv3x3 [3][3][in_c][out_c], DwConv3x3 [3][3][c],
+// Conv1x1 and FullyConnected [in_c][out_c]. bias is [out_c] or empty.
+struct LayerSpec {
+  LayerKind kind = LayerKind::Conv3x3;
+  int in_h = 0, in_w = 0, in_c = 0, out_c = 0;
+  int stride = 1;
+  Padding pad;
+  Activation activation = Activation::None;
+  std::vector<float> weight;
+  std::vector<float> bias;
+};
+
+// True when no value is NaN or +-Inf (checked before a forward pass: ReLU's
+// clamp would otherwise turn a NaN into a plausible-looking 0).
+bool all_finite(const float* data, int64_t count);
+
+class Network {
+ public:
+  // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.
+  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend);
+
+  // input: batch images, NHWC or NCHW, dense. output: batch x output_size().
+  // Any chain of layers runs; MobileNet's ends with a 1x1 map of class scores.
+  // layer_ns, when not null, receives each layer's duration (added to it).
+  void forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,
+               int64_t* layer_ns = nullptr);
+
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  int input_height() const { return layers_.front().spec.in_h; }
+  int input_width() const { return layers_.front().spec.in_w; }
+  int input_channels() const { return layers_.front().spec.in_c; }
+  int64_t input_size() const;   // floats per image
+  int64_t output_size() const { return layers_.back().out_size(); }  // floats per image
+  std::vector<int> output_shape(int layer) const;  // {h, w, c}
+  std::string kernel_name(int layer) const;
+  const KernelTable& kernels() const { return *kernels_; }
+  PointwiseBackend backend() const { return backend_; }
+  int threads() const;
+  void set_threads(int threads);
+  int64_t packed_weight_bytes() const;
+  // Largest batch accepted in one call (bounds the activation arena).
+  static constexpr int kMaxBatch = 1 << 16;
+
+ private:
+  struct Layer {
+    LayerSpec spec;  // weight/bias cleared after packing
+    int out_h = 0, out_w = 0;
+    AlignedBuffer weights;  // packed for the kernel that runs this layer
+    AlignedBuffer bias;     // padded to kChannelPad (or the GEMM panel width)
+    int channels_padded = 0;
+    int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }
+  };
+  struct Workspace {
+    int batch = 0;
+    AlignedBuffer activations[2];
+    AlignedBuffer zero_row;
+    AlignedBuffer staged_input;
+  };
+
+  void pack(Layer& layer);
+  void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
+  std::unique_ptr<Workspace> acquire_workspace(int batch);
+  void release_workspace(std::unique_ptr<Workspace> ws);
+  void run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
+                 Workspace& ws, ThreadPool& pool) const;
+  void run_pointwise(const Layer& layer, const float* in, float* out, int64_t m, ThreadPool& pool) const;
+
+  std::vector<Layer> layers_;
+  const KernelTable* kernels_;
+  PointwiseBackend backend_;
+  int64_t max_activation_ = 0;
+  int64_t max_zero_row_ = 0;
+
+  std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
+  std::shared_ptr<ThreadPool> pool_;
+
+  std::mutex workspace_mutex_;
+  std::vector<std::unique_ptr<Workspace>> free_workspaces_;
+};
+
+}  // namespace mobilenet

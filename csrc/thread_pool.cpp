@@ -1,0 +1,105 @@
+#include "thread_pool.h"
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "float_env.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MBN_PAUSE() _mm_pause()
+#elif defined(__aarch64__)
+#define MBN_PAUSE() __asm__ __volatile__("yield")
+#else
+#define MBN_PAUSE() ((void)0)
+#endif
+
+namespace mobilenet {
+
+ThreadPool::ThreadPool(int threads) {
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    stop_.store(true);
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::drain(uint64_t generation) {
+  uint64_t s = state_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((s >> 32) != generation) return;
+    const uint64_t index = s & kClosed;
+    if (index >= static_cast<uint64_t>(n_.load(std::memory_order_relaxed))) return;
+    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), static_cast<int>(index));
+    done_.fetch_add(1, std::memory_order_release);
+    s = state_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::run(int n, TaskFn fn, void* ctx) {
+  if (n <= 0) return;
+  std::unique_lock<std::mutex> owner(busy_, std::try_to_lock);
+  if (workers_.empty() || n == 1 || !owner.owns_lock()) {
+    for (int i = 0; i < n; ++i) fn(ctx, i);
+    return;
+  }
+  fn_.store(fn, std::memory_order_relaxed);
+  ctx_.store(ctx, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint64_t generation = ++generation_;
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    state_.store(generation << 32, std::memory_order_release);
+  }
+  wake_.notify_all();
+  drain(generation);
+  while (done_.load(std::memory_order_acquire) < n) MBN_PAUSE();
+  state_.store((generation << 32) | kClosed, std::memory_order_release);
+}
+
+void ThreadPool::worker_loop() {
+  FlushDenormalsGuard flush_denormals;  // for the life of this worker thread
+  uint64_t seen = 0;
+  auto current = [this] { return state_.load(std::memory_order_acquire) >> 32; };
+  for (;;) {
+    // Spin for a short while: the next layer usually starts within microseconds.
+    const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    while (current() == seen && !stop_.load(std::memory_order_relaxed) &&
+           std::chrono::steady_clock::now() < spin_until) {
+      for (int i = 0; i < 64; ++i) MBN_PAUSE();
+    }
+    if (current() == seen) {
+      std::unique_lock<std::mutex> lock(wake_mutex_);
+      wake_.wait(lock, [&] { return stop_.load() || current() != seen; });
+    }
+    if (stop_.load()) return;
+    seen = current();
+    drain(seen);
+  }
+}
+
+int physical_core_count() {
+  // Distinct (package, core) pairs from sysfs; falls back to hardware_concurrency.
+  std::set<std::pair<std::string, std::string>> cores;
+  const unsigned logical = std::thread::hardware_concurrency();
+  for (unsigned cpu = 0; cpu < logical; ++cpu) {
+    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+    std::ifstream pkg(base + "physical_package_id"), core(base + "core_id");
+    std::string p, c;
+    if (!(pkg >> p) || !(core >> c)) return logical > 0 ? static_cast<int>(logical) : 1;
+    cores.emplace(p, c);
+  }
+  return cores.empty() ? 1 : static_cast<int>(cores.size());
+}
+
+}  // namespace mobilenet

@@ -1,0 +1,61 @@
+// The engine's one thread pool. The calling thread takes part in the work, so a
+// pool of T threads starts T-1 workers. Workers spin briefly between parallel
+// regions (layers follow each other within microseconds), then sleep.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mobilenet {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs fn(i) for i in [0, n). If another caller is using the pool, the
+  // tasks run on the calling thread alone: correct, never deadlocked.
+  template <class F>
+  void parallel_for(int n, F&& fn) {
+    auto trampoline = [](void* ctx, int i) { (*static_cast<F*>(ctx))(i); };
+    run(n, trampoline, &fn);
+  }
+
+ private:
+  using TaskFn = void (*)(void*, int);
+  void run(int n, TaskFn fn, void* ctx);
+  void worker_loop();
+  void drain(uint64_t generation);
+
+  static constexpr uint64_t kClosed = 0xFFFFFFFFu;
+
+  std::vector<std::thread> workers_;
+  std::mutex busy_;  // held by the caller that owns the current parallel region
+
+  // (generation << 32) | next task index. A task is claimed by a CAS that
+  // checks the generation, so a worker late from a finished region can never
+  // claim a task of the next one; a finished region is marked kClosed.
+  std::atomic<uint64_t> state_{0};
+  uint64_t generation_ = 0;  // written only by the busy_ owner
+  // Atomic (relaxed) only because a late worker may read them while the
+  // owner rewrites them; the CAS on state_ decides whether they are used.
+  std::atomic<TaskFn> fn_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  std::atomic<int> n_{0};
+  std::atomic<int> done_{0};
+
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::atomic<bool> stop_{false};
+};
+
+int physical_core_count();
+
+}  // namespace mobilenet

@@ -1,0 +1,30 @@
+"""mobilenet: MobileNet v1 (Howard et al. 2017) inference on CPUs, fast.
+
+    import mobilenet
+    net = mobilenet.MobileNetV1(alpha=0.75, resolution=160)
+    probs = net(images)        # (N, H, W, 3) float32 -> (N, classes)
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import _core, reference
+from .graph import Layer, build_layers
+from .model import MobileNetV1
+from .summary import Summary
+
+try:
+    __version__ = _version("mobilenet")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0"
+
+
+def isa() -> str:
+    """The instruction set in use: 'avx512', 'avx2', 'neon' or 'scalar' (MOBILENET_ISA forces one)."""
+    return _core.isa()
+
+
+def supported_isas():
+    """Every instruction set this CPU and build can run, best last."""
+    return list(_core.supported_isas())
+
+
+__all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "isa", "supported_isas", "reference", "__version__"]

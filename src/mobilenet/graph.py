@@ -1,0 +1,172 @@
+"""The MobileNet v1 architecture (Howard et al. 2017, Table 1) as a list of layers.
+
+Everything the paper reports (mult-adds, parameters, their split by layer
+type) is computed from this graph, never typed in.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Sequence, Tuple
+
+LAYER_TYPES = ("conv3x3", "dwconv3x3", "conv1x1", "avgpool", "fc")
+ACTIVATIONS = ("relu", "relu6", "none")
+PADDINGS = ("same", "symmetric")
+CHANNEL_ROUNDINGS = ("floor", "multiple_of_8")
+
+# Table 1 after the stem: (output channels at alpha 1, depthwise stride) per block.
+# The paper prints stride 2 for block 13; the 7x7 output (and every release) use 1.
+TABLE1_BLOCKS: Tuple[Tuple[int, int], ...] = (
+    (64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
+    (512, 1), (512, 1), (512, 1), (512, 1), (512, 1),
+    (1024, 2), (1024, 1),
+)
+STEM_CHANNELS = 32
+SHALLOW_DROPPED_BLOCKS = frozenset(range(7, 12))  # Table 5: the five 14x14x512 blocks
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer: shapes are (height, width, channels); padding is (top, left, bottom, right)."""
+
+    name: str
+    type: str
+    in_shape: Tuple[int, int, int]
+    out_shape: Tuple[int, int, int]
+    stride: int = 1
+    padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: str = "none"
+
+    @property
+    def mult_adds(self) -> int:
+        (_, _, cin), (oh, ow, cout) = self.in_shape, self.out_shape
+        if self.type == "conv3x3":
+            return oh * ow * cout * 9 * cin
+        if self.type == "dwconv3x3":
+            return oh * ow * cout * 9
+        if self.type in ("conv1x1", "fc"):
+            return oh * ow * cin * cout
+        return 0  # pooling: additions only, which the paper does not count
+
+    @property
+    def params(self) -> int:
+        """Weights, as the paper counts them (no biases, no batch norm)."""
+        cin, cout = self.in_shape[2], self.out_shape[2]
+        return {"conv3x3": 9 * cin * cout, "dwconv3x3": 9 * cout, "conv1x1": cin * cout,
+                "fc": cin * cout}.get(self.type, 0)
+
+    @property
+    def weight_shape(self) -> Optional[Tuple[int, ...]]:
+        """Canonical (unfolded) weight layout: output channels last."""
+        cin, cout = self.in_shape[2], self.out_shape[2]
+        return {"conv3x3": (3, 3, cin, cout), "dwconv3x3": (3, 3, cout),
+                "conv1x1": (cin, cout), "fc": (cin, cout)}.get(self.type)
+
+    @property
+    def has_batch_norm(self) -> bool:
+        return self.type in ("conv3x3", "dwconv3x3", "conv1x1")
+
+
+def scaled_channels(channels: int, alpha: float, rounding: str = "floor") -> int:
+    """Channels of a layer thinned by the width multiplier.
+
+    "floor" is Keras's and TF-slim's int(c * alpha); "multiple_of_8" is timm's
+    make_divisible (nearest multiple of 8, never more than 10% below c * alpha).
+    """
+    if rounding == "floor":
+        return max(1, int(channels * alpha))
+    if rounding == "multiple_of_8":
+        value = channels * alpha
+        rounded = max(8, int(value + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * value else rounded
+    raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, got {rounding!r}")
+
+
+def conv_padding(size: int, stride: int, mode: str) -> Tuple[int, int]:
+    """(before, after) padding of a 3x3 convolution along one axis.
+
+    "same" is TensorFlow's rule: output = ceil(size / stride), and the odd pixel
+    of padding goes after (bottom/right). "symmetric" is PyTorch's padding=1.
+    """
+    if mode == "symmetric":
+        return 1, 1
+    if mode == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + 3 - size, 0)
+        return total // 2, total - total // 2
+    raise ValueError(f"padding must be one of {PADDINGS}, got {mode!r}")
+
+
+def conv_output_size(size: int, stride: int, before: int, after: int) -> int:
+    return (size + before + after - 3) // stride + 1
+
+
+def _check_number(name: str, value, kind=float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+
+
+def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, *,
+                 shallow: bool = False, activation: str = "relu", padding: str = "same",
+                 channel_rounding: str = "floor") -> Tuple[Layer, ...]:
+    """The layers of Table 1 for a width multiplier and input resolution."""
+    _check_number("alpha", alpha)
+    if alpha <= 0:
+        raise ValueError(f"alpha (width multiplier) must be > 0, got {alpha}")
+    if alpha > 16:
+        raise ValueError(f"alpha (width multiplier) must be <= 16, got {alpha}")
+    _check_number("resolution", resolution, int)
+    if resolution < 32:
+        raise ValueError(f"resolution must be >= 32, got {resolution}")
+    if resolution > 4096:
+        raise ValueError(f"resolution must be <= 4096, got {resolution}")
+    _check_number("num_classes", num_classes, int)
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    if channel_rounding not in CHANNEL_ROUNDINGS:
+        raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, got {channel_rounding!r}")
+
+    layers = []
+    shape = (resolution, resolution, 3)
+
+    def spatial(name: str, type_: str, cout: int, stride: int) -> None:
+        nonlocal shape
+        h, w, _ = shape
+        top, bottom = conv_padding(h, stride, padding)
+        left, right = conv_padding(w, stride, padding)
+        out = (conv_output_size(h, stride, top, bottom), conv_output_size(w, stride, left, right), cout)
+        layers.append(Layer(name, type_, shape, out, stride, (top, left, bottom, right), activation))
+        shape = out
+
+    spatial("conv1", "conv3x3", scaled_channels(STEM_CHANNELS, alpha, channel_rounding), 2)
+    for index, (channels, stride) in enumerate(TABLE1_BLOCKS, start=1):
+        if shallow and index in SHALLOW_DROPPED_BLOCKS:
+            continue
+        spatial(f"conv_dw_{index}", "dwconv3x3", shape[2], stride)
+        cout = scaled_channels(channels, alpha, channel_rounding)
+        layers.append(Layer(f"conv_pw_{index}", "conv1x1", shape, shape[:2] + (cout,), 1, (0, 0, 0, 0), activation))
+        shape = shape[:2] + (cout,)
+    layers.append(Layer("avgpool", "avgpool", shape, (1, 1, shape[2])))
+    layers.append(Layer("fc", "fc", (1, 1, shape[2]), (1, 1, num_classes)))
+    return tuple(layers)
+
+
+def check_chain(layers: Sequence[Layer]) -> None:
+    """Raises ValueError unless each layer's input is the previous layer's output."""
+    if not layers:
+        raise ValueError("a network needs at least one layer")
+    for prev, layer in zip(layers, layers[1:]):
+        if prev.out_shape != layer.in_shape:
+            raise ValueError(f"layer {layer.name!r} expects input {layer.in_shape}, "
+                             f"but {prev.name!r} produces {prev.out_shape}")
+    for layer in layers:
+        if layer.type not in LAYER_TYPES:
+            raise ValueError(f"layer {layer.name!r} has unknown type {layer.type!r}")
+        if layer.activation not in ACTIVATIONS:
+            raise ValueError(f"layer {layer.name!r} has unknown activation {layer.activation!r}")

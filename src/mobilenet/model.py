@@ -1,0 +1,184 @@
+"""MobileNetV1: the network, its packed engine, and its forward passes."""
+from __future__ import annotations
+
+import copy
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+
+from . import _core
+from .graph import Layer, build_layers, check_chain
+from .params import check_params, fold_batch_norm, random_params
+from .summary import Summary
+
+LAYOUTS = ("NHWC", "NCHW")
+BACKENDS = ("gemm", "blas")
+
+
+def _check_threads(threads) -> int:
+    if threads is None:
+        return _core.physical_cores()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be an integer, got {type(threads).__name__}")
+    if not 1 <= threads <= 1024:
+        raise ValueError(f"threads must be between 1 and 1024, got {threads}")
+    return int(threads)
+
+
+class MobileNetV1:
+    """MobileNet v1 (Howard et al. 2017) for CPU inference.
+
+    With no weights given, the network of the paper's Table 1 is built with
+    seeded random weights (He initialization) and random batch-norm statistics.
+    Batch norm is folded and weights are packed once, here; a forward pass
+    runs the whole network in one C++ call with the GIL released.
+
+    alpha: width multiplier (> 0); resolution: input size (>= 32);
+    shallow: drop the five 14x14x512 blocks (Table 5); activation: "relu"
+    (the paper) or "relu6" (TensorFlow's releases); padding: "same"
+    (TensorFlow: stride-2 layers pad bottom/right) or "symmetric" (PyTorch);
+    channel_rounding: "floor" (Keras, TF-slim) or "multiple_of_8" (timm);
+    threads: worker threads (default: physical cores); backend: "gemm" (our
+    kernel, weights packed once) or "blas" (OpenBLAS sgemm + fused epilogue).
+    """
+
+    def __init__(self, alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, shallow: bool = False,
+                 activation: str = "relu", padding: str = "same", seed: int = 0, *,
+                 channel_rounding: str = "floor", threads: Optional[int] = None, backend: str = "gemm",
+                 isa: Optional[str] = None):
+        layers = build_layers(alpha, resolution, num_classes, shallow=shallow, activation=activation,
+                              padding=padding, channel_rounding=channel_rounding)
+        self._setup(layers, random_params(layers, seed), threads=threads, backend=backend, isa=isa)
+        self.alpha, self.resolution, self.shallow = float(alpha), int(resolution), bool(shallow)
+        self.padding, self.channel_rounding, self.seed = padding, channel_rounding, seed
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[Layer], params: Dict[str, dict], *, threads: Optional[int] = None,
+                    backend: str = "gemm", isa: Optional[str] = None, **attributes) -> "MobileNetV1":
+        """A network from an explicit layer list and unfolded parameters (used by the loaders).
+
+        ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
+        """
+        net = cls.__new__(cls)
+        net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa)
+        first = net.layers[0]
+        net.alpha, net.resolution, net.shallow = None, first.in_shape[0], None
+        net.padding = net.channel_rounding = net.seed = None
+        for key, value in attributes.items():
+            setattr(net, key, value)
+        return net
+
+    def _setup(self, layers, params, *, threads, backend, isa):
+        check_chain(layers)
+        if layers[0].type != "conv3x3" or layers[0].in_shape[2] != 3:
+            raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
+        check_params(layers, params)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.layers = tuple(layers)
+        self.params = params
+        self.num_classes = layers[-1].out_shape[2]
+        self.activation = layers[0].activation
+        self.preprocessing = getattr(self, "preprocessing", None)
+        self.labels = getattr(self, "labels", None)
+        specs = []
+        for layer in self.layers:
+            (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
+            spec = {"type": layer.type, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
+                    "padding": list(layer.padding), "activation": layer.activation, "weight": None, "bias": None}
+            if layer.name in params and layer.weight_shape is not None:
+                weight, bias = fold_batch_norm(layer, params[layer.name])
+                spec["weight"], spec["bias"] = weight.ravel(), bias
+            specs.append(spec)
+        self._engine = _core.Network(specs, isa=isa, threads=_check_threads(threads), backend=backend)
+
+    # ------------------------------------------------------------------ running
+
+    @property
+    def input_shape(self):
+        """(height, width, channels) of one NHWC image."""
+        return self.layers[0].in_shape
+
+    def _prepare(self, x, layout: str) -> np.ndarray:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.dtype != np.float32:
+            if x.dtype.kind != "f":
+                raise TypeError(f"input must be a float32 array, got dtype {x.dtype}; "
+                                "images (uint8) go through mobilenet.preprocess(image, net) first")
+            x = x.astype(np.float32)  # float16 / float64: converted, as documented
+        h, w, c = self.input_shape
+        expected = (h, w, c) if layout == "NHWC" else (c, h, w)
+        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+            hint = ""
+            if x.ndim == 3 and tuple(x.shape) == expected:
+                hint = "; for one image, pass x[None]"
+            elif x.ndim == 4 and tuple(x.shape[1:]) == ((c, h, w) if layout == "NHWC" else (h, w, c)):
+                other = "NCHW" if layout == "NHWC" else "NHWC"
+                hint = f"; this looks like {other}: pass layout={other!r}"
+            raise ValueError(f"input shape {tuple(x.shape)} does not match (N, {', '.join(map(str, expected))}) "
+                             f"for layout={layout!r}{hint}")
+        return np.ascontiguousarray(x)  # copies only non-contiguous or negatively strided arrays
+
+    def logits(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
+        """Pre-softmax class scores, (N, num_classes) float32.
+
+        x: (N, H, W, 3) float32, or (N, 3, H, W) with layout="NCHW". Raises
+        ValueError if x holds NaN or Inf (check_finite=False skips the check).
+        """
+        x = self._prepare(x, layout)
+        return self._engine.forward(x, layout, False, check_finite)
+
+    def __call__(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
+        """Class probabilities (softmax of the logits), (N, num_classes) float32."""
+        x = self._prepare(x, layout)
+        return self._engine.forward(x, layout, True, check_finite)
+
+    predict = __call__
+
+    # ------------------------------------------------------------------ settings
+
+    @property
+    def threads(self) -> int:
+        return self._engine.threads
+
+    def set_threads(self, threads: int) -> None:
+        self._engine.threads = _check_threads(threads)
+
+    @property
+    def isa(self) -> str:
+        """The instruction set this network's kernels use."""
+        return self._engine.isa
+
+    @property
+    def backend(self) -> str:
+        return self._engine.backend
+
+    @property
+    def kernel_names(self):
+        """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
+        return list(self._engine.kernel_names)
+
+    def summary(self) -> Summary:
+        """Per-layer shapes, mult-adds and parameters, computed from the graph."""
+        h, w, _ = self.input_shape
+        alpha = f"alpha {self.alpha:g}, " if self.alpha is not None else ""
+        return Summary(self.layers, f"MobileNet v1 ({alpha}{h}x{w} input, {self.num_classes} classes)")
+
+    def __repr__(self) -> str:
+        h, w, _ = self.input_shape
+        return (f"MobileNetV1(alpha={self.alpha}, resolution={h}x{w}, num_classes={self.num_classes}, "
+                f"layers={len(self.layers)}, isa={self.isa!r}, threads={self.threads}, backend={self.backend!r})")
+
+    def copy(self) -> "MobileNetV1":
+        return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        params = copy.deepcopy(self.params, memo)
+        net = MobileNetV1.from_layers(self.layers, params, threads=self.threads, backend=self.backend, isa=self.isa)
+        for key, value in self.__dict__.items():
+            if key not in ("_engine", "params", "layers"):
+                setattr(net, key, copy.deepcopy(value, memo))
+        return net

@@ -1,0 +1,83 @@
+"""Unfolded parameters (conv weights, optional bias, batch norm) and their folding.
+
+Layout of ``params[layer.name]`` (every array float32, output channels last):
+``weight`` in the shape of ``Layer.weight_shape``; optional ``bias`` [cout];
+optional ``bn`` = {gamma, beta, mean, var: [cout], eps: float}.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .graph import Layer
+
+BN_EPSILON = 1e-3  # TF-slim's and Keras's batch-norm epsilon
+
+
+def random_params(layers: Sequence[Layer], seed: int = 0) -> Dict[str, dict]:
+    """He-initialized weights and non-trivial batch-norm statistics, reproducible from seed."""
+    rng = np.random.default_rng(seed)
+    params: Dict[str, dict] = {}
+    for layer in layers:
+        if layer.weight_shape is None:
+            continue
+        cin, cout = layer.in_shape[2], layer.out_shape[2]
+        fan_in = {"conv3x3": 9 * cin, "dwconv3x3": 9, "conv1x1": cin, "fc": cin}[layer.type]
+        gain = 1.0 if layer.type == "fc" else 2.0
+        p = {"weight": (rng.standard_normal(layer.weight_shape) * np.sqrt(gain / fan_in)).astype(np.float32)}
+        if layer.has_batch_norm:
+            p["bn"] = {
+                "gamma": rng.uniform(0.5, 1.5, cout).astype(np.float32),
+                "beta": rng.normal(0.0, 0.2, cout).astype(np.float32),
+                "mean": rng.normal(0.0, 0.2, cout).astype(np.float32),
+                "var": rng.uniform(0.5, 2.0, cout).astype(np.float32),
+                "eps": BN_EPSILON,
+            }
+        else:
+            p["bias"] = rng.normal(0.0, 0.1, cout).astype(np.float32)
+        params[layer.name] = p
+    return params
+
+
+def fold_batch_norm(layer: Layer, p: dict):
+    """(weight, bias) with batch norm folded in, computed in float64, returned as float32."""
+    weight = np.asarray(p["weight"], dtype=np.float64)
+    cout = layer.out_shape[2]
+    bias = np.asarray(p["bias"], dtype=np.float64) if p.get("bias") is not None else np.zeros(cout)
+    bn = p.get("bn")
+    if bn is not None:
+        scale = np.asarray(bn["gamma"], np.float64) / np.sqrt(np.asarray(bn["var"], np.float64) + float(bn["eps"]))
+        weight = weight * scale  # output channels are the last axis in every layout
+        bias = (bias - np.asarray(bn["mean"], np.float64)) * scale + np.asarray(bn["beta"], np.float64)
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def check_params(layers: Sequence[Layer], params: Dict[str, dict]) -> None:
+    """Raises ValueError naming the first missing, misshapen or non-finite tensor."""
+    for layer in layers:
+        if layer.weight_shape is None:
+            continue
+        p = params.get(layer.name)
+        if p is None or "weight" not in p:
+            raise ValueError(f"missing weight for layer {layer.name!r}")
+        cout = layer.out_shape[2]
+        tensors = {"weight": (p["weight"], layer.weight_shape)}
+        if p.get("bias") is not None:
+            tensors["bias"] = (p["bias"], (cout,))
+        if p.get("bn") is not None:
+            for key in ("gamma", "beta", "mean", "var"):
+                if key not in p["bn"]:
+                    raise ValueError(f"layer {layer.name!r}: batch norm lacks {key!r}")
+                tensors["bn." + key] = (p["bn"][key], (cout,))
+            eps = p["bn"].get("eps", BN_EPSILON)
+            if not np.isfinite(eps) or eps < 0:
+                raise ValueError(f"layer {layer.name!r}: batch-norm epsilon must be >= 0, got {eps}")
+        for key, (value, shape) in tensors.items():
+            arr = np.asarray(value)
+            if arr.shape != tuple(shape):
+                raise ValueError(f"layer {layer.name!r}: {key} has shape {arr.shape}, expected {tuple(shape)}")
+            if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+                raise ValueError(f"layer {layer.name!r}: {key} must be finite floating-point values")
+        if p.get("bn") is not None and np.any(np.asarray(p["bn"]["var"]) + p["bn"].get("eps", BN_EPSILON) <= 0):
+            raise ValueError(f"layer {layer.name!r}: batch-norm variance + epsilon must be positive")

@@ -1,0 +1,101 @@
+"""The oracle: a plain NumPy float64 forward pass, batch norm kept as batch norm.
+
+Used by the tests to check every kernel and whole networks; never on the fast path.
+"""
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import numpy as np
+
+from .graph import Layer
+
+
+def activate(x: np.ndarray, activation: str) -> np.ndarray:
+    if activation == "relu":
+        return np.maximum(x, 0.0)
+    if activation == "relu6":
+        return np.clip(x, 0.0, 6.0)
+    if activation == "none":
+        return x
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def _taps(x: np.ndarray, stride: int, padding, out_hw):
+    """Yields (ky, kx, window) where window[n, oy, ox, c] = padded x at the tap."""
+    top, left, bottom, right = padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh, ow = out_hw
+    for ky in range(3):
+        for kx in range(3):
+            yield ky, kx, xp[:, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride, :]
+
+
+def _out_hw(x, stride, padding):
+    top, left, bottom, right = padding
+    return ((x.shape[1] + top + bottom - 3) // stride + 1, (x.shape[2] + left + right - 3) // stride + 1)
+
+
+def conv3x3(x, weight, stride, padding):
+    """x [N,H,W,Cin], weight [3,3,Cin,Cout]."""
+    x = np.asarray(x, np.float64)
+    weight = np.asarray(weight, np.float64)
+    oh, ow = _out_hw(x, stride, padding)
+    out = np.zeros((x.shape[0], oh, ow, weight.shape[3]))
+    for ky, kx, window in _taps(x, stride, padding, (oh, ow)):
+        out += window @ weight[ky, kx]
+    return out
+
+
+def dwconv3x3(x, weight, stride, padding):
+    """x [N,H,W,C], weight [3,3,C]."""
+    x = np.asarray(x, np.float64)
+    weight = np.asarray(weight, np.float64)
+    oh, ow = _out_hw(x, stride, padding)
+    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
+    for ky, kx, window in _taps(x, stride, padding, (oh, ow)):
+        out += window * weight[ky, kx]
+    return out
+
+
+def batch_norm(x, bn):
+    return ((x - np.asarray(bn["mean"], np.float64)) / np.sqrt(np.asarray(bn["var"], np.float64) + float(bn["eps"]))
+            * np.asarray(bn["gamma"], np.float64) + np.asarray(bn["beta"], np.float64))
+
+
+def layer_forward(layer: Layer, p: dict, x: np.ndarray) -> np.ndarray:
+    """One layer of the network on an NHWC float64 batch."""
+    if layer.type == "avgpool":
+        return x.mean(axis=(1, 2), keepdims=True)
+    weight = np.asarray(p["weight"], np.float64)
+    if layer.type == "conv3x3":
+        y = conv3x3(x, weight, layer.stride, layer.padding)
+    elif layer.type == "dwconv3x3":
+        y = dwconv3x3(x, weight, layer.stride, layer.padding)
+    elif layer.type in ("conv1x1", "fc"):
+        y = x @ weight
+    else:
+        raise ValueError(f"unknown layer type {layer.type!r}")
+    if p.get("bias") is not None:
+        y = y + np.asarray(p["bias"], np.float64)
+    if p.get("bn") is not None:
+        y = batch_norm(y, p["bn"])
+    return activate(y, layer.activation)
+
+
+def forward(layers: Sequence[Layer], params: Dict[str, dict], x, layout: str = "NHWC") -> np.ndarray:
+    """Logits [N, classes] (or the last layer's flattened output) in float64."""
+    x = np.asarray(x, np.float64)
+    if layout == "NCHW":
+        x = x.transpose(0, 2, 3, 1)
+    elif layout != "NHWC":
+        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+    for layer in layers:
+        x = layer_forward(layer, params.get(layer.name, {}), x)
+    return x.reshape(x.shape[0], -1)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
