@@ -1,0 +1,185 @@
+"""Every kernel, every ISA this CPU runs, against the float64 NumPy oracle.
+
+Kernels are driven through one-layer engines (the same packing, dispatch and
+threading code the full network uses), over odd spatial sizes, channel counts
+that are not multiples of the vector width, both strides, every padding mode
+and every activation.
+"""
+import itertools
+
+import numpy as np
+import pytest
+
+from mobilenet import _core, reference
+from mobilenet.graph import conv_padding
+
+from conftest import ISAS, max_rel_error
+
+SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 13, 16, 17, 31, 32, 33]
+CHANNELS = [1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 70]
+ACTIVATIONS = ["none", "relu", "relu6"]
+TOLERANCE = 2e-6  # float32 accumulation over at most a few hundred terms
+
+
+def padding_for(mode, h, w, stride):
+    if mode == "same":
+        (t, b), (l, r) = conv_padding(h, stride, "same"), conv_padding(w, stride, "same")
+        return (t, l, b, r)
+    if mode == "symmetric":
+        return (1, 1, 1, 1)
+    if mode == "valid":
+        return (0, 0, 0, 0)
+    return (2, 0, 1, 2)  # asymmetric, as an imported model may have
+
+
+def out_size(n, stride, before, after):
+    return (n + before + after - 3) // stride + 1
+
+
+def engine(spec, isa, threads=1, backend="gemm"):
+    return _core.Network([spec], isa=isa, threads=threads, backend=backend)
+
+
+def spec(type_, h, w, cin, cout, weight, bias, stride=1, padding=(0, 0, 0, 0), activation="none"):
+    return {"type": type_, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": stride,
+            "padding": list(padding), "activation": activation, "weight": weight.ravel(), "bias": bias}
+
+
+def check(got, want, label):
+    err = max_rel_error(got, want)
+    assert err <= TOLERANCE, f"{label}: relative error {err:.2e}"
+
+
+def cases(seed):
+    """A deterministic sample of (h, w, c) covering every size and channel count."""
+    r = np.random.default_rng(seed)
+    return [(h, int(r.choice(SIZES)), c) for h, c in zip(SIZES * 2, r.permutation(CHANNELS * 2)[: 2 * len(SIZES)])]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("mode", ["same", "symmetric", "valid", "asymmetric"])
+def test_dwconv3x3(isa, stride, mode, rng):
+    for i, (h, w, c) in enumerate(cases(stride * 7 + len(mode))):
+        pad = padding_for(mode, h, w, stride)
+        act = ACTIVATIONS[i % 3]
+        batch, threads = 1 + i % 2, 1 + (i // 2) % 2
+        x = rng.standard_normal((batch, h, w, c)).astype(np.float32)
+        wt = rng.standard_normal((3, 3, c)).astype(np.float32)
+        b = rng.standard_normal(c).astype(np.float32)
+        s = spec("dwconv3x3", h, w, c, c, wt, b, stride, pad, act)
+        oh, ow = out_size(h, stride, pad[0], pad[2]), out_size(w, stride, pad[1], pad[3])
+        if oh < 1 or ow < 1:
+            with pytest.raises(ValueError, match="smaller than the 3x3 kernel"):
+                engine(s, isa)
+            continue
+        got = engine(s, isa, threads).forward(x).reshape(batch, oh, ow, c)
+        want = reference.activate(reference.dwconv3x3(x, wt, stride, pad) + b, act)
+        check(got, want, f"dwconv {isa} {h}x{w}x{c} s{stride} pad{pad} {act} batch{batch} threads{threads}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_conv3x3(isa, stride, layout, rng):
+    for i, (h, w, cout) in enumerate(cases(stride + len(layout))):
+        cin = [3, 1, 2, 4, 5][i % 5]
+        mode = ["same", "symmetric", "valid", "asymmetric"][i % 4]
+        pad = padding_for(mode, h, w, stride)
+        oh, ow = out_size(h, stride, pad[0], pad[2]), out_size(w, stride, pad[1], pad[3])
+        if oh < 1 or ow < 1:
+            continue
+        act = ACTIVATIONS[i % 3]
+        batch, threads = 1 + i % 3, 1 + i % 2
+        x = rng.standard_normal((batch, h, w, cin)).astype(np.float32)
+        wt = rng.standard_normal((3, 3, cin, cout)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        s = spec("conv3x3", h, w, cin, cout, wt, b, stride, pad, act)
+        xin = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
+        got = engine(s, isa, threads).forward(xin, layout).reshape(batch, oh, ow, cout)
+        want = reference.activate(reference.conv3x3(x, wt, stride, pad) + b, act)
+        check(got, want, f"conv3x3 {isa} {h}x{w}x{cin}->{cout} s{stride} pad{pad} {act} {layout}")
+
+
+POINTWISE_SHAPES = [  # (pixels as h x w, cin, cout)
+    ((1, 1), 1, 1), ((1, 1), 70, 3), ((2, 3), 5, 17), ((3, 5), 16, 16), ((7, 7), 33, 65),
+    ((4, 9), 64, 31), ((13, 1), 7, 100), ((11, 13), 48, 257), ((5, 29), 70, 70), ((17, 17), 31, 129),
+    ((1, 33), 2, 48), ((9, 9), 128, 96),
+]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("backend", ["gemm", "blas"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv1x1(isa, backend, threads, rng):
+    for i, ((h, w), cin, cout) in enumerate(POINTWISE_SHAPES):
+        act = ACTIVATIONS[i % 3]
+        batch = 1 + i % 2
+        x = rng.standard_normal((batch, h, w, cin)).astype(np.float32)
+        wt = rng.standard_normal((cin, cout)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        e = engine(spec("conv1x1", h, w, cin, cout, wt, b, activation=act), isa, threads, backend)
+        got = e.forward(x).reshape(batch, h, w, cout)
+        want = reference.activate(x.astype(np.float64) @ wt + b, act)
+        check(got, want, f"conv1x1 {isa} {backend} {h}x{w} {cin}->{cout} {act} threads{threads}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("backend", ["gemm", "blas"])
+def test_fully_connected(isa, backend, rng):
+    for cin, cout, batch in [(1, 1, 1), (1024, 1000, 1), (70, 1001, 3), (33, 5, 4), (256, 17, 2)]:
+        x = rng.standard_normal((batch, 1, 1, cin)).astype(np.float32)
+        wt = rng.standard_normal((cin, cout)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        got = engine(spec("fc", 1, 1, cin, cout, wt, b), isa, 2, backend).forward(x)
+        check(got, x.reshape(batch, cin).astype(np.float64) @ wt + b, f"fc {isa} {cin}->{cout}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_global_avgpool(isa, rng):
+    for h, w, c in itertools.product([1, 2, 7, 13], [1, 4, 7], [1, 8, 17, 70]):
+        x = rng.standard_normal((2, h, w, c)).astype(np.float32)
+        s = {"type": "avgpool", "in_h": h, "in_w": w, "in_c": c, "out_c": c, "stride": 1,
+             "padding": [0, 0, 0, 0], "activation": "none", "weight": None, "bias": None}
+        got = engine(s, isa).forward(x)
+        check(got, x.astype(np.float64).mean(axis=(1, 2)), f"avgpool {isa} {h}x{w}x{c}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_nan_propagates_through_activations(isa):
+    """A NaN reaching ReLU must stay NaN, not be clamped into a plausible 0."""
+    x = np.zeros((1, 1, 1, 16), np.float32)
+    x[0, 0, 0, 3] = np.nan
+    wt = np.ones((3, 3, 16), np.float32)  # depthwise: channels stay apart
+    for act in ACTIVATIONS:
+        e = engine(spec("dwconv3x3", 1, 1, 16, 16, wt, -np.ones(16, np.float32), 1, (1, 1, 1, 1), act), isa)
+        out = e.forward(x, check_finite=False).ravel()
+        assert np.isnan(out[3]) and not np.isnan(np.delete(out, 3)).any(), act
+
+
+def test_every_isa_is_named_in_kernel_names():
+    for isa in ISAS:
+        wt = np.ones((3, 3, 4), np.float32)
+        e = engine(spec("dwconv3x3", 5, 5, 4, 4, wt, None, 2, (0, 0, 1, 1)), isa)
+        assert e.isa == isa
+        assert e.kernel_names == [f"dwconv3x3s2_{isa}"]
+
+
+def test_core_rejects_bad_layer_specs():
+    wt = np.ones((3, 3, 4), np.float32)
+    good = spec("dwconv3x3", 5, 5, 4, 4, wt, None, 1, (1, 1, 1, 1))
+    for key, value, message in [("stride", 3, "stride"), ("padding", [3, 0, 0, 0], "padding"),
+                                ("out_c", 5, "depthwise"), ("in_c", 0, "positive"),
+                                ("weight", np.ones(5, np.float32), "weight has 5 values"),
+                                ("bias", np.ones(3, np.float32), "bias"),
+                                ("activation", "gelu", "activation"), ("type", "conv5x5", "layer type")]:
+        with pytest.raises(ValueError, match=message):
+            engine({**good, key: value}, ISAS[-1])
+    bad = wt.copy()
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        engine({**good, "weight": bad.ravel()}, ISAS[-1])
+    with pytest.raises(ValueError, match="does not match the previous layer"):
+        _core.Network([good, {**good, "in_c": 3, "out_c": 3, "weight": np.ones(27, np.float32)}])
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        engine(good, "sse9")

@@ -1,0 +1,164 @@
+"""Whole networks against the float64 oracle, layouts, threads and concurrent callers."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import mobilenet
+from mobilenet import reference
+
+from conftest import ISAS, max_rel_error
+
+NETWORK_TOLERANCE = 1e-4
+
+
+@pytest.mark.parametrize("alpha,resolution,batch", [
+    (1.0, 224, 1), (0.75, 160, 2), (0.5, 128, 3), (0.25, 96, 2), (1.25, 64, 1), (0.35, 33, 2), (0.6, 75, 1),
+])
+def test_network_matches_oracle(alpha, resolution, batch, rng):
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, seed=int(alpha * 100), threads=2)
+    x = rng.standard_normal((batch, resolution, resolution, 3)).astype(np.float32)
+    want = reference.forward(net.layers, net.params, x)
+    assert max_rel_error(net.logits(x), want) <= NETWORK_TOLERANCE
+    probs = net(x)
+    assert probs.shape == (batch, 1000) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs, reference.softmax(want), atol=1e-5)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("backend", ["gemm", "blas"])
+@pytest.mark.parametrize("options", [
+    dict(activation="relu6", padding="symmetric", channel_rounding="multiple_of_8"),
+    dict(activation="relu", padding="same", shallow=True, num_classes=10),
+])
+def test_network_every_isa_and_backend(isa, backend, options, rng):
+    net = mobilenet.MobileNetV1(alpha=0.5, resolution=96, isa=isa, backend=backend, threads=1, **options)
+    x = rng.standard_normal((2, 96, 96, 3)).astype(np.float32)
+    assert max_rel_error(net.logits(x), reference.forward(net.layers, net.params, x)) <= NETWORK_TOLERANCE
+    assert all(name.endswith(isa) for name in net.kernel_names)
+
+
+def test_nchw_equals_nhwc(rng):
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64)
+    x = rng.standard_normal((3, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(net.logits(x), net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW"))
+
+
+def test_batch_rows_are_independent(rng):
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=2)
+    x = rng.standard_normal((5, 64, 64, 3)).astype(np.float32)
+    batched = net.logits(x)
+    for i in range(5):
+        np.testing.assert_allclose(batched[i], net.logits(x[i:i + 1])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_threads_give_same_answer(rng):
+    net = mobilenet.MobileNetV1(alpha=0.5, resolution=128, threads=1)
+    x = rng.standard_normal((2, 128, 128, 3)).astype(np.float32)
+    one = net.logits(x)
+    for t in (2, 3, 8):
+        net.set_threads(t)
+        assert net.threads == t
+        np.testing.assert_allclose(net.logits(x), one, rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_network_and_different_seed_differs(rng):
+    x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
+    a = mobilenet.MobileNetV1(alpha=0.25, resolution=64, seed=3).logits(x)
+    b = mobilenet.MobileNetV1(alpha=0.25, resolution=64, seed=3).logits(x)
+    c = mobilenet.MobileNetV1(alpha=0.25, resolution=64, seed=4).logits(x)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_padding_modes_differ_and_each_matches_oracle(rng):
+    x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
+    outs = []
+    for padding in ("same", "symmetric"):
+        net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, padding=padding)
+        assert net.layers[0].padding == ((0, 0, 1, 1) if padding == "same" else (1, 1, 1, 1))
+        outs.append(net.logits(x))
+        assert max_rel_error(outs[-1], reference.forward(net.layers, net.params, x)) <= NETWORK_TOLERANCE
+    assert not np.allclose(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_concurrent_callers_get_their_own_answers(threads, rng):
+    """The GIL is released during forward: callers on several threads must not mix workspaces."""
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=96, threads=threads)
+    inputs = [rng.standard_normal((1 + i % 3, 96, 96, 3)).astype(np.float32) for i in range(8)]
+    expected = [net.logits(x) for x in inputs]
+    errors = []
+
+    def worker(k):
+        try:
+            for rep in range(15):
+                i = (k + rep) % len(inputs)
+                np.testing.assert_array_equal(net.logits(inputs[i]), expected[i])
+        except AssertionError as e:
+            errors.append(e)
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_forward_releases_the_gil(rng):
+    """Another Python thread keeps running while forward computes."""
+    net = mobilenet.MobileNetV1(alpha=1.0, resolution=224, threads=1)
+    x = rng.standard_normal((4, 224, 224, 3)).astype(np.float32)
+    ticks = []
+    done = threading.Event()
+
+    def ticker():
+        while not done.is_set():
+            ticks.append(1)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    before = len(ticks)
+    net.logits(x)
+    during = len(ticks) - before
+    done.set()
+    t.join()
+    assert during > 100
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_environment_forces_isa(isa):
+    code = ("import mobilenet, numpy as np; net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1);"
+            "print(mobilenet.isa(), net.isa, net.kernel_names[1]);"
+            "np.save('/dev/stdout', net.logits(np.ones((1, 64, 64, 3), np.float32)))")
+    env = dict(os.environ, MOBILENET_ISA=isa)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, check=True).stdout
+    first_line = out.split(b"\n", 1)[0].decode()
+    assert first_line == f"{isa} {isa} dwconv3x3s1_{isa}"
+
+
+def test_unknown_isa_in_environment_is_a_clear_error():
+    env = dict(os.environ, MOBILENET_ISA="sse9")
+    r = subprocess.run([sys.executable, "-c", "import mobilenet"], env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "unknown instruction set 'sse9'" in r.stderr
+
+
+def resident_pages():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1])
+
+
+def test_engine_reuses_its_workspace(rng):
+    """forward allocates nothing per call but its output: repeated calls do not grow memory."""
+    net = mobilenet.MobileNetV1(alpha=0.5, resolution=128, threads=1)
+    x = rng.standard_normal((2, 128, 128, 3)).astype(np.float32)
+    net.logits(x)
+    before = resident_pages()
+    for _ in range(30):
+        net.logits(x)
+    assert resident_pages() - before < 256  # pages (1 MB): the 2x128x128 activations alone are several MB
