@@ -7,4 +7,5 @@
 #define MBN_VEC_AVX2 1
 #define MBN_GEMM_MR 6
 #define MBN_GEMM_NR_VECS 2
+#define MBN_STEM_ACCUMULATORS 12
 #include "kernels_impl.h"

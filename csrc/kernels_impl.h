@@ -16,6 +16,8 @@ namespace {
 constexpr int W = Vec::width;
 constexpr int kGemmMR = MBN_GEMM_MR;
 constexpr int kGemmNR = MBN_GEMM_NR_VECS * W;
+// Accumulator registers the stem kernel may use (the rest hold weights and inputs).
+constexpr int kStemAccumulators = MBN_STEM_ACCUMULATORS;
 
 inline int imin(int a, int b) { return a < b ? a : b; }
 inline int imax(int a, int b) { return a > b ? a : b; }
@@ -29,7 +31,7 @@ inline void store_n(Vec v, float* p, int n) {
 
 // ---------------------------------------------------------------- stem conv
 
-// NV output vectors per pixel, accumulated over the valid taps.
+// One output pixel near the border: only the taps inside the image count.
 template <int NV>
 inline void conv3x3_pixel(const Conv3x3Args& a, int oy, int ox, int co0, Vec lo, Vec hi) {
   Vec acc[NV];
@@ -52,20 +54,78 @@ inline void conv3x3_pixel(const Conv3x3Args& a, int oy, int ox, int co0, Vec lo,
   for (int v = 0; v < NV; ++v) store_n(clamp(acc[v], lo, hi), out + v * W, imin(W, a.out_c - co0 - v * W));
 }
 
-void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
-  const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    for (int ox = 0; ox < a.out_w; ++ox) {
-      for (int co0 = 0; co0 < a.out_c; co0 += 4 * W) {
-        switch (imin(4, (a.out_c - co0 + W - 1) / W)) {
-          case 1: conv3x3_pixel<1>(a, oy, ox, co0, lo, hi); break;
-          case 2: conv3x3_pixel<2>(a, oy, ox, co0, lo, hi); break;
-          case 3: conv3x3_pixel<3>(a, oy, ox, co0, lo, hi); break;
-          default: conv3x3_pixel<4>(a, oy, ox, co0, lo, hi); break;
+// PX interior pixels of one row at once: each weight vector loaded serves PX
+// pixels, and PX x NV independent accumulators hide the FMA latency.
+template <int NV, int PX, int CIN>
+inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec lo, Vec hi) {
+  const int in_c = CIN > 0 ? CIN : a.in_c;  // CIN = 3 (RGB) is unrolled at compile time
+  Vec acc[PX][NV];
+  for (int v = 0; v < NV; ++v) {
+    const Vec bias = Vec::load(a.bias + co0 + v * W);
+    for (int p = 0; p < PX; ++p) acc[p][v] = bias;
+  }
+  const int64_t pixel_step = a.stride * a.in_col_stride;
+  const float* base = a.input + (oy * a.stride - a.pad.top) * a.in_row_stride + (ox0 * a.stride - a.pad.left) * a.in_col_stride;
+  const float* wp = a.weights + co0;
+  for (int ky = 0; ky < 3; ++ky) {
+    for (int kx = 0; kx < 3; ++kx) {
+      const float* px = base + ky * a.in_row_stride + kx * a.in_col_stride;
+      for (int ci = 0; ci < in_c; ++ci) {
+        Vec w[NV];
+        for (int v = 0; v < NV; ++v) w[v] = Vec::load(wp + v * W);
+        const float* x = px + ci * a.in_channel_stride;
+        for (int p = 0; p < PX; ++p) {
+          const Vec xv = Vec::broadcast(x[p * pixel_step]);
+          for (int v = 0; v < NV; ++v) acc[p][v] = fmadd(xv, w[v], acc[p][v]);
         }
+        wp += a.out_c_padded;
       }
     }
   }
+  float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox0) * a.out_c + co0;
+  for (int p = 0; p < PX; ++p)
+    for (int v = 0; v < NV; ++v)
+      store_n(clamp(acc[p][v], lo, hi), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
+}
+
+template <int NV, int CIN>
+void conv3x3_row(const Conv3x3Args& a, int oy, int co0, Vec lo, Vec hi) {
+  constexpr int PX = kStemAccumulators / NV > 0 ? kStemAccumulators / NV : 1;
+  constexpr int PX_TAIL = PX >= 4 ? 4 : 1;
+  const int iy0 = oy * a.stride - a.pad.top;
+  int ox = 0;
+  if (iy0 >= 0 && iy0 + 3 <= a.in_h) {
+    // Columns whose three taps all lie inside the row.
+    const int ox_lo = imin(a.out_w, (a.pad.left + a.stride - 1) / a.stride);
+    const int ox_hi = a.in_w - 3 + a.pad.left >= 0 ? imin(a.out_w, (a.in_w - 3 + a.pad.left) / a.stride + 1) : 0;
+    for (; ox < ox_lo; ++ox) conv3x3_pixel<NV>(a, oy, ox, co0, lo, hi);
+    for (; ox + PX <= ox_hi; ox += PX) conv3x3_interior<NV, PX, CIN>(a, oy, ox, co0, lo, hi);
+    for (; ox + PX_TAIL <= ox_hi; ox += PX_TAIL) conv3x3_interior<NV, PX_TAIL, CIN>(a, oy, ox, co0, lo, hi);
+    for (; ox < ox_hi; ++ox) conv3x3_interior<NV, 1, CIN>(a, oy, ox, co0, lo, hi);
+  }
+  for (; ox < a.out_w; ++ox) conv3x3_pixel<NV>(a, oy, ox, co0, lo, hi);
+}
+
+template <int CIN>
+void conv3x3_rows(const Conv3x3Args& a, int row_begin, int row_end) {
+  const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    for (int co0 = 0; co0 < a.out_c; co0 += 4 * W) {
+      switch (imin(4, (a.out_c - co0 + W - 1) / W)) {
+        case 1: conv3x3_row<1, CIN>(a, oy, co0, lo, hi); break;
+        case 2: conv3x3_row<2, CIN>(a, oy, co0, lo, hi); break;
+        case 3: conv3x3_row<3, CIN>(a, oy, co0, lo, hi); break;
+        default: conv3x3_row<4, CIN>(a, oy, co0, lo, hi); break;
+      }
+    }
+  }
+}
+
+void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
+  if (a.in_c == 3)
+    conv3x3_rows<3>(a, row_begin, row_end);
+  else
+    conv3x3_rows<0>(a, row_begin, row_end);
 }
 
 // ----------------------------------------------------------- depthwise conv
@@ -197,9 +257,19 @@ void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, Vec lo, Vec 
 
 void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_end) {
   const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
+  // Rows are dealt into tiles of nearly equal height (49 rows -> 10,10,10,10,9
+  // rather than 12,12,12,12,1): a thin tile runs its FMAs at a fraction of the rate.
+  const int rows = m_end - m_begin;
+  const int tiles = (rows + kGemmMR - 1) / kGemmMR;
+  if (tiles == 0) return;
+  const int base = rows / tiles, extra = rows % tiles;
   for (int p = panel_begin; p < panel_end; ++p) {
-    for (int m = m_begin; m < m_end; m += kGemmMR)
-      gemm_tile_rows<kGemmMR>(g, m, imin(kGemmMR, m_end - m), p, lo, hi);
+    int m = m_begin;
+    for (int t = 0; t < tiles; ++t) {
+      const int height = base + (t < extra ? 1 : 0);
+      gemm_tile_rows<kGemmMR>(g, m, height, p, lo, hi);
+      m += height;
+    }
   }
 }
 

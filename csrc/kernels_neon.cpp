@@ -6,4 +6,5 @@
 #define MBN_VEC_NEON 1
 #define MBN_GEMM_MR 8
 #define MBN_GEMM_NR_VECS 2
+#define MBN_STEM_ACCUMULATORS 24
 #include "kernels_impl.h"

@@ -5,4 +5,5 @@
 #define MBN_VEC_SCALAR 1
 #define MBN_GEMM_MR 4
 #define MBN_GEMM_NR_VECS 4
+#define MBN_STEM_ACCUMULATORS 8
 #include "kernels_impl.h"
