@@ -45,6 +45,9 @@ struct DwConvArgs {
   int channels_padded;
   const float* zero_row;  // in_w * channels + kBufferSlack zeros
   Clamp clamp;
+  // Output row oy is written at output + (oy - output_row_offset) * out_w * channels,
+  // so a band of rows can go to a small buffer of its own.
+  int output_row_offset = 0;
 };
 
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by

@@ -144,7 +144,7 @@ void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
       const int iy = oy * s - a.pad.top + ky;
       rows[ky] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
     }
-    float* out_row = a.output + static_cast<int64_t>(oy) * a.out_w * C;
+    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
     for (int c0 = 0; c0 < C; c0 += W) {
       const int n = imin(W, C - c0);
       Vec w[9];

@@ -40,7 +40,8 @@ bool all_finite(const float* data, int64_t count);
 class Network {
  public:
   // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.
-  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend);
+  // fuse: run large depthwise layers in bands straight into the next pointwise layer.
+  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true);
 
   // input: batch images, NHWC or NCHW, dense. output: batch x output_size().
   // Any chain of layers runs; MobileNet's ends with a 1x1 map of class scores.
@@ -55,6 +56,8 @@ class Network {
   int64_t input_size() const;   // floats per image
   int64_t output_size() const { return layers_.back().out_size(); }  // floats per image
   std::vector<int> output_shape(int layer) const;  // {h, w, c}
+  // e.g. "dwconv3x3s2_avx512"; "(fused)" marks a depthwise layer run in bands
+  // together with the pointwise layer after it.
   std::string kernel_name(int layer) const;
   const KernelTable& kernels() const { return *kernels_; }
   PointwiseBackend backend() const { return backend_; }
@@ -71,10 +74,17 @@ class Network {
     AlignedBuffer weights;  // packed for the kernel that runs this layer
     AlignedBuffer bias;     // padded to kChannelPad (or the GEMM panel width)
     int channels_padded = 0;
+    // A depthwise layer fused with the pointwise layer after it: bands of
+    // fused_band_rows output rows go straight from the depthwise kernel into
+    // the GEMM through a per-thread buffer that stays in L2.
+    bool fused_with_next = false;
+    int fused_band_rows = 0;
     int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }
   };
   struct Workspace {
     int batch = 0;
+    int threads = 0;
+    AlignedBuffer bands;  // threads x max_band_floats_: fused depthwise output
     AlignedBuffer activations[2];
     AlignedBuffer zero_row;
     AlignedBuffer staged_input;
@@ -82,17 +92,25 @@ class Network {
 
   void pack(Layer& layer);
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
-  std::unique_ptr<Workspace> acquire_workspace(int batch);
+  void plan_fusion();
+  std::string unfused_kernel_name(int index) const;
+  std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);
   void release_workspace(std::unique_ptr<Workspace> ws);
   void run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
                  Workspace& ws, ThreadPool& pool) const;
   void run_pointwise(const Layer& layer, const float* in, float* out, int64_t m, ThreadPool& pool) const;
+  // Rows [m0, m1) and GEMM panels [p0, p1) of a pointwise layer, bias and activation fused.
+  void pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0, int p1) const;
+  void run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
+                 ThreadPool& pool, int64_t* layer_ns) const;
+  DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
 
   std::vector<Layer> layers_;
   const KernelTable* kernels_;
   PointwiseBackend backend_;
   int64_t max_activation_ = 0;
   int64_t max_zero_row_ = 0;
+  int64_t max_band_floats_ = 0;
 
   std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
   std::shared_ptr<ThreadPool> pool_;

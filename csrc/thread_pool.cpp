@@ -20,7 +20,7 @@
 namespace mobilenet {
 
 ThreadPool::ThreadPool(int threads) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -32,14 +32,14 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::drain(uint64_t generation) {
+void ThreadPool::drain(uint64_t generation, int thread) {
   uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     if ((s >> 32) != generation) return;
     const uint64_t index = s & kClosed;
     if (index >= static_cast<uint64_t>(n_.load(std::memory_order_relaxed))) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), static_cast<int>(index));
+    fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), static_cast<int>(index), thread);
     done_.fetch_add(1, std::memory_order_release);
     s = state_.load(std::memory_order_acquire);
   }
@@ -49,7 +49,7 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   if (n <= 0) return;
   std::unique_lock<std::mutex> owner(busy_, std::try_to_lock);
   if (workers_.empty() || n == 1 || !owner.owns_lock()) {
-    for (int i = 0; i < n; ++i) fn(ctx, i);
+    for (int i = 0; i < n; ++i) fn(ctx, i, 0);
     return;
   }
   fn_.store(fn, std::memory_order_relaxed);
@@ -62,12 +62,12 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
     state_.store(generation << 32, std::memory_order_release);
   }
   wake_.notify_all();
-  drain(generation);
+  drain(generation, 0);
   while (done_.load(std::memory_order_acquire) < n) MBN_PAUSE();
   state_.store((generation << 32) | kClosed, std::memory_order_release);
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int thread) {
   FlushDenormalsGuard flush_denormals;  // for the life of this worker thread
   uint64_t seen = 0;
   auto current = [this] { return state_.load(std::memory_order_acquire) >> 32; };
@@ -84,7 +84,7 @@ void ThreadPool::worker_loop() {
     }
     if (stop_.load()) return;
     seen = current();
-    drain(seen);
+    drain(seen, thread);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mobilenet {
@@ -20,19 +21,26 @@ class ThreadPool {
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs fn(i) for i in [0, n). If another caller is using the pool, the
-  // tasks run on the calling thread alone: correct, never deadlocked.
+  // Runs fn(i) -- or fn(i, thread) with thread in [0, threads()) -- for i in
+  // [0, n). The calling thread is thread 0. If another caller is using the
+  // pool, the tasks run on the calling thread alone: correct, never deadlocked.
   template <class F>
   void parallel_for(int n, F&& fn) {
-    auto trampoline = [](void* ctx, int i) { (*static_cast<F*>(ctx))(i); };
-    run(n, trampoline, &fn);
+    using Fn = std::remove_reference_t<F>;
+    auto trampoline = [](void* ctx, int i, int thread) {
+      if constexpr (std::is_invocable_v<Fn&, int, int>)
+        (*static_cast<Fn*>(ctx))(i, thread);
+      else
+        (*static_cast<Fn*>(ctx))(i);
+    };
+    run(n, trampoline, const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
  private:
-  using TaskFn = void (*)(void*, int);
+  using TaskFn = void (*)(void*, int task, int thread);
   void run(int n, TaskFn fn, void* ctx);
-  void worker_loop();
-  void drain(uint64_t generation);
+  void worker_loop(int thread);
+  void drain(uint64_t generation, int thread);
 
   static constexpr uint64_t kClosed = 0xFFFFFFFFu;
 

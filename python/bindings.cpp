@@ -175,14 +175,15 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const py::list& layers, const std::optional<std::string>& isa, int threads,
-                       const std::string& backend) {
+                       const std::string& backend, bool fuse) {
              std::vector<LayerSpec> specs;
              for (const auto& item : layers) specs.push_back(spec_from_dict(item.cast<py::dict>()));
              const Isa chosen = isa ? parse_isa(*isa) : selected;
              py::gil_scoped_release release;
-             return std::make_unique<Network>(std::move(specs), chosen, threads, parse_backend(backend));
+             return std::make_unique<Network>(std::move(specs), chosen, threads, parse_backend(backend), fuse);
            }),
-           py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1, py::arg("backend") = "gemm")
+           py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1, py::arg("backend") = "gemm",
+           py::arg("fuse") = true)
       .def("forward", &run_forward, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,
            py::arg("check_finite") = true)
       .def("profile", &run_profile, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,

@@ -183,3 +183,25 @@ def test_core_rejects_bad_layer_specs():
         _core.Network([good, {**good, "in_c": 3, "out_c": 3, "weight": np.ones(27, np.float32)}])
     with pytest.raises(ValueError, match="unknown instruction set"):
         engine(good, "sse9")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("backend", ["gemm", "blas"])
+@pytest.mark.parametrize("stride,size,channels,cout", [(1, 112, 16, 24), (2, 113, 24, 40), (1, 57, 9, 33)])
+def test_fused_depthwise_pointwise_bands(isa, backend, stride, size, channels, cout, rng):
+    """Large depthwise outputs run in bands straight into the next GEMM: same answer as unfused."""
+    pad = padding_for("same", size, size, stride)
+    oh = ow = out_size(size, stride, pad[0], pad[2])
+    wd = rng.standard_normal((3, 3, channels)).astype(np.float32)
+    bd = rng.standard_normal(channels).astype(np.float32)
+    wp = rng.standard_normal((channels, cout)).astype(np.float32)
+    bp = rng.standard_normal(cout).astype(np.float32)
+    layers = [spec("dwconv3x3", size, size, channels, channels, wd, bd, stride, pad, "relu6"),
+              spec("conv1x1", oh, ow, channels, cout, wp, bp, activation="relu")]
+    x = rng.standard_normal((2, size, size, channels)).astype(np.float32)
+    hidden = reference.activate(reference.dwconv3x3(x, wd, stride, pad) + bd, "relu6")
+    want = reference.activate(hidden @ wp + bp, "relu")
+    for threads in (1, 2):
+        e = _core.Network(layers, isa=isa, threads=threads, backend=backend)
+        assert e.kernel_names[0].endswith("(fused)") and e.kernel_names[1].endswith("(fused)")
+        check(e.forward(x).reshape(2, oh, ow, cout), want, f"fused {isa} {backend} s{stride} threads{threads}")

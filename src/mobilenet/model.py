@@ -25,6 +25,20 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
+def engine_specs(layers: Sequence[Layer], params: Dict[str, dict]) -> list:
+    """The C++ engine's layer descriptions: batch norm folded, weights flattened."""
+    specs = []
+    for layer in layers:
+        (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
+        spec = {"type": layer.type, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
+                "padding": list(layer.padding), "activation": layer.activation, "weight": None, "bias": None}
+        if layer.name in params and layer.weight_shape is not None:
+            weight, bias = fold_batch_norm(layer, params[layer.name])
+            spec["weight"], spec["bias"] = weight.ravel(), bias
+        specs.append(spec)
+    return specs
+
+
 class MobileNetV1:
     """MobileNet v1 (Howard et al. 2017) for CPU inference.
 
@@ -81,16 +95,8 @@ class MobileNetV1:
         self.activation = layers[0].activation
         self.preprocessing = getattr(self, "preprocessing", None)
         self.labels = getattr(self, "labels", None)
-        specs = []
-        for layer in self.layers:
-            (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
-            spec = {"type": layer.type, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
-                    "padding": list(layer.padding), "activation": layer.activation, "weight": None, "bias": None}
-            if layer.name in params and layer.weight_shape is not None:
-                weight, bias = fold_batch_norm(layer, params[layer.name])
-                spec["weight"], spec["bias"] = weight.ravel(), bias
-            specs.append(spec)
-        self._engine = _core.Network(specs, isa=isa, threads=_check_threads(threads), backend=backend)
+        self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=_check_threads(threads),
+                                     backend=backend)
 
     # ------------------------------------------------------------------ running
 
