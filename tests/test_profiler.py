@@ -89,7 +89,9 @@ def test_end_to_end_is_measured_apart(report):
     assert e2e["mean_ms"] == pytest.approx(report.total_ms.mean())
     assert e2e["first_ms"] > 0
     assert e2e["layers_sum_median_ms"] == pytest.approx(np.median(report.layer_ms.sum(axis=1)))
+    assert e2e["layers_sum_min_ms"] == pytest.approx(report.layer_ms.sum(axis=1).min())
     assert e2e["overhead_ms"] == pytest.approx(e2e["median_ms"] - e2e["layers_sum_median_ms"])
+    assert e2e["overhead_min_ms"] == pytest.approx(e2e["min_ms"] - e2e["layers_sum_min_ms"])
     assert e2e["images_per_second"] == pytest.approx(2 / (e2e["median_ms"] / 1e3))
 
 
