@@ -132,6 +132,8 @@ def test_profile_writes_every_file(tmp_path):
     [],
     ["nosuch"],
     ["info", "--alpha", "0"],
+    ["info", "--alpha", "17"],
+    ["bench", "--threads", "5000"],
     ["info", "--alpha", "nan"],
     ["info", "--resolution", "abc"],
     ["info", "--resolution", "16"],

@@ -251,6 +251,10 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `mobilenet info | head`: the reader left early; stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except MemoryError:
+        print(f"{args.subparser.prog}: error: out of memory (try a smaller --batch or --resolution)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

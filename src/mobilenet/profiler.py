@@ -126,7 +126,8 @@ class ProfileReport:
 
     ``print(report)`` shows it as tables; ``to_dict``/``to_json``/``to_csv``/
     ``save_trace``/``plot`` export it. ``layer_ms`` holds every run's
-    per-layer times, [runs x layers], and ``total_ms`` every whole pass.
+    per-layer times, [runs x layers], ``total_ms`` every whole pass, and
+    ``output`` the class probabilities of the last pass.
     """
 
     def __init__(self, net, raw: dict, *, batch: int, runs: int, warmup: int):
