@@ -84,10 +84,8 @@ class ProgressBar:
 
     def __init__(self, total: int, stream, width: int = 30):
         self.total, self.stream, self.width = total, stream, width
-        self.done = 0
 
     def update(self, done: int) -> None:
-        self.done = done
         filled = self.width * done // self.total
         self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}")
         self.stream.flush()
