@@ -1,25 +1,260 @@
-"""The `mobilenet` command line."""
+"""The `mobilenet` command line: `mobilenet info | bench | profile`, also `python -m mobilenet`.
+
+Each subcommand is a pair of functions: ``_add_<name>_parser(subparsers)``
+declares its options and returns its parser, and ``_run_<name>(args, parser)``
+runs it and returns the exit code. A new subcommand is a new pair plus one entry in ``SUBCOMMANDS``.
+Bad arguments give a one-line usage error and exit code 2, never a traceback.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import math
+import os
 import sys
+import time
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: "mobilenet bench: error: ... (see 'mobilenet bench --help')"."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# ---------------------------------------------------------------- argument types
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+# ---------------------------------------------------------------- shared pieces
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The network to build: the paper's MobileNet with seeded random weights."""
+    p.add_argument("--alpha", type=_positive_float, default=1.0, help="width multiplier (default 1.0)")
+    p.add_argument("--resolution", type=_int_at_least(32), default=224, help="input size in pixels (default 224)")
+    p.add_argument("--shallow", action="store_true", help="drop the five 14x14x512 blocks (the paper's Table 5)")
+
+
+def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
+    p.add_argument("--batch", type=_int_at_least(1), default=1, help="images per forward pass (default 1)")
+    p.add_argument("--threads", type=_int_at_least(1), default=None,
+                   help="worker threads (default: the physical cores)")
+    p.add_argument("--runs", type=_int_at_least(1), default=runs, help=f"timed forward passes (default {runs})")
+    p.add_argument("--warmup", type=_int_at_least(0), default=10, help="untimed passes first (default 10)")
+
+
+def _build_net(args, parser, threads=None):
+    from . import MobileNetV1
+    try:
+        return MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=threads)
+    except (ValueError, TypeError) as e:
+        parser.error(str(e))
+
+
+def _random_batch(net, batch: int):
+    """Inputs in [-1, 1], the range MobileNet's preprocessing gives; seeded so runs are repeatable."""
+    import numpy as np
+    return np.random.default_rng(0).uniform(-1.0, 1.0, (batch,) + tuple(net.input_shape)).astype(np.float32)
+
+
+class ProgressBar:
+    """A one-line progress bar redrawn in place on a terminal stream."""
+
+    def __init__(self, total: int, stream, width: int = 30):
+        self.total, self.stream, self.width = total, stream, width
+
+    def update(self, done: int) -> None:
+        filled = self.width * done // self.total
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def progress_bar(total: int, expected_seconds: float, stream=None):
+    """A ProgressBar when the run is expected to take more than a second on a terminal, else None."""
+    stream = sys.stderr if stream is None else stream
+    if expected_seconds > 1.0 and hasattr(stream, "isatty") and stream.isatty():
+        return ProgressBar(total, stream)
+    return None
+
+
+# ---------------------------------------------------------------- info
+
+def _add_info_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("info", help="per-layer shapes, mult-adds and parameters (the paper's Tables 1 and 2)",
+                       description="Per-layer shapes, mult-adds and parameters, computed from the graph, "
+                                   "with totals and the split by layer type (the paper's Table 2).")
+    _add_model_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return p
+
+
+def _run_info(args, parser) -> int:
+    net = _build_net(args, parser, threads=1)
+    summary = net.summary()
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary)
+    return 0
+
+
+# ---------------------------------------------------------------- bench
+
+def _add_bench_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="end-to-end latency and throughput",
+                       description="Latency of whole forward passes, net(x) as called from Python, on seeded "
+                                   "random inputs: first run, min, median, p90, p99, mean; and throughput.")
+    _add_model_options(p)
+    _add_run_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def _run_bench(args, parser) -> int:
+    from .profiler import context_lines, latency_stats, run_context
+    net = _build_net(args, parser, threads=args.threads)
+    x = _random_batch(net, args.batch)
+
+    def timed() -> float:
+        start = time.perf_counter_ns()
+        net(x)
+        return (time.perf_counter_ns() - start) / 1e6
+
+    warmup_ms = [timed() for _ in range(args.warmup)]
+    times_ms = []
+    if not warmup_ms:
+        times_ms.append(timed())
+    estimate_ms = (warmup_ms or times_ms)[-1]
+    bar = progress_bar(args.runs, estimate_ms * args.runs / 1e3)
+    while len(times_ms) < args.runs:
+        times_ms.append(timed())
+        if bar and (len(times_ms) % max(1, args.runs // 100) == 0 or len(times_ms) == args.runs):
+            bar.update(len(times_ms))
+    if bar:
+        bar.close()
+
+    context = run_context(net, args.batch)
+    context.update(runs=args.runs, warmup=args.warmup)
+    stats = latency_stats(times_ms, (warmup_ms or times_ms)[0])
+    throughput = args.batch / (stats["median_ms"] / 1e3)
+    if args.json:
+        print(json.dumps({"context": context, "latency_ms": stats, "images_per_second": throughput,
+                          "timing": "time.perf_counter_ns around net(x)"}, indent=2))
+        return 0
+    lines = context_lines(context)
+    lines.append(f"{args.runs} timed runs of net(x) after {args.warmup} warm-up runs")
+    lines.append("")
+    head = f"{'latency (ms)':<14} {'first':>8} {'min':>8} {'median':>8} {'p90':>8} {'p99':>8} {'mean':>8}"
+    lines += [head, "-" * len(head),
+              f"{'forward pass':<14} {stats['first_ms']:8.3f} {stats['min_ms']:8.3f} {stats['median_ms']:8.3f} "
+              f"{stats['p90_ms']:8.3f} {stats['p99_ms']:8.3f} {stats['mean_ms']:8.3f}",
+              f"throughput: {throughput:.1f} images/s (batch {args.batch} / median latency)"]
+    print("\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------- profile
+
+def _add_profile_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("profile", help="per-layer latency report",
+                       description="Where the time of a forward pass goes, layer by layer, timed in C++: "
+                                   "per-layer table, share of time per layer type against the paper's "
+                                   "Table 2, end-to-end latency; optional JSON, CSV, Chrome trace and PNG files.")
+    _add_model_options(p)
+    _add_run_options(p)
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': print it instead of tables)")
+    p.add_argument("--csv", metavar="PATH", help="write one row per layer as CSV")
+    p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto, chrome://tracing)")
+    p.add_argument("--plot", metavar="PATH", help="write a PNG bar chart (needs the 'plot' extra: matplotlib)")
+    return p
+
+
+def _run_profile(args, parser) -> int:
+    outputs = {"json": args.json, "csv": args.csv, "trace": args.trace, "plot": args.plot}
+    for option, path in outputs.items():
+        if path is None or (option == "json" and path == "-"):
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            parser.error(f"--{option}: folder {folder!r} does not exist")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib, the 'plot' extra: pip install 'mobilenet[plot]'")
+    net = _build_net(args, parser, threads=args.threads)
+    report = net.profile(_random_batch(net, args.batch), runs=args.runs, warmup=args.warmup)
+    to_stdout = args.json == "-"
+    if to_stdout:
+        print(report.to_json())
+    else:
+        print(report)
+    writers = {"json": report.to_json, "csv": report.to_csv, "trace": report.save_trace, "plot": report.plot}
+    for option, path in outputs.items():
+        if path is None or (option == "json" and to_stdout):
+            continue
+        try:
+            writers[option](path)
+        except OSError as e:
+            print(f"{parser.prog}: error: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+            return 1
+        print(f"wrote {option}: {path}", file=sys.stderr if to_stdout else sys.stdout)
+    return 0
+
+
+# ---------------------------------------------------------------- main
+
+SUBCOMMANDS = {
+    "info": (_add_info_parser, _run_info),
+    "bench": (_add_bench_parser, _run_bench),
+    "profile": (_add_profile_parser, _run_profile),
+}
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mobilenet", description="MobileNet v1 (Howard et al. 2017) on the CPU.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"mobilenet {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_parser, run in SUBCOMMANDS.values():
+        p = add_parser(sub)
+        p.set_defaults(run=run, subparser=p)
+    return parser
 
 
 def main(argv=None) -> int:
-    from . import MobileNetV1
-    parser = argparse.ArgumentParser(prog="mobilenet", description="MobileNet v1 on the CPU")
-    sub = parser.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="per-layer shapes, mult-adds and parameters")
-    info.add_argument("--alpha", type=float, default=1.0)
-    info.add_argument("--resolution", type=int, default=224)
-    info.add_argument("--shallow", action="store_true")
-    args = parser.parse_args(argv)
+    args = make_parser().parse_args(argv)
     try:
-        net = MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=1)
-    except (ValueError, TypeError) as e:
-        parser.error(str(e))
-    print(net.summary())
-    return 0
+        return args.run(args, args.subparser)
+    except BrokenPipeError:  # `mobilenet info | head`: the reader left early; stay quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except MemoryError:
+        print(f"{args.subparser.prog}: error: out of memory (try a smaller --batch or --resolution)",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

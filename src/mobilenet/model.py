@@ -167,6 +167,15 @@ class MobileNetV1:
         """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
         return list(self._engine.kernel_names)
 
+    def profile(self, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC"):
+        """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
+
+        Every layer is timed in C++ around its kernel; whole passes are timed in
+        alternate runs with no clock reads inside. ``print(report)`` shows it.
+        """
+        from .profiler import profile
+        return profile(self, x, runs=runs, warmup=warmup, layout=layout)
+
     def summary(self) -> Summary:
         """Per-layer shapes, mult-adds and parameters, computed from the graph."""
         h, w, _ = self.input_shape

@@ -1,0 +1,197 @@
+"""The `mobilenet` command: each subcommand run in a subprocess, as a user runs it."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mobilenet
+from mobilenet import cli
+
+SMALL = ["--alpha", "0.25", "--resolution", "64", "--runs", "3", "--warmup", "1", "--threads", "1"]
+
+
+def run(*args, timeout=300):
+    """`python -m mobilenet ARGS`: (exit code, stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-m", "mobilenet", *args], capture_output=True, text=True,
+                          timeout=timeout)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def console_script():
+    path = Path(sys.executable).parent / "mobilenet"
+    if not path.exists():
+        pytest.skip(f"no console script beside {sys.executable} (package not installed in this environment)")
+    return str(path)
+
+
+# ------------------------------------------------------------------ every subcommand with no arguments
+
+def test_info_with_no_arguments():
+    code, out, err = run("info")
+    assert code == 0, err
+    summary = mobilenet.MobileNetV1(threads=1).summary()
+    assert f"{summary.total_mult_adds:,} mult-adds" in out
+    assert f"{summary.total_params:,} parameters" in out
+    for row in summary:
+        assert row.name in out
+
+
+def test_bench_with_no_arguments():
+    code, out, err = run("bench")
+    assert code == 0, err
+    assert "median" in out and "p99" in out and "images/s" in out
+    assert "224x224" in out and mobilenet.isa() in out
+
+
+def test_profile_with_no_arguments():
+    code, out, err = run("profile")
+    assert code == 0, err
+    for name in ("conv1", "conv_pw_13", "fc", "Conv 1x1", "Fully connected", "p99"):
+        assert name in out
+    assert "100 timed runs" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_console_script_and_version():
+    proc = subprocess.run([console_script(), "--version"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"mobilenet {mobilenet.__version__}"
+
+
+@pytest.mark.parametrize("command, options", [
+    ("info", ["--alpha", "--resolution", "--shallow", "--json"]),
+    ("bench", ["--alpha", "--resolution", "--batch", "--threads", "--runs", "--warmup", "--json"]),
+    ("profile", ["--alpha", "--resolution", "--runs", "--json", "--csv", "--trace", "--plot"]),
+])
+def test_help(command, options):
+    code, out, err = run(command, "--help")
+    assert code == 0, err
+    assert out.startswith(f"usage: mobilenet {command}")
+    for option in options:
+        assert option in out
+
+
+# ------------------------------------------------------------------ JSON on request
+
+def test_info_json_is_the_summary():
+    code, out, _ = run("info", "--alpha", "0.5", "--resolution", "160", "--shallow", "--json")
+    assert code == 0
+    expected = mobilenet.MobileNetV1(alpha=0.5, resolution=160, shallow=True, threads=1).summary().to_dict()
+    assert json.loads(out) == json.loads(json.dumps(expected))
+
+
+def test_bench_json():
+    code, out, err = run("bench", *SMALL, "--batch", "2", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    latency = result["latency_ms"]
+    assert latency["runs"] == 3
+    assert 0 < latency["min_ms"] <= latency["median_ms"] <= latency["p90_ms"] <= latency["p99_ms"]
+    assert result["images_per_second"] == pytest.approx(2 / (latency["median_ms"] / 1e3))
+    context = result["context"]
+    assert (context["batch"], context["threads"], context["alpha"], context["resolution"]) == (2, 1, 0.25, [64, 64])
+    assert context["isa"] == mobilenet.isa()
+
+
+def test_profile_json_to_stdout():
+    code, out, err = run("profile", *SMALL, "--json", "-")
+    assert code == 0, err
+    report = json.loads(out)
+    assert len(report["layers"]) == len(mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).layers)
+    assert report["context"]["runs"] == 3
+    assert sum(r["time_pct"] for r in report["layers"]) == pytest.approx(100.0)
+
+
+def test_profile_writes_every_file(tmp_path):
+    pytest.importorskip("matplotlib")
+    files = {"json": tmp_path / "r.json", "csv": tmp_path / "r.csv", "trace": tmp_path / "t.json",
+             "plot": tmp_path / "p.png"}
+    options = [arg for option, path in files.items() for arg in (f"--{option}", str(path))]
+    code, out, err = run("profile", *SMALL, *options)
+    assert code == 0, err
+    assert "Conv 1x1" in out
+    layers = len(mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).layers)
+    assert len(json.loads(files["json"].read_text())["layers"]) == layers
+    with open(files["csv"], newline="") as f:
+        assert len(list(csv.DictReader(f))) == layers
+    events = json.loads(files["trace"].read_text())["traceEvents"]
+    assert sum(e["ph"] == "X" for e in events) == 3 * layers
+    assert files["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for option, path in files.items():
+        assert f"wrote {option}: {path}" in out
+
+
+# ------------------------------------------------------------------ bad arguments: one line, exit 2
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["nosuch"],
+    ["info", "--alpha", "0"],
+    ["info", "--alpha", "17"],
+    ["bench", "--threads", "5000"],
+    ["info", "--alpha", "nan"],
+    ["info", "--resolution", "abc"],
+    ["info", "--resolution", "16"],
+    ["bench", "--runs", "-1"],
+    ["bench", "--batch", "0"],
+    ["bench", "--threads", "0"],
+    ["bench", "--frobnicate"],
+    ["profile", "--runs", "0"],
+    ["profile", "--warmup", "-2"],
+    ["profile", "--alpha", "-1"],
+    ["profile", "--csv", "/no/such/folder/x.csv"],
+])
+def test_bad_arguments_exit_2_with_one_line(args):
+    code, out, err = run(*args)
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error:" in lines[0]
+
+
+def test_plot_without_matplotlib_is_a_usage_error(monkeypatch, capsys, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["profile", *SMALL, "--plot", str(tmp_path / "p.png")])
+    assert exit_info.value.code == 2
+    assert "mobilenet[plot]" in capsys.readouterr().err
+    assert not (tmp_path / "p.png").exists()
+
+
+# ------------------------------------------------------------------ the progress bar
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_only_for_long_runs_on_a_terminal():
+    assert cli.progress_bar(100, 5.0, io.StringIO()) is None        # not a terminal
+    assert cli.progress_bar(100, 0.5, _Terminal()) is None          # under a second
+    stream = _Terminal()
+    bar = cli.progress_bar(100, 5.0, stream)
+    assert bar is not None
+    bar.update(50)
+    bar.update(100)
+    bar.close()
+    text = stream.getvalue()
+    assert "50/100" in text and "100/100" in text and text.endswith("\n")
+    assert "[" + "#" * bar.width + "]" in text
+
+
+def test_main_returns_exit_code_in_process(capsys):
+    assert cli.main(["info", "--alpha", "0.25", "--resolution", "64"]) == 0
+    assert "conv_pw_13" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_cli_main():
+    # `python -m mobilenet` and the console script are the same entry point.
+    assert os.path.basename(cli.__file__) == "cli.py"
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"mobilenet {mobilenet.__version__}"
