@@ -193,12 +193,8 @@ std::vector<int> Network::output_shape(int layer) const {
 std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
   const bool fused = layers_[index].fused_with_next || (index > 0 && layers_[index - 1].fused_with_next);
-  return unfused_kernel_name(index) + (fused ? "(fused)" : "");
-}
-
-std::string Network::unfused_kernel_name(int index) const {
   const LayerSpec& s = layers_[index].spec;
-  const std::string isa = kernels_->name;
+  const std::string isa = std::string(fused ? "fused_" : "") + kernels_->name;
   switch (s.kind) {
     case LayerKind::Conv3x3: return "conv3x3s" + std::to_string(s.stride) + "_" + isa;
     case LayerKind::DwConv3x3: return "dwconv3x3s" + std::to_string(s.stride) + "_" + isa;

@@ -56,8 +56,8 @@ class Network {
   int64_t input_size() const;   // floats per image
   int64_t output_size() const { return layers_.back().out_size(); }  // floats per image
   std::vector<int> output_shape(int layer) const;  // {h, w, c}
-  // e.g. "dwconv3x3s2_avx512"; "(fused)" marks a depthwise layer run in bands
-  // together with the pointwise layer after it.
+  // e.g. "dwconv3x3s2_avx512"; "dwconv3x3s1_fused_avx512" marks a depthwise
+  // layer run in bands together with the pointwise layer after it.
   std::string kernel_name(int layer) const;
   const KernelTable& kernels() const { return *kernels_; }
   PointwiseBackend backend() const { return backend_; }
@@ -93,7 +93,6 @@ class Network {
   void pack(Layer& layer);
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
   void plan_fusion();
-  std::string unfused_kernel_name(int index) const;
   std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);
   void release_workspace(std::unique_ptr<Workspace> ws);
   void run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,

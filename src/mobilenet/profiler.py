@@ -325,6 +325,8 @@ class ProfileReport:
         suffix = f"_{self.context['isa']}"
         strip = all(r.kernel.endswith(suffix) for r in self.rows)
         kernels = [r.kernel[: -len(suffix)] if strip else r.kernel for r in self.rows]
+        # A depthwise layer fused with its pointwise neighbour shows as "+", to keep the table narrow.
+        kernels = [k.replace("_fused", "+") for k in kernels]
         kernel_head = f"kernel (*{suffix})" if strip else "kernel"
         name_w = max(4, *(len(r.name) for r in self.rows))
         shape_w = max(6, *(len(_shape(r.output)) for r in self.rows))
@@ -334,7 +336,8 @@ class ProfileReport:
         digits = 1 if unit == "us" else 3
         head = (f"{'#':>2} {'name':<{name_w}} {'output':>{shape_w}} {kernel_head:<{kernel_w}} {'MAdds':>5} "
                 f"{'params':>9} {'median':>6} {'mean':>6} {'min':>6} {'%':>5} {'cum%':>5} {'GF/s':>6}")
-        lines = [f"per layer: MAdds in millions, times in {unit}, GF/s = 2 x mult-adds / median time", head,
+        lines = [f"per layer: MAdds in millions, times in {unit}, GF/s = 2 x mult-adds / median time"
+                 + ("; + = fused pair" if any("+" in k for k in kernels) else ""), head,
                  "-" * len(head)]
         for r, kernel in zip(self.rows, kernels):
             gflops = f"{r.gflops:6.1f}" if r.mult_adds else f"{'-':>6}"
