@@ -19,6 +19,10 @@ constexpr int kGemmNR = MBN_GEMM_NR_VECS * W;
 // Accumulator registers the stem kernel may use (the rest hold weights and inputs).
 constexpr int kStemAccumulators = MBN_STEM_ACCUMULATORS;
 
+// Register-blocked loops must be fully unrolled, or the accumulator arrays
+// live on the stack (GCC leaves 24-iteration loops rolled by default).
+#define MBN_UNROLL _Pragma("GCC unroll 32")
+
 inline int imin(int a, int b) { return a < b ? a : b; }
 inline int imax(int a, int b) { return a > b ? a : b; }
 
@@ -60,9 +64,9 @@ template <int NV, int PX, int CIN>
 inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec lo, Vec hi) {
   const int in_c = CIN > 0 ? CIN : a.in_c;  // CIN = 3 (RGB) is unrolled at compile time
   Vec acc[PX][NV];
-  for (int v = 0; v < NV; ++v) {
+  MBN_UNROLL for (int v = 0; v < NV; ++v) {
     const Vec bias = Vec::load(a.bias + co0 + v * W);
-    for (int p = 0; p < PX; ++p) acc[p][v] = bias;
+    MBN_UNROLL for (int p = 0; p < PX; ++p) acc[p][v] = bias;
   }
   const int64_t pixel_step = a.stride * a.in_col_stride;
   const float* base = a.input + (oy * a.stride - a.pad.top) * a.in_row_stride + (ox0 * a.stride - a.pad.left) * a.in_col_stride;
@@ -72,19 +76,19 @@ inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec
       const float* px = base + ky * a.in_row_stride + kx * a.in_col_stride;
       for (int ci = 0; ci < in_c; ++ci) {
         Vec w[NV];
-        for (int v = 0; v < NV; ++v) w[v] = Vec::load(wp + v * W);
+        MBN_UNROLL for (int v = 0; v < NV; ++v) w[v] = Vec::load(wp + v * W);
         const float* x = px + ci * a.in_channel_stride;
-        for (int p = 0; p < PX; ++p) {
+        MBN_UNROLL for (int p = 0; p < PX; ++p) {
           const Vec xv = Vec::broadcast(x[p * pixel_step]);
-          for (int v = 0; v < NV; ++v) acc[p][v] = fmadd(xv, w[v], acc[p][v]);
+          MBN_UNROLL for (int v = 0; v < NV; ++v) acc[p][v] = fmadd(xv, w[v], acc[p][v]);
         }
         wp += a.out_c_padded;
       }
     }
   }
   float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox0) * a.out_c + co0;
-  for (int p = 0; p < PX; ++p)
-    for (int v = 0; v < NV; ++v)
+  MBN_UNROLL for (int p = 0; p < PX; ++p)
+    MBN_UNROLL for (int v = 0; v < NV; ++v)
       store_n(clamp(acc[p][v], lo, hi), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
 }
 
@@ -100,6 +104,12 @@ void conv3x3_row(const Conv3x3Args& a, int oy, int co0, Vec lo, Vec hi) {
     const int ox_hi = a.in_w - 3 + a.pad.left >= 0 ? imin(a.out_w, (a.in_w - 3 + a.pad.left) / a.stride + 1) : 0;
     for (; ox < ox_lo; ++ox) conv3x3_pixel<NV>(a, oy, ox, co0, lo, hi);
     for (; ox + PX <= ox_hi; ox += PX) conv3x3_interior<NV, PX, CIN>(a, oy, ox, co0, lo, hi);
+    // The remainder as one more full block that overlaps the previous one:
+    // recomputing a few pixels is cheaper than narrow, latency-bound blocks.
+    if (ox > ox_lo && ox < ox_hi) {
+      conv3x3_interior<NV, PX, CIN>(a, oy, ox_hi - PX, co0, lo, hi);
+      ox = ox_hi;
+    }
     for (; ox + PX_TAIL <= ox_hi; ox += PX_TAIL) conv3x3_interior<NV, PX_TAIL, CIN>(a, oy, ox, co0, lo, hi);
     for (; ox < ox_hi; ++ox) conv3x3_interior<NV, 1, CIN>(a, oy, ox, co0, lo, hi);
   }
@@ -223,16 +233,16 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   const float* b = g.packed_b + static_cast<int64_t>(panel) * g.k * kGemmNR;
   const float* a = g.a + m0 * g.lda;
   Vec acc[MR][NV];
-  for (int v = 0; v < NV; ++v) {
+  MBN_UNROLL for (int v = 0; v < NV; ++v) {
     const Vec bias = Vec::load(g.bias + n0 + v * W);
-    for (int r = 0; r < MR; ++r) acc[r][v] = bias;
+    MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][v] = bias;
   }
   for (int kk = 0; kk < g.k; ++kk) {
     Vec bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
-    for (int r = 0; r < MR; ++r) {
+    MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const Vec x = Vec::broadcast(a[r * g.lda + kk]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(x, bv[v], acc[r][v]);
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(x, bv[v], acc[r][v]);
     }
     b += kGemmNR;
   }
