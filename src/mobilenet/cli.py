@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import classify
+
 
 def main(argv=None) -> int:
     from . import MobileNetV1
@@ -13,7 +15,10 @@ def main(argv=None) -> int:
     info.add_argument("--alpha", type=float, default=1.0)
     info.add_argument("--resolution", type=int, default=224)
     info.add_argument("--shallow", action="store_true")
+    classify.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "classify":
+        return classify.run(args)
     try:
         net = MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=1)
     except (ValueError, TypeError) as e:

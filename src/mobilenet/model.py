@@ -172,6 +172,11 @@ class MobileNetV1:
         return (f"MobileNetV1(alpha={self.alpha}, resolution={h}x{w}, num_classes={self.num_classes}, "
                 f"layers={len(self.layers)}, isa={self.isa!r}, threads={self.threads}, backend={self.backend!r})")
 
+    def save(self, path) -> None:
+        """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
+        from .io.npz import save
+        save(self, path)
+
     def copy(self) -> "MobileNetV1":
         return copy.deepcopy(self)
 
