@@ -18,6 +18,7 @@ when present, are used.
 from __future__ import annotations
 
 import json
+import os
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -293,6 +294,13 @@ def read(data: bytes, source: str, resolution: Optional[int] = None):
         raise ValueError(f"not a valid ONNX protobuf ({type(e).__name__}: {e})") from e
     if not model.graph.node:
         raise ValueError("not an ONNX model: the graph has no nodes")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        # Weights in a side file (the torch.export-based exporter writes <name>.onnx.data).
+        from onnx.external_data_helper import load_external_data_for_model
+        try:
+            load_external_data_for_model(model, os.path.dirname(os.path.abspath(source)))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read the external weight data beside the model ({e})") from e
     reader = _Reader(model, onnx, numpy_helper, resolution)
     ops, nhwc = reader.run()
     layers, params = assemble(ops, reader.height, reader.width, "ONNX model")
