@@ -151,7 +151,10 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
         raise ValueError(message if message.startswith(path) else f"{path}: {message}") from e
     except Exception as e:  # any parser failure on a damaged file becomes a clear ValueError
         what = f"{kind} " if kind else ""
-        raise ValueError(f"{path}: not a readable {what}model ({type(e).__name__}: {e})") from e
+        error = type(e).__qualname__
+        if type(e).__module__ != "builtins":
+            error = f"{type(e).__module__}.{error}"
+        raise ValueError(f"{path}: not a readable {what}model, damaged or truncated ({error}: {e})") from e
     attributes = dict(attributes)
     if preprocessing is not None:
         if isinstance(preprocessing, dict):
