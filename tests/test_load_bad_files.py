@@ -187,3 +187,24 @@ def test_npz_with_a_tampered_tensor(tmp_path):
     np.savez(tmp_path / "nan.npz", **arrays)
     with pytest.raises(ValueError, match=r"nan\.npz: .*conv1.*finite"):
         mobilenet.load(tmp_path / "nan.npz")
+
+
+# ---------------------------------------------------------------- missing optional packages
+
+@pytest.mark.parametrize("module, name, data, hint", [
+    ("torch", "sd.pth", b"PK\x03\x04", "torch==2.13.0"),
+    ("tflite", "m.tflite", b"\x1c\x00\x00\x00TFL3" + bytes(64), "mobilenet[tflite]"),
+    ("h5py", "m.h5", b"\x89HDF\r\n\x1a\n" + bytes(64), "mobilenet[keras]"),
+    ("onnx", "m.onnx", b"\x08\x07" + bytes(64), "mobilenet[onnx]"),
+])
+def test_missing_reader_package_is_named(tmp_path, monkeypatch, module, name, data, hint):
+    if module == "torch":
+        import zipfile
+        with zipfile.ZipFile(tmp_path / name, "w") as z:  # what torch.save writes: <name>/data.pkl inside a zip
+            z.writestr("sd/data.pkl", b"\x80\x02}q\x00.")
+        path = tmp_path / name
+    else:
+        path = _write(tmp_path, name, data)
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=hint.replace("[", r"\[").replace("]", r"\]")):
+        mobilenet.load(path)
