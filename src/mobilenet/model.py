@@ -172,11 +172,6 @@ class MobileNetV1:
         return (f"MobileNetV1(alpha={self.alpha}, resolution={h}x{w}, num_classes={self.num_classes}, "
                 f"layers={len(self.layers)}, isa={self.isa!r}, threads={self.threads}, backend={self.backend!r})")
 
-    def save(self, path) -> None:
-        """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
-        from .io.npz import save
-        save(self, path)
-
     def copy(self) -> "MobileNetV1":
         return copy.deepcopy(self)
 
@@ -187,3 +182,8 @@ class MobileNetV1:
             if key not in ("_engine", "params", "layers"):
                 setattr(net, key, copy.deepcopy(value, memo))
         return net
+
+    def save(self, path) -> None:
+        """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
+        from .io.npz import save
+        save(self, path)
