@@ -208,3 +208,15 @@ def test_missing_reader_package_is_named(tmp_path, monkeypatch, module, name, da
     monkeypatch.setitem(__import__("sys").modules, module, None)  # import fails as if not installed
     with pytest.raises(ImportError, match=hint.replace("[", r"\[").replace("]", r"\]")):
         mobilenet.load(path)
+
+
+def test_resolution_cannot_change_a_fixed_input_size(tmp_path):
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, num_classes=4, threads=1)
+    net.save(tmp_path / "net.npz")
+    assert mobilenet.load(tmp_path / "net.npz", resolution=64).input_shape == (64, 64, 3)
+    with pytest.raises(ValueError, match=r"net\.npz: the model's input size is fixed at 64x64"):
+        mobilenet.load(tmp_path / "net.npz", resolution=96)
+    with pytest.raises(ValueError, match="format must be one of"):
+        mobilenet.load(tmp_path / "net.npz", format="caffe")
+    with pytest.raises(ValueError, match=r"net\.npz: not a readable tflite model"):
+        mobilenet.load(tmp_path / "net.npz", format="tflite")

@@ -41,7 +41,9 @@ def test_checkpoint_wrappers_and_safetensors(tmp_path):
     torch.save({"epoch": 3, "state_dict": {"module." + k: v for k, v in model.state_dict().items()}}, wrapped)
     tensors = tmp_path / "model.safetensors"
     safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tensors))
-    for path, kind in ((wrapped, "torch"), (tensors, "safetensors")):
+    legacy = tmp_path / "legacy.pt"  # torch.save's pre-1.6 pickle format
+    torch.save(model.state_dict(), legacy, _use_new_zipfile_serialization=False)
+    for path, kind in ((wrapped, "torch"), (tensors, "safetensors"), (legacy, "torch")):
         net = mobilenet.load(path, resolution=96)
         assert net.format == kind and net.num_classes == 10
         assert max_rel_error(net.logits(x), want) <= 1e-4

@@ -45,9 +45,8 @@ def sniff(data: bytes, path: str = "") -> str:
             raise ValueError("an .npz without mobilenet metadata (not written by net.save); "
                              "other .npz layouts are not supported")
         raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
-    if head[:1] == b"\x80" and path.lower().endswith((".pt", ".pth", ".bin", ".ckpt", ".pkl")) or head[:2] in (
-            b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return "torch"
+    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
+        return "torch"  # a pickle: torch.save's legacy (pre-1.6) format
     if len(data) >= 10 and head[8:9] == b"{":
         header_len = int.from_bytes(head[:8], "little")
         if 2 <= header_len <= len(data) - 8:
@@ -143,6 +142,10 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
         if kind is None:
             kind = sniff(data, path)
         layers, params, attributes = _read(kind, data, path, resolution)
+        fixed = tuple(layers[0].in_shape[:2]) if layers else None
+        if resolution is not None and fixed != (resolution, resolution):
+            raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
+                             f"resolution={resolution} cannot change it")
         net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa)
     except (ImportError, MemoryError):
         raise
