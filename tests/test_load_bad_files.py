@@ -84,7 +84,7 @@ def test_tflite_of_another_architecture(tmp_path):
 
 @pytest.fixture
 def state_dict():
-    torch = pytest.importorskip("torch")  # noqa: F841
+    pytest.importorskip("torch")
     from model_files import timm_mobilenetv1
     return timm_mobilenetv1(1.0, False, num_classes=10).state_dict()
 

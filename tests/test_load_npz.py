@@ -29,7 +29,7 @@ def test_save_load_round_trip_is_exact(tmp_path, kwargs):
 
 
 def test_loaded_models_round_trip_with_their_conventions(tmp_path):
-    h5 = pytest.importorskip("h5py")  # noqa: F841
+    pytest.importorskip("h5py")
     from model_files import keras_mobilenet_arrays, write_keras_h5
     write_keras_h5(tmp_path / "k.h5", keras_mobilenet_arrays(alpha=0.25, num_classes=4))
     net = mobilenet.load(tmp_path / "k.h5", resolution=97, labels=["a", "b", "c", "d"])

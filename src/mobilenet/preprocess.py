@@ -94,7 +94,8 @@ def _pil():
     try:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("image preprocessing needs Pillow: pip install 'mobilenet[image]' (or pip install Pillow)") from e
+        raise ImportError("image preprocessing needs Pillow: "
+                          "pip install 'mobilenet[image]' (or pip install Pillow)") from e
     return Image
 
 
