@@ -220,3 +220,19 @@ def test_resolution_cannot_change_a_fixed_input_size(tmp_path):
         mobilenet.load(tmp_path / "net.npz", format="caffe")
     with pytest.raises(ValueError, match=r"net\.npz: not a readable tflite model"):
         mobilenet.load(tmp_path / "net.npz", format="tflite")
+
+
+def test_npz_header_declaring_a_huge_array(tmp_path):
+    import io
+    import zipfile
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=32, num_classes=4, threads=1)
+    net.save(tmp_path / "net.npz")
+    forged = io.BytesIO()
+    np.lib.format.write_array_header_1_0(forged, {"descr": "<f4", "fortran_order": False, "shape": (10 ** 13,)})
+    forged.write(bytes(64))
+    with zipfile.ZipFile(tmp_path / "net.npz") as src, zipfile.ZipFile(tmp_path / "huge.npz", "w") as dst:
+        for info in src.infolist():
+            data = forged.getvalue() if info.filename == "conv1/weight.npy" else src.read(info)
+            dst.writestr(info.filename, data)
+    with pytest.raises(ValueError, match=r"huge\.npz: array 'conv1/weight': shape \(10000000000000,\) needs more"):
+        mobilenet.load(tmp_path / "huge.npz")

@@ -147,12 +147,12 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
                              f"resolution={resolution} cannot change it")
         net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa)
-    except (ImportError, MemoryError):
+    except ImportError:
         raise
     except ValueError as e:
         message = str(e)
         raise ValueError(message if message.startswith(path) else f"{path}: {message}") from e
-    except Exception as e:  # any parser failure on a damaged file becomes a clear ValueError
+    except Exception as e:  # any parser failure on a damaged file (MemoryError too) becomes a clear ValueError
         what = f"{kind} " if kind else ""
         error = type(e).__qualname__
         if type(e).__module__ != "builtins":

@@ -70,10 +70,45 @@ def _int(value, where, low, high):
     return value
 
 
+class _Archive:
+    """The arrays of an .npz, each checked against its zip member's size before it is read."""
+
+    def __init__(self, data: bytes):
+        self.zip = zipfile.ZipFile(io.BytesIO(data))
+        self.members = {info.filename[:-4]: info for info in self.zip.infolist() if info.filename.endswith(".npy")}
+        self.files = set(self.members)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        info = self.members[name]
+        fmt = np.lib.format
+        with self.zip.open(info) as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"array {name!r}: unsupported .npy version {version}")
+            if dtype.hasobject:
+                raise ValueError(f"array {name!r} holds Python objects")
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            size = count * dtype.itemsize
+            if count < 0 or size > info.file_size:  # a damaged header must not make us allocate
+                raise ValueError(f"array {name!r}: shape {shape} needs more data than the file holds")
+            raw = f.read(size)
+        if len(raw) != size:
+            raise ValueError(f"array {name!r} is truncated")
+        return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C").copy()
+
+    def close(self):
+        self.zip.close()
+
+
 def read(data: bytes, source: str):
     """(layers, params, attributes) from the bytes of a file written by ``save``."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        files = set(archive.files)
+    archive = _Archive(data)
+    try:
+        files = archive.files
         if META_KEY not in files:
             raise ValueError("an .npz without mobilenet metadata (not written by net.save)")
         meta_array = archive[META_KEY]
@@ -128,6 +163,8 @@ def read(data: bytes, source: str):
                     bn[key] = archive[f"{name}/bn/{key}"]
                 p["bn"] = bn
             params[name] = p
+    finally:
+        archive.close()
     attributes = meta.get("attributes", {})
     if not isinstance(attributes, dict):
         raise ValueError("the metadata's attributes are not an object")
