@@ -37,6 +37,15 @@ def _import_h5py():
     return h5py
 
 
+_MAX_ELEMENTS = 1 << 26  # far above any MobileNet v1 tensor; a damaged header must not make us allocate
+
+
+def _read_dataset(dataset, where: str) -> np.ndarray:
+    if dataset.size > _MAX_ELEMENTS:
+        raise ValueError(f"{where}: shape {dataset.shape} is too large for a MobileNet v1 weight")
+    return dataset[()]
+
+
 def _datasets(group, h5py) -> List:
     found = []
     group.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
@@ -61,14 +70,15 @@ class _Weights:
         group = self.root[layer]
         if self.keras3:
             vars_group = group["vars"] if "vars" in group else group
-            arrays = [vars_group[str(i)][()] for i in range(len(names)) if str(i) in vars_group]
+            arrays = [_read_dataset(vars_group[str(i)], f"layer {layer!r}") for i in range(len(names))
+                      if str(i) in vars_group]
             if len(arrays) != len(names):
                 raise ValueError(f"layer {layer!r} has {len(arrays)} variables, expected {len(names)} ({names})")
             return dict(zip(names, arrays))
         out = {}
         for path, dataset in _datasets(group, self.h5py):
             short = path.rsplit("/", 1)[-1].split(":")[0]
-            out[short] = dataset[()]
+            out[short] = _read_dataset(dataset, f"layer {layer!r}")
         missing = [n for n in names if n not in out]
         if missing:
             raise ValueError(f"layer {layer!r} lacks {missing} (has {sorted(out)})")
