@@ -3,12 +3,16 @@
     import mobilenet
     net = mobilenet.MobileNetV1(alpha=0.75, resolution=160)
     probs = net(images)        # (N, H, W, 3) float32 -> (N, classes)
+    net = mobilenet.load("mobilenet_v1_0.25_224.tflite")   # real weights
+    probs = net(mobilenet.preprocess("cat.jpg", net))
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import _core, reference
 from .graph import Layer, build_layers
+from .io import load
 from .model import MobileNetV1
+from .preprocess import Preprocessing, preprocess
 from .summary import Summary
 
 try:
@@ -27,4 +31,5 @@ def supported_isas():
     return list(_core.supported_isas())
 
 
-__all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "isa", "supported_isas", "reference", "__version__"]
+__all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "load", "preprocess", "Preprocessing", "isa",
+           "supported_isas", "reference", "__version__"]

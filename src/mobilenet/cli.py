@@ -15,6 +15,8 @@ import os
 import sys
 import time
 
+from . import classify
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error: "mobilenet bench: error: ... (see 'mobilenet bench --help')"."""
@@ -228,6 +230,7 @@ SUBCOMMANDS = {
     "info": (_add_info_parser, _run_info),
     "bench": (_add_bench_parser, _run_bench),
     "profile": (_add_profile_parser, _run_profile),
+    "classify": (classify.add_parser, lambda args, parser: classify.run(args)),
 }
 
 

@@ -197,3 +197,8 @@ class MobileNetV1:
             if key not in ("_engine", "params", "layers"):
                 setattr(net, key, copy.deepcopy(value, memo))
         return net
+
+    def save(self, path) -> None:
+        """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
+        from .io.npz import save
+        save(self, path)

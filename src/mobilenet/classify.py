@@ -1,0 +1,85 @@
+"""`mobilenet classify IMAGE... --weights FILE [--labels FILE] [--top 5] [--json]`.
+
+Prints the top classes with their probabilities for each image. Labels come
+from the model file when it carries them, else from --labels, else the class
+indices are printed. Exit status: 0 on success, 2 for bad arguments (argparse),
+1 with a one-line message for an unreadable model, labels file or image.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("classify", help="top classes of images with real weights",
+                                   description="Classify images with a MobileNet v1 loaded from a model file "
+                                               "(TFLite, Keras .h5, PyTorch/timm, ONNX or mobilenet .npz).")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
+    parser.add_argument("--weights", required=True, metavar="FILE", help="model file")
+    parser.add_argument("--labels", metavar="FILE", help="class names, one per line (if the model has none)")
+    parser.add_argument("--top", type=_positive_int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="worker threads")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _fail(message: str) -> int:
+    print(f"mobilenet classify: error: {message}", file=sys.stderr)
+    return 1
+
+
+def top_classes(probs: np.ndarray, k: int, labels=None):
+    """[(index, label or None, probability)] of the k most probable classes, ties by lower index."""
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(int(i), labels[i] if labels else None, float(probs[i])) for i in order]
+
+
+def run(args) -> int:
+    from . import load, preprocess
+    from .io import fit_labels, read_labels
+    try:
+        net = load(args.weights, threads=args.threads)
+    except (FileNotFoundError, ValueError, ImportError, TypeError) as e:
+        return _fail(str(e))
+    labels = net.labels
+    if labels is None and args.labels:
+        try:
+            labels = fit_labels(read_labels(args.labels), net.num_classes, args.labels)
+        except (FileNotFoundError, ValueError) as e:
+            return _fail(str(e))
+    results = []
+    status = 0
+    for image in args.images:
+        try:
+            x = preprocess(image, net)
+        except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
+            print(f"mobilenet classify: error: {e}", file=sys.stderr)
+            status = 1
+            continue
+        probs = net(x)[0]
+        results.append((image, top_classes(probs, args.top, labels)))
+    if args.json:
+        print(json.dumps([{"image": image, "top": [{"index": i, "label": label, "probability": p}
+                                                   for i, label, p in top]}
+                          for image, top in results], indent=2))
+    else:
+        for image, top in results:
+            print(image)
+            for i, label, p in top:
+                print(f"  {p:8.4f}  {i:5d}  {label if label is not None else ''}".rstrip())
+    return status

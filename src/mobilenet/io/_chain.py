@@ -1,0 +1,163 @@
+"""Turning a framework's list of operations into our layers and parameters.
+
+Every reader (TFLite, ONNX, Keras, PyTorch) walks its file and emits ``Op``s in
+execution order, with weights already in our canonical layouts (output channels
+last) and padding as explicit (top, left, bottom, right) pixels. ``assemble``
+checks that the chain is a MobileNet v1 (a 3x3 stem, depthwise / pointwise
+pairs, global average pooling, a classifier) and names the layers the Keras way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..graph import Layer, conv_output_size, conv_padding
+
+MAX_RESOLUTION = 4096  # the same bound as build_layers
+MAX_CHANNELS = 1 << 16
+
+
+@dataclass
+class Op:
+    """One convolution-like operation: kind is "conv3x3", "dwconv3x3", "pointwise" or "avgpool"."""
+
+    kind: str
+    where: str  # the framework's name for it, for error messages
+    weight: Optional[np.ndarray] = None
+    bias: Optional[np.ndarray] = None
+    bn: Optional[dict] = None
+    stride: int = 1
+    padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
+    activation: str = "none"
+    extra: dict = field(default_factory=dict)
+
+
+def same_padding(height: int, width: int, stride: int) -> Tuple[int, int, int, int]:
+    """TensorFlow's 'SAME' (ONNX's SAME_UPPER) for a 3x3 kernel: the odd pixel goes bottom/right."""
+    top, bottom = conv_padding(height, stride, "same")
+    left, right = conv_padding(width, stride, "same")
+    return top, left, bottom, right
+
+
+def check_resolution(height, width, where: str) -> Tuple[int, int]:
+    for value in (height, width):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{where}: input size must be integers, got {height!r} x {width!r}")
+    if not (32 <= height <= MAX_RESOLUTION and 32 <= width <= MAX_RESOLUTION):
+        raise ValueError(f"{where}: input size {height}x{width} is outside 32..{MAX_RESOLUTION}")
+    return int(height), int(width)
+
+
+def as_float32(array, where: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.dtype.kind != "f":
+        raise ValueError(f"{where}: expected floating-point values, got dtype {arr.dtype}")
+    if shape is not None and tuple(arr.shape) != tuple(shape):
+        raise ValueError(f"{where}: shape {tuple(arr.shape)}, expected {tuple(shape)}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{where}: contains NaN or Inf")
+    return arr
+
+
+def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[Tuple[Layer, ...], Dict[str, dict]]:
+    """Layers and unfolded params from a chain of Ops on a (height, width, 3) input.
+
+    Layer names: conv1, conv_dw_<k>, conv_pw_<k>, avgpool, fc (the last linear
+    layer after pooling) and conv_head for any other pointwise layer (timm's
+    head convolution). Raises ValueError naming what does not fit MobileNet v1.
+    """
+    height, width = check_resolution(height, width, source)
+    if not ops:
+        raise ValueError(f"{source}: the model has no layers")
+    if ops[0].kind != "conv3x3":
+        raise ValueError(f"{source}: a MobileNet v1 starts with a 3x3 convolution over the RGB image, "
+                         f"found {ops[0].kind} at {ops[0].where}")
+    pool_at = [i for i, op in enumerate(ops) if op.kind == "avgpool"]
+    if len(pool_at) != 1:
+        raise ValueError(f"{source}: a MobileNet v1 has exactly one global average pooling, found {len(pool_at)}")
+    pool = pool_at[0]
+    if pool == len(ops) - 1 or ops[-1].kind != "pointwise":
+        raise ValueError(f"{source}: no classifier (a fully connected or 1x1 layer) after the global pooling")
+    if not any(op.kind == "dwconv3x3" for op in ops[:pool]):
+        raise ValueError(f"{source}: no depthwise convolution: not a MobileNet v1")
+
+    layers: List[Layer] = []
+    params: Dict[str, dict] = {}
+    shape = (height, width, 3)
+    block = 0
+    for index, op in enumerate(ops):
+        h, w, c = shape
+        if op.kind == "avgpool":
+            layers.append(Layer("avgpool", "avgpool", shape, (1, 1, c)))
+            shape = (1, 1, c)
+            continue
+        if op.kind == "conv3x3":
+            if index != 0:
+                raise ValueError(f"{source}: {op.where}: a full 3x3 convolution is only supported as the stem")
+            name, type_ = "conv1", "conv3x3"
+            cout = op.weight.shape[3] if op.weight.ndim == 4 else -1
+            expected = (3, 3, c, cout)
+        elif op.kind == "dwconv3x3":
+            if index > pool:
+                raise ValueError(f"{source}: {op.where}: depthwise convolution after the global pooling")
+            block += 1
+            name, type_, cout = f"conv_dw_{block}", "dwconv3x3", c
+            expected = (3, 3, c)
+        elif op.kind == "pointwise":
+            cout = op.weight.shape[1] if op.weight.ndim == 2 else -1
+            expected = (c, cout)
+            if index == len(ops) - 1:
+                name, type_ = "fc", "fc"
+            elif index < pool and ops[index - 1].kind == "dwconv3x3" and f"conv_pw_{block}" not in params:
+                name, type_ = f"conv_pw_{block}", "conv1x1"
+            else:
+                name, type_ = "conv_head", "conv1x1"
+                if name in params:
+                    raise ValueError(f"{source}: {op.where}: more than one extra 1x1 layer: not a MobileNet v1")
+        else:
+            raise ValueError(f"{source}: {op.where}: unsupported operation {op.kind!r}")
+        if op.weight is None or tuple(op.weight.shape) != expected:
+            got = None if op.weight is None else tuple(op.weight.shape)
+            raise ValueError(f"{source}: {op.where}: weight shape {got} does not fit input channels {c} "
+                             f"(expected {expected})")
+        if not 1 <= cout <= MAX_CHANNELS:
+            raise ValueError(f"{source}: {op.where}: {cout} output channels is out of range")
+        if op.activation not in ("none", "relu", "relu6"):
+            raise ValueError(f"{source}: {op.where}: unsupported activation {op.activation!r}")
+        if type_ in ("conv3x3", "dwconv3x3"):
+            if op.stride not in (1, 2):
+                raise ValueError(f"{source}: {op.where}: stride {op.stride} is not 1 or 2")
+            top, left, bottom, right = op.padding
+            if not all(0 <= p <= 2 for p in op.padding):
+                raise ValueError(f"{source}: {op.where}: padding {op.padding} is outside 0..2")
+            oh = conv_output_size(h, op.stride, top, bottom)
+            ow = conv_output_size(w, op.stride, left, right)
+            if oh < 1 or ow < 1:
+                raise ValueError(f"{source}: {op.where}: the input {h}x{w} is too small for this layer")
+            out = (oh, ow, cout)
+        else:
+            if op.stride != 1 or any(op.padding):
+                raise ValueError(f"{source}: {op.where}: a 1x1 layer must have stride 1 and no padding")
+            out = (h, w, cout)
+        layers.append(Layer(name, type_, shape, out, op.stride if type_ != "fc" and type_ != "conv1x1" else 1,
+                            tuple(op.padding) if type_ in ("conv3x3", "dwconv3x3") else (0, 0, 0, 0),
+                            op.activation))
+        p = {"weight": as_float32(op.weight, f"{source}: {op.where} weight")}
+        if op.bias is not None:
+            p["bias"] = as_float32(op.bias, f"{source}: {op.where} bias", (cout,))
+        if op.bn is not None:
+            bn = {key: as_float32(op.bn[key], f"{source}: {op.where} batch norm {key}", (cout,))
+                  for key in ("gamma", "beta", "mean", "var")}
+            eps = float(op.bn["eps"])
+            if not np.isfinite(eps) or eps < 0:
+                raise ValueError(f"{source}: {op.where}: batch-norm epsilon {eps} is invalid")
+            if np.any(bn["var"].astype(np.float64) + eps <= 0):
+                raise ValueError(f"{source}: {op.where}: batch-norm variance + epsilon must be positive")
+            bn["eps"] = eps
+            p["bn"] = bn
+        params[name] = p
+        shape = out
+    return tuple(layers), params

@@ -1,0 +1,323 @@
+"""ONNX graphs of MobileNet v1 structure, read with the ``onnx`` package.
+
+The reader follows the single data path from the graph input and maps:
+Conv (weights OIHW; 3x3 over 3 channels = the stem, 3x3 with group == channels
+= depthwise, 1x1 = pointwise; ``pads`` [t, l, b, r] or auto_pad SAME_UPPER /
+SAME_LOWER / VALID; a preceding zero Pad is merged), BatchNormalization,
+Relu, Clip(0, 6), GlobalAveragePool / AveragePool over the whole map /
+ReduceMean over H and W, Flatten / Reshape / Squeeze (no-ops on a 1x1 map),
+Gemm or MatMul + Add (the classifier), Softmax at the end, Identity / Dropout,
+and a leading Transpose from NHWC (tf2onnx). Anything else (MaxPool, Add of two
+branches, 7x7 kernels, ...) is not MobileNet v1 and raises ValueError.
+
+The file does not record preprocessing; the default is TensorFlow's / timm's
+(mean = std = 0.5, i.e. pixels scaled to [-1, 1]). Metadata properties
+``labels`` (JSON list or one per line) and ``preprocessing`` (JSON object),
+when present, are used.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from ..preprocess import TENSORFLOW, Preprocessing
+from ._chain import Op, same_padding, assemble
+
+_PASSTHROUGH = ("Identity", "Dropout")
+_FLATTENERS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as e:
+        raise ImportError("reading ONNX models needs the onnx package: pip install 'mobilenet[onnx]' "
+                          "(or pip install onnx)") from e
+    return onnx, numpy_helper
+
+
+def _attrs(node, onnx) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _dims(value_info):
+    tensor_type = value_info.type.tensor_type
+    if not tensor_type.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor_type.shape.dim]
+
+
+class _Reader:
+    def __init__(self, model, onnx, numpy_helper, resolution: Optional[int]):
+        self.onnx = onnx
+        graph = model.graph
+        self.constants: Dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        self.consumers: Dict[str, List] = {}
+        for node in graph.node:
+            if node.op_type == "Constant":
+                attrs = _attrs(node, onnx)
+                if "value" in attrs:
+                    self.constants[node.output[0]] = numpy_helper.to_array(attrs["value"])
+                elif "value_float" in attrs:
+                    self.constants[node.output[0]] = np.array(attrs["value_float"], np.float32)
+                elif "value_floats" in attrs:
+                    self.constants[node.output[0]] = np.array(attrs["value_floats"], np.float32)
+                elif "value_ints" in attrs:
+                    self.constants[node.output[0]] = np.array(attrs["value_ints"], np.int64)
+                elif "value_int" in attrs:
+                    self.constants[node.output[0]] = np.array(attrs["value_int"], np.int64)
+                continue
+            for name in node.input:
+                if name and name not in self.constants:
+                    self.consumers.setdefault(name, []).append(node)
+        inputs = [i for i in graph.input if i.name not in self.constants]
+        if len(inputs) != 1:
+            raise ValueError(f"expected one data input, found {len(inputs)}: {[i.name for i in inputs]}")
+        self.input = inputs[0]
+        self.outputs = {o.name for o in graph.output}
+        self.resolution = resolution
+
+    def const(self, name: str, where: str) -> np.ndarray:
+        if name not in self.constants:
+            raise ValueError(f"{where}: input {name!r} is not a constant (weights must be initializers)")
+        return self.constants[name]
+
+    def run(self):
+        dims = _dims(self.input)
+        if dims is None or len(dims) != 4:
+            raise ValueError(f"input {self.input.name!r} is not 4-D (N, C, H, W)")
+        nhwc = False
+        current = self.input.name
+        ops: List[Op] = []
+        pending_pad = (0, 0, 0, 0)
+        pooled = softmax = False
+        h = w = None
+
+        def resolve(value, other):
+            if value is not None:
+                return value
+            if self.resolution is not None:
+                return self.resolution
+            return other if other is not None else 224
+
+        def last_op(where, kind=None):
+            if not ops or (kind and ops[-1].kind not in kind):
+                raise ValueError(f"{where} does not follow a convolution or linear layer")
+            return ops[-1]
+
+        steps = 0
+        while True:
+            steps += 1
+            consumers = self.consumers.get(current, [])
+            if not consumers:
+                break
+            if len(consumers) > 1:
+                names = ", ".join(f"{n.op_type} {n.name!r}" for n in consumers)
+                raise ValueError(f"the graph branches at {current!r} ({names}): residual connections are not "
+                                 "MobileNet v1 (MobileNet v2, ResNet?)")
+            node = consumers[0]
+            where = f"node {node.name or steps!r} ({node.op_type})"
+            if node.input[0] != current:
+                raise ValueError(f"{where} takes the data as a secondary input")
+            if softmax:
+                raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
+            attrs = _attrs(node, self.onnx)
+            op_type = node.op_type
+            if op_type == "Transpose" and not ops and steps == 1:
+                if list(attrs.get("perm", [])) != [0, 3, 1, 2]:
+                    raise ValueError(f"{where}: only an NHWC -> NCHW transpose of the input is supported")
+                nhwc = True
+            elif h is None and op_type != "Transpose":
+                channels = dims[3] if nhwc else dims[1]
+                if channels not in (None, 3):
+                    raise ValueError(f"the input has {channels} channels, expected 3 (RGB)")
+                hh, ww = (dims[1], dims[2]) if nhwc else (dims[2], dims[3])
+                h, w = resolve(hh, ww), resolve(ww, hh)
+                self.height, self.width = h, w
+            if op_type == "Transpose":
+                if ops and (h, w) != (1, 1):
+                    raise ValueError(f"{where}: transposing a {h}x{w} map is not part of MobileNet v1")
+            elif op_type == "Pad":
+                mode = attrs.get("mode", b"constant")
+                pads = attrs.get("pads")
+                if pads is None and len(node.input) > 1:
+                    pads = self.const(node.input[1], where).reshape(-1).tolist()
+                value = 0.0
+                if len(node.input) > 2 and node.input[2]:
+                    value = float(self.const(node.input[2], where).reshape(-1)[0])
+                if mode not in (b"constant", "constant") or value != 0.0 or pads is None or len(pads) != 8:
+                    raise ValueError(f"{where}: only zero padding of H and W is supported")
+                pads = [int(p) for p in pads]
+                if any(pads[i] for i in (0, 1, 4, 5)):
+                    raise ValueError(f"{where}: padding the batch or channel axis is not supported")
+                pending_pad = (pads[2], pads[3], pads[6], pads[7])
+            elif op_type == "Conv":
+                weight = np.asarray(self.const(node.input[1], where))
+                bias = self.const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
+                if weight.ndim != 4:
+                    raise ValueError(f"{where}: weight shape {weight.shape} is not OIHW")
+                kh, kw = weight.shape[2:]
+                if list(attrs.get("dilations", [1, 1])) != [1, 1]:
+                    raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
+                strides = list(attrs.get("strides", [1, 1]))
+                if len(strides) != 2 or strides[0] != strides[1]:
+                    raise ValueError(f"{where}: strides {strides} are not equal")
+                stride = int(strides[0])
+                group = int(attrs.get("group", 1))
+                auto_pad = attrs.get("auto_pad", b"NOTSET")
+                auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+                if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+                    top, left, bottom, right = same_padding(h, w, stride)
+                    padding = (top, left, bottom, right) if auto_pad == "SAME_UPPER" else (bottom, right, top, left)
+                elif auto_pad in ("NOTSET", "VALID", ""):
+                    pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])] if auto_pad != "VALID" else [0] * 4
+                    if len(pads) != 4:
+                        raise ValueError(f"{where}: pads {pads} is not [top, left, bottom, right]")
+                    padding = tuple(pads)
+                else:
+                    raise ValueError(f"{where}: unknown auto_pad {auto_pad!r}")
+                padding = tuple(a + b for a, b in zip(padding, pending_pad))
+                pending_pad = (0, 0, 0, 0)
+                cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != "avgpool" else None
+                if (kh, kw) == (3, 3) and group == 1 and not ops:
+                    ops.append(Op("conv3x3", where, weight.transpose(2, 3, 1, 0), bias, stride=stride,
+                                  padding=padding))
+                elif (kh, kw) == (3, 3) and group > 1 and weight.shape[1] == 1 and weight.shape[0] == group:
+                    ops.append(Op("dwconv3x3", where, weight[:, 0].transpose(1, 2, 0), bias, stride=stride,
+                                  padding=padding))
+                elif (kh, kw) == (1, 1) and group == 1:
+                    if any(padding):
+                        raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
+                    ops.append(Op("pointwise", where, weight[:, :, 0, 0].T, bias, stride=stride))
+                else:
+                    raise ValueError(f"{where}: a {kh}x{kw} convolution with group {group} over "
+                                     f"{cin if cin else 'the input'} channels is not part of MobileNet v1")
+                if ops[-1].kind in ("conv3x3", "dwconv3x3"):
+                    top, left, bottom, right = padding
+                    h = (h + top + bottom - 3) // stride + 1
+                    w = (w + left + right - 3) // stride + 1
+                    if h < 1 or w < 1:
+                        raise ValueError(f"{where}: the input is too small for this convolution")
+                elif stride != 1:
+                    raise ValueError(f"{where}: a strided 1x1 convolution is not part of MobileNet v1")
+            elif op_type == "BatchNormalization":
+                op = last_op(where, ("conv3x3", "dwconv3x3", "pointwise"))
+                if op.bn is not None or op.activation != "none":
+                    raise ValueError(f"{where}: a second normalization or one after the activation")
+                names = [self.const(node.input[i], where) for i in range(1, 5)]
+                op.bn = {"gamma": names[0], "beta": names[1], "mean": names[2], "var": names[3],
+                         "eps": float(attrs.get("epsilon", 1e-5))}
+            elif op_type in ("Relu", "Clip"):
+                op = last_op(where, ("conv3x3", "dwconv3x3", "pointwise"))
+                if op.activation != "none":
+                    raise ValueError(f"{where}: two activations in a row")
+                if op_type == "Relu":
+                    op.activation = "relu"
+                else:
+                    low, high = attrs.get("min"), attrs.get("max")
+                    if len(node.input) > 1 and node.input[1]:
+                        low = float(self.const(node.input[1], where).reshape(-1)[0])
+                    if len(node.input) > 2 and node.input[2]:
+                        high = float(self.const(node.input[2], where).reshape(-1)[0])
+                    if low == 0.0 and high == 6.0:
+                        op.activation = "relu6"
+                    elif low == 0.0 and (high is None or np.isinf(high)):
+                        op.activation = "relu"
+                    else:
+                        raise ValueError(f"{where}: Clip({low}, {high}) is not ReLU or ReLU6")
+            elif op_type in ("GlobalAveragePool", "AveragePool", "ReduceMean"):
+                if pooled:
+                    raise ValueError(f"{where}: a second pooling is not part of MobileNet v1")
+                if op_type == "AveragePool":
+                    kernel = [int(k) for k in attrs.get("kernel_shape", [])]
+                    if kernel != [h, w] or any(int(p) for p in attrs.get("pads", [])):
+                        raise ValueError(f"{where}: only an average pooling over the whole {h}x{w} map is supported")
+                if op_type == "ReduceMean":
+                    axes = attrs.get("axes")
+                    if axes is None and len(node.input) > 1:
+                        axes = self.const(node.input[1], where).reshape(-1).tolist()
+                    spatial = [1, 2] if nhwc and not ops else [2, 3]
+                    if sorted(int(a) % 4 for a in (axes or [])) != spatial:
+                        raise ValueError(f"{where}: only a mean over H and W is supported")
+                ops.append(Op("avgpool", where))
+                pooled, h, w = True, 1, 1
+            elif op_type in ("Gemm", "MatMul"):
+                if not pooled:
+                    raise ValueError(f"{where}: a fully connected layer before the global pooling")
+                weight = np.asarray(self.const(node.input[1], where), np.float64)
+                if weight.ndim != 2:
+                    raise ValueError(f"{where}: weight shape {weight.shape} is not 2-D")
+                bias = None
+                if op_type == "Gemm":
+                    if attrs.get("transA", 0):
+                        raise ValueError(f"{where}: transA is not supported")
+                    if attrs.get("transB", 0):
+                        weight = weight.T
+                    weight = weight * float(attrs.get("alpha", 1.0))
+                    if len(node.input) > 2 and node.input[2]:
+                        bias = np.asarray(self.const(node.input[2], where), np.float64).reshape(-1) * float(
+                            attrs.get("beta", 1.0))
+                ops.append(Op("pointwise", where, weight, bias))
+            elif op_type == "Add":
+                op = last_op(where, ("pointwise",))
+                if op.bias is not None or op.bn is not None or op.activation != "none" or not pooled:
+                    raise ValueError(f"{where}: an addition that is not a classifier's bias")
+                op.bias = np.asarray(self.const(node.input[1], where)).reshape(-1)
+            elif op_type in _FLATTENERS:
+                if (h, w) != (1, 1):
+                    raise ValueError(f"{where}: reshaping a {h}x{w} map is not part of MobileNet v1")
+            elif op_type == "Softmax":
+                softmax = True
+            elif op_type in _PASSTHROUGH:
+                pass
+            else:
+                raise ValueError(f"{where}: operator {op_type} is not part of MobileNet v1")
+            if len(node.output) < 1:
+                raise ValueError(f"{where} has no output")
+            current = node.output[0]
+        if current not in self.outputs:
+            raise ValueError(f"the data path ends at {current!r}, which is not a graph output")
+        if h is None:
+            raise ValueError("the graph has no operations")
+        return ops, nhwc
+
+
+def read(data: bytes, source: str, resolution: Optional[int] = None):
+    onnx, numpy_helper = _import_onnx()
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as e:  # protobuf raises DecodeError and friends
+        raise ValueError(f"not a valid ONNX protobuf ({type(e).__name__}: {e})") from e
+    if not model.graph.node:
+        raise ValueError("not an ONNX model: the graph has no nodes")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        # Weights in a side file (the torch.export-based exporter writes <name>.onnx.data).
+        from onnx.external_data_helper import load_external_data_for_model
+        try:
+            load_external_data_for_model(model, os.path.dirname(os.path.abspath(source)))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read the external weight data beside the model ({e})") from e
+    reader = _Reader(model, onnx, numpy_helper, resolution)
+    ops, nhwc = reader.run()
+    layers, params = assemble(ops, reader.height, reader.width, "ONNX model")
+    meta = {p.key: p.value for p in model.metadata_props}
+    labels = None
+    if "labels" in meta:
+        text = meta["labels"]
+        try:
+            labels = json.loads(text)
+        except json.JSONDecodeError:
+            labels = [line for line in text.splitlines() if line.strip()]
+        if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels):
+            raise ValueError("metadata 'labels' is not a list of strings")
+    pre = TENSORFLOW
+    if "preprocessing" in meta:
+        pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+    channels = layers[0].out_shape[2]
+    producer = model.producer_name or "unknown producer"
+    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels,
+                            "source": f"onnx ({producer}{', NHWC input' if nhwc else ''})"}

@@ -1,0 +1,281 @@
+"""TFLite MobileNet v1 models (the TF-slim graphs TensorFlow publishes), parsed with the `tflite` schema package.
+
+The graph: CONV_2D 3x3 stride 2 (SAME, fused RELU6), 13 x (DEPTHWISE_CONV_2D,
+CONV_2D 1x1), AVERAGE_POOL_2D (VALID, filter = the whole map) or MEAN, a 1x1
+CONV_2D or FULLY_CONNECTED classifier with bias, then SQUEEZE / RESHAPE and
+SOFTMAX. Batch norm is already folded into the convolutions' biases. Weight
+layouts: conv OHWI, depthwise 1HWC, fully connected [out, in].
+
+uint8 / int8 quantized models are read by dequantizing their weights
+(real = (q - zero_point) * scale); activations then run in float32, so the
+outputs are close to, not identical with, the integer interpreter's.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import List, Optional
+
+import numpy as np
+
+from ..preprocess import TENSORFLOW, Preprocessing
+from ._chain import Op, assemble, same_padding
+
+_FLOAT_TYPES = {0: np.float32, 1: np.float16, 10: np.float64}  # TensorType FLOAT32, FLOAT16, FLOAT64
+_INT_TYPES = {2: np.int32, 3: np.uint8, 9: np.int8}  # INT32, UINT8, INT8
+_ACTIVATIONS = {0: "none", 1: "relu", 3: "relu6"}  # ActivationFunctionType NONE, RELU, RELU6
+
+
+def _import_tflite():
+    try:
+        import tflite
+    except ImportError as e:
+        raise ImportError("reading .tflite models needs the 'tflite' package: "
+                          "pip install 'mobilenet[tflite]' (or pip install tflite)") from e
+    return tflite
+
+
+def is_tflite(head: bytes) -> bool:
+    return len(head) >= 8 and head[4:8] == b"TFL3"
+
+
+class _Graph:
+    """Typed access to subgraph 0 of a TFLite flatbuffer."""
+
+    def __init__(self, data: bytes):
+        tflite = _import_tflite()
+        from tflite.BuiltinOperator import BuiltinOperator
+        self.tflite = tflite
+        self.data = data
+        self.model = tflite.Model.GetRootAsModel(data, 0)
+        if self.model.SubgraphsLength() < 1:
+            raise ValueError("the model has no subgraph")
+        self.graph = self.model.Subgraphs(0)
+        self.op_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+
+    def op_name(self, op) -> str:
+        index = op.OpcodeIndex()
+        if not 0 <= index < self.model.OperatorCodesLength():
+            raise ValueError(f"operator code index {index} out of range")
+        code = self.model.OperatorCodes(index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == 32:  # CUSTOM
+            custom = code.CustomCode()
+            return "CUSTOM:" + (custom.decode("utf-8", "replace") if custom else "?")
+        return self.op_names.get(builtin, f"operator #{builtin}")
+
+    def tensor(self, index: int):
+        if not 0 <= index < self.graph.TensorsLength():
+            raise ValueError(f"tensor index {index} out of range")
+        return self.graph.Tensors(index)
+
+    def shape(self, index: int):
+        t = self.tensor(index)
+        return tuple(int(v) for v in t.ShapeAsNumpy()) if t.ShapeLength() else ()
+
+    def name(self, index: int) -> str:
+        raw = self.tensor(index).Name()
+        return raw.decode("utf-8", "replace") if raw else f"tensor {index}"
+
+    def quantization(self, index: int):
+        """(scale array, zero_point array, axis) or None for a float tensor."""
+        q = self.tensor(index).Quantization()
+        if q is None or q.ScaleLength() == 0:
+            return None
+        return q.ScaleAsNumpy().astype(np.float64), q.ZeroPointAsNumpy().astype(np.float64), q.QuantizedDimension()
+
+    def raw(self, index: int) -> np.ndarray:
+        """The constant data of a tensor, in its stored dtype and shape."""
+        t = self.tensor(index)
+        ttype = t.Type()
+        dtype = _FLOAT_TYPES.get(ttype) or _INT_TYPES.get(ttype)
+        if dtype is None:
+            raise ValueError(f"tensor {self.name(index)!r} has unsupported type #{ttype}")
+        buffer_index = t.Buffer()
+        if not 0 < buffer_index < self.model.BuffersLength():
+            raise ValueError(f"tensor {self.name(index)!r} has no constant data (buffer {buffer_index})")
+        buf = self.model.Buffers(buffer_index)
+        offset = buf.Offset() if hasattr(buf, "Offset") else 0
+        if offset > 1:  # large models keep buffers after the flatbuffer
+            size = buf.Size()
+            if offset + size > len(self.data):
+                raise ValueError(f"tensor {self.name(index)!r}: data beyond the end of the file")
+            raw = np.frombuffer(self.data, np.uint8, size, offset)
+        else:
+            raw = buf.DataAsNumpy()
+            if isinstance(raw, int):
+                raise ValueError(f"tensor {self.name(index)!r} has no constant data")
+        shape = self.shape(index)
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        itemsize = np.dtype(dtype).itemsize
+        if any(s < 0 for s in shape) or raw.size != count * itemsize:
+            raise ValueError(f"tensor {self.name(index)!r}: {raw.size} bytes of data for shape {shape}")
+        return np.frombuffer(raw.tobytes(), dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape)
+
+    def constant(self, index: int) -> np.ndarray:
+        """A constant tensor as float64, dequantized if it is quantized."""
+        raw = self.raw(index)
+        if raw.dtype.kind == "f":
+            return raw.astype(np.float64)
+        q = self.quantization(index)
+        if q is None:
+            raise ValueError(f"tensor {self.name(index)!r} is integer without quantization parameters")
+        scale, zero_point, axis = q
+        values = raw.astype(np.float64)
+        if scale.size == 1:
+            return (values - zero_point.reshape(-1)[0]) * scale[0]
+        if not 0 <= axis < raw.ndim or raw.shape[axis] != scale.size or zero_point.size not in (1, scale.size):
+            raise ValueError(f"tensor {self.name(index)!r}: per-channel quantization does not fit its shape")
+        bshape = [1] * raw.ndim
+        bshape[axis] = scale.size
+        return (values - zero_point.reshape(bshape if zero_point.size > 1 else -1)) * scale.reshape(bshape)
+
+    def options(self, op, cls_name: str):
+        table = op.BuiltinOptions()
+        if table is None:
+            raise ValueError("operator without options")
+        opts = getattr(self.tflite, cls_name)()
+        opts.Init(table.Bytes, table.Pos)
+        return opts
+
+
+def _labels_from_metadata(data: bytes, num_classes: int) -> Optional[List[str]]:
+    """Labels from a TFLite-metadata zip appended to the flatbuffer, if there is one."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        for name in archive.namelist():
+            if name.lower().endswith(".txt") and "label" in name.lower():
+                lines = archive.read(name).decode("utf-8").splitlines()
+                lines = [line.strip() for line in lines if line.strip()]
+                if len(lines) == num_classes:
+                    return lines
+    except (zipfile.BadZipFile, UnicodeDecodeError, KeyError, OSError, EOFError, ValueError, NotImplementedError):
+        pass
+    return None
+
+
+def read(data: bytes, source: str):
+    """(layers, params, attributes) of a TFLite MobileNet v1."""
+    g = _Graph(data)
+    graph = g.graph
+    if graph.InputsLength() != 1:
+        raise ValueError(f"expected one input tensor, found {graph.InputsLength()}")
+    current = int(graph.Inputs(0))
+    in_shape = g.shape(current)
+    if len(in_shape) != 4 or in_shape[3] != 3:
+        raise ValueError(f"input shape {in_shape} is not [1, H, W, 3]")
+    height, width = in_shape[1], in_shape[2]
+    h, w = height, width
+    in_type = g.tensor(current).Type()
+    quantized = in_type != 0
+    ops: List[Op] = []
+    pooled = False
+    softmax_seen = False
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        name = g.op_name(op)
+        where = f"op {i} ({name})"
+        inputs = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
+        outputs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        if not inputs or len(outputs) != 1:
+            raise ValueError(f"{where}: expected one data input and one output")
+        if inputs[0] != current:
+            raise ValueError(f"{where} does not take the previous operator's output: "
+                             "a branching graph is not a MobileNet v1 (residual connections, as in MobileNet v2?)")
+        if softmax_seen:
+            raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            depthwise = name == "DEPTHWISE_CONV_2D"
+            opts = g.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+            if (opts.DilationHFactor(), opts.DilationWFactor()) not in ((1, 1), (0, 0)):
+                raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
+            stride = opts.StrideH()
+            if opts.StrideW() != stride:
+                raise ValueError(f"{where}: unequal strides {stride}x{opts.StrideW()}")
+            activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
+            if activation is None:
+                raise ValueError(f"{where}: unsupported fused activation #{opts.FusedActivationFunction()}")
+            if len(inputs) < 2:
+                raise ValueError(f"{where}: no weight tensor")
+            kernel = g.constant(inputs[1])
+            bias = g.constant(inputs[2]) if len(inputs) > 2 and inputs[2] >= 0 else None
+            if kernel.ndim != 4:
+                raise ValueError(f"{where}: weight shape {kernel.shape} is not 4-D")
+            kh, kw = kernel.shape[1:3]
+            same = opts.Padding() == 0  # Padding.SAME
+            if depthwise:
+                if kernel.shape[0] != 1 or (kh, kw) != (3, 3):
+                    raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
+                if opts.DepthMultiplier() not in (0, 1):
+                    raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
+                padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
+                ops.append(Op("dwconv3x3", where, kernel[0], bias, stride=stride, padding=padding,
+                              activation=activation))
+            elif (kh, kw) == (3, 3):
+                padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
+                ops.append(Op("conv3x3", where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
+                              activation=activation))
+            elif (kh, kw) == (1, 1):
+                ops.append(Op("pointwise", where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
+            else:
+                raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
+            if ops[-1].kind in ("conv3x3", "dwconv3x3"):
+                top, left, bottom, right = ops[-1].padding
+                h, w = (h + top + bottom - 3) // stride + 1, (w + left + right - 3) // stride + 1
+        elif name == "FULLY_CONNECTED":
+            opts = g.options(op, "FullyConnectedOptions")
+            activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
+            if activation is None or len(inputs) < 2:
+                raise ValueError(f"{where}: unsupported fully connected layer")
+            kernel = g.constant(inputs[1])
+            if kernel.ndim != 2:
+                raise ValueError(f"{where}: weight shape {kernel.shape} is not [out, in]")
+            bias = g.constant(inputs[2]) if len(inputs) > 2 and inputs[2] >= 0 else None
+            ops.append(Op("pointwise", where, kernel.T, bias, activation=activation))
+        elif name == "AVERAGE_POOL_2D":
+            opts = g.options(op, "Pool2DOptions")
+            if pooled or opts.Padding() != 1 or (opts.FilterHeight(), opts.FilterWidth()) != (h, w):
+                raise ValueError(f"{where}: only a global average pooling (VALID, filter = the {h}x{w} map) "
+                                 "is part of MobileNet v1")
+            if opts.FusedActivationFunction() != 0:
+                raise ValueError(f"{where}: activation after pooling is not supported")
+            ops.append(Op("avgpool", where))
+            pooled, h, w = True, 1, 1
+        elif name == "MEAN":
+            axes = sorted(int(a) for a in g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
+            if pooled or axes != [1, 2]:
+                raise ValueError(f"{where}: only a mean over the spatial axes is supported")
+            ops.append(Op("avgpool", where))
+            pooled, h, w = True, 1, 1
+        elif name in ("RESHAPE", "SQUEEZE"):
+            if (h, w) != (1, 1):
+                raise ValueError(f"{where}: reshaping a {h}x{w} map is not part of MobileNet v1")
+        elif name == "SOFTMAX":
+            opts = g.options(op, "SoftmaxOptions")
+            if opts.Beta() != 1.0:
+                raise ValueError(f"{where}: softmax with beta {opts.Beta()} is not supported")
+            softmax_seen = True
+        elif name in ("QUANTIZE", "DEQUANTIZE"):
+            pass  # float <-> integer conversions at the edges of a quantized graph
+        else:
+            raise ValueError(f"{where}: operator {name} is not part of MobileNet v1")
+        current = outputs[0]
+
+    layers, params = assemble(ops, height, width, "TFLite model")
+    if quantized:
+        # uint8 input q means real = (q - zero_point) * scale, i.e. mean zp/255, std 1/(255 scale).
+        q = g.quantization(int(graph.Inputs(0)))
+        if q is None:
+            raise ValueError("integer input without quantization parameters")
+        scale, zero_point = float(q[0].reshape(-1)[0]), float(q[1].reshape(-1)[0])
+        if not scale > 0:
+            raise ValueError(f"input quantization scale {scale} is not positive")
+        mean = zero_point / 255.0
+        pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
+                            note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
+        source = "tflite (quantized; weights dequantized, activations float32)"
+    else:
+        pre, source = TENSORFLOW, "tflite"
+    labels = _labels_from_metadata(data, layers[-1].out_shape[2])
+    channels = layers[0].out_shape[2]
+    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source}

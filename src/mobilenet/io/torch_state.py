@@ -1,0 +1,145 @@
+"""PyTorch state_dicts in the naming of timm's mobilenetv1_100 / mobilenetv1_100h / mobilenetv1_125.
+
+Names: ``conv_stem`` + ``bn1`` (3x3 stride 2); ``blocks.<stage>.<i>.conv_dw`` +
+``bn1`` and ``conv_pw`` + ``bn2`` (timm's DepthwiseSeparableConv, activation
+after both); for the ``h`` variant ``conv_head`` (1x1, no bias) + ``bn2``
+before the pooling; ``classifier`` (Linear). Stages 1.. start with a stride-2
+block. Conventions: symmetric padding 1, ReLU6, BatchNorm epsilon 1e-5,
+weights OIHW, widths rounded to multiples of 8 (alpha 1.25 gives 40, 80, ...,
+1280), preprocessing as timm's pretrained_cfg (Inception mean/std 0.5, crop
+0.875, or 0.9 for mobilenetv1_125, bicubic).
+
+``torch.save`` files need torch (``torch.load(weights_only=True)``: no code is
+unpickled); ``.safetensors`` files need only the safetensors package.
+"""
+from __future__ import annotations
+
+import io
+import re
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..preprocess import timm_mobilenetv1
+from ._chain import Op, assemble
+
+TORCH_BN_EPSILON = 1e-5
+_BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(\d+)\.(conv_dw|bn1|conv_pw|bn2)\.(weight|bias|running_mean|running_var|"
+                        r"num_batches_tracked)$")
+_TOP_MODULES = ("conv_stem", "bn1", "conv_head", "bn2", "classifier")
+
+
+def _load_torch(data: bytes):
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("reading a PyTorch checkpoint needs torch: pip install torch==2.13.0 "
+                          "(or save the state_dict as .safetensors and pip install safetensors)") from e
+    obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model", "model_state_dict", "module"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict) and "conv_stem.weight" not in obj:
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ValueError(f"the checkpoint holds a {type(obj).__name__}, not a state_dict")
+    tensors = {}
+    for key, value in obj.items():
+        if isinstance(value, torch.Tensor):
+            tensors[str(key)] = value.detach().to("cpu").numpy() if value.dtype != torch.bfloat16 \
+                else value.detach().float().numpy()
+    return tensors
+
+
+def _load_safetensors(data: bytes):
+    try:
+        from safetensors.numpy import load
+    except ImportError as e:
+        raise ImportError("reading .safetensors needs the safetensors package: pip install safetensors") from e
+    return dict(load(data))
+
+
+def _strip_prefix(tensors: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    for prefix in ("module.", "model."):
+        if tensors and all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+    return tensors
+
+
+class _StateDict:
+    def __init__(self, tensors):
+        self.tensors = tensors
+
+    def get(self, key, ndim=None) -> np.ndarray:
+        if key not in self.tensors:
+            raise ValueError(f"missing tensor {key!r}")
+        value = np.asarray(self.tensors[key])
+        if ndim is not None and value.ndim != ndim:
+            raise ValueError(f"tensor {key!r} has shape {value.shape}, expected {ndim} dimensions")
+        return value
+
+    def bn(self, prefix: str) -> dict:
+        return {"gamma": self.get(prefix + ".weight"), "beta": self.get(prefix + ".bias"),
+                "mean": self.get(prefix + ".running_mean"), "var": self.get(prefix + ".running_var"),
+                "eps": TORCH_BN_EPSILON}
+
+
+def read(data: bytes, source: str, resolution: Optional[int] = None, kind: str = "torch"):
+    tensors = _strip_prefix(_load_safetensors(data) if kind == "safetensors" else _load_torch(data))
+    if "conv_stem.weight" not in tensors:
+        sample = ", ".join(sorted(tensors)[:4]) or "no tensors"
+        raise ValueError(f"no 'conv_stem.weight': not a state_dict in timm's mobilenetv1 naming (found {sample}, ...)")
+    blocks = {}
+    for key in tensors:
+        match = _BLOCK_KEY.match(key)
+        if match:
+            blocks.setdefault((int(match.group(1)), int(match.group(2))), set()).add(match.group(3))
+        elif key.split(".")[0] not in _TOP_MODULES:
+            raise ValueError(f"unexpected tensor {key!r}: not timm's MobileNet v1 (DepthwiseSeparableConv blocks; "
+                             "MobileNet v2 / EfficientNet blocks have conv_pwl or se)")
+    if not blocks:
+        raise ValueError("no blocks.<stage>.<i>.conv_dw tensors: not timm's MobileNet v1")
+    stages = sorted({s for s, _ in blocks})
+    if stages != list(range(len(stages))):
+        raise ValueError(f"block stages {stages} are not numbered 0..{len(stages) - 1}")
+    for (s, i), parts in sorted(blocks.items()):
+        if parts != {"conv_dw", "bn1", "conv_pw", "bn2"}:
+            raise ValueError(f"block blocks.{s}.{i} has {sorted(parts)}, expected conv_dw, bn1, conv_pw, bn2")
+    sd = _StateDict(tensors)
+    resolution = 224 if resolution is None else resolution
+    stem = sd.get("conv_stem.weight", 4)
+    if stem.shape[1:] != (3, 3, 3):
+        raise ValueError(f"conv_stem.weight has shape {stem.shape}, expected [C, 3, 3, 3]")
+    ops = [Op("conv3x3", "conv_stem", stem.transpose(2, 3, 1, 0), bn=sd.bn("bn1"), stride=2, padding=(1, 1, 1, 1),
+              activation="relu6")]
+    for s, i in sorted(blocks):
+        prefix = f"blocks.{s}.{i}"
+        dw = sd.get(prefix + ".conv_dw.weight", 4)
+        if dw.shape[1:] != (1, 3, 3):
+            raise ValueError(f"{prefix}.conv_dw.weight has shape {dw.shape}, expected [C, 1, 3, 3]")
+        stride = 2 if s > 0 and i == 0 else 1
+        ops.append(Op("dwconv3x3", prefix + ".conv_dw", dw[:, 0].transpose(1, 2, 0), bn=sd.bn(prefix + ".bn1"),
+                      stride=stride, padding=(1, 1, 1, 1), activation="relu6"))
+        pw = sd.get(prefix + ".conv_pw.weight", 4)
+        if pw.shape[2:] != (1, 1):
+            raise ValueError(f"{prefix}.conv_pw.weight has shape {pw.shape}, expected [Cout, Cin, 1, 1]")
+        ops.append(Op("pointwise", prefix + ".conv_pw", pw[:, :, 0, 0].T, bn=sd.bn(prefix + ".bn2"),
+                      activation="relu6"))
+    head = "conv_head.weight" in tensors
+    if head:
+        weight = sd.get("conv_head.weight", 4)
+        if weight.shape[2:] != (1, 1):
+            raise ValueError(f"conv_head.weight has shape {weight.shape}, expected [C, Cin, 1, 1]")
+        bias = sd.get("conv_head.bias") if "conv_head.bias" in tensors else None
+        ops.append(Op("pointwise", "conv_head", weight[:, :, 0, 0].T, bias, bn=sd.bn("bn2"), activation="relu6"))
+    elif any(k.startswith("bn2.") for k in tensors):
+        raise ValueError("bn2 without conv_head")
+    ops.append(Op("avgpool", "global_pool"))
+    classifier = sd.get("classifier.weight", 2)
+    bias = sd.get("classifier.bias") if "classifier.bias" in tensors else None
+    ops.append(Op("pointwise", "classifier", classifier.T, bias))
+    layers, params = assemble(ops, resolution, resolution, "PyTorch state_dict")
+    last_block = max(layer.out_shape[2] for layer in layers if layer.name.startswith("conv_pw"))
+    alpha = last_block / 1024.0
+    variant = {1.0: "mobilenetv1_100h" if head else "mobilenetv1_100", 1.25: "mobilenetv1_125"}.get(alpha)
+    pre = timm_mobilenetv1(0.9 if alpha == 1.25 else 0.875)
+    return layers, params, {"alpha": alpha, "preprocessing": pre, "labels": None,
+                            "source": f"timm {variant}" if variant else "timm mobilenetv1 layout"}

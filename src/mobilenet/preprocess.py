@@ -1,0 +1,191 @@
+"""Images to network inputs, the way each source framework prepares them.
+
+A network loaded from a file records its framework's convention in
+``net.preprocessing`` (a :class:`Preprocessing`); :func:`preprocess` applies it:
+
+1. the image becomes RGB (a path, a PIL image or an HxWx3 uint8 array);
+2. optionally a central crop (``crop``, the fraction of the image kept), done
+   the TF-slim way (``crop_mode="crop_then_resize"``: cut the central fraction,
+   then resize it to the network's input) or the timm/torchvision way
+   (``"resize_then_crop"``: resize the shorter side to size / crop, then cut the
+   central size x size);
+3. a resize to the network's input size with Pillow (``interpolation``);
+4. scaling: ``(pixel / 255 - mean) / std`` per RGB channel, as float32 NHWC.
+
+TF-slim, Keras and TFLite models use mean = std = 0.5 (pixels scaled to
+[-1, 1]); timm's mobilenetv1 weights use Inception's mean = std = 0.5 too, with
+a 0.875 crop (0.9 for the 1.25 width) and bicubic resizing.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Tuple
+
+import numpy as np
+
+CROP_MODES = ("crop_then_resize", "resize_then_crop")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How a network's source framework turns an image into its input (see the module docstring).
+
+    mean, std: per RGB channel, in units of pixel / 255. crop: fraction of the
+    image kept by the central crop, or None for the whole image. crop_mode:
+    "crop_then_resize" (TF-slim) or "resize_then_crop" (timm). interpolation:
+    Pillow's resampling filter name. note: where the convention comes from.
+    """
+
+    mean: Tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: Tuple[float, float, float] = (0.5, 0.5, 0.5)
+    crop: Optional[float] = None
+    crop_mode: str = "crop_then_resize"
+    interpolation: str = "bilinear"
+    note: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        for name in ("mean", "std"):
+            value = tuple(float(v) for v in getattr(self, name))
+            if len(value) != 3 or not all(math.isfinite(v) for v in value):
+                raise ValueError(f"preprocessing {name} must be 3 finite numbers, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"preprocessing std must be positive, got {self.std}")
+        if self.crop is not None:
+            crop = float(self.crop)
+            if not 0 < crop <= 1:
+                raise ValueError(f"preprocessing crop must be in (0, 1] or None, got {self.crop!r}")
+            object.__setattr__(self, "crop", crop)
+        if self.crop_mode not in CROP_MODES:
+            raise ValueError(f"preprocessing crop_mode must be one of {CROP_MODES}, got {self.crop_mode!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"preprocessing interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessing":
+        if not isinstance(d, dict):
+            raise ValueError(f"preprocessing must be a dict, got {type(d).__name__}")
+        unknown = set(d) - {"mean", "std", "crop", "crop_mode", "interpolation", "note"}
+        if unknown:
+            raise ValueError(f"preprocessing has unknown keys {sorted(unknown)}")
+        return cls(**d)
+
+
+# TF-slim / Keras / TFLite: x / 127.5 - 1 on the whole image, bilinear (what the
+# published TFLite reference results use).
+TENSORFLOW = Preprocessing(note="TensorFlow (TF-slim, Keras, TFLite): RGB scaled to [-1, 1], whole image, bilinear")
+
+
+def timm_mobilenetv1(crop: float = 0.875) -> Preprocessing:
+    """timm's pretrained_cfg for mobilenetv1_*: Inception mean/std, bicubic, resize-then-center-crop."""
+    return Preprocessing(crop=crop, crop_mode="resize_then_crop", interpolation="bicubic",
+                         note=f"timm mobilenetv1: Inception mean/std 0.5, crop_pct {crop:g}, bicubic")
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("image preprocessing needs Pillow: "
+                          "pip install 'mobilenet[image]' (or pip install Pillow)") from e
+    return Image
+
+
+def _to_pil(image):
+    Image = _pil()
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"image file not found: {path}")
+        if os.path.isdir(path):
+            raise ValueError(f"{path} is a directory, not an image file")
+        try:
+            with Image.open(path) as img:
+                img.load()
+                return img.convert("RGB")
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            raise ValueError(f"{path}: not a readable image ({e})") from e
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8:
+            raise TypeError(f"an image array must be uint8 (H, W, 3), got dtype {image.dtype}")
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f"an image array must have shape (H, W, 3), got {image.shape}")
+        return Image.fromarray(np.ascontiguousarray(image), "RGB")
+    raise TypeError(f"image must be a path, a PIL image or a uint8 (H, W, 3) array, got {type(image).__name__}")
+
+
+def _resample(name: str):
+    Image = _pil()
+    return getattr(Image.Resampling, name.upper())
+
+
+def _center_box(width: int, height: int, crop_w: int, crop_h: int):
+    left = int(round((width - crop_w) / 2.0))
+    top = int(round((height - crop_h) / 2.0))
+    return left, top, left + crop_w, top + crop_h
+
+
+def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing):
+    """The PIL image of the network's input size, (height, width), before scaling."""
+    img = _to_pil(image)
+    height, width = size
+    resample = _resample(pre.interpolation)
+    if pre.crop is not None and pre.crop_mode == "resize_then_crop":
+        # timm: the shorter side goes to floor(size / crop), then the central size x size.
+        short = math.floor(max(height, width) / pre.crop)
+        w, h = img.size
+        if w <= h:
+            new_w, new_h = short, max(height, int(short * h / w))
+        else:
+            new_w, new_h = max(width, int(short * w / h)), short
+        img = img.resize((new_w, new_h), resample)
+        return img.crop(_center_box(new_w, new_h, width, height))
+    if pre.crop is not None:
+        # TF-slim central_crop: keep the central fraction of each side.
+        w, h = img.size
+        crop_w, crop_h = max(1, int(round(w * pre.crop))), max(1, int(round(h * pre.crop)))
+        img = img.crop(_center_box(w, h, crop_w, crop_h))
+    if img.size != (width, height):
+        img = img.resize((width, height), resample)
+    return img
+
+
+def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None, size=None) -> np.ndarray:
+    """An image as the network's input: float32 (1, H, W, 3), NHWC.
+
+    image: a path, a PIL image or a uint8 (H, W, 3) RGB array. net: the network
+    (its input size and ``net.preprocessing`` are used); ``preprocessing`` and
+    ``size`` (an int or (height, width)) override them.
+    """
+    pre = preprocessing if preprocessing is not None else getattr(net, "preprocessing", None)
+    if pre is None:
+        pre = TENSORFLOW
+    if isinstance(pre, dict):
+        pre = Preprocessing.from_dict(pre)
+    if not isinstance(pre, Preprocessing):
+        raise TypeError(f"preprocessing must be a Preprocessing, got {type(pre).__name__}")
+    if size is None:
+        if net is None:
+            raise ValueError("preprocess needs the network (for its input size) or size=")
+        size = tuple(net.input_shape[:2])
+    elif isinstance(size, (int, np.integer)) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    else:
+        size = tuple(int(s) for s in size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
+    img = resize_and_crop(image, size, pre)
+    pixels = np.asarray(img, dtype=np.float64)
+    mean, std = np.asarray(pre.mean), np.asarray(pre.std)
+    x = (pixels / 255.0 - mean) / std
+    return x.astype(np.float32)[None]

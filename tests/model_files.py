@@ -1,0 +1,319 @@
+"""Helpers for the loader tests: where the shared real models are, and model files the tests write themselves."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from mobilenet.graph import TABLE1_BLOCKS, scaled_channels
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+FLOAT_TFLITE = "mobilenet_v1_0.25_224_1_default_1.tflite"
+QUANT_TFLITES = {"mobilenet_v1_0.25_128_quant.tflite": 128, "mobilenet_v1_0.5_160_quant.tflite": 160,
+                 "mobilenet_v1_0.75_192_quant.tflite": 192}
+
+
+def shared_models() -> pathlib.Path:
+    """$MOBILENET_TEST_MODELS, else ../shared/models beside the repository; skips the test if absent."""
+    path = pathlib.Path(os.environ.get("MOBILENET_TEST_MODELS", REPO.parent / "shared" / "models"))
+    if not (path / FLOAT_TFLITE).is_file():
+        pytest.skip(f"the shared real models are not at {path} (set MOBILENET_TEST_MODELS to their folder)")
+    return path
+
+
+# ---------------------------------------------------------------- timm layout in plain torch.nn
+
+def timm_mobilenetv1(alpha: float = 1.0, head: bool = False, num_classes: int = 1000, seed: int = 0):
+    """timm's mobilenetv1_100 / 100h / 125 (eval mode, random weights and batch-norm statistics).
+
+    Uses timm when it is importable; otherwise the same modules, names and
+    forward pass built from plain torch.nn layers (timm needs torchvision, a
+    multi-GB install here).
+    """
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    torch.manual_seed(seed)
+    try:
+        import timm
+        name = {(1.0, False): "mobilenetv1_100", (1.0, True): "mobilenetv1_100h", (1.25, False): "mobilenetv1_125"}
+        model = timm.create_model(name[(alpha, head)], pretrained=False, num_classes=num_classes)
+    except (ImportError, KeyError, RuntimeError):
+        model = _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes)
+    with torch.no_grad():  # non-trivial batch-norm statistics, so an ignored BN would show
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.normal_(0.0, 0.2)
+                module.running_mean.normal_(0.0, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes):
+    def width(c):
+        return scaled_channels(c, alpha, "multiple_of_8")
+
+    class BatchNormAct(nn.BatchNorm2d):  # timm's BatchNormAct2d: BN then ReLU6, same state_dict names
+        def forward(self, x):
+            return nn.functional.relu6(super().forward(x))
+
+    class DepthwiseSeparableConv(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.conv_dw = nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False)
+            self.bn1 = BatchNormAct(cin)
+            self.conv_pw = nn.Conv2d(cin, cout, 1, bias=False)
+            self.bn2 = BatchNormAct(cout)
+
+        def forward(self, x):
+            return self.bn2(self.conv_pw(self.bn1(self.conv_dw(x))))
+
+    class MobileNetV1(nn.Module):
+        def __init__(self):
+            super().__init__()
+            stem = width(32)
+            self.conv_stem = nn.Conv2d(3, stem, 3, 2, 1, bias=False)
+            self.bn1 = BatchNormAct(stem)
+            stages, cin = [], stem
+            for count, (channels, _) in zip((1, 2, 2, 6, 2), ((64, 1), (128, 2), (256, 2), (512, 2), (1024, 2))):
+                blocks = []
+                for i in range(count):
+                    stride = 2 if i == 0 and channels != 64 else 1
+                    blocks.append(DepthwiseSeparableConv(cin, width(channels), stride))
+                    cin = width(channels)
+                stages.append(nn.Sequential(*blocks))
+            self.blocks = nn.Sequential(*stages)
+            if head:
+                features = max(1024, width(1024))
+                self.conv_head = nn.Conv2d(cin, features, 1, bias=False)
+                self.bn2 = BatchNormAct(features)
+                cin = features
+            else:
+                self.conv_head = self.bn2 = nn.Identity()
+            self.global_pool = nn.AdaptiveAvgPool2d(1)
+            self.classifier = nn.Linear(cin, num_classes)
+
+        def forward(self, x):
+            x = self.bn2(self.conv_head(self.blocks(self.bn1(self.conv_stem(x)))))
+            return self.classifier(torch.flatten(self.global_pool(x), 1))
+
+    return MobileNetV1()
+
+
+# ---------------------------------------------------------------- Keras layout with h5py
+
+def keras_mobilenet_arrays(alpha: float = 0.25, num_classes: int = 10, seed: int = 0):
+    """{layer: {weight name: array}} in keras.applications.MobileNet's names and shapes (random values)."""
+    rng = np.random.default_rng(seed)
+
+    def bn(c):
+        return {"gamma": rng.uniform(0.5, 1.5, c), "beta": rng.normal(0, 0.2, c),
+                "moving_mean": rng.normal(0, 0.2, c), "moving_variance": rng.uniform(0.5, 2.0, c)}
+
+    def he(shape, fan_in):
+        return rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+
+    c = int(32 * alpha)
+    layers = {"conv1": {"kernel": he((3, 3, 3, c), 27)}, "conv1_bn": bn(c)}
+    for k, (channels, _) in enumerate(TABLE1_BLOCKS, start=1):
+        layers[f"conv_dw_{k}"] = {"depthwise_kernel": he((3, 3, c, 1), 9)}
+        layers[f"conv_dw_{k}_bn"] = bn(c)
+        cout = int(channels * alpha)
+        layers[f"conv_pw_{k}"] = {"kernel": he((1, 1, c, cout), c)}
+        layers[f"conv_pw_{k}_bn"] = bn(cout)
+        c = cout
+    layers["conv_preds"] = {"kernel": rng.standard_normal((1, 1, c, num_classes)) / np.sqrt(c),
+                            "bias": rng.normal(0, 0.1, num_classes)}
+    return {name: {k: np.asarray(v, np.float32) for k, v in weights.items()} for name, weights in layers.items()}
+
+
+def write_keras_h5(path, arrays, keras3: bool = False) -> None:
+    """Writes arrays the way Keras 2's save_weights (or Keras 3's .weights.h5) lays them out."""
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(path, "w") as f:
+        if keras3:
+            for layer, weights in arrays.items():
+                group = f.create_group(f"layers/{layer}/vars")
+                for i, value in enumerate(weights.values()):
+                    group.create_dataset(str(i), data=value)
+            return
+        f.attrs["layer_names"] = [name.encode() for name in ["input_1"] + list(arrays) + ["act_softmax"]]
+        f.attrs["backend"] = b"tensorflow"
+        f.create_group("input_1").attrs["weight_names"] = []
+        for layer, weights in arrays.items():
+            group = f.create_group(layer)
+            names = [f"{layer}/{k}:0" for k in weights]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for name, value in zip(names, weights.values()):
+                group.create_dataset(name, data=value)
+        f.create_group("act_softmax").attrs["weight_names"] = []
+
+
+def keras_forward(arrays, x_nhwc: np.ndarray) -> np.ndarray:
+    """keras.applications.MobileNet's forward pass in NumPy float64 (pre-softmax logits).
+
+    Written from Keras's definition, independent of the loader: conv1 is 'same'
+    with stride 2 (TensorFlow's rule), stride-2 depthwise layers use
+    ZeroPadding2D(((0, 1), (0, 1))) then 'valid', batch norm epsilon 1e-3, ReLU6.
+    """
+    from mobilenet.reference import conv3x3, dwconv3x3
+
+    def bn_relu6(y, p):
+        y = (y - p["moving_mean"]) / np.sqrt(p["moving_variance"].astype(np.float64) + 1e-3) * p["gamma"] + p["beta"]
+        return np.clip(y, 0.0, 6.0)
+
+    def tf_same(size, stride):
+        out = -(-size // stride)
+        total = max((out - 1) * stride + 3 - size, 0)
+        return total // 2, total - total // 2
+
+    x = np.asarray(x_nhwc, np.float64)
+    top, bottom = tf_same(x.shape[1], 2)
+    left, right = tf_same(x.shape[2], 2)
+    x = bn_relu6(conv3x3(x, arrays["conv1"]["kernel"], 2, (top, left, bottom, right)), arrays["conv1_bn"])
+    for k, (_, stride) in enumerate(TABLE1_BLOCKS, start=1):
+        if stride == 2:
+            x = np.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+            pad = (0, 0, 0, 0)
+        else:
+            pad = (1, 1, 1, 1)
+        x = bn_relu6(dwconv3x3(x, arrays[f"conv_dw_{k}"]["depthwise_kernel"][:, :, :, 0], stride, pad),
+                     arrays[f"conv_dw_{k}_bn"])
+        x = bn_relu6(x @ arrays[f"conv_pw_{k}"]["kernel"][0, 0].astype(np.float64), arrays[f"conv_pw_{k}_bn"])
+    x = x.mean(axis=(1, 2))
+    return x @ arrays["conv_preds"]["kernel"][0, 0].astype(np.float64) + arrays["conv_preds"]["bias"]
+
+
+def max_rel_error(got, want) -> float:
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
+
+
+# ---------------------------------------------------------------- small TFLite flatbuffers
+
+def build_tflite(tensors, ops, inputs, outputs) -> bytes:
+    """A float32 TFLite flatbuffer built with the tflite schema package.
+
+    tensors: [(name, shape, data or None)]; ops: [(builtin name, [input ids], [output ids], options)] where
+    options is None or a dict with "padding" ("SAME"/"VALID"), "stride", "activation" (0 none, 3 relu6),
+    and for AVERAGE_POOL_2D "filter".
+    """
+    flatbuffers = pytest.importorskip("flatbuffers")
+    tflite = pytest.importorskip("tflite")
+    from tflite.BuiltinOperator import BuiltinOperator
+    from tflite.BuiltinOptions import BuiltinOptions
+
+    b = flatbuffers.Builder(1024)
+
+    def offsets_vector(items):
+        b.StartVector(4, len(items), 4)
+        for item in reversed(items):
+            b.PrependUOffsetTRelative(item)
+        return b.EndVector()
+
+    buffers = []
+    tflite.BufferStart(b)
+    buffers.append(tflite.BufferEnd(b))
+    buffer_of = {}
+    for i, (_, _, data) in enumerate(tensors):
+        if data is not None:
+            vec = b.CreateByteVector(np.ascontiguousarray(data, np.float32).tobytes())
+            tflite.BufferStart(b)
+            tflite.BufferAddData(b, vec)
+            buffer_of[i] = len(buffers)
+            buffers.append(tflite.BufferEnd(b))
+    tensor_offsets = []
+    for i, (name, shape, _) in enumerate(tensors):
+        name_offset = b.CreateString(name)
+        shape_offset = b.CreateNumpyVector(np.asarray(shape, np.int32))
+        tflite.TensorStart(b)
+        tflite.TensorAddShape(b, shape_offset)
+        tflite.TensorAddType(b, 0)
+        tflite.TensorAddBuffer(b, buffer_of.get(i, 0))
+        tflite.TensorAddName(b, name_offset)
+        tensor_offsets.append(tflite.TensorEnd(b))
+    codes = sorted({name for name, _, _, _ in ops})
+    op_offsets = []
+    for name, op_inputs, op_outputs, options in ops:
+        options_type, options_offset = 0, None
+        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            prefix = "Conv2DOptions" if name == "CONV_2D" else "DepthwiseConv2DOptions"
+            getattr(tflite, prefix + "Start")(b)
+            getattr(tflite, prefix + "AddPadding")(b, 0 if options.get("padding", "SAME") == "SAME" else 1)
+            getattr(tflite, prefix + "AddStrideH")(b, options.get("stride", 1))
+            getattr(tflite, prefix + "AddStrideW")(b, options.get("stride", 1))
+            getattr(tflite, prefix + "AddFusedActivationFunction")(b, options.get("activation", 0))
+            if name == "DEPTHWISE_CONV_2D":
+                tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, 1)
+            options_offset = getattr(tflite, prefix + "End")(b)
+            options_type = getattr(BuiltinOptions, prefix)
+        elif name == "AVERAGE_POOL_2D":
+            tflite.Pool2DOptionsStart(b)
+            tflite.Pool2DOptionsAddPadding(b, 1)
+            tflite.Pool2DOptionsAddStrideH(b, 2)
+            tflite.Pool2DOptionsAddStrideW(b, 2)
+            tflite.Pool2DOptionsAddFilterHeight(b, options["filter"])
+            tflite.Pool2DOptionsAddFilterWidth(b, options["filter"])
+            options_offset, options_type = tflite.Pool2DOptionsEnd(b), BuiltinOptions.Pool2DOptions
+        elif name == "ADD":
+            tflite.AddOptionsStart(b)
+            options_offset, options_type = tflite.AddOptionsEnd(b), BuiltinOptions.AddOptions
+        in_vec = b.CreateNumpyVector(np.asarray(op_inputs, np.int32))
+        out_vec = b.CreateNumpyVector(np.asarray(op_outputs, np.int32))
+        tflite.OperatorStart(b)
+        tflite.OperatorAddOpcodeIndex(b, codes.index(name))
+        tflite.OperatorAddInputs(b, in_vec)
+        tflite.OperatorAddOutputs(b, out_vec)
+        if options_offset is not None:
+            tflite.OperatorAddBuiltinOptionsType(b, options_type)
+            tflite.OperatorAddBuiltinOptions(b, options_offset)
+        op_offsets.append(tflite.OperatorEnd(b))
+    code_offsets = []
+    for name in codes:
+        code = getattr(BuiltinOperator, name)
+        tflite.OperatorCodeStart(b)
+        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
+        tflite.OperatorCodeAddBuiltinCode(b, code)
+        tflite.OperatorCodeAddVersion(b, 1)
+        code_offsets.append(tflite.OperatorCodeEnd(b))
+    tensors_vec, ops_vec = offsets_vector(tensor_offsets), offsets_vector(op_offsets)
+    in_vec = b.CreateNumpyVector(np.asarray(inputs, np.int32))
+    out_vec = b.CreateNumpyVector(np.asarray(outputs, np.int32))
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddTensors(b, tensors_vec)
+    tflite.SubGraphAddInputs(b, in_vec)
+    tflite.SubGraphAddOutputs(b, out_vec)
+    tflite.SubGraphAddOperators(b, ops_vec)
+    subgraph = tflite.SubGraphEnd(b)
+    subgraphs_vec, codes_vec, buffers_vec = offsets_vector([subgraph]), offsets_vector(code_offsets), \
+        offsets_vector(buffers)
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, codes_vec)
+    tflite.ModelAddSubgraphs(b, subgraphs_vec)
+    tflite.ModelAddBuffers(b, buffers_vec)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def mobilenet_v2_like_tflite(seed: int = 0) -> bytes:
+    """The start of a MobileNet v2: stem, then an inverted residual (expand 1x1, depthwise, linear project, ADD)."""
+    rng = np.random.default_rng(seed)
+    t = [("input", [1, 32, 32, 3], None),
+         ("stem/w", [8, 3, 3, 3], rng.standard_normal((8, 3, 3, 3))), ("stem/b", [8], np.zeros(8)),
+         ("stem", [1, 16, 16, 8], None),
+         ("expand/w", [16, 1, 1, 8], rng.standard_normal((16, 1, 1, 8))), ("expand/b", [16], np.zeros(16)),
+         ("expand", [1, 16, 16, 16], None),
+         ("dw/w", [1, 3, 3, 16], rng.standard_normal((1, 3, 3, 16))), ("dw/b", [16], np.zeros(16)),
+         ("dw", [1, 16, 16, 16], None),
+         ("project/w", [8, 1, 1, 16], rng.standard_normal((8, 1, 1, 16))), ("project/b", [8], np.zeros(8)),
+         ("project", [1, 16, 16, 8], None),
+         ("residual", [1, 16, 16, 8], None)]
+    ops = [("CONV_2D", [0, 1, 2], [3], {"stride": 2, "activation": 3}),
+           ("CONV_2D", [3, 4, 5], [6], {"activation": 3}),
+           ("DEPTHWISE_CONV_2D", [6, 7, 8], [9], {"activation": 3}),
+           ("CONV_2D", [9, 10, 11], [12], {}),
+           ("ADD", [3, 12], [13], None)]
+    return build_tflite(t, ops, [0], [13])
