@@ -24,7 +24,7 @@ const char* layer_kind_name(LayerKind kind) {
 namespace {
 
 // Rows of a GEMM's A block that stay in L2 while the B panels stream past them.
-constexpr int64_t kGemmBlockBytes = 128 * 1024;
+constexpr int64_t kGemmBlockBytes = 256 * 1024;
 // A depthwise layer is fused with the next pointwise layer when its output is
 // large next to the pointwise weights (the GEMM re-reads its weights per band).
 constexpr int64_t kFuseMinActivationToWeightRatio = 8;
@@ -396,13 +396,15 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
   const int threads = pool.threads();
   const int mr = kernels_->gemm_tile_rows, nr = kernels_->gemm_panel_width;
-  // Row blocks whose A rows stay in L2; enough of them to feed every thread.
-  int64_t block = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4) / mr * mr);
-  if (threads > 1) block = std::min<int64_t>(block, round_up((m + 2 * threads - 1) / (2 * threads), mr));
-  const int row_blocks = static_cast<int>((m + block - 1) / block);
-  // Too few rows (the 7x7 layers, the classifier): split the columns instead.
   const int panels = (n + nr - 1) / nr;
-  const int col_blocks = row_blocks >= threads ? 1 : std::min(panels, 2 * threads);
+  // Row blocks whose A rows stay in L2 while every B panel streams past them.
+  const int64_t max_rows = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4));
+  int row_blocks = static_cast<int>((m + max_rows - 1) / max_rows);
+  // Enough tasks to keep every thread busy to the end: split columns too when rows are few.
+  const int target_tasks = threads > 1 ? 4 * threads : 1;
+  const int col_blocks = row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
+  const int64_t block = round_up((m + row_blocks - 1) / row_blocks, mr);
+  row_blocks = static_cast<int>((m + block - 1) / block);
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
   pool.parallel_for(row_blocks * col_blocks, [&](int task) {
     const int rb = task / col_blocks, cb = task % col_blocks;
