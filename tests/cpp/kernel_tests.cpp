@@ -467,7 +467,7 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
       const Padding p{pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3};
       test_dwconv(kt, rng, {rng.range(1, 9), rng.range(1, 9), rng.pick(odd_channels), stride, p, act(), false});
     }
-  for (int i = 0; i < 40; ++i)
+  for (int i = 0; i < 200; ++i)
     test_dwconv(kt, rng, {rng.range(1, 33), rng.range(1, 33), rng.range(1, 70), rng.range(1, 2), random_padding(rng),
                           act(), i % 4 == 0});
 
@@ -500,6 +500,9 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
     test_gemm(kt, rng, {rng.range(1, 40), rng.pick(odd_channels), k, 0, 0, act(), k % 10 == 0});
   for (int m = 1; m <= 33; ++m)
     test_gemm(kt, rng, {m, rng.range(1, 70), rng.range(1, 70), 0, rng.range(0, 2), act(), false});
+  for (int i = 0; i < 60; ++i)
+    test_gemm(kt, rng, {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(),
+                        i % 6 == 0});
   test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
 }
 
@@ -649,7 +652,7 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
 std::vector<ChainCase> chain_cases(Rng& rng) {
   std::vector<ChainCase> cases;
   auto layout = [&] { return rng.coin() ? InputLayout::NCHW : InputLayout::NHWC; };
-  for (int i = 0; i < 6; ++i) {  // a single depthwise layer
+  for (int i = 0; i < 12; ++i) {  // a single depthwise layer
     const Shape s{rng.range(1, 33), rng.range(1, 33), rng.range(1, 70)};
     Padding p = random_padding(rng);
     if (s.h + p.top + p.bottom < 3) p.top = p.bottom = 1;
@@ -668,7 +671,7 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     cases.push_back({"conv1x1", {make_layer(rng, LayerKind::Conv1x1, s, rng.range(1, 70), 1, {}, kActivations[i % 3], i != 0)},
                      rng.range(1, 3), layout(), false});
   }
-  for (int i = 0; i < 6; ++i) {  // a small MobileNet: stem, two dw/pw blocks, pool, classifier
+  for (int i = 0; i < 12; ++i) {  // a small MobileNet: stem, two dw/pw blocks, pool, classifier
     const Activation act = i % 2 ? Activation::ReLU6 : Activation::ReLU;
     const bool same = i % 3 != 0;  // TensorFlow 'SAME' pads stride 2 bottom/right only
     const Padding s2 = same ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1}, s1{1, 1, 1, 1};
@@ -755,6 +758,7 @@ void dispatch_tests() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
   std::vector<Isa> isas;
   for (int i = 1; i < argc; ++i) {
     try {
