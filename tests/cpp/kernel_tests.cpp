@@ -634,8 +634,6 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
           return "image " + std::to_string(i / os.size()) + " " + pixel_where(i % os.size(), os.w, os.c);
         }))
       guard_intact(name, out, t.batch * os.size());
-    expect(std::all_of(layer_ns.begin(), layer_ns.end(), [](int64_t ns) { return ns >= 0; }),
-           name + ": negative layer time");
   }
   // A smaller batch after a larger one reuses the workspace.
   if (t.batch > 1) {
