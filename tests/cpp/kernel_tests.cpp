@@ -1,0 +1,820 @@
+// C++ test driver of the compute core, without Python: every kernel of every
+// instruction set compiled in and runnable here (through the kernel table), and
+// small chains of layers through mobilenet::Network, against naive
+// double-precision references. It runs natively (every x86 ISA), under
+// AddressSanitizer/UBSan, and for AArch64 under qemu (tests/cross/run_aarch64.sh).
+//
+// Tolerance: every reference value carries a magnitude, the sum of the absolute
+// values of the terms that produced it (propagated through layers). A float
+// result may differ from the double one by about sqrt(terms) * 6e-8 of that
+// magnitude; we allow kRtol of it plus kRtol of |reference|, so a wrong tap,
+// channel or border shows up as an error many thousand times the allowance.
+//
+// Usage: kernel_tests [isa ...]   (default: every ISA in supported_isas())
+// Exits 1 on any mismatch and prints each failing case.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "blas.h"
+#include "cpu_features.h"
+#include "kernels.h"
+#include "network.h"
+
+using namespace mobilenet;
+
+namespace {
+
+constexpr double kRtol = 1e-5;
+constexpr double kAtol = 1e-6;
+// Written into output buffers (and a guard region after them) before a kernel
+// runs: any element left unwritten, or written out of bounds, shows up.
+constexpr float kSentinel = -7777.0f;
+constexpr int kGuard = 64;
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+const Activation kActivations[] = {Activation::None, Activation::ReLU, Activation::ReLU6};
+const char* activation_name(Activation a) {
+  return a == Activation::ReLU ? "relu" : a == Activation::ReLU6 ? "relu6" : "none";
+}
+
+std::string fmt_pad(const Padding& p) {
+  return "pad(t" + std::to_string(p.top) + ",l" + std::to_string(p.left) + ",b" + std::to_string(p.bottom) + ",r" +
+         std::to_string(p.right) + ")";
+}
+
+struct Rng {
+  std::mt19937_64 gen;
+  explicit Rng(uint64_t seed) : gen(seed) {}
+  float uniform(float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(gen); }
+  int range(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); }  // inclusive
+  bool coin() { return range(0, 1) == 1; }
+  template <class T>
+  const T& pick(const std::vector<T>& v) { return v[range(0, static_cast<int>(v.size()) - 1)]; }
+  std::vector<float> floats(size_t n, float lo, float hi) {
+    std::vector<float> v(n);
+    for (float& x : v) x = uniform(lo, hi);
+    return v;
+  }
+};
+
+// ------------------------------------------------------------- bookkeeping
+
+struct Stats {
+  int cases = 0;
+  int failures = 0;
+  double worst = 0.0;  // largest error / allowance seen in a passing comparison
+};
+
+Stats g_stats;
+
+// A reference value and the magnitude of the terms it was computed from.
+struct Ref {
+  std::vector<double> val, mag;
+  explicit Ref(size_t n = 0) : val(n, 0.0), mag(n, 0.0) {}
+  size_t size() const { return val.size(); }
+};
+
+double clamp_ref(double x, Activation act) {
+  const Clamp c = clamp_for(act);
+  // NaN propagates (comparisons with NaN are false), as the kernels promise.
+  double y = x < c.lo ? c.lo : x;
+  return y > c.hi ? c.hi : y;
+}
+
+// Compares got[i] with ref for i in [0, n); `where(i)` names element i.
+bool compare(const std::string& name, const float* got, const Ref& ref, double rtol,
+             const std::function<std::string(size_t)>& where) {
+  ++g_stats.cases;
+  int bad = 0;
+  double worst = 0.0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double r = ref.val[i], g = got[i];
+    bool ok;
+    double allowed = 0.0;
+    if (std::isnan(r)) {
+      ok = std::isnan(g);
+    } else {
+      allowed = rtol * (std::fabs(r) + ref.mag[i]) + kAtol;
+      const double err = std::fabs(g - r);
+      ok = err <= allowed;  // false for a NaN or a sentinel left in got
+      if (ok) worst = std::max(worst, err / allowed);
+    }
+    if (!ok) {
+      if (bad < 5)
+        std::printf("MISMATCH %s at %s: got %.9g, expected %.9g (allowed error %.3g)\n", name.c_str(),
+                    where(i).c_str(), g, r, allowed);
+      ++bad;
+    }
+  }
+  if (bad) {
+    std::printf("FAILED %s: %d of %zu values wrong\n", name.c_str(), bad, ref.size());
+    ++g_stats.failures;
+    return false;
+  }
+  g_stats.worst = std::max(g_stats.worst, worst);
+  return true;
+}
+
+bool guard_intact(const std::string& name, const std::vector<float>& buffer, size_t used) {
+  for (size_t i = used; i < buffer.size(); ++i) {
+    if (buffer[i] != kSentinel) {
+      std::printf("FAILED %s: wrote past the end of its output (element %zu of guard)\n", name.c_str(), i - used);
+      ++g_stats.failures;
+      return false;
+    }
+  }
+  return true;
+}
+
+void expect(bool cond, const std::string& what) {
+  ++g_stats.cases;
+  if (!cond) {
+    std::printf("FAILED %s\n", what.c_str());
+    ++g_stats.failures;
+  }
+}
+
+// Splits [0, n) into 1..3 consecutive non-empty ranges at random points.
+std::vector<std::pair<int, int>> random_split(Rng& rng, int n) {
+  std::vector<int> cuts = {0, n};
+  const int parts = std::min(n, rng.range(1, 3));
+  while (static_cast<int>(cuts.size()) < parts + 1) {
+    const int c = rng.range(1, n - 1);
+    if (std::find(cuts.begin(), cuts.end(), c) == cuts.end()) cuts.push_back(c);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  std::vector<std::pair<int, int>> out;
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) out.push_back({cuts[i], cuts[i + 1]});
+  return out;
+}
+
+// ------------------------------------------------------ naive references (NHWC)
+
+struct Shape {
+  int h, w, c;
+  int64_t size() const { return int64_t{h} * w * c; }
+};
+
+int conv_out(int in, int pad_a, int pad_b, int stride) { return (in + pad_a + pad_b - 3) / stride + 1; }
+
+// weight [3][3][cin][cout] (full) or [3][3][c] (depthwise).
+Ref ref_conv3x3(const Ref& in, Shape s, int out_c, bool depthwise, const std::vector<float>& weight,
+                const std::vector<float>& bias, int stride, Padding pad, Activation act, Shape* out_shape) {
+  const int oh = conv_out(s.h, pad.top, pad.bottom, stride), ow = conv_out(s.w, pad.left, pad.right, stride);
+  *out_shape = {oh, ow, out_c};
+  Ref out(out_shape->size());
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox)
+      for (int co = 0; co < out_c; ++co) {
+        double v = bias.empty() ? 0.0 : bias[co], m = bias.empty() ? 0.0 : std::fabs(bias[co]);
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            const int iy = oy * stride - pad.top + ky, ix = ox * stride - pad.left + kx;
+            if (iy < 0 || iy >= s.h || ix < 0 || ix >= s.w) continue;
+            const int64_t px = (int64_t{iy} * s.w + ix) * s.c;
+            if (depthwise) {
+              const double wt = weight[(ky * 3 + kx) * s.c + co];
+              v += wt * in.val[px + co];
+              m += std::fabs(wt) * in.mag[px + co];
+            } else {
+              for (int ci = 0; ci < s.c; ++ci) {
+                const double wt = weight[((ky * 3 + kx) * s.c + ci) * out_c + co];
+                v += wt * in.val[px + ci];
+                m += std::fabs(wt) * in.mag[px + ci];
+              }
+            }
+          }
+        const int64_t o = (int64_t{oy} * ow + ox) * out_c + co;
+        out.val[o] = clamp_ref(v, act);
+        out.mag[o] = m;
+      }
+  return out;
+}
+
+// in [m x k] (row stride lda), weight [k x n].
+Ref ref_matmul(const Ref& in, int m, int k, int64_t lda, int n, const std::vector<float>& weight,
+               const std::vector<float>& bias, Activation act) {
+  Ref out(size_t(m) * n);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double v = bias.empty() ? 0.0 : bias[j], mg = bias.empty() ? 0.0 : std::fabs(bias[j]);
+      for (int kk = 0; kk < k; ++kk) {
+        const double wt = weight[int64_t{kk} * n + j];
+        v += in.val[i * lda + kk] * wt;
+        mg += in.mag[i * lda + kk] * std::fabs(wt);
+      }
+      out.val[size_t(i) * n + j] = clamp_ref(v, act);
+      out.mag[size_t(i) * n + j] = mg;
+    }
+  return out;
+}
+
+Ref ref_avgpool(const Ref& in, int pixels, int channels) {
+  Ref out(channels);
+  for (int c = 0; c < channels; ++c) {
+    for (int p = 0; p < pixels; ++p) {
+      out.val[c] += in.val[int64_t{p} * channels + c];
+      out.mag[c] += in.mag[int64_t{p} * channels + c];
+    }
+    out.val[c] /= pixels;
+    out.mag[c] /= pixels;
+  }
+  return out;
+}
+
+Ref ref_from(const std::vector<float>& x) {
+  Ref r(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    r.val[i] = x[i];
+    r.mag[i] = std::fabs(x[i]);
+  }
+  return r;
+}
+
+// ---------------------------------------------------------- kernel-level tests
+
+std::vector<float> padded_copy(const std::vector<float>& v, int64_t n) {
+  std::vector<float> out(n, 0.0f);
+  std::copy(v.begin(), v.end(), out.begin());
+  return out;
+}
+
+std::vector<float> with_sentinel_guard(int64_t used) { return std::vector<float>(used + kGuard, kSentinel); }
+
+std::string pixel_where(size_t i, int w, int c) {
+  const int ch = static_cast<int>(i % c), px = static_cast<int>(i / c);
+  return "(y=" + std::to_string(px / w) + ", x=" + std::to_string(px % w) + ", c=" + std::to_string(ch) + ")";
+}
+
+struct DwCase {
+  int h, w, c, stride;
+  Padding pad;
+  Activation act;
+  bool nan_input;
+};
+
+void test_dwconv(const KernelTable& kt, Rng& rng, DwCase t) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const std::string name = std::string(kt.name) + " dwconv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
+                           "x" + std::to_string(t.c) + " s" + std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " +
+                           activation_name(t.act) + (t.nan_input ? " nan-input" : "");
+  const Shape s{t.h, t.w, t.c};
+  std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);
+  if (t.nan_input) input[rng.range(0, static_cast<int>(s.size()) - 1)] = kNaN;
+  std::vector<float> weight = rng.floats(9 * size_t(t.c), -1.0f, 1.0f), bias = rng.floats(t.c, -1.0f, 1.0f);
+
+  // The kernel's buffers, laid out as kernels.h says: NaN in the slack, which
+  // may be read into unused lanes but must never reach an output.
+  std::vector<float> in_buf(input);
+  in_buf.resize(input.size() + kBufferSlack, kNaN);
+  const int cp = static_cast<int>(round_up(t.c, kChannelPad));
+  std::vector<float> packed(9 * size_t(cp), 0.0f);
+  for (int k = 0; k < 9; ++k) std::copy_n(weight.data() + k * t.c, t.c, packed.data() + k * cp);
+  const std::vector<float> bias_p = padded_copy(bias, cp);
+  const std::vector<float> zero_row(size_t(t.w) * t.c + kBufferSlack, 0.0f);
+
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(input), s, t.c, true, weight, bias, t.stride, t.pad, t.act, &os);
+  std::vector<float> out = with_sentinel_guard(os.size());
+  DwConvArgs a{};
+  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
+  a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.stride = t.stride, a.pad = t.pad;
+  a.weights = packed.data(), a.bias = bias_p.data(), a.channels_padded = cp, a.zero_row = zero_row.data();
+  a.clamp = clamp_for(t.act);
+  const auto bands = random_split(rng, os.h);
+  // The first band alone must write only its own rows.
+  kt.dwconv3x3(a, bands[0].first, bands[0].second);
+  for (int64_t i = int64_t{bands[0].second} * os.w * os.c; i < os.size(); ++i)
+    if (out[i] != kSentinel) {
+      expect(false, name + ": rows [" + std::to_string(bands[0].first) + ", " + std::to_string(bands[0].second) +
+                        ") wrote outside its band");
+      return;
+    }
+  for (size_t b = 1; b < bands.size(); ++b) kt.dwconv3x3(a, bands[b].first, bands[b].second);
+  if (compare(name, out.data(), ref, kRtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, os.size());
+}
+
+struct StemCase {
+  int h, w, in_c, out_c, stride;
+  Padding pad;
+  Activation act;
+  bool nchw;
+};
+
+void test_conv3x3(const KernelTable& kt, Rng& rng, StemCase t) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const std::string name = std::string(kt.name) + " conv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
+                           "x" + std::to_string(t.in_c) + "->" + std::to_string(t.out_c) + " s" +
+                           std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " + activation_name(t.act) +
+                           (t.nchw ? " NCHW" : " NHWC");
+  const Shape s{t.h, t.w, t.in_c};
+  const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);  // NHWC
+  const std::vector<float> weight = rng.floats(9 * size_t(t.in_c) * t.out_c, -1.0f, 1.0f);
+  const std::vector<float> bias = rng.floats(t.out_c, -1.0f, 1.0f);
+  // The stem reads the caller's array in place: exactly its size, no slack.
+  std::vector<float> in_buf(input.size());
+  const int64_t hw = int64_t{t.h} * t.w;
+  for (int64_t p = 0; p < hw; ++p)
+    for (int c = 0; c < t.in_c; ++c) in_buf[t.nchw ? c * hw + p : p * t.in_c + c] = input[p * t.in_c + c];
+  const int cp = static_cast<int>(round_up(t.out_c, kChannelPad));
+  std::vector<float> packed(9 * size_t(t.in_c) * cp, 0.0f);
+  for (int64_t r = 0; r < 9 * int64_t{t.in_c}; ++r)
+    std::copy_n(weight.data() + r * t.out_c, t.out_c, packed.data() + r * cp);
+  const std::vector<float> bias_p = padded_copy(bias, cp);
+
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(input), s, t.out_c, false, weight, bias, t.stride, t.pad, t.act, &os);
+  std::vector<float> out = with_sentinel_guard(os.size());
+  Conv3x3Args a{};
+  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.in_c = t.in_c;
+  if (t.nchw)
+    a.in_row_stride = t.w, a.in_col_stride = 1, a.in_channel_stride = hw;
+  else
+    a.in_row_stride = int64_t{t.w} * t.in_c, a.in_col_stride = t.in_c, a.in_channel_stride = 1;
+  a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.out_c = t.out_c, a.stride = t.stride, a.pad = t.pad;
+  a.weights = packed.data(), a.bias = bias_p.data(), a.out_c_padded = cp, a.clamp = clamp_for(t.act);
+  for (const auto& band : random_split(rng, os.h)) kt.conv3x3(a, band.first, band.second);
+  if (compare(name, out.data(), ref, kRtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, os.size());
+}
+
+void test_bias_activation(const KernelTable& kt, Rng& rng, int rows, int cols, int gap, Activation act, bool nan) {
+  const std::string name = std::string(kt.name) + " bias_activation " + std::to_string(rows) + "x" +
+                           std::to_string(cols) + " ldc=" + std::to_string(cols + gap) + " " + activation_name(act) +
+                           (nan ? " nan-input" : "");
+  const int64_t ldc = cols + gap;
+  // Exactly as large as the matrix: c may be the caller's array.
+  std::vector<float> c((rows - 1) * ldc + cols, kSentinel);
+  Ref ref(size_t(rows) * cols);
+  const std::vector<float> bias = rng.floats(cols, -3.0f, 3.0f);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) {
+      const float x = nan && rng.range(0, 7) == 0 ? kNaN : rng.uniform(-8.0f, 8.0f);
+      c[r * ldc + j] = x;
+      ref.val[size_t(r) * cols + j] = clamp_ref(double(x) + bias[j], act);
+      ref.mag[size_t(r) * cols + j] = std::fabs(x) + std::fabs(bias[j]);
+    }
+  kt.bias_activation(c.data(), rows, cols, ldc, bias.data(), clamp_for(act));
+  std::vector<float> dense(size_t(rows) * cols);
+  bool gap_intact = true;
+  for (int r = 0; r < rows; ++r) {
+    std::copy_n(c.data() + r * ldc, cols, dense.data() + size_t(r) * cols);
+    if (r + 1 < rows)
+      for (int j = cols; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
+  }
+  compare(name, dense.data(), ref, kRtol, [&](size_t i) {
+    return "(row " + std::to_string(i / cols) + ", col " + std::to_string(i % cols) + ")";
+  });
+  expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
+}
+
+void test_avgpool(const KernelTable& kt, Rng& rng, int pixels, int channels) {
+  const std::string name =
+      std::string(kt.name) + " global_avgpool " + std::to_string(pixels) + "px x " + std::to_string(channels) + "c";
+  std::vector<float> input = rng.floats(size_t(pixels) * channels, -4.0f, 4.0f);
+  const Ref ref = ref_avgpool(ref_from(input), pixels, channels);
+  input.resize(input.size() + kBufferSlack, kNaN);
+  std::vector<float> out = with_sentinel_guard(channels);
+  kt.global_avgpool(input.data(), pixels, channels, out.data());
+  if (compare(name, out.data(), ref, kRtol, [](size_t i) { return "c=" + std::to_string(i); }))
+    guard_intact(name, out, channels);
+}
+
+struct GemmCase {
+  int m, n, k, lda_gap, ldc_gap;
+  Activation act;
+  bool nan_input;
+};
+
+void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
+  const std::string name = std::string(kt.name) + " gemm m=" + std::to_string(t.m) + " n=" + std::to_string(t.n) +
+                           " k=" + std::to_string(t.k) + " lda=k+" + std::to_string(t.lda_gap) + " ldc=n+" +
+                           std::to_string(t.ldc_gap) + " " + activation_name(t.act) + (t.nan_input ? " nan-input" : "");
+  const int64_t lda = t.k + t.lda_gap, ldc = t.n + t.ldc_gap;
+  // A is exactly as large as its rows need: the kernel reads it in place.
+  std::vector<float> a = rng.floats((t.m - 1) * lda + t.k, -2.0f, 2.0f);
+  if (t.nan_input) a[rng.range(0, t.m - 1) * lda + rng.range(0, t.k - 1)] = kNaN;
+  const std::vector<float> b = rng.floats(size_t(t.k) * t.n, -1.0f, 1.0f), bias = rng.floats(t.n, -1.0f, 1.0f);
+  const int nr = kt.gemm_panel_width;
+  std::vector<float> packed(packed_gemm_size(t.k, t.n, nr));
+  pack_gemm_weights(b.data(), t.k, t.n, nr, packed.data());
+  const std::vector<float> bias_p = padded_copy(bias, round_up(t.n, std::max(kChannelPad, nr)));
+  const Ref ref = ref_matmul(ref_from(a), t.m, t.k, lda, t.n, b, bias, t.act);
+
+  std::vector<float> c = with_sentinel_guard((t.m - 1) * ldc + t.n);
+  const GemmArgs g{a.data(), lda, packed.data(), bias_p.data(), c.data(), ldc, t.m, t.n, t.k, clamp_for(t.act)};
+  const int panels = static_cast<int>(round_up(t.n, nr) / nr);
+  const auto row_blocks = random_split(rng, t.m), panel_blocks = random_split(rng, panels);
+  // The first block alone must write only its own rows and columns.
+  kt.gemm(g, row_blocks[0].first, row_blocks[0].second, panel_blocks[0].first, panel_blocks[0].second);
+  for (int r = 0; r < t.m; ++r)
+    for (int j = 0; j < t.n; ++j) {
+      const bool inside = r >= row_blocks[0].first && r < row_blocks[0].second && j >= panel_blocks[0].first * nr &&
+                          j < panel_blocks[0].second * nr;
+      if (!inside && c[r * ldc + j] != kSentinel) {
+        expect(false, name + ": the first block wrote outside its rows/panels at (" + std::to_string(r) + ", " +
+                          std::to_string(j) + ")");
+        return;
+      }
+    }
+  for (const auto& rb : row_blocks)
+    for (const auto& pb : panel_blocks)
+      if (&rb != &row_blocks[0] || &pb != &panel_blocks[0]) kt.gemm(g, rb.first, rb.second, pb.first, pb.second);
+  std::vector<float> dense(size_t(t.m) * t.n);
+  bool gap_intact = true;
+  for (int r = 0; r < t.m; ++r) {
+    std::copy_n(c.data() + r * ldc, t.n, dense.data() + size_t(r) * t.n);
+    if (r + 1 < t.m)
+      for (int j = t.n; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
+  }
+  if (compare(name, dense.data(), ref, kRtol, [&](size_t i) {
+        return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")";
+      }))
+    guard_intact(name, c, (t.m - 1) * ldc + t.n);
+  expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
+}
+
+Padding random_padding(Rng& rng) { return {rng.range(0, 2), rng.range(0, 2), rng.range(0, 2), rng.range(0, 2)}; }
+
+void kernel_tests(const KernelTable& kt, uint64_t seed) {
+  Rng rng(seed);
+  const std::vector<int> odd_channels = {1, 2, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 24, 31, 32, 33, 47, 64, 65, 70};
+  int n = 0;
+  auto act = [&] { return kActivations[n++ % 3]; };
+
+  // Depthwise: every channel count, every spatial size, every padding, random mixes.
+  for (int c = 1; c <= 70; ++c)
+    test_dwconv(kt, rng, {rng.range(1, 12), rng.range(1, 12), c, rng.range(1, 2), random_padding(rng), act(), false});
+  for (int size = 1; size <= 33; ++size)
+    for (int stride = 1; stride <= 2; ++stride) {
+      test_dwconv(kt, rng, {size, rng.range(1, 33), rng.pick(odd_channels), stride, random_padding(rng), act(), false});
+      test_dwconv(kt, rng, {rng.range(1, 33), size, rng.pick(odd_channels), stride, random_padding(rng), act(), false});
+    }
+  for (int pad = 0; pad < 81; ++pad)
+    for (int stride = 1; stride <= 2; ++stride) {
+      const Padding p{pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3};
+      test_dwconv(kt, rng, {rng.range(1, 9), rng.range(1, 9), rng.pick(odd_channels), stride, p, act(), false});
+    }
+  for (int i = 0; i < 200; ++i)
+    test_dwconv(kt, rng, {rng.range(1, 33), rng.range(1, 33), rng.range(1, 70), rng.range(1, 2), random_padding(rng),
+                          act(), i % 4 == 0});
+
+  // Stem: output channels 1..70 (vector tails, 1-4 vectors per pixel), input
+  // channels 1..8 and a few wide ones, both layouts, every padding.
+  for (int oc = 1; oc <= 70; ++oc)
+    test_conv3x3(kt, rng, {rng.range(1, 12), rng.range(1, 12), rng.range(1, 8), oc, rng.range(1, 2),
+                           random_padding(rng), act(), oc % 2 == 0});
+  for (int size = 1; size <= 33; size += 2)
+    test_conv3x3(kt, rng, {size, 34 - size, 3, rng.pick(odd_channels), 1 + size % 2, random_padding(rng), act(),
+                           rng.coin()});
+  for (int pad = 0; pad < 81; pad += 3)
+    test_conv3x3(kt, rng, {rng.range(1, 9), rng.range(1, 9), 3, rng.pick(odd_channels), 1 + pad % 2,
+                           {pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3}, act(), rng.coin()});
+  for (int i = 0; i < 6; ++i)
+    test_conv3x3(kt, rng, {rng.range(1, 9), rng.range(1, 9), rng.range(9, 70), rng.pick(odd_channels),
+                           rng.range(1, 2), random_padding(rng), act(), rng.coin()});
+
+  // Epilogue and pooling.
+  for (int cols = 1; cols <= 70; ++cols)
+    test_bias_activation(kt, rng, rng.range(1, 9), cols, rng.pick(std::vector<int>{0, 0, 1, 5, 16}), act(),
+                         cols % 10 == 0);
+  for (int ch = 1; ch <= 70; ++ch) test_avgpool(kt, rng, rng.range(1, 12 * 12), ch);
+  for (int size = 1; size <= 33; size += 4) test_avgpool(kt, rng, size * size, rng.pick(odd_channels));
+
+  // Packed GEMM: every n and k up to 70, m across the tile height, strided A and C.
+  for (int nn = 1; nn <= 70; ++nn)
+    test_gemm(kt, rng, {rng.range(1, 40), nn, rng.range(1, 70), rng.range(0, 3), rng.range(0, 3), act(), false});
+  for (int k = 1; k <= 70; ++k)
+    test_gemm(kt, rng, {rng.range(1, 40), rng.pick(odd_channels), k, 0, 0, act(), k % 10 == 0});
+  for (int m = 1; m <= 33; ++m)
+    test_gemm(kt, rng, {m, rng.range(1, 70), rng.range(1, 70), 0, rng.range(0, 2), act(), false});
+  for (int i = 0; i < 60; ++i)
+    test_gemm(kt, rng, {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(),
+                        i % 6 == 0});
+  test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
+}
+
+// ---------------------------------------------------------- Network chains
+
+LayerSpec make_layer(Rng& rng, LayerKind kind, Shape in, int out_c, int stride, Padding pad, Activation act,
+                     bool with_bias) {
+  LayerSpec s;
+  s.kind = kind, s.in_h = in.h, s.in_w = in.w, s.in_c = in.c, s.out_c = out_c, s.stride = stride, s.pad = pad;
+  s.activation = act;
+  int64_t fan_in = 0, count = 0;
+  switch (kind) {
+    case LayerKind::Conv3x3: fan_in = 9 * int64_t{in.c}, count = fan_in * out_c; break;
+    case LayerKind::DwConv3x3: fan_in = 9, count = 9 * int64_t{in.c}; break;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: fan_in = in.c, count = int64_t{in.c} * out_c; break;
+    case LayerKind::GlobalAvgPool: break;
+  }
+  // Scaled so activations stay of order one through a chain (and some pass 6).
+  const float scale = fan_in ? 3.0f / std::sqrt(static_cast<float>(fan_in)) : 0.0f;
+  s.weight = rng.floats(count, -scale, scale);
+  if (with_bias && kind != LayerKind::GlobalAvgPool) s.bias = rng.floats(out_c, -1.0f, 1.0f);
+  return s;
+}
+
+Shape out_shape_of(const LayerSpec& s) {
+  switch (s.kind) {
+    case LayerKind::Conv3x3:
+    case LayerKind::DwConv3x3:
+      return {conv_out(s.in_h, s.pad.top, s.pad.bottom, s.stride), conv_out(s.in_w, s.pad.left, s.pad.right, s.stride),
+              s.out_c};
+    case LayerKind::GlobalAvgPool: return {1, 1, s.out_c};
+    default: return {s.in_h, s.in_w, s.out_c};
+  }
+}
+
+// One image through the chain in double precision.
+Ref ref_chain(const std::vector<LayerSpec>& layers, const Ref& image) {
+  Ref x = image;
+  Shape s{layers.front().in_h, layers.front().in_w, layers.front().in_c};
+  for (const LayerSpec& l : layers) {
+    Shape os{0, 0, 0};
+    switch (l.kind) {
+      case LayerKind::Conv3x3:
+      case LayerKind::DwConv3x3:
+        x = ref_conv3x3(x, s, l.out_c, l.kind == LayerKind::DwConv3x3, l.weight, l.bias, l.stride, l.pad,
+                        l.activation, &os);
+        break;
+      case LayerKind::Conv1x1:
+      case LayerKind::FullyConnected:
+        x = ref_matmul(x, s.h * s.w, s.c, s.c, l.out_c, l.weight, l.bias, l.activation);
+        os = {s.h, s.w, l.out_c};
+        break;
+      case LayerKind::GlobalAvgPool:
+        x = ref_avgpool(x, s.h * s.w, s.c);
+        os = {1, 1, s.c};
+        break;
+    }
+    s = os;
+  }
+  return x;
+}
+
+// Softmax of each image's values; the error allowance of each probability
+// follows from the logits' (a logit error d moves p by at most ~2 d p).
+Ref ref_softmax(const Ref& logits, double rtol) {
+  Ref out(logits.size());
+  const double top = *std::max_element(logits.val.begin(), logits.val.end());
+  double sum = 0.0, worst_logit_error = 0.0;
+  for (size_t j = 0; j < logits.size(); ++j) {
+    sum += out.val[j] = std::exp(logits.val[j] - top);
+    worst_logit_error = std::max(worst_logit_error, rtol * (std::fabs(logits.val[j]) + logits.mag[j]) + kAtol);
+  }
+  for (size_t j = 0; j < logits.size(); ++j) {
+    out.val[j] /= sum;
+    // compare() allows rtol * (|val| + mag): choose mag to give 2 d p.
+    out.mag[j] = 2.0 * worst_logit_error / rtol * out.val[j];
+  }
+  return out;
+}
+
+struct ChainCase {
+  std::string what;
+  std::vector<LayerSpec> layers;
+  int batch;
+  InputLayout layout;
+  bool softmax;
+};
+
+void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t) {
+  const std::string base = std::string(isa_name(isa)) + (backend == PointwiseBackend::Blas ? " blas " : " gemm ") +
+                           "network " + t.what + " batch " + std::to_string(t.batch) +
+                           (t.layout == InputLayout::NCHW ? " NCHW" : " NHWC") + (t.softmax ? " softmax" : "");
+  const LayerSpec& first = t.layers.front();
+  const Shape in{first.in_h, first.in_w, first.in_c};
+  // Each layer adds its own rounding: the allowance grows with depth.
+  const double rtol = kRtol * static_cast<double>(t.layers.size());
+  std::vector<float> images = rng.floats(t.batch * in.size(), -2.0f, 2.0f);  // NHWC
+  std::vector<Ref> refs;
+  for (int n = 0; n < t.batch; ++n) {
+    Ref r = ref_chain(t.layers, ref_from(std::vector<float>(images.begin() + n * in.size(),
+                                                             images.begin() + (n + 1) * in.size())));
+    refs.push_back(t.softmax ? ref_softmax(r, rtol) : r);
+  }
+  Ref ref(0);
+  for (const Ref& r : refs) {
+    ref.val.insert(ref.val.end(), r.val.begin(), r.val.end());
+    ref.mag.insert(ref.mag.end(), r.mag.begin(), r.mag.end());
+  }
+  std::vector<float> input(images.size());
+  const int64_t hw = int64_t{in.h} * in.w;
+  for (int n = 0; n < t.batch; ++n)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int c = 0; c < in.c; ++c)
+        input[n * in.size() + (t.layout == InputLayout::NCHW ? c * hw + p : p * in.c + c)] =
+            images[n * in.size() + p * in.c + c];
+
+  Network net(t.layers, isa, 1, backend);
+  const Shape os = out_shape_of(t.layers.back());
+  expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
+                                             " != " + std::to_string(os.size()));
+  for (int threads : {1, 2}) {
+    net.set_threads(threads);
+    const std::string name = base + " threads " + std::to_string(threads);
+    std::vector<float> out = with_sentinel_guard(t.batch * os.size());
+    std::vector<int64_t> layer_ns(t.layers.size(), 0);
+    net.forward(input.data(), t.batch, t.layout, out.data(), t.softmax, layer_ns.data());
+    if (compare(name, out.data(), ref, rtol, [&](size_t i) {
+          return "image " + std::to_string(i / os.size()) + " " + pixel_where(i % os.size(), os.w, os.c);
+        }))
+      guard_intact(name, out, t.batch * os.size());
+  }
+  // A smaller batch after a larger one reuses the workspace.
+  if (t.batch > 1) {
+    std::vector<float> out = with_sentinel_guard(os.size());
+    net.forward(input.data(), 1, t.layout, out.data(), t.softmax);
+    Ref first_ref(0);
+    first_ref.val.assign(ref.val.begin(), ref.val.begin() + os.size());
+    first_ref.mag.assign(ref.mag.begin(), ref.mag.begin() + os.size());
+    compare(base + " then batch 1", out.data(), first_ref, rtol,
+            [&](size_t i) { return pixel_where(i, os.w, os.c); });
+  }
+}
+
+std::vector<ChainCase> chain_cases(Rng& rng) {
+  std::vector<ChainCase> cases;
+  auto layout = [&] { return rng.coin() ? InputLayout::NCHW : InputLayout::NHWC; };
+  for (int i = 0; i < 12; ++i) {  // a single depthwise layer
+    const Shape s{rng.range(1, 33), rng.range(1, 33), rng.range(1, 70)};
+    Padding p = random_padding(rng);
+    if (s.h + p.top + p.bottom < 3) p.top = p.bottom = 1;
+    if (s.w + p.left + p.right < 3) p.left = p.right = 1;
+    cases.push_back({"dwconv3x3", {make_layer(rng, LayerKind::DwConv3x3, s, s.c, 1 + i % 2, p, kActivations[i % 3], i % 4 != 3)},
+                     rng.range(1, 2), layout(), false});
+  }
+  for (int i = 0; i < 4; ++i) {  // a single stem layer, read in place in either layout
+    const Shape s{rng.range(3, 33), rng.range(3, 33), rng.range(1, 4)};
+    cases.push_back({"conv3x3", {make_layer(rng, LayerKind::Conv3x3, s, rng.range(1, 40), 1 + i % 2,
+                                            random_padding(rng), kActivations[i % 3], true)},
+                     rng.range(1, 2), i % 2 ? InputLayout::NCHW : InputLayout::NHWC, false});
+  }
+  for (int i = 0; i < 4; ++i) {  // a single pointwise layer
+    const Shape s{rng.range(1, 20), rng.range(1, 20), rng.range(1, 70)};
+    cases.push_back({"conv1x1", {make_layer(rng, LayerKind::Conv1x1, s, rng.range(1, 70), 1, {}, kActivations[i % 3], i != 0)},
+                     rng.range(1, 3), layout(), false});
+  }
+  for (int i = 0; i < 12; ++i) {  // a small MobileNet: stem, two dw/pw blocks, pool, classifier
+    const Activation act = i % 2 ? Activation::ReLU6 : Activation::ReLU;
+    const bool same = i % 3 != 0;  // TensorFlow 'SAME' pads stride 2 bottom/right only
+    const Padding s2 = same ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1}, s1{1, 1, 1, 1};
+    std::vector<LayerSpec> l;
+    Shape s{rng.range(8, 33), rng.range(8, 33), 3};
+    auto add = [&](LayerKind kind, int out_c, int stride, Padding pad, Activation a) {
+      l.push_back(make_layer(rng, kind, s, out_c, stride, pad, a, true));
+      s = out_shape_of(l.back());
+    };
+    const int c1 = rng.range(4, 24), c2 = rng.range(8, 40), c3 = rng.range(16, 70);
+    add(LayerKind::Conv3x3, c1, 2, s2, act);
+    add(LayerKind::DwConv3x3, c1, 1, s1, act);
+    add(LayerKind::Conv1x1, c2, 1, {}, act);
+    add(LayerKind::DwConv3x3, c2, 2, s2, act);
+    add(LayerKind::Conv1x1, c3, 1, {}, act);
+    add(LayerKind::GlobalAvgPool, c3, 1, {}, Activation::None);
+    add(LayerKind::FullyConnected, rng.range(2, 50), 1, {}, Activation::None);
+    cases.push_back({"mini-mobilenet", l, rng.range(1, 3), layout(), i % 2 == 0});
+  }
+  return cases;
+}
+
+// ---------------------------------------------------------- dispatch and checks
+
+bool throws_invalid_argument(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument&) {
+    return true;
+  }
+  return false;
+}
+
+void dispatch_tests() {
+  const std::vector<Isa> isas = supported_isas();
+  expect(!isas.empty() && isas.front() == Isa::Scalar, "supported_isas() starts with scalar");
+  expect(best_isa() == isas.back(), "best_isa() is the last supported ISA");
+#if defined(__aarch64__)
+  expect(best_isa() == Isa::Neon, "an AArch64 build prefers neon");
+  expect(!isa_supported(Isa::Avx2) && !isa_supported(Isa::Avx512), "an AArch64 build has no x86 ISA");
+#elif defined(__x86_64__)
+  expect(!isa_supported(Isa::Neon), "an x86-64 build has no neon");
+#endif
+  const char* saved = std::getenv("MOBILENET_ISA");
+  const std::string saved_value = saved ? saved : "";
+  for (Isa isa : isas) {
+    setenv("MOBILENET_ISA", isa_name(isa), 1);
+    expect(isa_from_environment() == isa, std::string("MOBILENET_ISA=") + isa_name(isa) + " selects it");
+    expect(kernel_table(isa).isa == isa && std::string(kernel_table(isa).name) == isa_name(isa),
+           std::string("kernel_table(") + isa_name(isa) + ") is that ISA's table");
+  }
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+    if (!isa_supported(isa)) {
+      setenv("MOBILENET_ISA", isa_name(isa), 1);
+      expect(throws_invalid_argument([] { isa_from_environment(); }),
+             std::string("MOBILENET_ISA=") + isa_name(isa) + " is refused where unsupported");
+    }
+  setenv("MOBILENET_ISA", "sse9", 1);
+  expect(throws_invalid_argument([] { isa_from_environment(); }), "an unknown MOBILENET_ISA is refused");
+  if (saved)
+    setenv("MOBILENET_ISA", saved_value.c_str(), 1);
+  else
+    unsetenv("MOBILENET_ISA");
+
+  // The executor refuses a bad chain with std::invalid_argument.
+  Rng rng(7);
+  auto dw = [&](Padding p) { return make_layer(rng, LayerKind::DwConv3x3, {8, 8, 4}, 4, 1, p, Activation::None, false); };
+  expect(throws_invalid_argument([&] { Network({dw({3, 0, 0, 0})}, Isa::Scalar, 1, PointwiseBackend::Gemm); }),
+         "padding 3 is refused");
+  expect(throws_invalid_argument([&] {
+           LayerSpec l = dw({});
+           l.in_h = 1;  // 1 + 0 padding < 3
+           l.weight.pop_back();
+           Network({l}, Isa::Scalar, 1, PointwiseBackend::Gemm);
+         }),
+         "a short weight or too-small input is refused");
+  expect(throws_invalid_argument([&] {
+           Network({dw({1, 1, 1, 1}), make_layer(rng, LayerKind::Conv1x1, {8, 8, 5}, 4, 1, {}, Activation::None, false)},
+                   Isa::Scalar, 1, PointwiseBackend::Gemm);
+         }),
+         "a chain whose shapes do not match is refused");
+}
+
+// forward() flushes denormals (csrc/float_env.h: FTZ/DAZ on x86, FPCR.FZ on
+// AArch64), on the calling thread and in the pool's workers, and leaves the
+// caller's floating-point environment as it found it.
+void float_environment_tests(Isa isa) {
+  const float denormal = std::numeric_limits<float>::denorm_min() * 1000.0f;
+  volatile float one = 1.0f;
+  for (int threads : {1, 2}) {
+    const std::string name = std::string(isa_name(isa)) + " threads " + std::to_string(threads);
+    Rng rng(3);
+    LayerSpec dw = make_layer(rng, LayerKind::DwConv3x3, {8, 8, 8}, 8, 1, {1, 1, 1, 1}, Activation::None, false);
+    std::fill(dw.weight.begin(), dw.weight.end(), 1.0f);
+    Network net({dw}, isa, threads, PointwiseBackend::Gemm);
+    const std::vector<float> input(8 * 8 * 8, denormal);
+    std::vector<float> out(8 * 8 * 8, kSentinel);
+    expect(denormal * one != 0.0f, name + ": denormals are not flushed before forward()");
+    net.forward(input.data(), 1, InputLayout::NHWC, out.data(), false);
+    expect(std::all_of(out.begin(), out.end(), [](float v) { return v == 0.0f; }),
+           name + ": forward() flushes denormal inputs to zero");
+    expect(denormal * one != 0.0f, name + ": forward() restores the caller's floating-point environment");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
+  std::vector<Isa> isas;
+  for (int i = 1; i < argc; ++i) {
+    try {
+      isas.push_back(parse_isa(argv[i]));
+    } catch (const std::exception& e) {
+      std::printf("%s\n", e.what());
+      return 2;
+    }
+  }
+  if (isas.empty()) isas = supported_isas();
+  std::string names;
+  for (Isa isa : isas) names += std::string(names.empty() ? "" : ", ") + isa_name(isa);
+  std::printf("kernel_tests: ISAs %s; BLAS backend %s\n", names.c_str(), blas_available() ? "on" : "off");
+
+  dispatch_tests();
+  for (Isa isa : isas) {
+    const Stats before = g_stats;
+    g_stats.worst = 0.0;
+    // The same seed for every ISA: each one sees exactly the same cases.
+    kernel_tests(kernel_table(isa), 20261127);
+    float_environment_tests(isa);
+    Rng rng(42);
+    const std::vector<ChainCase> chains = chain_cases(rng);
+    for (PointwiseBackend backend : {PointwiseBackend::Gemm, PointwiseBackend::Blas}) {
+      if (backend == PointwiseBackend::Blas && !blas_available()) continue;
+      Rng data(99);
+      for (const ChainCase& c : chains) test_chain(isa, backend, data, c);
+    }
+    std::printf("%-7s %5d checks, %d failed; largest error %.3f of the allowance\n", isa_name(isa),
+                g_stats.cases - before.cases, g_stats.failures - before.failures, g_stats.worst);
+    g_stats.worst = std::max(g_stats.worst, before.worst);
+  }
+  if (g_stats.failures) {
+    std::printf("FAILED: %d of %d checks\n", g_stats.failures, g_stats.cases);
+    return 1;
+  }
+  std::printf("OK: %d checks passed\n", g_stats.cases);
+  return 0;
+}

@@ -1,0 +1,53 @@
+"""Run-time ISA dispatch as the user sees it: mobilenet.isa(), supported_isas(), MOBILENET_ISA."""
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+import mobilenet
+
+ARM = platform.machine().lower() in ("aarch64", "arm64")
+
+
+def _python(code, isa):
+    env = dict(os.environ, MOBILENET_ISA=isa)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_supported_isas_fit_this_architecture():
+    isas = mobilenet.supported_isas()
+    assert isas[0] == "scalar"
+    assert mobilenet.isa() in isas
+    if ARM:
+        assert "neon" in isas and "avx2" not in isas and "avx512" not in isas
+    else:
+        assert "neon" not in isas
+
+
+def test_default_is_the_best_isa():
+    result = _python("import mobilenet; print(mobilenet.isa(), mobilenet.supported_isas()[-1])", "")
+    assert result.returncode == 0, result.stderr
+    chosen, best = result.stdout.split()
+    assert chosen == best
+    if ARM:
+        assert chosen == "neon"
+
+
+@pytest.mark.parametrize("isa", mobilenet.supported_isas())
+def test_environment_forces_each_isa(isa):
+    code = ("import mobilenet; net = mobilenet.MobileNetV1(alpha=0.25, resolution=32, threads=1); "
+            "print(mobilenet.isa(), net.isa, ' '.join(net.kernel_names))")
+    result = _python(code, isa)
+    assert result.returncode == 0, result.stderr
+    chosen, net_isa, *kernels = result.stdout.split()
+    assert chosen == isa and net_isa == isa
+    assert all(name.endswith("_" + isa) for name in kernels), kernels
+
+
+@pytest.mark.parametrize("isa", ["sse9"] + [i for i in ("avx2", "avx512", "neon") if i not in mobilenet.supported_isas()])
+def test_environment_refuses_an_unknown_or_unsupported_isa(isa):
+    result = _python("import mobilenet", isa)
+    assert result.returncode != 0
+    assert f"'{isa}'" in result.stderr
