@@ -12,13 +12,12 @@ import csv
 import json
 import os
 import platform
-import sys
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from .graph import LAYER_TYPES
+
 
 # The paper (Section 3.2): "MobileNet spends 95% of it's computation time in 1x1 convolutions".
 PAPER_CONV1X1_TIME_PCT = 95.0
@@ -133,6 +132,7 @@ class ProfileReport:
     def __init__(self, net, raw: dict, *, batch: int, runs: int, warmup: int):
         self.context = run_context(net, batch)
         self.context.update(runs=runs, warmup=warmup)
+        self.summary = net.summary()  # mult-adds and parameters: the paper's side of Table 2
         self.layer_ms = np.asarray(raw["layer_ns"], dtype=np.float64) / 1e6
         self.total_ms = np.asarray(raw["total_ns"], dtype=np.float64) / 1e6
         self.first_ms = float(raw["first_ns"]) / 1e6
@@ -153,25 +153,19 @@ class ProfileReport:
 
     @property
     def total_mult_adds(self) -> int:
-        return sum(r.mult_adds for r in self.rows)
+        return self.summary.total_mult_adds
 
     @property
     def total_params(self) -> int:
-        return sum(r.params for r in self.rows)
+        return self.summary.total_params
 
     def by_type(self) -> Dict[str, dict]:
         """The paper's Table 2 (shares of mult-adds and parameters) with the measured share of time."""
         total_time = sum(r.median_ms for r in self.rows)
-        out = {}
-        for t in LAYER_TYPES:
-            rows = [r for r in self.rows if r.type == t]
-            if not rows:
-                continue
-            ma, pa, ms = sum(r.mult_adds for r in rows), sum(r.params for r in rows), sum(r.median_ms for r in rows)
-            out[t] = {"label": TYPE_LABELS[t], "layers": len(rows), "mult_adds": ma, "params": pa, "time_ms": ms,
-                      "mult_adds_pct": 100.0 * ma / max(1, self.total_mult_adds),
-                      "params_pct": 100.0 * pa / max(1, self.total_params),
-                      "time_pct": 100.0 * ms / max(total_time, 1e-12)}
+        out = self.summary.by_type()
+        for t, v in out.items():
+            ms = sum(r.median_ms for r in self.rows if r.type == t)
+            v.update(label=TYPE_LABELS[t], time_ms=ms, time_pct=100.0 * ms / max(total_time, 1e-12))
         return out
 
     def paper_claim(self) -> dict:
