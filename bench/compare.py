@@ -1,10 +1,12 @@
 """mobilenet against onnxruntime, OpenVINO, TFLite/XNNPACK (LiteRT) and PyTorch, side by side.
 
 Every runtime runs the same network on the same image in one process. The
-runtimes are interleaved (A B C A B C ...) so the drift of this shared
-machine hits all alike; each reports the median and the minimum of many timed
-calls after a warm-up, and the table gives our ratio to each peer
-(ours / peer: below 1 means mobilenet is faster).
+runtimes are interleaved in short turns (A B C A B C ..., by default each turn
+one untimed call then 10 timed ones: see time_interleaved) so the drift of this
+shared machine hits all alike; each reports the median and the minimum of many
+timed calls after a warm-up, and the table gives our ratio to each peer
+(ours / peer: below 1 means mobilenet is faster). PyTorch, whose eager mode
+slows whatever runs after it, is interleaved with ours alone.
 
     python bench/compare.py --quick                # a few configurations, < 2 minutes
     python bench/compare.py --json results.json    # the full grid of issue 4
@@ -12,10 +14,15 @@ calls after a warm-up, and the table gives our ratio to each peer
 Peers come from the `bench` extra (pip install '.[bench]'); a peer that is not
 importable is skipped with a note. PyTorch is used when importable.
 
-onnxruntime and OpenVINO run the ONNX graph of our network (net.to_onnx), so
-all three share weights. LiteRT runs the real float model
-mobilenet_v1_0.25_224 from the shared models folder; the other runtimes then
-run a network of the same architecture (alpha 0.25, 224, relu6, TF 'SAME'
+onnxruntime and OpenVINO run the ONNX graph of our network (net.to_onnx);
+LiteRT runs a .tflite of it written by bench/tflite_writer.py (the graph
+TensorFlow's converter makes: fused activations, 'SAME' padding), so every
+runtime shares our weights and the table checks that outputs agree.
+
+One extra configuration runs LiteRT on the real float model
+mobilenet_v1_0.25_224 from the shared models folder ("litert"), beside LiteRT on
+our written graph of the same network ("litert-ours"); the other runtimes then
+run a network of that architecture (alpha 0.25, 224, relu6, TF 'SAME'
 padding, 1001 classes, softmax output): with the loaded real weights when
 `mobilenet.load` exists, else with random weights, which is the same work.
 """
@@ -227,25 +234,37 @@ def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
 
 # ---------------------------------------------------------------- timing
 
-def time_interleaved(runtimes, runs: int, warmup: int) -> dict:
-    """Nanoseconds of each call, the runtimes taking turns: A B C A B C ..."""
+def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1) -> dict:
+    """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
+
+    With block > 1 each turn is one untimed call and then `block` timed calls
+    (A A.. B B.. C C.. A A.. ...): the untimed call absorbs what the previous
+    runtime left behind (its thread pool still spinning, its weights in the
+    caches), so each runtime is timed in its steady back-to-back state while
+    the turns stay short enough for the machine's drift to hit all alike.
+    """
     for _ in range(warmup):
         for runtime in runtimes:
             runtime.run()
-    times = {runtime.name: np.empty(runs, dtype=np.int64) for runtime in runtimes}
+    rounds = -(-runs // block)
+    times = {runtime.name: np.empty(rounds * block, dtype=np.int64) for runtime in runtimes}
     clock = time.perf_counter_ns
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for i in range(runs):
+        for r in range(rounds):
             for runtime in runtimes:
-                t0 = clock()
-                runtime.run()
-                times[runtime.name][i] = clock() - t0
+                if block > 1:
+                    runtime.run()
+                sink = times[runtime.name]
+                for i in range(r * block, (r + 1) * block):
+                    t0 = clock()
+                    runtime.run()
+                    sink[i] = clock() - t0
     finally:
         if gc_was_enabled:
             gc.enable()
-    return times
+    return {name: t[:runs] for name, t in times.items()}
 
 
 def layer_profile(net, x_nhwc, runs: int) -> dict:
@@ -263,16 +282,17 @@ def layer_profile(net, x_nhwc, runs: int) -> dict:
     }
 
 
-def python_overhead(net, x_nhwc, runs: int, rounds: int = 5) -> dict:
-    """Python call time vs the C++-measured forward time, in alternating rounds (drift hits both)."""
+def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
+    """Python call time vs the C++-measured forward time, in many short alternating rounds (drift hits both)."""
     python_ns, python_nocheck_ns, cxx_ns = [], [], []
     clock = time.perf_counter_ns
+    per_round = max(1, runs // rounds)
     for _ in range(rounds):
-        cxx_ns.extend(np.asarray(net._engine.profile(x_nhwc, "NHWC", False, runs, 10)["total_ns"]).tolist())
+        cxx_ns.extend(np.asarray(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"]).tolist())
         for check, sink in ((True, python_ns), (False, python_nocheck_ns)):
-            for _ in range(10):
+            for _ in range(3):
                 net.logits(x_nhwc, check_finite=check)
-            for _ in range(runs):
+            for _ in range(per_round):
                 t0 = clock()
                 net.logits(x_nhwc, check_finite=check)
                 sink.append(clock() - t0)
@@ -282,6 +302,17 @@ def python_overhead(net, x_nhwc, runs: int, rounds: int = 5) -> dict:
 
 
 # ---------------------------------------------------------------- one configuration
+
+def tflite_writer():
+    """bench/tflite_writer.py, or None without its `tflite`/`flatbuffers` packages."""
+    try:
+        sys.path.insert(0, str(HERE))
+        return importlib.import_module("tflite_writer")
+    except ImportError:
+        return None
+    finally:
+        sys.path.remove(str(HERE))
+
 
 def available(name: str) -> bool:
     module = {"onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert.interpreter",
@@ -309,14 +340,15 @@ def build_net(alpha, resolution, threads, *, tflite_model=None):
 
 
 def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs: int, warmup: int,
-            workdir: Path, *, tflite_model=None, profile_runs: int = 30) -> dict:
+            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1) -> dict:
     """Time every runtime on one configuration; returns medians, minima, ratios and outputs' agreement."""
     net, weights = build_net(alpha, resolution, threads, tflite_model=tflite_model)
     softmax = tflite_model is not None  # the .tflite ends in a softmax: everyone does the same work
     rng = np.random.default_rng(batch * 1000 + resolution)
     x_nhwc = rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
     x_nchw = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
-    runtimes = [ours(net, x_nhwc, softmax)]
+    mine = ours(net, x_nhwc, softmax)
+    runtimes = [mine]
     onnx_path = workdir / f"net_{alpha}_{resolution}_{int(softmax)}.onnx"
     if "onnxruntime" in peers or "openvino" in peers:
         net.to_onnx(onnx_path, softmax=softmax)
@@ -326,28 +358,44 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         runtimes.append(openvino_peer(onnx_path, x_nchw, threads))
     if "litert" in peers and tflite_model is not None:
         runtimes.append(litert_peer(tflite_model, x_nhwc, threads))
-    if "torch" in peers:
-        runtimes.append(torch_peer(net, x_nchw, threads, softmax))
+    if "litert" in peers and tflite_writer() is not None:
+        written = workdir / f"net_{alpha}_{resolution}_{int(softmax)}_b{batch}.tflite"
+        tflite_writer().to_tflite(net, written, softmax=softmax, batch=batch)
+        runtime = litert_peer(written, x_nhwc, threads)
+        if tflite_model is not None:  # beside the real model: our weights in the same graph, as a cross-check
+            runtime.name, runtime.note = "litert-ours", runtime.note + "; our weights (bench/tflite_writer.py)"
+        else:
+            runtime.note += "; graph from bench/tflite_writer.py"
+        runtimes.append(runtime)
+    # PyTorch's eager mode slows every runtime that runs after it (it maps and
+    # unmaps its activations on every call), so it is timed in a pairing of its
+    # own: ours, torch, ours, torch, ...
+    paired = [torch_peer(net, x_nchw, threads, softmax)] if "torch" in peers else []
 
-    reference = runtimes[0].run()
+    reference = mine.run()
     agreement = {}
-    for runtime in runtimes[1:]:
+    for runtime in runtimes[1:] + paired:
         out = np.asarray(runtime.run()).reshape(reference.shape)
         agreement[runtime.name] = float(np.abs(out - reference).max())
 
-    times = time_interleaved(runtimes, runs, warmup)
+    times = time_interleaved(runtimes, runs, warmup, block)
+    ours_times = {runtime.name: times["mobilenet"] for runtime in runtimes}
+    for runtime in paired:
+        pair_times = time_interleaved([mine, runtime], runs, warmup, block)
+        times[runtime.name], ours_times[runtime.name] = pair_times[runtime.name], pair_times["mobilenet"]
     mult_adds = sum(layer.mult_adds for layer in net.layers) * batch
     result = {"alpha": alpha, "resolution": resolution, "threads": threads, "batch": batch,
               "weights": weights, "softmax": softmax, "tflite": tflite_model is not None,
-              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "runtimes": {}}
+              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block, "runtimes": {}}
     ours_median = float(np.median(times["mobilenet"]))
-    for runtime in runtimes:
+    for runtime in runtimes + paired:
         t = times[runtime.name]
         median = float(np.median(t))
         result["runtimes"][runtime.name] = {
             "median_ms": median / 1e6, "min_ms": float(t.min()) / 1e6, "images_per_s": batch / (median / 1e9),
-            "ours_over_peer": ours_median / median, "max_abs_diff_vs_ours": agreement.get(runtime.name),
-            "note": runtime.note}
+            "ours_over_peer": float(np.median(ours_times[runtime.name])) / median,
+            "max_abs_diff_vs_ours": agreement.get(runtime.name),
+            "note": runtime.note + ("; timed in a pairing with ours alone" if runtime in paired else "")}
     peers_only = {k: v for k, v in result["runtimes"].items() if k != "mobilenet"}
     if peers_only:
         best = min(peers_only, key=lambda k: peers_only[k]["median_ms"])
@@ -399,7 +447,7 @@ def peak_gflops(peak) -> float:
 
 def summary_table(results, out=sys.stdout) -> None:
     """One line per configuration: our median and our ratio to each peer."""
-    names = [n for n in ("onnxruntime", "openvino", "litert", "torch")
+    names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
              if any(n in r["runtimes"] for r in results)]
     header = f"{'configuration':<28} {'ours ms':>8} " + " ".join(f"{'vs ' + n:>14}" for n in names) + f" {'vs best':>8}"
     print("\n== summary: ours / peer (median; < 1 means mobilenet is faster) ==", file=out)
@@ -435,7 +483,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="1.0/224, 0.5/160 and 0.25/128, the TFLite model, 1 thread, fewer runs (< 2 minutes)")
+                        help="1.0/224, 0.5/160 and 0.25/128, the TFLite model, 1 thread, 100 runs (< 2 minutes)")
     parser.add_argument("--threads", type=int, nargs="+", default=None, help="thread counts (default 1 2)")
     parser.add_argument("--alphas", type=float, nargs="+", default=None, help=f"width multipliers (default {ALPHAS})")
     parser.add_argument("--resolutions", type=int, nargs="+", default=None,
@@ -444,8 +492,11 @@ def parse_args(argv=None):
                         help="also batch-8 throughput at 1.0/224 (default on, off with --quick)")
     parser.add_argument("--tflite", action=argparse.BooleanOptionalAction, default=True,
                         help=f"also the real {TFLITE_NAME} against LiteRT/XNNPACK (default on)")
-    parser.add_argument("--runs", type=int, default=None, help="timed calls per runtime (default 200, quick 40)")
+    parser.add_argument("--runs", type=int, default=None, help="timed calls per runtime (default 200, quick 100)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 20, quick 5)")
+    parser.add_argument("--block", type=int, default=10,
+                        help="timed calls per turn, after one untimed call (default 10; 1 = strict A B C A B C, "
+                             "no untimed call)")
     parser.add_argument("--peers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES,
                         help="peers to run when importable (default all)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
@@ -454,7 +505,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.threads = args.threads or [1]
-        args.runs = args.runs or 40
+        args.runs = args.runs or 100
         args.warmup = args.warmup if args.warmup is not None else 5
         pairs = [(1.0, 224), (0.5, 160), (0.25, 128)]
         if args.alphas or args.resolutions:
@@ -469,8 +520,8 @@ def parse_args(argv=None):
     args.runs = args.runs or 200
     args.warmup = 20 if args.warmup is None else args.warmup
     args.pairs = pairs
-    if args.runs < 1 or args.warmup < 0 or any(t < 1 for t in args.threads):
-        parser.error("--runs and --threads must be >= 1, --warmup >= 0")
+    if args.runs < 1 or args.block < 1 or args.warmup < 0 or any(t < 1 for t in args.threads):
+        parser.error("--runs, --block and --threads must be >= 1, --warmup >= 0")
     return args
 
 
@@ -495,7 +546,8 @@ def main(argv=None) -> int:
     if peak:
         print(f"peak (bench/peak, one core): AVX-512 {peak['avx512_gflops']:.1f} GFLOP/s, "
               f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz")
-    print(f"runs {args.runs} after {args.warmup} warm-up calls, runtimes interleaved")
+    turns = "A B C A B C" if args.block == 1 else f"turns of 1 untimed + {args.block} timed calls"
+    print(f"runs {args.runs} per runtime after {args.warmup} warm-up calls, runtimes interleaved ({turns})")
 
     configs = configurations(args)
     if args.pairs:
@@ -508,13 +560,13 @@ def main(argv=None) -> int:
         for alpha, resolution, threads, batch, is_tflite in configs:
             result = measure(alpha, resolution, threads, batch, peers, args.runs, args.warmup, Path(tmp),
                              tflite_model=tflite_model if is_tflite else None,
-                             profile_runs=0 if args.no_profile else min(args.runs, 50))
+                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block)
             results.append(result)
             print_result(result, peak)
             sys.stdout.flush()
         overhead_net = mobilenet.MobileNetV1(0.25, 128, threads=1)
         x = np.random.default_rng(0).uniform(-1, 1, (1,) + overhead_net.input_shape).astype(np.float32)
-        overhead = python_overhead(overhead_net, x, runs=max(args.runs, 100))
+        overhead = python_overhead(overhead_net, x, runs=max(5 * args.runs, 500))
     summary_table(results)
     print(f"\nPython call overhead, 0.25/128, batch 1, 1 thread: net.logits(x) median "
           f"{overhead['python_median_us']:.1f} us (check_finite=False: {overhead['python_no_check_median_us']:.1f} us)"
