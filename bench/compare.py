@@ -102,6 +102,7 @@ def environment() -> dict:
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "versions": peer_versions(),
         "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "load_average_at_start": os.getloadavg(),
     }
 
 
@@ -461,6 +462,15 @@ def summary_table(results, out=sys.stdout) -> None:
         best = f"{r['ours_over_best_peer']:.2f}x" if "ours_over_best_peer" in r else "-"
         print(f"{label:<28} {r['runtimes']['mobilenet']['median_ms']:>8.3f} " + " ".join(cells) + f" {best:>8}",
               file=out)
+    one_thread = {(r["alpha"], r["resolution"], r["batch"], r["tflite"]): r for r in results if r["threads"] == 1}
+    speedups = []
+    for r in results:
+        base = one_thread.get((r["alpha"], r["resolution"], r["batch"], r["tflite"]))
+        if r["threads"] > 1 and base is not None:
+            speedups.append(f"{r['alpha']:g}/{r['resolution']} b{r['batch']} t{r['threads']}: "
+                            f"{base['runtimes']['mobilenet']['median_ms'] / r['runtimes']['mobilenet']['median_ms']:.2f}x")
+    if speedups:
+        print("our speed-up over 1 thread (medians from separate configurations): " + ", ".join(speedups), file=out)
 
 
 # ---------------------------------------------------------------- main
@@ -573,7 +583,9 @@ def main(argv=None) -> int:
           f" vs C++ forward {overhead['cxx_median_us']:.1f} us: overhead {overhead['overhead_us']:.1f} us "
           f"({overhead['overhead_no_check_us']:.1f} us without the finiteness check)")
     elapsed = time.perf_counter() - started
-    print(f"({elapsed:.0f} s)")
+    env["load_average_at_end"] = os.getloadavg()
+    print(f"({elapsed:.0f} s; load average at start {env['load_average_at_start'][0]:.2f}, "
+          f"at end {env['load_average_at_end'][0]:.2f})")
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "peak": peak, "results": results,
                                          "python_overhead": overhead, "seconds": elapsed}, indent=1))
