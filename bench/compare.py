@@ -235,7 +235,7 @@ def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
 
 # ---------------------------------------------------------------- timing
 
-def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1) -> dict:
+def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False):
     """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
 
     With block > 1 each turn is one untimed call and then `block` timed calls
@@ -243,13 +243,18 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1) -> dict:
     runtime left behind (its thread pool still spinning, its weights in the
     caches), so each runtime is timed in its steady back-to-back state while
     the turns stay short enough for the machine's drift to hit all alike.
+
+    Returns {name: wall-clock ns}; with cpu=True also {name: process CPU ns},
+    which on one thread is the latency minus the time other processes held
+    the core (all work of a 1-thread runtime runs on the calling thread).
     """
     for _ in range(warmup):
         for runtime in runtimes:
             runtime.run()
     rounds = -(-runs // block)
     times = {runtime.name: np.empty(rounds * block, dtype=np.int64) for runtime in runtimes}
-    clock = time.perf_counter_ns
+    cpu_times = {runtime.name: np.empty(rounds * block, dtype=np.int64) for runtime in runtimes}
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -257,15 +262,17 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1) -> dict:
             for runtime in runtimes:
                 if block > 1:
                     runtime.run()
-                sink = times[runtime.name]
+                sink, cpu_sink = times[runtime.name], cpu_times[runtime.name]
                 for i in range(r * block, (r + 1) * block):
-                    t0 = clock()
+                    c0, t0 = cpu_clock(), clock()
                     runtime.run()
-                    sink[i] = clock() - t0
+                    t1, c1 = clock(), cpu_clock()
+                    sink[i], cpu_sink[i] = t1 - t0, c1 - c0
     finally:
         if gc_was_enabled:
             gc.enable()
-    return {name: t[:runs] for name, t in times.items()}
+    wall = {name: t[:runs] for name, t in times.items()}
+    return (wall, {name: t[:runs] for name, t in cpu_times.items()}) if cpu else wall
 
 
 def layer_profile(net, x_nhwc, runs: int) -> dict:
@@ -379,11 +386,13 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         out = np.asarray(runtime.run()).reshape(reference.shape)
         agreement[runtime.name] = float(np.abs(out - reference).max())
 
-    times = time_interleaved(runtimes, runs, warmup, block)
+    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True)
     ours_times = {runtime.name: times["mobilenet"] for runtime in runtimes}
+    ours_cpu_times = {runtime.name: cpu_times["mobilenet"] for runtime in runtimes}
     for runtime in paired:
-        pair_times = time_interleaved([mine, runtime], runs, warmup, block)
+        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True)
         times[runtime.name], ours_times[runtime.name] = pair_times[runtime.name], pair_times["mobilenet"]
+        cpu_times[runtime.name], ours_cpu_times[runtime.name] = pair_cpu[runtime.name], pair_cpu["mobilenet"]
     mult_adds = sum(layer.mult_adds for layer in net.layers) * batch
     result = {"alpha": alpha, "resolution": resolution, "threads": threads, "batch": batch,
               "weights": weights, "softmax": softmax, "tflite": tflite_model is not None,
@@ -395,12 +404,17 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         result["runtimes"][runtime.name] = {
             "median_ms": median / 1e6, "min_ms": float(t.min()) / 1e6, "images_per_s": batch / (median / 1e9),
             "ours_over_peer": float(np.median(ours_times[runtime.name])) / median,
+            "cpu_median_ms": float(np.median(cpu_times[runtime.name])) / 1e6,
+            "ours_over_peer_cpu": float(np.median(ours_cpu_times[runtime.name]) / np.median(cpu_times[runtime.name])),
             "max_abs_diff_vs_ours": agreement.get(runtime.name),
             "note": runtime.note + ("; timed in a pairing with ours alone" if runtime in paired else "")}
     peers_only = {k: v for k, v in result["runtimes"].items() if k != "mobilenet"}
     if peers_only:
-        best = min(peers_only, key=lambda k: peers_only[k]["median_ms"])
+        # The best peer is the one our ratio is worst against (PyTorch's medians come from another pairing).
+        best = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer"])
         result["best_peer"], result["ours_over_best_peer"] = best, peers_only[best]["ours_over_peer"]
+        best_cpu = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer_cpu"])
+        result["best_peer_cpu"], result["ours_over_best_peer_cpu"] = best_cpu, peers_only[best_cpu]["ours_over_peer_cpu"]
     result["ours_gflops"] = 2 * mult_adds / ours_median
     if profile_runs:
         result["profile"] = layer_profile(net, x_nhwc, profile_runs)
@@ -419,13 +433,14 @@ def describe(result) -> str:
 
 def print_result(result, peak, out=sys.stdout) -> None:
     print(f"\n== {describe(result)} ==", file=out)
-    print(f"{'runtime':<12} {'median ms':>10} {'min ms':>9} {'img/s':>8} {'ours/peer':>10} {'max|diff|':>10}  note",
-          file=out)
+    print(f"{'runtime':<12} {'median ms':>10} {'min ms':>9} {'img/s':>8} {'ours/peer':>10} {'CPU ms':>8} "
+          f"{'(ratio)':>8} {'max|diff|':>10}  note", file=out)
     for name, r in result["runtimes"].items():
         ratio = "-" if name == "mobilenet" else f"{r['ours_over_peer']:.2f}x"
+        cpu_ratio = "-" if name == "mobilenet" else f"{r['ours_over_peer_cpu']:.2f}x"
         diff = "-" if r["max_abs_diff_vs_ours"] is None else f"{r['max_abs_diff_vs_ours']:.1e}"
         print(f"{name:<12} {r['median_ms']:>10.3f} {r['min_ms']:>9.3f} {r['images_per_s']:>8.1f} {ratio:>10} "
-              f"{diff:>10}  {r['note']}", file=out)
+              f"{r['cpu_median_ms']:>8.3f} {cpu_ratio:>8} {diff:>10}  {r['note']}", file=out)
     line = f"ours: {result['ours_gflops']:.1f} GFLOP/s end to end"
     if peak:
         share = result["ours_gflops"] / (peak_gflops(peak) * result["threads"])
@@ -438,7 +453,8 @@ def print_result(result, peak, out=sys.stdout) -> None:
         line += f", {100 * profile['pointwise_share_of_time']:.0f}% of the time"
     print(line, file=out)
     if "best_peer" in result:
-        print(f"best peer: {result['best_peer']}; ours / best peer = {result['ours_over_best_peer']:.2f}x", file=out)
+        print(f"best peer: {result['best_peer']}; ours / best peer = {result['ours_over_best_peer']:.2f}x "
+              f"(process CPU time: {result['best_peer_cpu']}, {result['ours_over_best_peer_cpu']:.2f}x)", file=out)
 
 
 def peak_gflops(peak) -> float:
@@ -447,21 +463,23 @@ def peak_gflops(peak) -> float:
 
 
 def summary_table(results, out=sys.stdout) -> None:
-    """One line per configuration: our median and our ratio to each peer."""
+    """One line per configuration: our median and our ratio to each peer (wall clock, then CPU time)."""
     names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
              if any(n in r["runtimes"] for r in results)]
-    header = f"{'configuration':<28} {'ours ms':>8} " + " ".join(f"{'vs ' + n:>14}" for n in names) + f" {'vs best':>8}"
-    print("\n== summary: ours / peer (median; < 1 means mobilenet is faster) ==", file=out)
-    print(header, file=out)
-    for r in results:
-        label = "tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
-        label += f" b{r['batch']} t{r['threads']}"
-        cells = []
-        for n in names:
-            cells.append(f"{r['runtimes'][n]['ours_over_peer']:>13.2f}x" if n in r["runtimes"] else f"{'-':>14}")
-        best = f"{r['ours_over_best_peer']:.2f}x" if "ours_over_best_peer" in r else "-"
-        print(f"{label:<28} {r['runtimes']['mobilenet']['median_ms']:>8.3f} " + " ".join(cells) + f" {best:>8}",
-              file=out)
+    for key, best_key, title in (
+            ("ours_over_peer", "ours_over_best_peer", "ours / peer, wall-clock medians"),
+            ("ours_over_peer_cpu", "ours_over_best_peer_cpu",
+             "ours / peer, process CPU time medians (immune to other processes only on 1 thread)")):
+        print(f"\n== summary: {title}; < 1 means mobilenet is faster ==", file=out)
+        print(f"{'configuration':<28} {'ours ms':>8} " + " ".join(f"{'vs ' + n:>14}" for n in names)
+              + f" {'vs best':>8}", file=out)
+        for r in results:
+            label = "tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+            label += f" b{r['batch']} t{r['threads']}"
+            cells = [f"{r['runtimes'][n][key]:>13.2f}x" if n in r["runtimes"] else f"{'-':>14}" for n in names]
+            best = f"{r[best_key]:.2f}x" if best_key in r else "-"
+            ms = r["runtimes"]["mobilenet"]["median_ms" if key == "ours_over_peer" else "cpu_median_ms"]
+            print(f"{label:<28} {ms:>8.3f} " + " ".join(cells) + f" {best:>8}", file=out)
     one_thread = {(r["alpha"], r["resolution"], r["batch"], r["tflite"]): r for r in results if r["threads"] == 1}
     speedups = []
     for r in results:
@@ -471,6 +489,63 @@ def summary_table(results, out=sys.stdout) -> None:
                             f"{base['runtimes']['mobilenet']['median_ms'] / r['runtimes']['mobilenet']['median_ms']:.2f}x")
     if speedups:
         print("our speed-up over 1 thread (medians from separate configurations): " + ", ".join(speedups), file=out)
+
+
+def markdown(results, peak, overhead) -> str:
+    """The summary and every configuration's table, as Markdown (for bench/RESULTS.md)."""
+    names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
+             if any(n in r["runtimes"] for r in results)]
+    lines = ["| configuration | ours ms (median) | " + " | ".join(f"ours / {n}" for n in names)
+             + " | ours / best peer | ours GFLOP/s | % of peak | 1x1 GFLOP/s | 1x1 % of peak | 1x1 share of time |",
+             "|---|---:|" + "---:|" * len(names) + "---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        label = "real .tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+        label += f" b{r['batch']} t{r['threads']}"
+        cells = [f"{r['runtimes'][n]['ours_over_peer']:.2f}" if n in r["runtimes"] else "-" for n in names]
+        best = f"{r['ours_over_best_peer']:.2f} ({r['best_peer']})" if "best_peer" in r else "-"
+        ceiling = peak_gflops(peak) * r["threads"] if peak else None
+        share = f"{100 * r['ours_gflops'] / ceiling:.0f}%" if ceiling else "-"
+        profile = r.get("profile") or {}
+        pw = profile.get("pointwise_gflops")
+        pw_share = f"{100 * pw / ceiling:.0f}%" if ceiling and pw else "-"
+        lines.append(f"| {label} | {r['runtimes']['mobilenet']['median_ms']:.3f} | " + " | ".join(cells)
+                     + f" | {best} | {r['ours_gflops']:.1f} | {share} | "
+                     + (f"{pw:.1f}" if pw else "-") + f" | {pw_share} | "
+                     + (f"{100 * profile['pointwise_share_of_time']:.0f}%" if profile else "-") + " |")
+    lines += ["", "The same ratios from process CPU time per call (on 1 thread: the latency minus the time "
+              "other processes held the core; on 2 threads it also counts spinning threads, so read those with care):",
+              "", "| configuration | ours CPU ms (median) | " + " | ".join(f"ours / {n}" for n in names)
+              + " | ours / best peer |", "|---|---:|" + "---:|" * len(names) + "---:|"]
+    for r in results:
+        if "best_peer_cpu" not in r:
+            continue
+        label = "real .tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+        label += f" b{r['batch']} t{r['threads']}"
+        cells = [f"{r['runtimes'][n]['ours_over_peer_cpu']:.2f}" if n in r["runtimes"] else "-" for n in names]
+        lines.append(f"| {label} | {r['runtimes']['mobilenet']['cpu_median_ms']:.3f} | " + " | ".join(cells)
+                     + f" | {r['ours_over_best_peer_cpu']:.2f} ({r['best_peer_cpu']}) |")
+    lines += ["", "Per configuration: median and minimum of the timed calls, throughput, our ratio "
+              "(ours / peer, below 1 = mobilenet faster), the median process CPU time per call and its ratio, "
+              "and the largest difference from our output.", ""]
+    for r in results:
+        lines += [f"**{describe(r)}**", "",
+                  "| runtime | median ms | min ms | img/s | ours / peer | CPU ms | ours / peer (CPU) "
+                  "| max abs diff vs ours |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, x in r["runtimes"].items():
+            ratio = "-" if name == "mobilenet" else f"{x['ours_over_peer']:.2f}"
+            cpu_ratio = "-" if name == "mobilenet" or "ours_over_peer_cpu" not in x else f"{x['ours_over_peer_cpu']:.2f}"
+            cpu_ms = f"{x['cpu_median_ms']:.3f}" if "cpu_median_ms" in x else "-"
+            diff = "-" if x["max_abs_diff_vs_ours"] is None else f"{x['max_abs_diff_vs_ours']:.1e}"
+            lines.append(f"| {name} | {x['median_ms']:.3f} | {x['min_ms']:.3f} | {x['images_per_s']:.1f} | "
+                         f"{ratio} | {cpu_ms} | {cpu_ratio} | {diff} |")
+        lines.append("")
+    if overhead:
+        lines.append(f"Python call overhead (0.25/128, batch 1, 1 thread): net.logits(x) median "
+                     f"{overhead['python_median_us']:.1f} us, C++ forward median {overhead['cxx_median_us']:.1f} us: "
+                     f"{overhead['overhead_us']:.1f} us; with check_finite=False "
+                     f"{overhead['overhead_no_check_us']:.1f} us.")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- main
@@ -512,6 +587,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
     parser.add_argument("--no-peak", action="store_true", help="skip bench/peak (no %% of peak)")
     parser.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown to this file")
+    parser.add_argument("--render", type=Path, default=None,
+                        help="measure nothing: print (and with --markdown write) the tables of a saved --json file")
     args = parser.parse_args(argv)
     if args.quick:
         args.threads = args.threads or [1]
@@ -535,8 +613,20 @@ def parse_args(argv=None):
     return args
 
 
+def render(args) -> int:
+    saved = json.loads(args.render.read_text())
+    for result in saved["results"]:
+        print_result(result, saved["peak"])
+    summary_table(saved["results"])
+    if args.markdown:
+        args.markdown.write_text(markdown(saved["results"], saved["peak"], saved.get("python_overhead")))
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.render:
+        return render(args)
     env = environment()
     peers = [p for p in args.peers if available(p)]
     missing = sorted(set(args.peers) - set(peers))
@@ -586,6 +676,8 @@ def main(argv=None) -> int:
     env["load_average_at_end"] = os.getloadavg()
     print(f"({elapsed:.0f} s; load average at start {env['load_average_at_start'][0]:.2f}, "
           f"at end {env['load_average_at_end'][0]:.2f})")
+    if args.markdown:
+        args.markdown.write_text(markdown(results, peak, overhead))
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "peak": peak, "results": results,
                                          "python_overhead": overhead, "seconds": elapsed}, indent=1))
