@@ -187,6 +187,14 @@ class MobileNetV1:
         return (f"MobileNetV1(alpha={self.alpha}, resolution={h}x{w}, num_classes={self.num_classes}, "
                 f"layers={len(self.layers)}, isa={self.isa!r}, threads={self.threads}, backend={self.backend!r})")
 
+    def to_onnx(self, path, *, opset: int = 13, fold_batch_norm: bool = True, softmax: bool = False):
+        """Write this network as an ONNX graph (NCHW "input", "logits" out); see mobilenet.export_onnx.
+
+        Needs the optional extra: pip install 'mobilenet[onnx]'.
+        """
+        from .export_onnx import to_onnx
+        return to_onnx(self, path, opset=opset, fold_batch_norm=fold_batch_norm, softmax=softmax)
+
     def copy(self) -> "MobileNetV1":
         return copy.deepcopy(self)
 

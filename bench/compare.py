@@ -1,0 +1,688 @@
+"""mobilenet against onnxruntime, OpenVINO, TFLite/XNNPACK (LiteRT) and PyTorch, side by side.
+
+Every runtime runs the same network on the same image in one process. The
+runtimes are interleaved in short turns (A B C A B C ..., by default each turn
+one untimed call then 10 timed ones: see time_interleaved) so the drift of this
+shared machine hits all alike; each reports the median and the minimum of many
+timed calls after a warm-up, and the table gives our ratio to each peer
+(ours / peer: below 1 means mobilenet is faster). PyTorch, whose eager mode
+slows whatever runs after it, is interleaved with ours alone.
+
+    python bench/compare.py --quick                # a few configurations, < 2 minutes
+    python bench/compare.py --json results.json    # the full grid of issue 4
+
+Peers come from the `bench` extra (pip install '.[bench]'); a peer that is not
+importable is skipped with a note. PyTorch is used when importable.
+
+onnxruntime and OpenVINO run the ONNX graph of our network (net.to_onnx);
+LiteRT runs a .tflite of it written by bench/tflite_writer.py (the graph
+TensorFlow's converter makes: fused activations, 'SAME' padding), so every
+runtime shares our weights and the table checks that outputs agree.
+
+One extra configuration runs LiteRT on the real float model
+mobilenet_v1_0.25_224 from the shared models folder ("litert"), beside LiteRT on
+our written graph of the same network ("litert-ours"); the other runtimes then
+run a network of that architecture (alpha 0.25, 224, relu6, TF 'SAME'
+padding, 1001 classes, softmax output): with the loaded real weights when
+`mobilenet.load` exists, else with random weights, which is the same work.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import mobilenet
+from mobilenet.params import fold_batch_norm
+
+HERE = Path(__file__).resolve().parent
+PEAK_DIR = HERE / "peak"
+TFLITE_NAME = "mobilenet_v1_0.25_224_1_default_1.tflite"
+ALPHAS = (1.0, 0.75, 0.5, 0.25)
+RESOLUTIONS = (224, 192, 160, 128)
+PEER_NAMES = ("onnxruntime", "openvino", "litert", "torch")
+
+
+# ---------------------------------------------------------------- environment
+
+def models_dir() -> Path | None:
+    candidates = [os.environ.get("MOBILENET_TEST_MODELS"), HERE.parent.parent / "shared" / "models"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / TFLITE_NAME).is_file():
+            return Path(candidate)
+    return None
+
+
+def cpu_name() -> str:
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    family = fields.get("cpu family")
+    name = fields.get("model name", platform.machine())
+    if family:
+        name += f" (family {family}, model {fields.get('model')})"
+    return name
+
+
+def peer_versions() -> dict:
+    versions = {"mobilenet": mobilenet.__version__, "numpy": np.__version__, "python": platform.python_version()}
+    for module, dist in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+                         ("ai_edge_litert", "ai-edge-litert"), ("torch", "torch")):
+        try:
+            from importlib.metadata import version
+            versions[dist] = version(dist)
+        except Exception:  # not installed
+            versions[dist] = None
+    return versions
+
+
+def environment() -> dict:
+    return {
+        "cpu": cpu_name(),
+        "logical_cpus": os.cpu_count(),
+        "physical_cores": mobilenet._core.physical_cores(),
+        "isa": mobilenet.isa(),
+        "blas": mobilenet._core.blas_config(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "versions": peer_versions(),
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def measure_peak() -> dict | None:
+    """One core's FP32 FMA peak from bench/peak (built here if needed); None if it cannot be built."""
+    binary = PEAK_DIR / "peak"
+    if not binary.exists():
+        try:
+            subprocess.run(["sh", str(PEAK_DIR / "build.sh")], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as error:
+            print(f"note: could not build bench/peak ({error}); no % of peak reported", file=sys.stderr)
+            return None
+    out = subprocess.run([str(binary), "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+# ---------------------------------------------------------------- runtimes
+
+class Runtime:
+    """A name, a zero-argument call that runs one forward pass, and that call's output."""
+
+    def __init__(self, name: str, run, note: str = ""):
+        self.name, self.run, self.note = name, run, note
+
+
+def ours(net, x_nhwc, softmax: bool) -> Runtime:
+    call = net if softmax else net.logits
+    return Runtime("mobilenet", lambda: call(x_nhwc), f"{net.isa}, {net.backend}")
+
+
+def onnxruntime_peer(onnx_path, x_nchw, threads: int) -> Runtime:
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    feed = {"input": x_nchw}
+    return Runtime("onnxruntime", lambda: session.run(None, feed)[0], "CPU EP, ORT_ENABLE_ALL")
+
+
+def openvino_peer(onnx_path, x_nchw, threads: int) -> Runtime:
+    import openvino as ov
+    core = ov.Core()
+    model = core.read_model(str(onnx_path))
+    model.reshape({"input": list(x_nchw.shape)})  # static shape, as a deployment would compile it
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+              # the default on this CPU is bf16: f32 keeps the comparison like for like
+              "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = core.compile_model(model, "CPU", config)
+    request = compiled.create_infer_request()
+
+    def run():
+        request.infer({0: x_nchw}, share_inputs=True)
+        return request.get_output_tensor(0).data.copy()
+    return Runtime("openvino", run, "CPU, LATENCY hint, f32")
+
+
+def litert_peer(model_path, x_nhwc, threads: int) -> Runtime:
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+    input_index = interpreter.get_input_details()[0]["index"]
+    if tuple(interpreter.get_input_details()[0]["shape"]) != x_nhwc.shape:
+        interpreter.resize_tensor_input(input_index, list(x_nhwc.shape))
+    interpreter.allocate_tensors()
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def run():
+        interpreter.set_tensor(input_index, x_nhwc)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+    return Runtime("litert", run, "XNNPACK (default delegate)")
+
+
+def torch_module(net, softmax: bool):
+    """The same network in torch.nn, batch norm folded like ours."""
+    import torch
+    from torch import nn
+    modules = []
+    for layer in net.layers:
+        p = net.params.get(layer.name, {})
+        if layer.type in ("conv3x3", "dwconv3x3", "conv1x1"):
+            weight, bias = fold_batch_norm(layer, p)
+            cin, cout = layer.in_shape[2], layer.out_shape[2]
+            if layer.type == "conv3x3":
+                weight, groups, size = weight.transpose(3, 2, 0, 1), 1, 3
+            elif layer.type == "dwconv3x3":
+                weight, groups, size = weight.transpose(2, 0, 1)[:, None], cin, 3
+            else:
+                weight, groups, size = weight.T[:, :, None, None], 1, 1
+            top, left, bottom, right = layer.padding
+            if (top, left) != (bottom, right):
+                modules.append(nn.ZeroPad2d((left, right, top, bottom)))
+                padding = 0
+            else:
+                padding = (top, left)
+            conv = nn.Conv2d(cin, cout, size, stride=layer.stride, padding=padding, groups=groups)
+            conv.weight.data = torch.from_numpy(np.ascontiguousarray(weight))
+            conv.bias.data = torch.from_numpy(bias)
+            modules.append(conv)
+            if layer.activation == "relu":
+                modules.append(nn.ReLU(inplace=True))
+            elif layer.activation == "relu6":
+                modules.append(nn.ReLU6(inplace=True))
+        elif layer.type == "avgpool":
+            modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        elif layer.type == "fc":
+            weight, bias = fold_batch_norm(layer, p)
+            fc = nn.Linear(layer.in_shape[2], layer.out_shape[2])
+            fc.weight.data = torch.from_numpy(np.ascontiguousarray(weight.T))
+            fc.bias.data = torch.from_numpy(bias)
+            modules.append(fc)
+    if softmax:
+        modules.append(nn.Softmax(dim=1))
+    return nn.Sequential(*modules).eval()
+
+
+def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
+    import torch
+    torch.set_num_threads(threads)
+    module = torch_module(net, softmax)
+    x = torch.from_numpy(x_nchw)
+
+    def run():
+        with torch.inference_mode():
+            return module(x).numpy()
+    return Runtime("torch", run, "eager, inference_mode")
+
+
+# ---------------------------------------------------------------- timing
+
+def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False):
+    """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
+
+    With block > 1 each turn is one untimed call and then `block` timed calls
+    (A A.. B B.. C C.. A A.. ...): the untimed call absorbs what the previous
+    runtime left behind (its thread pool still spinning, its weights in the
+    caches), so each runtime is timed in its steady back-to-back state while
+    the turns stay short enough for the machine's drift to hit all alike.
+
+    Returns {name: wall-clock ns}; with cpu=True also {name: process CPU ns},
+    which on one thread is the latency minus the time other processes held
+    the core (all work of a 1-thread runtime runs on the calling thread).
+    """
+    for _ in range(warmup):
+        for runtime in runtimes:
+            runtime.run()
+    rounds = -(-runs // block)
+    times = {runtime.name: np.empty(rounds * block, dtype=np.int64) for runtime in runtimes}
+    cpu_times = {runtime.name: np.empty(rounds * block, dtype=np.int64) for runtime in runtimes}
+    clock, cpu_clock = time.perf_counter_ns, time.process_time_ns
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for r in range(rounds):
+            for runtime in runtimes:
+                if block > 1:
+                    runtime.run()
+                sink, cpu_sink = times[runtime.name], cpu_times[runtime.name]
+                for i in range(r * block, (r + 1) * block):
+                    c0, t0 = cpu_clock(), clock()
+                    runtime.run()
+                    t1, c1 = clock(), cpu_clock()
+                    sink[i], cpu_sink[i] = t1 - t0, c1 - c0
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    wall = {name: t[:runs] for name, t in times.items()}
+    return (wall, {name: t[:runs] for name, t in cpu_times.items()}) if cpu else wall
+
+
+def layer_profile(net, x_nhwc, runs: int) -> dict:
+    """Median per-layer time (C++ clock) and the 1x1 layers' share and GFLOP/s."""
+    report = net._engine.profile(x_nhwc, "NHWC", False, runs, min(10, runs))
+    layer_ns = np.median(np.asarray(report["layer_ns"]), axis=0)
+    pointwise = [i for i, layer in enumerate(net.layers) if layer.type == "conv1x1"]
+    pointwise_ns = float(layer_ns[pointwise].sum())
+    pointwise_mult_adds = sum(net.layers[i].mult_adds for i in pointwise) * x_nhwc.shape[0]
+    return {
+        "total_ns_median": float(np.median(report["total_ns"])),
+        "layer_ns_median": {layer.name: float(t) for layer, t in zip(net.layers, layer_ns)},
+        "pointwise_share_of_time": pointwise_ns / float(layer_ns.sum()),
+        "pointwise_gflops": 2 * pointwise_mult_adds / pointwise_ns,
+    }
+
+
+def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
+    """Python call time vs the C++-measured forward time, in many short alternating rounds (drift hits both)."""
+    python_ns, python_nocheck_ns, cxx_ns = [], [], []
+    clock = time.perf_counter_ns
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        cxx_ns.extend(np.asarray(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"]).tolist())
+        for check, sink in ((True, python_ns), (False, python_nocheck_ns)):
+            for _ in range(3):
+                net.logits(x_nhwc, check_finite=check)
+            for _ in range(per_round):
+                t0 = clock()
+                net.logits(x_nhwc, check_finite=check)
+                sink.append(clock() - t0)
+    cxx, py, py_nocheck = (statistics.median(v) for v in (cxx_ns, python_ns, python_nocheck_ns))
+    return {"cxx_median_us": cxx / 1e3, "python_median_us": py / 1e3, "python_no_check_median_us": py_nocheck / 1e3,
+            "overhead_us": (py - cxx) / 1e3, "overhead_no_check_us": (py_nocheck - cxx) / 1e3}
+
+
+# ---------------------------------------------------------------- one configuration
+
+def tflite_writer():
+    """bench/tflite_writer.py, or None without its `tflite`/`flatbuffers` packages."""
+    try:
+        sys.path.insert(0, str(HERE))
+        return importlib.import_module("tflite_writer")
+    except ImportError:
+        return None
+    finally:
+        sys.path.remove(str(HERE))
+
+
+def available(name: str) -> bool:
+    module = {"onnxruntime": "onnxruntime", "openvino": "openvino", "litert": "ai_edge_litert.interpreter",
+              "torch": "torch"}[name]
+    try:
+        importlib.import_module(module)
+        return True
+    except Exception:  # ImportError, or a broken install: skip the peer either way
+        return False
+
+
+def build_net(alpha, resolution, threads, *, tflite_model=None):
+    """Our network; for the TFLite configuration, the real model's architecture (its weights if loadable)."""
+    if tflite_model is None:
+        return mobilenet.MobileNetV1(alpha, resolution, threads=threads), "random weights"
+    if hasattr(mobilenet, "load"):
+        try:
+            return mobilenet.load(str(tflite_model), threads=threads), "real weights (mobilenet.load)"
+        except TypeError:
+            net = mobilenet.load(str(tflite_model))
+            net.set_threads(threads)
+            return net, "real weights (mobilenet.load)"
+    return (mobilenet.MobileNetV1(0.25, 224, num_classes=1001, activation="relu6", padding="same", threads=threads),
+            "random weights, same architecture as the .tflite (mobilenet.load not available)")
+
+
+def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs: int, warmup: int,
+            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1) -> dict:
+    """Time every runtime on one configuration; returns medians, minima, ratios and outputs' agreement."""
+    net, weights = build_net(alpha, resolution, threads, tflite_model=tflite_model)
+    softmax = tflite_model is not None  # the .tflite ends in a softmax: everyone does the same work
+    rng = np.random.default_rng(batch * 1000 + resolution)
+    x_nhwc = rng.uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
+    x_nchw = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+    mine = ours(net, x_nhwc, softmax)
+    runtimes = [mine]
+    onnx_path = workdir / f"net_{alpha}_{resolution}_{int(softmax)}.onnx"
+    if "onnxruntime" in peers or "openvino" in peers:
+        net.to_onnx(onnx_path, softmax=softmax)
+    if "onnxruntime" in peers:
+        runtimes.append(onnxruntime_peer(onnx_path, x_nchw, threads))
+    if "openvino" in peers:
+        runtimes.append(openvino_peer(onnx_path, x_nchw, threads))
+    if "litert" in peers and tflite_model is not None:
+        runtimes.append(litert_peer(tflite_model, x_nhwc, threads))
+    if "litert" in peers and tflite_writer() is not None:
+        written = workdir / f"net_{alpha}_{resolution}_{int(softmax)}_b{batch}.tflite"
+        tflite_writer().to_tflite(net, written, softmax=softmax, batch=batch)
+        runtime = litert_peer(written, x_nhwc, threads)
+        if tflite_model is not None:  # beside the real model: our weights in the same graph, as a cross-check
+            runtime.name, runtime.note = "litert-ours", runtime.note + "; our weights (bench/tflite_writer.py)"
+        else:
+            runtime.note += "; graph from bench/tflite_writer.py"
+        runtimes.append(runtime)
+    # PyTorch's eager mode slows every runtime that runs after it (it maps and
+    # unmaps its activations on every call), so it is timed in a pairing of its
+    # own: ours, torch, ours, torch, ...
+    paired = [torch_peer(net, x_nchw, threads, softmax)] if "torch" in peers else []
+
+    reference = mine.run()
+    agreement = {}
+    for runtime in runtimes[1:] + paired:
+        out = np.asarray(runtime.run()).reshape(reference.shape)
+        agreement[runtime.name] = float(np.abs(out - reference).max())
+
+    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True)
+    ours_times = {runtime.name: times["mobilenet"] for runtime in runtimes}
+    ours_cpu_times = {runtime.name: cpu_times["mobilenet"] for runtime in runtimes}
+    for runtime in paired:
+        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True)
+        times[runtime.name], ours_times[runtime.name] = pair_times[runtime.name], pair_times["mobilenet"]
+        cpu_times[runtime.name], ours_cpu_times[runtime.name] = pair_cpu[runtime.name], pair_cpu["mobilenet"]
+    mult_adds = sum(layer.mult_adds for layer in net.layers) * batch
+    result = {"alpha": alpha, "resolution": resolution, "threads": threads, "batch": batch,
+              "weights": weights, "softmax": softmax, "tflite": tflite_model is not None,
+              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block, "runtimes": {}}
+    ours_median = float(np.median(times["mobilenet"]))
+    for runtime in runtimes + paired:
+        t = times[runtime.name]
+        median = float(np.median(t))
+        result["runtimes"][runtime.name] = {
+            "median_ms": median / 1e6, "min_ms": float(t.min()) / 1e6, "images_per_s": batch / (median / 1e9),
+            "ours_over_peer": float(np.median(ours_times[runtime.name])) / median,
+            "cpu_median_ms": float(np.median(cpu_times[runtime.name])) / 1e6,
+            "ours_over_peer_cpu": float(np.median(ours_cpu_times[runtime.name]) / np.median(cpu_times[runtime.name])),
+            "max_abs_diff_vs_ours": agreement.get(runtime.name),
+            "note": runtime.note + ("; timed in a pairing with ours alone" if runtime in paired else "")}
+    peers_only = {k: v for k, v in result["runtimes"].items() if k != "mobilenet"}
+    if peers_only:
+        # The best peer is the one our ratio is worst against (PyTorch's medians come from another pairing).
+        best = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer"])
+        result["best_peer"], result["ours_over_best_peer"] = best, peers_only[best]["ours_over_peer"]
+        best_cpu = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer_cpu"])
+        result["best_peer_cpu"], result["ours_over_best_peer_cpu"] = best_cpu, peers_only[best_cpu]["ours_over_peer_cpu"]
+    result["ours_gflops"] = 2 * mult_adds / ours_median
+    if profile_runs:
+        result["profile"] = layer_profile(net, x_nhwc, profile_runs)
+    return result
+
+
+# ---------------------------------------------------------------- reporting
+
+def describe(result) -> str:
+    what = f"alpha {result['alpha']:g}, {result['resolution']}x{result['resolution']}"
+    if result["tflite"]:
+        what = f"real TFLite model {TFLITE_NAME} (alpha 0.25, 224, relu6, 1001 classes, softmax); ours: {result['weights']}"
+    threads = f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}"
+    return f"{what}, batch {result['batch']}, {threads}, {result['mult_adds'] / 1e6:.1f} M mult-adds"
+
+
+def print_result(result, peak, out=sys.stdout) -> None:
+    print(f"\n== {describe(result)} ==", file=out)
+    print(f"{'runtime':<12} {'median ms':>10} {'min ms':>9} {'img/s':>8} {'ours/peer':>10} {'CPU ms':>8} "
+          f"{'(ratio)':>8} {'max|diff|':>10}  note", file=out)
+    for name, r in result["runtimes"].items():
+        ratio = "-" if name == "mobilenet" else f"{r['ours_over_peer']:.2f}x"
+        cpu_ratio = "-" if name == "mobilenet" else f"{r['ours_over_peer_cpu']:.2f}x"
+        diff = "-" if r["max_abs_diff_vs_ours"] is None else f"{r['max_abs_diff_vs_ours']:.1e}"
+        print(f"{name:<12} {r['median_ms']:>10.3f} {r['min_ms']:>9.3f} {r['images_per_s']:>8.1f} {ratio:>10} "
+              f"{r['cpu_median_ms']:>8.3f} {cpu_ratio:>8} {diff:>10}  {r['note']}", file=out)
+    line = f"ours: {result['ours_gflops']:.1f} GFLOP/s end to end"
+    if peak:
+        share = result["ours_gflops"] / (peak_gflops(peak) * result["threads"])
+        line += f" = {100 * share:.0f}% of {result['threads']} x {peak_gflops(peak):.0f} GFLOP/s"
+    profile = result.get("profile")
+    if profile:
+        line += f"; 1x1 layers {profile['pointwise_gflops']:.1f} GFLOP/s"
+        if peak:
+            line += f" ({100 * profile['pointwise_gflops'] / (peak_gflops(peak) * result['threads']):.0f}% of peak)"
+        line += f", {100 * profile['pointwise_share_of_time']:.0f}% of the time"
+    print(line, file=out)
+    if "best_peer" in result:
+        print(f"best peer: {result['best_peer']}; ours / best peer = {result['ours_over_best_peer']:.2f}x "
+              f"(process CPU time: {result['best_peer_cpu']}, {result['ours_over_best_peer_cpu']:.2f}x)", file=out)
+
+
+def peak_gflops(peak) -> float:
+    """The FMA peak of the instruction set our kernels use."""
+    return peak["avx512_gflops"] if mobilenet.isa() == "avx512" else peak["avx2_gflops"]
+
+
+def summary_table(results, out=sys.stdout) -> None:
+    """One line per configuration: our median and our ratio to each peer (wall clock, then CPU time)."""
+    names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
+             if any(n in r["runtimes"] for r in results)]
+    for key, best_key, title in (
+            ("ours_over_peer", "ours_over_best_peer", "ours / peer, wall-clock medians"),
+            ("ours_over_peer_cpu", "ours_over_best_peer_cpu",
+             "ours / peer, process CPU time medians (immune to other processes only on 1 thread)")):
+        print(f"\n== summary: {title}; < 1 means mobilenet is faster ==", file=out)
+        print(f"{'configuration':<28} {'ours ms':>8} " + " ".join(f"{'vs ' + n:>14}" for n in names)
+              + f" {'vs best':>8}", file=out)
+        for r in results:
+            label = "tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+            label += f" b{r['batch']} t{r['threads']}"
+            cells = [f"{r['runtimes'][n][key]:>13.2f}x" if n in r["runtimes"] else f"{'-':>14}" for n in names]
+            best = f"{r[best_key]:.2f}x" if best_key in r else "-"
+            ms = r["runtimes"]["mobilenet"]["median_ms" if key == "ours_over_peer" else "cpu_median_ms"]
+            print(f"{label:<28} {ms:>8.3f} " + " ".join(cells) + f" {best:>8}", file=out)
+    one_thread = {(r["alpha"], r["resolution"], r["batch"], r["tflite"]): r for r in results if r["threads"] == 1}
+    speedups = []
+    for r in results:
+        base = one_thread.get((r["alpha"], r["resolution"], r["batch"], r["tflite"]))
+        if r["threads"] > 1 and base is not None:
+            speedups.append(f"{r['alpha']:g}/{r['resolution']} b{r['batch']} t{r['threads']}: "
+                            f"{base['runtimes']['mobilenet']['median_ms'] / r['runtimes']['mobilenet']['median_ms']:.2f}x")
+    if speedups:
+        print("our speed-up over 1 thread (medians from separate configurations): " + ", ".join(speedups), file=out)
+
+
+def markdown(results, peak, overhead) -> str:
+    """The summary and every configuration's table, as Markdown (for bench/RESULTS.md)."""
+    names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
+             if any(n in r["runtimes"] for r in results)]
+    lines = ["| configuration | ours ms (median) | " + " | ".join(f"ours / {n}" for n in names)
+             + " | ours / best peer | ours GFLOP/s | % of peak | 1x1 GFLOP/s | 1x1 % of peak | 1x1 share of time |",
+             "|---|---:|" + "---:|" * len(names) + "---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        label = "real .tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+        label += f" b{r['batch']} t{r['threads']}"
+        cells = [f"{r['runtimes'][n]['ours_over_peer']:.2f}" if n in r["runtimes"] else "-" for n in names]
+        best = f"{r['ours_over_best_peer']:.2f} ({r['best_peer']})" if "best_peer" in r else "-"
+        ceiling = peak_gflops(peak) * r["threads"] if peak else None
+        share = f"{100 * r['ours_gflops'] / ceiling:.0f}%" if ceiling else "-"
+        profile = r.get("profile") or {}
+        pw = profile.get("pointwise_gflops")
+        pw_share = f"{100 * pw / ceiling:.0f}%" if ceiling and pw else "-"
+        lines.append(f"| {label} | {r['runtimes']['mobilenet']['median_ms']:.3f} | " + " | ".join(cells)
+                     + f" | {best} | {r['ours_gflops']:.1f} | {share} | "
+                     + (f"{pw:.1f}" if pw else "-") + f" | {pw_share} | "
+                     + (f"{100 * profile['pointwise_share_of_time']:.0f}%" if profile else "-") + " |")
+    lines += ["", "The same ratios from process CPU time per call (on 1 thread: the latency minus the time "
+              "other processes held the core; on 2 threads it also counts spinning threads, so read those with care):",
+              "", "| configuration | ours CPU ms (median) | " + " | ".join(f"ours / {n}" for n in names)
+              + " | ours / best peer |", "|---|---:|" + "---:|" * len(names) + "---:|"]
+    for r in results:
+        if "best_peer_cpu" not in r:
+            continue
+        label = "real .tflite 0.25/224 relu6" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+        label += f" b{r['batch']} t{r['threads']}"
+        cells = [f"{r['runtimes'][n]['ours_over_peer_cpu']:.2f}" if n in r["runtimes"] else "-" for n in names]
+        lines.append(f"| {label} | {r['runtimes']['mobilenet']['cpu_median_ms']:.3f} | " + " | ".join(cells)
+                     + f" | {r['ours_over_best_peer_cpu']:.2f} ({r['best_peer_cpu']}) |")
+    lines += ["", "Per configuration: median and minimum of the timed calls, throughput, our ratio "
+              "(ours / peer, below 1 = mobilenet faster), the median process CPU time per call and its ratio, "
+              "and the largest difference from our output.", ""]
+    for r in results:
+        lines += [f"**{describe(r)}**", "",
+                  "| runtime | median ms | min ms | img/s | ours / peer | CPU ms | ours / peer (CPU) "
+                  "| max abs diff vs ours |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, x in r["runtimes"].items():
+            ratio = "-" if name == "mobilenet" else f"{x['ours_over_peer']:.2f}"
+            cpu_ratio = "-" if name == "mobilenet" or "ours_over_peer_cpu" not in x else f"{x['ours_over_peer_cpu']:.2f}"
+            cpu_ms = f"{x['cpu_median_ms']:.3f}" if "cpu_median_ms" in x else "-"
+            diff = "-" if x["max_abs_diff_vs_ours"] is None else f"{x['max_abs_diff_vs_ours']:.1e}"
+            lines.append(f"| {name} | {x['median_ms']:.3f} | {x['min_ms']:.3f} | {x['images_per_s']:.1f} | "
+                         f"{ratio} | {cpu_ms} | {cpu_ratio} | {diff} |")
+        lines.append("")
+    if overhead:
+        lines.append(f"Python call overhead (0.25/128, batch 1, 1 thread): net.logits(x) median "
+                     f"{overhead['python_median_us']:.1f} us, C++ forward median {overhead['cxx_median_us']:.1f} us: "
+                     f"{overhead['overhead_us']:.1f} us; with check_finite=False "
+                     f"{overhead['overhead_no_check_us']:.1f} us.")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- main
+
+def configurations(args):
+    """(alpha, resolution, threads, batch, tflite?) in the order they run."""
+    configs = []
+    for threads in args.threads:
+        for alpha in args.alphas:
+            for resolution in args.resolutions:
+                configs.append((alpha, resolution, threads, 1, False))
+        if args.tflite:
+            configs.append((0.25, 224, threads, 1, True))
+        if args.batch8:
+            configs.append((1.0, 224, threads, 8, False))
+    return configs
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="1.0/224, 0.5/160 and 0.25/128, the TFLite model, 1 thread, 100 runs (< 2 minutes)")
+    parser.add_argument("--threads", type=int, nargs="+", default=None, help="thread counts (default 1 2)")
+    parser.add_argument("--alphas", type=float, nargs="+", default=None, help=f"width multipliers (default {ALPHAS})")
+    parser.add_argument("--resolutions", type=int, nargs="+", default=None,
+                        help=f"input sizes (default {RESOLUTIONS})")
+    parser.add_argument("--batch8", action=argparse.BooleanOptionalAction, default=None,
+                        help="also batch-8 throughput at 1.0/224 (default on, off with --quick)")
+    parser.add_argument("--tflite", action=argparse.BooleanOptionalAction, default=True,
+                        help=f"also the real {TFLITE_NAME} against LiteRT/XNNPACK (default on)")
+    parser.add_argument("--runs", type=int, default=None, help="timed calls per runtime (default 200, quick 100)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 20, quick 5)")
+    parser.add_argument("--block", type=int, default=10,
+                        help="timed calls per turn, after one untimed call (default 10; 1 = strict A B C A B C, "
+                             "no untimed call)")
+    parser.add_argument("--peers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES,
+                        help="peers to run when importable (default all)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
+    parser.add_argument("--no-peak", action="store_true", help="skip bench/peak (no %% of peak)")
+    parser.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown to this file")
+    parser.add_argument("--render", type=Path, default=None,
+                        help="measure nothing: print (and with --markdown write) the tables of a saved --json file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.threads = args.threads or [1]
+        args.runs = args.runs or 100
+        args.warmup = args.warmup if args.warmup is not None else 5
+        pairs = [(1.0, 224), (0.5, 160), (0.25, 128)]
+        if args.alphas or args.resolutions:
+            pairs = None
+        args.batch8 = bool(args.batch8)
+    else:
+        pairs = None
+        args.batch8 = True if args.batch8 is None else args.batch8
+    args.threads = args.threads or [1, 2]
+    args.alphas = args.alphas or list(ALPHAS)
+    args.resolutions = args.resolutions or list(RESOLUTIONS)
+    args.runs = args.runs or 200
+    args.warmup = 20 if args.warmup is None else args.warmup
+    args.pairs = pairs
+    if args.runs < 1 or args.block < 1 or args.warmup < 0 or any(t < 1 for t in args.threads):
+        parser.error("--runs, --block and --threads must be >= 1, --warmup >= 0")
+    return args
+
+
+def render(args) -> int:
+    saved = json.loads(args.render.read_text())
+    for result in saved["results"]:
+        print_result(result, saved["peak"])
+    summary_table(saved["results"])
+    if args.markdown:
+        args.markdown.write_text(markdown(saved["results"], saved["peak"], saved.get("python_overhead")))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.render:
+        return render(args)
+    env = environment()
+    peers = [p for p in args.peers if available(p)]
+    missing = sorted(set(args.peers) - set(peers))
+    tflite_model = None
+    if args.tflite and "litert" in peers:
+        directory = models_dir()
+        if directory is None:
+            print(f"note: {TFLITE_NAME} not found (set MOBILENET_TEST_MODELS); no TFLite comparison")
+        else:
+            tflite_model = directory / TFLITE_NAME
+    peak = None if args.no_peak else measure_peak()
+    print(f"CPU: {env['cpu']}, {env['logical_cpus']} logical CPUs; mobilenet ISA {env['isa']}")
+    print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']} OPENBLAS_L2_SIZE={env['OPENBLAS_L2_SIZE']}")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v))
+    if missing:
+        print(f"peers not importable, skipped: {', '.join(missing)}")
+    if peak:
+        print(f"peak (bench/peak, one core): AVX-512 {peak['avx512_gflops']:.1f} GFLOP/s, "
+              f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz")
+    turns = "A B C A B C" if args.block == 1 else f"turns of 1 untimed + {args.block} timed calls"
+    print(f"runs {args.runs} per runtime after {args.warmup} warm-up calls, runtimes interleaved ({turns})")
+
+    configs = configurations(args)
+    if args.pairs:
+        configs = [c for c in configs if c[4] or c[3] != 1 or (c[0], c[1]) in args.pairs]
+    if tflite_model is None:
+        configs = [c for c in configs if not c[4]]
+    results = []
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for alpha, resolution, threads, batch, is_tflite in configs:
+            result = measure(alpha, resolution, threads, batch, peers, args.runs, args.warmup, Path(tmp),
+                             tflite_model=tflite_model if is_tflite else None,
+                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block)
+            results.append(result)
+            print_result(result, peak)
+            sys.stdout.flush()
+        overhead_net = mobilenet.MobileNetV1(0.25, 128, threads=1)
+        x = np.random.default_rng(0).uniform(-1, 1, (1,) + overhead_net.input_shape).astype(np.float32)
+        overhead = python_overhead(overhead_net, x, runs=max(5 * args.runs, 500))
+    summary_table(results)
+    print(f"\nPython call overhead, 0.25/128, batch 1, 1 thread: net.logits(x) median "
+          f"{overhead['python_median_us']:.1f} us (check_finite=False: {overhead['python_no_check_median_us']:.1f} us)"
+          f" vs C++ forward {overhead['cxx_median_us']:.1f} us: overhead {overhead['overhead_us']:.1f} us "
+          f"({overhead['overhead_no_check_us']:.1f} us without the finiteness check)")
+    elapsed = time.perf_counter() - started
+    env["load_average_at_end"] = os.getloadavg()
+    print(f"({elapsed:.0f} s; load average at start {env['load_average_at_start'][0]:.2f}, "
+          f"at end {env['load_average_at_end'][0]:.2f})")
+    if args.markdown:
+        args.markdown.write_text(markdown(results, peak, overhead))
+    if args.json:
+        args.json.write_text(json.dumps({"environment": env, "peak": peak, "results": results,
+                                         "python_overhead": overhead, "seconds": elapsed}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Export a network as a standard ONNX graph (for deployment elsewhere and side-by-side benchmarks).
+
+The graph takes NCHW float32 input named "input" with a dynamic batch
+dimension and returns (N, num_classes) "logits", or "probabilities" with
+``softmax=True``. Every layer keeps its own padding (TensorFlow's asymmetric
+'SAME' included) and activation, so onnxruntime reproduces our output.
+Needs the optional ``onnx`` package: ``pip install 'mobilenet[onnx]'``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Union
+
+import numpy as np
+
+from .params import fold_batch_norm as _fold_batch_norm
+
+MIN_OPSET = 11  # Clip takes min/max as inputs from opset 11 on
+
+
+def _import_onnx():
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as error:
+        raise ImportError("to_onnx needs the 'onnx' package; install it with "
+                          "pip install 'mobilenet[onnx]'") from error
+    return onnx, helper, numpy_helper
+
+
+def _onnx_conv_weight(layer, weight: np.ndarray) -> np.ndarray:
+    """Our layouts (output channels last) to ONNX's OIHW."""
+    if layer.type == "conv3x3":  # [3, 3, cin, cout]
+        return np.ascontiguousarray(weight.transpose(3, 2, 0, 1))
+    if layer.type == "dwconv3x3":  # [3, 3, c] -> [c, 1, 3, 3]
+        return np.ascontiguousarray(weight.transpose(2, 0, 1)[:, None])
+    if layer.type == "conv1x1":  # [cin, cout] -> [cout, cin, 1, 1]
+        return np.ascontiguousarray(weight.T[:, :, None, None])
+    raise ValueError(f"layer {layer.name!r} of type {layer.type!r} is not a convolution")
+
+
+def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_norm: bool = True,
+            softmax: bool = False):
+    """Write ``net`` as an ONNX model to ``path`` and return the ``onnx.ModelProto``.
+
+    Input "input": float32 (N, 3, H, W), N dynamic. Output "logits"
+    (N, num_classes), or "probabilities" (softmax applied) with softmax=True.
+    fold_batch_norm=True folds batch norm into each Conv's weight and bias
+    (what our engine runs); False keeps BatchNormalization nodes.
+    """
+    onnx, helper, numpy_helper = _import_onnx()
+    if isinstance(opset, bool) or not isinstance(opset, int):
+        raise TypeError(f"opset must be an integer, got {type(opset).__name__}")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"directory {directory!r} does not exist")
+
+    nodes, initializers = [], []
+
+    def constant(name: str, value: np.ndarray) -> str:
+        initializers.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
+        return name
+
+    if any(layer.activation == "relu6" for layer in net.layers):
+        constant("relu6_min", np.array(0.0))
+        constant("relu6_max", np.array(6.0))
+
+    def activate(layer, x: str) -> str:
+        if layer.activation == "none":
+            return x
+        out = f"{layer.name}/{layer.activation}"
+        if layer.activation == "relu":
+            nodes.append(helper.make_node("Relu", [x], [out], name=out))
+        else:  # relu6
+            nodes.append(helper.make_node("Clip", [x, "relu6_min", "relu6_max"], [out], name=out))
+        return out
+
+    x, four_d = "input", True
+    for layer in net.layers:
+        p = net.params.get(layer.name, {})
+        if layer.type in ("conv3x3", "dwconv3x3", "conv1x1"):
+            if fold_batch_norm:
+                weight, bias = _fold_batch_norm(layer, p)
+            else:
+                weight = np.asarray(p["weight"], np.float32)
+                bias = p.get("bias")
+            inputs = [x, constant(f"{layer.name}/weight", _onnx_conv_weight(layer, weight))]
+            if bias is not None:
+                inputs.append(constant(f"{layer.name}/bias", bias))
+            top, left, bottom, right = layer.padding
+            size = 1 if layer.type == "conv1x1" else 3
+            group = layer.in_shape[2] if layer.type == "dwconv3x3" else 1
+            out = f"{layer.name}/conv"
+            nodes.append(helper.make_node("Conv", inputs, [out], name=out, kernel_shape=[size, size],
+                                          strides=[layer.stride, layer.stride], pads=[top, left, bottom, right],
+                                          group=group, dilations=[1, 1]))
+            x = out
+            bn = p.get("bn")
+            if not fold_batch_norm and bn is not None:
+                out = f"{layer.name}/batch_norm"
+                names = [constant(f"{layer.name}/bn_{key}", bn[key]) for key in ("gamma", "beta", "mean", "var")]
+                nodes.append(helper.make_node("BatchNormalization", [x] + names, [out], name=out,
+                                              epsilon=float(bn.get("eps", 1e-3))))
+                x = out
+            x = activate(layer, x)
+        elif layer.type == "avgpool":
+            out = f"{layer.name}/pool"
+            nodes.append(helper.make_node("GlobalAveragePool", [x], [out], name=out))
+            x = out
+        elif layer.type == "fc":
+            if four_d:
+                out = f"{layer.name}/flatten"
+                nodes.append(helper.make_node("Flatten", [x], [out], name=out, axis=1))
+                x, four_d = out, False
+            weight, bias = _fold_batch_norm(layer, p)  # no batch norm here: weight and bias as they are
+            out = f"{layer.name}/gemm"
+            nodes.append(helper.make_node("Gemm", [x, constant(f"{layer.name}/weight", weight),
+                                                   constant(f"{layer.name}/bias", bias)], [out], name=out))
+            x = activate(layer, out)
+        else:
+            raise ValueError(f"layer {layer.name!r} has a type ONNX export does not know: {layer.type!r}")
+
+    if four_d:  # a network ending before the classifier: flatten in our NHWC order
+        nodes.append(helper.make_node("Transpose", [x], ["nhwc"], name="nhwc", perm=[0, 2, 3, 1]))
+        nodes.append(helper.make_node("Flatten", ["nhwc"], ["flat"], name="flat", axis=1))
+        x = "flat"
+    output_name = "probabilities" if softmax else "logits"
+    final = "softmax" if softmax else "identity"
+    nodes.append(helper.make_node("Softmax" if softmax else "Identity", [x], [output_name], name=final,
+                                  **({"axis": 1} if softmax else {})))
+
+    h, w, c = net.layers[0].in_shape
+    out_size = int(np.prod(net.layers[-1].out_shape))
+    graph = helper.make_graph(
+        nodes, "mobilenet_v1",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", c, h, w])],
+        [helper.make_tensor_value_info(output_name, onnx.TensorProto.FLOAT, ["batch", out_size])],
+        initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="mobilenet")
+    # The oldest IR version that holds this opset, so older runtimes read the file too.
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return model
