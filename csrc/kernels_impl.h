@@ -226,7 +226,10 @@ void global_avgpool(const float* in, int pixels, int channels, float* out) {
 // -------------------------------------------------------------------- GEMM
 
 // MR rows x kGemmNR columns of C, accumulated in registers over all of k.
-template <int MR>
+// With PREFETCH, the same rows of the next B panel are fetched into L2 along
+// the way: large weight matrices stream from memory, and the first row tile
+// of each panel would otherwise wait for them.
+template <int MR, bool PREFETCH>
 inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   constexpr int NV = MBN_GEMM_NR_VECS;
   const int n0 = panel * kGemmNR;
@@ -237,7 +240,12 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
     const Vec bias = Vec::load(g.bias + n0 + v * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][v] = bias;
   }
+  const float* next_b = b + static_cast<int64_t>(g.k) * kGemmNR;
   for (int kk = 0; kk < g.k; ++kk) {
+    if (PREFETCH) {
+      MBN_UNROLL for (int off = 0; off < kGemmNR; off += 16) __builtin_prefetch(next_b + off, 0, 2);
+      next_b += kGemmNR;
+    }
     Vec bv[NV];
     MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
@@ -258,11 +266,14 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
 }
 
 template <int MR>
-void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, Vec lo, Vec hi) {
+void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, bool prefetch_next, Vec lo, Vec hi) {
   if constexpr (MR > 1) {
-    if (rows < MR) return gemm_tile_rows<MR - 1>(g, m0, rows, panel, lo, hi);
+    if (rows < MR) return gemm_tile_rows<MR - 1>(g, m0, rows, panel, prefetch_next, lo, hi);
   }
-  gemm_tile<MR>(g, m0, panel, lo, hi);
+  if (prefetch_next)
+    gemm_tile<MR, true>(g, m0, panel, lo, hi);
+  else
+    gemm_tile<MR, false>(g, m0, panel, lo, hi);
 }
 
 void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_end) {
@@ -273,11 +284,13 @@ void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_
   const int tiles = (rows + kGemmMR - 1) / kGemmMR;
   if (tiles == 0) return;
   const int base = rows / tiles, extra = rows % tiles;
+  // Weights beyond L2 come from memory: prefetch the next panel (smaller ones stay cached).
+  const bool stream_b = static_cast<int64_t>(g.k) * g.n * 4 >= 512 * 1024;
   for (int p = panel_begin; p < panel_end; ++p) {
     int m = m_begin;
     for (int t = 0; t < tiles; ++t) {
       const int height = base + (t < extra ? 1 : 0);
-      gemm_tile_rows<kGemmMR>(g, m, height, p, lo, hi);
+      gemm_tile_rows<kGemmMR>(g, m, height, p, stream_b && t == 0 && p + 1 < panel_end, lo, hi);
       m += height;
     }
   }
