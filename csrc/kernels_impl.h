@@ -232,16 +232,22 @@ void global_avgpool(const float* in, int pixels, int channels, float* out) {
 template <int MR, bool PREFETCH>
 inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   constexpr int NV = MBN_GEMM_NR_VECS;
+  // Thin tiles (the classifier's single row) would leave too few independent
+  // FMA chains to cover the FMA latency: they also split k into KS partial sums.
+  constexpr int KS = MR * NV <= 2 ? 4 : (MR * NV <= 6 ? 2 : 1);
   const int n0 = panel * kGemmNR;
   const float* b = g.packed_b + static_cast<int64_t>(panel) * g.k * kGemmNR;
   const float* a = g.a + m0 * g.lda;
-  Vec acc[MR][NV];
+  Vec acc[KS][MR][NV];
   MBN_UNROLL for (int v = 0; v < NV; ++v) {
     const Vec bias = Vec::load(g.bias + n0 + v * W);
-    MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][v] = bias;
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      acc[0][r][v] = bias;
+      MBN_UNROLL for (int s = 1; s < KS; ++s) acc[s][r][v] = Vec::zero();
+    }
   }
   const float* next_b = b + static_cast<int64_t>(g.k) * kGemmNR;
-  for (int kk = 0; kk < g.k; ++kk) {
+  auto step = [&](int s, int kk) {
     if (PREFETCH) {
       MBN_UNROLL for (int off = 0; off < kGemmNR; off += 16) __builtin_prefetch(next_b + off, 0, 2);
       next_b += kGemmNR;
@@ -250,17 +256,25 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
     MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const Vec x = Vec::broadcast(a[r * g.lda + kk]);
-      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(x, bv[v], acc[r][v]);
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = fmadd(x, bv[v], acc[s][r][v]);
     }
     b += kGemmNR;
+  };
+  int kk = 0;
+  for (; kk + KS <= g.k; kk += KS) {
+    MBN_UNROLL for (int s = 0; s < KS; ++s) step(s, kk + s);
   }
+  for (; kk < g.k; ++kk) step(0, kk);
+  MBN_UNROLL for (int s = 1; s < KS; ++s)
+    MBN_UNROLL for (int r = 0; r < MR; ++r)
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = add(acc[0][r][v], acc[s][r][v]);
   const int cols = imin(kGemmNR, g.n - n0);
   for (int r = 0; r < MR; ++r) {
     float* c = g.c + (m0 + r) * g.ldc + n0;
     for (int v = 0; v < NV; ++v) {
       const int n = cols - v * W;
       if (n <= 0) break;
-      store_n(clamp(acc[r][v], lo, hi), c + v * W, imin(W, n));
+      store_n(clamp(acc[0][r][v], lo, hi), c + v * W, imin(W, n));
     }
   }
 }
