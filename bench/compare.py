@@ -291,22 +291,30 @@ def layer_profile(net, x_nhwc, runs: int) -> dict:
 
 
 def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
-    """Python call time vs the C++-measured forward time, in many short alternating rounds (drift hits both)."""
-    python_ns, python_nocheck_ns, cxx_ns = [], [], []
+    """Python call time vs the C++-measured forward time, in many short alternating rounds.
+
+    The overhead is the median over rounds of (Python median - C++ median) within
+    a round, so drift between rounds cancels.
+    """
     clock = time.perf_counter_ns
-    per_round = max(1, runs // rounds)
+    per_round = max(5, runs // rounds)
+    cxx_rounds, py_rounds, py_nocheck_rounds = [], [], []
     for _ in range(rounds):
-        cxx_ns.extend(np.asarray(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"]).tolist())
-        for check, sink in ((True, python_ns), (False, python_nocheck_ns)):
+        cxx_rounds.append(float(np.median(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"])))
+        for check, sink in ((True, py_rounds), (False, py_nocheck_rounds)):
             for _ in range(3):
                 net.logits(x_nhwc, check_finite=check)
+            samples = []
             for _ in range(per_round):
                 t0 = clock()
                 net.logits(x_nhwc, check_finite=check)
-                sink.append(clock() - t0)
-    cxx, py, py_nocheck = (statistics.median(v) for v in (cxx_ns, python_ns, python_nocheck_ns))
-    return {"cxx_median_us": cxx / 1e3, "python_median_us": py / 1e3, "python_no_check_median_us": py_nocheck / 1e3,
-            "overhead_us": (py - cxx) / 1e3, "overhead_no_check_us": (py_nocheck - cxx) / 1e3}
+                samples.append(clock() - t0)
+            sink.append(float(np.median(samples)))
+    cxx, py, py_nocheck = (np.asarray(v) for v in (cxx_rounds, py_rounds, py_nocheck_rounds))
+    return {"cxx_median_us": float(np.median(cxx)) / 1e3, "python_median_us": float(np.median(py)) / 1e3,
+            "python_no_check_median_us": float(np.median(py_nocheck)) / 1e3,
+            "overhead_us": float(np.median(py - cxx)) / 1e3,
+            "overhead_no_check_us": float(np.median(py_nocheck - cxx)) / 1e3}
 
 
 # ---------------------------------------------------------------- one configuration
