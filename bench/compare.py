@@ -235,7 +235,7 @@ def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
 
 # ---------------------------------------------------------------- timing
 
-def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False):
+def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False, settle_s: float = 0.0):
     """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
 
     With block > 1 each turn is one untimed call and then `block` timed calls
@@ -243,6 +243,11 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
     runtime left behind (its thread pool still spinning, its weights in the
     caches), so each runtime is timed in its steady back-to-back state while
     the turns stay short enough for the machine's drift to hit all alike.
+
+    settle_s > 0 pauses before each turn so that every runtime's thread pool
+    has stopped spinning: onnxruntime's workers spin for about 40 ms after its
+    last call, and on 2 cores such a spinning thread keeps the next runtime's
+    second thread off its core.
 
     Returns {name: wall-clock ns}; with cpu=True also {name: process CPU ns},
     which on one thread is the latency minus the time other processes held
@@ -260,6 +265,8 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
     try:
         for r in range(rounds):
             for runtime in runtimes:
+                if settle_s:
+                    time.sleep(settle_s)
                 if block > 1:
                     runtime.run()
                 sink, cpu_sink = times[runtime.name], cpu_times[runtime.name]
@@ -356,7 +363,8 @@ def build_net(alpha, resolution, threads, *, tflite_model=None):
 
 
 def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs: int, warmup: int,
-            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1) -> dict:
+            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1,
+            settle_ms: float = 50.0) -> dict:
     """Time every runtime on one configuration; returns medians, minima, ratios and outputs' agreement."""
     net, weights = build_net(alpha, resolution, threads, tflite_model=tflite_model)
     softmax = tflite_model is not None  # the .tflite ends in a softmax: everyone does the same work
@@ -394,17 +402,19 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         out = np.asarray(runtime.run()).reshape(reference.shape)
         agreement[runtime.name] = float(np.abs(out - reference).max())
 
-    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True)
+    settle_s = settle_ms / 1e3 if threads > 1 else 0.0  # 1-thread runtimes have no pool threads to settle
+    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True, settle_s=settle_s)
     ours_times = {runtime.name: times["mobilenet"] for runtime in runtimes}
     ours_cpu_times = {runtime.name: cpu_times["mobilenet"] for runtime in runtimes}
     for runtime in paired:
-        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True)
+        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True, settle_s=settle_s)
         times[runtime.name], ours_times[runtime.name] = pair_times[runtime.name], pair_times["mobilenet"]
         cpu_times[runtime.name], ours_cpu_times[runtime.name] = pair_cpu[runtime.name], pair_cpu["mobilenet"]
     mult_adds = sum(layer.mult_adds for layer in net.layers) * batch
     result = {"alpha": alpha, "resolution": resolution, "threads": threads, "batch": batch,
               "weights": weights, "softmax": softmax, "tflite": tflite_model is not None,
-              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block, "runtimes": {}}
+              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block,
+              "settle_ms": settle_s * 1e3, "runtimes": {}}
     ours_median = float(np.median(times["mobilenet"]))
     for runtime in runtimes + paired:
         t = times[runtime.name]
@@ -590,6 +600,9 @@ def parse_args(argv=None):
     parser.add_argument("--block", type=int, default=10,
                         help="timed calls per turn, after one untimed call (default 10; 1 = strict A B C A B C, "
                              "no untimed call)")
+    parser.add_argument("--settle-ms", type=float, default=50.0,
+                        help="pause before each turn on 2+ threads, so other runtimes' pools stop spinning "
+                             "(default 50: onnxruntime's spin for about 40 ms)")
     parser.add_argument("--peers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES,
                         help="peers to run when importable (default all)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
@@ -616,8 +629,8 @@ def parse_args(argv=None):
     args.runs = args.runs or 200
     args.warmup = 20 if args.warmup is None else args.warmup
     args.pairs = pairs
-    if args.runs < 1 or args.block < 1 or args.warmup < 0 or any(t < 1 for t in args.threads):
-        parser.error("--runs, --block and --threads must be >= 1, --warmup >= 0")
+    if args.runs < 1 or args.block < 1 or args.warmup < 0 or args.settle_ms < 0 or any(t < 1 for t in args.threads):
+        parser.error("--runs, --block and --threads must be >= 1, --warmup and --settle-ms >= 0")
     return args
 
 
@@ -668,7 +681,8 @@ def main(argv=None) -> int:
         for alpha, resolution, threads, batch, is_tflite in configs:
             result = measure(alpha, resolution, threads, batch, peers, args.runs, args.warmup, Path(tmp),
                              tflite_model=tflite_model if is_tflite else None,
-                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block)
+                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block,
+                             settle_ms=args.settle_ms)
             results.append(result)
             print_result(result, peak)
             sys.stdout.flush()
