@@ -391,9 +391,9 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         else:
             runtime.note += "; graph from bench/tflite_writer.py"
         runtimes.append(runtime)
-    # PyTorch's eager mode slows every runtime that runs after it (it maps and
-    # unmaps its activations on every call), so it is timed in a pairing of its
-    # own: ours, torch, ours, torch, ...
+    # PyTorch's eager mode slows every runtime that runs after it (probably its
+    # allocator mapping and unmapping large activations on every call), so it is
+    # timed in a pairing of its own: ours, torch, ours, torch, ...
     paired = [torch_peer(net, x_nchw, threads, softmax)] if "torch" in peers else []
 
     reference = mine.run()
