@@ -5,8 +5,12 @@ runtimes are interleaved in short turns (A B C A B C ..., by default each turn
 one untimed call then 10 timed ones: see time_interleaved) so the drift of this
 shared machine hits all alike; each reports the median and the minimum of many
 timed calls after a warm-up, and the table gives our ratio to each peer
-(ours / peer: below 1 means mobilenet is faster). PyTorch, whose eager mode
-slows whatever runs after it, is interleaved with ours alone.
+(ours / peer: below 1 means mobilenet is faster). On 2+ threads each turn
+starts after a short pause, so no runtime's still-spinning pool (onnxruntime's
+spins about 40 ms) holds a core during the next one's turn. PyTorch, whose
+eager mode slows whatever runs after it, is interleaved with ours alone. Each
+call is also timed in process CPU time: on 1 thread, that ratio ignores the
+time other processes held the core.
 
     python bench/compare.py --quick                # a few configurations, < 2 minutes
     python bench/compare.py --json results.json    # the full grid of issue 4
