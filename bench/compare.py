@@ -5,8 +5,12 @@ runtimes are interleaved in short turns (A B C A B C ..., by default each turn
 one untimed call then 10 timed ones: see time_interleaved) so the drift of this
 shared machine hits all alike; each reports the median and the minimum of many
 timed calls after a warm-up, and the table gives our ratio to each peer
-(ours / peer: below 1 means mobilenet is faster). PyTorch, whose eager mode
-slows whatever runs after it, is interleaved with ours alone.
+(ours / peer: below 1 means mobilenet is faster). On 2+ threads each turn
+starts after a short pause, so no runtime's still-spinning pool (onnxruntime's
+spins about 40 ms) holds a core during the next one's turn. PyTorch, whose
+eager mode slows whatever runs after it, is interleaved with ours alone. Each
+call is also timed in process CPU time: on 1 thread, that ratio ignores the
+time other processes held the core.
 
     python bench/compare.py --quick                # a few configurations, < 2 minutes
     python bench/compare.py --json results.json    # the full grid of issue 4
@@ -235,7 +239,7 @@ def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
 
 # ---------------------------------------------------------------- timing
 
-def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False):
+def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False, settle_s: float = 0.0):
     """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
 
     With block > 1 each turn is one untimed call and then `block` timed calls
@@ -243,6 +247,11 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
     runtime left behind (its thread pool still spinning, its weights in the
     caches), so each runtime is timed in its steady back-to-back state while
     the turns stay short enough for the machine's drift to hit all alike.
+
+    settle_s > 0 pauses before each turn so that every runtime's thread pool
+    has stopped spinning: onnxruntime's workers spin for about 40 ms after its
+    last call, and on 2 cores such a spinning thread keeps the next runtime's
+    second thread off its core.
 
     Returns {name: wall-clock ns}; with cpu=True also {name: process CPU ns},
     which on one thread is the latency minus the time other processes held
@@ -260,6 +269,8 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
     try:
         for r in range(rounds):
             for runtime in runtimes:
+                if settle_s:
+                    time.sleep(settle_s)
                 if block > 1:
                     runtime.run()
                 sink, cpu_sink = times[runtime.name], cpu_times[runtime.name]
@@ -291,22 +302,30 @@ def layer_profile(net, x_nhwc, runs: int) -> dict:
 
 
 def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
-    """Python call time vs the C++-measured forward time, in many short alternating rounds (drift hits both)."""
-    python_ns, python_nocheck_ns, cxx_ns = [], [], []
+    """Python call time vs the C++-measured forward time, in many short alternating rounds.
+
+    The overhead is the median over rounds of (Python median - C++ median) within
+    a round, so drift between rounds cancels.
+    """
     clock = time.perf_counter_ns
-    per_round = max(1, runs // rounds)
+    per_round = max(5, runs // rounds)
+    cxx_rounds, py_rounds, py_nocheck_rounds = [], [], []
     for _ in range(rounds):
-        cxx_ns.extend(np.asarray(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"]).tolist())
-        for check, sink in ((True, python_ns), (False, python_nocheck_ns)):
+        cxx_rounds.append(float(np.median(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"])))
+        for check, sink in ((True, py_rounds), (False, py_nocheck_rounds)):
             for _ in range(3):
                 net.logits(x_nhwc, check_finite=check)
+            samples = []
             for _ in range(per_round):
                 t0 = clock()
                 net.logits(x_nhwc, check_finite=check)
-                sink.append(clock() - t0)
-    cxx, py, py_nocheck = (statistics.median(v) for v in (cxx_ns, python_ns, python_nocheck_ns))
-    return {"cxx_median_us": cxx / 1e3, "python_median_us": py / 1e3, "python_no_check_median_us": py_nocheck / 1e3,
-            "overhead_us": (py - cxx) / 1e3, "overhead_no_check_us": (py_nocheck - cxx) / 1e3}
+                samples.append(clock() - t0)
+            sink.append(float(np.median(samples)))
+    cxx, py, py_nocheck = (np.asarray(v) for v in (cxx_rounds, py_rounds, py_nocheck_rounds))
+    return {"cxx_median_us": float(np.median(cxx)) / 1e3, "python_median_us": float(np.median(py)) / 1e3,
+            "python_no_check_median_us": float(np.median(py_nocheck)) / 1e3,
+            "overhead_us": float(np.median(py - cxx)) / 1e3,
+            "overhead_no_check_us": float(np.median(py_nocheck - cxx)) / 1e3}
 
 
 # ---------------------------------------------------------------- one configuration
@@ -348,7 +367,8 @@ def build_net(alpha, resolution, threads, *, tflite_model=None):
 
 
 def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs: int, warmup: int,
-            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1) -> dict:
+            workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1,
+            settle_ms: float = 50.0) -> dict:
     """Time every runtime on one configuration; returns medians, minima, ratios and outputs' agreement."""
     net, weights = build_net(alpha, resolution, threads, tflite_model=tflite_model)
     softmax = tflite_model is not None  # the .tflite ends in a softmax: everyone does the same work
@@ -375,9 +395,9 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         else:
             runtime.note += "; graph from bench/tflite_writer.py"
         runtimes.append(runtime)
-    # PyTorch's eager mode slows every runtime that runs after it (it maps and
-    # unmaps its activations on every call), so it is timed in a pairing of its
-    # own: ours, torch, ours, torch, ...
+    # PyTorch's eager mode slows every runtime that runs after it (probably its
+    # allocator mapping and unmapping large activations on every call), so it is
+    # timed in a pairing of its own: ours, torch, ours, torch, ...
     paired = [torch_peer(net, x_nchw, threads, softmax)] if "torch" in peers else []
 
     reference = mine.run()
@@ -386,17 +406,19 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         out = np.asarray(runtime.run()).reshape(reference.shape)
         agreement[runtime.name] = float(np.abs(out - reference).max())
 
-    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True)
+    settle_s = settle_ms / 1e3 if threads > 1 else 0.0  # 1-thread runtimes have no pool threads to settle
+    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True, settle_s=settle_s)
     ours_times = {runtime.name: times["mobilenet"] for runtime in runtimes}
     ours_cpu_times = {runtime.name: cpu_times["mobilenet"] for runtime in runtimes}
     for runtime in paired:
-        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True)
+        pair_times, pair_cpu = time_interleaved([mine, runtime], runs, warmup, block, cpu=True, settle_s=settle_s)
         times[runtime.name], ours_times[runtime.name] = pair_times[runtime.name], pair_times["mobilenet"]
         cpu_times[runtime.name], ours_cpu_times[runtime.name] = pair_cpu[runtime.name], pair_cpu["mobilenet"]
     mult_adds = sum(layer.mult_adds for layer in net.layers) * batch
     result = {"alpha": alpha, "resolution": resolution, "threads": threads, "batch": batch,
               "weights": weights, "softmax": softmax, "tflite": tflite_model is not None,
-              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block, "runtimes": {}}
+              "mult_adds": mult_adds, "runs": runs, "warmup": warmup, "block": block,
+              "settle_ms": settle_s * 1e3, "runtimes": {}}
     ours_median = float(np.median(times["mobilenet"]))
     for runtime in runtimes + paired:
         t = times[runtime.name]
@@ -582,6 +604,9 @@ def parse_args(argv=None):
     parser.add_argument("--block", type=int, default=10,
                         help="timed calls per turn, after one untimed call (default 10; 1 = strict A B C A B C, "
                              "no untimed call)")
+    parser.add_argument("--settle-ms", type=float, default=50.0,
+                        help="pause before each turn on 2+ threads, so other runtimes' pools stop spinning "
+                             "(default 50: onnxruntime's spin for about 40 ms)")
     parser.add_argument("--peers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES,
                         help="peers to run when importable (default all)")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
@@ -608,8 +633,8 @@ def parse_args(argv=None):
     args.runs = args.runs or 200
     args.warmup = 20 if args.warmup is None else args.warmup
     args.pairs = pairs
-    if args.runs < 1 or args.block < 1 or args.warmup < 0 or any(t < 1 for t in args.threads):
-        parser.error("--runs, --block and --threads must be >= 1, --warmup >= 0")
+    if args.runs < 1 or args.block < 1 or args.warmup < 0 or args.settle_ms < 0 or any(t < 1 for t in args.threads):
+        parser.error("--runs, --block and --threads must be >= 1, --warmup and --settle-ms >= 0")
     return args
 
 
@@ -660,7 +685,8 @@ def main(argv=None) -> int:
         for alpha, resolution, threads, batch, is_tflite in configs:
             result = measure(alpha, resolution, threads, batch, peers, args.runs, args.warmup, Path(tmp),
                              tflite_model=tflite_model if is_tflite else None,
-                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block)
+                             profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block,
+                             settle_ms=args.settle_ms)
             results.append(result)
             print_result(result, peak)
             sys.stdout.flush()
