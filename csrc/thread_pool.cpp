@@ -63,7 +63,17 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   }
   wake_.notify_all();
   drain(generation, 0);
-  while (done_.load(std::memory_order_acquire) < n) MBN_PAUSE();
+  // Tasks still running on other threads: spin briefly, then nap. A spinning
+  // caller keeps its core busy, so a worker that shares the other core with
+  // another process is never moved here; napping lets this core go idle.
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
+  while (done_.load(std::memory_order_acquire) < n) {
+    if (std::chrono::steady_clock::now() < spin_until) {
+      for (int i = 0; i < 16; ++i) MBN_PAUSE();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
   state_.store((generation << 32) | kClosed, std::memory_order_release);
 }
 
