@@ -191,7 +191,9 @@ inline void conv3x3_pairs_interior(const Conv3x3Args& a, const float* wpair, con
       const float* x = row + 2 * j;
       asm("" : "+r"(x));
       MBN_UNROLL for (int p = 0; p < PX; ++p) {
-        const __m512 xp = _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_load_sd(reinterpret_cast<const double*>(x + p * 6))));
+        double pair;  // two floats, possibly misaligned as a double
+        __builtin_memcpy(&pair, x + p * 6, sizeof pair);
+        const __m512 xp = _mm512_castpd_ps(_mm512_set1_pd(pair));
         MBN_UNROLL for (int v = 0; v < NV; ++v) acc[p][v] = _mm512_fmadd_ps(xp, w[v], acc[p][v]);
       }
     }
