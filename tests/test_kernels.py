@@ -101,6 +101,32 @@ def test_conv3x3(isa, stride, layout, rng):
         check(got, want, f"conv3x3 {isa} {h}x{w}x{cin}->{cout} s{stride} pad{pad} {act} {layout}")
 
 
+
+STEM_SHAPES = [(5, 3), (7, 9), (9, 17), (33, 31), (16, 64), (6, 263), (3, 300)]  # (h, w): wide rows span chunks
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("cout", [1, 5, 8, 9, 16, 17, 24, 25, 32])
+def test_conv3x3_rgb_stem(isa, cout, rng):
+    """The stem proper (3 channels, stride 2, several kernels by channel count),
+    both layouts bit-identical."""
+    for i, (h, w) in enumerate(STEM_SHAPES):
+        mode = ["same", "symmetric", "valid", "asymmetric"][i % 4]
+        pad = padding_for(mode, h, w, 2)
+        oh, ow = out_size(h, 2, pad[0], pad[2]), out_size(w, 2, pad[1], pad[3])
+        if oh < 1 or ow < 1:
+            continue
+        act = ACTIVATIONS[i % 3]
+        x = rng.standard_normal((1, h, w, 3)).astype(np.float32)
+        wt = rng.standard_normal((3, 3, 3, cout)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        e = engine(spec("conv3x3", h, w, 3, cout, wt, b, 2, pad, act), isa)
+        got = e.forward(x, "NHWC").reshape(1, oh, ow, cout)
+        want = reference.activate(reference.conv3x3(x, wt, 2, pad) + b, act)
+        check(got, want, f"stem {isa} {h}x{w}x3->{cout} pad{pad} {act}")
+        nchw = e.forward(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), "NCHW").reshape(1, oh, ow, cout)
+        np.testing.assert_array_equal(nchw, got)
+
 POINTWISE_SHAPES = [  # (pixels as h x w, cin, cout)
     ((1, 1), 1, 1), ((1, 1), 70, 3), ((2, 3), 5, 17), ((3, 5), 16, 16), ((7, 7), 33, 65),
     ((4, 9), 64, 31), ((13, 1), 7, 100), ((11, 13), 48, 257), ((5, 29), 70, 70), ((17, 17), 31, 129),
