@@ -259,7 +259,7 @@ void Network::release_workspace(std::unique_ptr<Workspace> ws) {
 }
 
 void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,
-                      int64_t* layer_ns) {
+                      int64_t* layer_ns, bool check_finite) {
   MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
   MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
   FlushDenormalsGuard flush_denormals;
@@ -292,6 +292,10 @@ void Network::forward(const float* input, int batch, InputLayout layout, float* 
     }
     in = out;
     i = last;
+    if (i == 0 && check_finite && !all_finite(input, batch * input_size())) {
+      release_workspace(std::move(ws));
+      throw std::invalid_argument("input contains NaN or Inf");
+    }
   }
   release_workspace(std::move(ws));
   if (softmax) {

@@ -104,13 +104,10 @@ py::array_t<float> run_forward(Network& net, const FloatArray& x, const std::str
   if (batch == 0) return out;
   const float* in = x.data();
   float* o = out.mutable_data();
-  bool finite = true;
   {
-    py::gil_scoped_release release;
-    if (check_finite) finite = all_finite(in, batch * net.input_size());
-    if (finite) net.forward(in, batch, layout, o, softmax);
+    py::gil_scoped_release release;  // a NaN/Inf input throws; pybind11 raises ValueError
+    net.forward(in, batch, layout, o, softmax, nullptr, check_finite);
   }
-  if (!finite) throw py::value_error("input contains NaN or Inf");
   return out;
 }
 
