@@ -32,6 +32,33 @@ constexpr int64_t kFuseMinActivationToWeightRatio = 8;
 // GEMM reads it (measured: 32 KB bands 0.98x the unfused time, 128-512 KB ~1.0x).
 constexpr int64_t kFuseBandBytes = 32 * 1024;
 
+// Layers with less work than this run on the calling thread alone: waking and
+// joining the pool costs more than it saves (at 0.25/128 most layers are below it).
+constexpr int64_t kMinParallelMacs = 256 * 1024;
+
+template <class F>
+void run_tasks(ThreadPool& pool, int64_t macs, int n, F&& fn) {
+  if (macs >= kMinParallelMacs) return pool.parallel_for(n, fn);
+  for (int i = 0; i < n; ++i) {
+    if constexpr (std::is_invocable_v<F&, int, int>)
+      fn(i, 0);
+    else
+      fn(i);
+  }
+}
+
+int64_t layer_macs(const LayerSpec& s, int out_h, int out_w) {
+  const int64_t pixels = int64_t{out_h} * out_w;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return pixels * s.out_c * 9 * s.in_c;
+    case LayerKind::DwConv3x3: return pixels * s.out_c * 9;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: return pixels * s.in_c * s.out_c;
+    case LayerKind::GlobalAvgPool: return int64_t{s.in_h} * s.in_w * s.in_c;
+  }
+  return 0;
+}
+
 std::string where(size_t index, const LayerSpec& s) {
   return "layer " + std::to_string(index) + " (" + layer_kind_name(s.kind) + ")";
 }
@@ -318,6 +345,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
   const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
   const int64_t out_image = layer.out_size();
   // Spatial layers split each image into bands of output rows, a few per thread.
+  const int64_t macs = batch * layer_macs(s, layer.out_h, layer.out_w);
   const int bands = pool.threads() == 1 ? 1 : std::min(layer.out_h, 4 * pool.threads());
   const int band_rows = (layer.out_h + bands - 1) / bands;
   switch (s.kind) {
@@ -333,7 +361,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
       a.stride = s.stride, a.pad = s.pad;
       a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.out_c_padded = layer.channels_padded;
       a.clamp = clamp;
-      pool.parallel_for(batch * bands, [&](int task) {
+      run_tasks(pool, macs, batch * bands, [&](int task) {
         Conv3x3Args t = a;
         const int n = task / bands, band = task % bands;
         t.input = in + n * in_image;
@@ -344,7 +372,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
     }
     case LayerKind::DwConv3x3: {
       const DwConvArgs a = dwconv_args(layer, ws);
-      pool.parallel_for(batch * bands, [&](int task) {
+      run_tasks(pool, macs, batch * bands, [&](int task) {
         DwConvArgs t = a;
         const int n = task / bands, band = task % bands;
         t.input = in + n * in_image;
@@ -354,7 +382,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
       break;
     }
     case LayerKind::GlobalAvgPool:
-      pool.parallel_for(batch, [&](int n) {
+      run_tasks(pool, macs, batch, [&](int n) {
         kernels_->global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
       });
       break;
@@ -410,7 +438,8 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   const int64_t block = round_up((m + row_blocks - 1) / row_blocks, mr);
   row_blocks = static_cast<int>((m + block - 1) / block);
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
-  pool.parallel_for(row_blocks * col_blocks, [&](int task) {
+  const int64_t macs = m64 * k * n;
+  run_tasks(pool, macs, row_blocks * col_blocks, [&](int task) {
     const int rb = task / col_blocks, cb = task % col_blocks;
     const int m0 = static_cast<int>(rb * block), m1 = static_cast<int>(std::min<int64_t>(m, m0 + block));
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
@@ -430,7 +459,8 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   // When profiling, each part's thread time splits the pair's wall time between the two layers.
   std::atomic<int64_t> dw_ns{0}, pw_ns{0};
   const auto start = layer_ns ? Clock::now() : Clock::time_point{};
-  pool.parallel_for(batch * bands, [&](int task, int thread) {
+  const int64_t macs = batch * (layer_macs(dw.spec, dw.out_h, dw.out_w) + layer_macs(pw.spec, pw.out_h, pw.out_w));
+  run_tasks(pool, macs, batch * bands, [&](int task, int thread) {
     const int n = task / bands, y0 = (task % bands) * band_rows, y1 = std::min(dw.out_h, y0 + band_rows);
     float* band = ws.bands.data() + thread * max_band_floats_;
     DwConvArgs a = args;

@@ -40,7 +40,10 @@ void ThreadPool::drain(uint64_t generation, int thread) {
     if (index >= static_cast<uint64_t>(n_.load(std::memory_order_relaxed))) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
     fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), static_cast<int>(index), thread);
-    done_.fetch_add(1, std::memory_order_release);
+    if (done_.fetch_add(1) + 1 == n_.load(std::memory_order_relaxed) && owner_sleeping_.load()) {
+      std::lock_guard<std::mutex> lock(done_mutex_);
+      done_cv_.notify_one();
+    }
     s = state_.load(std::memory_order_acquire);
   }
 }
@@ -63,16 +66,17 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   }
   wake_.notify_all();
   drain(generation, 0);
-  // Tasks still running on other threads: spin briefly, then nap. A spinning
-  // caller keeps its core busy, so a worker that shares the other core with
-  // another process is never moved here; napping lets this core go idle.
-  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(30);
-  while (done_.load(std::memory_order_acquire) < n) {
-    if (std::chrono::steady_clock::now() < spin_until) {
-      for (int i = 0; i < 16; ++i) MBN_PAUSE();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
+  // Tasks still running on other threads: spin briefly, then sleep until the
+  // last one finishes. A spinning owner keeps its core busy, so a worker that
+  // shares the other core with another process would never be moved here.
+  const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  while (done_.load() < n && std::chrono::steady_clock::now() < spin_until)
+    for (int i = 0; i < 16; ++i) MBN_PAUSE();
+  if (done_.load() < n) {
+    std::unique_lock<std::mutex> lock(done_mutex_);
+    owner_sleeping_.store(true);  // seq_cst with the workers' done_ increment: no lost wake-up
+    while (done_.load() < n) done_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    owner_sleeping_.store(false);
   }
   state_.store((generation << 32) | kClosed, std::memory_order_release);
 }

@@ -58,6 +58,10 @@ class ThreadPool {
   std::atomic<void*> ctx_{nullptr};
   std::atomic<int> n_{0};
   std::atomic<int> done_{0};
+  // The owner sleeps here when the last tasks run long on other threads.
+  std::mutex done_mutex_;
+  std::condition_variable done_cv_;
+  std::atomic<bool> owner_sleeping_{false};
 
   std::mutex wake_mutex_;
   std::condition_variable wake_;
