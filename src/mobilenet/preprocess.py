@@ -25,6 +25,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from ._files import existing_file
+
 CROP_MODES = ("crop_then_resize", "resize_then_crop")
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
 
@@ -102,11 +104,7 @@ def _pil():
 def _to_pil(image):
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"image file not found: {path}")
-        if os.path.isdir(path):
-            raise ValueError(f"{path} is a directory, not an image file")
+        path = existing_file(os.fspath(image), "image file")
         try:
             with Image.open(path) as img:
                 img.load()

@@ -19,6 +19,7 @@ import os
 from typing import Optional, Sequence, Union
 
 from ..preprocess import Preprocessing
+from .._files import existing_file
 
 FORMATS = ("tflite", "keras", "torch", "safetensors", "onnx", "npz")
 _MAX_BYTES = 1 << 31
@@ -77,11 +78,7 @@ def _read(kind: str, data: bytes, path: str, resolution: Optional[int]):
 
 def read_labels(path) -> list:
     """Class names from a text file, one per line (blank lines at the end are dropped)."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"labels file not found: {path}")
-    if os.path.isdir(path):
-        raise ValueError(f"{path} is a directory, not a labels file")
+    path = existing_file(os.fspath(path), "labels file")
     try:
         with open(path, encoding="utf-8") as f:
             lines = [line.rstrip("\r\n") for line in f]
@@ -121,11 +118,7 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
     from ..model import MobileNetV1
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
-    path = os.fsdecode(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"model file not found: {path}")
-    if os.path.isdir(path):
-        raise ValueError(f"{path} is a directory, not a model file")
+    path = existing_file(path, "model file")
     if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)):
         raise TypeError(f"resolution must be an integer, got {type(resolution).__name__}")
     if format is not None and format not in FORMATS:
