@@ -23,6 +23,7 @@ TABLE1_BLOCKS: Tuple[Tuple[int, int], ...] = (
 )
 STEM_CHANNELS = 32
 SHALLOW_DROPPED_BLOCKS = frozenset(range(7, 12))  # Table 5: the five 14x14x512 blocks
+MAX_RESOLUTION = 4096  # a sanity bound on input sizes: beyond it a typo, not a model
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,8 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
     _check_number("resolution", resolution, int)
     if resolution < 32:
         raise ValueError(f"resolution must be >= 32, got {resolution}")
-    if resolution > 4096:
-        raise ValueError(f"resolution must be <= 4096, got {resolution}")
+    if resolution > MAX_RESOLUTION:
+        raise ValueError(f"resolution must be <= {MAX_RESOLUTION}, got {resolution}")
     _check_number("num_classes", num_classes, int)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")

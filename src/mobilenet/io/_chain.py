@@ -13,9 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..graph import Layer, conv_output_size, conv_padding
+from ..graph import MAX_RESOLUTION, Layer, conv_output_size, conv_padding
 
-MAX_RESOLUTION = 4096  # the same bound as build_layers
 MAX_CHANNELS = 1 << 16
 
 
