@@ -141,7 +141,7 @@ Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBa
     layers_.push_back(std::move(layer));
   }
   if (fuse) plan_fusion();
-  pool_ = std::make_shared<ThreadPool>(threads);
+  pool_ = ThreadPool::create(threads);
 }
 
 void Network::plan_fusion() {
@@ -244,7 +244,7 @@ int Network::threads() const {
 
 void Network::set_threads(int threads) {
   MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
-  auto pool = std::make_shared<ThreadPool>(threads);
+  auto pool = ThreadPool::create(threads);
   std::lock_guard<std::mutex> lock(pool_mutex_);
   pool_ = std::move(pool);  // a forward in flight keeps its own reference to the old pool
 }

@@ -1,6 +1,7 @@
 #include "thread_pool.h"
 
 #include <chrono>
+#include <unistd.h>
 #include <fstream>
 #include <set>
 #include <string>
@@ -19,8 +20,17 @@
 
 namespace mobilenet {
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : owner_pid_(static_cast<long>(getpid())) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+}
+
+std::shared_ptr<ThreadPool> ThreadPool::create(int threads) {
+  return std::shared_ptr<ThreadPool>(new ThreadPool(threads), [](ThreadPool* pool) {
+    // In a forked child the workers do not exist: joining them would hang, and
+    // so would destroying the condition variables they waited on in the
+    // parent. The child's copy of the pool is left alone (a small leak).
+    if (static_cast<long>(getpid()) == pool->owner_pid_) delete pool;
+  });
 }
 
 ThreadPool::~ThreadPool() {
@@ -51,7 +61,7 @@ void ThreadPool::drain(uint64_t generation, int thread) {
 void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   if (n <= 0) return;
   std::unique_lock<std::mutex> owner(busy_, std::try_to_lock);
-  if (workers_.empty() || n == 1 || !owner.owns_lock()) {
+  if (workers_.empty() || n == 1 || !owner.owns_lock() || static_cast<long>(getpid()) != owner_pid_) {
     for (int i = 0; i < n; ++i) fn(ctx, i, 0);
     return;
   }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -14,7 +15,9 @@ namespace mobilenet {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  // Pools are shared (a forward pass in flight keeps its pool alive across
+  // set_threads) and made only here, so that a forked child never destroys one.
+  static std::shared_ptr<ThreadPool> create(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
@@ -37,6 +40,7 @@ class ThreadPool {
   }
 
  private:
+  explicit ThreadPool(int threads);
   using TaskFn = void (*)(void*, int task, int thread);
   void run(int n, TaskFn fn, void* ctx);
   void worker_loop(int thread);
@@ -45,6 +49,9 @@ class ThreadPool {
   static constexpr uint64_t kClosed = 0xFFFFFFFFu;
 
   std::vector<std::thread> workers_;
+  // A forked child inherits this object but none of the worker threads:
+  // there the pool runs everything on the calling thread and never joins.
+  const long owner_pid_;
   std::mutex busy_;  // held by the caller that owns the current parallel region
 
   // (generation << 32) | next task index. A task is claimed by a CAS that

@@ -162,3 +162,29 @@ def test_engine_reuses_its_workspace(rng):
     for _ in range(30):
         net.logits(x)
     assert resident_pages() - before < 256  # pages (1 MB): the 2x128x128 activations alone are several MB
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_network_works_and_dies_cleanly_in_a_forked_child(rng):
+    """multiprocessing forks on Linux: the child has the network but none of its worker threads."""
+    import time
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=2)
+    x = rng.standard_normal((2, 64, 64, 3)).astype(np.float32)
+    expected = net.logits(x)
+    pid = os.fork()
+    if pid == 0:  # the child: compute, then destroy the network (its pool must not join absent threads)
+        ok = np.array_equal(net.logits(x), expected)
+        del net
+        import gc
+        gc.collect()
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung")
