@@ -1,11 +1,12 @@
 #include "thread_pool.h"
 
 #include <chrono>
-#include <unistd.h>
 #include <fstream>
 #include <set>
 #include <string>
 #include <utility>
+
+#include <pthread.h>
 
 #include "float_env.h"
 
@@ -20,7 +21,19 @@
 
 namespace mobilenet {
 
-ThreadPool::ThreadPool(int threads) : owner_pid_(static_cast<long>(getpid())) {
+namespace {
+// Counts forks in this process's lineage (a child's handler bumps its copy),
+// so a pool can tell, without a system call, that it was made before a fork.
+std::atomic<uint64_t> fork_count{0};
+const bool kForkHandlerInstalled = [] {
+  pthread_atfork(nullptr, nullptr, [] { fork_count.fetch_add(1); });
+  return true;
+}();
+}  // namespace
+
+bool ThreadPool::forked_away() const { return fork_count.load(std::memory_order_relaxed) != fork_generation_; }
+
+ThreadPool::ThreadPool(int threads) : fork_generation_(fork_count.load()) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
@@ -29,7 +42,7 @@ std::shared_ptr<ThreadPool> ThreadPool::create(int threads) {
     // In a forked child the workers do not exist: joining them would hang, and
     // so would destroying the condition variables they waited on in the
     // parent. The child's copy of the pool is left alone (a small leak).
-    if (static_cast<long>(getpid()) == pool->owner_pid_) delete pool;
+    if (!pool->forked_away()) delete pool;
   });
 }
 
@@ -61,7 +74,7 @@ void ThreadPool::drain(uint64_t generation, int thread) {
 void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   if (n <= 0) return;
   std::unique_lock<std::mutex> owner(busy_, std::try_to_lock);
-  if (workers_.empty() || n == 1 || !owner.owns_lock() || static_cast<long>(getpid()) != owner_pid_) {
+  if (workers_.empty() || n == 1 || !owner.owns_lock() || forked_away()) {
     for (int i = 0; i < n; ++i) fn(ctx, i, 0);
     return;
   }

@@ -51,7 +51,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   // A forked child inherits this object but none of the worker threads:
   // there the pool runs everything on the calling thread and never joins.
-  const long owner_pid_;
+  bool forked_away() const;
+  const uint64_t fork_generation_;  // forks seen by this process when the pool was made
   std::mutex busy_;  // held by the caller that owns the current parallel region
 
   // (generation << 32) | next task index. A task is claimed by a CAS that
