@@ -127,6 +127,10 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
   int64_t first_ns = 0;
   {
     py::gil_scoped_release release;
+    if (!all_finite(x.data(), batch * net.input_size())) {
+      py::gil_scoped_acquire acquire;
+      throw py::value_error("input contains NaN or Inf");
+    }
     const float* in = x.data();
     float* o = out.mutable_data();
     auto timed = [&](int64_t* per_layer) {
