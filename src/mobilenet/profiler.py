@@ -112,9 +112,7 @@ def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC") -> 
     runs = _check_count("runs", runs, 1)
     warmup = _check_count("warmup", warmup, 0)
     x = net._prepare(x, layout)
-    if x.shape[0] < 1:
-        raise ValueError("profiling needs at least one image")
-    raw = net._engine.profile(x, layout, True, runs, warmup)
+    raw = net._engine.profile(x, layout, True, runs, warmup)  # checks for an empty batch and NaN/Inf
     return ProfileReport(net, raw, batch=x.shape[0], runs=runs, warmup=warmup)
 
 
