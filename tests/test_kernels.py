@@ -80,6 +80,25 @@ def test_dwconv3x3(isa, stride, mode, rng):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("h", [1, 2, 3, 5, 6, 7, 9, 14])
+def test_dwconv3x3_wide_rows(isa, stride, h, rng):
+    """Rows too wide for L1 run in blocks of 4 output rows (then 2, then 1): every remainder."""
+    w, c = 34, 200  # 3 rows x 34 x 200 floats = 80 KB, 16+ output columns at stride 2
+    for i, mode in enumerate(["same", "symmetric", "valid", "asymmetric"]):
+        pad = padding_for(mode, h, w, stride)
+        if out_size(h, stride, pad[0], pad[2]) < 1:
+            continue
+        x = rng.standard_normal((1, h, w, c)).astype(np.float32)
+        wt = rng.standard_normal((3, 3, c)).astype(np.float32)
+        b = rng.standard_normal(c).astype(np.float32)
+        act = ACTIVATIONS[i % 3]
+        got = engine(spec("dwconv3x3", h, w, c, c, wt, b, stride, pad, act), isa, 1 + i % 2).forward(x)
+        want = reference.activate(reference.dwconv3x3(x, wt, stride, pad) + b, act)
+        check(got.reshape(want.shape), want, f"dwconv {isa} {h}x{w}x{c} s{stride} pad{pad} {act}")
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 def test_conv3x3(isa, stride, layout, rng):
     for i, (h, w, cout) in enumerate(cases(stride + len(layout))):

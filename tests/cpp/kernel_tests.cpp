@@ -470,6 +470,14 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 200; ++i)
     test_dwconv(kt, rng, {rng.range(1, 33), rng.range(1, 33), rng.range(1, 70), rng.range(1, 2), random_padding(rng),
                           act(), i % 4 == 0});
+  // Rows wider than L1 (3 x w x c floats > 48 KB, 16+ output columns) take the
+  // 4-row blocks, with 2- and 1-row blocks for the remainder: every height
+  // 1..13 and padding.
+  for (int i = 0; i < 60; ++i) {
+    const int c = rng.pick(std::vector<int>{129, 160, 200, 256, 300, 512});
+    const int w = rng.range(std::max(34, 4100 / c + 1), 4100 / c + 40);
+    test_dwconv(kt, rng, {1 + i % 13, w, c, 1 + i % 2, random_padding(rng), act(), i % 5 == 0});
+  }
 
   // Stem: output channels 1..70 (vector tails, 1-4 vectors per pixel), input
   // channels 1..8 and a few wide ones, both layouts, every padding.
