@@ -36,9 +36,17 @@ constexpr int64_t kFuseBandBytes = 32 * 1024;
 // joining the pool costs more than it saves (at 0.25/128 most layers are below it).
 constexpr int64_t kMinParallelMacs = 256 * 1024;
 
+// Trailing layers with at most this many input pixels per image run on the
+// whole batch at once, so their large weights are read once per batch (and
+// their GEMMs get more rows); the layers before them run image by image, so
+// each image's activations stay in L2 (batched, the 1.0/224 depthwise layers
+// read them from L3 and ran 1.7-2.7x slower per image).
+constexpr int64_t kBatchedMaxPixels = 64;
+
+// pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
-void run_tasks(ThreadPool& pool, int64_t macs, int n, F&& fn) {
-  if (macs >= kMinParallelMacs) return pool.parallel_for(n, fn);
+void run_tasks(ThreadPool* pool, int64_t macs, int n, F&& fn) {
+  if (pool && pool->threads() > 1 && macs >= kMinParallelMacs) return pool->parallel_for(n, fn);
   for (int i = 0; i < n; ++i) {
     if constexpr (std::is_invocable_v<F&, int, int>)
       fn(i, 0);
@@ -141,6 +149,12 @@ Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBa
     layers_.push_back(std::move(layer));
   }
   if (fuse) plan_fusion();
+  batched_from_ = num_layers();
+  while (batched_from_ > 0 &&
+         int64_t{layers_[batched_from_ - 1].spec.in_h} * layers_[batched_from_ - 1].spec.in_w <= kBatchedMaxPixels)
+    --batched_from_;
+  // A fused pair runs as one: it stays on one side of the split.
+  if (batched_from_ > 0 && batched_from_ < num_layers() && layers_[batched_from_ - 1].fused_with_next) --batched_from_;
   pool_ = ThreadPool::create(threads);
 }
 
@@ -296,35 +310,26 @@ void Network::forward(const float* input, int batch, InputLayout layout, float* 
     pool = pool_;
   }
   std::unique_ptr<Workspace> ws = acquire_workspace(batch, pool->threads());
-  const float* in = input;
-  // Only the stem reads the caller's array in place (through strides); any
-  // other first layer gets an NHWC copy that ends with readable slack.
-  if (layers_.front().spec.kind != LayerKind::Conv3x3) {
-    stage_input(input, batch, layout, ws->staged_input.data());
-    in = ws->staged_input.data();
-  }
-  int next_buffer = 0;  // layers alternate between the two activation buffers
-  for (int i = 0; i < num_layers(); ++i) {
-    const Layer& layer = layers_[i];
-    const int last = layer.fused_with_next ? i + 1 : i;  // a fused pair writes the pointwise output
-    float* out = last + 1 == num_layers() ? output : ws->activations[next_buffer].data();
-    next_buffer ^= 1;
-    if (layer.fused_with_next) {
-      run_fused(layer, layers_[i + 1], in, out, batch, *ws, *pool, layer_ns ? layer_ns + i : nullptr);
-    } else {
-      const auto start = layer_ns ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      run_layer(layer, in, layout, out, batch, *ws, *pool);
-      if (layer_ns)
-        layer_ns[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+  const int split = batch > 1 ? batched_from_ : 0;
+  bool finite = true;
+  if (split > 0) {
+    finite = run_images(split, input, batch, layout, output, *ws, *pool, layer_ns, check_finite);
+    if (finite && split < num_layers())
+      run_chain(split, num_layers(), ws->activations[0].data(), layout, output, batch, *ws, pool.get(), layer_ns,
+                nullptr);
+  } else {
+    const float* in = input;
+    // Only the stem reads the caller's array in place (through strides); any
+    // other first layer gets an NHWC copy that ends with readable slack.
+    if (layers_.front().spec.kind != LayerKind::Conv3x3) {
+      stage_input(input, batch, layout, ws->staged_input.data());
+      in = ws->staged_input.data();
     }
-    in = out;
-    i = last;
-    if (i == 0 && check_finite && !all_finite(input, batch * input_size())) {
-      release_workspace(std::move(ws));
-      throw std::invalid_argument("input contains NaN or Inf");
-    }
+    finite = run_chain(0, num_layers(), in, layout, output, batch, *ws, pool.get(), layer_ns,
+                       check_finite ? input : nullptr);
   }
   release_workspace(std::move(ws));
+  if (!finite) throw std::invalid_argument("input contains NaN or Inf");
   if (softmax) {
     const int64_t k = output_size();
     for (int n = 0; n < batch; ++n) {
@@ -338,15 +343,88 @@ void Network::forward(const float* input, int batch, InputLayout layout, float* 
   }
 }
 
+bool Network::run_chain(int first, int end, const float* in, InputLayout layout, float* out, int batch,
+                        Workspace& ws, ThreadPool* pool, int64_t* layer_ns, const float* check_input) const {
+  // Layers alternate between the two activation buffers, starting with the one `in` is not in.
+  int next_buffer = in == ws.activations[0].data() ? 1 : 0;
+  for (int i = first; i < end; ++i) {
+    const Layer& layer = layers_[i];
+    const int last = layer.fused_with_next ? i + 1 : i;  // a fused pair writes the pointwise output
+    float* dst = last + 1 == end ? out : ws.activations[next_buffer].data();
+    next_buffer ^= 1;
+    if (layer.fused_with_next) {
+      run_fused(layer, layers_[i + 1], in, dst, batch, ws, pool, layer_ns ? layer_ns + i : nullptr);
+    } else {
+      const auto start = layer_ns ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      run_layer(layer, in, layout, dst, batch, ws, pool);
+      if (layer_ns)
+        layer_ns[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
+    }
+    in = dst;
+    i = last;
+    if (i == 0 && check_input && !all_finite(check_input, batch * input_size())) return false;
+  }
+  return true;
+}
+
+bool Network::run_images(int split, const float* input, int batch, InputLayout layout, float* output,
+                         Workspace& ws, ThreadPool& pool, int64_t* layer_ns, bool check_finite) {
+  using Clock = std::chrono::steady_clock;
+  const int threads = pool.threads();
+  // Whole images side by side, one per thread (no synchronization inside an
+  // image); the images left over after the last full round run one after
+  // another with each layer split across the threads.
+  const int side_by_side = threads > 1 ? batch / threads * threads : 0;
+  std::vector<std::unique_ptr<Workspace>> image_ws;
+  for (int t = 0; t < threads; ++t) image_ws.push_back(acquire_workspace(1, t == 0 ? threads : 1));
+  std::atomic<bool> finite{true};
+  const int64_t split_size = split < num_layers() ? layers_[split - 1].out_size() : output_size();
+  float* split_out = split < num_layers() ? ws.activations[0].data() : output;
+  auto run_image = [&](int n, int lane, ThreadPool* image_pool, int64_t* ns) {
+    Workspace& iws = *image_ws[lane];
+    const float* x = input + n * input_size();
+    const float* in = x;
+    if (layers_.front().spec.kind != LayerKind::Conv3x3) {
+      stage_input(x, 1, layout, iws.staged_input.data());
+      in = iws.staged_input.data();
+    }
+    if (!run_chain(0, split, in, layout, split_out + n * split_size, 1, iws, image_pool, ns, check_finite ? x : nullptr))
+      finite = false;
+  };
+  if (side_by_side > 0) {
+    // Per-lane layer times overlap in time: they are scaled to the wall time.
+    std::vector<int64_t> lane_ns(layer_ns ? size_t(threads) * num_layers() : 0, 0);
+    const auto start = Clock::now();
+    pool.parallel_for(side_by_side, [&](int n, int lane) {
+      run_image(n, lane, nullptr, layer_ns ? lane_ns.data() + size_t(lane) * num_layers() : nullptr);
+    });
+    if (layer_ns) {
+      const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+      int64_t busy = 0;
+      for (int64_t ns : lane_ns) busy += ns;
+      const double scale = static_cast<double>(wall) / std::max<int64_t>(1, busy);
+      for (int i = 0; i < split; ++i) {
+        int64_t sum = 0;
+        for (int t = 0; t < threads; ++t) sum += lane_ns[size_t(t) * num_layers() + i];
+        layer_ns[i] += static_cast<int64_t>(sum * scale);
+      }
+    }
+  }
+  for (int n = side_by_side; n < batch; ++n) run_image(n, 0, &pool, layer_ns);
+  for (auto& w : image_ws) release_workspace(std::move(w));
+  return finite;
+}
+
 void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
-                        Workspace& ws, ThreadPool& pool) const {
+                        Workspace& ws, ThreadPool* pool) const {
   const LayerSpec& s = layer.spec;
   const Clamp clamp = clamp_for(s.activation);
   const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
   const int64_t out_image = layer.out_size();
   // Spatial layers split each image into bands of output rows, a few per thread.
   const int64_t macs = batch * layer_macs(s, layer.out_h, layer.out_w);
-  const int bands = pool.threads() == 1 ? 1 : std::min(layer.out_h, 4 * pool.threads());
+  const int threads = pool ? pool->threads() : 1;
+  const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
   const int band_rows = (layer.out_h + bands - 1) / bands;
   switch (s.kind) {
     case LayerKind::Conv3x3: {
@@ -423,10 +501,10 @@ void Network::pointwise_block(const Layer& layer, const float* in, float* out, i
   }
 }
 
-void Network::run_pointwise(const Layer& layer, const float* in, float* out, int64_t m64, ThreadPool& pool) const {
+void Network::run_pointwise(const Layer& layer, const float* in, float* out, int64_t m64, ThreadPool* pool) const {
   const LayerSpec& s = layer.spec;
   const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
-  const int threads = pool.threads();
+  const int threads = pool ? pool->threads() : 1;
   const int mr = kernels_->gemm_tile_rows, nr = kernels_->gemm_panel_width;
   const int panels = (n + nr - 1) / nr;
   // Row blocks whose A rows stay in L2 while every B panel streams past them.
@@ -448,7 +526,7 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
 }
 
 void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
-                        ThreadPool& pool, int64_t* layer_ns) const {
+                        ThreadPool* pool, int64_t* layer_ns) const {
   using Clock = std::chrono::steady_clock;
   const int64_t in_image = int64_t{dw.spec.in_h} * dw.spec.in_w * dw.spec.in_c;
   const int64_t out_image = pw.out_size();

@@ -98,13 +98,21 @@ class Network {
   void plan_fusion();
   std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);
   void release_workspace(std::unique_ptr<Workspace> ws);
+  // Layers [first, end) on `batch` images; the last writes to `out`. With
+  // check_input, returns false if it holds NaN or Inf (scanned after layer 0).
+  // pool == nullptr runs everything on the calling thread.
+  bool run_chain(int first, int end, const float* in, InputLayout layout, float* out, int batch, Workspace& ws,
+                 ThreadPool* pool, int64_t* layer_ns, const float* check_input) const;
+  // Layers [0, split) image by image, into ws.activations[0] (or the output).
+  bool run_images(int split, const float* input, int batch, InputLayout layout, float* output, Workspace& ws,
+                  ThreadPool& pool, int64_t* layer_ns, bool check_finite);
   void run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
-                 Workspace& ws, ThreadPool& pool) const;
-  void run_pointwise(const Layer& layer, const float* in, float* out, int64_t m, ThreadPool& pool) const;
+                 Workspace& ws, ThreadPool* pool) const;
+  void run_pointwise(const Layer& layer, const float* in, float* out, int64_t m, ThreadPool* pool) const;
   // Rows [m0, m1) and GEMM panels [p0, p1) of a pointwise layer, bias and activation fused.
   void pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0, int p1) const;
   void run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
-                 ThreadPool& pool, int64_t* layer_ns) const;
+                 ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
 
   std::vector<Layer> layers_;
@@ -113,6 +121,8 @@ class Network {
   int64_t max_activation_ = 0;
   int64_t max_zero_row_ = 0;
   int64_t max_band_floats_ = 0;
+  // Layers before this one run image by image in a batch; the rest on the whole batch.
+  int batched_from_ = 0;
 
   std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
   std::shared_ptr<ThreadPool> pool_;

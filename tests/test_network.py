@@ -56,6 +56,40 @@ def test_batch_rows_are_independent(rng):
         np.testing.assert_allclose(batched[i], net.logits(x[i:i + 1])[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("threads,batch", [(1, 4), (2, 2), (2, 3), (2, 8), (3, 5), (3, 12)])
+def test_batch_split_matches_single_images(threads, batch, rng):
+    """A batch runs its early layers image by image (whole images side by side
+    on the threads, the leftovers with each layer split across the threads) and
+    its 7x7 tail and classifier on the whole batch: every image equals its own
+    batch-1 call."""
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=224, threads=threads)
+    x = rng.standard_normal((batch, 224, 224, 3)).astype(np.float32)
+    batched = net.logits(x)
+    for i in range(batch):
+        np.testing.assert_allclose(batched[i], net.logits(x[i:i + 1])[0], rtol=1e-5, atol=1e-6)
+    # The same engine through NCHW input and through the profiler's path.
+    np.testing.assert_allclose(net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW"), batched,
+                               rtol=1e-5, atol=1e-6)
+    r = net._engine.profile(x, "NHWC", False, 5, 1)
+    assert r["layer_ns"].shape == (5, len(net.layers)) and (r["layer_ns"] > 0).all()
+    # Threads running images side by side overlap: their layer times are scaled
+    # to the wall time, so the layers add up to the pass (unscaled: T times it).
+    ratio = r["layer_ns"].sum(axis=1).min() / r["total_ns"].min()
+    assert 0.6 < ratio < 1.4, ratio
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_non_finite_in_a_later_image_raises(threads, rng):
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=128, threads=threads)
+    x = rng.standard_normal((4, 128, 128, 3)).astype(np.float32)
+    x[3, 100, 5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        net(x)
+    assert np.isnan(net.logits(x, check_finite=False)[3]).any()
+    x[3, 100, 5, 2] = 0.0
+    assert np.isfinite(net(x)).all()  # the engine is still usable
+
+
 def test_threads_give_same_answer(rng):
     net = mobilenet.MobileNetV1(alpha=0.5, resolution=128, threads=1)
     x = rng.standard_normal((2, 128, 128, 3)).astype(np.float32)
