@@ -542,13 +542,14 @@ void global_avgpool(const float* in, int pixels, int channels, float* out) {
 
 // -------------------------------------------------------------------- GEMM
 
-// MR rows x kGemmNR columns of C, accumulated in registers over all of k.
+// MR rows x NV vectors of columns of C (NV = MBN_GEMM_NR_VECS: the whole
+// kGemmNR-wide panel; 1: a panel with at most W columns in use), accumulated in
+// registers over all of k.
 // With PREFETCH, the same rows of the next B panel are fetched into L2 along
 // the way: large weight matrices stream from memory, and the first row tile
 // of each panel would otherwise wait for them.
-template <int MR, bool PREFETCH>
+template <int MR, int NV, bool PREFETCH>
 inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
-  constexpr int NV = MBN_GEMM_NR_VECS;
   // Thin tiles (the classifier's single row) would leave too few independent
   // FMA chains to cover the FMA latency: they also split k into KS partial sums.
   constexpr int KS = MR * NV <= 2 ? 4 : (MR * NV <= 6 ? 2 : 1);
@@ -596,34 +597,46 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   }
 }
 
-template <int MR>
+template <int MR, int NV>
 void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, bool prefetch_next, Vec lo, Vec hi) {
   if constexpr (MR > 1) {
-    if (rows < MR) return gemm_tile_rows<MR - 1>(g, m0, rows, panel, prefetch_next, lo, hi);
+    if (rows < MR) return gemm_tile_rows<MR - 1, NV>(g, m0, rows, panel, prefetch_next, lo, hi);
   }
   if (prefetch_next)
-    gemm_tile<MR, true>(g, m0, panel, lo, hi);
+    gemm_tile<MR, NV, true>(g, m0, panel, lo, hi);
   else
-    gemm_tile<MR, false>(g, m0, panel, lo, hi);
+    gemm_tile<MR, NV, false>(g, m0, panel, lo, hi);
+}
+
+// Rows [m_begin, m_end) of one panel in tiles of at most MR rows, dealt into
+// nearly equal heights (49 rows -> 10,10,10,10,9 rather than 12,12,12,12,1): a
+// thin tile runs its FMAs at a fraction of the rate.
+template <int MR, int NV>
+void gemm_panel(const GemmArgs& g, int m_begin, int m_end, int panel, bool prefetch_next, Vec lo, Vec hi) {
+  const int rows = m_end - m_begin;
+  const int tiles = (rows + MR - 1) / MR;
+  if (tiles == 0) return;
+  const int base = rows / tiles, extra = rows % tiles;
+  int m = m_begin;
+  for (int t = 0; t < tiles; ++t) {
+    const int height = base + (t < extra ? 1 : 0);
+    gemm_tile_rows<MR, NV>(g, m, height, panel, prefetch_next && t == 0, lo, hi);
+    m += height;
+  }
 }
 
 void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_end) {
   const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
-  // Rows are dealt into tiles of nearly equal height (49 rows -> 10,10,10,10,9
-  // rather than 12,12,12,12,1): a thin tile runs its FMAs at a fraction of the rate.
-  const int rows = m_end - m_begin;
-  const int tiles = (rows + kGemmMR - 1) / kGemmMR;
-  if (tiles == 0) return;
-  const int base = rows / tiles, extra = rows % tiles;
   // Weights beyond L2 come from memory: prefetch the next panel (smaller ones stay cached).
   const bool stream_b = static_cast<int64_t>(g.k) * g.n * 4 >= 512 * 1024;
   for (int p = panel_begin; p < panel_end; ++p) {
-    int m = m_begin;
-    for (int t = 0; t < tiles; ++t) {
-      const int height = base + (t < extra ? 1 : 0);
-      gemm_tile_rows<kGemmMR>(g, m, height, p, stream_b && t == 0 && p + 1 < panel_end, lo, hi);
-      m += height;
-    }
+    const bool prefetch_next = stream_b && p + 1 < panel_end;
+    // A panel with at most one vector of columns in use (0.25's first pointwise
+    // layer has 16) skips the zero padding: one vector per row, twice the rows.
+    if (MBN_GEMM_NR_VECS > 1 && g.n - p * kGemmNR <= W)
+      gemm_panel<kGemmMR * MBN_GEMM_NR_VECS, 1>(g, m_begin, m_end, p, prefetch_next, lo, hi);
+    else
+      gemm_panel<kGemmMR, MBN_GEMM_NR_VECS>(g, m_begin, m_end, p, prefetch_next, lo, hi);
   }
 }
 
