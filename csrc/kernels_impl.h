@@ -493,7 +493,61 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+// Fewer channels than a vector holds, at stride 1 (0.25's first depthwise layer
+// has 8): one vector covers the W / C neighbouring pixels whose channels lie
+// side by side in NHWC, with every weight repeated every C lanes.
+void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
+  const int C = a.channels, P = W / C, pl = a.pad.left;
+  const int64_t in_row = static_cast<int64_t>(a.in_w) * C;
+  const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
+  float lanes[W];
+  Vec w[9];
+  for (int k = 0; k < 9; ++k) {
+    for (int l = 0; l < W; ++l) lanes[l] = a.weights[k * a.channels_padded + l % C];
+    w[k] = Vec::load(lanes);
+  }
+  for (int l = 0; l < W; ++l) lanes[l] = a.bias[l % C];
+  const Vec bias = Vec::load(lanes);
+  const int ox_lo = imin(a.out_w, pl);
+  const int ox_hi = a.in_w - 3 + pl >= 0 ? imax(ox_lo, imin(a.out_w, a.in_w - 3 + pl + 1)) : ox_lo;
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const float* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      const int iy = oy - a.pad.top + ky;
+      rows[ky] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
+    }
+    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
+    // One pixel's C lanes: the first C lanes of the repeated weights are the weights.
+    auto single_pixel = [&](int ox) {
+      Vec acc = bias;
+      for (int kx = 0; kx < 3; ++kx) {
+        const int ix = ox - pl + kx;
+        if (ix < 0 || ix >= a.in_w) continue;
+        for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C), w[ky * 3 + kx], acc);
+      }
+      store_n(clamp(acc, lo, hi), out_row + ox * C, C);
+    };
+    int ox = 0;
+    for (; ox < ox_lo; ++ox) single_pixel(ox);
+    for (; ox + P <= ox_hi; ox += P) {
+      const int64_t off = static_cast<int64_t>(ox - pl) * C;
+      Vec acc0 = fmadd(Vec::load(rows[0] + off), w[0], bias);
+      Vec acc1 = mul(Vec::load(rows[1] + off), w[3]);
+      Vec acc2 = mul(Vec::load(rows[2] + off), w[6]);
+      acc0 = fmadd(Vec::load(rows[0] + off + C), w[1], acc0);
+      acc1 = fmadd(Vec::load(rows[1] + off + C), w[4], acc1);
+      acc2 = fmadd(Vec::load(rows[2] + off + C), w[7], acc2);
+      acc0 = fmadd(Vec::load(rows[0] + off + 2 * C), w[2], acc0);
+      acc1 = fmadd(Vec::load(rows[1] + off + 2 * C), w[5], acc1);
+      acc2 = fmadd(Vec::load(rows[2] + off + 2 * C), w[8], acc2);
+      clamp(add(add(acc0, acc1), acc2), lo, hi).store(out_row + ox * C);
+    }
+    for (; ox < a.out_w; ++ox) single_pixel(ox);
+  }
+}
+
 void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
+  if (a.stride == 1 && a.channels < W && W % a.channels == 0) return dwconv3x3_packed_pixels(a, row_begin, row_end);
   // Wider rows have left L1 by the time the next output row reads them again:
   // blocks of output rows read each input row from L2 once instead of 3 times.
   // Narrow maps gain nothing (their border columns dominate): measured slower
