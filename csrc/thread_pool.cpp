@@ -7,6 +7,9 @@
 #include <utility>
 
 #include <pthread.h>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 #include "float_env.h"
 
@@ -35,6 +38,35 @@ bool ThreadPool::forked_away() const { return fork_count.load(std::memory_order_
 
 ThreadPool::ThreadPool(int threads) : fork_generation_(fork_count.load()) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+#if defined(__linux__)
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof mask, &mask) == 0)
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &mask)) allowed_cpus_.push_back(cpu);
+#endif
+}
+
+void ThreadPool::keep_workers_off(int cpu) {
+#if defined(__linux__)
+  // Only when every thread can have a CPU of its own: oversubscribed pools
+  // (more threads than CPUs) are left to the scheduler.
+  if (cpu < 0 || cpu == workers_kept_off_ || allowed_cpus_.size() <= workers_.size()) return;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  bool caller_cpu_allowed = false;
+  for (int c : allowed_cpus_) {
+    if (c == cpu)
+      caller_cpu_allowed = true;
+    else
+      CPU_SET(c, &mask);
+  }
+  if (!caller_cpu_allowed) return;
+  workers_kept_off_ = cpu;
+  // Failure (the process's CPUs changed since) leaves a worker where it is: still correct.
+  for (auto& t : workers_) pthread_setaffinity_np(t.native_handle(), sizeof mask, &mask);
+#else
+  (void)cpu;
+#endif
 }
 
 std::shared_ptr<ThreadPool> ThreadPool::create(int threads) {
@@ -83,6 +115,9 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
   n_.store(n, std::memory_order_relaxed);
   done_.store(0, std::memory_order_relaxed);
   const uint64_t generation = ++generation_;
+#if defined(__linux__)
+  keep_workers_off(sched_getcpu());
+#endif
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     state_.store(generation << 32, std::memory_order_release);

@@ -74,6 +74,14 @@ class ThreadPool {
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   std::atomic<bool> stop_{false};
+
+  // Keeps the workers off the calling thread's CPU. Linux wakes a sleeping
+  // thread on its waker's CPU when it can ("wake-affine"): a worker woken
+  // there shares that core with the caller for milliseconds, until the load
+  // balancer moves it, and the layers run one thread's speed or worse.
+  void keep_workers_off(int cpu);
+  std::vector<int> allowed_cpus_;  // the process's CPUs when the pool was made
+  int workers_kept_off_ = -1;      // CPU the workers' affinity excludes (busy_ owner only)
 };
 
 int physical_core_count();

@@ -90,6 +90,32 @@ def test_non_finite_in_a_later_image_raises(threads, rng):
     assert np.isfinite(net(x)).all()  # the engine is still usable
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs Linux and two CPUs")
+def test_workers_are_kept_off_the_callers_cpu(rng):
+    """Linux wakes a sleeping thread on its waker's CPU when it can: the pool
+    keeps its workers' affinity off the calling thread's CPU so the two never
+    share a core while another one idles."""
+    allowed = sorted(os.sched_getaffinity(0))
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=2)
+    x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
+
+    def masks():
+        out = []
+        for tid in os.listdir("/proc/self/task"):
+            out.append(os.sched_getaffinity(int(tid)))
+        return out
+
+    try:
+        for caller_cpu in allowed[:2]:
+            os.sched_setaffinity(0, {caller_cpu})  # this (calling) thread only
+            want = set(allowed) - {caller_cpu}
+            np.testing.assert_allclose(net.logits(x), net.logits(x))
+            assert want in masks(), f"no worker confined to {want} while the caller runs on CPU {caller_cpu}"
+    finally:
+        os.sched_setaffinity(0, set(allowed))
+
+
 def test_threads_give_same_answer(rng):
     net = mobilenet.MobileNetV1(alpha=0.5, resolution=128, threads=1)
     x = rng.standard_normal((2, 128, 128, 3)).astype(np.float32)
