@@ -640,13 +640,22 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   MBN_UNROLL for (int s = 1; s < KS; ++s)
     MBN_UNROLL for (int r = 0; r < MR; ++r)
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = add(acc[0][r][v], acc[s][r][v]);
-  const int cols = imin(kGemmNR, g.n - n0);
-  for (int r = 0; r < MR; ++r) {
-    float* c = g.c + (m0 + r) * g.ldc + n0;
-    for (int v = 0; v < NV; ++v) {
-      const int n = cols - v * W;
-      if (n <= 0) break;
-      store_n(clamp(acc[0][r][v], lo, hi), c + v * W, imin(W, n));
+  // Unrolled with compile-time indices, so the accumulators never leave their
+  // registers (a rolled store loop made GCC keep all MR x NV of them on the
+  // stack: at k = 8..32 that cost as much as the FMAs).
+  const int cols = imin(NV * W, g.n - n0);
+  if (cols == NV * W) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) clamp(acc[0][r][v], lo, hi).store(c + v * W);
+    }
+  } else {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) {
+        const int n = cols - v * W;
+        if (n > 0) store_n(clamp(acc[0][r][v], lo, hi), c + v * W, imin(W, n));
+      }
     }
   }
 }
