@@ -29,6 +29,8 @@ struct Conv3x3Args {
   const float* bias;     // [out_c_padded]
   int out_c_padded;
   Clamp clamp;
+  // Output row oy is written at output + (oy - output_row_offset) * out_w * out_c.
+  int output_row_offset = 0;
 };
 
 // Depthwise 3x3 convolution. Rows of the padding border are read from
@@ -36,6 +38,8 @@ struct Conv3x3Args {
 struct DwConvArgs {
   const float* input;  // NHWC, dense, followed by kBufferSlack readable floats
   int in_h, in_w, channels;
+  // > 0: the input is a ring of this many rows, row iy at slot iy % in_ring_rows.
+  int in_ring_rows = 0;
   float* output;  // NHWC, dense
   int out_h, out_w;
   int stride;

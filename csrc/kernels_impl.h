@@ -54,7 +54,7 @@ inline void conv3x3_pixel(const Conv3x3Args& a, int oy, int ox, int co0, Vec lo,
       }
     }
   }
-  float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox) * a.out_c + co0;
+  float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox) * a.out_c + co0;
   for (int v = 0; v < NV; ++v) store_n(clamp(acc[v], lo, hi), out + v * W, imin(W, a.out_c - co0 - v * W));
 }
 
@@ -94,7 +94,7 @@ inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec
       }
     }
   }
-  float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox0) * a.out_c + co0;
+  float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox0) * a.out_c + co0;
   MBN_UNROLL for (int p = 0; p < PX; ++p)
     MBN_UNROLL for (int v = 0; v < NV; ++v)
       store_n(clamp(acc[p][v], lo, hi), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
@@ -214,7 +214,7 @@ inline void conv3x3_pairs_interior(const Conv3x3Args& a, const float* wpair, con
     return clamp(Vec{sum}, lo, hi).v;
   };
   const int out_c = a.out_c;
-  float* out = a.output + (static_cast<int64_t>(oy) * a.out_w + ox0) * out_c;
+  float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox0) * out_c;
   MBN_UNROLL for (int p = 0; p < PX; ++p)
     MBN_UNROLL for (int v = 0; v + 1 < NV; v += 2) {
       const int n = imin(16, out_c - 8 * v);
@@ -348,6 +348,13 @@ void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
 
 // ----------------------------------------------------------- depthwise conv
 
+// Input row iy, the zero row for padding rows; a ring of in_ring_rows rows keeps row iy at slot iy % in_ring_rows.
+inline const float* dw_input_row(const DwConvArgs& a, int iy) {
+  if (iy < 0 || iy >= a.in_h) return a.zero_row;
+  const int slot = a.in_ring_rows > 0 ? iy % a.in_ring_rows : iy;
+  return a.input + static_cast<int64_t>(slot) * a.in_w * a.channels;
+}
+
 // One output pixel (ox) of R rows for the channel tile at c0: each input vector
 // loaded (one tap column of one of the (R-1)*S+3 input rows) feeds every output
 // row whose window covers that input row.
@@ -381,7 +388,6 @@ template <int R, int S>
 void dwconv3x3_block(const DwConvArgs& a, int oy0) {
   constexpr int NR = (R - 1) * S + 3;  // input rows the block reads
   const int C = a.channels, pl = a.pad.left;
-  const int64_t in_row = static_cast<int64_t>(a.in_w) * C;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   const int ox_lo = imin(a.out_w, (pl + S - 1) / S);
   const int ox_hi = a.in_w - 3 + pl >= 0 ? imax(ox_lo, imin(a.out_w, (a.in_w - 3 + pl) / S + 1)) : ox_lo;
@@ -389,7 +395,7 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
   const float* rows[NR];
   for (int j = 0; j < NR; ++j) {
     const int iy = oy0 * S - a.pad.top + j;
-    rows[j] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
+    rows[j] = dw_input_row(a, iy);
   }
   float* out_rows[R];
   for (int r = 0; r < R; ++r)
@@ -443,7 +449,6 @@ void dwconv3x3_blocks(const DwConvArgs& a, int row_begin, int row_end) {
 // kernel row): the fastest order while three input rows fit in L1.
 void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
   const int C = a.channels, s = a.stride, pl = a.pad.left;
-  const int64_t in_row = static_cast<int64_t>(a.in_w) * C;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   // Output columns whose three taps all lie inside the row take the branch-free path.
   const int ox_lo = imin(a.out_w, (pl + s - 1) / s);
@@ -453,7 +458,7 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
     const float* rows[3];
     for (int ky = 0; ky < 3; ++ky) {
       const int iy = oy * s - a.pad.top + ky;
-      rows[ky] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
+      rows[ky] = dw_input_row(a, iy);
     }
     float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
     for (int c0 = 0; c0 < C; c0 += W) {
@@ -498,7 +503,6 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
 // side by side in NHWC, with every weight repeated every C lanes.
 void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
   const int C = a.channels, P = W / C, pl = a.pad.left;
-  const int64_t in_row = static_cast<int64_t>(a.in_w) * C;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   float lanes[W];
   Vec w[9];
@@ -514,7 +518,7 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
     const float* rows[3];
     for (int ky = 0; ky < 3; ++ky) {
       const int iy = oy - a.pad.top + ky;
-      rows[ky] = (iy >= 0 && iy < a.in_h) ? a.input + iy * in_row : a.zero_row;
+      rows[ky] = dw_input_row(a, iy);
     }
     float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
     // One pixel's C lanes: the first C lanes of the repeated weights are the weights.

@@ -43,6 +43,13 @@ constexpr int64_t kMinParallelMacs = 256 * 1024;
 // read them from L3 and ran 1.7-2.7x slower per image).
 constexpr int64_t kBatchedMaxPixels = 64;
 
+// On one thread, the leading layers run as a pipeline of row bands (each band
+// consumed by the next layer while still in L2) as long as the tensor between
+// two of them is at least this large: smaller ones stay in L2 anyway.
+constexpr int64_t kPipelineMinBytes = 1024 * 1024;
+// Rows of the first stage per pipeline step: the later stages follow right behind.
+constexpr int kPipelineHeadRows = 4;
+
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
 void run_tasks(ThreadPool* pool, int64_t macs, int n, F&& fn) {
@@ -149,6 +156,7 @@ Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBa
     layers_.push_back(std::move(layer));
   }
   if (fuse) plan_fusion();
+  plan_pipeline();
   batched_from_ = num_layers();
   while (batched_from_ > 0 &&
          int64_t{layers_[batched_from_ - 1].spec.in_h} * layers_[batched_from_ - 1].spec.in_w <= kBatchedMaxPixels)
@@ -171,6 +179,67 @@ void Network::plan_fusion() {
     dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
     max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
     ++i;  // the pointwise layer is consumed by this fusion
+  }
+}
+
+void Network::plan_pipeline() {
+  stages_.clear();
+  for (int i = 0; i < num_layers();) {
+    const Layer& layer = layers_[i];
+    if (layer.spec.kind != LayerKind::Conv3x3 && layer.spec.kind != LayerKind::DwConv3x3 &&
+        layer.spec.kind != LayerKind::Conv1x1)
+      break;
+    if (!stages_.empty() && layers_[i - 1].out_size() * int64_t{sizeof(float)} < kPipelineMinBytes) break;
+    const int count = layer.fused_with_next ? 2 : 1;
+    stages_.push_back({i, count, 0});
+    i += count;
+  }
+  if (stages_.size() < 2) stages_.clear();
+  if (stages_.empty()) {
+    pipeline_end_ = 0;
+    return;
+  }
+  pipeline_end_ = stages_.back().first + stages_.back().count;
+  // Size each ring by a dry run of the schedule: the most rows of a stage's
+  // output alive at once, from the oldest its consumer still needs to the
+  // newest written.
+  for_each_pipeline_step([&](int k, int /*y0*/, int y1, const std::vector<int>& done) {
+    if (k + 1 < static_cast<int>(stages_.size()))
+      stages_[k].ring_rows = std::max(stages_[k].ring_rows, y1 - first_input_row(k + 1, done[k + 1]));
+  });
+}
+
+int Network::stage_out_rows(int k) const { return layers_[stages_[k].first].out_h; }
+
+int Network::first_input_row(int k, int out_row) const {
+  const LayerSpec& s = layers_[stages_[k].first].spec;
+  if (s.kind == LayerKind::Conv1x1) return out_row;
+  return std::max(0, out_row * s.stride - s.pad.top);
+}
+
+int Network::ready_rows(int k, int avail) const {
+  const Layer& layer = layers_[stages_[k].first];
+  if (avail >= layer.spec.in_h) return layer.out_h;
+  if (layer.spec.kind == LayerKind::Conv1x1) return avail;
+  const int last = avail - 3 + layer.spec.pad.top;  // output row y needs input rows up to (y - 1) * stride - pad.top + 2
+  return last < 0 ? 0 : std::min(layer.out_h, last / layer.spec.stride + 1);
+}
+
+template <class F>
+void Network::for_each_pipeline_step(F&& run) const {
+  const int count = static_cast<int>(stages_.size());
+  std::vector<int> done(count, 0);
+  while (done[0] < stage_out_rows(0)) {
+    const int y1 = std::min(stage_out_rows(0), done[0] + kPipelineHeadRows);
+    run(0, done[0], y1, done);
+    done[0] = y1;
+    for (int k = 1; k < count; ++k) {
+      const int ready = ready_rows(k, done[k - 1]);
+      if (ready > done[k]) {
+        run(k, done[k], ready, done);
+        done[k] = ready;
+      }
+    }
   }
 }
 
@@ -347,6 +416,17 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
                         Workspace& ws, ThreadPool* pool, int64_t* layer_ns, const float* check_input) const {
   // Layers alternate between the two activation buffers, starting with the one `in` is not in.
   int next_buffer = in == ws.activations[0].data() ? 1 : 0;
+  if (first == 0 && pipeline_end_ > 0 && end >= pipeline_end_ && (!pool || pool->threads() == 1)) {
+    float* dst = pipeline_end_ == end ? out : ws.activations[next_buffer].data();
+    next_buffer ^= 1;
+    const int64_t in_image = input_size(), out_image = layers_[pipeline_end_ - 1].out_size();
+    for (int n = 0; n < batch; ++n)
+      if (!run_pipeline(in + n * in_image, layout, dst + n * out_image, ws, layer_ns,
+                        check_input ? check_input + n * in_image : nullptr))
+        return false;
+    in = dst;
+    first = pipeline_end_;
+  }
   for (int i = first; i < end; ++i) {
     const Layer& layer = layers_[i];
     const int last = layer.fused_with_next ? i + 1 : i;  // a fused pair writes the pointwise output
@@ -428,17 +508,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
   const int band_rows = (layer.out_h + bands - 1) / bands;
   switch (s.kind) {
     case LayerKind::Conv3x3: {
-      Conv3x3Args a{};
-      a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
-      if (layout == InputLayout::NCHW) {
-        a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
-      } else {
-        a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
-      }
-      a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
-      a.stride = s.stride, a.pad = s.pad;
-      a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.out_c_padded = layer.channels_padded;
-      a.clamp = clamp;
+      const Conv3x3Args a = conv3x3_args(layer, layout);
       run_tasks(pool, macs, batch * bands, [&](int task) {
         Conv3x3Args t = a;
         const int n = task / bands, band = task % bands;
@@ -561,6 +631,119 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
     layer_ns[0] += static_cast<int64_t>(wall * dw_share);
     layer_ns[1] += wall - static_cast<int64_t>(wall * dw_share);
   }
+}
+
+Conv3x3Args Network::conv3x3_args(const Layer& layer, InputLayout layout) const {
+  const LayerSpec& s = layer.spec;
+  Conv3x3Args a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
+  if (layout == InputLayout::NCHW) {
+    a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
+  } else {
+    a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
+  }
+  a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
+  a.stride = s.stride, a.pad = s.pad;
+  a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.out_c_padded = layer.channels_padded;
+  a.clamp = clamp_for(s.activation);
+  return a;
+}
+
+void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, Workspace& ws,
+                             int64_t* layer_ns) const {
+  using Clock = std::chrono::steady_clock;
+  const Stage& stage = stages_[k];
+  const Layer& layer = layers_[stage.first];
+  const int in_ring = k > 0 ? stages_[k - 1].ring_rows : 0, out_ring = stage.ring_rows;
+  const int64_t out_row = int64_t{layer.out_w} * layers_[stage.first + stage.count - 1].spec.out_c;
+  auto out_slot = [&](int y) { return out_ring > 0 ? y % out_ring : y; };
+  auto t0 = layer_ns ? Clock::now() : Clock::time_point{};
+  auto add_time = [&](int index) {
+    if (!layer_ns) return;
+    const auto t1 = Clock::now();
+    layer_ns[index] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+    t0 = t1;
+  };
+  // Segments of rows that wrap around neither ring (row-contiguous in memory).
+  for (int a = y0; a < y1;) {
+    int b = y1;
+    if (out_ring > 0) b = std::min(b, (a / out_ring + 1) * out_ring);
+    if (layer.spec.kind == LayerKind::Conv1x1 && in_ring > 0) b = std::min(b, (a / in_ring + 1) * in_ring);
+    const int offset = a - out_slot(a);  // output row y goes to slot y - offset
+    switch (layer.spec.kind) {
+      case LayerKind::Conv3x3: {
+        Conv3x3Args args = conv3x3_args(layer, layout);
+        args.input = in, args.output = out, args.output_row_offset = offset;
+        kernels_->conv3x3(args, a, b);
+        add_time(stage.first);
+        break;
+      }
+      case LayerKind::Conv1x1: {
+        const int w = layer.out_w;
+        const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * layer.spec.in_c;
+        pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0,
+                        (layer.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width);
+        add_time(stage.first);
+        break;
+      }
+      default: {
+        DwConvArgs args = dwconv_args(layer, ws);
+        args.input = in, args.in_ring_rows = in_ring;
+        if (stage.count == 1) {
+          args.output = out, args.output_row_offset = offset;
+          kernels_->dwconv3x3(args, a, b);
+          add_time(stage.first);
+          break;
+        }
+        // A fused pair: depthwise bands through the band buffer into the GEMM.
+        const Layer& pw = layers_[stage.first + 1];
+        const int panels = (pw.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width;
+        args.output = ws.bands.data();
+        for (int b0 = a; b0 < b; b0 += layer.fused_band_rows) {
+          const int b1 = std::min(b, b0 + layer.fused_band_rows);
+          args.output_row_offset = b0;
+          kernels_->dwconv3x3(args, b0, b1);
+          add_time(stage.first);
+          pointwise_block(pw, ws.bands.data(), out + out_slot(b0) * out_row, 0,
+                          static_cast<int>((b1 - b0) * int64_t{layer.out_w}), 0, panels);
+          add_time(stage.first + 1);
+        }
+      }
+    }
+    a = b;
+  }
+}
+
+bool Network::run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws, int64_t* layer_ns,
+                           const float* check_input) const {
+  const int count = static_cast<int>(stages_.size());
+  if (ws.stage_outputs.empty()) {  // the first single-thread call with this workspace
+    for (int k = 0; k + 1 < count; ++k) {
+      const Layer& last = layers_[stages_[k].first + stages_[k].count - 1];
+      ws.stage_outputs.emplace_back(int64_t{stages_[k].ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
+    }
+  }
+  const LayerSpec& head = layers_[stages_[0].first].spec;
+  const int64_t in_row = int64_t{head.in_w} * head.in_c;
+  int checked_rows = 0;  // input rows scanned for NaN/Inf, right after the first stage read them
+  bool finite = true;
+  for_each_pipeline_step([&](int k, int y0, int y1, const std::vector<int>&) {
+    if (!finite) return;
+    run_stage_rows(k, k == 0 ? in : ws.stage_outputs[k - 1].data(), layout,
+                   k + 1 == count ? out : ws.stage_outputs[k].data(), y0, y1, ws, layer_ns);
+    if (k == 0 && check_input) {
+      // NHWC rows are contiguous: scan each band of input rows just read. An
+      // NCHW input is scanned whole once the first stage is done with it.
+      const int read = y1 == stage_out_rows(0) ? head.in_h
+                       : layout == InputLayout::NCHW
+                           ? 0
+                           : std::min(head.in_h, (y1 - 1) * head.stride - head.pad.top + 3);
+      if (read > checked_rows && !all_finite(check_input + checked_rows * in_row, (read - checked_rows) * in_row))
+        finite = false;
+      checked_rows = std::max(checked_rows, read);
+    }
+  });
+  return finite;
 }
 
 }  // namespace mobilenet

@@ -67,6 +67,8 @@ class Network {
   int threads() const;
   void set_threads(int threads);
   int64_t packed_weight_bytes() const;
+  // Layers [0, pipelined_layers()) run as a row pipeline when one thread runs an image.
+  int pipelined_layers() const { return pipeline_end_; }
   // Largest batch accepted in one call (bounds the activation arena).
   static constexpr int kMaxBatch = 1 << 16;
 
@@ -91,11 +93,21 @@ class Network {
     AlignedBuffer activations[2];
     AlignedBuffer zero_row;
     AlignedBuffer staged_input;
+    std::vector<AlignedBuffer> stage_outputs;  // one image each, made on first use of the pipeline
+  };
+  // A layer, or a fused depthwise/pointwise pair, that computes a band of output
+  // rows. Inside the pipeline its output is a ring of ring_rows rows (row y at
+  // slot y % ring_rows); the last stage writes whole images.
+  struct Stage {
+    int first;
+    int count;
+    int ring_rows;
   };
 
   void pack(Layer& layer);
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
   void plan_fusion();
+  void plan_pipeline();
   std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);
   void release_workspace(std::unique_ptr<Workspace> ws);
   // Layers [first, end) on `batch` images; the last writes to `out`. With
@@ -114,6 +126,22 @@ class Network {
   void run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
                  ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
+  Conv3x3Args conv3x3_args(const Layer& layer, InputLayout layout) const;
+  // Output rows [y0, y1) of one image of stage k, on the calling thread.
+  void run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, Workspace& ws,
+                      int64_t* layer_ns) const;
+  // The pipeline's schedule: run(k, y0, y1, done) for each band of stage k's
+  // output rows, in order; done[j] = rows stage j has finished so far.
+  template <class F>
+  void for_each_pipeline_step(F&& run) const;
+  int stage_out_rows(int k) const;
+  int first_input_row(int k, int out_row) const;  // the first input row stage k reads for out_row
+  int ready_rows(int k, int avail) const;  // output rows stage k can make from `avail` input rows
+  // The leading stages of one image as a pipeline: each stage runs the rows its
+  // input allows as soon as the previous stage has made them, so they are read
+  // back from L2 rather than from L3. Returns false if check_input holds NaN/Inf.
+  bool run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws, int64_t* layer_ns,
+                    const float* check_input) const;
 
   std::vector<Layer> layers_;
   const KernelTable* kernels_;
@@ -123,6 +151,9 @@ class Network {
   int64_t max_band_floats_ = 0;
   // Layers before this one run image by image in a batch; the rest on the whole batch.
   int batched_from_ = 0;
+  // Single-threaded runs go through layers [0, pipeline_end_) as a pipeline of stages.
+  std::vector<Stage> stages_;
+  int pipeline_end_ = 0;
 
   std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
   std::shared_ptr<ThreadPool> pool_;

@@ -116,6 +116,40 @@ def test_workers_are_kept_off_the_callers_cpu(rng):
         os.sched_setaffinity(0, set(allowed))
 
 
+@pytest.mark.parametrize("alpha,options,layout", [
+    (1.0, {}, "NHWC"),
+    (1.0, dict(padding="same", activation="relu6"), "NCHW"),
+    (0.75, dict(padding="same"), "NHWC"),
+])
+def test_row_pipeline_matches_oracle(alpha, options, layout, rng):
+    """On one thread, layers whose tensors pass 1 MB run as a pipeline of row
+    bands through small ring buffers: same answer as the oracle and as the
+    layer-by-layer run of two threads."""
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=224, threads=1, **options)
+    assert net._engine.pipelined_layers >= 6  # stem, two fused pairs, ...
+    x = rng.standard_normal((2, 224, 224, 3)).astype(np.float32)
+    xin = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
+    want = reference.forward(net.layers, net.params, x[:1])
+    one = net.logits(xin[:1], layout=layout)
+    assert max_rel_error(one, want) <= NETWORK_TOLERANCE
+    both = net.logits(xin, layout=layout)  # a batch: every image through the pipeline
+    np.testing.assert_allclose(both[:1], one, rtol=1e-5, atol=1e-6)
+    net.set_threads(2)
+    np.testing.assert_allclose(net.logits(xin[:1], layout=layout), one, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("row", [0, 1, 100, 222, 223])
+def test_row_pipeline_finds_non_finite_input_in_any_row(row, rng):
+    """The pipeline scans each band of input rows right after the stem read it."""
+    net = mobilenet.MobileNetV1(alpha=1.0, resolution=224, threads=1)
+    x = rng.standard_normal((1, 224, 224, 3)).astype(np.float32)
+    x[0, row, 223 - row, row % 3] = np.inf
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        net(x)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        net(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW")
+
+
 def test_threads_give_same_answer(rng):
     net = mobilenet.MobileNetV1(alpha=0.5, resolution=128, threads=1)
     x = rng.standard_normal((2, 128, 128, 3)).astype(np.float32)

@@ -629,6 +629,9 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
             images[n * in.size() + p * in.c + c];
 
   Network net(t.layers, isa, 1, backend);
+  if (t.what == "large-mobilenet")
+    expect(net.pipelined_layers() == 5, base + ": the first 5 layers run as a pipeline, not " +
+                                            std::to_string(net.pipelined_layers()));
   const Shape os = out_shape_of(t.layers.back());
   expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
                                              " != " + std::to_string(os.size()));
@@ -696,6 +699,27 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     add(LayerKind::GlobalAvgPool, c3, 1, {}, Activation::None);
     add(LayerKind::FullyConnected, rng.range(2, 50), 1, {}, Activation::None);
     cases.push_back({"mini-mobilenet", l, rng.range(1, 3), layout(), i % 2 == 0});
+  }
+  for (int i = 0; i < 2; ++i) {  // activations over 1 MB: one thread runs the leading layers as a ring pipeline
+    const Activation act = i ? Activation::ReLU6 : Activation::ReLU;
+    const Padding s2 = i ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1}, s1{1, 1, 1, 1};
+    std::vector<LayerSpec> l;
+    Shape s{129 + i * 6, 131 - i * 4, 3};
+    auto add = [&](LayerKind kind, int out_c, int stride, Padding pad, Activation a) {
+      l.push_back(make_layer(rng, kind, s, out_c, stride, pad, a, true));
+      s = out_shape_of(l.back());
+    };
+    // Pipeline stages of every kind, each reading a ring of the previous one's rows:
+    add(LayerKind::Conv3x3, 64, 2, s2, act);    // the stem: 65x66x64 or 68x64x64, over 1 MB
+    add(LayerKind::Conv1x1, 72, 1, {}, act);     // a pointwise layer alone
+    add(LayerKind::DwConv3x3, 72, 1, s1, act);  // a fused depthwise/pointwise pair
+    add(LayerKind::Conv1x1, 80, 1, {}, act);
+    add(LayerKind::DwConv3x3, 80, 2, s2, act);  // a depthwise layer alone (not followed by a pointwise one)
+    add(LayerKind::DwConv3x3, 80, 1, s1, act);  // after the pipeline
+    add(LayerKind::Conv1x1, 96, 1, {}, act);
+    add(LayerKind::GlobalAvgPool, 96, 1, {}, Activation::None);
+    add(LayerKind::FullyConnected, 10, 1, {}, Activation::None);
+    cases.push_back({"large-mobilenet", l, 1 + i, i ? InputLayout::NCHW : InputLayout::NHWC, i == 1});
   }
   return cases;
 }
