@@ -32,9 +32,21 @@ constexpr int64_t kFuseMinActivationToWeightRatio = 8;
 // GEMM reads it (measured: 32 KB bands 0.98x the unfused time, 128-512 KB ~1.0x).
 constexpr int64_t kFuseBandBytes = 32 * 1024;
 
-// Layers with less work than this run on the calling thread alone: waking and
-// joining the pool costs more than it saves (at 0.25/128 most layers are below it).
-constexpr int64_t kMinParallelMacs = 256 * 1024;
+// Layers estimated to take less than this on one thread run on the calling
+// thread alone: waking and joining the pool (about 1 us), and reading the other
+// core's half of the previous layer, cost more than they save.
+constexpr double kMinParallelNs = 2000;
+// Rough one-thread speeds for that estimate (AVX-512 on this Zen 5; the ratios
+// matter more than the values): mult-adds per ns, and bytes per ns of weights
+// streamed by a GEMM with too few rows to reuse them (the classifier).
+constexpr double kMacsPerNs[] = {100.0, 60.0, 120.0, 20.0, 120.0};  // by LayerKind
+constexpr double kWeightBytesPerNs = 50.0;
+
+double estimated_ns(const LayerSpec& s, int64_t macs) {
+  const double compute = macs / kMacsPerNs[static_cast<int>(s.kind)];
+  if (s.kind != LayerKind::Conv1x1 && s.kind != LayerKind::FullyConnected) return compute;
+  return std::max(compute, int64_t{s.in_c} * s.out_c * 4 / kWeightBytesPerNs);
+}
 
 // Trailing layers with at most this many input pixels per image run on the
 // whole batch at once, so their large weights are read once per batch (and
@@ -52,8 +64,8 @@ constexpr int kPipelineHeadRows = 4;
 
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
-void run_tasks(ThreadPool* pool, int64_t macs, int n, F&& fn) {
-  if (pool && pool->threads() > 1 && macs >= kMinParallelMacs) return pool->parallel_for(n, fn);
+void run_tasks(ThreadPool* pool, double ns, int n, F&& fn) {
+  if (pool && pool->threads() > 1 && ns >= kMinParallelNs) return pool->parallel_for(n, fn);
   for (int i = 0; i < n; ++i) {
     if constexpr (std::is_invocable_v<F&, int, int>)
       fn(i, 0);
@@ -502,14 +514,14 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
   const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
   const int64_t out_image = layer.out_size();
   // Spatial layers split each image into bands of output rows, a few per thread.
-  const int64_t macs = batch * layer_macs(s, layer.out_h, layer.out_w);
+  const double ns = estimated_ns(s, batch * layer_macs(s, layer.out_h, layer.out_w));
   const int threads = pool ? pool->threads() : 1;
   const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
   const int band_rows = (layer.out_h + bands - 1) / bands;
   switch (s.kind) {
     case LayerKind::Conv3x3: {
       const Conv3x3Args a = conv3x3_args(layer, layout);
-      run_tasks(pool, macs, batch * bands, [&](int task) {
+      run_tasks(pool, ns, batch * bands, [&](int task) {
         Conv3x3Args t = a;
         const int n = task / bands, band = task % bands;
         t.input = in + n * in_image;
@@ -520,7 +532,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
     }
     case LayerKind::DwConv3x3: {
       const DwConvArgs a = dwconv_args(layer, ws);
-      run_tasks(pool, macs, batch * bands, [&](int task) {
+      run_tasks(pool, ns, batch * bands, [&](int task) {
         DwConvArgs t = a;
         const int n = task / bands, band = task % bands;
         t.input = in + n * in_image;
@@ -530,7 +542,7 @@ void Network::run_layer(const Layer& layer, const float* in, InputLayout layout,
       break;
     }
     case LayerKind::GlobalAvgPool:
-      run_tasks(pool, macs, batch, [&](int n) {
+      run_tasks(pool, ns, batch, [&](int n) {
         kernels_->global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
       });
       break;
@@ -586,8 +598,8 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   const int64_t block = round_up((m + row_blocks - 1) / row_blocks, mr);
   row_blocks = static_cast<int>((m + block - 1) / block);
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
-  const int64_t macs = m64 * k * n;
-  run_tasks(pool, macs, row_blocks * col_blocks, [&](int task) {
+  const double ns = estimated_ns(s, m64 * k * n);
+  run_tasks(pool, ns, row_blocks * col_blocks, [&](int task) {
     const int rb = task / col_blocks, cb = task % col_blocks;
     const int m0 = static_cast<int>(rb * block), m1 = static_cast<int>(std::min<int64_t>(m, m0 + block));
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
@@ -607,8 +619,9 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   // When profiling, each part's thread time splits the pair's wall time between the two layers.
   std::atomic<int64_t> dw_ns{0}, pw_ns{0};
   const auto start = layer_ns ? Clock::now() : Clock::time_point{};
-  const int64_t macs = batch * (layer_macs(dw.spec, dw.out_h, dw.out_w) + layer_macs(pw.spec, pw.out_h, pw.out_w));
-  run_tasks(pool, macs, batch * bands, [&](int task, int thread) {
+  const double ns = estimated_ns(dw.spec, batch * layer_macs(dw.spec, dw.out_h, dw.out_w)) +
+                    estimated_ns(pw.spec, batch * layer_macs(pw.spec, pw.out_h, pw.out_w));
+  run_tasks(pool, ns, batch * bands, [&](int task, int thread) {
     const int n = task / bands, y0 = (task % bands) * band_rows, y1 = std::min(dw.out_h, y0 + band_rows);
     float* band = ws.bands.data() + thread * max_band_floats_;
     DwConvArgs a = args;
