@@ -61,6 +61,9 @@ constexpr int64_t kBatchedMaxPixels = 64;
 constexpr int64_t kPipelineMinBytes = 1024 * 1024;
 // Rows of the first stage per pipeline step: the later stages follow right behind.
 constexpr int kPipelineHeadRows = 4;
+// With T threads each runs the pipeline on its own horizontal slab of the
+// image (recomputing the few rows where slabs meet), up to this many slabs.
+constexpr int kMaxPipelineLanes = 8;
 
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
@@ -212,13 +215,18 @@ void Network::plan_pipeline() {
     return;
   }
   pipeline_end_ = stages_.back().first + stages_.back().count;
-  // Size each ring by a dry run of the schedule: the most rows of a stage's
-  // output alive at once, from the oldest its consumer still needs to the
-  // newest written.
-  for_each_pipeline_step([&](int k, int /*y0*/, int y1, const std::vector<int>& done) {
-    if (k + 1 < static_cast<int>(stages_.size()))
-      stages_[k].ring_rows = std::max(stages_[k].ring_rows, y1 - first_input_row(k + 1, done[k + 1]));
-  });
+  // Size each ring by dry runs of the schedule, for every slab a pool of up to
+  // kMaxPipelineLanes threads gives a thread: the most rows of a stage's output
+  // alive at once, from the oldest its consumer still needs to the newest written.
+  const int rows = stage_out_rows(static_cast<int>(stages_.size()) - 1);
+  for (int lanes = 1; lanes <= kMaxPipelineLanes; ++lanes)
+    for (int t = 0; t < lanes; ++t)
+      for_each_pipeline_step(rows * t / lanes, rows * (t + 1) / lanes,
+                             [&](int k, int /*y0*/, int y1, const std::vector<int>& done) {
+                               if (k + 1 < static_cast<int>(stages_.size()))
+                                 stages_[k].ring_rows =
+                                     std::max(stages_[k].ring_rows, y1 - first_input_row(k + 1, done[k + 1]));
+                             });
 }
 
 int Network::stage_out_rows(int k) const { return layers_[stages_[k].first].out_h; }
@@ -227,6 +235,12 @@ int Network::first_input_row(int k, int out_row) const {
   const LayerSpec& s = layers_[stages_[k].first].spec;
   if (s.kind == LayerKind::Conv1x1) return out_row;
   return std::max(0, out_row * s.stride - s.pad.top);
+}
+
+int Network::last_input_row(int k, int out_row) const {
+  const LayerSpec& s = layers_[stages_[k].first].spec;
+  if (s.kind == LayerKind::Conv1x1) return out_row;
+  return std::min(s.in_h - 1, out_row * s.stride - s.pad.top + 2);
 }
 
 int Network::ready_rows(int k, int avail) const {
@@ -238,15 +252,23 @@ int Network::ready_rows(int k, int avail) const {
 }
 
 template <class F>
-void Network::for_each_pipeline_step(F&& run) const {
+void Network::for_each_pipeline_step(int y0, int y1, F&& run) const {
   const int count = static_cast<int>(stages_.size());
-  std::vector<int> done(count, 0);
-  while (done[0] < stage_out_rows(0)) {
-    const int y1 = std::min(stage_out_rows(0), done[0] + kPipelineHeadRows);
-    run(0, done[0], y1, done);
-    done[0] = y1;
+  if (y0 >= y1) return;
+  // Rows [lo[k], hi[k]) of each stage that the last stage's rows [y0, y1) need.
+  std::vector<int> lo(count), hi(count);
+  lo[count - 1] = y0, hi[count - 1] = y1;
+  for (int k = count - 1; k > 0; --k) {
+    lo[k - 1] = first_input_row(k, lo[k]);
+    hi[k - 1] = last_input_row(k, hi[k] - 1) + 1;
+  }
+  std::vector<int> done = lo;
+  while (done[0] < hi[0]) {
+    const int head_end = std::min(hi[0], done[0] + kPipelineHeadRows);
+    run(0, done[0], head_end, done);
+    done[0] = head_end;
     for (int k = 1; k < count; ++k) {
-      const int ready = ready_rows(k, done[k - 1]);
+      const int ready = done[k - 1] >= hi[k - 1] ? hi[k] : std::min(hi[k], ready_rows(k, done[k - 1]));
       if (ready > done[k]) {
         run(k, done[k], ready, done);
         done[k] = ready;
@@ -428,14 +450,35 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
                         Workspace& ws, ThreadPool* pool, int64_t* layer_ns, const float* check_input) const {
   // Layers alternate between the two activation buffers, starting with the one `in` is not in.
   int next_buffer = in == ws.activations[0].data() ? 1 : 0;
-  if (first == 0 && pipeline_end_ > 0 && end >= pipeline_end_ && (!pool || pool->threads() == 1)) {
+  if (first == 0 && pipeline_end_ > 0 && end >= pipeline_end_) {
     float* dst = pipeline_end_ == end ? out : ws.activations[next_buffer].data();
     next_buffer ^= 1;
     const int64_t in_image = input_size(), out_image = layers_[pipeline_end_ - 1].out_size();
-    for (int n = 0; n < batch; ++n)
-      if (!run_pipeline(in + n * in_image, layout, dst + n * out_image, ws, layer_ns,
-                        check_input ? check_input + n * in_image : nullptr))
-        return false;
+    const int lanes = pool ? std::min(pool->threads(), kMaxPipelineLanes) : 1;
+    const int rows = layers_[pipeline_end_ - 1].out_h;
+    // Rings for every lane, made here, before any thread uses them.
+    const size_t per_lane = stages_.size() - 1;
+    while (ws.stage_outputs.size() < lanes * per_lane) {
+      const Stage& st = stages_[ws.stage_outputs.size() % per_lane];
+      const Layer& last = layers_[st.first + st.count - 1];
+      ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
+    }
+    std::atomic<bool> finite{true};
+    for (int n = 0; n < batch && finite; ++n) {
+      const float* x = in + n * in_image;
+      const float* check = check_input ? check_input + n * in_image : nullptr;
+      float* y = dst + n * out_image;
+      if (lanes == 1) {
+        finite = run_pipeline(x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check);
+      } else {
+        run_lanes(*pool, lanes, layer_ns, [&](int slab, int lane, int64_t* ns) {
+          if (!run_pipeline(x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes, ns,
+                            check))
+            finite = false;
+        });
+      }
+    }
+    if (!finite) return false;
     in = dst;
     first = pipeline_end_;
   }
@@ -461,7 +504,6 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
 
 bool Network::run_images(int split, const float* input, int batch, InputLayout layout, float* output,
                          Workspace& ws, ThreadPool& pool, int64_t* layer_ns, bool check_finite) {
-  using Clock = std::chrono::steady_clock;
   const int threads = pool.threads();
   // Whole images side by side, one per thread (no synchronization inside an
   // image); the images left over after the last full round run one after
@@ -483,28 +525,33 @@ bool Network::run_images(int split, const float* input, int batch, InputLayout l
     if (!run_chain(0, split, in, layout, split_out + n * split_size, 1, iws, image_pool, ns, check_finite ? x : nullptr))
       finite = false;
   };
-  if (side_by_side > 0) {
-    // Per-lane layer times overlap in time: they are scaled to the wall time.
-    std::vector<int64_t> lane_ns(layer_ns ? size_t(threads) * num_layers() : 0, 0);
-    const auto start = Clock::now();
-    pool.parallel_for(side_by_side, [&](int n, int lane) {
-      run_image(n, lane, nullptr, layer_ns ? lane_ns.data() + size_t(lane) * num_layers() : nullptr);
-    });
-    if (layer_ns) {
-      const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
-      int64_t busy = 0;
-      for (int64_t ns : lane_ns) busy += ns;
-      const double scale = static_cast<double>(wall) / std::max<int64_t>(1, busy);
-      for (int i = 0; i < split; ++i) {
-        int64_t sum = 0;
-        for (int t = 0; t < threads; ++t) sum += lane_ns[size_t(t) * num_layers() + i];
-        layer_ns[i] += static_cast<int64_t>(sum * scale);
-      }
-    }
-  }
+  if (side_by_side > 0)
+    run_lanes(pool, side_by_side, layer_ns, [&](int n, int lane, int64_t* ns) { run_image(n, lane, nullptr, ns); });
   for (int n = side_by_side; n < batch; ++n) run_image(n, 0, &pool, layer_ns);
   for (auto& w : image_ws) release_workspace(std::move(w));
   return finite;
+}
+
+template <class F>
+void Network::run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) const {
+  using Clock = std::chrono::steady_clock;
+  const int threads = pool.threads();
+  // Per-lane layer times: lanes run side by side, so they are scaled to the wall time.
+  std::vector<int64_t> lane_ns(layer_ns ? size_t(threads) * num_layers() : 0, 0);
+  const auto start = Clock::now();
+  pool.parallel_for(n, [&](int task, int lane) {
+    fn(task, lane, layer_ns ? lane_ns.data() + size_t(lane) * num_layers() : nullptr);
+  });
+  if (!layer_ns) return;
+  const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+  int64_t busy = 0;
+  for (int64_t ns : lane_ns) busy += ns;
+  const double scale = static_cast<double>(wall) / std::max<int64_t>(1, busy);
+  for (int i = 0; i < num_layers(); ++i) {
+    int64_t sum = 0;
+    for (int t = 0; t < threads; ++t) sum += lane_ns[size_t(t) * num_layers() + i];
+    layer_ns[i] += static_cast<int64_t>(sum * scale);
+  }
 }
 
 void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
@@ -662,8 +709,8 @@ Conv3x3Args Network::conv3x3_args(const Layer& layer, InputLayout layout) const 
   return a;
 }
 
-void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, Workspace& ws,
-                             int64_t* layer_ns) const {
+void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, float* band,
+                             const Workspace& ws, int64_t* layer_ns) const {
   using Clock = std::chrono::steady_clock;
   const Stage& stage = stages_[k];
   const Layer& layer = layers_[stage.first];
@@ -711,13 +758,13 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
         // A fused pair: depthwise bands through the band buffer into the GEMM.
         const Layer& pw = layers_[stage.first + 1];
         const int panels = (pw.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width;
-        args.output = ws.bands.data();
+        args.output = band;
         for (int b0 = a; b0 < b; b0 += layer.fused_band_rows) {
           const int b1 = std::min(b, b0 + layer.fused_band_rows);
           args.output_row_offset = b0;
           kernels_->dwconv3x3(args, b0, b1);
           add_time(stage.first);
-          pointwise_block(pw, ws.bands.data(), out + out_slot(b0) * out_row, 0,
+          pointwise_block(pw, band, out + out_slot(b0) * out_row, 0,
                           static_cast<int>((b1 - b0) * int64_t{layer.out_w}), 0, panels);
           add_time(stage.first + 1);
         }
@@ -727,35 +774,41 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
   }
 }
 
-bool Network::run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws, int64_t* layer_ns,
-                           const float* check_input) const {
+bool Network::run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0,
+                           int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const {
   const int count = static_cast<int>(stages_.size());
-  if (ws.stage_outputs.empty()) {  // the first single-thread call with this workspace
-    for (int k = 0; k + 1 < count; ++k) {
-      const Layer& last = layers_[stages_[k].first + stages_[k].count - 1];
-      ws.stage_outputs.emplace_back(int64_t{stages_[k].ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
-    }
-  }
+  const AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (count - 1);
+  float* band = const_cast<float*>(ws.bands.data()) + lane * max_band_floats_;
+  // Scans input rows [r0, r1) for NaN/Inf; each slab scans its share of the rows.
   const LayerSpec& head = layers_[stages_[0].first].spec;
-  const int64_t in_row = int64_t{head.in_w} * head.in_c;
-  int checked_rows = 0;  // input rows scanned for NaN/Inf, right after the first stage read them
-  bool finite = true;
-  for_each_pipeline_step([&](int k, int y0, int y1, const std::vector<int>&) {
-    if (!finite) return;
-    run_stage_rows(k, k == 0 ? in : ws.stage_outputs[k - 1].data(), layout,
-                   k + 1 == count ? out : ws.stage_outputs[k].data(), y0, y1, ws, layer_ns);
-    if (k == 0 && check_input) {
-      // NHWC rows are contiguous: scan each band of input rows just read. An
-      // NCHW input is scanned whole once the first stage is done with it.
-      const int read = y1 == stage_out_rows(0) ? head.in_h
-                       : layout == InputLayout::NCHW
-                           ? 0
-                           : std::min(head.in_h, (y1 - 1) * head.stride - head.pad.top + 3);
-      if (read > checked_rows && !all_finite(check_input + checked_rows * in_row, (read - checked_rows) * in_row))
-        finite = false;
-      checked_rows = std::max(checked_rows, read);
+  const int check_end = head.in_h * (slab + 1) / slabs;
+  int checked = head.in_h * slab / slabs;
+  auto scan = [&](int r1) {
+    r1 = std::min(r1, check_end);
+    bool ok = true;
+    if (layout == InputLayout::NHWC) {
+      const int64_t row = int64_t{head.in_w} * head.in_c;
+      ok = r1 <= checked || all_finite(check_input + checked * row, (r1 - checked) * row);
+    } else {
+      const int64_t plane = int64_t{head.in_h} * head.in_w;
+      for (int c = 0; c < head.in_c && ok && r1 > checked; ++c)
+        ok = all_finite(check_input + c * plane + int64_t{checked} * head.in_w, int64_t{r1 - checked} * head.in_w);
     }
+    checked = std::max(checked, r1);
+    return ok;
+  };
+  bool finite = true;
+  for_each_pipeline_step(y0, y1, [&](int k, int r0, int r1, const std::vector<int>& done) {
+    if (!finite) return;
+    // A ring overrun would silently corrupt rows: the dry runs that sized the rings must cover this schedule.
+    MBN_CHECK(k + 1 == count || r1 - first_input_row(k + 1, done[k + 1]) <= stages_[k].ring_rows,
+              "pipeline ring too small");
+    run_stage_rows(k, k == 0 ? in : const_cast<float*>(rings[k - 1].data()), layout,
+                   k + 1 == count ? out : const_cast<float*>(rings[k].data()), r0, r1, band, ws, layer_ns);
+    // Right after the first stage has read them: the rows up to its last input row.
+    if (k == 0 && check_input && !scan(last_input_row(0, r1 - 1) + 1)) finite = false;
   });
+  if (finite && check_input && !scan(check_end)) finite = false;  // rows no output needed (VALID padding)
   return finite;
 }
 

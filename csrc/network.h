@@ -127,21 +127,30 @@ class Network {
                  ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
   Conv3x3Args conv3x3_args(const Layer& layer, InputLayout layout) const;
-  // Output rows [y0, y1) of one image of stage k, on the calling thread.
-  void run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, Workspace& ws,
-                      int64_t* layer_ns) const;
-  // The pipeline's schedule: run(k, y0, y1, done) for each band of stage k's
-  // output rows, in order; done[j] = rows stage j has finished so far.
+  // Output rows [y0, y1) of one image of stage k, on the calling thread, with
+  // `band` as the fused depthwise output buffer.
+  void run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, float* band,
+                      const Workspace& ws, int64_t* layer_ns) const;
+  // The pipeline's schedule for the last stage's rows [y0, y1): run(k, r0, r1,
+  // done) for each band of stage k's rows, in order; done[j] = the end of the
+  // rows stage j has finished so far.
   template <class F>
-  void for_each_pipeline_step(F&& run) const;
+  void for_each_pipeline_step(int y0, int y1, F&& run) const;
   int stage_out_rows(int k) const;
-  int first_input_row(int k, int out_row) const;  // the first input row stage k reads for out_row
+  int first_input_row(int k, int out_row) const;  // the input rows stage k reads for out_row
+  int last_input_row(int k, int out_row) const;
   int ready_rows(int k, int avail) const;  // output rows stage k can make from `avail` input rows
-  // The leading stages of one image as a pipeline: each stage runs the rows its
-  // input allows as soon as the previous stage has made them, so they are read
-  // back from L2 rather than from L3. Returns false if check_input holds NaN/Inf.
-  bool run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws, int64_t* layer_ns,
-                    const float* check_input) const;
+  // The last stage's rows [y0, y1) of one image as a pipeline: each stage runs
+  // the rows its input allows as soon as the previous stage has made them, so
+  // they are read back from L2 rather than from L3, using the rings and band
+  // buffer of `lane`. With check_input, scans input rows [H * slab / slabs,
+  // H * (slab + 1) / slabs) for NaN/Inf (returns false) right after they are read.
+  bool run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0, int y1,
+                    int slab, int slabs, int64_t* layer_ns, const float* check_input) const;
+  // fn(task, lane, lane_layer_ns) for tasks [0, n) on the pool's threads, each
+  // lane's layer times scaled so that together they add up to the wall time.
+  template <class F>
+  void run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) const;
 
   std::vector<Layer> layers_;
   const KernelTable* kernels_;

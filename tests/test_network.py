@@ -134,14 +134,17 @@ def test_row_pipeline_matches_oracle(alpha, options, layout, rng):
     assert max_rel_error(one, want) <= NETWORK_TOLERANCE
     both = net.logits(xin, layout=layout)  # a batch: every image through the pipeline
     np.testing.assert_allclose(both[:1], one, rtol=1e-5, atol=1e-6)
-    net.set_threads(2)
-    np.testing.assert_allclose(net.logits(xin[:1], layout=layout), one, rtol=1e-5, atol=1e-6)
+    for threads in (2, 3):  # each thread runs the pipeline on its own slab of rows
+        net.set_threads(threads)
+        np.testing.assert_allclose(net.logits(xin[:1], layout=layout), one, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("row", [0, 1, 100, 222, 223])
-def test_row_pipeline_finds_non_finite_input_in_any_row(row, rng):
-    """The pipeline scans each band of input rows right after the stem read it."""
-    net = mobilenet.MobileNetV1(alpha=1.0, resolution=224, threads=1)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("row", [0, 1, 74, 75, 100, 111, 112, 113, 149, 150, 222, 223])
+def test_row_pipeline_finds_non_finite_input_in_any_row(row, threads, rng):
+    """The pipeline scans each band of input rows right after the stem read it;
+    with T threads each slab scans its own share of the rows."""
+    net = mobilenet.MobileNetV1(alpha=1.0, resolution=224, threads=threads)
     x = rng.standard_normal((1, 224, 224, 3)).astype(np.float32)
     x[0, row, 223 - row, row % 3] = np.inf
     with pytest.raises(ValueError, match="NaN or Inf"):
