@@ -629,9 +629,12 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
             images[n * in.size() + p * in.c + c];
 
   Network net(t.layers, isa, 1, backend);
-  if (t.what == "large-mobilenet")
-    expect(net.pipelined_layers() == 5, base + ": the first 5 layers run as a pipeline, not " +
-                                            std::to_string(net.pipelined_layers()));
+  if (t.what == "large-mobilenet") {
+    expect(net.pipelined_layers(1) == 5, base + ": the first 5 layers run as a pipeline on 1 thread, not " +
+                                             std::to_string(net.pipelined_layers(1)));
+    expect(net.pipelined_layers(2) == 7, base + ": the first 7 layers run as a pipeline on 2 threads, not " +
+                                             std::to_string(net.pipelined_layers(2)));
+  }
   const Shape os = out_shape_of(t.layers.back());
   expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
                                              " != " + std::to_string(os.size()));
