@@ -31,7 +31,21 @@ struct Conv3x3Args {
   Clamp clamp;
   // Output row oy is written at output + (oy - output_row_offset) * out_w * out_c.
   int output_row_offset = 0;
+  // The AVX-512 RGB stem's weights in its tap-pair layout (pack_stem_pair_weights),
+  // or null: the kernel then packs them itself, on every call.
+  const float* pair_weights = nullptr;
 };
+
+// The AVX-512 stem for RGB input at stride 2 with at most kStemPairMaxChannels
+// output channels pairs neighbouring taps: per 8 output channels, 15 vectors
+// of 16 lanes hold (channel, tap pair) and a 16th the bias in its even lanes.
+// packed[((ky * 5 + j) * nv + v) * 16 + 2k + t] = weight of tap 2j + t of
+// kernel row ky for channel 8v + k (0 for the missing tap 9), nv = ceil(out_c / 8).
+constexpr int kStemPairMaxChannels = 24;
+constexpr int kStemPairVectors = 16;
+int64_t stem_pair_weights_size(int out_c);
+// weights: [3][3][3][out_c_padded] as Conv3x3Args holds them; bias: [out_c].
+void pack_stem_pair_weights(const float* weights, const float* bias, int out_c, int out_c_padded, float* packed);
 
 // Depthwise 3x3 convolution. Rows of the padding border are read from
 // zero_row instead of being copied into a padded buffer.

@@ -144,23 +144,9 @@ void conv3x3_row(const Conv3x3Args& a, int oy, int co0, Vec lo, Vec hi) {
 // one-tap-per-lane kernel. The two parities are summed once at the end.
 constexpr int kPairVecs = 3 * 5;  // per kernel row: taps (0,1) (2,3) (4,5) (6,7) (8,-)
 
-// wpair[((ky * 5 + j) * NV + v) * 16 + 2k + t] = weight of tap 2j + t of row
-// ky for channel 8v + k (0 for the missing tap 9); the bias follows as vector
-// kPairVecs, in the even lanes.
-inline void conv3x3_pack_pairs(const Conv3x3Args& a, int nv, float* wpair) {
-  for (int ky = 0; ky < 3; ++ky)
-    for (int j = 0; j < 5; ++j)
-      for (int c = 0; c < 8 * nv; ++c)
-        for (int t = 0; t < 2; ++t) {
-          const int tap = 2 * j + t;
-          wpair[((ky * 5 + j) * nv + c / 8) * 16 + 2 * (c % 8) + t] =
-              tap < 9 && c < a.out_c ? a.weights[static_cast<int64_t>(ky * 9 + tap) * a.out_c_padded + c] : 0.0f;
-        }
-  for (int c = 0; c < 8 * nv; ++c) {
-    wpair[(kPairVecs * nv + c / 8) * 16 + 2 * (c % 8)] = c < a.out_c ? a.bias[c] : 0.0f;
-    wpair[(kPairVecs * nv + c / 8) * 16 + 2 * (c % 8) + 1] = 0.0f;
-  }
-}
+// The weights in this layout (pack_stem_pair_weights, kernels.h) are packed
+// once at load and passed as Conv3x3Args::pair_weights.
+static_assert(kPairVecs + 1 == kStemPairVectors, "pair layout: 15 tap-pair vectors and the bias per 8 channels");
 
 // Three input rows as dense RGB: pixel ox's window starts at rows + (2 ox - col0) * 3.
 struct PairRows {
@@ -302,8 +288,12 @@ void conv3x3_pairs_row(const Conv3x3Args& a, const float* wpair, float* scratch,
 
 template <int NV>
 void conv3x3_pairs_rows(const Conv3x3Args& a, int row_begin, int row_end) {
-  alignas(64) float wpair[(kPairVecs + 1) * NV * 16];
-  conv3x3_pack_pairs(a, NV, wpair);
+  alignas(64) float local[(kPairVecs + 1) * NV * 16];
+  const float* wpair = a.pair_weights;
+  if (wpair == nullptr) {  // a caller without packed pairs (the kernel tests)
+    pack_stem_pair_weights(a.weights, a.bias, a.out_c, a.out_c_padded, local);
+    wpair = local;
+  }
   float scratch[kPairScratch];
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   for (int oy = row_begin; oy < row_end; ++oy) conv3x3_pairs_row<NV>(a, wpair, scratch, oy, lo, hi);

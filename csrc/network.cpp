@@ -313,6 +313,10 @@ void Network::pack(Layer& layer) {
       layer.weights = AlignedBuffer(size_t{9} * s.in_c * cp);
       for (int64_t t = 0; t < int64_t{9} * s.in_c; ++t)
         std::copy_n(s.weight.data() + t * s.out_c, s.out_c, layer.weights.data() + t * cp);
+      if (kernels_->isa == Isa::Avx512 && s.in_c == 3 && s.stride == 2 && s.out_c <= kStemPairMaxChannels) {
+        layer.pair_weights = AlignedBuffer(stem_pair_weights_size(s.out_c));
+        pack_stem_pair_weights(layer.weights.data(), layer.bias.data(), s.out_c, cp, layer.pair_weights.data());
+      }
       break;
     case LayerKind::DwConv3x3:
       layer.weights = AlignedBuffer(size_t{9} * cp);
@@ -392,7 +396,7 @@ void Network::set_threads(int threads) {
 
 int64_t Network::packed_weight_bytes() const {
   int64_t bytes = 0;
-  for (const Layer& l : layers_) bytes += (l.weights.size() + l.bias.size()) * sizeof(float);
+  for (const Layer& l : layers_) bytes += (l.weights.size() + l.bias.size() + l.pair_weights.size()) * sizeof(float);
   return bytes;
 }
 
@@ -732,6 +736,7 @@ Conv3x3Args Network::conv3x3_args(const Layer& layer, InputLayout layout) const 
   a.stride = s.stride, a.pad = s.pad;
   a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.out_c_padded = layer.channels_padded;
   a.clamp = clamp_for(s.activation);
+  a.pair_weights = layer.pair_weights.size() > 0 ? layer.pair_weights.data() : nullptr;
   return a;
 }
 

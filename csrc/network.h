@@ -79,6 +79,7 @@ class Network {
     int out_h = 0, out_w = 0;
     AlignedBuffer weights;  // packed for the kernel that runs this layer
     AlignedBuffer bias;     // padded to kChannelPad (or the GEMM panel width)
+    AlignedBuffer pair_weights;  // the AVX-512 RGB stem's tap-pair layout, when it applies
     int channels_padded = 0;
     // A depthwise layer fused with the pointwise layer after it: bands of
     // fused_band_rows output rows go straight from the depthwise kernel into
