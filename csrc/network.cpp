@@ -58,11 +58,11 @@ constexpr int64_t kBatchedMaxPixels = 64;
 // On one thread, the leading layers run as a pipeline of row bands (each band
 // consumed by the next layer while still in L2) as long as the tensor between
 // two of them is at least this large: smaller ones stay in L2 anyway.
-// Measured (bench/ab_builds.py): one thread gains only from tensors past L2
-// (1 MB; at 0.5/224's 800 KB it lost 2%), while T threads, which also skip a
-// barrier per layer and the other core's half of each tensor, gain down to 256 KB.
+// The leading layers run as a pipeline of row bands (each band consumed by the
+// next layer while still in L1/L2) as long as the tensor between two of them
+// is at least this large (bench/ab_builds.py: 256 KB gains 0-4% on 1 thread and
+// 1-9% on 2, where the pipeline also skips a barrier per layer).
 constexpr int64_t kPipelineMinBytes = 256 * 1024;
-constexpr int64_t kSingleLanePipelineMinBytes = 1024 * 1024;
 // Rows of the first stage per pipeline step: the later stages follow right behind.
 constexpr int kPipelineHeadRows = 4;
 // With T threads each runs the pipeline on its own horizontal slab of the
@@ -220,38 +220,24 @@ void Network::plan_pipeline() {
     i += count;
   }
   if (stages_.size() < 2) stages_.clear();
-  // One thread stops at the first tensor under kSingleLanePipelineMinBytes.
-  single_lane_stages_ = 0;
-  while (single_lane_stages_ + 1 < static_cast<int>(stages_.size())) {
-    const Stage& st = stages_[single_lane_stages_];
-    if (layers_[st.first + st.count - 1].out_size() * int64_t{sizeof(float)} < kSingleLanePipelineMinBytes) break;
-    ++single_lane_stages_;
-  }
-  single_lane_stages_ = single_lane_stages_ >= 1 ? single_lane_stages_ + 1 : 0;
+  if (stages_.empty()) return;
   // Size each ring by dry runs of the schedule, for every slab a pool of up to
   // kMaxPipelineLanes threads gives a thread: the most rows of a stage's output
   // alive at once, from the oldest its consumer still needs to the newest written.
-  for (int lanes = 1; lanes <= kMaxPipelineLanes; ++lanes) {
-    const int count = pipeline_stages(lanes);
-    if (count == 0) continue;
-    const int rows = stage_out_rows(count - 1);
+  const int count = static_cast<int>(stages_.size());
+  const int rows = stage_out_rows(count - 1);
+  for (int lanes = 1; lanes <= kMaxPipelineLanes; ++lanes)
     for (int t = 0; t < lanes; ++t)
-      for_each_pipeline_step(count, rows * t / lanes, rows * (t + 1) / lanes,
+      for_each_pipeline_step(rows * t / lanes, rows * (t + 1) / lanes,
                              [&](int k, int /*y0*/, int y1, const std::vector<int>& done) {
                                if (k + 1 < count)
                                  stages_[k].ring_rows =
                                      std::max(stages_[k].ring_rows, y1 - first_input_row(k + 1, done[k + 1]));
                              });
-  }
 }
 
-int Network::pipeline_stages(int lanes) const {
-  return lanes == 1 ? single_lane_stages_ : static_cast<int>(stages_.size());
-}
-
-int Network::pipelined_layers(int threads) const {
-  const int count = pipeline_stages(std::min(threads, kMaxPipelineLanes));
-  return count == 0 ? 0 : stages_[count - 1].first + stages_[count - 1].count;
+int Network::pipelined_layers() const {
+  return stages_.empty() ? 0 : stages_.back().first + stages_.back().count;
 }
 
 int Network::stage_out_rows(int k) const { return layers_[stages_[k].first].out_h; }
@@ -277,7 +263,8 @@ int Network::ready_rows(int k, int avail) const {
 }
 
 template <class F>
-void Network::for_each_pipeline_step(int count, int y0, int y1, F&& run) const {
+void Network::for_each_pipeline_step(int y0, int y1, F&& run) const {
+  const int count = static_cast<int>(stages_.size());
   if (y0 >= y1) return;
   // Rows [lo[k], hi[k]) of each stage that the last stage's rows [y0, y1) need.
   std::vector<int> lo(count), hi(count);
@@ -478,10 +465,9 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
                         Workspace& ws, ThreadPool* pool, int64_t* layer_ns, const float* check_input) const {
   // Layers alternate between the two activation buffers, starting with the one `in` is not in.
   int next_buffer = in == ws.activations[0].data() ? 1 : 0;
-  const int lanes = pool ? std::min(pool->threads(), kMaxPipelineLanes) : 1;
-  const int stages = pipeline_stages(lanes);
-  const int pipeline_end = pipelined_layers(lanes);
-  if (first == 0 && stages > 0 && end >= pipeline_end) {
+  const int pipeline_end = pipelined_layers();
+  if (first == 0 && pipeline_end > 0 && end >= pipeline_end) {
+    const int lanes = pool ? std::min(pool->threads(), kMaxPipelineLanes) : 1;
     float* dst = pipeline_end == end ? out : ws.activations[next_buffer].data();
     next_buffer ^= 1;
     const int64_t in_image = input_size(), out_image = layers_[pipeline_end - 1].out_size();
@@ -499,11 +485,11 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
       const float* check = check_input ? check_input + n * in_image : nullptr;
       float* y = dst + n * out_image;
       if (lanes == 1) {
-        finite = run_pipeline(stages, x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check);
+        finite = run_pipeline(x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check);
       } else {
         run_lanes(*pool, lanes, layer_ns, [&](int slab, int lane, int64_t* ns) {
-          if (!run_pipeline(stages, x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab,
-                            lanes, ns, check))
+          if (!run_pipeline(x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes, ns,
+                            check))
             finite = false;
         });
       }
@@ -805,9 +791,10 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
   }
 }
 
-bool Network::run_pipeline(int count, const float* in, InputLayout layout, float* out, const Workspace& ws, int lane,
-                           int y0, int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const {
-  const AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (stages_.size() - 1);
+bool Network::run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0,
+                           int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const {
+  const int count = static_cast<int>(stages_.size());
+  const AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (count - 1);
   float* band = const_cast<float*>(ws.bands.data()) + lane * max_band_floats_;
   // Scans input rows [r0, r1) for NaN/Inf; each slab scans its share of the rows.
   const LayerSpec& head = layers_[stages_[0].first].spec;
@@ -828,7 +815,7 @@ bool Network::run_pipeline(int count, const float* in, InputLayout layout, float
     return ok;
   };
   bool finite = true;
-  for_each_pipeline_step(count, y0, y1, [&](int k, int r0, int r1, const std::vector<int>& done) {
+  for_each_pipeline_step(y0, y1, [&](int k, int r0, int r1, const std::vector<int>& done) {
     if (!finite) return;
     // A ring overrun would silently corrupt rows: the dry runs that sized the rings must cover this schedule.
     MBN_CHECK(k + 1 == count || r1 - first_input_row(k + 1, done[k + 1]) <= stages_[k].ring_rows,

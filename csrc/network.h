@@ -67,9 +67,8 @@ class Network {
   int threads() const;
   void set_threads(int threads);
   int64_t packed_weight_bytes() const;
-  // Layers [0, pipelined_layers(T)) run as a row pipeline on T threads
-  // (T = 1 also for each image of a batch that threads share out whole).
-  int pipelined_layers(int threads) const;
+  // Layers [0, pipelined_layers()) run as a pipeline of row bands.
+  int pipelined_layers() const;
   // Largest batch accepted in one call (bounds the activation arena).
   static constexpr int kMaxBatch = 1 << 16;
 
@@ -137,19 +136,18 @@ class Network {
   // done) for each band of stage k's rows, in order; done[j] = the end of the
   // rows stage j has finished so far.
   template <class F>
-  void for_each_pipeline_step(int count, int y0, int y1, F&& run) const;
-  int pipeline_stages(int lanes) const;  // stages in the pipeline of `lanes` threads (0: none)
+  void for_each_pipeline_step(int y0, int y1, F&& run) const;
   int stage_out_rows(int k) const;
   int first_input_row(int k, int out_row) const;  // the input rows stage k reads for out_row
   int last_input_row(int k, int out_row) const;
   int ready_rows(int k, int avail) const;  // output rows stage k can make from `avail` input rows
-  // Rows [y0, y1) of the last of the first `count` stages of one image as a pipeline: each stage runs
+  // The last stage's rows [y0, y1) of one image as a pipeline: each stage runs
   // the rows its input allows as soon as the previous stage has made them, so
   // they are read back from L2 rather than from L3, using the rings and band
   // buffer of `lane`. With check_input, scans input rows [H * slab / slabs,
   // H * (slab + 1) / slabs) for NaN/Inf (returns false) right after they are read.
-  bool run_pipeline(int count, const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0,
-                    int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const;
+  bool run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0, int y1,
+                    int slab, int slabs, int64_t* layer_ns, const float* check_input) const;
   // fn(task, lane, lane_layer_ns) for tasks [0, n) on the pool's threads, each
   // lane's layer times scaled so that together they add up to the wall time.
   template <class F>
@@ -163,9 +161,8 @@ class Network {
   int64_t max_band_floats_ = 0;
   // Layers before this one run image by image in a batch; the rest on the whole batch.
   int batched_from_ = 0;
-  // The row pipeline: stages_ on T > 1 threads, its first single_lane_stages_ on one.
+  // The row pipeline's stages (none, or at least two).
   std::vector<Stage> stages_;
-  int single_lane_stages_ = 0;
 
   std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
   std::shared_ptr<ThreadPool> pool_;

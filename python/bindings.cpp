@@ -203,7 +203,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("backend",
                              [](const Network& n) { return n.backend() == PointwiseBackend::Blas ? "blas" : "gemm"; })
       .def_property_readonly("packed_weight_bytes", &Network::packed_weight_bytes)
-      .def("pipelined_layers", &Network::pipelined_layers, py::arg("threads") = 1)
+      .def_property_readonly("pipelined_layers", &Network::pipelined_layers)
       .def_property_readonly("kernel_names",
                              [](const Network& n) {
                                std::vector<std::string> names;

@@ -124,11 +124,11 @@ def test_workers_are_kept_off_the_callers_cpu(rng):
     (0.75, dict(padding="same"), "NHWC"),
 ])
 def test_row_pipeline_matches_oracle(alpha, options, layout, rng):
-    """On one thread, layers whose tensors pass 1 MB run as a pipeline of row
-    bands through small ring buffers: same answer as the oracle and as the
-    layer-by-layer run of two threads."""
+    """Layers whose tensors pass 256 KB run as a pipeline of row bands through
+    small ring buffers (on T threads, one slab of rows each): same answer as
+    the oracle, in a batch, and on 2 and 3 threads."""
     net = mobilenet.MobileNetV1(alpha=alpha, resolution=224, threads=1, **options)
-    assert net._engine.pipelined_layers(1) >= 6  # stem, two fused pairs, ...
+    assert net._engine.pipelined_layers >= 6  # stem, two fused pairs, ...
     x = rng.standard_normal((2, 224, 224, 3)).astype(np.float32)
     xin = np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "NCHW" else x
     want = reference.forward(net.layers, net.params, x[:1])
