@@ -55,9 +55,6 @@ double estimated_ns(const LayerSpec& s, int64_t macs) {
 // read them from L3 and ran 1.7-2.7x slower per image).
 constexpr int64_t kBatchedMaxPixels = 64;
 
-// On one thread, the leading layers run as a pipeline of row bands (each band
-// consumed by the next layer while still in L2) as long as the tensor between
-// two of them is at least this large: smaller ones stay in L2 anyway.
 // The leading layers run as a pipeline of row bands (each band consumed by the
 // next layer while still in L1/L2) as long as the tensor between two of them
 // is at least this large (bench/ab_builds.py: 256 KB gains 0-4% on 1 thread and
@@ -479,22 +476,29 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
       const Layer& last = layers_[st.first + st.count - 1];
       ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
     }
-    std::atomic<bool> finite{true};
-    for (int n = 0; n < batch && finite; ++n) {
+    // The worst status of any slab (they are ordered Ok < NonFinite < RingOverrun).
+    std::atomic<int> status{static_cast<int>(PipelineStatus::Ok)};
+    auto record = [&](PipelineStatus s) {
+      int seen = status.load();
+      while (static_cast<int>(s) > seen && !status.compare_exchange_weak(seen, static_cast<int>(s))) {
+      }
+    };
+    for (int n = 0; n < batch && status.load() == static_cast<int>(PipelineStatus::Ok); ++n) {
       const float* x = in + n * in_image;
       const float* check = check_input ? check_input + n * in_image : nullptr;
       float* y = dst + n * out_image;
       if (lanes == 1) {
-        finite = run_pipeline(x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check);
+        record(run_pipeline(x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check));
       } else {
         run_lanes(*pool, lanes, layer_ns, [&](int slab, int lane, int64_t* ns) {
-          if (!run_pipeline(x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes, ns,
-                            check))
-            finite = false;
+          record(run_pipeline(x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes,
+                              ns, check));
         });
       }
     }
-    if (!finite) return false;
+    if (status.load() == static_cast<int>(PipelineStatus::RingOverrun))
+      throw std::logic_error("internal error: a row pipeline ring buffer is too small");
+    if (status.load() != static_cast<int>(PipelineStatus::Ok)) return false;
     in = dst;
     first = pipeline_end;
   }
@@ -573,7 +577,6 @@ void Network::run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) cons
 void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
                         Workspace& ws, ThreadPool* pool) const {
   const LayerSpec& s = layer.spec;
-  const Clamp clamp = clamp_for(s.activation);
   const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
   const int64_t out_image = layer.out_size();
   // Spatial layers split each image into bands of output rows, a few per thread.
@@ -791,11 +794,12 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
   }
 }
 
-bool Network::run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0,
-                           int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const {
+Network::PipelineStatus Network::run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws,
+                                              int lane, int y0, int y1, int slab, int slabs, int64_t* layer_ns,
+                                              const float* check_input) const {
   const int count = static_cast<int>(stages_.size());
-  const AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (count - 1);
-  float* band = const_cast<float*>(ws.bands.data()) + lane * max_band_floats_;
+  AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (count - 1);
+  float* band = ws.bands.data() + lane * max_band_floats_;
   // Scans input rows [r0, r1) for NaN/Inf; each slab scans its share of the rows.
   const LayerSpec& head = layers_[stages_[0].first].spec;
   const int check_end = head.in_h * (slab + 1) / slabs;
@@ -814,19 +818,23 @@ bool Network::run_pipeline(const float* in, InputLayout layout, float* out, cons
     checked = std::max(checked, r1);
     return ok;
   };
-  bool finite = true;
+  PipelineStatus status = PipelineStatus::Ok;
   for_each_pipeline_step(y0, y1, [&](int k, int r0, int r1, const std::vector<int>& done) {
-    if (!finite) return;
-    // A ring overrun would silently corrupt rows: the dry runs that sized the rings must cover this schedule.
-    MBN_CHECK(k + 1 == count || r1 - first_input_row(k + 1, done[k + 1]) <= stages_[k].ring_rows,
-              "pipeline ring too small");
-    run_stage_rows(k, k == 0 ? in : const_cast<float*>(rings[k - 1].data()), layout,
-                   k + 1 == count ? out : const_cast<float*>(rings[k].data()), r0, r1, band, ws, layer_ns);
+    if (status != PipelineStatus::Ok) return;
+    // A ring overrun would silently corrupt rows: the dry runs that sized the
+    // rings must have covered this schedule. (No throw here: this may be a pool task.)
+    if (k + 1 < count && r1 - first_input_row(k + 1, done[k + 1]) > stages_[k].ring_rows) {
+      status = PipelineStatus::RingOverrun;
+      return;
+    }
+    run_stage_rows(k, k == 0 ? in : rings[k - 1].data(), layout, k + 1 == count ? out : rings[k].data(), r0, r1,
+                   band, ws, layer_ns);
     // Right after the first stage has read them: the rows up to its last input row.
-    if (k == 0 && check_input && !scan(last_input_row(0, r1 - 1) + 1)) finite = false;
+    if (k == 0 && check_input && !scan(last_input_row(0, r1 - 1) + 1)) status = PipelineStatus::NonFinite;
   });
-  if (finite && check_input && !scan(check_end)) finite = false;  // rows no output needed (VALID padding)
-  return finite;
+  // Rows no output needed (VALID padding) are scanned too.
+  if (status == PipelineStatus::Ok && check_input && !scan(check_end)) status = PipelineStatus::NonFinite;
+  return status;
 }
 
 }  // namespace mobilenet

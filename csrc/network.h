@@ -145,9 +145,10 @@ class Network {
   // the rows its input allows as soon as the previous stage has made them, so
   // they are read back from L2 rather than from L3, using the rings and band
   // buffer of `lane`. With check_input, scans input rows [H * slab / slabs,
-  // H * (slab + 1) / slabs) for NaN/Inf (returns false) right after they are read.
-  bool run_pipeline(const float* in, InputLayout layout, float* out, const Workspace& ws, int lane, int y0, int y1,
-                    int slab, int slabs, int64_t* layer_ns, const float* check_input) const;
+  // H * (slab + 1) / slabs) for NaN/Inf right after they are read.
+  enum class PipelineStatus : int { Ok = 0, NonFinite = 1, RingOverrun = 2 };
+  PipelineStatus run_pipeline(const float* in, InputLayout layout, float* out, Workspace& ws, int lane, int y0,
+                              int y1, int slab, int slabs, int64_t* layer_ns, const float* check_input) const;
   // fn(task, lane, lane_layer_ns) for tasks [0, n) on the pool's threads, each
   // lane's layer times scaled so that together they add up to the wall time.
   template <class F>
