@@ -65,6 +65,8 @@ constexpr int kPipelineHeadRows = 4;
 // With T threads each runs the pipeline on its own horizontal slab of the
 // image (recomputing the few rows where slabs meet), up to this many slabs.
 constexpr int kMaxPipelineLanes = 8;
+// The schedule keeps per-stage row counters on the stack.
+constexpr int kMaxPipelineStages = 32;
 
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
@@ -206,6 +208,7 @@ void Network::plan_pipeline() {
         layer.spec.kind != LayerKind::Conv1x1)
       break;
     if (!stages_.empty() && layers_[i - 1].out_size() * int64_t{sizeof(float)} < kPipelineMinBytes) break;
+    if (static_cast<int>(stages_.size()) == kMaxPipelineStages) break;
     const int count = layer.fused_with_next ? 2 : 1;
     // A GEMM run on bands of a few rows re-reads its weights per band: like
     // fusion, only where the tensor is large next to them.
@@ -226,7 +229,7 @@ void Network::plan_pipeline() {
   for (int lanes = 1; lanes <= kMaxPipelineLanes; ++lanes)
     for (int t = 0; t < lanes; ++t)
       for_each_pipeline_step(rows * t / lanes, rows * (t + 1) / lanes,
-                             [&](int k, int /*y0*/, int y1, const std::vector<int>& done) {
+                             [&](int k, int /*y0*/, int y1, const int* done) {
                                if (k + 1 < count)
                                  stages_[k].ring_rows =
                                      std::max(stages_[k].ring_rows, y1 - first_input_row(k + 1, done[k + 1]));
@@ -263,14 +266,15 @@ template <class F>
 void Network::for_each_pipeline_step(int y0, int y1, F&& run) const {
   const int count = static_cast<int>(stages_.size());
   if (y0 >= y1) return;
-  // Rows [lo[k], hi[k]) of each stage that the last stage's rows [y0, y1) need.
-  std::vector<int> lo(count), hi(count);
+  // Rows [lo[k], hi[k]) of each stage that the last stage's rows [y0, y1) need
+  // (on the stack: this runs inside every forward pass).
+  int lo[kMaxPipelineStages], hi[kMaxPipelineStages], done[kMaxPipelineStages];
   lo[count - 1] = y0, hi[count - 1] = y1;
   for (int k = count - 1; k > 0; --k) {
     lo[k - 1] = first_input_row(k, lo[k]);
     hi[k - 1] = last_input_row(k, hi[k] - 1) + 1;
   }
-  std::vector<int> done = lo;
+  std::copy_n(lo, count, done);
   while (done[0] < hi[0]) {
     const int head_end = std::min(hi[0], done[0] + kPipelineHeadRows);
     run(0, done[0], head_end, done);
@@ -476,14 +480,12 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
       const Layer& last = layers_[st.first + st.count - 1];
       ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
     }
-    // The worst status of any slab (they are ordered Ok < NonFinite < RingOverrun).
-    std::atomic<int> status{static_cast<int>(PipelineStatus::Ok)};
-    auto record = [&](PipelineStatus s) {
-      int seen = status.load();
-      while (static_cast<int>(s) > seen && !status.compare_exchange_weak(seen, static_cast<int>(s))) {
-      }
+    std::atomic<bool> non_finite{false}, overrun{false};
+    auto record = [&](PipelineStatus status) {
+      if (status == PipelineStatus::NonFinite) non_finite = true;
+      if (status == PipelineStatus::RingOverrun) overrun = true;
     };
-    for (int n = 0; n < batch && status.load() == static_cast<int>(PipelineStatus::Ok); ++n) {
+    for (int n = 0; n < batch && !non_finite && !overrun; ++n) {
       const float* x = in + n * in_image;
       const float* check = check_input ? check_input + n * in_image : nullptr;
       float* y = dst + n * out_image;
@@ -496,9 +498,8 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
         });
       }
     }
-    if (status.load() == static_cast<int>(PipelineStatus::RingOverrun))
-      throw std::logic_error("internal error: a row pipeline ring buffer is too small");
-    if (status.load() != static_cast<int>(PipelineStatus::Ok)) return false;
+    if (overrun) throw std::logic_error("internal error: a row pipeline ring buffer is too small");
+    if (non_finite) return false;
     in = dst;
     first = pipeline_end;
   }
@@ -654,7 +655,7 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
   const int threads = pool ? pool->threads() : 1;
   const int mr = kernels_->gemm_tile_rows, nr = kernels_->gemm_panel_width;
-  const int panels = (n + nr - 1) / nr;
+  const int panels = gemm_panels(layer);
   // Row blocks whose A rows stay in L2 while every B panel streams past them.
   const int64_t max_rows = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4));
   int row_blocks = static_cast<int>((m + max_rows - 1) / max_rows);
@@ -680,7 +681,6 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   const int64_t out_image = pw.out_size();
   const int band_rows = dw.fused_band_rows;
   const int bands = (dw.out_h + band_rows - 1) / band_rows;
-  const int panels = (pw.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width;
   const DwConvArgs args = dwconv_args(dw, ws);
   // When profiling, each part's thread time splits the pair's wall time between the two layers.
   std::atomic<int64_t> dw_ns{0}, pw_ns{0};
@@ -689,20 +689,13 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
                     estimated_ns(pw.spec, batch * layer_macs(pw.spec, pw.out_h, pw.out_w));
   run_tasks(pool, ns, batch * bands, [&](int task, int thread) {
     const int n = task / bands, y0 = (task % bands) * band_rows, y1 = std::min(dw.out_h, y0 + band_rows);
-    float* band = ws.bands.data() + thread * max_band_floats_;
     DwConvArgs a = args;
     a.input = in + n * in_image;
-    a.output = band;
-    a.output_row_offset = y0;
-    const auto t0 = layer_ns ? Clock::now() : Clock::time_point{};
-    kernels_->dwconv3x3(a, y0, y1);
-    const auto t1 = layer_ns ? Clock::now() : Clock::time_point{};
-    pointwise_block(pw, band, out + n * out_image + int64_t{y0} * dw.out_w * pw.spec.out_c, 0,
-                    static_cast<int>((y1 - y0) * int64_t{dw.out_w}), 0, panels);
-    if (layer_ns) {
-      dw_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
-      pw_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t1).count();
-    }
+    int64_t times[2] = {0, 0};
+    run_fused_band(dw, pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1,
+                   out + n * out_image + int64_t{y0} * dw.out_w * pw.spec.out_c, layer_ns ? times : nullptr);
+    dw_ns += times[0];
+    pw_ns += times[1];
   });
   if (layer_ns) {
     const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
@@ -710,6 +703,25 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
     layer_ns[0] += static_cast<int64_t>(wall * dw_share);
     layer_ns[1] += wall - static_cast<int64_t>(wall * dw_share);
   }
+}
+
+void Network::run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, float* out,
+                             int64_t* times) const {
+  using Clock = std::chrono::steady_clock;
+  a.output = band;
+  a.output_row_offset = y0;
+  const auto t0 = times ? Clock::now() : Clock::time_point{};
+  kernels_->dwconv3x3(a, y0, y1);
+  const auto t1 = times ? Clock::now() : Clock::time_point{};
+  pointwise_block(pw, band, out, 0, static_cast<int>((y1 - y0) * int64_t{dw.out_w}), 0, gemm_panels(pw));
+  if (times) {
+    times[0] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+    times[1] += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t1).count();
+  }
+}
+
+int Network::gemm_panels(const Layer& layer) const {
+  return (layer.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width;
 }
 
 Conv3x3Args Network::conv3x3_args(const Layer& layer, InputLayout layout) const {
@@ -761,8 +773,7 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
       case LayerKind::Conv1x1: {
         const int w = layer.out_w;
         const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * layer.spec.in_c;
-        pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0,
-                        (layer.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width);
+        pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(layer));
         add_time(stage.first);
         break;
       }
@@ -775,19 +786,10 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
           add_time(stage.first);
           break;
         }
-        // A fused pair: depthwise bands through the band buffer into the GEMM.
-        const Layer& pw = layers_[stage.first + 1];
-        const int panels = (pw.spec.out_c + kernels_->gemm_panel_width - 1) / kernels_->gemm_panel_width;
-        args.output = band;
-        for (int b0 = a; b0 < b; b0 += layer.fused_band_rows) {
-          const int b1 = std::min(b, b0 + layer.fused_band_rows);
-          args.output_row_offset = b0;
-          kernels_->dwconv3x3(args, b0, b1);
-          add_time(stage.first);
-          pointwise_block(pw, band, out + out_slot(b0) * out_row, 0,
-                          static_cast<int>((b1 - b0) * int64_t{layer.out_w}), 0, panels);
-          add_time(stage.first + 1);
-        }
+        // A fused pair (its two layers' times go to layer_ns[first] and [first + 1]).
+        for (int b0 = a; b0 < b; b0 += layer.fused_band_rows)
+          run_fused_band(layer, layers_[stage.first + 1], args, band, b0, std::min(b, b0 + layer.fused_band_rows),
+                         out + out_slot(b0) * out_row, layer_ns ? layer_ns + stage.first : nullptr);
       }
     }
     a = b;
@@ -819,7 +821,7 @@ Network::PipelineStatus Network::run_pipeline(const float* in, InputLayout layou
     return ok;
   };
   PipelineStatus status = PipelineStatus::Ok;
-  for_each_pipeline_step(y0, y1, [&](int k, int r0, int r1, const std::vector<int>& done) {
+  for_each_pipeline_step(y0, y1, [&](int k, int r0, int r1, const int* done) {
     if (status != PipelineStatus::Ok) return;
     // A ring overrun would silently corrupt rows: the dry runs that sized the
     // rings must have covered this schedule. (No throw here: this may be a pool task.)

@@ -128,13 +128,19 @@ class Network {
                  ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
   Conv3x3Args conv3x3_args(const Layer& layer, InputLayout layout) const;
+  // One band of a fused pair: depthwise rows [y0, y1) into `band`, then the
+  // pointwise GEMM from it into `out` (where the band's first output row goes).
+  // With `times`, adds the two parts' durations to times[0] and times[1].
+  void run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, float* out,
+                      int64_t* times) const;
+  int gemm_panels(const Layer& layer) const;  // GEMM panels of a pointwise layer's packed weights
   // Output rows [y0, y1) of one image of stage k, on the calling thread, with
   // `band` as the fused depthwise output buffer.
   void run_stage_rows(int k, const float* in, InputLayout layout, float* out, int y0, int y1, float* band,
                       const Workspace& ws, int64_t* layer_ns) const;
   // The pipeline's schedule for the last stage's rows [y0, y1): run(k, r0, r1,
-  // done) for each band of stage k's rows, in order; done[j] = the end of the
-  // rows stage j has finished so far.
+  // done) for each band of stage k's rows, in order; done[j] (an array) = the
+  // end of the rows stage j has finished so far.
   template <class F>
   void for_each_pipeline_step(int y0, int y1, F&& run) const;
   int stage_out_rows(int k) const;
