@@ -10,22 +10,29 @@ namespace mobilenet {
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;
-  explicit AlignedBuffer(size_t count) : size_(count) {
-    const size_t bytes = ((count * sizeof(float) + 63) / 64) * 64;
-    void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
+  // offset_in_page > 0 (a multiple of 64, below 4096): the data starts that
+  // many bytes past a 4 KB boundary, for buffers whose placement relative to
+  // each other matters (see Network::acquire_workspace).
+  explicit AlignedBuffer(size_t count, size_t offset_in_page = 0) : size_(count) {
+    const size_t align = offset_in_page ? 4096 : 64;
+    size_t bytes = ((count * sizeof(float) + offset_in_page + 63) / 64) * 64;
+    bytes = ((bytes == 0 ? 64 : bytes) + align - 1) / align * align;
+    void* p = std::aligned_alloc(align, bytes);
     if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes == 0 ? 64 : bytes);
-    data_.reset(static_cast<float*>(p));
+    std::memset(p, 0, bytes);
+    block_.reset(static_cast<char*>(p));
+    data_ = reinterpret_cast<float*>(block_.get() + offset_in_page);
   }
-  float* data() { return data_.get(); }
-  const float* data() const { return data_.get(); }
+  float* data() { return data_; }
+  const float* data() const { return data_; }
   size_t size() const { return size_; }
 
  private:
   struct Free {
-    void operator()(float* p) const { std::free(p); }
+    void operator()(char* p) const { std::free(p); }
   };
-  std::unique_ptr<float, Free> data_;
+  std::unique_ptr<char, Free> block_;
+  float* data_ = nullptr;
   size_t size_ = 0;
 };
 

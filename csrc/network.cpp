@@ -67,6 +67,12 @@ constexpr int kPipelineHeadRows = 4;
 constexpr int kMaxPipelineLanes = 8;
 // The schedule keeps per-stage row counters on the stack.
 constexpr int kMaxPipelineStages = 32;
+// Where the two activation buffers start within a 4 KB page. A layer reads one
+// and writes the other; when they sat at the same address modulo 2 KB (as
+// malloc may place them), MobileNet's depthwise layers, whose rows are
+// multiples of 4 KB (W x C = 7168 floats at alpha 1), ran up to 1.7x slower:
+// 14x14x512 17 -> 29 us (bench/RESULTS.md, log entry 32).
+constexpr size_t kActivationPageOffset[2] = {64, 1024};
 
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
@@ -403,7 +409,8 @@ std::unique_ptr<Network::Workspace> Network::acquire_workspace(int batch, int th
   ws->batch = batch;
   ws->threads = threads;
   ws->bands = AlignedBuffer(threads * max_band_floats_ + kBufferSlack);
-  for (auto& buffer : ws->activations) buffer = AlignedBuffer(batch * max_activation_ + kBufferSlack);
+  for (int b = 0; b < 2; ++b)
+    ws->activations[b] = AlignedBuffer(batch * max_activation_ + kBufferSlack, kActivationPageOffset[b]);
   ws->zero_row = AlignedBuffer(max_zero_row_ + kBufferSlack);
   if (layers_.front().spec.kind != LayerKind::Conv3x3) ws->staged_input = AlignedBuffer(batch * input_size() + kBufferSlack);
   return ws;
