@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "aligned_buffer.h"
 #include "blas.h"
 #include "cpu_features.h"
 #include "kernels.h"
@@ -809,6 +810,23 @@ void float_environment_tests(Isa isa) {
 
 }  // namespace
 
+// Buffers placed at an offset within a 4 KB page start exactly there, are
+// zeroed and writable to their last float; plain ones are 64-byte aligned.
+void aligned_buffer_tests() {
+  for (size_t count : {size_t{1}, size_t{1000}, size_t{1} << 20}) {
+    for (size_t offset : {size_t{0}, size_t{64}, size_t{1024}, size_t{4032}}) {
+      AlignedBuffer b(count, offset);
+      const auto address = reinterpret_cast<uintptr_t>(b.data());
+      const std::string name = "AlignedBuffer(" + std::to_string(count) + ", " + std::to_string(offset) + ")";
+      expect(offset ? address % 4096 == offset : address % 64 == 0, name + ": data at the wrong place in its page");
+      bool zero = true;
+      for (size_t i = 0; i < count; ++i) zero &= b.data()[i] == 0.0f;
+      expect(zero && b.size() == count, name + ": not zero-initialized or wrong size");
+      b.data()[count - 1] = 1.0f;  // ASan: the last float is inside the allocation
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
   std::vector<Isa> isas;
@@ -826,6 +844,7 @@ int main(int argc, char** argv) {
   std::printf("kernel_tests: ISAs %s; BLAS backend %s\n", names.c_str(), blas_available() ? "on" : "off");
 
   dispatch_tests();
+  aligned_buffer_tests();
   for (Isa isa : isas) {
     const Stats before = g_stats;
     g_stats.worst = 0.0;
