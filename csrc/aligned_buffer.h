@@ -3,6 +3,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
 
 namespace mobilenet {
 
@@ -14,6 +15,8 @@ class AlignedBuffer {
   // many bytes past a 4 KB boundary, for buffers whose placement relative to
   // each other matters (see Network::acquire_workspace).
   explicit AlignedBuffer(size_t count, size_t offset_in_page = 0) : size_(count) {
+    if (offset_in_page % 64 != 0 || offset_in_page >= 4096)
+      throw std::invalid_argument("AlignedBuffer: the offset in a page must be a multiple of 64 below 4096");
     const size_t align = offset_in_page ? 4096 : 64;
     size_t bytes = ((count * sizeof(float) + offset_in_page + 63) / 64) * 64;
     bytes = ((bytes == 0 ? 64 : bytes) + align - 1) / align * align;

@@ -825,6 +825,8 @@ void aligned_buffer_tests() {
       b.data()[count - 1] = 1.0f;  // ASan: the last float is inside the allocation
     }
   }
+  expect(throws_invalid_argument([] { AlignedBuffer(10, 32); }), "AlignedBuffer accepted an offset of 32 bytes");
+  expect(throws_invalid_argument([] { AlignedBuffer(10, 4096); }), "AlignedBuffer accepted an offset of 4096 bytes");
 }
 
 int main(int argc, char** argv) {
