@@ -345,6 +345,18 @@ inline const float* dw_input_row(const DwConvArgs& a, int iy) {
   return a.input + static_cast<int64_t>(slot) * a.in_w * a.channels;
 }
 
+// One output pixel near the left or right border from its three input rows
+// (rows[0..2]): only the taps inside the row count.
+inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int C, int c0, const Vec* w, Vec bias) {
+  Vec acc = bias;
+  for (int kx = 0; kx < 3; ++kx) {
+    const int ix = ix0 + kx;
+    if (ix < 0 || ix >= in_w) continue;
+    for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C + c0), w[ky * 3 + kx], acc);
+  }
+  return acc;
+}
+
 // One output pixel (ox) of R rows for the channel tile at c0: each input vector
 // loaded (one tap column of one of the (R-1)*S+3 input rows) feeds every output
 // row whose window covers that input row.
@@ -397,18 +409,10 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
     MBN_UNROLL
     for (int k = 0; k < 9; ++k) w[k] = Vec::load(a.weights + k * a.channels_padded + c0);
     const Vec bias = Vec::load(a.bias + c0);
-    // Near the border only the taps inside the image count.
     auto border_pixel = [&](int ox) {
-      const int ix0 = ox * S - pl;
-      for (int r = 0; r < R; ++r) {
-        Vec acc = bias;
-        for (int kx = 0; kx < 3; ++kx) {
-          const int ix = ix0 + kx;
-          if (ix < 0 || ix >= a.in_w) continue;
-          for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[r * S + ky] + ix * C + c0), w[ky * 3 + kx], acc);
-        }
-        store_n(clamp(acc, lo, hi), out_rows[r] + ox * C + c0, n);
-      }
+      for (int r = 0; r < R; ++r)
+        store_n(clamp(dw_border_sum(rows + r * S, ox * S - pl, a.in_w, C, c0, w, bias), lo, hi),
+                out_rows[r] + ox * C + c0, n);
     };
     for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
     for (int ox = ox_lo; ox < ox_hi; ++ox) dw_interior_pixel<R, S>(rows, out_rows, C, pl, ox, c0, n, w, bias, lo, hi);
@@ -457,14 +461,7 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
       for (int k = 0; k < 9; ++k) w[k] = Vec::load(a.weights + k * a.channels_padded + c0);
       const Vec bias = Vec::load(a.bias + c0);
       auto border_pixel = [&](int ox) {
-        Vec acc = bias;
-        const int ix0 = ox * s - pl;
-        for (int kx = 0; kx < 3; ++kx) {
-          const int ix = ix0 + kx;
-          if (ix < 0 || ix >= a.in_w) continue;
-          for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C + c0), w[ky * 3 + kx], acc);
-        }
-        store_n(clamp(acc, lo, hi), out_row + ox * C + c0, n);
+        store_n(clamp(dw_border_sum(rows, ox * s - pl, a.in_w, C, c0, w, bias), lo, hi), out_row + ox * C + c0, n);
       };
       for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
       const float* r0 = rows[0] + c0;
@@ -513,13 +510,7 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
     float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
     // One pixel's C lanes: the first C lanes of the repeated weights are the weights.
     auto single_pixel = [&](int ox) {
-      Vec acc = bias;
-      for (int kx = 0; kx < 3; ++kx) {
-        const int ix = ox - pl + kx;
-        if (ix < 0 || ix >= a.in_w) continue;
-        for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C), w[ky * 3 + kx], acc);
-      }
-      store_n(clamp(acc, lo, hi), out_row + ox * C, C);
+      store_n(clamp(dw_border_sum(rows, ox - pl, a.in_w, C, 0, w, bias), lo, hi), out_row + ox * C, C);
     };
     int ox = 0;
     for (; ox < ox_lo; ++ox) single_pixel(ox);

@@ -104,7 +104,7 @@ def _pil():
 def _to_pil(image):
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
-        path = existing_file(os.fspath(image), "image file")
+        path = existing_file(image, "image file")
         try:
             with Image.open(path) as img:
                 img.load()

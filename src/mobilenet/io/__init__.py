@@ -78,7 +78,7 @@ def _read(kind: str, data: bytes, path: str, resolution: Optional[int]):
 
 def read_labels(path) -> list:
     """Class names from a text file, one per line (blank lines at the end are dropped)."""
-    path = existing_file(os.fspath(path), "labels file")
+    path = existing_file(path, "labels file")
     try:
         with open(path, encoding="utf-8") as f:
             lines = [line.rstrip("\r\n") for line in f]
