@@ -50,22 +50,26 @@ void pack_stem_pair_weights(const float* weights, const float* bias, int out_c, 
 // Depthwise 3x3 convolution. Rows of the padding border are read from
 // zero_row instead of being copied into a padded buffer.
 struct DwConvArgs {
-  const float* input;  // NHWC, dense, followed by kBufferSlack readable floats
+  const float* input;  // NHWC (pixels in_pixel_stride apart), followed by kBufferSlack readable floats
   int in_h, in_w, channels;
   // > 0: the input is a ring of this many rows, row iy at slot iy % in_ring_rows.
   int in_ring_rows = 0;
-  float* output;  // NHWC, dense
+  float* output;  // NHWC (pixels out_pixel_stride apart)
   int out_h, out_w;
   int stride;
   Padding pad;
   const float* weights;  // [9][channels_padded]
   const float* bias;     // [channels_padded]
   int channels_padded;
-  const float* zero_row;  // in_w * channels + kBufferSlack zeros
+  const float* zero_row;  // in_w * (input pixel stride) + kBufferSlack zeros
   Clamp clamp;
-  // Output row oy is written at output + (oy - output_row_offset) * out_w * channels,
+  // Output row oy is written at output + (oy - output_row_offset) * out_w * out_pixel_stride,
   // so a band of rows can go to a small buffer of its own.
   int output_row_offset = 0;
+  // Floats from one pixel to the next (0: channels): padded activations, or a
+  // slice of a wider tensor's channels (starting at a multiple of kChannelPad,
+  // with weights and bias from there).
+  int in_pixel_stride = 0, out_pixel_stride = 0;
 };
 
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by

@@ -338,33 +338,37 @@ void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
 
 // ----------------------------------------------------------- depthwise conv
 
+inline int dw_in_stride(const DwConvArgs& a) { return a.in_pixel_stride > 0 ? a.in_pixel_stride : a.channels; }
+inline int dw_out_stride(const DwConvArgs& a) { return a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels; }
+
 // Input row iy, the zero row for padding rows; a ring of in_ring_rows rows keeps row iy at slot iy % in_ring_rows.
 inline const float* dw_input_row(const DwConvArgs& a, int iy) {
   if (iy < 0 || iy >= a.in_h) return a.zero_row;
   const int slot = a.in_ring_rows > 0 ? iy % a.in_ring_rows : iy;
-  return a.input + static_cast<int64_t>(slot) * a.in_w * a.channels;
+  return a.input + static_cast<int64_t>(slot) * a.in_w * dw_in_stride(a);
 }
 
 // One output pixel near the left or right border from its three input rows
-// (rows[0..2]): only the taps inside the row count.
-inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int C, int c0, const Vec* w, Vec bias) {
+// (rows[0..2], pixels CI floats apart): only the taps inside the row count.
+inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int CI, int c0, const Vec* w, Vec bias) {
   Vec acc = bias;
   for (int kx = 0; kx < 3; ++kx) {
     const int ix = ix0 + kx;
     if (ix < 0 || ix >= in_w) continue;
-    for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * C + c0), w[ky * 3 + kx], acc);
+    for (int ky = 0; ky < 3; ++ky) acc = fmadd(Vec::load(rows[ky] + ix * CI + c0), w[ky * 3 + kx], acc);
   }
   return acc;
 }
 
 // One output pixel (ox) of R rows for the channel tile at c0: each input vector
 // loaded (one tap column of one of the (R-1)*S+3 input rows) feeds every output
-// row whose window covers that input row.
+// row whose window covers that input row. Pixels are CI floats apart in the
+// input rows and CO in the output rows.
 template <int R, int S>
-inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, int C, int pl, int ox,
+inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, int CI, int CO, int pl, int ox,
                               int c0, int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
   constexpr int NR = (R - 1) * S + 3;
-  const int64_t off = static_cast<int64_t>(ox * S - pl) * C + c0;
+  const int64_t off = static_cast<int64_t>(ox * S - pl) * CI + c0;
   Vec acc[R];
   MBN_UNROLL
   for (int r = 0; r < R; ++r) acc[r] = bias;
@@ -372,7 +376,7 @@ inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, 
   for (int kx = 0; kx < 3; ++kx) {
     MBN_UNROLL
     for (int j = 0; j < NR; ++j) {
-      const Vec x = Vec::load(rows[j] + off + kx * C);
+      const Vec x = Vec::load(rows[j] + off + kx * CI);
       MBN_UNROLL
       for (int r = 0; r < R; ++r) {
         const int ky = j - r * S;
@@ -381,7 +385,7 @@ inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, 
     }
   }
   MBN_UNROLL
-  for (int r = 0; r < R; ++r) store_n(clamp(acc[r], lo, hi), out_rows[r] + ox * C + c0, n);
+  for (int r = 0; r < R; ++r) store_n(clamp(acc[r], lo, hi), out_rows[r] + ox * CO + c0, n);
 }
 
 // R output rows starting at oy0. Each channel tile sweeps the rows with its
@@ -389,7 +393,7 @@ inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, 
 template <int R, int S>
 void dwconv3x3_block(const DwConvArgs& a, int oy0) {
   constexpr int NR = (R - 1) * S + 3;  // input rows the block reads
-  const int C = a.channels, pl = a.pad.left;
+  const int C = a.channels, CI = dw_in_stride(a), CO = dw_out_stride(a), pl = a.pad.left;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   const int ox_lo = imin(a.out_w, (pl + S - 1) / S);
   const int ox_hi = a.in_w - 3 + pl >= 0 ? imax(ox_lo, imin(a.out_w, (a.in_w - 3 + pl) / S + 1)) : ox_lo;
@@ -401,7 +405,7 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
   }
   float* out_rows[R];
   for (int r = 0; r < R; ++r)
-    out_rows[r] = a.output + static_cast<int64_t>(oy0 + r - a.output_row_offset) * a.out_w * C;
+    out_rows[r] = a.output + static_cast<int64_t>(oy0 + r - a.output_row_offset) * a.out_w * CO;
 
   for (int c0 = 0; c0 < C; c0 += W) {
     const int n = imin(W, C - c0);
@@ -411,11 +415,12 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
     const Vec bias = Vec::load(a.bias + c0);
     auto border_pixel = [&](int ox) {
       for (int r = 0; r < R; ++r)
-        store_n(clamp(dw_border_sum(rows + r * S, ox * S - pl, a.in_w, C, c0, w, bias), lo, hi),
-                out_rows[r] + ox * C + c0, n);
+        store_n(clamp(dw_border_sum(rows + r * S, ox * S - pl, a.in_w, CI, c0, w, bias), lo, hi),
+                out_rows[r] + ox * CO + c0, n);
     };
     for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
-    for (int ox = ox_lo; ox < ox_hi; ++ox) dw_interior_pixel<R, S>(rows, out_rows, C, pl, ox, c0, n, w, bias, lo, hi);
+    for (int ox = ox_lo; ox < ox_hi; ++ox)
+      dw_interior_pixel<R, S>(rows, out_rows, CI, CO, pl, ox, c0, n, w, bias, lo, hi);
     for (int ox = ox_hi; ox < a.out_w; ++ox) border_pixel(ox);
   }
 }
@@ -442,7 +447,7 @@ void dwconv3x3_blocks(const DwConvArgs& a, int row_begin, int row_end) {
 // One output row at a time, three accumulator chains per pixel (one per
 // kernel row): the fastest order while three input rows fit in L1.
 void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
-  const int C = a.channels, s = a.stride, pl = a.pad.left;
+  const int C = a.channels, CI = dw_in_stride(a), CO = dw_out_stride(a), s = a.stride, pl = a.pad.left;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   // Output columns whose three taps all lie inside the row take the branch-free path.
   const int ox_lo = imin(a.out_w, (pl + s - 1) / s);
@@ -454,31 +459,31 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
       const int iy = oy * s - a.pad.top + ky;
       rows[ky] = dw_input_row(a, iy);
     }
-    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
+    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * CO;
     for (int c0 = 0; c0 < C; c0 += W) {
       const int n = imin(W, C - c0);
       Vec w[9];
       for (int k = 0; k < 9; ++k) w[k] = Vec::load(a.weights + k * a.channels_padded + c0);
       const Vec bias = Vec::load(a.bias + c0);
       auto border_pixel = [&](int ox) {
-        store_n(clamp(dw_border_sum(rows, ox * s - pl, a.in_w, C, c0, w, bias), lo, hi), out_row + ox * C + c0, n);
+        store_n(clamp(dw_border_sum(rows, ox * s - pl, a.in_w, CI, c0, w, bias), lo, hi), out_row + ox * CO + c0, n);
       };
       for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
       const float* r0 = rows[0] + c0;
       const float* r1 = rows[1] + c0;
       const float* r2 = rows[2] + c0;
       for (int ox = ox_lo; ox < ox_hi; ++ox) {
-        const int64_t off = static_cast<int64_t>(ox * s - pl) * C;
+        const int64_t off = static_cast<int64_t>(ox * s - pl) * CI;
         Vec acc0 = fmadd(Vec::load(r0 + off), w[0], bias);
         Vec acc1 = mul(Vec::load(r1 + off), w[3]);
         Vec acc2 = mul(Vec::load(r2 + off), w[6]);
-        acc0 = fmadd(Vec::load(r0 + off + C), w[1], acc0);
-        acc1 = fmadd(Vec::load(r1 + off + C), w[4], acc1);
-        acc2 = fmadd(Vec::load(r2 + off + C), w[7], acc2);
-        acc0 = fmadd(Vec::load(r0 + off + 2 * C), w[2], acc0);
-        acc1 = fmadd(Vec::load(r1 + off + 2 * C), w[5], acc1);
-        acc2 = fmadd(Vec::load(r2 + off + 2 * C), w[8], acc2);
-        store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out_row + ox * C + c0, n);
+        acc0 = fmadd(Vec::load(r0 + off + CI), w[1], acc0);
+        acc1 = fmadd(Vec::load(r1 + off + CI), w[4], acc1);
+        acc2 = fmadd(Vec::load(r2 + off + CI), w[7], acc2);
+        acc0 = fmadd(Vec::load(r0 + off + 2 * CI), w[2], acc0);
+        acc1 = fmadd(Vec::load(r1 + off + 2 * CI), w[5], acc1);
+        acc2 = fmadd(Vec::load(r2 + off + 2 * CI), w[8], acc2);
+        store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out_row + ox * CO + c0, n);
       }
       for (int ox = ox_hi; ox < a.out_w; ++ox) border_pixel(ox);
     }
@@ -532,14 +537,16 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
 }
 
 void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
-  if (a.stride == 1 && a.channels < W && W % a.channels == 0) return dwconv3x3_packed_pixels(a, row_begin, row_end);
+  const int CI = dw_in_stride(a);
+  if (a.stride == 1 && a.channels < W && W % a.channels == 0 && CI == a.channels && dw_out_stride(a) == a.channels)
+    return dwconv3x3_packed_pixels(a, row_begin, row_end);
   // Wider rows have left L1 by the time the next output row reads them again:
   // blocks of output rows read each input row from L2 once instead of 3 times.
   // Narrow maps gain nothing (their border columns dominate): measured slower
   // below 8 output columns at stride 1 (7x7x1024) and 16 at stride 2 (14x14x256).
   constexpr int64_t kL1Bytes = 48 * 1024;
   const int min_block_width = a.stride == 1 ? 8 : 16;
-  if (int64_t{3} * a.in_w * a.channels * int64_t{sizeof(float)} <= kL1Bytes || a.out_w < min_block_width ||
+  if (int64_t{3} * a.in_w * CI * int64_t{sizeof(float)} <= kL1Bytes || a.out_w < min_block_width ||
       row_end - row_begin < 2)
     return dwconv3x3_single_rows(a, row_begin, row_end);
   if (a.stride == 1)

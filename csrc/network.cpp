@@ -73,6 +73,15 @@ constexpr int kMaxPipelineStages = 32;
 // multiples of 4 KB (W x C = 7168 floats at alpha 1), ran up to 1.7x slower:
 // 14x14x512 17 -> 29 us (bench/RESULTS.md, log entry 32).
 constexpr size_t kActivationPageOffset[2] = {64, 1024};
+// A tensor of at least kPaddedPixelMinChannels channels that a depthwise layer
+// reads keeps its pixels kPixelPadding floats further apart than its channels.
+// At 512 channels a pixel is 2 KB, so the 3x3 window's loads of one channel
+// vector land in 2 of L1's 64 sets and evict each other; one more cache line
+// per pixel spreads them over all sets (bench/RESULTS.md, log entry 34: the
+// kernel alone 13-34% faster at 128-1024 channels, no gain below).
+// Padding the depthwise outputs too slowed the GEMMs that read them by 1-2%.
+constexpr int kPaddedPixelMinChannels = 128;
+constexpr int kPixelPadding = 16;
 
 // pool == nullptr: everything on the calling thread (an image-parallel task).
 template <class F>
@@ -169,18 +178,16 @@ Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBa
               at + ": bias must be empty or have one value per output channel");
     for (float v : s.weight) MBN_CHECK(std::isfinite(v), at + ": weight contains NaN or Inf");
     for (float v : s.bias) MBN_CHECK(std::isfinite(v), at + ": bias contains NaN or Inf");
-    if (s.kind == LayerKind::DwConv3x3)
-      max_zero_row_ = std::max<int64_t>(max_zero_row_, int64_t{w} * c);
     h = layer.out_h;
     w = layer.out_w;
     c = s.out_c;
     layer.spec = std::move(s);
-    max_activation_ = std::max(max_activation_, layer.out_size());
     pack(layer);
     layers_.push_back(std::move(layer));
   }
   if (fuse) plan_fusion();
   plan_pipeline();
+  plan_pixel_strides();
   batched_from_ = num_layers();
   while (batched_from_ > 0 &&
          int64_t{layers_[batched_from_ - 1].spec.in_h} * layers_[batched_from_ - 1].spec.in_w <= kBatchedMaxPixels)
@@ -203,6 +210,27 @@ void Network::plan_fusion() {
     dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
     max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
     ++i;  // the pointwise layer is consumed by this fusion
+  }
+}
+
+void Network::plan_pixel_strides() {
+  for (int i = 0; i < num_layers(); ++i) {
+    Layer& layer = layers_[i];
+    layer.in_stride = i == 0 ? layer.spec.in_c : layers_[i - 1].out_stride;
+    layer.out_stride = layer.spec.out_c;
+    // Only the pointwise and depthwise kernels write strided pixels (the stem
+    // writes dense ones), a fused depthwise layer writes its band dense, and
+    // the network's output is the caller's dense array.
+    const LayerKind kind = layer.spec.kind;
+    if (i + 1 == num_layers() || layer.fused_with_next || (kind != LayerKind::Conv1x1 && kind != LayerKind::DwConv3x3))
+      continue;
+    if (layers_[i + 1].spec.kind == LayerKind::DwConv3x3 && layer.spec.out_c >= kPaddedPixelMinChannels)
+      layer.out_stride += kPixelPadding;
+  }
+  for (const Layer& layer : layers_) {
+    max_activation_ = std::max(max_activation_, layer.out_image());
+    if (layer.spec.kind == LayerKind::DwConv3x3)
+      max_zero_row_ = std::max<int64_t>(max_zero_row_, int64_t{layer.spec.in_w} * layer.in_stride);
   }
 }
 
@@ -356,6 +384,11 @@ std::vector<int> Network::output_shape(int layer) const {
   return {l.out_h, l.out_w, l.spec.out_c};
 }
 
+int Network::out_pixel_stride(int layer) const {
+  MBN_CHECK(layer >= 0 && layer < num_layers(), "layer index out of range");
+  return layers_[layer].out_stride;
+}
+
 std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
   const bool fused = layers_[index].fused_with_next || (index > 0 && layers_[index - 1].fused_with_next);
@@ -478,14 +511,14 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
     const int lanes = pool ? std::min(pool->threads(), kMaxPipelineLanes) : 1;
     float* dst = pipeline_end == end ? out : ws.activations[next_buffer].data();
     next_buffer ^= 1;
-    const int64_t in_image = input_size(), out_image = layers_[pipeline_end - 1].out_size();
+    const int64_t in_image = input_size(), out_image = layers_[pipeline_end - 1].out_image();
     const int rows = layers_[pipeline_end - 1].out_h;
     // Rings for every lane, made here, before any thread uses them.
     const size_t per_lane = stages_.size() - 1;
     while (ws.stage_outputs.size() < lanes * per_lane) {
       const Stage& st = stages_[ws.stage_outputs.size() % per_lane];
       const Layer& last = layers_[st.first + st.count - 1];
-      ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * last.out_w * last.spec.out_c + kBufferSlack);
+      ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * last.out_w * last.out_stride + kBufferSlack);
     }
     std::atomic<bool> non_finite{false}, overrun{false};
     auto record = [&](PipelineStatus status) {
@@ -540,7 +573,7 @@ bool Network::run_images(int split, const float* input, int batch, InputLayout l
   std::vector<std::unique_ptr<Workspace>> image_ws;
   for (int t = 0; t < threads; ++t) image_ws.push_back(acquire_workspace(1, t == 0 ? threads : 1));
   std::atomic<bool> finite{true};
-  const int64_t split_size = split < num_layers() ? layers_[split - 1].out_size() : output_size();
+  const int64_t split_size = split < num_layers() ? layers_[split - 1].out_image() : output_size();
   float* split_out = split < num_layers() ? ws.activations[0].data() : output;
   auto run_image = [&](int n, int lane, ThreadPool* image_pool, int64_t* ns) {
     Workspace& iws = *image_ws[lane];
@@ -585,8 +618,8 @@ void Network::run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) cons
 void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
                         Workspace& ws, ThreadPool* pool) const {
   const LayerSpec& s = layer.spec;
-  const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c;
-  const int64_t out_image = layer.out_size();
+  const int64_t in_image = int64_t{s.in_h} * s.in_w * layer.in_stride;
+  const int64_t out_image = layer.out_image();
   // Spatial layers split each image into bands of output rows, a few per thread.
   const double ns = estimated_ns(s, batch * layer_macs(s, layer.out_h, layer.out_w));
   const int threads = pool ? pool->threads() : 1;
@@ -631,6 +664,7 @@ DwConvArgs Network::dwconv_args(const Layer& layer, const Workspace& ws) const {
   const LayerSpec& s = layer.spec;
   DwConvArgs a{};
   a.in_h = s.in_h, a.in_w = s.in_w, a.channels = s.in_c;
+  a.in_pixel_stride = layer.in_stride, a.out_pixel_stride = layer.out_stride;
   a.out_h = layer.out_h, a.out_w = layer.out_w;
   a.stride = s.stride, a.pad = s.pad;
   a.weights = layer.weights.data(), a.bias = layer.bias.data(), a.channels_padded = layer.channels_padded;
@@ -642,17 +676,17 @@ DwConvArgs Network::dwconv_args(const Layer& layer, const Workspace& ws) const {
 void Network::pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0,
                               int p1) const {
   const LayerSpec& s = layer.spec;
-  const int k = s.in_c, n = s.out_c;
+  const int k = s.in_c, n = s.out_c, lda = layer.in_stride, ldc = layer.out_stride;
   const Clamp clamp = clamp_for(s.activation);
   if (backend_ == PointwiseBackend::Blas) {
     const int nr = kernels_->gemm_panel_width;
     const int n0 = p0 * nr, n1 = std::min(n, p1 * nr);
-    float* c = out + int64_t{m0} * n + n0;
-    blas_sgemm(m1 - m0, n1 - n0, k, in + int64_t{m0} * k, k, layer.weights.data() + n0, n, c, n);
+    float* c = out + int64_t{m0} * ldc + n0;
+    blas_sgemm(m1 - m0, n1 - n0, k, in + int64_t{m0} * lda, lda, layer.weights.data() + n0, n, c, ldc);
     // Bias and activation while the block is still in cache.
-    kernels_->bias_activation(c, m1 - m0, n1 - n0, n, layer.bias.data() + n0, clamp);
+    kernels_->bias_activation(c, m1 - m0, n1 - n0, ldc, layer.bias.data() + n0, clamp);
   } else {
-    GemmArgs g{in, k, layer.weights.data(), layer.bias.data(), out, n, m1, n, k, clamp};
+    GemmArgs g{in, lda, layer.weights.data(), layer.bias.data(), out, ldc, m1, n, k, clamp};
     kernels_->gemm(g, m0, m1, p0, p1);
   }
 }
@@ -684,8 +718,8 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
 void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
                         ThreadPool* pool, int64_t* layer_ns) const {
   using Clock = std::chrono::steady_clock;
-  const int64_t in_image = int64_t{dw.spec.in_h} * dw.spec.in_w * dw.spec.in_c;
-  const int64_t out_image = pw.out_size();
+  const int64_t in_image = int64_t{dw.spec.in_h} * dw.spec.in_w * dw.in_stride;
+  const int64_t out_image = pw.out_image();
   const int band_rows = dw.fused_band_rows;
   const int bands = (dw.out_h + band_rows - 1) / band_rows;
   const DwConvArgs args = dwconv_args(dw, ws);
@@ -700,7 +734,7 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
     a.input = in + n * in_image;
     int64_t times[2] = {0, 0};
     run_fused_band(dw, pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1,
-                   out + n * out_image + int64_t{y0} * dw.out_w * pw.spec.out_c, layer_ns ? times : nullptr);
+                   out + n * out_image + int64_t{y0} * dw.out_w * pw.out_stride, layer_ns ? times : nullptr);
     dw_ns += times[0];
     pw_ns += times[1];
   });
@@ -754,7 +788,7 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
   const Stage& stage = stages_[k];
   const Layer& layer = layers_[stage.first];
   const int in_ring = k > 0 ? stages_[k - 1].ring_rows : 0, out_ring = stage.ring_rows;
-  const int64_t out_row = int64_t{layer.out_w} * layers_[stage.first + stage.count - 1].spec.out_c;
+  const int64_t out_row = int64_t{layer.out_w} * layers_[stage.first + stage.count - 1].out_stride;
   auto out_slot = [&](int y) { return out_ring > 0 ? y % out_ring : y; };
   auto t0 = layer_ns ? Clock::now() : Clock::time_point{};
   auto add_time = [&](int index) {
@@ -779,7 +813,7 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
       }
       case LayerKind::Conv1x1: {
         const int w = layer.out_w;
-        const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * layer.spec.in_c;
+        const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * layer.in_stride;
         pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(layer));
         add_time(stage.first);
         break;

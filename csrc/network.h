@@ -59,6 +59,9 @@ class Network {
   int64_t input_size() const;   // floats per image
   int64_t output_size() const { return layers_.back().out_size(); }  // floats per image
   std::vector<int> output_shape(int layer) const;  // {h, w, c}
+  // Floats from one pixel of the layer's output to the next in its activation
+  // buffer: its channels, or more where a depthwise layer reads or writes it.
+  int out_pixel_stride(int layer) const;
   // e.g. "dwconv3x3s2_avx512"; "dwconv3x3s1_fused_avx512" marks a depthwise
   // layer run in bands together with the pointwise layer after it.
   std::string kernel_name(int layer) const;
@@ -85,7 +88,11 @@ class Network {
     // the GEMM through a per-thread buffer that stays in L2.
     bool fused_with_next = false;
     int fused_band_rows = 0;
-    int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }
+    // Floats from one pixel to the next in this layer's input and output
+    // buffers: the channel count, or a little more (plan_pixel_strides).
+    int in_stride = 0, out_stride = 0;
+    int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }  // dense
+    int64_t out_image() const { return static_cast<int64_t>(out_h) * out_w * out_stride; }  // in its buffer
   };
   struct Workspace {
     int batch = 0;
@@ -109,6 +116,7 @@ class Network {
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
   void plan_fusion();
   void plan_pipeline();
+  void plan_pixel_strides();
   std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);
   void release_workspace(std::unique_ptr<Workspace> ws);
   // Layers [first, end) on `batch` images; the last writes to `out`. With

@@ -306,6 +306,61 @@ void test_dwconv(const KernelTable& kt, Rng& rng, DwCase t) {
     guard_intact(name, out, os.size());
 }
 
+// Pixels further apart than their channels, as in the network's padded
+// activations, and a slice of channels: input pixels in_gap floats further
+// apart than the c channels (the gaps hold NaN, which may be loaded into unused
+// lanes but must never reach an output), output channels [c0, c0 + c) of
+// pixels c0 + c + out_extra floats apart (every other float must stay
+// untouched), and the weights and bias from channel c0 (a multiple of
+// kChannelPad, so whole vectors stay inside the packed arrays) of wider ones.
+void test_dwconv_slice(const KernelTable& kt, Rng& rng, DwCase t, int in_gap, int c0, int out_extra) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const int in_stride = t.c + in_gap, width = c0 + t.c + out_extra;
+  const std::string name = std::string(kt.name) + " dwconv3x3 slice " + std::to_string(t.h) + "x" +
+                           std::to_string(t.w) + " channels [" + std::to_string(c0) + ", " + std::to_string(c0 + t.c) +
+                           ") of " + std::to_string(width) + ", input pixels " + std::to_string(in_stride) +
+                           " apart, s" + std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " + activation_name(t.act);
+  const Shape s{t.h, t.w, t.c};
+  const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);
+  std::vector<float> in_buf(int64_t{t.h} * t.w * in_stride + kBufferSlack, kNaN);
+  for (int64_t p = 0; p < int64_t{t.h} * t.w; ++p) std::copy_n(input.data() + p * t.c, t.c, in_buf.data() + p * in_stride);
+  const std::vector<float> weight = rng.floats(9 * size_t(width), -1.0f, 1.0f), bias = rng.floats(width, -1.0f, 1.0f);
+  const int cp = static_cast<int>(round_up(width, kChannelPad));
+  std::vector<float> packed(9 * size_t(cp), 0.0f), slice_weight(9 * size_t(t.c));
+  for (int k = 0; k < 9; ++k) {
+    std::copy_n(weight.data() + k * width, width, packed.data() + k * cp);
+    std::copy_n(weight.data() + k * width + c0, t.c, slice_weight.data() + k * t.c);
+  }
+  const std::vector<float> bias_p = padded_copy(bias, cp);
+  const std::vector<float> slice_bias(bias.begin() + c0, bias.begin() + c0 + t.c);
+  const std::vector<float> zero_row(size_t(t.w) * in_stride + kBufferSlack, 0.0f);
+
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(input), s, t.c, true, slice_weight, slice_bias, t.stride, t.pad, t.act, &os);
+  const int64_t out_pixels = int64_t{os.h} * os.w;
+  std::vector<float> out = with_sentinel_guard(out_pixels * width);
+  DwConvArgs a{};
+  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
+  a.output = out.data() + c0, a.out_h = os.h, a.out_w = os.w, a.stride = t.stride, a.pad = t.pad;
+  a.weights = packed.data() + c0, a.bias = bias_p.data() + c0, a.channels_padded = cp, a.zero_row = zero_row.data();
+  a.clamp = clamp_for(t.act);
+  a.in_pixel_stride = in_stride, a.out_pixel_stride = width;
+  for (const auto& band : random_split(rng, os.h)) kt.dwconv3x3(a, band.first, band.second);
+  std::vector<float> dense(os.size());
+  bool others_intact = true;
+  for (int64_t p = 0; p < out_pixels; ++p)
+    for (int j = 0; j < width; ++j) {
+      if (j >= c0 && j < c0 + t.c)
+        dense[p * t.c + j - c0] = out[p * width + j];
+      else
+        others_intact &= out[p * width + j] == kSentinel;
+    }
+  if (compare(name, dense.data(), ref, kRtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, out_pixels * width);
+  expect(others_intact, name + ": wrote outside its channels");
+}
+
 struct StemCase {
   int h, w, in_c, out_c, stride;
   Padding pad;
@@ -480,6 +535,14 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
     test_dwconv(kt, rng, {1 + i % 13, w, c, 1 + i % 2, random_padding(rng), act(), i % 5 == 0});
   }
 
+  // Padded pixels and channel slices, both strides, every kernel path (rows in
+  // L1, 4-row blocks, narrow maps).
+  for (int i = 0; i < 80; ++i) {
+    const int c = rng.range(1, 40), h = rng.range(1, 20), w = i % 8 == 0 ? rng.range(40, 200) : rng.range(1, 33);
+    test_dwconv_slice(kt, rng, {h, w, c, rng.range(1, 2), random_padding(rng), act(), false}, rng.range(0, 20),
+                      kChannelPad * rng.range(0, 4), rng.range(0, 20));
+  }
+
   // Stem: output channels 1..70 (vector tails, 1-4 vectors per pixel), input
   // channels 1..8 and a few wide ones, both layouts, every padding.
   for (int oc = 1; oc <= 70; ++oc)
@@ -633,6 +696,12 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
   if (t.what == "large-mobilenet")
     expect(net.pipelined_layers() == 7, base + ": the first 7 layers run as a pipeline, not " +
                                             std::to_string(net.pipelined_layers()));
+  if (t.what == "wide-mobilenet") {
+    int padded = 0;
+    for (int i = 0; i < net.num_layers(); ++i) padded += net.out_pixel_stride(i) > t.layers[i].out_c;
+    expect(net.out_pixel_stride(1) > 144 && net.out_pixel_stride(net.num_layers() - 1) == 10 && padded >= 6,
+           base + ": " + std::to_string(padded) + " layers with padded pixels, expected 6 or more");
+  }
   const Shape os = out_shape_of(t.layers.back());
   expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
                                              " != " + std::to_string(os.size()));
@@ -721,6 +790,32 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     add(LayerKind::GlobalAvgPool, 96, 1, {}, Activation::None);
     add(LayerKind::FullyConnected, 10, 1, {}, Activation::None);
     cases.push_back({"large-mobilenet", l, 1 + i, i ? InputLayout::NCHW : InputLayout::NHWC, i == 1});
+  }
+  for (int i = 0; i < 2; ++i) {  // 128+ channels next to depthwise layers: padded pixels, in and after the pipeline
+    const Activation act = i ? Activation::ReLU6 : Activation::ReLU;
+    const Padding s2 = i ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1}, s1{1, 1, 1, 1};
+    std::vector<LayerSpec> l;
+    Shape s{97 - i * 2, 95, 3};
+    auto add = [&](LayerKind kind, int out_c, int stride, Padding pad, Activation a) {
+      l.push_back(make_layer(rng, kind, s, out_c, stride, pad, a, true));
+      s = out_shape_of(l.back());
+    };
+    add(LayerKind::Conv3x3, 32, 2, s2, act);
+    add(LayerKind::Conv1x1, 144, 1, {}, act);   // padded, into the pipeline's next ring
+    add(LayerKind::DwConv3x3, 144, 1, s1, act);  // a fused pair reading the padded ring
+    add(LayerKind::Conv1x1, 160, 1, {}, act);
+    add(LayerKind::DwConv3x3, 160, 2, s2, act);  // padded in and out
+    add(LayerKind::DwConv3x3, 160, 1, s1, act);
+    add(LayerKind::Conv1x1, 192, 1, {}, act);    // after the pipeline
+    add(LayerKind::DwConv3x3, 192, 2, s2, act);
+    add(LayerKind::Conv1x1, 128, 1, {}, act);
+    add(LayerKind::DwConv3x3, 128, 2, s2, act);
+    add(LayerKind::Conv1x1, 136, 1, {}, act);    // at most 64 pixels: batched, padded
+    add(LayerKind::DwConv3x3, 136, 1, s1, act);
+    add(LayerKind::Conv1x1, 140, 1, {}, act);
+    add(LayerKind::GlobalAvgPool, 140, 1, {}, Activation::None);
+    add(LayerKind::FullyConnected, 10, 1, {}, Activation::None);
+    cases.push_back({"wide-mobilenet", l, 2 + i, i ? InputLayout::NCHW : InputLayout::NHWC, i == 0});
   }
   return cases;
 }
