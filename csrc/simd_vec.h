@@ -22,6 +22,7 @@ inline Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
 // max/min return their second operand when either is NaN: x goes second so a
 // NaN activation propagates instead of being clamped away.
 inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm512_min_ps(hi.v, _mm512_max_ps(lo.v, x.v))}; }
+inline Vec clamp_below(Vec x, Vec lo) { return {_mm512_max_ps(lo.v, x.v)}; }
 
 #elif defined(MBN_VEC_AVX2)
 
@@ -43,6 +44,7 @@ inline Vec fmadd(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)};
 inline Vec add(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
 inline Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm256_min_ps(hi.v, _mm256_max_ps(lo.v, x.v))}; }
+inline Vec clamp_below(Vec x, Vec lo) { return {_mm256_max_ps(lo.v, x.v)}; }
 
 #elif defined(MBN_VEC_NEON)
 
@@ -64,6 +66,7 @@ inline Vec add(Vec a, Vec b) { return {vaddq_f32(a.v, b.v)}; }
 inline Vec mul(Vec a, Vec b) { return {vmulq_f32(a.v, b.v)}; }
 // vmaxq/vminq propagate NaN from either operand.
 inline Vec clamp(Vec x, Vec lo, Vec hi) { return {vminq_f32(hi.v, vmaxq_f32(lo.v, x.v))}; }
+inline Vec clamp_below(Vec x, Vec lo) { return {vmaxq_f32(lo.v, x.v)}; }
 
 #elif defined(MBN_VEC_SCALAR)
 
@@ -86,6 +89,7 @@ inline Vec clamp(Vec x, Vec lo, Vec hi) {
   float y = x.v < lo.v ? lo.v : x.v;
   return {y > hi.v ? hi.v : y};
 }
+inline Vec clamp_below(Vec x, Vec lo) { return {x.v < lo.v ? lo.v : x.v}; }
 
 #else
 #error "define one MBN_VEC_* macro before including simd_vec.h"
