@@ -614,7 +614,14 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   constexpr int KS = MR * NV <= 2 ? 4 : (MR * NV <= 6 ? 2 : 1);
   const int n0 = panel * kGemmNR;
   const float* b = g.packed_b + static_cast<int64_t>(panel) * g.k * kGemmNR;
-  const float* a = g.a + m0 * g.lda;
+  // Rows in groups of 12, each group from its own base pointer: row r's
+  // offset (r % 12) * lda is then shared by the groups, and a 24-row tile
+  // needs 12 offset registers, not 24 (GCC spilled the rest and reloaded them
+  // from the stack on every k step: alpha 0.25's first pointwise layer ran at
+  // half the FMA rate).
+  constexpr int kRowGroup = 12, kGroups = (MR + kRowGroup - 1) / kRowGroup;
+  const float* a_group[kGroups];
+  MBN_UNROLL for (int q = 0; q < kGroups; ++q) a_group[q] = g.a + (m0 + q * kRowGroup) * g.lda;
   Vec acc[KS][MR][NV];
   MBN_UNROLL for (int v = 0; v < NV; ++v) {
     const Vec bias = Vec::load(g.bias + n0 + v * W);
@@ -632,7 +639,7 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
     Vec bv[NV];
     MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = Vec::load(b + v * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
-      const Vec x = Vec::broadcast(a[r * g.lda + kk]);
+      const Vec x = Vec::broadcast(a_group[r / kRowGroup][(r % kRowGroup) * g.lda + kk]);
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = fmadd(x, bv[v], acc[s][r][v]);
     }
     b += kGemmNR;
