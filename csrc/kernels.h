@@ -101,6 +101,9 @@ struct KernelTable {
   void (*global_avgpool)(const float* in, int pixels, int channels, float* out);
   // Rows [m_begin, m_end) and panels [panel_begin, panel_end) of a packed GEMM.
   void (*gemm)(const GemmArgs& args, int m_begin, int m_end, int panel_begin, int panel_end);
+  // True when none of the count values is NaN or +-Inf (the input check of a
+  // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
+  bool (*all_finite)(const float* data, int64_t count);
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -124,14 +124,6 @@ int64_t expected_weight_count(const LayerSpec& s) {
 
 }  // namespace
 
-bool all_finite(const float* data, int64_t count) {
-  // Exponent bits all ones <=> NaN or Inf; written branch-free so it vectorizes.
-  const uint32_t* bits = reinterpret_cast<const uint32_t*>(data);
-  uint32_t bad = 0;
-  for (int64_t i = 0; i < count; ++i) bad |= static_cast<uint32_t>((bits[i] & 0x7f800000u) == 0x7f800000u);
-  return bad == 0;
-}
-
 Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse)
     : kernels_(&kernel_table(isa)), backend_(backend) {
   MBN_CHECK(!specs.empty(), "a network needs at least one layer");
@@ -558,7 +550,7 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
     }
     in = dst;
     i = last;
-    if (i == 0 && check_input && !all_finite(check_input, batch * input_size())) return false;
+    if (i == 0 && check_input && !kernels_->all_finite(check_input, batch * input_size())) return false;
   }
   return true;
 }
@@ -852,11 +844,12 @@ Network::PipelineStatus Network::run_pipeline(const float* in, InputLayout layou
     bool ok = true;
     if (layout == InputLayout::NHWC) {
       const int64_t row = int64_t{head.in_w} * head.in_c;
-      ok = r1 <= checked || all_finite(check_input + checked * row, (r1 - checked) * row);
+      ok = r1 <= checked || kernels_->all_finite(check_input + checked * row, (r1 - checked) * row);
     } else {
       const int64_t plane = int64_t{head.in_h} * head.in_w;
       for (int c = 0; c < head.in_c && ok && r1 > checked; ++c)
-        ok = all_finite(check_input + c * plane + int64_t{checked} * head.in_w, int64_t{r1 - checked} * head.in_w);
+        ok = kernels_->all_finite(check_input + c * plane + int64_t{checked} * head.in_w,
+                                  int64_t{r1 - checked} * head.in_w);
     }
     checked = std::max(checked, r1);
     return ok;

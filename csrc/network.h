@@ -33,10 +33,6 @@ struct LayerSpec {
   std::vector<float> bias;
 };
 
-// True when no value is NaN or +-Inf (checked before a forward pass: ReLU's
-// clamp would otherwise turn a NaN into a plausible-looking 0).
-bool all_finite(const float* data, int64_t count);
-
 class Network {
  public:
   // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.

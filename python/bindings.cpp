@@ -127,7 +127,7 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
   int64_t first_ns = 0;
   {
     py::gil_scoped_release release;
-    if (!all_finite(x.data(), batch * net.input_size())) {
+    if (!net.kernels().all_finite(x.data(), batch * net.input_size())) {
       py::gil_scoped_acquire acquire;
       throw py::value_error("input contains NaN or Inf");
     }

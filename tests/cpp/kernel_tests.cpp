@@ -502,6 +502,30 @@ void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
   expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
 }
 
+// The input check: every length up to a few vectors past the unrolled body,
+// one bad value (NaN, +Inf, -Inf) anywhere, or only finite extremes (the
+// largest float, denormals, -0) which must pass.
+void test_all_finite(const KernelTable& kt, Rng& rng) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float bad_values[] = {kNaN, inf, -inf};
+  const float extremes[] = {std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                            std::numeric_limits<float>::denorm_min(), -0.0f, 1e-38f};
+  for (int n = 0; n <= 9 * kt.vector_width + 3; ++n) {
+    std::vector<float> x = rng.floats(n, -1e6f, 1e6f);
+    for (int i = 0; i < n; i += 3) x[i] = extremes[i % 5];
+    expect(kt.all_finite(x.data(), n), std::string(kt.name) + " all_finite: " + std::to_string(n) +
+                                           " finite values (with extremes) reported as not finite");
+    for (int pos = 0; pos < n; ++pos) {
+      const float saved = x[pos];
+      x[pos] = bad_values[pos % 3];
+      if (kt.all_finite(x.data(), n))
+        expect(false, std::string(kt.name) + " all_finite: missed " + std::to_string(x[pos]) + " at " +
+                          std::to_string(pos) + " of " + std::to_string(n));
+      x[pos] = saved;
+    }
+  }
+}
+
 Padding random_padding(Rng& rng) { return {rng.range(0, 2), rng.range(0, 2), rng.range(0, 2), rng.range(0, 2)}; }
 
 void kernel_tests(const KernelTable& kt, uint64_t seed) {
@@ -576,6 +600,7 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
     test_gemm(kt, rng, {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(),
                         i % 6 == 0});
   test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
+  test_all_finite(kt, rng);
 }
 
 // ---------------------------------------------------------- Network chains
