@@ -439,11 +439,14 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
 }
 
 // 4-row blocks need 9 weight + 4 accumulator registers and the loads in
-// flight: only ISAs with 32 vector registers have room (AVX2 spills).
+// flight, and sliding columns 9 more: only ISAs with 32 vector registers have
+// room (AVX2 spills).
 #if defined(MBN_VEC_AVX512) || defined(MBN_VEC_NEON)
 constexpr int kDwBlockRows = 4;
+constexpr bool kDwSlidingColumns = true;
 #else
 constexpr int kDwBlockRows = 2;
+constexpr bool kDwSlidingColumns = false;
 #endif
 
 template <int S>
@@ -455,6 +458,57 @@ void dwconv3x3_blocks(const DwConvArgs& a, int row_begin, int row_end) {
     oy += 2;
   }
   if (oy < row_end) dwconv3x3_block<1, S>(a, oy);
+}
+
+// Output pixels [ox_lo, ox_hi) of one row for one channel tile, from its three
+// input rows (r[ky] points at the tile's channels), with one accumulator chain
+// per kernel row. With 32 vector registers the window's columns slide along
+// in registers: a pixel loads only its new columns, 3 vectors at stride 1 and
+// 6 at stride 2 instead of 9 (the compiler reloads them: the output store
+// might alias them). Same arithmetic either way, bit for bit.
+template <int S>
+inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, int pl, int ox_lo, int ox_hi, int n,
+                            const Vec* w, Vec bias, Vec lo, Vec hi) {
+  auto pixel = [&](int ox, const Vec* c0, const Vec* c1, const Vec* c2) {
+    Vec acc0 = fmadd(c0[0], w[0], bias);
+    Vec acc1 = mul(c0[1], w[3]);
+    Vec acc2 = mul(c0[2], w[6]);
+    acc0 = fmadd(c1[0], w[1], acc0);
+    acc1 = fmadd(c1[1], w[4], acc1);
+    acc2 = fmadd(c1[2], w[7], acc2);
+    acc0 = fmadd(c2[0], w[2], acc0);
+    acc1 = fmadd(c2[1], w[5], acc1);
+    acc2 = fmadd(c2[2], w[8], acc2);
+    store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out + static_cast<int64_t>(ox) * CO, n);
+  };
+  auto column = [&](int64_t off, Vec* c) {
+    MBN_UNROLL for (int ky = 0; ky < 3; ++ky) c[ky] = Vec::load(r[ky] + off);
+  };
+  if (ox_lo >= ox_hi) return;
+  if constexpr (kDwSlidingColumns) {
+    int64_t off = static_cast<int64_t>(ox_lo * S - pl) * CI;
+    Vec c0[3], c1[3], c2[3];
+    column(off, c0);
+    if (S == 1) column(off + CI, c1);
+    for (int ox = ox_lo; ox < ox_hi; ++ox, off += S * CI) {
+      if (S == 2) column(off + CI, c1);
+      column(off + 2 * CI, c2);
+      pixel(ox, c0, c1, c2);
+      MBN_UNROLL for (int ky = 0; ky < 3; ++ky) {
+        c0[ky] = S == 1 ? c1[ky] : c2[ky];
+        if (S == 1) c1[ky] = c2[ky];
+      }
+    }
+  } else {
+    for (int ox = ox_lo; ox < ox_hi; ++ox) {
+      const int64_t off = static_cast<int64_t>(ox * S - pl) * CI;
+      Vec c0[3], c1[3], c2[3];
+      column(off, c0);
+      column(off + CI, c1);
+      column(off + 2 * CI, c2);
+      pixel(ox, c0, c1, c2);
+    }
+  }
 }
 
 // One output row at a time, three accumulator chains per pixel (one per
@@ -482,22 +536,12 @@ void dwconv3x3_single_rows(const DwConvArgs& a, int row_begin, int row_end) {
         store_n(clamp(dw_border_sum(rows, ox * s - pl, a.in_w, CI, c0, w, bias), lo, hi), out_row + ox * CO + c0, n);
       };
       for (int ox = 0; ox < ox_lo; ++ox) border_pixel(ox);
-      const float* r0 = rows[0] + c0;
-      const float* r1 = rows[1] + c0;
-      const float* r2 = rows[2] + c0;
-      for (int ox = ox_lo; ox < ox_hi; ++ox) {
-        const int64_t off = static_cast<int64_t>(ox * s - pl) * CI;
-        Vec acc0 = fmadd(Vec::load(r0 + off), w[0], bias);
-        Vec acc1 = mul(Vec::load(r1 + off), w[3]);
-        Vec acc2 = mul(Vec::load(r2 + off), w[6]);
-        acc0 = fmadd(Vec::load(r0 + off + CI), w[1], acc0);
-        acc1 = fmadd(Vec::load(r1 + off + CI), w[4], acc1);
-        acc2 = fmadd(Vec::load(r2 + off + CI), w[7], acc2);
-        acc0 = fmadd(Vec::load(r0 + off + 2 * CI), w[2], acc0);
-        acc1 = fmadd(Vec::load(r1 + off + 2 * CI), w[5], acc1);
-        acc2 = fmadd(Vec::load(r2 + off + 2 * CI), w[8], acc2);
-        store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out_row + ox * CO + c0, n);
-      }
+      const float* in_rows[3] = {rows[0] + c0, rows[1] + c0, rows[2] + c0};
+      float* out = out_row + c0;
+      if (s == 1)
+        dw_row_interior<1>(in_rows, out, CI, CO, pl, ox_lo, ox_hi, n, w, bias, lo, hi);
+      else
+        dw_row_interior<2>(in_rows, out, CI, CO, pl, ox_lo, ox_hi, n, w, bias, lo, hi);
       for (int ox = ox_hi; ox < a.out_w; ++ox) border_pixel(ox);
     }
   }
