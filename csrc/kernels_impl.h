@@ -464,8 +464,8 @@ void dwconv3x3_blocks(const DwConvArgs& a, int row_begin, int row_end) {
 // input rows (r[ky] points at the tile's channels), with one accumulator chain
 // per kernel row. With 32 vector registers the window's columns slide along
 // in registers: a pixel loads only its new columns, 3 vectors at stride 1 and
-// 6 at stride 2 instead of 9 (the compiler reloads them: the output store
-// might alias them). Same arithmetic either way, bit for bit.
+// 6 at stride 2 instead of 9 (left to itself, the compiler reloads all nine,
+// since the output store might alias them). Same arithmetic either way.
 template <int S>
 inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, int pl, int ox_lo, int ox_hi, int n,
                             const Vec* w, Vec bias, Vec lo, Vec hi) {
