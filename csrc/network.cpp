@@ -610,7 +610,7 @@ void Network::run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) cons
 void Network::run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
                         Workspace& ws, ThreadPool* pool) const {
   const LayerSpec& s = layer.spec;
-  const int64_t in_image = int64_t{s.in_h} * s.in_w * layer.in_stride;
+  const int64_t in_image = layer.in_image();
   const int64_t out_image = layer.out_image();
   // Spatial layers split each image into bands of output rows, a few per thread.
   const double ns = estimated_ns(s, batch * layer_macs(s, layer.out_h, layer.out_w));
@@ -710,7 +710,7 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
 void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
                         ThreadPool* pool, int64_t* layer_ns) const {
   using Clock = std::chrono::steady_clock;
-  const int64_t in_image = int64_t{dw.spec.in_h} * dw.spec.in_w * dw.in_stride;
+  const int64_t in_image = dw.in_image();
   const int64_t out_image = pw.out_image();
   const int band_rows = dw.fused_band_rows;
   const int bands = (dw.out_h + band_rows - 1) / band_rows;

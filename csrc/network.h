@@ -88,7 +88,9 @@ class Network {
     // buffers: the channel count, or a little more (plan_pixel_strides).
     int in_stride = 0, out_stride = 0;
     int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }  // dense
-    int64_t out_image() const { return static_cast<int64_t>(out_h) * out_w * out_stride; }  // in its buffer
+    // Floats per image in the layer's input and output buffers, pixel strides included.
+    int64_t in_image() const { return static_cast<int64_t>(spec.in_h) * spec.in_w * in_stride; }
+    int64_t out_image() const { return static_cast<int64_t>(out_h) * out_w * out_stride; }
   };
   struct Workspace {
     int batch = 0;
