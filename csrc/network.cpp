@@ -25,6 +25,7 @@ namespace {
 
 // Rows of a GEMM's A block that stay in L2 while the B panels stream past them.
 constexpr int64_t kGemmBlockBytes = 256 * 1024;
+constexpr int64_t kRowSplitMaxWeightBytes = 512 * 1024;
 // A depthwise layer is fused with the next pointwise layer when its output is
 // large next to the pointwise weights (the GEMM re-reads its weights per band).
 constexpr int64_t kFuseMinActivationToWeightRatio = 8;
@@ -179,13 +180,16 @@ Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBa
   }
   if (fuse) plan_fusion();
   plan_pipeline();
+  if (fuse) plan_parallel_fusion();
   plan_pixel_strides();
   batched_from_ = num_layers();
   while (batched_from_ > 0 &&
          int64_t{layers_[batched_from_ - 1].spec.in_h} * layers_[batched_from_ - 1].spec.in_w <= kBatchedMaxPixels)
     --batched_from_;
   // A fused pair runs as one: it stays on one side of the split.
-  if (batched_from_ > 0 && batched_from_ < num_layers() && layers_[batched_from_ - 1].fused_with_next) --batched_from_;
+  if (batched_from_ > 0 && batched_from_ < num_layers() &&
+      (layers_[batched_from_ - 1].fused_with_next || layers_[batched_from_ - 1].fused_when_parallel))
+    --batched_from_;
   pool_ = ThreadPool::create(threads);
 }
 
@@ -203,6 +207,30 @@ void Network::plan_fusion() {
     max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
     ++i;  // the pointwise layer is consumed by this fusion
   }
+}
+
+void Network::plan_parallel_fusion() {
+  // After the pipeline, the pairs whose GEMM already splits by rows (its weights
+  // are small enough for every thread to read them all).
+  for (int i = pipelined_layers(); i + 1 < num_layers(); ++i) {
+    Layer& dw = layers_[i];
+    const Layer& pw = layers_[i + 1];
+    if (dw.spec.kind != LayerKind::DwConv3x3 || pw.spec.kind != LayerKind::Conv1x1 || dw.fused_with_next) continue;
+    if (int64_t{pw.spec.in_c} * pw.spec.out_c * 4 > kRowSplitMaxWeightBytes) continue;
+    const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
+    dw.fused_when_parallel = true;
+    dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
+    max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
+    ++i;
+  }
+}
+
+bool Network::fused_at(int i, int threads) const {
+  const Layer& dw = layers_[i];
+  if (dw.fused_with_next) return true;
+  if (!dw.fused_when_parallel || threads == 1) return false;
+  // Each thread's rows must fill two GEMM tiles, as for the row split in run_pointwise.
+  return int64_t{dw.out_h} * dw.out_w >= int64_t{2} * threads * kernels_->gemm_tile_rows;
 }
 
 void Network::plan_pixel_strides() {
@@ -383,7 +411,9 @@ int Network::out_pixel_stride(int layer) const {
 
 std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
-  const bool fused = layers_[index].fused_with_next || (index > 0 && layers_[index - 1].fused_with_next);
+  const int t = threads();
+  const bool fused = (layers_[index].spec.kind == LayerKind::DwConv3x3 && fused_at(index, t)) ||
+                     (index > 0 && layers_[index - 1].spec.kind == LayerKind::DwConv3x3 && fused_at(index - 1, t));
   const LayerSpec& s = layers_[index].spec;
   const std::string isa = std::string(fused ? "fused_" : "") + kernels_->name;
   switch (s.kind) {
@@ -537,10 +567,11 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
   }
   for (int i = first; i < end; ++i) {
     const Layer& layer = layers_[i];
-    const int last = layer.fused_with_next ? i + 1 : i;  // a fused pair writes the pointwise output
+    const bool fused = layer.spec.kind == LayerKind::DwConv3x3 && fused_at(i, pool ? pool->threads() : 1);
+    const int last = fused ? i + 1 : i;  // a fused pair writes the pointwise output
     float* dst = last + 1 == end ? out : ws.activations[next_buffer].data();
     next_buffer ^= 1;
-    if (layer.fused_with_next) {
+    if (fused) {
       run_fused(layer, layers_[i + 1], in, dst, batch, ws, pool, layer_ns ? layer_ns + i : nullptr);
     } else {
       const auto start = layer_ns ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
@@ -692,16 +723,21 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   // Row blocks whose A rows stay in L2 while every B panel streams past them.
   const int64_t max_rows = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4));
   int row_blocks = static_cast<int>((m + max_rows - 1) / max_rows);
+  // At least a row block per thread, when the weights are small enough for each
+  // thread to read them all: thread t then reads the rows it wrote in the layer before.
+  const int tiles = (m + mr - 1) / mr;
+  if (row_blocks < threads && tiles >= 2 * threads && int64_t{k} * n * 4 <= kRowSplitMaxWeightBytes)
+    row_blocks = threads;
+  row_blocks = std::max(1, std::min(row_blocks, tiles));
   // Enough tasks to keep every thread busy to the end: split columns too when rows are few.
   const int target_tasks = threads > 1 ? 4 * threads : 1;
   const int col_blocks = row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
-  const int64_t block = round_up((m + row_blocks - 1) / row_blocks, mr);
-  row_blocks = static_cast<int>((m + block - 1) / block);
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
   const double ns = estimated_ns(s, m64 * k * n);
   run_tasks(pool, ns, row_blocks * col_blocks, [&](int task) {
     const int rb = task / col_blocks, cb = task % col_blocks;
-    const int m0 = static_cast<int>(rb * block), m1 = static_cast<int>(std::min<int64_t>(m, m0 + block));
+    // Equal row blocks (the kernel deals each block's rows into tiles of nearly equal height).
+    const int m0 = static_cast<int>(m64 * rb / row_blocks), m1 = static_cast<int>(m64 * (rb + 1) / row_blocks);
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
     if (p0 < p1) pointwise_block(layer, in, out, m0, m1, p0, p1);
   });
@@ -712,8 +748,10 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   using Clock = std::chrono::steady_clock;
   const int64_t in_image = dw.in_image();
   const int64_t out_image = pw.out_image();
-  const int band_rows = dw.fused_band_rows;
-  const int bands = (dw.out_h + band_rows - 1) / band_rows;
+  // Bands of at most fused_band_rows rows, as many for each thread, of nearly equal height.
+  const int threads = pool ? pool->threads() : 1;
+  int bands = (dw.out_h + dw.fused_band_rows - 1) / dw.fused_band_rows;
+  bands = std::min(dw.out_h, (bands + threads - 1) / threads * threads);
   const DwConvArgs args = dwconv_args(dw, ws);
   // When profiling, each part's thread time splits the pair's wall time between the two layers.
   std::atomic<int64_t> dw_ns{0}, pw_ns{0};
@@ -721,7 +759,8 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   const double ns = estimated_ns(dw.spec, batch * layer_macs(dw.spec, dw.out_h, dw.out_w)) +
                     estimated_ns(pw.spec, batch * layer_macs(pw.spec, pw.out_h, pw.out_w));
   run_tasks(pool, ns, batch * bands, [&](int task, int thread) {
-    const int n = task / bands, y0 = (task % bands) * band_rows, y1 = std::min(dw.out_h, y0 + band_rows);
+    const int n = task / bands, band = task % bands;
+    const int y0 = dw.out_h * band / bands, y1 = dw.out_h * (band + 1) / bands;
     DwConvArgs a = args;
     a.input = in + n * in_image;
     int64_t times[2] = {0, 0};

@@ -83,6 +83,9 @@ class Network {
     // fused_band_rows output rows go straight from the depthwise kernel into
     // the GEMM through a per-thread buffer that stays in L2.
     bool fused_with_next = false;
+    // The same, but only when the layers are split across threads (fused_at):
+    // each thread then makes its rows of both layers with no barrier between.
+    bool fused_when_parallel = false;
     int fused_band_rows = 0;
     // Floats from one pixel to the next in this layer's input and output
     // buffers: the channel count, or a little more (plan_pixel_strides).
@@ -113,6 +116,9 @@ class Network {
   void pack(Layer& layer);
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
   void plan_fusion();
+  void plan_parallel_fusion();
+  // Whether depthwise layer i runs fused with layer i + 1 on `threads` threads.
+  bool fused_at(int i, int threads) const;
   void plan_pipeline();
   void plan_pixel_strides();
   std::unique_ptr<Workspace> acquire_workspace(int batch, int threads);

@@ -1,5 +1,6 @@
 #include "thread_pool.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -36,7 +37,7 @@ const bool kForkHandlerInstalled = [] {
 
 bool ThreadPool::forked_away() const { return fork_count.load(std::memory_order_relaxed) != fork_generation_; }
 
-ThreadPool::ThreadPool(int threads) : fork_generation_(fork_count.load()) {
+ThreadPool::ThreadPool(int threads) : fork_generation_(fork_count.load()), shares_(new Share[threads]) {
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 #if defined(__linux__)
   cpu_set_t mask;
@@ -87,19 +88,34 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::drain(uint64_t generation, int thread) {
-  uint64_t s = state_.load(std::memory_order_acquire);
-  for (;;) {
-    if ((s >> 32) != generation) return;
-    const uint64_t index = s & kClosed;
-    if (index >= static_cast<uint64_t>(n_.load(std::memory_order_relaxed))) return;
-    if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-    fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed), static_cast<int>(index), thread);
-    if (done_.fetch_add(1) + 1 == n_.load(std::memory_order_relaxed) && owner_sleeping_.load()) {
-      std::lock_guard<std::mutex> lock(done_mutex_);
-      done_cv_.notify_one();
+namespace {
+constexpr uint64_t share_word(uint32_t generation, int front, int back) {
+  return uint64_t{generation} << 32 | uint64_t(front) << 16 | uint64_t(back);
+}
+}  // namespace
+
+void ThreadPool::drain(uint32_t generation, int thread) {
+  const int threads = this->threads();
+  // Own share first, from its front; then the next threads' shares, from their backs.
+  for (int k = 0; k < threads; ++k) {
+    const bool own = k == 0;
+    std::atomic<uint64_t>& word = shares_[(thread + k) % threads].word;
+    uint64_t s = word.load(std::memory_order_acquire);
+    for (;;) {
+      if (static_cast<uint32_t>(s >> 32) != generation) break;
+      const int front = static_cast<int>(s >> 16 & 0xFFFF), back = static_cast<int>(s & 0xFFFF);
+      if (front >= back) break;
+      const int task = own ? front : back - 1;
+      const uint64_t claimed = own ? share_word(generation, front + 1, back) : share_word(generation, front, back - 1);
+      if (!word.compare_exchange_weak(s, claimed, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+      fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed),
+                                          first_.load(std::memory_order_relaxed) + task, thread);
+      if (done_.fetch_add(1) + 1 == n_.load(std::memory_order_relaxed) && owner_sleeping_.load()) {
+        std::lock_guard<std::mutex> lock(done_mutex_);
+        done_cv_.notify_one();
+      }
+      s = word.load(std::memory_order_acquire);
     }
-    s = state_.load(std::memory_order_acquire);
   }
 }
 
@@ -110,17 +126,26 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
     for (int i = 0; i < n; ++i) fn(ctx, i, 0);
     return;
   }
-  fn_.store(fn, std::memory_order_relaxed);
-  ctx_.store(ctx, std::memory_order_relaxed);
-  n_.store(n, std::memory_order_relaxed);
-  done_.store(0, std::memory_order_relaxed);
-  const uint64_t generation = ++generation_;
 #if defined(__linux__)
   keep_workers_off(sched_getcpu());
 #endif
+  for (int first = 0; first < n; first += kMaxRegionTasks) run_region(first, std::min(kMaxRegionTasks, n - first), fn, ctx);
+}
+
+void ThreadPool::run_region(int first, int n, TaskFn fn, void* ctx) {
+  fn_.store(fn, std::memory_order_relaxed);
+  ctx_.store(ctx, std::memory_order_relaxed);
+  first_.store(first, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t generation = ++generation_;
+  const int threads = this->threads();
+  for (int t = 0; t < threads; ++t)
+    shares_[t].word.store(share_word(generation, int(int64_t{n} * t / threads), int(int64_t{n} * (t + 1) / threads)),
+                          std::memory_order_relaxed);
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
-    state_.store(generation << 32, std::memory_order_release);
+    region_.store(generation, std::memory_order_release);
   }
   wake_.notify_all();
   drain(generation, 0);
@@ -136,13 +161,12 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
     while (done_.load() < n) done_cv_.wait_for(lock, std::chrono::milliseconds(1));
     owner_sleeping_.store(false);
   }
-  state_.store((generation << 32) | kClosed, std::memory_order_release);
 }
 
 void ThreadPool::worker_loop(int thread) {
   FlushDenormalsGuard flush_denormals;  // for the life of this worker thread
-  uint64_t seen = 0;
-  auto current = [this] { return state_.load(std::memory_order_acquire) >> 32; };
+  uint32_t seen = 0;
+  auto current = [this] { return region_.load(std::memory_order_acquire); };
   for (;;) {
     // Spin for a short while: the next layer usually starts within microseconds.
     const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);

@@ -27,6 +27,11 @@ class ThreadPool {
   // Runs fn(i) -- or fn(i, thread) with thread in [0, threads()) -- for i in
   // [0, n). The calling thread is thread 0. If another caller is using the
   // pool, the tasks run on the calling thread alone: correct, never deadlocked.
+  // Task i's home is thread i * threads() / n: each thread runs its own
+  // contiguous share in order, then takes what is left of the others' shares
+  // from their ends. Callers that split every layer the same way (rows top to
+  // bottom) thus keep each thread on the rows it wrote in the layer before,
+  // while a thread the OS has descheduled delays no one.
   template <class F>
   void parallel_for(int n, F&& fn) {
     using Fn = std::remove_reference_t<F>;
@@ -43,10 +48,9 @@ class ThreadPool {
   explicit ThreadPool(int threads);
   using TaskFn = void (*)(void*, int task, int thread);
   void run(int n, TaskFn fn, void* ctx);
+  void run_region(int first, int n, TaskFn fn, void* ctx);
   void worker_loop(int thread);
-  void drain(uint64_t generation, int thread);
-
-  static constexpr uint64_t kClosed = 0xFFFFFFFFu;
+  void drain(uint32_t generation, int thread);
 
   std::vector<std::thread> workers_;
   // A forked child inherits this object but none of the worker threads:
@@ -55,15 +59,23 @@ class ThreadPool {
   const uint64_t fork_generation_;  // forks seen by this process when the pool was made
   std::mutex busy_;  // held by the caller that owns the current parallel region
 
-  // (generation << 32) | next task index. A task is claimed by a CAS that
+  // The current region's generation; workers wake when it changes.
+  std::atomic<uint32_t> region_{0};
+  uint32_t generation_ = 0;  // written only by the busy_ owner (wraps; compared for equality only)
+  // Each thread's share of the region's tasks, in its own cache line:
+  // (generation << 32) | (front << 16) | back. A task is claimed by a CAS that
   // checks the generation, so a worker late from a finished region can never
-  // claim a task of the next one; a finished region is marked kClosed.
-  std::atomic<uint64_t> state_{0};
-  uint64_t generation_ = 0;  // written only by the busy_ owner
+  // claim a task of the next one. Regions have at most kMaxRegionTasks tasks.
+  static constexpr int kMaxRegionTasks = 0xFFFF;
+  struct alignas(64) Share {
+    std::atomic<uint64_t> word{0};
+  };
+  std::unique_ptr<Share[]> shares_;
   // Atomic (relaxed) only because a late worker may read them while the
-  // owner rewrites them; the CAS on state_ decides whether they are used.
+  // owner rewrites them; the CAS on a share decides whether they are used.
   std::atomic<TaskFn> fn_{nullptr};
   std::atomic<void*> ctx_{nullptr};
+  std::atomic<int> first_{0};  // task index of the region's task 0
   std::atomic<int> n_{0};
   std::atomic<int> done_{0};
   // The owner sleeps here when the last tasks run long on other threads.

@@ -165,6 +165,27 @@ def test_threads_give_same_answer(rng):
         np.testing.assert_allclose(net.logits(x), one, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("resolution,threads,fused", [(128, 2, True), (128, 3, False), (224, 2, True), (224, 3, True)])
+def test_small_pairs_fuse_only_on_several_threads(resolution, threads, fused, rng):
+    """After the row pipeline, a depthwise layer and the 1x1 layer after it run
+    fused (each thread makes its rows of both) only when split across threads,
+    and only while every thread gets two GEMM tiles of rows (8x8 = 64 rows: on
+    2 threads, not on 3). The answer must not change, batched tail included."""
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=resolution, threads=1)
+    names = [layer.name for layer in net.layers]
+    x = rng.standard_normal((3, resolution, resolution, 3)).astype(np.float32)
+    one = net.logits(x)
+    assert not any("fused" in k for k in net.kernel_names[names.index("conv_dw_7"):])
+    net.set_threads(threads)
+    kernels = dict(zip(names, net.kernel_names))
+    assert ("fused" in kernels["conv_dw_7"]) == fused and ("fused" in kernels["conv_pw_7"]) == fused
+    if resolution == 128:
+        assert "fused" not in kernels["conv_dw_13"]  # 4x4 = 16 rows: too few on any number of threads
+    np.testing.assert_allclose(net.logits(x), one, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.logits(x[:1]), one[:1], rtol=1e-5, atol=1e-6)
+    assert max_rel_error(net.logits(x), reference.forward(net.layers, net.params, x)) <= NETWORK_TOLERANCE
+
+
 def test_same_seed_same_network_and_different_seed_differs(rng):
     x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
     a = mobilenet.MobileNetV1(alpha=0.25, resolution=64, seed=3).logits(x)

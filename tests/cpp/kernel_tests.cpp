@@ -13,6 +13,8 @@
 // Usage: kernel_tests [isa ...]   (default: every ISA in supported_isas())
 // Exits 1 on any mismatch and prints each failing case.
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aligned_buffer.h"
@@ -29,6 +32,7 @@
 #include "cpu_features.h"
 #include "kernels.h"
 #include "network.h"
+#include "thread_pool.h"
 
 using namespace mobilenet;
 
@@ -730,9 +734,15 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
   const Shape os = out_shape_of(t.layers.back());
   expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
                                              " != " + std::to_string(os.size()));
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 3}) {
     net.set_threads(threads);
     const std::string name = base + " threads " + std::to_string(threads);
+    if (t.what == "wide-mobilenet") {  // its 1x1 layers after the pipeline run fused with the depthwise layers before
+      int fused = 0;
+      for (int i = net.pipelined_layers(); i < net.num_layers(); ++i)
+        fused += net.kernel_name(i).find("fused") != std::string::npos;
+      expect(threads == 1 ? fused == 0 : fused >= 2, name + ": " + std::to_string(fused) + " layers after the pipeline fused");
+    }
     std::vector<float> out = with_sentinel_guard(t.batch * os.size());
     std::vector<int64_t> layer_ns(t.layers.size(), 0);
     net.forward(input.data(), t.batch, t.layout, out.data(), t.softmax, layer_ns.data());
@@ -949,6 +959,47 @@ void aligned_buffer_tests() {
   expect(throws_invalid_argument([] { AlignedBuffer(10, 4096); }), "AlignedBuffer accepted an offset of 4096 bytes");
 }
 
+// Every task of a region runs once, on a valid thread, for task counts around
+// the thread count and beyond one region's limit of 65535 tasks; a thread that
+// stalls in its first task holds up no one's other tasks: they are taken over.
+void thread_pool_tests() {
+  for (int threads : {2, 3, 4}) {
+    auto pool = ThreadPool::create(threads);
+    for (int n : {1, 2, 3, 5, 8, 13, 64, 65535, 65536, 200001}) {
+      std::vector<std::atomic<int>> runs(n);
+      std::atomic<int> bad_thread{0};
+      for (int round = 0; round < 3; ++round)
+        pool->parallel_for(n, [&](int i, int thread) {
+          runs[i].fetch_add(1, std::memory_order_relaxed);
+          if (thread < 0 || thread >= threads) bad_thread = 1;
+        });
+      bool once_each = true;
+      for (auto& r : runs) once_each &= r.load() == 3;
+      expect(once_each && !bad_thread, "ThreadPool(" + std::to_string(threads) + "): " + std::to_string(n) +
+                                           " tasks, 3 rounds: each task must run once per round on a valid thread");
+    }
+    // Thread 0 (the caller) sleeps in its first task; the other threads must
+    // run every other task meanwhile, its own share included.
+    const int n = 4 * threads;
+    std::atomic<int> done_while_asleep{0}, finished{0};
+    std::atomic<bool> slept{false};
+    pool->parallel_for(n, [&](int i, int thread) {
+      if (i == 0 && thread == 0) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (finished.load() < n - 1 && std::chrono::steady_clock::now() < until)
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        done_while_asleep = finished.load();
+        slept = true;
+      }
+      finished.fetch_add(1);
+    });
+    // (If a worker happened to take task 0 first, nothing slept: nothing to check.)
+    expect(!slept || done_while_asleep.load() == n - 1,
+           "ThreadPool(" + std::to_string(threads) + "): the others took over a stalled thread's share (" +
+               std::to_string(done_while_asleep.load()) + " of " + std::to_string(n - 1) + " tasks)");
+  }
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
   std::vector<Isa> isas;
@@ -967,6 +1018,7 @@ int main(int argc, char** argv) {
 
   dispatch_tests();
   aligned_buffer_tests();
+  thread_pool_tests();
   for (Isa isa : isas) {
     const Stats before = g_stats;
     g_stats.worst = 0.0;
