@@ -112,6 +112,7 @@ constexpr uint64_t share_word(uint32_t generation, int front, int back) {
 
 void ThreadPool::drain(uint32_t generation, int thread) {
   const int threads = this->threads();
+  int ran = 0;  // added to done_ once, at the end: one contended atomic per thread, not per task
   // Own share first, from its front; then the next threads' shares, from their backs.
   for (int k = 0; k < threads; ++k) {
     const bool own = k == 0;
@@ -126,12 +127,13 @@ void ThreadPool::drain(uint32_t generation, int thread) {
       if (!word.compare_exchange_weak(s, claimed, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
       fn_.load(std::memory_order_relaxed)(ctx_.load(std::memory_order_relaxed),
                                           first_.load(std::memory_order_relaxed) + task, thread);
-      if (done_.fetch_add(1) + 1 == n_.load(std::memory_order_relaxed) && owner_sleeping_.load()) {
-        std::lock_guard<std::mutex> lock(done_mutex_);
-        done_cv_.notify_one();
-      }
+      ++ran;
       s = word.load(std::memory_order_acquire);
     }
+  }
+  if (ran > 0 && done_.fetch_add(ran) + ran == n_.load(std::memory_order_relaxed) && owner_sleeping_.load()) {
+    std::lock_guard<std::mutex> lock(done_mutex_);
+    done_cv_.notify_one();
   }
 }
 
