@@ -220,7 +220,8 @@ void Network::plan_parallel_fusion() {
     const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
     dw.fused_when_parallel = true;
     dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
-    max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
+    // Bands of pixels (see run_fused) may start and end inside a row: one more row.
+    max_band_floats_ = std::max(max_band_floats_, std::min(dw.fused_band_rows + 1, dw.out_h) * row_floats);
     ++i;
   }
 }
@@ -748,10 +749,16 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   using Clock = std::chrono::steady_clock;
   const int64_t in_image = dw.in_image();
   const int64_t out_image = pw.out_image();
-  // Bands of at most fused_band_rows rows, as many for each thread, of nearly equal height.
+  // Bands of at most fused_band_rows rows, as many for each thread, of nearly
+  // equal height. With one band per thread, where the rows do not split evenly
+  // (7 rows on 2 threads), the bands split the pixels instead, and the one
+  // depthwise row two bands share is computed by both.
   const int threads = pool ? pool->threads() : 1;
+  const int width = dw.out_w;
   int bands = (dw.out_h + dw.fused_band_rows - 1) / dw.fused_band_rows;
   bands = std::min(dw.out_h, (bands + threads - 1) / threads * threads);
+  const int64_t units = bands > threads || dw.out_h % threads == 0 ? dw.out_h : int64_t{dw.out_h} * width;
+  const int unit = units == dw.out_h ? width : 1;  // pixels per unit
   const DwConvArgs args = dwconv_args(dw, ws);
   // When profiling, each part's thread time splits the pair's wall time between the two layers.
   std::atomic<int64_t> dw_ns{0}, pw_ns{0};
@@ -760,12 +767,13 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
                     estimated_ns(pw.spec, batch * layer_macs(pw.spec, pw.out_h, pw.out_w));
   run_tasks(pool, ns, batch * bands, [&](int task, int thread) {
     const int n = task / bands, band = task % bands;
-    const int y0 = dw.out_h * band / bands, y1 = dw.out_h * (band + 1) / bands;
+    const int q0 = static_cast<int>(units * band / bands) * unit, q1 = static_cast<int>(units * (band + 1) / bands) * unit;
+    const int y0 = q0 / width, y1 = (q1 + width - 1) / width;
     DwConvArgs a = args;
     a.input = in + n * in_image;
     int64_t times[2] = {0, 0};
-    run_fused_band(dw, pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1,
-                   out + n * out_image + int64_t{y0} * dw.out_w * pw.out_stride, layer_ns ? times : nullptr);
+    run_fused_band(dw, pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1, q0 - y0 * width, q1 - y0 * width,
+                   out + n * out_image + int64_t{y0} * width * pw.out_stride, layer_ns ? times : nullptr);
     dw_ns += times[0];
     pw_ns += times[1];
   });
@@ -777,15 +785,15 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   }
 }
 
-void Network::run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, float* out,
-                             int64_t* times) const {
+void Network::run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, int p0,
+                             int p1, float* out, int64_t* times) const {
   using Clock = std::chrono::steady_clock;
   a.output = band;
   a.output_row_offset = y0;
   const auto t0 = times ? Clock::now() : Clock::time_point{};
   kernels_->dwconv3x3(a, y0, y1);
   const auto t1 = times ? Clock::now() : Clock::time_point{};
-  pointwise_block(pw, band, out, 0, static_cast<int>((y1 - y0) * int64_t{dw.out_w}), 0, gemm_panels(pw));
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw));
   if (times) {
     times[0] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
     times[1] += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t1).count();
@@ -859,9 +867,11 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
           break;
         }
         // A fused pair (its two layers' times go to layer_ns[first] and [first + 1]).
-        for (int b0 = a; b0 < b; b0 += layer.fused_band_rows)
-          run_fused_band(layer, layers_[stage.first + 1], args, band, b0, std::min(b, b0 + layer.fused_band_rows),
+        for (int b0 = a; b0 < b; b0 += layer.fused_band_rows) {
+          const int b1 = std::min(b, b0 + layer.fused_band_rows);
+          run_fused_band(layer, layers_[stage.first + 1], args, band, b0, b1, 0, (b1 - b0) * layer.out_w,
                          out + out_slot(b0) * out_row, layer_ns ? layer_ns + stage.first : nullptr);
+        }
       }
     }
     a = b;

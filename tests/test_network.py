@@ -181,6 +181,8 @@ def test_small_pairs_fuse_only_on_several_threads(resolution, threads, fused, rn
     assert ("fused" in kernels["conv_dw_7"]) == fused and ("fused" in kernels["conv_pw_7"]) == fused
     if resolution == 128:
         assert "fused" not in kernels["conv_dw_13"]  # 4x4 = 16 rows: too few on any number of threads
+    if (resolution, threads) == (224, 2):
+        assert "fused" in kernels["conv_dw_13"]  # 7x7 on 2 threads: two bands of 24 and 25 pixels
     np.testing.assert_allclose(net.logits(x), one, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.logits(x[:1]), one[:1], rtol=1e-5, atol=1e-6)
     assert max_rel_error(net.logits(x), reference.forward(net.layers, net.params, x)) <= NETWORK_TOLERANCE
