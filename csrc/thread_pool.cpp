@@ -33,11 +33,12 @@ const bool kForkHandlerInstalled = [] {
   pthread_atfork(nullptr, nullptr, [] { fork_count.fetch_add(1); });
   return true;
 }();
-// Spins while cond() holds, for at most `limit`.
-// The condition is checked after every pause: a pause takes ~25 ns on Zen 4
-// (~140 cycles on recent Intel), and a layer lost the time between checks
-// twice per barrier (the worker's start, the caller's end); 64 pauses per
-// check cost about 1 us per layer. The clock is read less often.
+// Spins while cond() holds, for at most `limit`. The condition is checked
+// after every pause: a pause takes ~24 ns on this EPYC (~140 cycles on Intel
+// since Skylake), and each layer loses the time between two checks twice, at
+// the worker's start and at the caller's end: with 64 pauses per check that
+// was about 1 us per layer (bench/RESULTS.md, log entry 44). The clock is
+// read less often.
 template <class Cond>
 void spin_while(Cond&& cond, std::chrono::microseconds limit) {
   const auto until = std::chrono::steady_clock::now() + limit;
