@@ -719,7 +719,7 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
   const LayerSpec& s = layer.spec;
   const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
   const int threads = pool ? pool->threads() : 1;
-  const int mr = kernels_->gemm_tile_rows, nr = kernels_->gemm_panel_width;
+  const int mr = kernels_->gemm_tile_rows;
   const int panels = gemm_panels(layer);
   // Row blocks whose A rows stay in L2 while every B panel streams past them.
   const int64_t max_rows = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4));
@@ -772,7 +772,7 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
     DwConvArgs a = args;
     a.input = in + n * in_image;
     int64_t times[2] = {0, 0};
-    run_fused_band(dw, pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1, q0 - y0 * width, q1 - y0 * width,
+    run_fused_band(pw, a, ws.bands.data() + thread * max_band_floats_, y0, y1, q0 - y0 * width, q1 - y0 * width,
                    out + n * out_image + int64_t{y0} * width * pw.out_stride, layer_ns ? times : nullptr);
     dw_ns += times[0];
     pw_ns += times[1];
@@ -785,8 +785,8 @@ void Network::run_fused(const Layer& dw, const Layer& pw, const float* in, float
   }
 }
 
-void Network::run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, int p0,
-                             int p1, float* out, int64_t* times) const {
+void Network::run_fused_band(const Layer& pw, DwConvArgs a, float* band, int y0, int y1, int p0, int p1, float* out,
+                             int64_t* times) const {
   using Clock = std::chrono::steady_clock;
   a.output = band;
   a.output_row_offset = y0;
@@ -869,7 +869,7 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
         // A fused pair (its two layers' times go to layer_ns[first] and [first + 1]).
         for (int b0 = a; b0 < b; b0 += layer.fused_band_rows) {
           const int b1 = std::min(b, b0 + layer.fused_band_rows);
-          run_fused_band(layer, layers_[stage.first + 1], args, band, b0, b1, 0, (b1 - b0) * layer.out_w,
+          run_fused_band(layers_[stage.first + 1], args, band, b0, b1, 0, (b1 - b0) * layer.out_w,
                          out + out_slot(b0) * out_row, layer_ns ? layer_ns + stage.first : nullptr);
         }
       }

@@ -140,12 +140,13 @@ class Network {
                  ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
   Conv3x3Args conv3x3_args(const Layer& layer, InputLayout layout) const;
-  // One band of a fused pair: depthwise rows [y0, y1) into `band`, then the
-  // pointwise GEMM on the band's pixels [p0, p1) (counted from row y0's first)
-  // into `out` (where row y0's first pixel goes). With `times`, adds the two
-  // parts' durations to times[0] and times[1].
-  void run_fused_band(const Layer& dw, const Layer& pw, DwConvArgs a, float* band, int y0, int y1, int p0, int p1,
-                      float* out, int64_t* times) const;
+  // One band of a fused pair: depthwise rows [y0, y1) (as `a` describes the
+  // depthwise layer) into `band`, then the pointwise layer `pw` on the band's
+  // pixels [p0, p1) (counted from row y0's first) into `out` (where row y0's
+  // first pixel goes). With `times`, adds the two parts' durations to
+  // times[0] and times[1].
+  void run_fused_band(const Layer& pw, DwConvArgs a, float* band, int y0, int y1, int p0, int p1, float* out,
+                      int64_t* times) const;
   int gemm_panels(const Layer& layer) const;  // GEMM panels of a pointwise layer's packed weights
   // Output rows [y0, y1) of one image of stage k, on the calling thread, with
   // `band` as the fused depthwise output buffer.
