@@ -1,5 +1,6 @@
 """Whole networks against the float64 oracle, layouts, threads and concurrent callers."""
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -186,6 +187,35 @@ def test_small_pairs_fuse_only_on_several_threads(resolution, threads, fused, rn
     np.testing.assert_allclose(net.logits(x), one, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.logits(x[:1]), one[:1], rtol=1e-5, atol=1e-6)
     assert max_rel_error(net.logits(x), reference.forward(net.layers, net.params, x)) <= NETWORK_TOLERANCE
+
+
+def test_pickle_rebuilds_the_engine_with_the_same_settings(rng):
+    """pickle (and so multiprocessing) keeps the layers, parameters, attributes,
+    threads, backend and ISA; the engine is packed again on load."""
+    isa = mobilenet.supported_isas()[0]  # not the default one: it must be kept, not chosen again
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=2, isa=isa, padding="symmetric", seed=5)
+    x = rng.standard_normal((2, 64, 64, 3)).astype(np.float32)
+    copy = pickle.loads(pickle.dumps(net))
+    assert (copy.isa, copy.threads, copy.backend) == (isa, 2, "gemm")
+    assert (copy.alpha, copy.resolution, copy.padding, copy.seed) == (0.25, 64, "symmetric", 5)
+    assert copy.layers == net.layers and copy._engine is not net._engine
+    np.testing.assert_array_equal(copy.logits(x), net.logits(x))
+
+    loaded = mobilenet.MobileNetV1.from_layers(net.layers, net.params, threads=1, labels=["cat"] * 1000,
+                                               preprocessing=mobilenet.Preprocessing(crop=0.875))
+    copy = pickle.loads(pickle.dumps(loaded))
+    assert copy.labels == loaded.labels and copy.preprocessing == loaded.preprocessing and copy.threads == 1
+    np.testing.assert_array_equal(copy(x), loaded(x))
+
+
+def test_pickle_from_a_cpu_without_the_isa_falls_back_to_the_best_one():
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    state = net.__getstate__()
+    missing = [i for i in ("scalar", "avx2", "avx512", "neon") if i not in mobilenet.supported_isas()]
+    state["_engine_settings"]["isa"] = missing[0]
+    copy = mobilenet.MobileNetV1.__new__(mobilenet.MobileNetV1)
+    copy.__setstate__(state)
+    assert copy.isa == mobilenet.isa()
 
 
 def test_same_seed_same_network_and_different_seed_differs(rng):

@@ -206,6 +206,23 @@ class MobileNetV1:
                 setattr(net, key, copy.deepcopy(value, memo))
         return net
 
+    def __getstate__(self):
+        """Pickling keeps the layers, the unfolded parameters and the attributes; the
+        engine (packed weights, thread pool) is built again when the pickle is loaded,
+        with the same threads, backend and instruction set (or, where the loading CPU
+        lacks that instruction set, the best one it has)."""
+        state = {key: value for key, value in self.__dict__.items() if key != "_engine"}
+        state["_engine_settings"] = {"threads": self.threads, "backend": self.backend, "isa": self.isa}
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        settings = state.pop("_engine_settings")
+        layers, params = state.pop("layers"), state.pop("params")
+        self.__dict__.update(state)
+        isa = settings["isa"] if settings["isa"] in _core.supported_isas() else None
+        self._setup(layers, params, threads=settings["threads"], backend=settings["backend"], isa=isa)
+
     def save(self, path) -> None:
         """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
         from .io.npz import save
