@@ -82,6 +82,8 @@ def test_empty_batch(net):
     (dict(alpha=float("nan")), ValueError, "alpha"), (dict(alpha="1"), TypeError, "alpha"),
     (dict(resolution=31), ValueError, "resolution"), (dict(resolution=0), ValueError, "resolution"),
     (dict(resolution=224.0), TypeError, "resolution"), (dict(num_classes=0), ValueError, "num_classes"),
+    (dict(resolution=(64,)), ValueError, "height, width"), (dict(resolution=(64, 64, 3)), ValueError, "height, width"),
+    (dict(resolution=(64, 31)), ValueError, "resolution"), (dict(resolution=(64, "64")), TypeError, "resolution"),
     (dict(activation="gelu"), ValueError, "activation"), (dict(padding="valid"), ValueError, "padding"),
     (dict(channel_rounding="up"), ValueError, "channel_rounding"), (dict(threads=0), ValueError, "threads"),
     (dict(threads=1.5), TypeError, "threads"), (dict(backend="mkl"), ValueError, "backend"),

@@ -30,6 +30,7 @@ def images(net, batch, seed=0):
     (0.25, 128, "symmetric", "relu", 1),
     (0.25, 97, "same", "relu6", 2),  # odd size: asymmetric 'SAME' padding on stride-1 and stride-2 layers
     (0.3, 65, "symmetric", "relu", 1),  # channel counts that are not a multiple of 8
+    (0.25, (96, 160), "same", "relu", 2),  # non-square
 ])
 def test_onnxruntime_matches_our_logits(tmp_path, alpha, resolution, padding, activation, batch):
     net = mobilenet.MobileNetV1(alpha, resolution, padding=padding, activation=activation, threads=1, seed=3)

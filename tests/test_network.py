@@ -218,6 +218,34 @@ def test_pickle_from_a_cpu_without_the_isa_falls_back_to_the_best_one():
     assert copy.isa == mobilenet.isa()
 
 
+@pytest.mark.parametrize("resolution,padding", [((96, 160), "same"), ((225, 66), "symmetric"), ((64, 64), "same")])
+def test_non_square_inputs_match_the_oracle(resolution, padding, rng, tmp_path):
+    """resolution=(height, width): every layer keeps the two sizes apart (odd
+    sizes give 'SAME' padding that differs between rows and columns); a square
+    pair is the same network as the integer."""
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=resolution, padding=padding, threads=1)
+    height, width = resolution
+    assert net.input_shape == (height, width, 3)
+    assert net.resolution == (height if height == width else (height, width))
+    x = rng.standard_normal((2, height, width, 3)).astype(np.float32)
+    expected = reference.forward(net.layers, net.params, x)
+    for threads in (1, 2):
+        net.set_threads(threads)
+        assert max_rel_error(net.logits(x), expected) <= NETWORK_TOLERANCE
+        nchw = net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW")
+        assert max_rel_error(nchw, expected) <= NETWORK_TOLERANCE
+    with pytest.raises(ValueError, match="shape"):
+        net(np.zeros((1, width, height, 3), np.float32) if height != width else np.zeros((1, height, width + 1, 3),
+                                                                                           np.float32))
+    if height == width:
+        square = mobilenet.MobileNetV1(alpha=0.25, resolution=height, padding=padding, threads=1)
+        assert square.layers == net.layers
+    net.save(tmp_path / "net.npz")
+    loaded = mobilenet.load(tmp_path / "net.npz")
+    assert loaded.resolution == net.resolution and loaded.input_shape == net.input_shape
+    np.testing.assert_array_equal(loaded.logits(x), net.logits(x))
+
+
 def test_same_seed_same_network_and_different_seed_differs(rng):
     x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
     a = mobilenet.MobileNetV1(alpha=0.25, resolution=64, seed=3).logits(x)

@@ -109,20 +109,34 @@ def _check_number(name: str, value, kind=float) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
+def resolution_pair(resolution) -> Tuple[int, int]:
+    """(height, width) from an input size: an integer (square) or a (height, width) pair."""
+    if isinstance(resolution, (tuple, list)):
+        if len(resolution) != 2:
+            raise ValueError(f"resolution must be an integer or a (height, width) pair, got {resolution!r}")
+        pair = (resolution[0], resolution[1])
+    else:
+        pair = (resolution, resolution)
+    for size in pair:
+        _check_number("resolution", size, int)
+        if size < 32:
+            raise ValueError(f"resolution must be >= 32, got {resolution}")
+        if size > MAX_RESOLUTION:
+            raise ValueError(f"resolution must be <= {MAX_RESOLUTION}, got {resolution}")
+    return pair
+
+
 def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, *,
                  shallow: bool = False, activation: str = "relu", padding: str = "same",
                  channel_rounding: str = "floor") -> Tuple[Layer, ...]:
-    """The layers of Table 1 for a width multiplier and input resolution."""
+    """The layers of Table 1 for a width multiplier and input resolution (an
+    integer, or a (height, width) pair for non-square inputs)."""
     _check_number("alpha", alpha)
     if alpha <= 0:
         raise ValueError(f"alpha (width multiplier) must be > 0, got {alpha}")
     if alpha > 16:
         raise ValueError(f"alpha (width multiplier) must be <= 16, got {alpha}")
-    _check_number("resolution", resolution, int)
-    if resolution < 32:
-        raise ValueError(f"resolution must be >= 32, got {resolution}")
-    if resolution > MAX_RESOLUTION:
-        raise ValueError(f"resolution must be <= {MAX_RESOLUTION}, got {resolution}")
+    height, width = resolution_pair(resolution)
     _check_number("num_classes", num_classes, int)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -134,7 +148,7 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
         raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, got {channel_rounding!r}")
 
     layers = []
-    shape = (resolution, resolution, 3)
+    shape = (height, width, 3)
 
     def spatial(name: str, type_: str, cout: int, stride: int) -> None:
         nonlocal shape

@@ -25,6 +25,12 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
+def _resolution(layers: Sequence[Layer]):
+    """The input size: an integer for square inputs (the paper's), else (height, width)."""
+    height, width = layers[0].in_shape[:2]
+    return height if height == width else (height, width)
+
+
 def engine_specs(layers: Sequence[Layer], params: Dict[str, dict]) -> list:
     """The C++ engine's layer descriptions: batch norm folded, weights flattened."""
     specs = []
@@ -47,7 +53,8 @@ class MobileNetV1:
     Batch norm is folded and weights are packed once, here; a forward pass
     runs the whole network in one C++ call with the GIL released.
 
-    alpha: width multiplier (> 0); resolution: input size (>= 32);
+    alpha: width multiplier (> 0); resolution: input size (>= 32), or a
+    (height, width) pair for non-square inputs;
     shallow: drop the five 14x14x512 blocks (Table 5); activation: "relu"
     (the paper) or "relu6" (TensorFlow's releases); padding: "same"
     (TensorFlow: stride-2 layers pad bottom/right) or "symmetric" (PyTorch);
@@ -63,7 +70,7 @@ class MobileNetV1:
         layers = build_layers(alpha, resolution, num_classes, shallow=shallow, activation=activation,
                               padding=padding, channel_rounding=channel_rounding)
         self._setup(layers, random_params(layers, seed), threads=threads, backend=backend, isa=isa)
-        self.alpha, self.resolution, self.shallow = float(alpha), int(resolution), bool(shallow)
+        self.alpha, self.resolution, self.shallow = float(alpha), _resolution(self.layers), bool(shallow)
         self.padding, self.channel_rounding, self.seed = padding, channel_rounding, seed
 
     @classmethod
@@ -75,8 +82,7 @@ class MobileNetV1:
         """
         net = cls.__new__(cls)
         net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa)
-        first = net.layers[0]
-        net.alpha, net.resolution, net.shallow = None, first.in_shape[0], None
+        net.alpha, net.resolution, net.shallow = None, _resolution(net.layers), None
         net.padding = net.channel_rounding = net.seed = None
         for key, value in attributes.items():
             setattr(net, key, value)

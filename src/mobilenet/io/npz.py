@@ -171,6 +171,8 @@ def read(data: bytes, source: str):
     attributes = {k: v for k, v in attributes.items() if k in _ATTRIBUTES + ("preprocessing",)}
     if "preprocessing" in attributes:
         attributes["preprocessing"] = Preprocessing.from_dict(attributes["preprocessing"])
+    if isinstance(attributes.get("resolution"), list):  # JSON keeps a (height, width) pair as a list
+        attributes["resolution"] = tuple(attributes["resolution"])
     labels = attributes.get("labels")
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(s, str) for s in labels)):
         raise ValueError("labels must be a list of strings")
