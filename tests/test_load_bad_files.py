@@ -216,6 +216,12 @@ def test_resolution_cannot_change_a_fixed_input_size(tmp_path):
     assert mobilenet.load(tmp_path / "net.npz", resolution=64).input_shape == (64, 64, 3)
     with pytest.raises(ValueError, match=r"net\.npz: the model's input size is fixed at 64x64"):
         mobilenet.load(tmp_path / "net.npz", resolution=96)
+    with pytest.raises(ValueError, match="fixed at 64x64"):
+        mobilenet.load(tmp_path / "net.npz", resolution=(64, 96))
+    with pytest.raises(ValueError, match="height, width"):
+        mobilenet.load(tmp_path / "net.npz", resolution=(64, 64, 3))
+    with pytest.raises(TypeError, match="resolution"):
+        mobilenet.load(tmp_path / "net.npz", resolution=64.0)
     with pytest.raises(ValueError, match="format must be one of"):
         mobilenet.load(tmp_path / "net.npz", format="caffe")
     with pytest.raises(ValueError, match=r"net\.npz: not a readable tflite model"):

@@ -46,3 +46,13 @@ def test_keras_full_model_file_with_model_weights_group(tmp_path):
     net = mobilenet.load(path)
     x = np.random.default_rng(2).uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)
     assert max_rel_error(net.logits(x), keras_forward(arrays, x)) <= 1e-4
+
+
+def test_keras_weights_at_a_non_square_size(tmp_path):
+    arrays = keras_mobilenet_arrays(alpha=0.25, num_classes=7, seed=2)
+    path = tmp_path / "mobilenet.h5"
+    write_keras_h5(path, arrays)
+    net = mobilenet.load(path, resolution=(97, 128))
+    assert net.input_shape == (97, 128, 3) and net.resolution == (97, 128)
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 97, 128, 3)).astype(np.float32)
+    assert max_rel_error(net.logits(x), keras_forward(arrays, x)) <= 1e-4

@@ -137,3 +137,10 @@ def test_dynamic_input_size_uses_the_resolution_argument(tmp_path):
     net = mobilenet.load(path, resolution=128)
     x = np.random.default_rng(3).uniform(-1, 1, (1, 128, 128, 3)).astype(np.float32)
     np.testing.assert_allclose(net.logits(x), source.logits(x), rtol=1e-5, atol=1e-6)
+    # (height, width): each dynamic axis takes its own size
+    wide = mobilenet.MobileNetV1.from_layers(mobilenet.build_layers(0.25, (96, 128), 5, activation="relu6"),
+                                             source.params, threads=1)
+    net = mobilenet.load(path, resolution=(96, 128))
+    assert net.layers == wide.layers
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 96, 128, 3)).astype(np.float32)
+    np.testing.assert_allclose(net.logits(x), wide.logits(x), rtol=1e-5, atol=1e-6)

@@ -16,8 +16,9 @@ unfolded parameters and the source framework's conventions
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
+from ..graph import resolution_pair
 from ..preprocess import Preprocessing
 from .._files import existing_file
 
@@ -57,7 +58,7 @@ def sniff(data: bytes, path: str = "") -> str:
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 
-def _read(kind: str, data: bytes, path: str, resolution: Optional[int]):
+def _read(kind: str, data: bytes, path: str, resolution: Optional[Tuple[int, int]]):
     if kind == "tflite":
         from . import tflite
         return tflite.read(data, path)
@@ -101,13 +102,14 @@ def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> list:
     return labels
 
 
-def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None,
+def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
          preprocessing: Optional[Preprocessing] = None, labels: Union[None, str, os.PathLike, Sequence[str]] = None,
          threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None):
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch
-    weights, ONNX with dynamic sizes; default 224). format: force a reader
+    weights, ONNX with dynamic sizes; default 224): an integer, or a
+    (height, width) pair. format: force a reader
     (one of FORMATS). preprocessing, labels (a list or a text file): override
     what the file records. threads, backend, isa: as for MobileNetV1.
 
@@ -119,8 +121,7 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = existing_file(path, "model file")
-    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)):
-        raise TypeError(f"resolution must be an integer, got {type(resolution).__name__}")
+    pair = None if resolution is None else resolution_pair(resolution)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     size = os.path.getsize(path)
@@ -134,9 +135,9 @@ def load(path, *, resolution: Optional[int] = None, format: Optional[str] = None
     try:
         if kind is None:
             kind = sniff(data, path)
-        layers, params, attributes = _read(kind, data, path, resolution)
+        layers, params, attributes = _read(kind, data, path, pair)
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
-        if resolution is not None and fixed != (resolution, resolution):
+        if pair is not None and fixed != pair:
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
                              f"resolution={resolution} cannot change it")
         net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa)

@@ -16,7 +16,7 @@ layout: groups per layer with a ``weight_names`` attribute) and Keras 3
 from __future__ import annotations
 
 import io
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def _kernel(weights: _Weights, layer: str, name: str, ndim: int = 4) -> np.ndarr
     return kernel
 
 
-def read(data: bytes, source: str, resolution: Optional[int] = None):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
     h5py = _import_h5py()
     with h5py.File(io.BytesIO(data), "r") as f:
         weights = _Weights(f, h5py)
@@ -115,9 +115,9 @@ def read(data: bytes, source: str, resolution: Optional[int] = None):
         stem = _kernel(weights, "conv1", "kernel")
         if stem.shape[:3] != (3, 3, 3):
             raise ValueError(f"layer 'conv1': kernel shape {stem.shape} is not [3, 3, 3, C]")
-        resolution = 224 if resolution is None else resolution
+        height, width = (224, 224) if resolution is None else resolution
         ops = [Op("conv3x3", "conv1", stem, bn=_bn(weights, "conv1_bn"), stride=2,
-                  padding=same_padding(resolution, resolution, 2), activation="relu6")]
+                  padding=same_padding(height, width, 2), activation="relu6")]
         for k, (_, stride) in enumerate(TABLE1_BLOCKS, start=1):
             dw = _kernel(weights, f"conv_dw_{k}", "depthwise_kernel")
             if dw.shape[:2] != (3, 3) or dw.shape[3] != 1:
@@ -137,6 +137,6 @@ def read(data: bytes, source: str, resolution: Optional[int] = None):
         if kernel.ndim != 4 or kernel.shape[:2] != (1, 1):
             raise ValueError(f"layer 'conv_preds': kernel shape {kernel.shape} is not [1, 1, C, classes]")
         ops.append(Op("pointwise", "conv_preds", kernel[0, 0], np.asarray(preds["bias"])))
-    layers, params = assemble(ops, resolution, resolution, "Keras weights")
+    layers, params = assemble(ops, height, width, "Keras weights")
     return layers, params, {"alpha": stem.shape[3] / 32.0, "preprocessing": TENSORFLOW, "labels": None,
                             "source": "keras"}

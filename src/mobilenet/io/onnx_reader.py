@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def _dims(value_info):
 
 
 class _Reader:
-    def __init__(self, model, onnx, numpy_helper, resolution: Optional[int]):
+    def __init__(self, model, onnx, numpy_helper, resolution: Optional[Tuple[int, int]]):
         self.onnx = onnx
         graph = model.graph
         self.constants: Dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
@@ -97,11 +97,11 @@ class _Reader:
         pooled = softmax = False
         h = w = None
 
-        def resolve(value, other):
+        def resolve(value, other, axis):  # a dynamic size: the resolution argument's, the other axis's, or 224
             if value is not None:
                 return value
             if self.resolution is not None:
-                return self.resolution
+                return self.resolution[axis]
             return other if other is not None else 224
 
         def last_op(where, kind=None):
@@ -136,7 +136,7 @@ class _Reader:
                 if channels not in (None, 3):
                     raise ValueError(f"the input has {channels} channels, expected 3 (RGB)")
                 hh, ww = (dims[1], dims[2]) if nhwc else (dims[2], dims[3])
-                h, w = resolve(hh, ww), resolve(ww, hh)
+                h, w = resolve(hh, ww, 0), resolve(ww, hh, 1)
                 self.height, self.width = h, w
             if op_type == "Transpose":
                 if ops and (h, w) != (1, 1):
@@ -286,7 +286,7 @@ class _Reader:
         return ops, nhwc
 
 
-def read(data: bytes, source: str, resolution: Optional[int] = None):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
     onnx, numpy_helper = _import_onnx()
     try:
         model = onnx.load_model_from_string(data)

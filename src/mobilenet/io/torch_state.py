@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -82,7 +82,7 @@ class _StateDict:
                 "eps": TORCH_BN_EPSILON}
 
 
-def read(data: bytes, source: str, resolution: Optional[int] = None, kind: str = "torch"):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None, kind: str = "torch"):
     tensors = _strip_prefix(_load_safetensors(data) if kind == "safetensors" else _load_torch(data))
     if "conv_stem.weight" not in tensors:
         sample = ", ".join(sorted(tensors)[:4]) or "no tensors"
@@ -104,7 +104,7 @@ def read(data: bytes, source: str, resolution: Optional[int] = None, kind: str =
         if parts != {"conv_dw", "bn1", "conv_pw", "bn2"}:
             raise ValueError(f"block blocks.{s}.{i} has {sorted(parts)}, expected conv_dw, bn1, conv_pw, bn2")
     sd = _StateDict(tensors)
-    resolution = 224 if resolution is None else resolution
+    height, width = (224, 224) if resolution is None else resolution
     stem = sd.get("conv_stem.weight", 4)
     if stem.shape[1:] != (3, 3, 3):
         raise ValueError(f"conv_stem.weight has shape {stem.shape}, expected [C, 3, 3, 3]")
@@ -136,7 +136,7 @@ def read(data: bytes, source: str, resolution: Optional[int] = None, kind: str =
     classifier = sd.get("classifier.weight", 2)
     bias = sd.get("classifier.bias") if "classifier.bias" in tensors else None
     ops.append(Op("pointwise", "classifier", classifier.T, bias))
-    layers, params = assemble(ops, resolution, resolution, "PyTorch state_dict")
+    layers, params = assemble(ops, height, width, "PyTorch state_dict")
     last_block = max(layer.out_shape[2] for layer in layers if layer.name.startswith("conv_pw"))
     alpha = last_block / 1024.0
     variant = {1.0: "mobilenetv1_100h" if head else "mobilenetv1_100", 1.25: "mobilenetv1_125"}.get(alpha)
