@@ -201,10 +201,8 @@ void Network::plan_fusion() {
     const int64_t activation_bytes = dw.out_size() * 4;
     const int64_t weight_bytes = int64_t{pw.spec.in_c} * pw.spec.out_c * 4;
     if (activation_bytes < kFuseMinActivationToWeightRatio * weight_bytes) continue;
-    const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
     dw.fused_with_next = true;
-    dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
-    max_band_floats_ = std::max(max_band_floats_, dw.fused_band_rows * row_floats);
+    plan_fused_bands(dw);
     ++i;  // the pointwise layer is consumed by this fusion
   }
 }
@@ -217,13 +215,17 @@ void Network::plan_parallel_fusion() {
     const Layer& pw = layers_[i + 1];
     if (dw.spec.kind != LayerKind::DwConv3x3 || pw.spec.kind != LayerKind::Conv1x1 || dw.fused_with_next) continue;
     if (int64_t{pw.spec.in_c} * pw.spec.out_c * 4 > kRowSplitMaxWeightBytes) continue;
-    const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
     dw.fused_when_parallel = true;
-    dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
-    // Bands of pixels (see run_fused) may start and end inside a row: one more row.
-    max_band_floats_ = std::max(max_band_floats_, std::min(dw.fused_band_rows + 1, dw.out_h) * row_floats);
+    plan_fused_bands(dw);
     ++i;
   }
+}
+
+void Network::plan_fused_bands(Layer& dw) {
+  const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
+  dw.fused_band_rows = static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
+  // Bands of pixels (see run_fused) may start and end inside a row: room for one more.
+  max_band_floats_ = std::max(max_band_floats_, std::min(dw.fused_band_rows + 1, dw.out_h) * row_floats);
 }
 
 bool Network::fused_at(int i, int threads) const {

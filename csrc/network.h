@@ -117,6 +117,8 @@ class Network {
   void stage_input(const float* input, int batch, InputLayout layout, float* staged) const;
   void plan_fusion();
   void plan_parallel_fusion();
+  // A fused depthwise layer's band height, and room for its bands in the band buffer.
+  void plan_fused_bands(Layer& dw);
   // Whether depthwise layer i runs fused with layer i + 1 on `threads` threads.
   bool fused_at(int i, int threads) const;
   void plan_pipeline();

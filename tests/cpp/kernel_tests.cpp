@@ -852,6 +852,22 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     add(LayerKind::FullyConnected, 10, 1, {}, Activation::None);
     cases.push_back({"wide-mobilenet", l, 2 + i, i ? InputLayout::NCHW : InputLayout::NHWC, i == 0});
   }
+  {  // A fused pair whose 5 rows do not split evenly on 3 threads: three bands of pixels, the middle one
+     // spanning 3 rows where a band of rows holds 2 (12 KB rows in 32 KB bands). The band buffer
+     // must have room for that third row (it overflowed into the next thread's band before).
+    std::vector<LayerSpec> l;
+    Shape s{10, 10, 3};
+    auto add = [&](LayerKind kind, int out_c, int stride, Padding pad) {
+      l.push_back(make_layer(rng, kind, s, out_c, stride, pad, Activation::ReLU, true));
+      s = out_shape_of(l.back());
+    };
+    add(LayerKind::Conv3x3, 600, 2, Padding{0, 0, 1, 1});  // 5x5x600
+    add(LayerKind::DwConv3x3, 600, 1, Padding{1, 1, 1, 1});
+    add(LayerKind::Conv1x1, 3, 1, {});
+    add(LayerKind::GlobalAvgPool, 3, 1, {});
+    add(LayerKind::FullyConnected, 4, 1, {});
+    cases.push_back({"odd-rows-fused", l, 1, InputLayout::NHWC, false});
+  }
   return cases;
 }
 
