@@ -18,6 +18,8 @@ struct Padding {
 // Activations become a clamp to [lo, hi], so one branch-free epilogue serves all.
 struct Clamp {
   float lo, hi;
+  // No upper bound (ReLU, or none): epilogues then apply the lower one alone.
+  bool unbounded_above() const { return !(hi < std::numeric_limits<float>::infinity()); }
 };
 
 inline Clamp clamp_for(Activation act) {

@@ -102,7 +102,7 @@ inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec
     }
   }
   float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox0) * a.out_c + co0;
-  if (!(a.clamp.hi < __builtin_inff())) {  // ReLU: the lower bound alone
+  if (a.clamp.unbounded_above()) {  // ReLU: the lower bound alone
     MBN_UNROLL for (int p = 0; p < PX; ++p)
       MBN_UNROLL for (int v = 0; v < NV; ++v)
         store_n(clamp_below(acc[p][v], lo), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
@@ -720,7 +720,7 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   // registers (a rolled store loop made GCC keep all MR x NV of them on the
   // stack: at k = 8..32 that cost as much as the FMAs).
   const int cols = imin(NV * W, g.n - n0);
-  if (cols == NV * W && !(g.clamp.hi < __builtin_inff())) {
+  if (cols == NV * W && g.clamp.unbounded_above()) {
     // ReLU: no upper bound to apply. At k = 32 the second clamp instruction
     // per vector cost about 3% of the tile's time.
     MBN_UNROLL for (int r = 0; r < MR; ++r) {

@@ -415,8 +415,7 @@ int Network::out_pixel_stride(int layer) const {
 std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
   const int t = threads();
-  const bool fused = (layers_[index].spec.kind == LayerKind::DwConv3x3 && fused_at(index, t)) ||
-                     (index > 0 && layers_[index - 1].spec.kind == LayerKind::DwConv3x3 && fused_at(index - 1, t));
+  const bool fused = fused_at(index, t) || (index > 0 && fused_at(index - 1, t));
   const LayerSpec& s = layers_[index].spec;
   const std::string isa = std::string(fused ? "fused_" : "") + kernels_->name;
   switch (s.kind) {
@@ -570,7 +569,7 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
   }
   for (int i = first; i < end; ++i) {
     const Layer& layer = layers_[i];
-    const bool fused = layer.spec.kind == LayerKind::DwConv3x3 && fused_at(i, pool ? pool->threads() : 1);
+    const bool fused = fused_at(i, pool ? pool->threads() : 1);
     const int last = fused ? i + 1 : i;  // a fused pair writes the pointwise output
     float* dst = last + 1 == end ? out : ws.activations[next_buffer].data();
     next_buffer ^= 1;

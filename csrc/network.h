@@ -119,7 +119,8 @@ class Network {
   void plan_parallel_fusion();
   // A fused depthwise layer's band height, and room for its bands in the band buffer.
   void plan_fused_bands(Layer& dw);
-  // Whether depthwise layer i runs fused with layer i + 1 on `threads` threads.
+  // Whether layer i runs fused with layer i + 1 on `threads` threads (only
+  // depthwise layers are ever planned for it).
   bool fused_at(int i, int threads) const;
   void plan_pipeline();
   void plan_pixel_strides();
