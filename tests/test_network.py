@@ -208,6 +208,18 @@ def test_pickle_rebuilds_the_engine_with_the_same_settings(rng):
     np.testing.assert_array_equal(copy(x), loaded(x))
 
 
+def test_copy_is_independent(rng):
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=2, seed=7)
+    net.labels = ["x"] * 1000
+    twin = net.copy()
+    x = rng.standard_normal((1, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_array_equal(twin.logits(x), net.logits(x))
+    assert twin._engine is not net._engine and (twin.threads, twin.isa) == (net.threads, net.isa)
+    twin.params["fc"]["weight"][:] = 0
+    twin.labels[0] = "y"
+    assert net.params["fc"]["weight"].any() and net.labels[0] == "x"
+
+
 def test_pickle_from_a_cpu_without_the_isa_falls_back_to_the_best_one():
     net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
     state = net.__getstate__()

@@ -202,15 +202,8 @@ class MobileNetV1:
         return to_onnx(self, path, opset=opset, fold_batch_norm=fold_batch_norm, softmax=softmax)
 
     def copy(self) -> "MobileNetV1":
+        """An independent copy (parameters copied, engine built again), through __getstate__/__setstate__."""
         return copy.deepcopy(self)
-
-    def __deepcopy__(self, memo):
-        params = copy.deepcopy(self.params, memo)
-        net = MobileNetV1.from_layers(self.layers, params, threads=self.threads, backend=self.backend, isa=self.isa)
-        for key, value in self.__dict__.items():
-            if key not in ("_engine", "params", "layers"):
-                setattr(net, key, copy.deepcopy(value, memo))
-        return net
 
     def __getstate__(self):
         """Pickling keeps the layers, the unfolded parameters and the attributes; the
