@@ -83,6 +83,10 @@ struct GemmArgs {
   int64_t ldc;
   int m, n, k;
   Clamp clamp;
+  // Rows of the whole GEMM that [m_begin, m_end) belongs to. Thin tiles sum k
+  // in partial sums; how many is decided from these rows, never from the
+  // tile, so a row comes out the same however the rows are split (threads).
+  int layer_rows;
 };
 
 struct KernelTable {

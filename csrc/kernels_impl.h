@@ -601,10 +601,12 @@ void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
   // blocks of output rows read each input row from L2 once instead of 3 times.
   // Narrow maps gain nothing (their border columns dominate): measured slower
   // below 8 output columns at stride 1 (7x7x1024) and 16 at stride 2 (14x14x256).
+  // The choice depends on the layer's shape only, never on how many rows a
+  // call asks for: the two orders round differently, and a pixel must come out
+  // the same whichever band (and so whichever thread count) computes it.
   constexpr int64_t kL1Bytes = 48 * 1024;
   const int min_block_width = a.stride == 1 ? 8 : 16;
-  if (int64_t{3} * a.in_w * CI * int64_t{sizeof(float)} <= kL1Bytes || a.out_w < min_block_width ||
-      row_end - row_begin < 2)
+  if (int64_t{3} * a.in_w * CI * int64_t{sizeof(float)} <= kL1Bytes || a.out_w < min_block_width)
     return dwconv3x3_single_rows(a, row_begin, row_end);
   if (a.stride == 1)
     dwconv3x3_blocks<1>(a, row_begin, row_end);
@@ -671,11 +673,12 @@ bool all_finite(const float* x, int64_t n) {
 // With PREFETCH, the same rows of the next B panel are fetched into L2 along
 // the way: large weight matrices stream from memory, and the first row tile
 // of each panel would otherwise wait for them.
-template <int MR, int NV, bool PREFETCH>
+// Thin tiles (the classifier's single row) would leave too few independent
+// FMA chains to cover the FMA latency: they also split k into partial sums.
+constexpr int k_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
+
+template <int MR, int NV, bool PREFETCH, int KS>
 inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
-  // Thin tiles (the classifier's single row) would leave too few independent
-  // FMA chains to cover the FMA latency: they also split k into KS partial sums.
-  constexpr int KS = MR * NV <= 2 ? 4 : (MR * NV <= 6 ? 2 : 1);
   const int n0 = panel * kGemmNR;
   const float* b = g.packed_b + static_cast<int64_t>(panel) * g.k * kGemmNR;
   // Rows in groups of 12, each group from its own base pointer: row r's
@@ -743,15 +746,36 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
   }
 }
 
-template <int MR, int NV>
-void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, bool prefetch_next, Vec lo, Vec hi) {
-  if constexpr (MR > 1) {
-    if (rows < MR) return gemm_tile_rows<MR - 1, NV>(g, m0, rows, panel, prefetch_next, lo, hi);
-  }
+template <int MR, int NV, int KS>
+void gemm_tile_prefetch(const GemmArgs& g, int m0, int panel, bool prefetch_next, Vec lo, Vec hi) {
   if (prefetch_next)
-    gemm_tile<MR, NV, true>(g, m0, panel, lo, hi);
+    gemm_tile<MR, NV, true, KS>(g, m0, panel, lo, hi);
   else
-    gemm_tile<MR, NV, false>(g, m0, panel, lo, hi);
+    gemm_tile<MR, NV, false, KS>(g, m0, panel, lo, hi);
+}
+
+// ks: the layer's partial sums (k_split). It exceeds 1 only where the layer's
+// tallest tile is thin, and then no tile of it is taller: tiles of more rows
+// need no instance with ks > 1.
+template <int MR, int NV>
+void gemm_tile_rows(const GemmArgs& g, int m0, int rows, int panel, bool prefetch_next, int ks, Vec lo, Vec hi) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return gemm_tile_rows<MR - 1, NV>(g, m0, rows, panel, prefetch_next, ks, lo, hi);
+  }
+  if constexpr (k_partial_sums(MR, NV) > 1) {
+    if (ks == 4) return gemm_tile_prefetch<MR, NV, 4>(g, m0, panel, prefetch_next, lo, hi);
+    if (ks == 2) return gemm_tile_prefetch<MR, NV, 2>(g, m0, panel, prefetch_next, lo, hi);
+  }
+  gemm_tile_prefetch<MR, NV, 1>(g, m0, panel, prefetch_next, lo, hi);
+}
+
+// The partial sums of every tile of a layer: those of its tallest tile when
+// its rows are not split (dealt as gemm_panel deals them).
+template <int MR, int NV>
+int k_split(const GemmArgs& g) {
+  const int rows = imax(1, g.layer_rows);
+  const int tiles = (rows + MR - 1) / MR;
+  return k_partial_sums((rows + tiles - 1) / tiles, NV);
 }
 
 // Rows [m_begin, m_end) of one panel in tiles of at most MR rows, dealt into
@@ -763,10 +787,11 @@ void gemm_panel(const GemmArgs& g, int m_begin, int m_end, int panel, bool prefe
   const int tiles = (rows + MR - 1) / MR;
   if (tiles == 0) return;
   const int base = rows / tiles, extra = rows % tiles;
+  const int ks = k_split<MR, NV>(g);
   int m = m_begin;
   for (int t = 0; t < tiles; ++t) {
     const int height = base + (t < extra ? 1 : 0);
-    gemm_tile_rows<MR, NV>(g, m, height, panel, prefetch_next && t == 0, lo, hi);
+    gemm_tile_rows<MR, NV>(g, m, height, panel, prefetch_next && t == 0, ks, lo, hi);
     m += height;
   }
 }

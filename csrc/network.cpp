@@ -556,8 +556,10 @@ bool Network::run_chain(int first, int end, const float* in, InputLayout layout,
       if (lanes == 1) {
         record(run_pipeline(x, layout, y, ws, 0, 0, rows, 0, 1, layer_ns, check));
       } else {
-        run_lanes(*pool, lanes, layer_ns, [&](int slab, int lane, int64_t* ns) {
-          record(run_pipeline(x, layout, y, ws, lane, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes,
+        // Each slab owns the rings and band of its own index: the thread that
+        // runs it may be any of the pool's, and there are rings for `lanes` only.
+        run_lanes(*pool, lanes, layer_ns, [&](int slab, int /*thread*/, int64_t* ns) {
+          record(run_pipeline(x, layout, y, ws, slab, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes,
                               ns, check));
         });
       }
@@ -698,8 +700,8 @@ DwConvArgs Network::dwconv_args(const Layer& layer, const Workspace& ws) const {
   return a;
 }
 
-void Network::pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0,
-                              int p1) const {
+void Network::pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0, int p1,
+                              int layer_rows) const {
   const LayerSpec& s = layer.spec;
   const int k = s.in_c, n = s.out_c, lda = layer.in_stride, ldc = layer.out_stride;
   const Clamp clamp = clamp_for(s.activation);
@@ -711,7 +713,7 @@ void Network::pointwise_block(const Layer& layer, const float* in, float* out, i
     // Bias and activation while the block is still in cache.
     kernels_->bias_activation(c, m1 - m0, n1 - n0, ldc, layer.bias.data() + n0, clamp);
   } else {
-    GemmArgs g{in, lda, layer.weights.data(), layer.bias.data(), out, ldc, m1, n, k, clamp};
+    GemmArgs g{in, lda, layer.weights.data(), layer.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
     kernels_->gemm(g, m0, m1, p0, p1);
   }
 }
@@ -741,7 +743,7 @@ void Network::run_pointwise(const Layer& layer, const float* in, float* out, int
     // Equal row blocks (the kernel deals each block's rows into tiles of nearly equal height).
     const int m0 = static_cast<int>(m64 * rb / row_blocks), m1 = static_cast<int>(m64 * (rb + 1) / row_blocks);
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
-    if (p0 < p1) pointwise_block(layer, in, out, m0, m1, p0, p1);
+    if (p0 < p1) pointwise_block(layer, in, out, m0, m1, p0, p1, m);
   });
 }
 
@@ -794,7 +796,7 @@ void Network::run_fused_band(const Layer& pw, DwConvArgs a, float* band, int y0,
   const auto t0 = times ? Clock::now() : Clock::time_point{};
   kernels_->dwconv3x3(a, y0, y1);
   const auto t1 = times ? Clock::now() : Clock::time_point{};
-  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw));
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), pw.out_h * pw.out_w);
   if (times) {
     times[0] += std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
     times[1] += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t1).count();
@@ -854,7 +856,8 @@ void Network::run_stage_rows(int k, const float* in, InputLayout layout, float* 
       case LayerKind::Conv1x1: {
         const int w = layer.out_w;
         const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * layer.in_stride;
-        pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(layer));
+        pointwise_block(layer, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(layer),
+                        layer.out_h * layer.out_w);
         add_time(stage.first);
         break;
       }

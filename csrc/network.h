@@ -137,8 +137,10 @@ class Network {
   void run_layer(const Layer& layer, const float* in, InputLayout layout, float* out, int batch,
                  Workspace& ws, ThreadPool* pool) const;
   void run_pointwise(const Layer& layer, const float* in, float* out, int64_t m, ThreadPool* pool) const;
-  // Rows [m0, m1) and GEMM panels [p0, p1) of a pointwise layer, bias and activation fused.
-  void pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0, int p1) const;
+  // Rows [m0, m1) and GEMM panels [p0, p1) of a pointwise layer, bias and
+  // activation fused; layer_rows: all the rows of this GEMM (GemmArgs).
+  void pointwise_block(const Layer& layer, const float* in, float* out, int m0, int m1, int p0, int p1,
+                       int layer_rows) const;
   void run_fused(const Layer& dw, const Layer& pw, const float* in, float* out, int batch, Workspace& ws,
                  ThreadPool* pool, int64_t* layer_ns) const;
   DwConvArgs dwconv_args(const Layer& layer, const Workspace& ws) const;
