@@ -19,7 +19,7 @@ Peers come from the `bench` extra (pip install '.[bench]'); a peer that is not
 importable is skipped with a note. PyTorch is used when importable.
 
 onnxruntime and OpenVINO run the ONNX graph of our network (net.to_onnx);
-LiteRT runs a .tflite of it written by bench/tflite_writer.py (the graph
+LiteRT runs a .tflite of it written by mobilenet.io.tflite_writer (the graph
 TensorFlow's converter makes: fused activations, 'SAME' padding), so every
 runtime shares our weights and the table checks that outputs agree.
 
@@ -330,14 +330,13 @@ def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
 # ---------------------------------------------------------------- one configuration
 
 def tflite_writer():
-    """bench/tflite_writer.py, or None without its `tflite`/`flatbuffers` packages."""
+    """mobilenet.io.tflite_writer, or None without its `tflite`/`flatbuffers` packages."""
     try:
-        sys.path.insert(0, str(HERE))
-        return importlib.import_module("tflite_writer")
+        importlib.import_module("flatbuffers")
+        importlib.import_module("tflite")
     except ImportError:
         return None
-    finally:
-        sys.path.remove(str(HERE))
+    return importlib.import_module("mobilenet.io.tflite_writer")
 
 
 def available(name: str) -> bool:
@@ -390,9 +389,9 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         tflite_writer().to_tflite(net, written, softmax=softmax, batch=batch)
         runtime = litert_peer(written, x_nhwc, threads)
         if tflite_model is not None:  # beside the real model: our weights in the same graph, as a cross-check
-            runtime.name, runtime.note = "litert-ours", runtime.note + "; our weights (bench/tflite_writer.py)"
+            runtime.name, runtime.note = "litert-ours", runtime.note + "; our weights (mobilenet.io.tflite_writer)"
         else:
-            runtime.note += "; graph from bench/tflite_writer.py"
+            runtime.note += "; graph from mobilenet.io.tflite_writer"
         runtimes.append(runtime)
     # PyTorch's eager mode slows every runtime that runs after it (probably its
     # allocator mapping and unmapping large activations on every call), so it is

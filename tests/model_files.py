@@ -194,108 +194,28 @@ def max_rel_error(got, want) -> float:
 # ---------------------------------------------------------------- small TFLite flatbuffers
 
 def build_tflite(tensors, ops, inputs, outputs) -> bytes:
-    """A float32 TFLite flatbuffer built with the tflite schema package.
+    """A float32 TFLite flatbuffer, through the package's writer.
 
     tensors: [(name, shape, data or None)]; ops: [(builtin name, [input ids], [output ids], options)] where
     options is None or a dict with "padding" ("SAME"/"VALID"), "stride", "activation" (0 none, 3 relu6),
     and for AVERAGE_POOL_2D "filter".
     """
-    flatbuffers = pytest.importorskip("flatbuffers")
-    tflite = pytest.importorskip("tflite")
-    from tflite.BuiltinOperator import BuiltinOperator
-    from tflite.BuiltinOptions import BuiltinOptions
+    pytest.importorskip("flatbuffers")
+    pytest.importorskip("tflite")
+    from mobilenet.io.tflite_writer import GraphBuilder
 
-    b = flatbuffers.Builder(1024)
-
-    def offsets_vector(items):
-        b.StartVector(4, len(items), 4)
-        for item in reversed(items):
-            b.PrependUOffsetTRelative(item)
-        return b.EndVector()
-
-    buffers = []
-    tflite.BufferStart(b)
-    buffers.append(tflite.BufferEnd(b))
-    buffer_of = {}
-    for i, (_, _, data) in enumerate(tensors):
-        if data is not None:
-            vec = b.CreateByteVector(np.ascontiguousarray(data, np.float32).tobytes())
-            tflite.BufferStart(b)
-            tflite.BufferAddData(b, vec)
-            buffer_of[i] = len(buffers)
-            buffers.append(tflite.BufferEnd(b))
-    tensor_offsets = []
-    for i, (name, shape, _) in enumerate(tensors):
-        name_offset = b.CreateString(name)
-        shape_offset = b.CreateNumpyVector(np.asarray(shape, np.int32))
-        tflite.TensorStart(b)
-        tflite.TensorAddShape(b, shape_offset)
-        tflite.TensorAddType(b, 0)
-        tflite.TensorAddBuffer(b, buffer_of.get(i, 0))
-        tflite.TensorAddName(b, name_offset)
-        tensor_offsets.append(tflite.TensorEnd(b))
-    codes = sorted({name for name, _, _, _ in ops})
-    op_offsets = []
+    g = GraphBuilder()
+    for name, shape, data in tensors:
+        g.tensor(name, shape, data)
+    activations = {0: "none", 1: "relu", 3: "relu6"}
     for name, op_inputs, op_outputs, options in ops:
-        options_type, options_offset = 0, None
-        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            prefix = "Conv2DOptions" if name == "CONV_2D" else "DepthwiseConv2DOptions"
-            getattr(tflite, prefix + "Start")(b)
-            getattr(tflite, prefix + "AddPadding")(b, 0 if options.get("padding", "SAME") == "SAME" else 1)
-            getattr(tflite, prefix + "AddStrideH")(b, options.get("stride", 1))
-            getattr(tflite, prefix + "AddStrideW")(b, options.get("stride", 1))
-            getattr(tflite, prefix + "AddFusedActivationFunction")(b, options.get("activation", 0))
-            if name == "DEPTHWISE_CONV_2D":
-                tflite.DepthwiseConv2DOptionsAddDepthMultiplier(b, 1)
-            options_offset = getattr(tflite, prefix + "End")(b)
-            options_type = getattr(BuiltinOptions, prefix)
-        elif name == "AVERAGE_POOL_2D":
-            tflite.Pool2DOptionsStart(b)
-            tflite.Pool2DOptionsAddPadding(b, 1)
-            tflite.Pool2DOptionsAddStrideH(b, 2)
-            tflite.Pool2DOptionsAddStrideW(b, 2)
-            tflite.Pool2DOptionsAddFilterHeight(b, options["filter"])
-            tflite.Pool2DOptionsAddFilterWidth(b, options["filter"])
-            options_offset, options_type = tflite.Pool2DOptionsEnd(b), BuiltinOptions.Pool2DOptions
-        elif name == "ADD":
-            tflite.AddOptionsStart(b)
-            options_offset, options_type = tflite.AddOptionsEnd(b), BuiltinOptions.AddOptions
-        in_vec = b.CreateNumpyVector(np.asarray(op_inputs, np.int32))
-        out_vec = b.CreateNumpyVector(np.asarray(op_outputs, np.int32))
-        tflite.OperatorStart(b)
-        tflite.OperatorAddOpcodeIndex(b, codes.index(name))
-        tflite.OperatorAddInputs(b, in_vec)
-        tflite.OperatorAddOutputs(b, out_vec)
-        if options_offset is not None:
-            tflite.OperatorAddBuiltinOptionsType(b, options_type)
-            tflite.OperatorAddBuiltinOptions(b, options_offset)
-        op_offsets.append(tflite.OperatorEnd(b))
-    code_offsets = []
-    for name in codes:
-        code = getattr(BuiltinOperator, name)
-        tflite.OperatorCodeStart(b)
-        tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
-        tflite.OperatorCodeAddBuiltinCode(b, code)
-        tflite.OperatorCodeAddVersion(b, 1)
-        code_offsets.append(tflite.OperatorCodeEnd(b))
-    tensors_vec, ops_vec = offsets_vector(tensor_offsets), offsets_vector(op_offsets)
-    in_vec = b.CreateNumpyVector(np.asarray(inputs, np.int32))
-    out_vec = b.CreateNumpyVector(np.asarray(outputs, np.int32))
-    tflite.SubGraphStart(b)
-    tflite.SubGraphAddTensors(b, tensors_vec)
-    tflite.SubGraphAddInputs(b, in_vec)
-    tflite.SubGraphAddOutputs(b, out_vec)
-    tflite.SubGraphAddOperators(b, ops_vec)
-    subgraph = tflite.SubGraphEnd(b)
-    subgraphs_vec, codes_vec, buffers_vec = offsets_vector([subgraph]), offsets_vector(code_offsets), \
-        offsets_vector(buffers)
-    tflite.ModelStart(b)
-    tflite.ModelAddVersion(b, 3)
-    tflite.ModelAddOperatorCodes(b, codes_vec)
-    tflite.ModelAddSubgraphs(b, subgraphs_vec)
-    tflite.ModelAddBuffers(b, buffers_vec)
-    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+        options = dict(options or {})
+        if "activation" in options:
+            options["activation"] = activations[options["activation"]]
+        if name == "AVERAGE_POOL_2D":
+            options = {"filter": (options["filter"], options["filter"]), "stride": 2, "padding": "VALID"}
+        g.op(name, op_inputs, op_outputs, options)
+    return g.finish(inputs, outputs)
 
 
 def mobilenet_v2_like_tflite(seed: int = 0) -> bytes:

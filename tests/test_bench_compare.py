@@ -1,4 +1,4 @@
-"""Smoke tests of bench/compare.py and bench/tflite_writer.py on tiny networks (no timing is asserted)."""
+"""Smoke tests of bench/compare.py on tiny networks (no timing is asserted)."""
 import importlib.util
 import sys
 from pathlib import Path
@@ -46,24 +46,3 @@ def test_time_interleaved_returns_runs_calls_per_runtime():
     assert {name: len(t) for name, t in times.items()} == {"a": 5, "b": 5}
     # warm-up a b, then turns of one untimed + 2 timed calls: a a a b b b, three rounds
     assert calls[:8] == list("ab") + list("aaabbb")
-
-
-@pytest.mark.parametrize("alpha, resolution, padding, activation, batch, softmax", [
-    (0.25, 96, "same", "relu6", 1, False),
-    (0.5, 65, "symmetric", "relu", 2, False),  # PyTorch padding: explicit PAD ops
-    (0.3, 97, "same", "relu", 3, True),
-])
-def test_tflite_writer_runs_our_network_in_litert(tmp_path, alpha, resolution, padding, activation, batch, softmax):
-    pytest.importorskip("tflite")
-    litert = pytest.importorskip("ai_edge_litert.interpreter")
-    writer = load_bench_module("tflite_writer")
-    net = mobilenet.MobileNetV1(alpha, resolution, padding=padding, activation=activation, threads=1, seed=2)
-    path = tmp_path / "net.tflite"
-    writer.to_tflite(net, path, softmax=softmax, batch=batch)
-    interpreter = litert.Interpreter(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    x = np.random.default_rng(0).uniform(-1, 1, (batch,) + net.input_shape).astype(np.float32)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
-    interpreter.invoke()
-    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(out, net(x) if softmax else net.logits(x), rtol=0, atol=1e-4)
