@@ -50,7 +50,6 @@ import mobilenet
 from mobilenet.params import fold_batch_norm
 
 HERE = Path(__file__).resolve().parent
-PEAK_DIR = HERE / "peak"
 TFLITE_NAME = "mobilenet_v1_0.25_224_1_default_1.tflite"
 ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)
@@ -110,11 +109,15 @@ def environment() -> dict:
 
 
 def measure_peak() -> dict | None:
-    """One core's FP32 FMA peak from bench/peak (built here if needed); None if it cannot be built."""
-    binary = PEAK_DIR / "peak"
+    """One core's FP32 FMA peak from bench/peak (built here through CMake's MOBILENET_BUILD_BENCH if
+    needed); None if it cannot be built."""
+    build = HERE.parent / "build" / "bench"
+    binary = build / "peak"
     if not binary.exists():
         try:
-            subprocess.run(["sh", str(PEAK_DIR / "build.sh")], check=True, capture_output=True)
+            subprocess.run(["cmake", "-S", str(HERE.parent), "-B", str(build), "-DMOBILENET_BUILD_BENCH=ON",
+                            "-DMOBILENET_BUILD_PYTHON=OFF", "-DMOBILENET_WITH_BLAS=OFF"], check=True, capture_output=True)
+            subprocess.run(["cmake", "--build", str(build), "--target", "peak"], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as error:
             print(f"note: could not build bench/peak ({error}); no % of peak reported", file=sys.stderr)
             return None

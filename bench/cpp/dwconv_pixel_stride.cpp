@@ -2,10 +2,8 @@
 // its input and output dense (stride = channels) or padded by 16 or 32 floats:
 // median time over 300 repeats with the data cache-warm (bench/RESULTS.md, log
 // entry 34). Build and run (from the repository root):
-//   cmake -S . -B build/bench -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
-//   cmake --build build/bench
-//   g++ -O2 -std=c++17 -Icsrc bench/cpp/dwconv_pixel_stride.cpp build/bench/libmobilenet_core.a -lpthread -o build/bench/dwconv_pixel_stride
-//   build/bench/dwconv_pixel_stride [avx512|avx2|scalar]
+//   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
+//   cmake --build build/bench --target dwconv_pixel_stride && build/bench/dwconv_pixel_stride [avx512|avx2|scalar]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

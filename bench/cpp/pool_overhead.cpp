@@ -2,9 +2,9 @@
 // the median time of parallel_for over n tasks that together keep each thread
 // busy for `work` ns, minus that work, and the cost of one pause instruction,
 // which sets how often a spinning thread looks for work. Build and run (from
-// the repository root):
-//   g++ -O2 -std=c++17 -Icsrc bench/cpp/pool_overhead.cpp csrc/thread_pool.cpp -lpthread -o build/pool_overhead
-//   build/pool_overhead [threads]
+// the repository root; the CMake option builds every C++ micro-benchmark):
+//   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
+//   cmake --build build/bench --target pool_overhead && build/bench/pool_overhead [threads]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -4,9 +4,9 @@
 // integer adds (1 cycle each on every x86-64 core), so GFLOP/s can be read as
 // FLOP per cycle.
 //
-// Build: bench/peak/build.sh (g++ -O2; the AVX-512 and AVX2 functions get
-// their instruction sets from target attributes, so one binary runs both and
-// checks the CPU before calling either).
+// Build: CMake's MOBILENET_BUILD_BENCH option (target `peak`, -O2; the
+// AVX-512 and AVX2 functions get their instruction sets from target
+// attributes, so one binary runs both and checks the CPU before calling either).
 //
 // Usage: peak [--cpu N] [--repeats R] [--json]
 #include <immintrin.h>
