@@ -16,27 +16,38 @@ unfolded parameters and the source framework's conventions
 from __future__ import annotations
 
 import os
+import re
+import stat
 from typing import Optional, Sequence, Tuple, Union
 
 from ..graph import resolution_pair
 from ..preprocess import Preprocessing
 from .._files import existing_file
+from ._limits import HEAD_BYTES, MAX_FILE_BYTES, as_stream, size_of
 
 FORMATS = ("tflite", "keras", "torch", "safetensors", "onnx", "npz")
-_MAX_BYTES = 1 << 31
+# Readers that take the open file and read only what they need; the others get the file's bytes.
+_STREAMING = ("keras", "npz")
 
 
-def sniff(data: bytes, path: str = "") -> str:
-    """The format of a model file from its first bytes (the extension only breaks ties)."""
+def sniff(data, path: str = "") -> str:
+    """The format of a model file from its first bytes (the extension only breaks ties).
+
+    data: the file's bytes, or a seekable binary file, of which only the first
+    few kilobytes (and, for a zip archive, its directory) are read.
+    """
     from . import npz, tflite
-    head = data[:16]
+    stream = as_stream(data)
+    stream.seek(0)
+    head = stream.read(HEAD_BYTES)
+    size = size_of(stream)
     if tflite.is_tflite(head):
         return "tflite"
     if head[:8] == b"\x89HDF\r\n\x1a\n":
         return "keras"
     if npz.looks_like_zip(head):
         try:
-            names = npz.zip_names(data)
+            names = npz.zip_names(stream)
         except Exception as e:  # zipfile raises many kinds on a damaged archive
             raise ValueError(f"a damaged zip archive ({type(e).__name__}: {e})") from e
         if npz.is_npz(names):
@@ -49,16 +60,78 @@ def sniff(data: bytes, path: str = "") -> str:
         raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
     if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
         return "torch"  # a pickle: torch.save's legacy (pre-1.6) format
-    if len(data) >= 10 and head[8:9] == b"{":
+    if size >= 10 and head[8:9] == b"{":
         header_len = int.from_bytes(head[:8], "little")
-        if 2 <= header_len <= len(data) - 8:
+        if 2 <= header_len <= size - 8:
             return "safetensors"
     if head[:1] == b"\x08" or path.lower().endswith(".onnx"):
         return "onnx"  # a protobuf ModelProto starts with field 1 (ir_version), a varint
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 
-def _read(kind: str, data: bytes, path: str, resolution: Optional[Tuple[int, int]]):
+_SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
+# Kernel filesystems whose files report size 0 however much they hold (and may block when read).
+_PSEUDO_FILESYSTEMS = {"proc": "/proc", "sysfs": "/sys", "debugfs": "debugfs", "tracefs": "tracefs",
+                       "securityfs": "securityfs", "configfs": "configfs", "cgroup": "cgroup",
+                       "cgroup2": "cgroup", "efivarfs": "efivarfs", "bpf": "bpf", "pstore": "pstore"}
+
+
+def _filesystem_type(path: str) -> Optional[str]:
+    """The type of the filesystem holding path, from /proc/self/mountinfo (None where there is none)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, kind = "", None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        if len(fields) < 5 or not right:
+            continue
+        mount = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best):  # the last of equal mount points is the one on top
+            best, kind = mount, right.split()[0]
+    return kind
+
+
+def _open_model_file(path: str):
+    """The model file opened for reading, after refusing what is not a regular file with data.
+
+    Nothing but a regular file is opened: reading a FIFO would block, and a
+    device or a kernel pseudo-file is never a model.
+    """
+    mode = os.stat(path).st_mode
+    for test, what in _SPECIAL_FILES:
+        if test(mode):
+            raise ValueError(f"{path} is {what}, not a model file")
+    # O_NONBLOCK: should the path be swapped for a FIFO after the stat, open must not block.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    f = os.fdopen(fd, "rb")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{path} is not a regular file, not a model file")
+        if st.st_size == 0:
+            fs = _filesystem_type(path)
+            if fs in _PSEUDO_FILESYSTEMS:
+                raise ValueError(f"{path} is a file of the kernel's {_PSEUDO_FILESYSTEMS[fs]} filesystem "
+                                 "(its size is not known ahead), not a model file")
+            raise ValueError(f"{path}: the file is empty")
+        if st.st_size > MAX_FILE_BYTES:
+            raise ValueError(f"{path}: {st.st_size} bytes is too large for a MobileNet v1 model")
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _read(kind: str, f, path: str, resolution: Optional[Tuple[int, int]]):
+    f.seek(0)
+    data = f if kind in _STREAMING else f.read()
     if kind == "tflite":
         from . import tflite
         return tflite.read(data, path)
@@ -124,18 +197,13 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
     pair = None if resolution is None else resolution_pair(resolution)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    size = os.path.getsize(path)
-    if size == 0:
-        raise ValueError(f"{path}: the file is empty")
-    if size > _MAX_BYTES:
-        raise ValueError(f"{path}: {size} bytes is too large for a MobileNet v1 model")
-    with open(path, "rb") as f:
-        data = f.read()
     kind = format
+    f = _open_model_file(path)
     try:
-        if kind is None:
-            kind = sniff(data, path)
-        layers, params, attributes = _read(kind, data, path, pair)
+        with f:
+            if kind is None:
+                kind = sniff(f, path)
+            layers, params, attributes = _read(kind, f, path, pair)
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
         if pair is not None and fixed != pair:
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "

@@ -9,8 +9,8 @@ float32, unfolded, in the canonical layouts of ``mobilenet.params``.
 """
 from __future__ import annotations
 
-import io
 import json
+import math
 import os
 import zipfile
 
@@ -19,6 +19,7 @@ import numpy as np
 from ..graph import Layer
 from ..preprocess import Preprocessing
 from ._chain import MAX_CHANNELS, MAX_RESOLUTION
+from ._limits import Budget, as_stream, size_of
 
 FORMAT = "mobilenet-npz"
 VERSION = 1
@@ -71,47 +72,61 @@ def _int(value, where, low, high):
 
 
 class _Archive:
-    """The arrays of an .npz, each checked against its zip member's size before it is read."""
+    """The arrays of an .npz, each checked before it is read.
 
-    def __init__(self, data: bytes):
-        self.zip = zipfile.ZipFile(io.BytesIO(data))
+    The .npy header is read from the member's (decompressed) stream, never
+    trusted from the zip directory, and checked against the shape that the
+    metadata's layers call for and against the file's expansion budget.
+    """
+
+    def __init__(self, data):
+        stream = as_stream(data)
+        self.budget = Budget(size_of(stream))
+        self.zip = zipfile.ZipFile(stream)
         self.members = {info.filename[:-4]: info for info in self.zip.infolist() if info.filename.endswith(".npy")}
         self.files = set(self.members)
 
-    def __getitem__(self, name: str) -> np.ndarray:
+    def get(self, name: str, shape=None) -> np.ndarray:
+        """The array stored as name; shape: the one the network needs (None for the metadata)."""
         info = self.members[name]
         fmt = np.lib.format
         with self.zip.open(info) as f:
             version = fmt.read_magic(f)
             if version == (1, 0):
-                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+                found, fortran, dtype = fmt.read_array_header_1_0(f)
             elif version in ((2, 0), (3, 0)):
-                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+                found, fortran, dtype = fmt.read_array_header_2_0(f)
             else:
                 raise ValueError(f"array {name!r}: unsupported .npy version {version}")
             if dtype.hasobject:
                 raise ValueError(f"array {name!r} holds Python objects")
-            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            count = math.prod(found)
             size = count * dtype.itemsize
-            if count < 0 or size > info.file_size:  # a damaged header must not make us allocate
-                raise ValueError(f"array {name!r}: shape {shape} needs more data than the file holds")
+            if size > info.file_size:  # a damaged header must not make us allocate
+                raise ValueError(f"array {name!r}: shape {found} needs more data than the file holds")
+            if shape is not None:
+                if tuple(found) != tuple(shape):
+                    raise ValueError(f"array {name!r}: shape {found} in its header, the layer needs {tuple(shape)}")
+                if dtype.kind != "f":
+                    raise ValueError(f"array {name!r}: dtype {dtype} is not floating point")
+            self.budget.take(size, f"array {name!r}")
             raw = f.read(size)
         if len(raw) != size:
             raise ValueError(f"array {name!r} is truncated")
-        return np.frombuffer(raw, dtype).reshape(shape, order="F" if fortran else "C").copy()
+        return np.frombuffer(raw, dtype).reshape(found, order="F" if fortran else "C").copy()
 
     def close(self):
         self.zip.close()
 
 
-def read(data: bytes, source: str):
-    """(layers, params, attributes) from the bytes of a file written by ``save``."""
+def read(data, source: str):
+    """(layers, params, attributes) from a file written by ``save`` (its bytes or the open file)."""
     archive = _Archive(data)
     try:
         files = archive.files
         if META_KEY not in files:
             raise ValueError("an .npz without mobilenet metadata (not written by net.save)")
-        meta_array = archive[META_KEY]
+        meta_array = archive.get(META_KEY)
         if meta_array.dtype.kind != "U" or meta_array.shape != ():
             raise ValueError("the mobilenet metadata is not a JSON string")
         meta = json.loads(str(meta_array[()]))
@@ -147,11 +162,12 @@ def read(data: bytes, source: str):
             layers.append(layer)
             if layer.weight_shape is None:
                 continue
-            p = {"weight": archive[f"{name}/weight"] if f"{name}/weight" in files else None}
-            if p["weight"] is None:
+            channels = (layer.out_shape[2],)
+            if f"{name}/weight" not in files:
                 raise ValueError(f"layer {name!r}: missing weight")
+            p = {"weight": archive.get(f"{name}/weight", layer.weight_shape)}
             if f"{name}/bias" in files:
-                p["bias"] = archive[f"{name}/bias"]
+                p["bias"] = archive.get(f"{name}/bias", channels)
             if "bn_eps" in entry:
                 eps = entry["bn_eps"]
                 if isinstance(eps, bool) or not isinstance(eps, (int, float)):
@@ -160,7 +176,7 @@ def read(data: bytes, source: str):
                 for key in _BN_KEYS:
                     if f"{name}/bn/{key}" not in files:
                         raise ValueError(f"layer {name!r}: missing batch norm {key}")
-                    bn[key] = archive[f"{name}/bn/{key}"]
+                    bn[key] = archive.get(f"{name}/bn/{key}", channels)
                 p["bn"] = bn
             params[name] = p
     finally:
@@ -183,6 +199,6 @@ def looks_like_zip(head: bytes) -> bool:
     return head[:4] == b"PK\x03\x04"
 
 
-def zip_names(data: bytes):
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
+def zip_names(data):
+    with zipfile.ZipFile(as_stream(data)) as z:
         return z.namelist()

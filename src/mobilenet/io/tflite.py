@@ -20,6 +20,7 @@ import numpy as np
 
 from ..preprocess import TENSORFLOW, Preprocessing
 from ._chain import Op, assemble, same_padding
+from ._limits import MAX_LABELS_BYTES, read_at_most
 
 _FLOAT_TYPES = {0: np.float32, 1: np.float16, 10: np.float64}  # TensorType FLOAT32, FLOAT16, FLOAT64
 _INT_TYPES = {2: np.int32, 3: np.uint8, 9: np.int8}  # INT32, UINT8, INT8
@@ -140,17 +141,29 @@ class _Graph:
 
 
 def _labels_from_metadata(data: bytes, num_classes: int) -> Optional[List[str]]:
-    """Labels from a TFLite-metadata zip appended to the flatbuffer, if there is one."""
+    """Labels from a TFLite-metadata zip appended to the flatbuffer, if there is one.
+
+    A labels file is decompressed through a cap (MAX_LABELS_BYTES), not by its
+    size in the zip directory, which a zip bomb controls.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        for name in archive.namelist():
-            if name.lower().endswith(".txt") and "label" in name.lower():
-                lines = archive.read(name).decode("utf-8").splitlines()
-                lines = [line.strip() for line in lines if line.strip()]
-                if len(lines) == num_classes:
-                    return lines
-    except (zipfile.BadZipFile, UnicodeDecodeError, KeyError, OSError, EOFError, ValueError, NotImplementedError):
-        pass
+        names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return None
+    for name in names:
+        if not (name.lower().endswith(".txt") and "label" in name.lower()):
+            continue
+        what = f"labels file {name!r} in the model's metadata"
+        try:
+            with archive.open(name) as member:
+                text = read_at_most(member, MAX_LABELS_BYTES, f"{what}, decompressed,")
+            lines = text.decode("utf-8").splitlines()
+        except (zipfile.BadZipFile, UnicodeDecodeError, KeyError, OSError, EOFError, NotImplementedError):
+            continue
+        lines = [line.strip() for line in lines if line.strip()]
+        if len(lines) == num_classes:
+            return lines
     return None
 
 
