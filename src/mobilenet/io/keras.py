@@ -15,7 +15,7 @@ layout: groups per layer with a ``weight_names`` attribute) and Keras 3
 """
 from __future__ import annotations
 
-import io
+import math
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -24,6 +24,7 @@ from ..graph import TABLE1_BLOCKS
 from ..params import BN_EPSILON
 from ..preprocess import TENSORFLOW
 from ._chain import Op, assemble, same_padding
+from ._limits import MAX_TENSOR_ELEMENTS, Budget, as_stream, size_of
 
 _BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 
@@ -37,106 +38,153 @@ def _import_h5py():
     return h5py
 
 
-_MAX_ELEMENTS = 1 << 26  # far above any MobileNet v1 tensor; a damaged header must not make us allocate
+_MAX_DEPTH = 4  # Keras nests a layer's weights at most <layer>/<model>/<layer>/<name>
+_MAX_ENTRIES = 1000  # links visited in one layer's group: hard-link cycles and floods stop here
 
 
-def _read_dataset(dataset, where: str) -> np.ndarray:
-    if dataset.size > _MAX_ELEMENTS:
-        raise ValueError(f"{where}: shape {dataset.shape} is too large for a MobileNet v1 weight")
-    return dataset[()]
+def _child(group, name: str, h5py, where: str):
+    """group[name] without following a soft or external link (None if absent).
+
+    HDF5 can point anywhere: an external link opens another file, a soft link
+    another path of this one. Keras writes neither, so both are refused.
+    """
+    link = group.get(name, getlink=True)
+    if link is None:
+        return None
+    if isinstance(link, h5py.ExternalLink):
+        raise ValueError(f"{where}: {name!r} is an external link to {link.filename!r}; links are not followed")
+    if isinstance(link, h5py.SoftLink):
+        raise ValueError(f"{where}: {name!r} is a soft link to {link.path!r}; links are not followed")
+    if not isinstance(link, h5py.HardLink):
+        raise ValueError(f"{where}: {name!r} is a link of unknown kind ({type(link).__name__})")
+    return group[name]
 
 
-def _datasets(group, h5py) -> List:
-    found = []
-    group.visititems(lambda name, obj: found.append((name, obj)) if isinstance(obj, h5py.Dataset) else None)
+def _datasets(group, h5py, where: str) -> Dict[str, object]:
+    """The datasets under a layer's group by their short name (kernel, gamma, ...), none of them read."""
+    found: Dict[str, object] = {}
+    pending = [(group, 0)]
+    entries = 0
+    while pending:
+        node, depth = pending.pop()
+        for name in node.keys():
+            entries += 1
+            if entries > _MAX_ENTRIES:
+                raise ValueError(f"{where}: more than {_MAX_ENTRIES} entries (or a cycle of links)")
+            obj = _child(node, name, h5py, where)
+            if isinstance(obj, h5py.Dataset):
+                found.setdefault(name.split(":")[0], obj)
+            elif isinstance(obj, h5py.Group) and depth < _MAX_DEPTH:
+                pending.append((obj, depth + 1))
     return found
 
 
 class _Weights:
-    """The arrays of each Keras layer, by the weight's short name (kernel, gamma, ...)."""
+    """The arrays of each Keras layer, by the weight's short name (kernel, gamma, ...).
 
-    def __init__(self, f, h5py):
+    Only the datasets that the architecture needs are read, each after its
+    shape, type and storage are checked; nothing else in the file is touched.
+    """
+
+    def __init__(self, f, h5py, budget: Budget):
         self.h5py = h5py
-        root = f["model_weights"] if "model_weights" in f else f
-        self.keras3 = "layers" in root and isinstance(root["layers"], h5py.Group) and "conv1" in root["layers"]
-        self.root = root["layers"] if self.keras3 else root
+        self.budget = budget
+        root = _child(f, "model_weights", h5py, "the file") or f
+        layers = _child(root, "layers", h5py, "the file")
+        self.keras3 = isinstance(layers, h5py.Group) and _child(layers, "conv1", h5py, "layers") is not None
+        self.root = layers if self.keras3 else root
+
+    def group(self, layer: str):
+        obj = _child(self.root, layer, self.h5py, f"layer {layer!r}")
+        return obj if isinstance(obj, self.h5py.Group) else None
 
     def has(self, layer: str) -> bool:
-        return layer in self.root and isinstance(self.root[layer], self.h5py.Group)
+        return self.group(layer) is not None
 
-    def layer(self, layer: str, names) -> Dict[str, np.ndarray]:
-        if not self.has(layer):
+    def layer(self, layer: str, names, shapes) -> Dict[str, np.ndarray]:
+        """{name: array} for names, each of the matching shape in shapes (None: any size on that axis)."""
+        group = self.group(layer)
+        if group is None:
             raise ValueError(f"missing layer {layer!r}")
-        group = self.root[layer]
+        where = f"layer {layer!r}"
         if self.keras3:
-            vars_group = group["vars"] if "vars" in group else group
-            arrays = [_read_dataset(vars_group[str(i)], f"layer {layer!r}") for i in range(len(names))
-                      if str(i) in vars_group]
-            if len(arrays) != len(names):
-                raise ValueError(f"layer {layer!r} has {len(arrays)} variables, expected {len(names)} ({names})")
-            return dict(zip(names, arrays))
-        out = {}
-        for path, dataset in _datasets(group, self.h5py):
-            short = path.rsplit("/", 1)[-1].split(":")[0]
-            out[short] = _read_dataset(dataset, f"layer {layer!r}")
-        missing = [n for n in names if n not in out]
-        if missing:
-            raise ValueError(f"layer {layer!r} lacks {missing} (has {sorted(out)})")
-        return {n: out[n] for n in names}
+            vars_group = _child(group, "vars", self.h5py, where) or group
+            found = {n: _child(vars_group, str(i), self.h5py, where) for i, n in enumerate(names)}
+            found = {n: d for n, d in found.items() if isinstance(d, self.h5py.Dataset)}
+            if len(found) != len(names):
+                raise ValueError(f"layer {layer!r} has {len(found)} variables, expected {len(names)} ({names})")
+        else:
+            found = _datasets(group, self.h5py, where)
+            missing = [n for n in names if n not in found]
+            if missing:
+                raise ValueError(f"layer {layer!r} lacks {missing} (has {sorted(found)})")
+        return {n: self._read(found[n], f"{where}: {n}", shape) for n, shape in zip(names, shapes)}
+
+    def _read(self, dataset, where: str, shape) -> np.ndarray:
+        if dataset.external:
+            raise ValueError(f"{where} is stored in external files {[e[0] for e in dataset.external]}; "
+                             "external storage is not read")
+        if dataset.is_virtual:
+            raise ValueError(f"{where} is a virtual dataset (data mapped from other files); not read")
+        if dataset.dtype.kind != "f":
+            raise ValueError(f"{where} has dtype {dataset.dtype}, not floating point")
+        got = tuple(dataset.shape) if dataset.shape is not None else ()
+        if len(got) != len(shape) or any(e is not None and g != e for g, e in zip(got, shape)):
+            wanted = ", ".join("*" if e is None else str(e) for e in shape)
+            raise ValueError(f"{where} has shape {got}, expected ({wanted})")
+        if math.prod(got) > MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"{where}: shape {got} is too large for a MobileNet v1 weight")
+        # Compressed, or never written (fill value): the bytes read may far exceed the file's size.
+        self.budget.take(math.prod(got) * dataset.dtype.itemsize, where)
+        return dataset[()]
 
 
-def _bn(weights: _Weights, layer: str) -> dict:
-    arrays = weights.layer(layer, _BN_ORDER)
+def _bn(weights: _Weights, layer: str, channels: int) -> dict:
+    arrays = weights.layer(layer, _BN_ORDER, [(channels,)] * len(_BN_ORDER))
     return {"gamma": arrays["gamma"], "beta": arrays["beta"], "mean": arrays["moving_mean"],
             "var": arrays["moving_variance"], "eps": BN_EPSILON}
 
 
-def _kernel(weights: _Weights, layer: str, name: str, ndim: int = 4) -> np.ndarray:
-    kernel = np.asarray(weights.layer(layer, (name,))[name])
-    if kernel.ndim != ndim:
-        raise ValueError(f"layer {layer!r}: {name} has shape {kernel.shape}, expected {ndim} dimensions")
-    return kernel
+def _kernel(weights: _Weights, layer: str, name: str, shape) -> np.ndarray:
+    return weights.layer(layer, (name,), (shape,))[name]
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
+    """(layers, params, attributes) from Keras weights: the file's bytes or the open file."""
     h5py = _import_h5py()
-    with h5py.File(io.BytesIO(data), "r") as f:
-        weights = _Weights(f, h5py)
+    stream = as_stream(data)
+    budget = Budget(size_of(stream))
+    with h5py.File(stream, "r") as f:
+        weights = _Weights(f, h5py, budget)
         if not weights.has("conv1"):
             raise ValueError("no 'conv1' layer: not Keras MobileNet weights (keras.applications.MobileNet naming)")
         blocks = 0
-        while weights.has(f"conv_dw_{blocks + 1}"):
+        while blocks < len(TABLE1_BLOCKS) + 1 and weights.has(f"conv_dw_{blocks + 1}"):
             blocks += 1
         if blocks != len(TABLE1_BLOCKS):
             raise ValueError(f"found {blocks} depthwise blocks (conv_dw_1..), keras.applications.MobileNet has "
                              f"{len(TABLE1_BLOCKS)}")
         if not weights.has("conv_preds"):
             raise ValueError("no 'conv_preds' classifier: include_top=False weights are not supported")
-        stem = _kernel(weights, "conv1", "kernel")
-        if stem.shape[:3] != (3, 3, 3):
-            raise ValueError(f"layer 'conv1': kernel shape {stem.shape} is not [3, 3, 3, C]")
+        # Each shape follows from the previous layer's channels; only output widths are free.
+        stem = _kernel(weights, "conv1", "kernel", (3, 3, 3, None))
+        channels = stem.shape[3]
         height, width = (224, 224) if resolution is None else resolution
-        ops = [Op("conv3x3", "conv1", stem, bn=_bn(weights, "conv1_bn"), stride=2,
+        ops = [Op("conv3x3", "conv1", stem, bn=_bn(weights, "conv1_bn", channels), stride=2,
                   padding=same_padding(height, width, 2), activation="relu6")]
         for k, (_, stride) in enumerate(TABLE1_BLOCKS, start=1):
-            dw = _kernel(weights, f"conv_dw_{k}", "depthwise_kernel")
-            if dw.shape[:2] != (3, 3) or dw.shape[3] != 1:
-                raise ValueError(f"layer 'conv_dw_{k}': depthwise_kernel shape {dw.shape} is not [3, 3, C, 1]")
+            dw = _kernel(weights, f"conv_dw_{k}", "depthwise_kernel", (3, 3, channels, 1))
             # Keras: stride 1 is 'same'; stride 2 is ZeroPadding2D(((0, 1), (0, 1))) then 'valid'.
             padding = (1, 1, 1, 1) if stride == 1 else (0, 0, 1, 1)
-            ops.append(Op("dwconv3x3", f"conv_dw_{k}", dw[:, :, :, 0], bn=_bn(weights, f"conv_dw_{k}_bn"),
+            ops.append(Op("dwconv3x3", f"conv_dw_{k}", dw[:, :, :, 0], bn=_bn(weights, f"conv_dw_{k}_bn", channels),
                           stride=stride, padding=padding, activation="relu6"))
-            pw = _kernel(weights, f"conv_pw_{k}", "kernel")
-            if pw.shape[:2] != (1, 1):
-                raise ValueError(f"layer 'conv_pw_{k}': kernel shape {pw.shape} is not [1, 1, Cin, Cout]")
-            ops.append(Op("pointwise", f"conv_pw_{k}", pw[0, 0], bn=_bn(weights, f"conv_pw_{k}_bn"),
+            pw = _kernel(weights, f"conv_pw_{k}", "kernel", (1, 1, channels, None))
+            channels = pw.shape[3]
+            ops.append(Op("pointwise", f"conv_pw_{k}", pw[0, 0], bn=_bn(weights, f"conv_pw_{k}_bn", channels),
                           activation="relu6"))
         ops.append(Op("avgpool", "global_average_pooling2d"))
-        preds = weights.layer("conv_preds", ("kernel", "bias"))
-        kernel = np.asarray(preds["kernel"])
-        if kernel.ndim != 4 or kernel.shape[:2] != (1, 1):
-            raise ValueError(f"layer 'conv_preds': kernel shape {kernel.shape} is not [1, 1, C, classes]")
-        ops.append(Op("pointwise", "conv_preds", kernel[0, 0], np.asarray(preds["bias"])))
+        preds = weights.layer("conv_preds", ("kernel", "bias"), ((1, 1, channels, None), (None,)))
+        ops.append(Op("pointwise", "conv_preds", preds["kernel"][0, 0], preds["bias"]))
     layers, params = assemble(ops, height, width, "Keras weights")
     return layers, params, {"alpha": stem.shape[3] / 32.0, "preprocessing": TENSORFLOW, "labels": None,
                             "source": "keras"}
