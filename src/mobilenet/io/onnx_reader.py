@@ -18,13 +18,16 @@ when present, are used.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..preprocess import TENSORFLOW, Preprocessing
 from ._chain import Op, same_padding, assemble
+from ._limits import MAX_TENSOR_ELEMENTS, Budget
 
 _PASSTHROUGH = ("Identity", "Dropout")
 _FLATTENERS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
@@ -286,6 +289,142 @@ class _Reader:
         return ops, nhwc
 
 
+def _all_tensors(model, onnx):
+    """Every TensorProto in the model: initializers, attributes, nested graphs and functions."""
+
+    def sparse(tensor):
+        yield tensor.values
+        yield tensor.indices
+
+    def of_nodes(nodes):
+        for node in nodes:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                if a.HasField("sparse_tensor"):
+                    yield from sparse(a.sparse_tensor)
+                for s in a.sparse_tensors:
+                    yield from sparse(s)
+                if a.HasField("g"):
+                    yield from of_graph(a.g)
+                for g in a.graphs:
+                    yield from of_graph(g)
+
+    def of_graph(graph):  # nesting depth is bounded by protobuf's own recursion limit when parsing
+        yield from graph.initializer
+        for s in graph.sparse_initializer:
+            yield from sparse(s)
+        yield from of_nodes(graph.node)
+
+    yield from of_graph(model.graph)
+    for function in model.functions:
+        yield from of_nodes(function.node)
+
+
+def _open_inside(folder: str, location: str, where: str):
+    """(fd, size) of the regular file at location, a relative path inside folder.
+
+    Refuses absolute paths, '..', symbolic links at any step and anything but
+    a regular file; each step is opened relative to the previous one with
+    O_NOFOLLOW, so a link swapped in after the check is not followed either.
+    """
+    parts = location.replace("\\", "/").split("/")
+    if not location or "\0" in location or location.startswith(("/", "\\")) or os.path.isabs(location) \
+            or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"{where}: the location must be a relative path inside the model's folder, "
+                         "without '..' or an absolute path")
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    directory = getattr(os, "O_DIRECTORY", 0)
+    dir_fd = os.open(folder, os.O_RDONLY | directory)
+    try:
+        for i, part in enumerate(parts):
+            try:
+                mode = os.stat(part, dir_fd=dir_fd, follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                raise ValueError(f"{where}: no such file beside the model") from None
+            last = i == len(parts) - 1
+            if stat.S_ISLNK(mode):
+                raise ValueError(f"{where}: {part!r} is a symbolic link; links are not followed")
+            if not last and not stat.S_ISDIR(mode):
+                raise ValueError(f"{where}: {part!r} is not a directory")
+            if last and not stat.S_ISREG(mode):
+                raise ValueError(f"{where}: not a regular file")
+            flags = os.O_RDONLY | nofollow | (os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) if last else directory)
+            try:
+                fd = os.open(part, flags, dir_fd=dir_fd)
+            except OSError as e:
+                raise ValueError(f"{where}: cannot open {part!r} without following a link ({e})") from e
+            os.close(dir_fd)
+            dir_fd = fd
+        st = os.fstat(dir_fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{where}: not a regular file")
+        fd, dir_fd = dir_fd, -1
+        return fd, st.st_size
+    finally:
+        if dir_fd >= 0:
+            os.close(dir_fd)
+
+
+def _itemsize(onnx, data_type: int, where: str) -> int:
+    try:
+        if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(data_type)
+        else:  # onnx < 1.13
+            dtype = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[data_type]
+    except (KeyError, ValueError, TypeError):
+        dtype = None
+    if dtype is None or np.dtype(dtype).kind not in "biuf":
+        raise ValueError(f"{where}: external data of element type #{data_type} is not supported")
+    return np.dtype(dtype).itemsize
+
+
+def _load_external_data(model, onnx, folder: str, model_size: int) -> None:
+    """Moves every tensor's external data into the model, after checking where it comes from and its size."""
+    tensors = [t for t in _all_tensors(model, onnx) if t.data_location == onnx.TensorProto.EXTERNAL]
+    if not tensors:
+        return
+    opened: Dict[str, Tuple[int, int]] = {}
+    try:
+        for tensor in tensors:
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            location = info.get("location", "")
+            where = f"tensor {tensor.name!r}: external data {location!r}"
+            if location not in opened:
+                opened[location] = _open_inside(folder, location, where)
+        # Several tensors may name the same bytes: what is copied is bounded by the files' sizes.
+        budget = Budget(model_size + sum(size for _, size in opened.values()))
+        for tensor in tensors:
+            info = {entry.key: entry.value for entry in tensor.external_data}
+            location = info["location"]
+            where = f"tensor {tensor.name!r}: external data {location!r}"
+            fd, size = opened[location]
+            try:
+                offset = int(info.get("offset", "0"))
+                length = int(info["length"]) if "length" in info else size - offset
+            except ValueError:
+                raise ValueError(f"{where}: offset or length is not an integer") from None
+            if offset < 0 or length < 0 or offset + length > size:
+                raise ValueError(f"{where}: offset {offset} and length {length} are past the file's end ({size} "
+                                 "bytes)")
+            count = math.prod(tensor.dims)
+            if any(d < 0 for d in tensor.dims) or count > MAX_TENSOR_ELEMENTS:
+                raise ValueError(f"{where}: shape {list(tensor.dims)} is not a MobileNet v1 weight's")
+            if length != count * _itemsize(onnx, tensor.data_type, where):
+                raise ValueError(f"{where}: {length} bytes for shape {list(tensor.dims)}")
+            budget.take(length, where)
+            raw = os.pread(fd, length, offset)
+            if len(raw) != length:
+                raise ValueError(f"{where}: the file is shorter than its offset and length")
+            tensor.raw_data = raw
+            del tensor.external_data[:]
+            tensor.data_location = onnx.TensorProto.DEFAULT
+    finally:
+        for fd, _ in opened.values():
+            os.close(fd)
+
+
 def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
     onnx, numpy_helper = _import_onnx()
     try:
@@ -294,13 +433,9 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
         raise ValueError(f"not a valid ONNX protobuf ({type(e).__name__}: {e})") from e
     if not model.graph.node:
         raise ValueError("not an ONNX model: the graph has no nodes")
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
-        # Weights in a side file (the torch.export-based exporter writes <name>.onnx.data).
-        from onnx.external_data_helper import load_external_data_for_model
-        try:
-            load_external_data_for_model(model, os.path.dirname(os.path.abspath(source)))
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read the external weight data beside the model ({e})") from e
+    # Weights in a side file (the torch.export-based exporter writes <name>.onnx.data): read by our
+    # own checks, never by onnx's loader, whose safety has changed between versions.
+    _load_external_data(model, onnx, os.path.dirname(os.path.abspath(source)), len(data))
     reader = _Reader(model, onnx, numpy_helper, resolution)
     ops, nhwc = reader.run()
     layers, params = assemble(ops, reader.height, reader.width, "ONNX model")
