@@ -9,8 +9,8 @@ weights OIHW, widths rounded to multiples of 8 (alpha 1.25 gives 40, 80, ...,
 1280), preprocessing as timm's pretrained_cfg (Inception mean/std 0.5, crop
 0.875, or 0.9 for mobilenetv1_125, bicubic).
 
-``torch.save`` files need torch (``torch.load(weights_only=True)``: no code is
-unpickled); ``.safetensors`` files need only the safetensors package.
+``torch.save`` files need torch >= 2.6 (``torch.load(weights_only=True)``: no
+code is unpickled); ``.safetensors`` files need only the safetensors package.
 """
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def _load_torch(data: bytes):
     except ImportError as e:
         raise ImportError("reading a PyTorch checkpoint needs torch: pip install torch==2.13.0 "
                           "(or save the state_dict as .safetensors and pip install safetensors)") from e
+    # weights_only=True unpickles tensors and containers only; before 2.6 it could still be made to
+    # run code (CVE-2025-32434), so an older torch is not trusted with a file.
+    version = tuple(int(part) for part in re.findall(r"\d+", torch.__version__.split("+")[0])[:2])
+    if version < (2, 6):
+        raise ImportError(f"reading a PyTorch checkpoint needs torch>=2.6 (found {torch.__version__}): older "
+                          "torch.load(weights_only=True) can run code from the file (CVE-2025-32434)")
     obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     for key in ("state_dict", "model", "model_state_dict", "module"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict) and "conv_stem.weight" not in obj:
