@@ -24,6 +24,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--top", type=_positive_int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--threads", type=_positive_int, default=None, help="worker threads")
+    parser.add_argument("--no-exif-transpose", dest="exif_transpose", action="store_false",
+                        help="use the stored pixels, not turned the way the EXIF orientation says")
     parser.set_defaults(run=run)
     return parser
 
@@ -66,7 +68,7 @@ def run(args) -> int:
     status = 0
     for image in args.images:
         try:
-            x = preprocess(image, net)
+            x = preprocess(image, net, exif_transpose=args.exif_transpose)
         except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
             print(f"mobilenet classify: error: {e}", file=sys.stderr)
             status = 1

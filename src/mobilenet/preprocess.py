@@ -3,7 +3,14 @@
 A network loaded from a file records its framework's convention in
 ``net.preprocessing`` (a :class:`Preprocessing`); :func:`preprocess` applies it:
 
-1. the image becomes RGB (a path, a PIL image or an HxWx3 uint8 array);
+1. the image (a path, a PIL image or an HxWx3 uint8 array) becomes 8-bit RGB
+   (:func:`to_rgb`): its EXIF orientation is applied, as phone photos need
+   (``exif_transpose=False`` keeps the stored pixel order); 16-bit greyscale is
+   scaled to 8 bits (value / 257); CMYK becomes (255 - C) * (255 - K) / 255;
+   transparent pixels (an alpha channel, or a palette or colour key marked
+   transparent) are composited on white (``BACKGROUND``); modes ``I`` and
+   ``F`` (32-bit integer and float pixels, whose range is not defined) are
+   refused with a ValueError;
 2. optionally a central crop (``crop``, the fraction of the image kept), done
    the TF-slim way (``crop_mode="crop_then_resize"``: cut the central fraction,
    then resize it to the network's input) or the timm/torchvision way
@@ -28,6 +35,9 @@ import numpy as np
 from ._files import existing_file
 
 CROP_MODES = ("crop_then_resize", "resize_then_crop")
+BACKGROUND = (255, 255, 255)  # what transparent pixels are composited on
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+EXIF_ORIENTATION = 0x0112
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming")
 
 
@@ -101,18 +111,72 @@ def _pil():
     return Image
 
 
-def _to_pil(image):
+def _orientation(img) -> int:
+    try:
+        value = img.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # a damaged EXIF block: the pixels are still an image
+        return 1
+    return value if isinstance(value, int) else 1
+
+
+def _transpose(img, orientation: int):
+    """The pixels the way a viewer shows them: ImageOps.exif_transpose's rotations and flips."""
+    Image = _pil()
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+              4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+              6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}.get(orientation)
+    return img.transpose(method) if method is not None else img
+
+
+def to_rgb(img):
+    """A PIL image of any mode as 8-bit RGB, as the module docstring describes (no EXIF rotation)."""
+    Image = _pil()
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    # Older Pillow versions open 16-bit greyscale PNGs as "I" (PNG has no 32-bit integers).
+    if mode in SIXTEEN_BIT_MODES or (mode == "I" and img.format == "PNG"):
+        # Pillow's own conversion to "L" clips at 255, which turns the image white.
+        value = np.asarray(img).astype(np.uint32)
+        grey = ((value * 255 + 32767) // 65535).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode in ("I", "F"):
+        kind = "32-bit integer" if mode == "I" else "32-bit float"
+        raise ValueError(f"image mode {mode!r} ({kind} pixels) has no defined range of values: "
+                         "scale it to 8 bits (mode 'L' or 'RGB') or to 16 bits (mode 'I;16') first")
+    if mode == "CMYK":
+        # Computed here: Pillow's formula changed between versions (255 - C - K in older ones).
+        cmyk = np.asarray(img).astype(np.uint32)
+        rgb = ((255 - cmyk[..., :3]) * (255 - cmyk[..., 3:]) + 127) // 255
+        return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        img, mode = img.convert(mode[:-1] + "A"), mode[:-1] + "A"
+    if mode in ("LA", "PA", "RGBA") or (mode in ("1", "L", "P", "RGB") and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA")).astype(np.uint32)
+        alpha = rgba[..., 3:]
+        rgb = (rgba[..., :3] * alpha + np.array(BACKGROUND, np.uint32) * (255 - alpha) + 127) // 255
+        return Image.fromarray(rgb.astype(np.uint8), "RGB")
+    try:
+        return img.convert("RGB")
+    except ValueError as e:
+        raise ValueError(f"image mode {mode!r} cannot be converted to RGB ({e})") from e
+
+
+def _to_pil(image, exif_transpose: bool = True):
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
         path = existing_file(image, "image file")
         try:
             with Image.open(path) as img:
                 img.load()
-                return img.convert("RGB")
+                orientation = _orientation(img) if exif_transpose else 1
+                return _transpose(to_rgb(img), orientation)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             raise ValueError(f"{path}: not a readable image ({e})") from e
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        orientation = _orientation(image) if exif_transpose else 1
+        return _transpose(to_rgb(image), orientation)
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8:
             raise TypeError(f"an image array must be uint8 (H, W, 3), got dtype {image.dtype}")
@@ -133,9 +197,9 @@ def _center_box(width: int, height: int, crop_w: int, crop_h: int):
     return left, top, left + crop_w, top + crop_h
 
 
-def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing):
+def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing, *, exif_transpose: bool = True):
     """The PIL image of the network's input size, (height, width), before scaling."""
-    img = _to_pil(image)
+    img = _to_pil(image, exif_transpose)
     height, width = size
     resample = _resample(pre.interpolation)
     if pre.crop is not None and pre.crop_mode == "resize_then_crop":
@@ -158,13 +222,18 @@ def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing):
     return img
 
 
-def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None, size=None) -> np.ndarray:
+def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None, size=None,
+               exif_transpose: bool = True) -> np.ndarray:
     """An image as the network's input: float32 (1, H, W, 3), NHWC.
 
-    image: a path, a PIL image or a uint8 (H, W, 3) RGB array. net: the network
-    (its input size and ``net.preprocessing`` are used); ``preprocessing`` and
-    ``size`` (an int or (height, width)) override them.
+    image: a path, a PIL image (any mode; see the module docstring) or a uint8
+    (H, W, 3) RGB array. net: the network (its input size and
+    ``net.preprocessing`` are used); ``preprocessing`` and ``size`` (an int or
+    (height, width)) override them. exif_transpose: turn the image the way its
+    EXIF orientation says (default), as viewers do; False uses the stored pixels.
     """
+    if not isinstance(exif_transpose, (bool, np.bool_)):
+        raise TypeError(f"exif_transpose must be True or False, got {exif_transpose!r}")
     pre = preprocessing if preprocessing is not None else getattr(net, "preprocessing", None)
     if pre is None:
         pre = TENSORFLOW
@@ -179,10 +248,13 @@ def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None
     elif isinstance(size, (int, np.integer)) and not isinstance(size, bool):
         size = (int(size), int(size))
     else:
-        size = tuple(int(s) for s in size)
+        try:
+            size = tuple(int(s) for s in size)
+        except (TypeError, ValueError):
+            raise TypeError(f"size must be a positive int or (height, width), got {size!r}") from None
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"size must be a positive int or (height, width), got {size!r}")
-    img = resize_and_crop(image, size, pre)
+    img = resize_and_crop(image, size, pre, exif_transpose=bool(exif_transpose))
     pixels = np.asarray(img, dtype=np.float64)
     mean, std = np.asarray(pre.mean), np.asarray(pre.std)
     x = (pixels / 255.0 - mean) / std
