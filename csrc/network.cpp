@@ -4,6 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <iterator>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "blas.h"
 #include "float_env.h"
@@ -480,6 +484,24 @@ void Network::release_workspace(std::unique_ptr<Workspace> ws) {
   std::sort(free_workspaces_.begin(), free_workspaces_.end(),
             [](const auto& a, const auto& b) { return a->batch < b->batch; });
   if (free_workspaces_.size() > 8) free_workspaces_.erase(free_workspaces_.begin());
+}
+
+void Network::trim_workspaces(int max_batch) {
+  std::vector<std::unique_ptr<Workspace>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    auto keep_end = std::stable_partition(free_workspaces_.begin(), free_workspaces_.end(),
+                                          [&](const auto& ws) { return ws->batch <= max_batch; });
+    std::move(keep_end, free_workspaces_.end(), std::back_inserter(dropped));
+    free_workspaces_.erase(keep_end, free_workspaces_.end());
+  }
+  if (dropped.empty()) return;
+  dropped.clear();  // freed outside the lock
+#ifdef __GLIBC__
+  // Buffers below glibc's mmap threshold (which rises to 32 MB as large
+  // buffers are freed) go back to its heap, not to the system, without this.
+  malloc_trim(0);
+#endif
 }
 
 void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,

@@ -70,6 +70,10 @@ class Network {
   int pipelined_layers() const;
   // Largest batch accepted in one call (bounds the activation arena).
   static constexpr int kMaxBatch = 1 << 16;
+  // Frees the cached workspaces made for more than max_batch images, and
+  // returns the freed memory to the system, so a large call's buffers are
+  // not kept for the life of the network.
+  void trim_workspaces(int max_batch);
 
  private:
   struct Layer {

@@ -191,6 +191,8 @@ PYBIND11_MODULE(_core, m) {
            py::arg("fuse") = true)
       .def("forward", &run_forward, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,
            py::arg("check_finite") = true)
+      .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"),
+           py::call_guard<py::gil_scoped_release>())
       .def("profile", &run_profile, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,
            py::arg("runs") = 100, py::arg("warmup") = 10)
       .def_property_readonly("num_layers", &Network::num_layers)

@@ -13,6 +13,12 @@ from .summary import Summary
 
 LAYOUTS = ("NHWC", "NCHW")
 BACKENDS = ("gemm", "blas")
+ISAS = ("scalar", "avx2", "avx512", "neon")
+# Activation memory a forward call may use for its batch, and the fewest images
+# a chunk of a larger batch holds (see MobileNetV1.chunk_size).
+CHUNK_BYTES = 256 << 20
+MIN_CHUNK = 40
+MAX_ENGINE_BATCH = 1 << 16  # the engine's limit on images per call
 
 
 def _check_threads(threads) -> int:
@@ -111,16 +117,15 @@ class MobileNetV1:
         """(height, width, channels) of one NHWC image."""
         return self.layers[0].in_shape
 
-    def _prepare(self, x, layout: str) -> np.ndarray:
+    def _check_input(self, x, layout: str) -> np.ndarray:
+        """x as an array of the network's input shape, not yet converted to float32."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
         if not isinstance(x, np.ndarray):
             x = np.asarray(x)
-        if x.dtype != np.float32:
-            if x.dtype.kind != "f":
-                raise TypeError(f"input must be a float32 array, got dtype {x.dtype}; "
-                                "images (uint8) go through mobilenet.preprocess(image, net) first")
-            x = x.astype(np.float32)  # float16 / float64: converted, as documented
+        if x.dtype != np.float32 and x.dtype.kind != "f":
+            raise TypeError(f"input must be a float32 array, got dtype {x.dtype}; "
+                            "images (uint8) go through mobilenet.preprocess(image, net) first")
         h, w, c = self.input_shape
         expected = (h, w, c) if layout == "NHWC" else (c, h, w)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
@@ -132,21 +137,70 @@ class MobileNetV1:
                 hint = f"; this looks like {other}: pass layout={other!r}"
             raise ValueError(f"input shape {tuple(x.shape)} does not match (N, {', '.join(map(str, expected))}) "
                              f"for layout={layout!r}{hint}")
-        return np.ascontiguousarray(x)  # copies only non-contiguous or negatively strided arrays
+        return x
+
+    def _prepare(self, x, layout: str) -> np.ndarray:
+        # float16 / float64 are converted, as documented; copies only other dtypes and
+        # non-contiguous or negatively strided arrays
+        return np.ascontiguousarray(self._check_input(x, layout), dtype=np.float32)
+
+    @property
+    def chunk_size(self) -> int:
+        """Most images per engine call: ``net(x)`` runs larger batches in nearly equal chunks.
+
+        As many images as fit in ``CHUNK_BYTES`` (256 MB) of activations, but
+        never fewer than ``MIN_CHUNK`` (40), so that every chunk has at least 20
+        images: from about 20 on, the engine's GEMM tiles sum each row in the
+        same order whatever the batch, and chunked results are the bits of one call.
+        """
+        # Two activation buffers of the largest layer output, each pixel padded by
+        # up to 16 floats (the engine's pixel stride): an upper bound on the engine's.
+        per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in self.layers))
+        return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
+
+    def _forward(self, x, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
+        x = self._check_input(x, layout)
+        n, chunk = x.shape[0], self.chunk_size
+        if n <= chunk:
+            out = self._engine.forward(np.ascontiguousarray(x, dtype=np.float32), layout, softmax, check_finite)
+        else:
+            out = np.empty((n, self.num_classes), np.float32)
+            chunks = -(-n // chunk)
+            # Larger chunks first: the first chunk's workspace then serves every later one.
+            sizes = [n // chunks + 1] * (n % chunks) + [n // chunks] * (chunks - n % chunks)
+            try:
+                start = 0
+                for size in sizes:
+                    part = np.ascontiguousarray(x[start:start + size], dtype=np.float32)
+                    out[start:start + size] = self._engine.forward(part, layout, softmax, check_finite)
+                    start += size
+            finally:
+                # A chunk's workspace is not kept for later calls (single images'
+                # are): allocating it again costs well under 1% of such a call.
+                self._engine.trim_workspaces(1)
+        if check_finite and not np.isfinite(out).all():
+            raise ValueError("the output holds NaN or Inf although the input is finite: the input's values "
+                             "overflow float32 inside the network (unscaled pixels? see mobilenet.preprocess); "
+                             "check_finite=False returns the output anyway")
+        return out
 
     def logits(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
         """Pre-softmax class scores, (N, num_classes) float32.
 
         x: (N, H, W, 3) float32, or (N, 3, H, W) with layout="NCHW". Raises
-        ValueError if x holds NaN or Inf (check_finite=False skips the check).
+        ValueError if x holds NaN or Inf, or if finite values overflow to NaN
+        or Inf inside the network (check_finite=False skips both checks).
+
+        Batches larger than ``chunk_size`` run in chunks with the same results,
+        so that beyond its input and output a call needs at most 256 MB of
+        activations or 40 images' (8 MB each at 1.0/224), whichever is more,
+        plus one image's per thread; a float64 input is converted chunk by chunk.
         """
-        x = self._prepare(x, layout)
-        return self._engine.forward(x, layout, False, check_finite)
+        return self._forward(x, layout, False, check_finite)
 
     def __call__(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
-        """Class probabilities (softmax of the logits), (N, num_classes) float32."""
-        x = self._prepare(x, layout)
-        return self._engine.forward(x, layout, True, check_finite)
+        """Class probabilities (softmax of the logits), (N, num_classes) float32; see ``logits``."""
+        return self._forward(x, layout, True, check_finite)
 
     predict = __call__
 
