@@ -6,8 +6,11 @@ type) is computed from this graph, never typed in.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
+
+import numpy as np
 
 LAYER_TYPES = ("conv3x3", "dwconv3x3", "conv1x1", "avgpool", "fc")
 ACTIVATIONS = ("relu", "relu6", "none")
@@ -24,6 +27,8 @@ TABLE1_BLOCKS: Tuple[Tuple[int, int], ...] = (
 STEM_CHANNELS = 32
 SHALLOW_DROPPED_BLOCKS = frozenset(range(7, 12))  # Table 5: the five 14x14x512 blocks
 MAX_RESOLUTION = 4096  # a sanity bound on input sizes: beyond it a typo, not a model
+# The engine's limit on one image's activation in any layer (values, as C++ checks it).
+MAX_ACTIVATION = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,26 @@ def conv_output_size(size: int, stride: int, before: int, after: int) -> int:
     return (size + before + after - 3) // stride + 1
 
 
-def _check_number(name: str, value, kind=float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+def _check_number(name: str, value, kind=float):
+    """value as a Python int (kind=int) or float; NumPy scalars are accepted, bools are not."""
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if kind is int:
+        if not is_int:
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        return int(value)
+    if not (is_int or isinstance(value, numbers.Real)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if kind is float and not math.isfinite(value):
+    value = float(value)
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_flag(name: str, value) -> bool:
+    """A bool (or NumPy bool); anything else, "no" included, is a TypeError rather than truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def resolution_pair(resolution) -> Tuple[int, int]:
@@ -117,8 +137,8 @@ def resolution_pair(resolution) -> Tuple[int, int]:
         pair = (resolution[0], resolution[1])
     else:
         pair = (resolution, resolution)
+    pair = tuple(_check_number("resolution", size, int) for size in pair)
     for size in pair:
-        _check_number("resolution", size, int)
         if size < 32:
             raise ValueError(f"resolution must be >= 32, got {resolution}")
         if size > MAX_RESOLUTION:
@@ -131,15 +151,16 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
                  channel_rounding: str = "floor") -> Tuple[Layer, ...]:
     """The layers of Table 1 for a width multiplier and input resolution (an
     integer, or a (height, width) pair for non-square inputs)."""
-    _check_number("alpha", alpha)
+    alpha = _check_number("alpha", alpha)
     if alpha <= 0:
         raise ValueError(f"alpha (width multiplier) must be > 0, got {alpha}")
     if alpha > 16:
         raise ValueError(f"alpha (width multiplier) must be <= 16, got {alpha}")
     height, width = resolution_pair(resolution)
-    _check_number("num_classes", num_classes, int)
+    num_classes = _check_number("num_classes", num_classes, int)
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    shallow = check_flag("shallow", shallow)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     if padding not in PADDINGS:
@@ -169,7 +190,19 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
         shape = shape[:2] + (cout,)
     layers.append(Layer("avgpool", "avgpool", shape, (1, 1, shape[2])))
     layers.append(Layer("fc", "fc", (1, 1, shape[2]), (1, 1, num_classes)))
+    check_sizes(layers)
     return tuple(layers)
+
+
+def check_sizes(layers: Sequence[Layer]) -> None:
+    """Raises ValueError for a layer past the engine's size limit, before any weights are made for it."""
+    for layer in layers:
+        h, w, c = layer.in_shape
+        values = h * w * max(c, layer.out_shape[2])
+        if values > MAX_ACTIVATION:
+            raise ValueError(f"layer {layer.name!r} would hold {h}x{w}x{max(c, layer.out_shape[2])} = {values:,} "
+                             f"values per image, past the engine's limit of {MAX_ACTIVATION:,}: "
+                             "use a smaller alpha, resolution or num_classes")
 
 
 def check_chain(layers: Sequence[Layer]) -> None:
@@ -185,3 +218,4 @@ def check_chain(layers: Sequence[Layer]) -> None:
             raise ValueError(f"layer {layer.name!r} has unknown type {layer.type!r}")
         if layer.activation not in ACTIVATIONS:
             raise ValueError(f"layer {layer.name!r} has unknown activation {layer.activation!r}")
+    check_sizes(layers)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import copy
+import numbers
+import os
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -29,6 +31,33 @@ def _check_threads(threads) -> int:
     if not 1 <= threads <= 1024:
         raise ValueError(f"threads must be between 1 and 1024, got {threads}")
     return int(threads)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+    return int(seed)
+
+
+def _check_isa(isa) -> Optional[str]:
+    if isa is None:
+        return None
+    if not isinstance(isa, str):
+        raise TypeError(f"isa must be a string or None, got {type(isa).__name__}")
+    if isa not in ISAS:
+        raise ValueError(f"isa must be an instruction set, one of {ISAS}, got {isa!r}")
+    if isa not in _core.supported_isas():
+        raise ValueError(f"isa={isa!r}: this CPU or build does not support that instruction set "
+                         f"(supported: {', '.join(_core.supported_isas())})")
+    return isa
+
+
+def _check_backend(backend) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return backend
 
 
 def _resolution(layers: Sequence[Layer]):
@@ -75,6 +104,9 @@ class MobileNetV1:
                  isa: Optional[str] = None):
         layers = build_layers(alpha, resolution, num_classes, shallow=shallow, activation=activation,
                               padding=padding, channel_rounding=channel_rounding)
+        seed = _check_seed(seed)
+        # Settings are checked before the weights are made: at alpha 16 that takes minutes.
+        threads, backend, isa = _check_threads(threads), _check_backend(backend), _check_isa(isa)
         self._setup(layers, random_params(layers, seed), threads=threads, backend=backend, isa=isa)
         self.alpha, self.resolution, self.shallow = float(alpha), _resolution(self.layers), bool(shallow)
         self.padding, self.channel_rounding, self.seed = padding, channel_rounding, seed
@@ -99,16 +131,14 @@ class MobileNetV1:
         if layers[0].type != "conv3x3" or layers[0].in_shape[2] != 3:
             raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
         check_params(layers, params)
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        backend, isa, threads = _check_backend(backend), _check_isa(isa), _check_threads(threads)
         self.layers = tuple(layers)
         self.params = params
         self.num_classes = layers[-1].out_shape[2]
         self.activation = layers[0].activation
         self.preprocessing = getattr(self, "preprocessing", None)
         self.labels = getattr(self, "labels", None)
-        self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=_check_threads(threads),
-                                     backend=backend)
+        self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads, backend=backend)
 
     # ------------------------------------------------------------------ running
 
@@ -263,7 +293,8 @@ class MobileNetV1:
         """Pickling keeps the layers, the unfolded parameters and the attributes; the
         engine (packed weights, thread pool) is built again when the pickle is loaded,
         with the same threads, backend and instruction set (or, where the loading CPU
-        lacks that instruction set, the best one it has)."""
+        lacks that instruction set, the best one it has; where the loading process
+        sets MOBILENET_ISA, that one)."""
         state = {key: value for key, value in self.__dict__.items() if key != "_engine"}
         state["_engine_settings"] = {"threads": self.threads, "backend": self.backend, "isa": self.isa}
         return state
@@ -274,6 +305,8 @@ class MobileNetV1:
         layers, params = state.pop("layers"), state.pop("params")
         self.__dict__.update(state)
         isa = settings["isa"] if settings["isa"] in _core.supported_isas() else None
+        if os.environ.get("MOBILENET_ISA"):
+            isa = None  # the engine's default: the instruction set MOBILENET_ISA chose at import
         self._setup(layers, params, threads=settings["threads"], backend=settings["backend"], isa=isa)
 
     def save(self, path) -> None:

@@ -228,6 +228,8 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
             raise TypeError(f"preprocessing must be a Preprocessing, got {type(preprocessing).__name__}")
         attributes["preprocessing"] = preprocessing
     if labels is not None:
+        if not isinstance(labels, (str, os.PathLike, Sequence)):
+            raise TypeError(f"labels must be a labels file or a list of class names, got {type(labels).__name__}")
         attributes["labels"] = read_labels(labels) if isinstance(labels, (str, os.PathLike)) else list(labels)
     if attributes.get("labels") is not None:
         attributes["labels"] = fit_labels(attributes["labels"], net.num_classes, path)
