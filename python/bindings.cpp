@@ -111,6 +111,13 @@ py::array_t<float> run_forward(Network& net, const FloatArray& x, const std::str
   return out;
 }
 
+// Called between runs with the GIL released: Ctrl-C (or any signal handler
+// that raises) stops a long profile between two runs, outside the timed parts.
+void check_signals() {
+  py::gil_scoped_acquire acquire;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+}
+
 // Timed runs, all measured in C++: per-layer durations and end-to-end latency.
 py::dict run_profile(Network& net, const FloatArray& x, const std::string& layout_name, bool softmax, int runs,
                      int warmup) {
@@ -139,7 +146,10 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
       return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     };
     int64_t* w = warmup_ns.mutable_data();
-    for (int i = 0; i < warmup; ++i) w[i] = timed(nullptr);
+    for (int i = 0; i < warmup; ++i) {
+      check_signals();
+      w[i] = timed(nullptr);
+    }
     int64_t* ln = layer_ns.mutable_data();
     int64_t* tn = total_ns.mutable_data();
     std::fill(ln, ln + int64_t{runs} * layers, 0);
@@ -148,6 +158,7 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
     // The two kinds alternate, so a noisy neighbour slows both alike and
     // their difference (the overhead) stays meaningful.
     for (int r = 0; r < runs; ++r) {
+      check_signals();
       tn[r] = timed(nullptr);
       timed(ln + int64_t{r} * layers);
     }
@@ -162,13 +173,44 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
   return result;
 }
 
+// The instruction set MOBILENET_ISA chooses (the best one when it is unset),
+// read once, at import. A bad value is reported as a ValueError where an ISA
+// is needed rather than failing the import, so that the command line can
+// report it in one line like any other usage error.
+struct EnvironmentIsa {
+  std::optional<Isa> isa;
+  std::string error;
+};
+
+const EnvironmentIsa& environment_isa() {
+  static const EnvironmentIsa chosen = [] {
+    EnvironmentIsa e;
+    try {
+      e.isa = isa_from_environment();
+    } catch (const std::exception& ex) {
+      std::string why = ex.what();
+      const std::string prefix = "mobilenet: ";
+      if (why.compare(0, prefix.size(), prefix) == 0) why.erase(0, prefix.size());
+      e.error = "MOBILENET_ISA: " + why;
+    }
+    return e;
+  }();
+  return chosen;
+}
+
+Isa selected_isa() {
+  const EnvironmentIsa& e = environment_isa();
+  if (!e.isa) throw py::value_error(e.error);
+  return *e.isa;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "mobilenet compute core (private; use the mobilenet package)";
-  static const Isa selected = isa_from_environment();
+  environment_isa();
 
-  m.def("isa", [] { return std::string(isa_name(selected)); }, "The instruction set chosen at import.");
+  m.def("isa", [] { return std::string(isa_name(selected_isa())); }, "The instruction set chosen at import.");
   m.def("supported_isas", [] {
     std::vector<std::string> names;
     for (Isa isa : supported_isas()) names.emplace_back(isa_name(isa));
@@ -183,7 +225,7 @@ PYBIND11_MODULE(_core, m) {
                        const std::string& backend, bool fuse) {
              std::vector<LayerSpec> specs;
              for (const auto& item : layers) specs.push_back(spec_from_dict(item.cast<py::dict>()));
-             const Isa chosen = isa ? parse_isa(*isa) : selected;
+             const Isa chosen = isa ? parse_isa(*isa) : selected_isa();
              py::gil_scoped_release release;
              return std::make_unique<Network>(std::move(specs), chosen, threads, parse_backend(backend), fuse);
            }),

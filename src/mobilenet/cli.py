@@ -16,6 +16,7 @@ import sys
 import time
 
 from . import classify
+from .profiler import MAX_RUNS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +38,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int):
+def _int_at_least(minimum: int, maximum: int = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -45,6 +46,8 @@ def _int_at_least(minimum: int):
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value}")
         return value
     parse.__name__ = f"integer >= {minimum}"
     return parse
@@ -63,8 +66,10 @@ def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
     p.add_argument("--batch", type=_int_at_least(1), default=1, help="images per forward pass (default 1)")
     p.add_argument("--threads", type=_int_at_least(1), default=None,
                    help="worker threads (default: the physical cores)")
-    p.add_argument("--runs", type=_int_at_least(1), default=runs, help=f"timed forward passes (default {runs})")
-    p.add_argument("--warmup", type=_int_at_least(0), default=10, help="untimed passes first (default 10)")
+    p.add_argument("--runs", type=_int_at_least(1, MAX_RUNS), default=runs,
+                   help=f"timed forward passes (default {runs}, at most {MAX_RUNS:,})")
+    p.add_argument("--warmup", type=_int_at_least(0, MAX_RUNS), default=10,
+                   help=f"untimed passes first (default 10, at most {MAX_RUNS:,})")
 
 
 def _build_net(args, parser, threads=None):
@@ -75,10 +80,34 @@ def _build_net(args, parser, threads=None):
         parser.error(str(e))
 
 
+def _available_memory():
+    """MemAvailable from /proc/meminfo in bytes, or None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _random_batch(net, batch: int):
     """Inputs in [-1, 1], the range MobileNet's preprocessing gives; seeded so runs are repeatable."""
     import numpy as np
-    return np.random.default_rng(0).uniform(-1.0, 1.0, (batch,) + tuple(net.input_shape)).astype(np.float32)
+    shape = (batch,) + tuple(net.input_shape)
+    needed, available = 4 * math.prod(shape), _available_memory()
+    if available is not None and needed > available:
+        # Refused before allocating: with overcommit, filling the array would end in the OOM killer.
+        raise MemoryError(f"a batch of {batch} images takes {needed / 1e9:.1f} GB, "
+                          f"more than the {available / 1e9:.1f} GB available")
+    rng = np.random.default_rng(0)
+    x = np.empty(shape, np.float32)
+    # In slices, so that a large batch needs no float64 copy: the same numbers as in one draw.
+    for start in range(0, batch, 64):
+        part = x[start:start + 64]
+        part[...] = rng.uniform(-1.0, 1.0, part.shape)
+    return x
 
 
 class ProgressBar:
@@ -252,8 +281,10 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `mobilenet info | head`: the reader left early; stay quiet
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
-    except MemoryError:
-        print(f"{args.subparser.prog}: error: out of memory (try a smaller --batch or --resolution)",
+    except MemoryError as e:
+        batch = f" for --batch {args.batch}" if getattr(args, "batch", None) else ""
+        detail = f": {e}" if str(e) else ""
+        print(f"{args.subparser.prog}: error: out of memory{batch}{detail} (try a smaller --batch or --resolution)",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -99,16 +99,22 @@ class LayerTiming:
     gflops: float          # 2 * mult-adds * batch / median time; 0 for layers with no mult-adds
 
 
+# Every run's per-layer times are kept (8 bytes per layer per run): a million
+# runs of the 30 layers is 240 MB, and hours of profiling.
+MAX_RUNS = 1_000_000
+
+
 def _check_count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if not minimum <= value <= MAX_RUNS:
+        raise ValueError(f"{name} must be between {minimum} and {MAX_RUNS:,}, got {value}")
     return int(value)
 
 
 def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC") -> "ProfileReport":
-    """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind."""
+    """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
+    (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
     runs = _check_count("runs", runs, 1)
     warmup = _check_count("warmup", warmup, 0)
     x = net._prepare(x, layout)
