@@ -11,6 +11,7 @@ import numpy as np
 from . import _core
 from .graph import Layer, build_layers, check_chain
 from .params import check_params, fold_batch_norm, random_params
+from .precision import PrecisionNotAvailable, check_precision, runnable_precision
 from .summary import Summary
 
 LAYOUTS = ("NHWC", "NCHW")
@@ -95,38 +96,47 @@ class MobileNetV1:
     (TensorFlow: stride-2 layers pad bottom/right) or "symmetric" (PyTorch);
     channel_rounding: "floor" (Keras, TF-slim) or "multiple_of_8" (timm);
     threads: worker threads (default: physical cores); backend: "gemm" (our
-    kernel, weights packed once) or "blas" (OpenBLAS sgemm + fused epilogue).
+    kernel, weights packed once) or "blas" (OpenBLAS sgemm + fused epilogue);
+    precision: the arithmetic (mobilenet.precision; float32 here: an int8
+    network comes from `quantize`, other precisions from `with_precision`).
     """
 
     def __init__(self, alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, shallow: bool = False,
                  activation: str = "relu", padding: str = "same", seed: int = 0, *,
                  channel_rounding: str = "floor", threads: Optional[int] = None, backend: str = "gemm",
-                 isa: Optional[str] = None):
+                 isa: Optional[str] = None, precision: str = "float32"):
+        if check_precision(precision) == "int8":
+            raise ValueError("precision='int8' needs calibration data to choose its scales: build the float32 "
+                             "network and call net.quantize(calibration_images)")
+        precision = runnable_precision(precision)
         layers = build_layers(alpha, resolution, num_classes, shallow=shallow, activation=activation,
                               padding=padding, channel_rounding=channel_rounding)
         seed = _check_seed(seed)
         # Settings are checked before the weights are made: at alpha 16 that takes minutes.
         threads, backend, isa = _check_threads(threads), _check_backend(backend), _check_isa(isa)
-        self._setup(layers, random_params(layers, seed), threads=threads, backend=backend, isa=isa)
+        self._setup(layers, random_params(layers, seed), threads=threads, backend=backend, isa=isa,
+                    precision=precision)
         self.alpha, self.resolution, self.shallow = float(alpha), _resolution(self.layers), bool(shallow)
         self.padding, self.channel_rounding, self.seed = padding, channel_rounding, seed
 
     @classmethod
     def from_layers(cls, layers: Sequence[Layer], params: Dict[str, dict], *, threads: Optional[int] = None,
-                    backend: str = "gemm", isa: Optional[str] = None, **attributes) -> "MobileNetV1":
+                    backend: str = "gemm", isa: Optional[str] = None, precision: str = "float32",
+                    **attributes) -> "MobileNetV1":
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
         ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
         """
         net = cls.__new__(cls)
-        net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa)
+        net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa,
+                   precision=runnable_precision(precision))
         net.alpha, net.resolution, net.shallow = None, _resolution(net.layers), None
         net.padding = net.channel_rounding = net.seed = None
         for key, value in attributes.items():
             setattr(net, key, value)
         return net
 
-    def _setup(self, layers, params, *, threads, backend, isa):
+    def _setup(self, layers, params, *, threads, backend, isa, precision):
         check_chain(layers)
         if layers[0].type != "conv3x3" or layers[0].in_shape[2] != 3:
             raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
@@ -138,6 +148,9 @@ class MobileNetV1:
         self.activation = layers[0].activation
         self.preprocessing = getattr(self, "preprocessing", None)
         self.labels = getattr(self, "labels", None)
+        self.precision = precision
+        # An integer network's scheme (scales, zero points, per-channel or not); None in float precisions.
+        self.quantization = getattr(self, "quantization", None)
         self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads, backend=backend)
 
     # ------------------------------------------------------------------ running
@@ -285,6 +298,25 @@ class MobileNetV1:
         from .export_onnx import to_onnx
         return to_onnx(self, path, opset=opset, fold_batch_norm=fold_batch_norm, softmax=softmax)
 
+    def with_precision(self, precision: str) -> "MobileNetV1":
+        """A new network with the same layers, weights and settings in another precision
+        (mobilenet.precision); this one is unchanged. int8 comes from `quantize` instead."""
+        if check_precision(precision) == "int8":
+            raise ValueError("an int8 network needs calibration data to choose its scales: "
+                             "use net.quantize(calibration_images)")
+        net = self.copy()
+        if precision != self.precision:
+            net._setup(net.layers, net.params, threads=self.threads, backend=self.backend, isa=self.isa,
+                       precision=runnable_precision(precision))
+        return net
+
+    def quantize(self, calibration) -> "MobileNetV1":
+        """An int8 network in TFLite's integer arithmetic, its activation scales chosen on
+        `calibration` (images as for `net(x)`); this network is unchanged."""
+        self._check_input(calibration, "NHWC")
+        raise PrecisionNotAvailable("precision='int8' is not available yet in this version of mobilenet: "
+                                    "quantize() arrives with the integer kernels")
+
     def copy(self) -> "MobileNetV1":
         """An independent copy (parameters copied, engine built again), through __getstate__/__setstate__."""
         return copy.deepcopy(self)
@@ -307,7 +339,8 @@ class MobileNetV1:
         isa = settings["isa"] if settings["isa"] in _core.supported_isas() else None
         if os.environ.get("MOBILENET_ISA"):
             isa = None  # the engine's default: the instruction set MOBILENET_ISA chose at import
-        self._setup(layers, params, threads=settings["threads"], backend=settings["backend"], isa=isa)
+        self._setup(layers, params, threads=settings["threads"], backend=settings["backend"], isa=isa,
+                    precision=state.get("precision", "float32"))
 
     def save(self, path) -> None:
         """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""

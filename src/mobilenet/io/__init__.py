@@ -21,6 +21,7 @@ import stat
 from typing import Optional, Sequence, Tuple, Union
 
 from ..graph import resolution_pair
+from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
 from .._files import existing_file
 from ._limits import HEAD_BYTES, MAX_FILE_BYTES, as_stream, size_of
@@ -177,7 +178,8 @@ def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> list:
 
 def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
          preprocessing: Optional[Preprocessing] = None, labels: Union[None, str, os.PathLike, Sequence[str]] = None,
-         threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None):
+         threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None,
+         precision: Optional[str] = None):
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch
@@ -185,6 +187,9 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
     (height, width) pair. format: force a reader
     (one of FORMATS). preprocessing, labels (a list or a text file): override
     what the file records. threads, backend, isa: as for MobileNetV1.
+    precision: "int8" by default for quantized files, else "float32"; a
+    quantized file loaded as float32 (or bfloat16) runs with its weights
+    dequantized (mobilenet.precision).
 
     Raises FileNotFoundError for a missing file, ValueError (naming the file and
     the problem) for anything that is not a readable MobileNet v1, and
@@ -195,6 +200,7 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = existing_file(path, "model file")
     pair = None if resolution is None else resolution_pair(resolution)
+    check_precision(precision)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     kind = format
@@ -208,8 +214,10 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
         if pair is not None and fixed != pair:
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
                              f"resolution={resolution} cannot change it")
-        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa)
-    except ImportError:
+        quantization = dict(attributes).pop("quantization", None)  # the file's integer scheme, if any
+        chosen = runnable_precision(precision, quantized_file=quantization is not None)
+        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen)
+    except (ImportError, PrecisionNotAvailable):
         raise
     except ValueError as e:
         message = str(e)
@@ -234,6 +242,7 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
     if attributes.get("labels") is not None:
         attributes["labels"] = fit_labels(attributes["labels"], net.num_classes, path)
     attributes.setdefault("format", kind)
+    attributes["quantization"] = quantization if chosen == "int8" else None
     for key, value in attributes.items():
         setattr(net, key, value)
     return net

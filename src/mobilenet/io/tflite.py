@@ -287,8 +287,11 @@ def read(data: bytes, source: str):
         pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
                             note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
         source = "tflite (quantized; weights dequantized, activations float32)"
+        quantization = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__, "input_scale": scale,
+                        "input_zero_point": zero_point}
     else:
-        pre, source = TENSORFLOW, "tflite"
+        pre, source, quantization = TENSORFLOW, "tflite", None
     labels = _labels_from_metadata(data, layers[-1].out_shape[2])
     channels = layers[0].out_shape[2]
-    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source}
+    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source,
+                            "quantization": quantization}

@@ -1,0 +1,83 @@
+"""The precision API: one keyword for MobileNetV1 and load, fixed per network.
+
+Only float32 runs in this version: every other precision is refused with
+PrecisionNotAvailable (int8 from MobileNetV1 with an error pointing to
+quantize), and these tests hold those errors until the kernels replace them.
+"""
+import pickle
+
+import numpy as np
+import pytest
+
+import mobilenet
+from mobilenet.precision import PRECISIONS, PrecisionNotAvailable
+
+from model_files import QUANT_TFLITES, shared_models
+
+
+def test_float32_is_the_default_and_runs():
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    assert net.precision == "float32" and net.quantization is None
+    same = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1, precision="float32")
+    x = np.random.default_rng(0).standard_normal((1, 64, 64, 3)).astype(np.float32)
+    assert np.array_equal(net(x), same(x))
+    assert pickle.loads(pickle.dumps(net)).precision == "float32"
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_other_precisions_are_not_available_yet(precision):
+    with pytest.raises(PrecisionNotAvailable, match=f"precision='{precision}' is not available yet"):
+        mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1, precision=precision)
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    with pytest.raises(PrecisionNotAvailable, match="not available yet"):
+        net.with_precision(precision)
+    assert net.precision == "float32"  # never changed in place
+
+
+def test_int8_points_to_quantize():
+    with pytest.raises(ValueError, match=r"net\.quantize\(calibration_images\)"):
+        mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1, precision="int8")
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    with pytest.raises(ValueError, match="quantize"):
+        net.with_precision("int8")
+    with pytest.raises(PrecisionNotAvailable, match="int8"):
+        net.quantize(np.zeros((2, 64, 64, 3), np.float32))
+    with pytest.raises(ValueError, match="input shape"):  # calibration images are checked like inputs
+        net.quantize(np.zeros((2, 32, 32, 3), np.float32))
+
+
+def test_with_precision_returns_a_new_network():
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    other = net.with_precision("float32")
+    assert other is not net and other.precision == "float32"
+    x = np.random.default_rng(1).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    assert np.array_equal(other(x), net(x))
+
+
+@pytest.mark.parametrize("bad", ["fp32", "FLOAT32", 32, np.float32])
+def test_unknown_precisions_are_refused_by_name(bad, tmp_path):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1, precision=bad)
+    path = tmp_path / "net.npz"
+    mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).save(path)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        mobilenet.load(path, precision=bad)
+    assert set(PRECISIONS) == {"float32", "int8", "bfloat16", "float16"}
+
+
+def test_float_files_default_to_float32(tmp_path):
+    path = tmp_path / "net.npz"
+    mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).save(path)
+    assert mobilenet.load(path).precision == "float32"
+    with pytest.raises(PrecisionNotAvailable):
+        mobilenet.load(path, precision="bfloat16")
+
+
+def test_quantized_files_default_to_int8():
+    pytest.importorskip("tflite")
+    models = shared_models()
+    name = sorted(QUANT_TFLITES)[0]
+    with pytest.raises(PrecisionNotAvailable, match="precision='float32' to run this quantized model"):
+        mobilenet.load(models / name)  # the default for a quantized file is int8
+    net = mobilenet.load(models / name, precision="float32")  # dequantized
+    assert net.precision == "float32" and net.quantization is None
