@@ -78,8 +78,8 @@ def test_unreadable_image_exit_1(small_model, capsys):
     assert "broken.jpg" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["classify"], ["classify", "x.jpg"], ["classify", "x.jpg", "--weights", "m",
-                                                                          "--top", "0"]])
+@pytest.mark.parametrize("argv", [["classify", "x.jpg", "--top", "0"], ["classify", "x.jpg", "--weights", "m",
+                                                                        "--top", "0"]])
 def test_bad_arguments_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

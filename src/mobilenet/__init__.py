@@ -4,11 +4,13 @@
     net = mobilenet.MobileNetV1(alpha=0.75, resolution=160)
     probs = net(images)        # (N, H, W, 3) float32 -> (N, classes)
     net = mobilenet.load("mobilenet_v1_0.25_224.tflite")   # real weights
+    net = mobilenet.pretrained()   # the bundled TF 0.25/224, ImageNet-trained
     probs = net(mobilenet.preprocess("cat.jpg", net))
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import _core, reference
+from .bundled import pretrained, sample_image
 from .graph import Layer, build_layers
 from .io import load
 from .model import MobileNetV1
@@ -32,4 +34,4 @@ def supported_isas():
 
 
 __all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "load", "preprocess", "Preprocessing", "isa",
-           "supported_isas", "reference", "__version__"]
+           "supported_isas", "reference", "pretrained", "sample_image", "__version__"]

@@ -1,8 +1,10 @@
-"""`mobilenet classify IMAGE... --weights FILE [--labels FILE] [--top 5] [--json]`.
+"""`mobilenet classify IMAGE... [--sample] [--weights FILE] [--labels FILE] [--top 5] [--json]`.
 
-Prints the top classes with their probabilities for each image. Labels come
-from the model file when it carries them, else from --labels, else the class
-indices are printed. Exit status: 0 on success, 2 for bad arguments (argparse),
+Prints the top classes with their probabilities for each image. Without
+--weights the bundled model runs (TensorFlow's float 0.25/224, see
+mobilenet.pretrained); --sample adds the bundled photo to the images. Labels
+come from the model file when it carries them, else from --labels, else the
+class indices are printed. Exit status: 0 on success, 2 for bad arguments,
 1 with a one-line message for an unreadable model, labels file or image.
 """
 from __future__ import annotations
@@ -16,10 +18,13 @@ import numpy as np
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("classify", help="top classes of images with real weights",
-                                   description="Classify images with a MobileNet v1 loaded from a model file "
+                                   description="Classify images with the bundled ImageNet-trained MobileNet v1 "
+                                               "(TensorFlow's float 0.25/224), or one loaded from a model file "
                                                "(TFLite, Keras .h5, PyTorch/timm, ONNX or mobilenet .npz).")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
-    parser.add_argument("--weights", required=True, metavar="FILE", help="model file")
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (anything Pillow reads)")
+    parser.add_argument("--sample", action="store_true",
+                        help="also classify the bundled sample photo (scikit-image's chelsea, CC0)")
+    parser.add_argument("--weights", metavar="FILE", help="model file (default: the bundled model)")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line (if the model has none)")
     parser.add_argument("--top", type=_positive_int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -53,9 +58,15 @@ def top_classes(probs: np.ndarray, k: int, labels=None):
 
 def run(args) -> int:
     from . import load, preprocess
+    from .bundled import pretrained, sample_image
     from .io import fit_labels, read_labels
+    if not args.images and not args.sample:
+        print("mobilenet classify: error: give IMAGE files or --sample (see 'mobilenet classify --help')",
+              file=sys.stderr)
+        return 2
     try:
-        net = load(args.weights, threads=args.threads)
+        net = pretrained(threads=args.threads) if args.weights is None else load(args.weights, threads=args.threads)
+        images = list(args.images) + ([sample_image()] if args.sample else [])
     except (FileNotFoundError, ValueError, ImportError, TypeError) as e:
         return _fail(str(e))
     labels = net.labels
@@ -66,7 +77,7 @@ def run(args) -> int:
             return _fail(str(e))
     results = []
     status = 0
-    for image in args.images:
+    for image in images:
         try:
             x = preprocess(image, net, exif_transpose=args.exif_transpose)
         except (FileNotFoundError, ValueError, TypeError, ImportError) as e:

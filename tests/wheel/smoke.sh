@@ -3,7 +3,8 @@
 # it into a manylinux wheel with `auditwheel repair`, checks that OpenBLAS is
 # inside it and nothing outside the manylinux policy is needed, installs it
 # into a fresh venv that has no build tools (binary wheels only), and runs a
-# forward pass (checked against the float64 oracle) and `mobilenet info` there.
+# forward pass (checked against the float64 oracle), `mobilenet info` and
+# `mobilenet classify --sample` there.
 #
 # Usage: tests/wheel/smoke.sh     (Linux; needs python3 with venv and pip, and PyPI)
 set -euo pipefail
@@ -32,6 +33,10 @@ if grep -q "external shared libraries" "$work/show.txt" || ! grep -q "manylinux_
 fi
 "$python" -m zipfile -l "$repaired" > "$work/contents.txt"
 grep -q "mobilenet/libscipy_openblas" "$work/contents.txt" || { echo "smoke: OpenBLAS is not in the wheel"; exit 1; }
+for file in mobilenet/data/mobilenet_v1_0.25_224_1_default_1.tflite mobilenet/data/imagenet_labels.txt \
+            mobilenet/data/chelsea.jpg "dist-info/licenses/NOTICE"; do
+  grep -q "$file" "$work/contents.txt" || { echo "smoke: $file is not in the wheel"; exit 1; }
+done
 
 cd "$work"  # away from the source tree: the installed package is the one imported
 for w in "$wheel" "$repaired"; do
@@ -48,4 +53,7 @@ done
 echo "== mobilenet info"
 "$work/user/bin/mobilenet" info --alpha 0.5 --resolution 160 | tee "$work/info.txt"
 grep -q "conv_pw_13" "$work/info.txt" || { echo "smoke: mobilenet info printed no layer table"; exit 1; }
+echo "== mobilenet classify --sample (the bundled model and photo, the README's first command)"
+"$work/user/bin/mobilenet" classify --sample | tee "$work/classify.txt"
+sed -n 2p "$work/classify.txt" | grep -q "Egyptian cat$" || { echo "smoke: the sample is not an Egyptian cat"; exit 1; }
 echo "wheel smoke test passed: $(basename "$repaired")"
