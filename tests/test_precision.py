@@ -81,3 +81,15 @@ def test_quantized_files_default_to_int8():
         mobilenet.load(models / name)  # the default for a quantized file is int8
     net = mobilenet.load(models / name, precision="float32")  # dequantized
     assert net.precision == "float32" and net.quantization is None
+
+
+def test_classify_takes_precision(capsys):
+    pytest.importorskip("tflite")
+    pytest.importorskip("PIL")
+    from mobilenet.cli import main
+    name = sorted(QUANT_TFLITES)[0]
+    weights = str(shared_models() / name)
+    assert main(["classify", "--sample", "--weights", weights]) == 1  # int8 by default: one line, no traceback
+    assert "precision='float32'" in capsys.readouterr().err
+    assert main(["classify", "--sample", "--weights", weights, "--precision", "float32", "--top", "1"]) == 0
+    assert "cat" in capsys.readouterr().out

@@ -43,16 +43,17 @@ def sample_image() -> str:
     return _data_file(SAMPLE_FILE)
 
 
-def pretrained(*, threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None):
+def pretrained(*, threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None,
+               precision: Optional[str] = None):
     """TensorFlow's ImageNet-trained MobileNet v1 0.25/224, bundled with the package, ready to run.
 
     It goes through ``mobilenet.load`` like any .tflite, so it carries TF's
     conventions: 1001 classes (``background`` at 0), ReLU6, 'SAME' padding, and
     ``net.preprocessing`` for ``mobilenet.preprocess``; ``net.labels`` names the
-    classes. threads, backend, isa: as for MobileNetV1.
+    classes. threads, backend, isa, precision: as for mobilenet.load.
     """
     from .io import load
-    return load(model_path(), labels=labels_path(), threads=threads, backend=backend, isa=isa)
+    return load(model_path(), labels=labels_path(), threads=threads, backend=backend, isa=isa, precision=precision)
 
 
 __all__ = ["pretrained", "sample_image", "model_path", "labels_path"]

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from .precision import PRECISIONS, PrecisionNotAvailable
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("classify", help="top classes of images with real weights",
@@ -29,6 +31,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--top", type=_positive_int, default=5, help="how many classes to print (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--threads", type=_positive_int, default=None, help="worker threads")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="arithmetic (default: int8 for quantized models, else float32)")
     parser.add_argument("--no-exif-transpose", dest="exif_transpose", action="store_false",
                         help="use the stored pixels, not turned the way the EXIF orientation says")
     parser.set_defaults(run=run)
@@ -65,9 +69,10 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     try:
-        net = pretrained(threads=args.threads) if args.weights is None else load(args.weights, threads=args.threads)
+        options = {"threads": args.threads, "precision": args.precision}
+        net = pretrained(**options) if args.weights is None else load(args.weights, **options)
         images = list(args.images) + ([sample_image()] if args.sample else [])
-    except (FileNotFoundError, ValueError, ImportError, TypeError) as e:
+    except (FileNotFoundError, ValueError, ImportError, TypeError, PrecisionNotAvailable) as e:
         return _fail(str(e))
     labels = net.labels
     if labels is None and args.labels:
