@@ -41,7 +41,9 @@ for cfg in sys.argv[6:]:
         times.append(time.perf_counter() - t)
     entry = {"median_ms": float(np.median(times) * 1e3)}
     if layers:
-        report = net._engine.profile(x, "NHWC", False, runs, 5)
+        # Builds from before net.timed_passes existed are timed through the engine directly.
+        timed = getattr(net, "timed_passes", None)
+        report = timed(x, runs, 5, softmax=False) if timed else net._engine.profile(x, "NHWC", False, runs, 5)
         entry["layers_us"] = (np.median(report["layer_ns"], axis=0) / 1e3).tolist()
         entry["names"] = [layer.name for layer in net.layers]
     out[cfg] = entry

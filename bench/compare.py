@@ -290,7 +290,7 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
 
 def layer_profile(net, x_nhwc, runs: int) -> dict:
     """Median per-layer time (C++ clock) and the 1x1 layers' share and GFLOP/s."""
-    report = net._engine.profile(x_nhwc, "NHWC", False, runs, min(10, runs))
+    report = net.timed_passes(x_nhwc, runs, min(10, runs), softmax=False)
     layer_ns = np.median(np.asarray(report["layer_ns"]), axis=0)
     pointwise = [i for i, layer in enumerate(net.layers) if layer.type == "conv1x1"]
     pointwise_ns = float(layer_ns[pointwise].sum())
@@ -313,7 +313,7 @@ def python_overhead(net, x_nhwc, runs: int, rounds: int = 20) -> dict:
     per_round = max(5, runs // rounds)
     cxx_rounds, py_rounds, py_nocheck_rounds = [], [], []
     for _ in range(rounds):
-        cxx_rounds.append(float(np.median(net._engine.profile(x_nhwc, "NHWC", False, per_round, 3)["total_ns"])))
+        cxx_rounds.append(float(np.median(net.timed_passes(x_nhwc, per_round, 3, softmax=False)["total_ns"])))
         for check, sink in ((True, py_rounds), (False, py_nocheck_rounds)):
             for _ in range(3):
                 net.logits(x_nhwc, check_finite=check)

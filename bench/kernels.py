@@ -42,7 +42,7 @@ def layer_min_us(spec, isa=None, runs=300):
 def cmd_layers(args):
     net = mobilenet.MobileNetV1(alpha=args.alpha, resolution=args.resolution, threads=args.threads)
     x = RNG.standard_normal((1, args.resolution, args.resolution, 3)).astype(np.float32)
-    r = net._engine.profile(x, "NHWC", False, args.runs, 10)
+    r = net.timed_passes(x, args.runs, 10, softmax=False)
     best = r["layer_ns"].min(axis=0) / 1e6
     print(f"alpha {args.alpha} / {args.resolution}, {args.threads} thread(s): end-to-end median "
           f"{np.median(r['total_ns']) / 1e6:.3f} ms, min {r['total_ns'].min() / 1e6:.3f} ms; "

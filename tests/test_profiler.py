@@ -231,3 +231,14 @@ def test_latency_stats():
     assert stats["median_ms"] == pytest.approx(np.median(np.arange(1.0, 101.0)))
     assert stats["p90_ms"] == pytest.approx(np.percentile(np.arange(1.0, 101.0), 90))
     assert math.isclose(stats["mean_ms"], 50.5)
+
+
+def test_timed_passes_is_the_engine_clock_of_the_public_api():
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    x = np.random.default_rng(3).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    raw = net.timed_passes(x, 4, 2, softmax=False)
+    assert raw["total_ns"].shape == (4,) and raw["warmup_ns"].shape == (2,)
+    assert raw["layer_ns"].shape == (4, len(net.layers)) and (raw["layer_ns"] > 0).all()
+    np.testing.assert_array_equal(raw["output"], net.logits(x))
+    with pytest.raises(ValueError, match="runs must be between"):
+        net.timed_passes(x, 0)

@@ -270,6 +270,21 @@ class MobileNetV1:
         """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
         return list(self._engine.kernel_names)
 
+    def timed_passes(self, x, runs: int, warmup: int = 10, layout: str = "NHWC", *, softmax: bool = True) -> dict:
+        """The engine's own clock over ``warmup`` untimed and ``runs`` timed forward passes of x,
+        in one C++ call with the GIL released (what ``profile`` and the benchmarks build on;
+        Ctrl-C stops it between two passes).
+
+        Returns numpy arrays: ``total_ns`` (runs,), whole passes with no clock read inside;
+        ``layer_ns`` (runs, layers), each layer timed around its kernel in passes of their
+        own; ``warmup_ns`` (warmup,); ``first_ns``, the first pass; ``output``, the last
+        pass's probabilities (logits with softmax=False).
+        """
+        from .profiler import check_count
+        runs, warmup = check_count("runs", runs, 1), check_count("warmup", warmup, 0)
+        x = self._prepare(x, layout)
+        return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
+
     def profile(self, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC"):
         """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
 

@@ -104,7 +104,7 @@ class LayerTiming:
 MAX_RUNS = 1_000_000
 
 
-def _check_count(name: str, value, minimum: int) -> int:
+def check_count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if not minimum <= value <= MAX_RUNS:
@@ -115,11 +115,8 @@ def _check_count(name: str, value, minimum: int) -> int:
 def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC") -> "ProfileReport":
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
-    runs = _check_count("runs", runs, 1)
-    warmup = _check_count("warmup", warmup, 0)
-    x = net._prepare(x, layout)
-    raw = net._engine.profile(x, layout, True, runs, warmup)  # checks for an empty batch and NaN/Inf
-    return ProfileReport(net, raw, batch=x.shape[0], runs=runs, warmup=warmup)
+    raw = net.timed_passes(x, runs, warmup, layout)
+    return ProfileReport(net, raw, batch=raw["output"].shape[0], runs=runs, warmup=warmup)
 
 
 class ProfileReport:
