@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from .vocabulary import Backend
+
 DATA = Path(__file__).resolve().parent / "data"
 MODEL_FILE = "mobilenet_v1_0.25_224_1_default_1.tflite"
 LABELS_FILE = "imagenet_labels.txt"
@@ -43,7 +45,7 @@ def sample_image() -> str:
     return _data_file(SAMPLE_FILE)
 
 
-def pretrained(*, threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None,
+def pretrained(*, threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
                precision: Optional[str] = None):
     """TensorFlow's ImageNet-trained MobileNet v1 0.25/224, bundled with the package, ready to run.
 

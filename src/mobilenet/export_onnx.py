@@ -14,6 +14,7 @@ from typing import Union
 import numpy as np
 
 from .params import fold_batch_norm as _fold_batch_norm
+from .vocabulary import ACTIVATION_BOUNDS, BN_EPSILON, Activation, LayerType
 
 MIN_OPSET = 11  # Clip takes min/max as inputs from opset 11 on
 
@@ -28,15 +29,19 @@ def _import_onnx():
     return onnx, helper, numpy_helper
 
 
+# Our weight layouts (output channels last, see LayerKind.weight_layout) to ONNX's OIHW.
+_TO_OIHW = {
+    "HWIO": lambda weight: weight.transpose(3, 2, 0, 1),
+    "HWC": lambda weight: weight.transpose(2, 0, 1)[:, None],  # one input channel per group
+    "IO": lambda weight: weight.T[:, :, None, None],
+}
+
+
 def _onnx_conv_weight(layer, weight: np.ndarray) -> np.ndarray:
-    """Our layouts (output channels last) to ONNX's OIHW."""
-    if layer.type == "conv3x3":  # [3, 3, cin, cout]
-        return np.ascontiguousarray(weight.transpose(3, 2, 0, 1))
-    if layer.type == "dwconv3x3":  # [3, 3, c] -> [c, 1, 3, 3]
-        return np.ascontiguousarray(weight.transpose(2, 0, 1)[:, None])
-    if layer.type == "conv1x1":  # [cin, cout] -> [cout, cin, 1, 1]
-        return np.ascontiguousarray(weight.T[:, :, None, None])
-    raise ValueError(f"layer {layer.name!r} of type {layer.type!r} is not a convolution")
+    kind = layer.kind
+    if kind is None or not kind.convolution:
+        raise ValueError(f"layer {layer.name!r} of type {layer.type!r} is not a convolution")
+    return np.ascontiguousarray(_TO_OIHW[kind.weight_layout](weight))
 
 
 def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_norm: bool = True,
@@ -64,24 +69,26 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
         initializers.append(numpy_helper.from_array(np.asarray(value, dtype=np.float32), name))
         return name
 
-    if any(layer.activation == "relu6" for layer in net.layers):
-        constant("relu6_min", np.array(0.0))
-        constant("relu6_max", np.array(6.0))
+    if any(layer.activation == Activation.RELU6 for layer in net.layers):
+        low, high = ACTIVATION_BOUNDS[Activation.RELU6]
+        constant("relu6_min", np.array(low))
+        constant("relu6_max", np.array(high))
 
     def activate(layer, x: str) -> str:
-        if layer.activation == "none":
+        if layer.activation == Activation.NONE:
             return x
         out = f"{layer.name}/{layer.activation}"
-        if layer.activation == "relu":
+        if layer.activation == Activation.RELU:
             nodes.append(helper.make_node("Relu", [x], [out], name=out))
-        else:  # relu6
+        else:  # Activation.RELU6
             nodes.append(helper.make_node("Clip", [x, "relu6_min", "relu6_max"], [out], name=out))
         return out
 
     x, four_d = "input", True
     for layer in net.layers:
         p = net.params.get(layer.name, {})
-        if layer.type in ("conv3x3", "dwconv3x3", "conv1x1"):
+        kind = layer.kind
+        if kind is not None and kind.convolution:
             if fold_batch_norm:
                 weight, bias = _fold_batch_norm(layer, p)
             else:
@@ -91,8 +98,8 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
             if bias is not None:
                 inputs.append(constant(f"{layer.name}/bias", bias))
             top, left, bottom, right = layer.padding
-            size = 1 if layer.type == "conv1x1" else 3
-            group = layer.in_shape[2] if layer.type == "dwconv3x3" else 1
+            size = kind.kernel
+            group = layer.in_shape[2] if kind.depthwise else 1
             out = f"{layer.name}/conv"
             nodes.append(helper.make_node("Conv", inputs, [out], name=out, kernel_shape=[size, size],
                                           strides=[layer.stride, layer.stride], pads=[top, left, bottom, right],
@@ -103,21 +110,21 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
                 out = f"{layer.name}/batch_norm"
                 names = [constant(f"{layer.name}/bn_{key}", bn[key]) for key in ("gamma", "beta", "mean", "var")]
                 nodes.append(helper.make_node("BatchNormalization", [x] + names, [out], name=out,
-                                              epsilon=float(bn.get("eps", 1e-3))))
+                                              epsilon=float(bn.get("eps", BN_EPSILON))))
                 x = out
             x = activate(layer, x)
-        elif layer.type == "avgpool":
+        elif layer.type == LayerType.AVGPOOL:
             out = f"{layer.name}/pool"
-            nodes.append(helper.make_node("GlobalAveragePool", [x], [out], name=out))
+            nodes.append(helper.make_node(kind.onnx_op, [x], [out], name=out))
             x = out
-        elif layer.type == "fc":
+        elif layer.type == LayerType.FC:
             if four_d:
                 out = f"{layer.name}/flatten"
                 nodes.append(helper.make_node("Flatten", [x], [out], name=out, axis=1))
                 x, four_d = out, False
             weight, bias = _fold_batch_norm(layer, p)  # no batch norm here: weight and bias as they are
             out = f"{layer.name}/gemm"
-            nodes.append(helper.make_node("Gemm", [x, constant(f"{layer.name}/weight", weight),
+            nodes.append(helper.make_node(kind.onnx_op, [x, constant(f"{layer.name}/weight", weight),
                                                    constant(f"{layer.name}/bias", bias)], [out], name=out))
             x = activate(layer, out)
         else:

@@ -8,14 +8,14 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-LAYER_TYPES = ("conv3x3", "dwconv3x3", "conv1x1", "avgpool", "fc")
-ACTIVATIONS = ("relu", "relu6", "none")
-PADDINGS = ("same", "symmetric")
-CHANNEL_ROUNDINGS = ("floor", "multiple_of_8")
+# The tuples of spellings stay importable from here, where they used to be defined.
+from .vocabulary import (ACTIVATIONS, CHANNEL_ROUNDINGS, LAYER_KINDS, LAYER_TYPES, PADDINGS,  # noqa: F401
+                         Activation, ActivationName, ChannelRounding, ChannelRoundingName, LayerKind, LayerType,
+                         LayerTypeName, Padding, PaddingName)
 
 # Table 1 after the stem: (output channels at alpha 1, depthwise stride) per block.
 # The paper prints stride 2 for block 13; the 7x7 output (and every release) use 1.
@@ -36,71 +36,81 @@ class Layer:
     """One layer: shapes are (height, width, channels); padding is (top, left, bottom, right)."""
 
     name: str
-    type: str
+    type: Union[LayerType, LayerTypeName]
     in_shape: Tuple[int, int, int]
     out_shape: Tuple[int, int, int]
     stride: int = 1
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
-    activation: str = "none"
+    activation: Union[Activation, ActivationName] = Activation.NONE
+
+    def __post_init__(self):
+        # Known spellings become the vocabulary's members; an unknown one is kept
+        # as given, for check_chain to name (files are read into Layers first).
+        if self.type in LAYER_TYPES:
+            object.__setattr__(self, "type", LayerType(self.type))
+        if self.activation in ACTIVATIONS:
+            object.__setattr__(self, "activation", Activation(self.activation))
+
+    @property
+    def kind(self) -> Optional[LayerKind]:
+        """What this layer's type is (None for an unknown type)."""
+        return LAYER_KINDS.get(self.type)
 
     @property
     def mult_adds(self) -> int:
+        """Multiply-adds per image; pooling's additions are not counted, as in the paper."""
+        kind = self.kind
+        if kind is None or not kind.has_weights:
+            return 0
         (_, _, cin), (oh, ow, cout) = self.in_shape, self.out_shape
-        if self.type == "conv3x3":
-            return oh * ow * cout * 9 * cin
-        if self.type == "dwconv3x3":
-            return oh * ow * cout * 9
-        if self.type in ("conv1x1", "fc"):
-            return oh * ow * cin * cout
-        return 0  # pooling: additions only, which the paper does not count
+        return oh * ow * cout * kind.weights_per_output(cin)
 
     @property
     def params(self) -> int:
         """Weights, as the paper counts them (no biases, no batch norm)."""
-        cin, cout = self.in_shape[2], self.out_shape[2]
-        return {"conv3x3": 9 * cin * cout, "dwconv3x3": 9 * cout, "conv1x1": cin * cout,
-                "fc": cin * cout}.get(self.type, 0)
+        kind = self.kind
+        if kind is None or not kind.has_weights:
+            return 0
+        return self.out_shape[2] * kind.weights_per_output(self.in_shape[2])
 
     @property
     def weight_shape(self) -> Optional[Tuple[int, ...]]:
         """Canonical (unfolded) weight layout: output channels last."""
-        cin, cout = self.in_shape[2], self.out_shape[2]
-        return {"conv3x3": (3, 3, cin, cout), "dwconv3x3": (3, 3, cout),
-                "conv1x1": (cin, cout), "fc": (cin, cout)}.get(self.type)
+        kind = self.kind
+        return None if kind is None else kind.weight_shape(self.in_shape[2], self.out_shape[2])
 
     @property
     def has_batch_norm(self) -> bool:
-        return self.type in ("conv3x3", "dwconv3x3", "conv1x1")
+        kind = self.kind
+        return kind is not None and kind.has_batch_norm
 
 
-def scaled_channels(channels: int, alpha: float, rounding: str = "floor") -> int:
+def scaled_channels(channels: int, alpha: float,
+                    rounding: Union[ChannelRounding, ChannelRoundingName] = ChannelRounding.FLOOR) -> int:
     """Channels of a layer thinned by the width multiplier.
 
     "floor" is Keras's and TF-slim's int(c * alpha); "multiple_of_8" is timm's
     make_divisible (nearest multiple of 8, never more than 10% below c * alpha).
     """
-    if rounding == "floor":
+    rounding = ChannelRounding.parse(rounding, "channel_rounding")
+    if rounding == ChannelRounding.FLOOR:
         return max(1, int(channels * alpha))
-    if rounding == "multiple_of_8":
-        value = channels * alpha
-        rounded = max(8, int(value + 4) // 8 * 8)
-        return rounded + 8 if rounded < 0.9 * value else rounded
-    raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, got {rounding!r}")
+    value = channels * alpha  # ChannelRounding.MULTIPLE_OF_8
+    rounded = max(8, int(value + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * value else rounded
 
 
-def conv_padding(size: int, stride: int, mode: str) -> Tuple[int, int]:
+def conv_padding(size: int, stride: int, mode: Union[Padding, PaddingName]) -> Tuple[int, int]:
     """(before, after) padding of a 3x3 convolution along one axis.
 
     "same" is TensorFlow's rule: output = ceil(size / stride), and the odd pixel
     of padding goes after (bottom/right). "symmetric" is PyTorch's padding=1.
     """
-    if mode == "symmetric":
+    if Padding.parse(mode, "padding") == Padding.SYMMETRIC:
         return 1, 1
-    if mode == "same":
-        out = -(-size // stride)
-        total = max((out - 1) * stride + 3 - size, 0)
-        return total // 2, total - total // 2
-    raise ValueError(f"padding must be one of {PADDINGS}, got {mode!r}")
+    out = -(-size // stride)  # Padding.SAME
+    total = max((out - 1) * stride + 3 - size, 0)
+    return total // 2, total - total // 2
 
 
 def conv_output_size(size: int, stride: int, before: int, after: int) -> int:
@@ -147,8 +157,10 @@ def resolution_pair(resolution) -> Tuple[int, int]:
 
 
 def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, *,
-                 shallow: bool = False, activation: str = "relu", padding: str = "same",
-                 channel_rounding: str = "floor") -> Tuple[Layer, ...]:
+                 shallow: bool = False, activation: Union[Activation, ActivationName] = Activation.RELU,
+                 padding: Union[Padding, PaddingName] = Padding.SAME,
+                 channel_rounding: Union[ChannelRounding, ChannelRoundingName] = ChannelRounding.FLOOR
+                 ) -> Tuple[Layer, ...]:
     """The layers of Table 1 for a width multiplier and input resolution (an
     integer, or a (height, width) pair for non-square inputs)."""
     alpha = _check_number("alpha", alpha)
@@ -161,17 +173,14 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
     if num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {num_classes}")
     shallow = check_flag("shallow", shallow)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-    if channel_rounding not in CHANNEL_ROUNDINGS:
-        raise ValueError(f"channel_rounding must be one of {CHANNEL_ROUNDINGS}, got {channel_rounding!r}")
+    activation = Activation.parse(activation, "activation")
+    padding = Padding.parse(padding, "padding")
+    channel_rounding = ChannelRounding.parse(channel_rounding, "channel_rounding")
 
     layers = []
     shape = (height, width, 3)
 
-    def spatial(name: str, type_: str, cout: int, stride: int) -> None:
+    def spatial(name: str, type_: LayerType, cout: int, stride: int) -> None:
         nonlocal shape
         h, w, _ = shape
         top, bottom = conv_padding(h, stride, padding)
@@ -180,16 +189,17 @@ def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1
         layers.append(Layer(name, type_, shape, out, stride, (top, left, bottom, right), activation))
         shape = out
 
-    spatial("conv1", "conv3x3", scaled_channels(STEM_CHANNELS, alpha, channel_rounding), 2)
+    spatial("conv1", LayerType.CONV3X3, scaled_channels(STEM_CHANNELS, alpha, channel_rounding), 2)
     for index, (channels, stride) in enumerate(TABLE1_BLOCKS, start=1):
         if shallow and index in SHALLOW_DROPPED_BLOCKS:
             continue
-        spatial(f"conv_dw_{index}", "dwconv3x3", shape[2], stride)
+        spatial(f"conv_dw_{index}", LayerType.DWCONV3X3, shape[2], stride)
         cout = scaled_channels(channels, alpha, channel_rounding)
-        layers.append(Layer(f"conv_pw_{index}", "conv1x1", shape, shape[:2] + (cout,), 1, (0, 0, 0, 0), activation))
+        layers.append(Layer(f"conv_pw_{index}", LayerType.CONV1X1, shape, shape[:2] + (cout,), 1, (0, 0, 0, 0),
+                            activation))
         shape = shape[:2] + (cout,)
-    layers.append(Layer("avgpool", "avgpool", shape, (1, 1, shape[2])))
-    layers.append(Layer("fc", "fc", (1, 1, shape[2]), (1, 1, num_classes)))
+    layers.append(Layer("avgpool", LayerType.AVGPOOL, shape, (1, 1, shape[2])))
+    layers.append(Layer("fc", LayerType.FC, (1, 1, shape[2]), (1, 1, num_classes)))
     check_sizes(layers)
     return tuple(layers)
 

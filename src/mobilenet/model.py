@@ -13,9 +13,9 @@ from .graph import Layer, build_layers, check_chain
 from .params import check_params, fold_batch_norm, random_params
 from .precision import PrecisionNotAvailable, check_precision, runnable_precision
 from .summary import Summary
+from .vocabulary import (BACKENDS, LAYOUTS, MAX_THREADS, MIN_THREADS, Activation, Backend,  # noqa: F401
+                         ChannelRounding, LayerType, Layout, Padding)
 
-LAYOUTS = ("NHWC", "NCHW")
-BACKENDS = ("gemm", "blas")
 ISAS = ("scalar", "avx2", "avx512", "neon")
 # Activation memory a forward call may use for its batch, and the fewest images
 # a chunk of a larger batch holds (see MobileNetV1.chunk_size).
@@ -29,8 +29,8 @@ def _check_threads(threads) -> int:
         return _core.physical_cores()
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be an integer, got {type(threads).__name__}")
-    if not 1 <= threads <= 1024:
-        raise ValueError(f"threads must be between 1 and 1024, got {threads}")
+    if not MIN_THREADS <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be between {MIN_THREADS} and {MAX_THREADS}, got {threads}")
     return int(threads)
 
 
@@ -72,8 +72,9 @@ def engine_specs(layers: Sequence[Layer], params: Dict[str, dict]) -> list:
     specs = []
     for layer in layers:
         (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
-        spec = {"type": layer.type, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
-                "padding": list(layer.padding), "activation": layer.activation, "weight": None, "bias": None}
+        # The bindings take the plain spellings.
+        spec = {"type": str(layer.type), "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
+                "padding": list(layer.padding), "activation": str(layer.activation), "weight": None, "bias": None}
         if layer.name in params and layer.weight_shape is not None:
             weight, bias = fold_batch_norm(layer, params[layer.name])
             spec["weight"], spec["bias"] = weight.ravel(), bias
@@ -102,9 +103,9 @@ class MobileNetV1:
     """
 
     def __init__(self, alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, shallow: bool = False,
-                 activation: str = "relu", padding: str = "same", seed: int = 0, *,
-                 channel_rounding: str = "floor", threads: Optional[int] = None, backend: str = "gemm",
-                 isa: Optional[str] = None, precision: str = "float32"):
+                 activation: str = Activation.RELU, padding: str = Padding.SAME, seed: int = 0, *,
+                 channel_rounding: str = ChannelRounding.FLOOR, threads: Optional[int] = None,
+                 backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32"):
         if check_precision(precision) == "int8":
             raise ValueError("precision='int8' needs calibration data to choose its scales: build the float32 "
                              "network and call net.quantize(calibration_images)")
@@ -121,7 +122,7 @@ class MobileNetV1:
 
     @classmethod
     def from_layers(cls, layers: Sequence[Layer], params: Dict[str, dict], *, threads: Optional[int] = None,
-                    backend: str = "gemm", isa: Optional[str] = None, precision: str = "float32",
+                    backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32",
                     **attributes) -> "MobileNetV1":
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
@@ -138,7 +139,7 @@ class MobileNetV1:
 
     def _setup(self, layers, params, *, threads, backend, isa, precision):
         check_chain(layers)
-        if layers[0].type != "conv3x3" or layers[0].in_shape[2] != 3:
+        if layers[0].type != LayerType.CONV3X3 or layers[0].in_shape[2] != 3:
             raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
         check_params(layers, params)
         backend, isa, threads = _check_backend(backend), _check_isa(isa), _check_threads(threads)
@@ -170,13 +171,13 @@ class MobileNetV1:
             raise TypeError(f"input must be a float32 array, got dtype {x.dtype}; "
                             "images (uint8) go through mobilenet.preprocess(image, net) first")
         h, w, c = self.input_shape
-        expected = (h, w, c) if layout == "NHWC" else (c, h, w)
+        expected = (h, w, c) if layout == Layout.NHWC else (c, h, w)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             hint = ""
             if x.ndim == 3 and tuple(x.shape) == expected:
                 hint = "; for one image, pass x[None]"
-            elif x.ndim == 4 and tuple(x.shape[1:]) == ((c, h, w) if layout == "NHWC" else (h, w, c)):
-                other = "NCHW" if layout == "NHWC" else "NHWC"
+            elif x.ndim == 4 and tuple(x.shape[1:]) == ((c, h, w) if layout == Layout.NHWC else (h, w, c)):
+                other = str(Layout.NCHW if layout == Layout.NHWC else Layout.NHWC)
                 hint = f"; this looks like {other}: pass layout={other!r}"
             raise ValueError(f"input shape {tuple(x.shape)} does not match (N, {', '.join(map(str, expected))}) "
                              f"for layout={layout!r}{hint}")
@@ -227,7 +228,7 @@ class MobileNetV1:
                              "check_finite=False returns the output anyway")
         return out
 
-    def logits(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
+    def logits(self, x, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
         """Pre-softmax class scores, (N, num_classes) float32.
 
         x: (N, H, W, 3) float32, or (N, 3, H, W) with layout="NCHW". Raises
@@ -241,7 +242,7 @@ class MobileNetV1:
         """
         return self._forward(x, layout, False, check_finite)
 
-    def __call__(self, x, layout: str = "NHWC", *, check_finite: bool = True) -> np.ndarray:
+    def __call__(self, x, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
         """Class probabilities (softmax of the logits), (N, num_classes) float32; see ``logits``."""
         return self._forward(x, layout, True, check_finite)
 
@@ -270,7 +271,8 @@ class MobileNetV1:
         """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
         return list(self._engine.kernel_names)
 
-    def timed_passes(self, x, runs: int, warmup: int = 10, layout: str = "NHWC", *, softmax: bool = True) -> dict:
+    def timed_passes(self, x, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,
+                     softmax: bool = True) -> dict:
         """The engine's own clock over ``warmup`` untimed and ``runs`` timed forward passes of x,
         in one C++ call with the GIL released (what ``profile`` and the benchmarks build on;
         Ctrl-C stops it between two passes).
@@ -285,7 +287,7 @@ class MobileNetV1:
         x = self._prepare(x, layout)
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 
-    def profile(self, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC"):
+    def profile(self, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC):
         """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
 
         Every layer is timed in C++ around its kernel; whole passes are timed in
@@ -328,7 +330,7 @@ class MobileNetV1:
     def quantize(self, calibration) -> "MobileNetV1":
         """An int8 network in TFLite's integer arithmetic, its activation scales chosen on
         `calibration` (images as for `net(x)`); this network is unchanged."""
-        self._check_input(calibration, "NHWC")
+        self._check_input(calibration, Layout.NHWC)
         raise PrecisionNotAvailable("precision='int8' is not available yet in this version of mobilenet: "
                                     "quantize() arrives with the integer kernels")
 

@@ -11,8 +11,7 @@ from typing import Dict, Sequence
 import numpy as np
 
 from .graph import Layer
-
-BN_EPSILON = 1e-3  # TF-slim's and Keras's batch-norm epsilon
+from .vocabulary import BN_EPSILON, LayerType
 
 
 def random_params(layers: Sequence[Layer], seed: int = 0) -> Dict[str, dict]:
@@ -23,8 +22,8 @@ def random_params(layers: Sequence[Layer], seed: int = 0) -> Dict[str, dict]:
         if layer.weight_shape is None:
             continue
         cin, cout = layer.in_shape[2], layer.out_shape[2]
-        fan_in = {"conv3x3": 9 * cin, "dwconv3x3": 9, "conv1x1": cin, "fc": cin}[layer.type]
-        gain = 1.0 if layer.type == "fc" else 2.0
+        fan_in = layer.kind.weights_per_output(cin)
+        gain = 1.0 if layer.type == LayerType.FC else 2.0  # no ReLU after the classifier
         p = {"weight": (rng.standard_normal(layer.weight_shape) * np.sqrt(gain / fan_in)).astype(np.float32)}
         if layer.has_batch_norm:
             p["bn"] = {

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-
+from .vocabulary import LAYER_KINDS, LayerType, Layout
 
 # The paper (Section 3.2): "MobileNet spends 95% of it's computation time in 1x1 convolutions".
 PAPER_CONV1X1_TIME_PCT = 95.0
@@ -25,11 +25,10 @@ PAPER_CONV1X1_TIME_PCT = 95.0
 PAPER_CLAIM_TOLERANCE_PCT = 5.0
 
 # The paper's names for the layer types (Table 2).
-TYPE_LABELS = {"conv3x3": "Conv 3x3 (full)", "dwconv3x3": "Conv DW 3x3", "conv1x1": "Conv 1x1",
-               "avgpool": "Avg pool", "fc": "Fully connected"}
+TYPE_LABELS = {layer_type: kind.table2_label for layer_type, kind in LAYER_KINDS.items()}
 
-PLOT_COLORS = {"conv3x3": "#7f7f7f", "dwconv3x3": "#ff7f0e", "conv1x1": "#1f77b4", "avgpool": "#2ca02c",
-               "fc": "#d62728"}
+PLOT_COLORS = {LayerType.CONV3X3: "#7f7f7f", LayerType.DWCONV3X3: "#ff7f0e", LayerType.CONV1X1: "#1f77b4",
+               LayerType.AVGPOOL: "#2ca02c", LayerType.FC: "#d62728"}
 
 
 def cpu_model() -> str:
@@ -112,7 +111,7 @@ def check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = "NHWC") -> "ProfileReport":
+def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> "ProfileReport":
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
     raw = net.timed_passes(x, runs, warmup, layout)
@@ -169,7 +168,7 @@ class ProfileReport:
 
     def paper_claim(self) -> dict:
         """Does the paper's "95% of the time in 1x1 convolutions" hold on this CPU?"""
-        conv1x1 = self.by_type().get("conv1x1", {"time_pct": 0.0, "mult_adds_pct": 0.0})
+        conv1x1 = self.by_type().get(LayerType.CONV1X1, {"time_pct": 0.0, "mult_adds_pct": 0.0})
         measured = conv1x1["time_pct"]
         return {"claim": "95% of the computation time is spent in 1x1 convolutions",
                 "paper_time_pct": PAPER_CONV1X1_TIME_PCT, "measured_time_pct": measured,

@@ -9,14 +9,15 @@ from typing import Dict, Sequence
 import numpy as np
 
 from .graph import Layer
+from .vocabulary import Activation, LayerType, Layout
 
 
 def activate(x: np.ndarray, activation: str) -> np.ndarray:
-    if activation == "relu":
+    if activation == Activation.RELU:
         return np.maximum(x, 0.0)
-    if activation == "relu6":
+    if activation == Activation.RELU6:
         return np.clip(x, 0.0, 6.0)
-    if activation == "none":
+    if activation == Activation.NONE:
         return x
     raise ValueError(f"unknown activation {activation!r}")
 
@@ -65,14 +66,14 @@ def batch_norm(x, bn):
 
 def layer_forward(layer: Layer, p: dict, x: np.ndarray) -> np.ndarray:
     """One layer of the network on an NHWC float64 batch."""
-    if layer.type == "avgpool":
+    if layer.type == LayerType.AVGPOOL:
         return x.mean(axis=(1, 2), keepdims=True)
     weight = np.asarray(p["weight"], np.float64)
-    if layer.type == "conv3x3":
+    if layer.type == LayerType.CONV3X3:
         y = conv3x3(x, weight, layer.stride, layer.padding)
-    elif layer.type == "dwconv3x3":
+    elif layer.type == LayerType.DWCONV3X3:
         y = dwconv3x3(x, weight, layer.stride, layer.padding)
-    elif layer.type in ("conv1x1", "fc"):
+    elif layer.type in (LayerType.CONV1X1, LayerType.FC):
         y = x @ weight
     else:
         raise ValueError(f"unknown layer type {layer.type!r}")
@@ -83,13 +84,12 @@ def layer_forward(layer: Layer, p: dict, x: np.ndarray) -> np.ndarray:
     return activate(y, layer.activation)
 
 
-def forward(layers: Sequence[Layer], params: Dict[str, dict], x, layout: str = "NHWC") -> np.ndarray:
+def forward(layers: Sequence[Layer], params: Dict[str, dict], x, layout: str = Layout.NHWC) -> np.ndarray:
     """Logits [N, classes] (or the last layer's flattened output) in float64."""
+    layout = Layout.parse(layout, "layout")
     x = np.asarray(x, np.float64)
-    if layout == "NCHW":
+    if layout == Layout.NCHW:
         x = x.transpose(0, 2, 3, 1)
-    elif layout != "NHWC":
-        raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
     for layer in layers:
         x = layer_forward(layer, params.get(layer.name, {}), x)
     return x.reshape(x.shape[0], -1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Sequence
 
-from .graph import LAYER_TYPES, Layer
+from .graph import Layer
+from .vocabulary import LayerType
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ def _bias_params(layer: Layer) -> int:
     cout = layer.out_shape[2]
     if layer.has_batch_norm:
         return 4 * cout  # gamma, beta, mean, variance (the folded bias comes from them)
-    return cout if layer.type == "fc" else 0
+    return cout if layer.type == LayerType.FC else 0
 
 
 class Summary:
@@ -61,7 +62,7 @@ class Summary:
     def by_type(self) -> Dict[str, Dict[str, float]]:
         """The paper's Table 2: per layer type, its share (%) of mult-adds and of parameters."""
         out = {}
-        for t in LAYER_TYPES:
+        for t in LayerType:
             rows = [r for r in self.rows if r.type == t]
             if not rows:
                 continue

@@ -23,6 +23,7 @@ from typing import Optional, Sequence, Tuple, Union
 from ..graph import resolution_pair
 from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
+from ..vocabulary import Backend
 from .._files import existing_file
 from ._limits import HEAD_BYTES, MAX_FILE_BYTES, as_stream, size_of
 
@@ -178,7 +179,7 @@ def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> list:
 
 def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
          preprocessing: Optional[Preprocessing] = None, labels: Union[None, str, os.PathLike, Sequence[str]] = None,
-         threads: Optional[int] = None, backend: str = "gemm", isa: Optional[str] = None,
+         threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
          precision: Optional[str] = None):
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 

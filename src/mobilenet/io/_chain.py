@@ -14,29 +14,41 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..graph import MAX_RESOLUTION, Layer, conv_output_size, conv_padding
+from ..vocabulary import ACTIVATIONS, LAYER_KINDS, MAX_PADDING, STRIDES, Activation, LayerType, Padding
 
 MAX_CHANNELS = 1 << 16
 
 
 @dataclass
 class Op:
-    """One convolution-like operation: kind is "conv3x3", "dwconv3x3", "pointwise" or "avgpool"."""
+    """One convolution-like operation, kind a LayerType.
 
-    kind: str
+    A pointwise kind (CONV1X1 or FC) says what the framework called the
+    operation; where it sits in the chain decides the layer it becomes (see
+    ``assemble``): a 1x1 convolution can be the classifier, a fully connected
+    layer before the pooling a 1x1 convolution.
+    """
+
+    kind: LayerType
     where: str  # the framework's name for it, for error messages
     weight: Optional[np.ndarray] = None
     bias: Optional[np.ndarray] = None
     bn: Optional[dict] = None
     stride: int = 1
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
-    activation: str = "none"
+    activation: Activation = Activation.NONE
     extra: dict = field(default_factory=dict)
+
+    @property
+    def pointwise(self) -> bool:
+        kind = LAYER_KINDS.get(self.kind)
+        return kind is not None and kind.pointwise
 
 
 def same_padding(height: int, width: int, stride: int) -> Tuple[int, int, int, int]:
     """TensorFlow's 'SAME' (ONNX's SAME_UPPER) for a 3x3 kernel: the odd pixel goes bottom/right."""
-    top, bottom = conv_padding(height, stride, "same")
-    left, right = conv_padding(width, stride, "same")
+    top, bottom = conv_padding(height, stride, Padding.SAME)
+    left, right = conv_padding(width, stride, Padding.SAME)
     return top, left, bottom, right
 
 
@@ -71,16 +83,16 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
     height, width = check_resolution(height, width, source)
     if not ops:
         raise ValueError(f"{source}: the model has no layers")
-    if ops[0].kind != "conv3x3":
+    if ops[0].kind != LayerType.CONV3X3:
         raise ValueError(f"{source}: a MobileNet v1 starts with a 3x3 convolution over the RGB image, "
                          f"found {ops[0].kind} at {ops[0].where}")
-    pool_at = [i for i, op in enumerate(ops) if op.kind == "avgpool"]
+    pool_at = [i for i, op in enumerate(ops) if op.kind == LayerType.AVGPOOL]
     if len(pool_at) != 1:
         raise ValueError(f"{source}: a MobileNet v1 has exactly one global average pooling, found {len(pool_at)}")
     pool = pool_at[0]
-    if pool == len(ops) - 1 or ops[-1].kind != "pointwise":
+    if pool == len(ops) - 1 or not ops[-1].pointwise:
         raise ValueError(f"{source}: no classifier (a fully connected or 1x1 layer) after the global pooling")
-    if not any(op.kind == "dwconv3x3" for op in ops[:pool]):
+    if not any(op.kind == LayerType.DWCONV3X3 for op in ops[:pool]):
         raise ValueError(f"{source}: no depthwise convolution: not a MobileNet v1")
 
     layers: List[Layer] = []
@@ -89,31 +101,31 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
     block = 0
     for index, op in enumerate(ops):
         h, w, c = shape
-        if op.kind == "avgpool":
-            layers.append(Layer("avgpool", "avgpool", shape, (1, 1, c)))
+        if op.kind == LayerType.AVGPOOL:
+            layers.append(Layer("avgpool", LayerType.AVGPOOL, shape, (1, 1, c)))
             shape = (1, 1, c)
             continue
-        if op.kind == "conv3x3":
+        if op.kind == LayerType.CONV3X3:
             if index != 0:
                 raise ValueError(f"{source}: {op.where}: a full 3x3 convolution is only supported as the stem")
-            name, type_ = "conv1", "conv3x3"
+            name, type_ = "conv1", LayerType.CONV3X3
             cout = op.weight.shape[3] if op.weight.ndim == 4 else -1
             expected = (3, 3, c, cout)
-        elif op.kind == "dwconv3x3":
+        elif op.kind == LayerType.DWCONV3X3:
             if index > pool:
                 raise ValueError(f"{source}: {op.where}: depthwise convolution after the global pooling")
             block += 1
-            name, type_, cout = f"conv_dw_{block}", "dwconv3x3", c
+            name, type_, cout = f"conv_dw_{block}", LayerType.DWCONV3X3, c
             expected = (3, 3, c)
-        elif op.kind == "pointwise":
+        elif op.pointwise:
             cout = op.weight.shape[1] if op.weight.ndim == 2 else -1
             expected = (c, cout)
             if index == len(ops) - 1:
-                name, type_ = "fc", "fc"
-            elif index < pool and ops[index - 1].kind == "dwconv3x3" and f"conv_pw_{block}" not in params:
-                name, type_ = f"conv_pw_{block}", "conv1x1"
+                name, type_ = "fc", LayerType.FC
+            elif index < pool and ops[index - 1].kind == LayerType.DWCONV3X3 and f"conv_pw_{block}" not in params:
+                name, type_ = f"conv_pw_{block}", LayerType.CONV1X1
             else:
-                name, type_ = "conv_head", "conv1x1"
+                name, type_ = "conv_head", LayerType.CONV1X1
                 if name in params:
                     raise ValueError(f"{source}: {op.where}: more than one extra 1x1 layer: not a MobileNet v1")
         else:
@@ -124,14 +136,15 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
                              f"(expected {expected})")
         if not 1 <= cout <= MAX_CHANNELS:
             raise ValueError(f"{source}: {op.where}: {cout} output channels is out of range")
-        if op.activation not in ("none", "relu", "relu6"):
+        if op.activation not in ACTIVATIONS:
             raise ValueError(f"{source}: {op.where}: unsupported activation {op.activation!r}")
-        if type_ in ("conv3x3", "dwconv3x3"):
-            if op.stride not in (1, 2):
+        spatial = LAYER_KINDS[type_].spatial
+        if spatial:
+            if op.stride not in STRIDES:
                 raise ValueError(f"{source}: {op.where}: stride {op.stride} is not 1 or 2")
             top, left, bottom, right = op.padding
-            if not all(0 <= p <= 2 for p in op.padding):
-                raise ValueError(f"{source}: {op.where}: padding {op.padding} is outside 0..2")
+            if not all(0 <= p <= MAX_PADDING for p in op.padding):
+                raise ValueError(f"{source}: {op.where}: padding {op.padding} is outside 0..{MAX_PADDING}")
             oh = conv_output_size(h, op.stride, top, bottom)
             ow = conv_output_size(w, op.stride, left, right)
             if oh < 1 or ow < 1:
@@ -141,9 +154,8 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
             if op.stride != 1 or any(op.padding):
                 raise ValueError(f"{source}: {op.where}: a 1x1 layer must have stride 1 and no padding")
             out = (h, w, cout)
-        layers.append(Layer(name, type_, shape, out, op.stride if type_ != "fc" and type_ != "conv1x1" else 1,
-                            tuple(op.padding) if type_ in ("conv3x3", "dwconv3x3") else (0, 0, 0, 0),
-                            op.activation))
+        layers.append(Layer(name, type_, shape, out, op.stride if spatial else 1,
+                            tuple(op.padding) if spatial else (0, 0, 0, 0), op.activation))
         p = {"weight": as_float32(op.weight, f"{source}: {op.where} weight")}
         if op.bias is not None:
             p["bias"] = as_float32(op.bias, f"{source}: {op.where} bias", (cout,))

@@ -21,8 +21,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..graph import TABLE1_BLOCKS
-from ..params import BN_EPSILON
 from ..preprocess import TENSORFLOW
+from ..vocabulary import BN_EPSILON, Activation, LayerType
 from ._chain import Op, assemble, same_padding
 from ._limits import MAX_TENSOR_ELEMENTS, Budget, as_stream, size_of
 
@@ -170,21 +170,22 @@ def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
         stem = _kernel(weights, "conv1", "kernel", (3, 3, 3, None))
         channels = stem.shape[3]
         height, width = (224, 224) if resolution is None else resolution
-        ops = [Op("conv3x3", "conv1", stem, bn=_bn(weights, "conv1_bn", channels), stride=2,
-                  padding=same_padding(height, width, 2), activation="relu6")]
+        ops = [Op(LayerType.CONV3X3, "conv1", stem, bn=_bn(weights, "conv1_bn", channels), stride=2,
+                  padding=same_padding(height, width, 2), activation=Activation.RELU6)]
         for k, (_, stride) in enumerate(TABLE1_BLOCKS, start=1):
             dw = _kernel(weights, f"conv_dw_{k}", "depthwise_kernel", (3, 3, channels, 1))
             # Keras: stride 1 is 'same'; stride 2 is ZeroPadding2D(((0, 1), (0, 1))) then 'valid'.
             padding = (1, 1, 1, 1) if stride == 1 else (0, 0, 1, 1)
-            ops.append(Op("dwconv3x3", f"conv_dw_{k}", dw[:, :, :, 0], bn=_bn(weights, f"conv_dw_{k}_bn", channels),
-                          stride=stride, padding=padding, activation="relu6"))
+            ops.append(Op(LayerType.DWCONV3X3, f"conv_dw_{k}", dw[:, :, :, 0],
+                          bn=_bn(weights, f"conv_dw_{k}_bn", channels), stride=stride, padding=padding,
+                          activation=Activation.RELU6))
             pw = _kernel(weights, f"conv_pw_{k}", "kernel", (1, 1, channels, None))
             channels = pw.shape[3]
-            ops.append(Op("pointwise", f"conv_pw_{k}", pw[0, 0], bn=_bn(weights, f"conv_pw_{k}_bn", channels),
-                          activation="relu6"))
-        ops.append(Op("avgpool", "global_average_pooling2d"))
+            ops.append(Op(LayerType.CONV1X1, f"conv_pw_{k}", pw[0, 0], bn=_bn(weights, f"conv_pw_{k}_bn", channels),
+                          activation=Activation.RELU6))
+        ops.append(Op(LayerType.AVGPOOL, "global_average_pooling2d"))
         preds = weights.layer("conv_preds", ("kernel", "bias"), ((1, 1, channels, None), (None,)))
-        ops.append(Op("pointwise", "conv_preds", preds["kernel"][0, 0], preds["bias"]))
+        ops.append(Op(LayerType.CONV1X1, "conv_preds", preds["kernel"][0, 0], preds["bias"]))
     layers, params = assemble(ops, height, width, "Keras weights")
     return layers, params, {"alpha": stem.shape[3] / 32.0, "preprocessing": TENSORFLOW, "labels": None,
                             "source": "keras"}

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..graph import Layer
 from ..preprocess import Preprocessing
+from ..vocabulary import BN_EPSILON, MAX_PADDING, STRIDES
 from ._chain import MAX_CHANNELS, MAX_RESOLUTION
 from ._limits import Budget, as_stream, size_of
 
@@ -37,9 +38,9 @@ def save(net, path) -> None:
     layers = []
     arrays = {}
     for layer in net.layers:
-        entry = {"name": layer.name, "type": layer.type, "in_shape": list(layer.in_shape),
+        entry = {"name": layer.name, "type": str(layer.type), "in_shape": list(layer.in_shape),
                  "out_shape": list(layer.out_shape), "stride": layer.stride, "padding": list(layer.padding),
-                 "activation": layer.activation}
+                 "activation": str(layer.activation)}
         p = net.params.get(layer.name)
         if p is not None and layer.weight_shape is not None:
             arrays[f"{layer.name}/weight"] = np.asarray(p["weight"], np.float32)
@@ -48,7 +49,7 @@ def save(net, path) -> None:
             if p.get("bn") is not None:
                 for key in _BN_KEYS:
                     arrays[f"{layer.name}/bn/{key}"] = np.asarray(p["bn"][key], np.float32)
-                entry["bn_eps"] = float(p["bn"].get("eps", 1e-3))
+                entry["bn_eps"] = float(p["bn"].get("eps", BN_EPSILON))
         layers.append(entry)
     attributes = {}
     for key in _ATTRIBUTES:
@@ -157,8 +158,9 @@ def read(data, source: str):
             if not isinstance(padding, list) or len(padding) != 4:
                 raise ValueError(f"{where} ({name}): padding must be 4 integers")
             layer = Layer(name, str(entry.get("type")), shapes[0], shapes[1],
-                          _int(entry.get("stride"), f"{name} stride", 1, 2),
-                          tuple(_int(p, f"{name} padding", 0, 2) for p in padding), str(entry.get("activation")))
+                          _int(entry.get("stride"), f"{name} stride", min(STRIDES), max(STRIDES)),
+                          tuple(_int(p, f"{name} padding", 0, MAX_PADDING) for p in padding),
+                          str(entry.get("activation")))
             layers.append(layer)
             if layer.weight_shape is None:
                 continue

@@ -26,10 +26,13 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..preprocess import TENSORFLOW, Preprocessing
+from ..vocabulary import ACTIVATION_BOUNDS, LAYER_KINDS, TORCH_BN_EPSILON, Activation, LayerType
 from ._chain import Op, same_padding, assemble
 from ._limits import MAX_TENSOR_ELEMENTS, Budget
 
 _PASSTHROUGH = ("Identity", "Dropout")
+_WEIGHTED = tuple(t for t, kind in LAYER_KINDS.items() if kind.has_weights)  # what BN and activations follow
+_POINTWISE = tuple(t for t, kind in LAYER_KINDS.items() if kind.pointwise)
 _FLATTENERS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
 
 
@@ -185,21 +188,21 @@ class _Reader:
                     raise ValueError(f"{where}: unknown auto_pad {auto_pad!r}")
                 padding = tuple(a + b for a, b in zip(padding, pending_pad))
                 pending_pad = (0, 0, 0, 0)
-                cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != "avgpool" else None
+                cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != LayerType.AVGPOOL else None
                 if (kh, kw) == (3, 3) and group == 1 and not ops:
-                    ops.append(Op("conv3x3", where, weight.transpose(2, 3, 1, 0), bias, stride=stride,
+                    ops.append(Op(LayerType.CONV3X3, where, weight.transpose(2, 3, 1, 0), bias, stride=stride,
                                   padding=padding))
                 elif (kh, kw) == (3, 3) and group > 1 and weight.shape[1] == 1 and weight.shape[0] == group:
-                    ops.append(Op("dwconv3x3", where, weight[:, 0].transpose(1, 2, 0), bias, stride=stride,
+                    ops.append(Op(LayerType.DWCONV3X3, where, weight[:, 0].transpose(1, 2, 0), bias, stride=stride,
                                   padding=padding))
                 elif (kh, kw) == (1, 1) and group == 1:
                     if any(padding):
                         raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
-                    ops.append(Op("pointwise", where, weight[:, :, 0, 0].T, bias, stride=stride))
+                    ops.append(Op(LayerType.CONV1X1, where, weight[:, :, 0, 0].T, bias, stride=stride))
                 else:
                     raise ValueError(f"{where}: a {kh}x{kw} convolution with group {group} over "
                                      f"{cin if cin else 'the input'} channels is not part of MobileNet v1")
-                if ops[-1].kind in ("conv3x3", "dwconv3x3"):
+                if LAYER_KINDS[ops[-1].kind].spatial:
                     top, left, bottom, right = padding
                     h = (h + top + bottom - 3) // stride + 1
                     w = (w + left + right - 3) // stride + 1
@@ -208,28 +211,28 @@ class _Reader:
                 elif stride != 1:
                     raise ValueError(f"{where}: a strided 1x1 convolution is not part of MobileNet v1")
             elif op_type == "BatchNormalization":
-                op = last_op(where, ("conv3x3", "dwconv3x3", "pointwise"))
-                if op.bn is not None or op.activation != "none":
+                op = last_op(where, _WEIGHTED)
+                if op.bn is not None or op.activation != Activation.NONE:
                     raise ValueError(f"{where}: a second normalization or one after the activation")
                 names = [self.const(node.input[i], where) for i in range(1, 5)]
                 op.bn = {"gamma": names[0], "beta": names[1], "mean": names[2], "var": names[3],
-                         "eps": float(attrs.get("epsilon", 1e-5))}
+                         "eps": float(attrs.get("epsilon", TORCH_BN_EPSILON))}
             elif op_type in ("Relu", "Clip"):
-                op = last_op(where, ("conv3x3", "dwconv3x3", "pointwise"))
-                if op.activation != "none":
+                op = last_op(where, _WEIGHTED)
+                if op.activation != Activation.NONE:
                     raise ValueError(f"{where}: two activations in a row")
                 if op_type == "Relu":
-                    op.activation = "relu"
+                    op.activation = Activation.RELU
                 else:
                     low, high = attrs.get("min"), attrs.get("max")
                     if len(node.input) > 1 and node.input[1]:
                         low = float(self.const(node.input[1], where).reshape(-1)[0])
                     if len(node.input) > 2 and node.input[2]:
                         high = float(self.const(node.input[2], where).reshape(-1)[0])
-                    if low == 0.0 and high == 6.0:
-                        op.activation = "relu6"
+                    if (low, high) == ACTIVATION_BOUNDS[Activation.RELU6]:
+                        op.activation = Activation.RELU6
                     elif low == 0.0 and (high is None or np.isinf(high)):
-                        op.activation = "relu"
+                        op.activation = Activation.RELU
                     else:
                         raise ValueError(f"{where}: Clip({low}, {high}) is not ReLU or ReLU6")
             elif op_type in ("GlobalAveragePool", "AveragePool", "ReduceMean"):
@@ -246,7 +249,7 @@ class _Reader:
                     spatial = [1, 2] if nhwc and not ops else [2, 3]
                     if sorted(int(a) % 4 for a in (axes or [])) != spatial:
                         raise ValueError(f"{where}: only a mean over H and W is supported")
-                ops.append(Op("avgpool", where))
+                ops.append(Op(LayerType.AVGPOOL, where))
                 pooled, h, w = True, 1, 1
             elif op_type in ("Gemm", "MatMul"):
                 if not pooled:
@@ -264,10 +267,10 @@ class _Reader:
                     if len(node.input) > 2 and node.input[2]:
                         bias = np.asarray(self.const(node.input[2], where), np.float64).reshape(-1) * float(
                             attrs.get("beta", 1.0))
-                ops.append(Op("pointwise", where, weight, bias))
+                ops.append(Op(LayerType.FC, where, weight, bias))
             elif op_type == "Add":
-                op = last_op(where, ("pointwise",))
-                if op.bias is not None or op.bn is not None or op.activation != "none" or not pooled:
+                op = last_op(where, _POINTWISE)
+                if op.bias is not None or op.bn is not None or op.activation != Activation.NONE or not pooled:
                     raise ValueError(f"{where}: an addition that is not a classifier's bias")
                 op.bias = np.asarray(self.const(node.input[1], where)).reshape(-1)
             elif op_type in _FLATTENERS:

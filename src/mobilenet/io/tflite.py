@@ -19,12 +19,15 @@ from typing import List, Optional
 import numpy as np
 
 from ..preprocess import TENSORFLOW, Preprocessing
+from ..vocabulary import LAYER_KINDS, Activation, LayerType
 from ._chain import Op, assemble, same_padding
 from ._limits import MAX_LABELS_BYTES, read_at_most
 
 _FLOAT_TYPES = {0: np.float32, 1: np.float16, 10: np.float64}  # TensorType FLOAT32, FLOAT16, FLOAT64
 _INT_TYPES = {2: np.int32, 3: np.uint8, 9: np.int8}  # INT32, UINT8, INT8
-_ACTIVATIONS = {0: "none", 1: "relu", 3: "relu6"}  # ActivationFunctionType NONE, RELU, RELU6
+# TFLite's ActivationFunctionType codes (the writer uses them too).
+ACTIVATION_CODES = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU6: 3}
+_ACTIVATIONS = {code: activation for activation, code in ACTIVATION_CODES.items()}
 
 
 def _import_tflite():
@@ -222,17 +225,17 @@ def read(data: bytes, source: str):
                 if opts.DepthMultiplier() not in (0, 1):
                     raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
                 padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
-                ops.append(Op("dwconv3x3", where, kernel[0], bias, stride=stride, padding=padding,
+                ops.append(Op(LayerType.DWCONV3X3, where, kernel[0], bias, stride=stride, padding=padding,
                               activation=activation))
             elif (kh, kw) == (3, 3):
                 padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
-                ops.append(Op("conv3x3", where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
+                ops.append(Op(LayerType.CONV3X3, where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
                               activation=activation))
             elif (kh, kw) == (1, 1):
-                ops.append(Op("pointwise", where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
+                ops.append(Op(LayerType.CONV1X1, where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
             else:
                 raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
-            if ops[-1].kind in ("conv3x3", "dwconv3x3"):
+            if LAYER_KINDS[ops[-1].kind].spatial:
                 top, left, bottom, right = ops[-1].padding
                 h, w = (h + top + bottom - 3) // stride + 1, (w + left + right - 3) // stride + 1
         elif name == "FULLY_CONNECTED":
@@ -244,7 +247,7 @@ def read(data: bytes, source: str):
             if kernel.ndim != 2:
                 raise ValueError(f"{where}: weight shape {kernel.shape} is not [out, in]")
             bias = g.constant(inputs[2]) if len(inputs) > 2 and inputs[2] >= 0 else None
-            ops.append(Op("pointwise", where, kernel.T, bias, activation=activation))
+            ops.append(Op(LayerType.FC, where, kernel.T, bias, activation=activation))
         elif name == "AVERAGE_POOL_2D":
             opts = g.options(op, "Pool2DOptions")
             if pooled or opts.Padding() != 1 or (opts.FilterHeight(), opts.FilterWidth()) != (h, w):
@@ -252,13 +255,13 @@ def read(data: bytes, source: str):
                                  "is part of MobileNet v1")
             if opts.FusedActivationFunction() != 0:
                 raise ValueError(f"{where}: activation after pooling is not supported")
-            ops.append(Op("avgpool", where))
+            ops.append(Op(LayerType.AVGPOOL, where))
             pooled, h, w = True, 1, 1
         elif name == "MEAN":
             axes = sorted(int(a) for a in g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
             if pooled or axes != [1, 2]:
                 raise ValueError(f"{where}: only a mean over the spatial axes is supported")
-            ops.append(Op("avgpool", where))
+            ops.append(Op(LayerType.AVGPOOL, where))
             pooled, h, w = True, 1, 1
         elif name in ("RESHAPE", "SQUEEZE"):
             if (h, w) != (1, 1):

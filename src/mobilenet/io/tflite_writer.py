@@ -17,9 +17,10 @@ import numpy as np
 
 from ..graph import conv_padding
 from ..params import fold_batch_norm
+from ..vocabulary import Activation, LayerType, Padding
+from .tflite import ACTIVATION_CODES as ACTIVATIONS
 
 TENSOR_TYPES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "int8": 9}
-ACTIVATIONS = {"none": 0, "relu": 1, "relu6": 3}
 PADDINGS = {"SAME": 0, "VALID": 1}
 # Builtin operator codes (TFLite's schema) of the operators written here.
 OPERATORS = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4, "FULLY_CONNECTED": 9,
@@ -71,7 +72,7 @@ class GraphBuilder:
                 getattr(mod, f"{kind}AddPadding")(b, PADDINGS[o.get("padding", "SAME")])
                 getattr(mod, f"{kind}AddStrideW")(b, o.get("stride", 1))
                 getattr(mod, f"{kind}AddStrideH")(b, o.get("stride", 1))
-                getattr(mod, f"{kind}AddFusedActivationFunction")(b, ACTIVATIONS[o.get("activation", "none")])
+                getattr(mod, f"{kind}AddFusedActivationFunction")(b, ACTIVATIONS[o.get("activation", Activation.NONE)])
                 getattr(mod, f"{kind}AddDilationWFactor")(b, 1)
                 getattr(mod, f"{kind}AddDilationHFactor")(b, 1)
                 if kind == "DepthwiseConv2DOptions":
@@ -94,7 +95,7 @@ class GraphBuilder:
         def fully_connected():
             mod = importlib.import_module("tflite.FullyConnectedOptions")
             mod.FullyConnectedOptionsStart(b)
-            mod.FullyConnectedOptionsAddFusedActivationFunction(b, ACTIVATIONS[o.get("activation", "none")])
+            mod.FullyConnectedOptionsAddFusedActivationFunction(b, ACTIVATIONS[o.get("activation", Activation.NONE)])
             return mod.FullyConnectedOptionsEnd(b)
 
         def softmax():
@@ -202,18 +203,20 @@ def to_tflite(net, path, *, softmax: bool = False, batch: int = 1) -> None:
     for layer in net.layers:
         p = net.params.get(layer.name, {})
         oh, ow, oc = layer.out_shape
-        if layer.type in ("conv3x3", "dwconv3x3", "conv1x1"):
+        kind = layer.kind
+        if kind is not None and kind.convolution:
             weight, bias = fold_batch_norm(layer, p)
-            if layer.type == "conv3x3":
-                weight, op = weight.transpose(3, 0, 1, 2), "CONV_2D"  # OHWI
-            elif layer.type == "dwconv3x3":
-                weight, op = weight[None], "DEPTHWISE_CONV_2D"  # 1HWC
+            op = kind.tflite_op
+            if layer.type == LayerType.CONV3X3:
+                weight = weight.transpose(3, 0, 1, 2)  # OHWI
+            elif layer.type == LayerType.DWCONV3X3:
+                weight = weight[None]  # 1HWC
             else:
-                weight, op = weight.T[:, None, None, :], "CONV_2D"
+                weight = weight.T[:, None, None, :]
             padding = "VALID"
-            if layer.type != "conv1x1":
+            if kind.spatial:
                 ih, iw, ic = layer.in_shape
-                tf_same = conv_padding(ih, layer.stride, "same") + conv_padding(iw, layer.stride, "same")
+                tf_same = conv_padding(ih, layer.stride, Padding.SAME) + conv_padding(iw, layer.stride, Padding.SAME)
                 top, left, bottom, right = layer.padding
                 if (top, bottom, left, right) == tf_same:
                     padding = "SAME"
@@ -228,17 +231,17 @@ def to_tflite(net, path, *, softmax: bool = False, batch: int = 1) -> None:
             out = g.tensor(layer.name, [batch, oh, ow, oc])
             g.op(op, [x, wt, bt], [out], {"padding": padding, "stride": layer.stride, "activation": layer.activation})
             x = out
-        elif layer.type == "avgpool":
+        elif layer.type == LayerType.AVGPOOL:
             ih, iw, _ = layer.in_shape
             out = g.tensor(layer.name, [batch, 1, 1, oc])
-            g.op("AVERAGE_POOL_2D", [x], [out], {"filter": (ih, iw)})
+            g.op(kind.tflite_op, [x], [out], {"filter": (ih, iw)})
             x = out
-        elif layer.type == "fc":
+        elif layer.type == LayerType.FC:
             weight, bias = fold_batch_norm(layer, p)
             wt = g.tensor(f"{layer.name}/weights", [oc, weight.shape[0]], weight.T)
             bt = g.tensor(f"{layer.name}/bias", [oc], bias)
             out = g.tensor(layer.name, [batch, oc])
-            g.op("FULLY_CONNECTED", [x, wt, bt], [out], {"activation": layer.activation})
+            g.op(kind.tflite_op, [x, wt, bt], [out], {"activation": layer.activation})
             x = out
         else:
             raise ValueError(f"layer {layer.name!r}: type {layer.type!r} has no TFLite equivalent here")

@@ -21,9 +21,9 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from ..preprocess import timm_mobilenetv1
+from ..vocabulary import TORCH_BN_EPSILON, Activation, LayerType
 from ._chain import Op, assemble
 
-TORCH_BN_EPSILON = 1e-5
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(\d+)\.(conv_dw|bn1|conv_pw|bn2)\.(weight|bias|running_mean|running_var|"
                         r"num_batches_tracked)$")
 _TOP_MODULES = ("conv_stem", "bn1", "conv_head", "bn2", "classifier")
@@ -114,34 +114,35 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None,
     stem = sd.get("conv_stem.weight", 4)
     if stem.shape[1:] != (3, 3, 3):
         raise ValueError(f"conv_stem.weight has shape {stem.shape}, expected [C, 3, 3, 3]")
-    ops = [Op("conv3x3", "conv_stem", stem.transpose(2, 3, 1, 0), bn=sd.bn("bn1"), stride=2, padding=(1, 1, 1, 1),
-              activation="relu6")]
+    ops = [Op(LayerType.CONV3X3, "conv_stem", stem.transpose(2, 3, 1, 0), bn=sd.bn("bn1"), stride=2,
+              padding=(1, 1, 1, 1), activation=Activation.RELU6)]
     for s, i in sorted(blocks):
         prefix = f"blocks.{s}.{i}"
         dw = sd.get(prefix + ".conv_dw.weight", 4)
         if dw.shape[1:] != (1, 3, 3):
             raise ValueError(f"{prefix}.conv_dw.weight has shape {dw.shape}, expected [C, 1, 3, 3]")
         stride = 2 if s > 0 and i == 0 else 1
-        ops.append(Op("dwconv3x3", prefix + ".conv_dw", dw[:, 0].transpose(1, 2, 0), bn=sd.bn(prefix + ".bn1"),
-                      stride=stride, padding=(1, 1, 1, 1), activation="relu6"))
+        ops.append(Op(LayerType.DWCONV3X3, prefix + ".conv_dw", dw[:, 0].transpose(1, 2, 0),
+                      bn=sd.bn(prefix + ".bn1"), stride=stride, padding=(1, 1, 1, 1), activation=Activation.RELU6))
         pw = sd.get(prefix + ".conv_pw.weight", 4)
         if pw.shape[2:] != (1, 1):
             raise ValueError(f"{prefix}.conv_pw.weight has shape {pw.shape}, expected [Cout, Cin, 1, 1]")
-        ops.append(Op("pointwise", prefix + ".conv_pw", pw[:, :, 0, 0].T, bn=sd.bn(prefix + ".bn2"),
-                      activation="relu6"))
+        ops.append(Op(LayerType.CONV1X1, prefix + ".conv_pw", pw[:, :, 0, 0].T, bn=sd.bn(prefix + ".bn2"),
+                      activation=Activation.RELU6))
     head = "conv_head.weight" in tensors
     if head:
         weight = sd.get("conv_head.weight", 4)
         if weight.shape[2:] != (1, 1):
             raise ValueError(f"conv_head.weight has shape {weight.shape}, expected [C, Cin, 1, 1]")
         bias = sd.get("conv_head.bias") if "conv_head.bias" in tensors else None
-        ops.append(Op("pointwise", "conv_head", weight[:, :, 0, 0].T, bias, bn=sd.bn("bn2"), activation="relu6"))
+        ops.append(Op(LayerType.CONV1X1, "conv_head", weight[:, :, 0, 0].T, bias, bn=sd.bn("bn2"),
+                      activation=Activation.RELU6))
     elif any(k.startswith("bn2.") for k in tensors):
         raise ValueError("bn2 without conv_head")
-    ops.append(Op("avgpool", "global_pool"))
+    ops.append(Op(LayerType.AVGPOOL, "global_pool"))
     classifier = sd.get("classifier.weight", 2)
     bias = sd.get("classifier.bias") if "classifier.bias" in tensors else None
-    ops.append(Op("pointwise", "classifier", classifier.T, bias))
+    ops.append(Op(LayerType.FC, "classifier", classifier.T, bias))
     layers, params = assemble(ops, height, width, "PyTorch state_dict")
     last_block = max(layer.out_shape[2] for layer in layers if layer.name.startswith("conv_pw"))
     alpha = last_block / 1024.0
