@@ -190,6 +190,19 @@ def test_npz_with_a_tampered_tensor(tmp_path):
         mobilenet.load(tmp_path / "nan.npz")
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_of_any_reader_are_named_once(tmp_path, bad):
+    """Readers check structure; the one scan for NaN / Inf (params.check_params) names the layer."""
+    pytest.importorskip("tflite")
+    pytest.importorskip("flatbuffers")
+    from mobilenet.io.tflite_writer import to_tflite
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=32, num_classes=4, threads=1)
+    net.params["conv_pw_2"]["weight"][3, 1] = bad
+    to_tflite(net, tmp_path / "bad.tflite")
+    with pytest.raises(ValueError, match=r"bad\.tflite: layer 'conv_pw_2': weight must be finite"):
+        mobilenet.load(tmp_path / "bad.tflite")
+
+
 # ---------------------------------------------------------------- missing optional packages
 
 @pytest.mark.parametrize("module, name, data, hint", [

@@ -53,7 +53,11 @@ def fold_batch_norm(layer: Layer, p: dict):
 
 
 def check_params(layers: Sequence[Layer], params: Dict[str, dict]) -> None:
-    """Raises ValueError naming the first missing, misshapen or non-finite tensor."""
+    """Raises ValueError naming the first missing, misshapen or non-finite tensor.
+
+    Every network passes here (built, loaded or unpickled), so this is the one
+    NaN/Inf scan of the weights in Python; readers check only structure.
+    """
     for layer in layers:
         if layer.weight_shape is None:
             continue

@@ -62,15 +62,13 @@ def check_resolution(height, width, where: str) -> Tuple[int, int]:
 
 
 def as_float32(array, where: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+    """A weight as contiguous float32. Its values are checked (NaN, Inf) once, by params.check_params."""
     arr = np.asarray(array)
     if arr.dtype.kind != "f":
         raise ValueError(f"{where}: expected floating-point values, got dtype {arr.dtype}")
     if shape is not None and tuple(arr.shape) != tuple(shape):
         raise ValueError(f"{where}: shape {tuple(arr.shape)}, expected {tuple(shape)}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{where}: contains NaN or Inf")
-    return arr
+    return np.ascontiguousarray(arr, dtype=np.float32)
 
 
 def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[Tuple[Layer, ...], Dict[str, dict]]:
@@ -162,12 +160,7 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
         if op.bn is not None:
             bn = {key: as_float32(op.bn[key], f"{source}: {op.where} batch norm {key}", (cout,))
                   for key in ("gamma", "beta", "mean", "var")}
-            eps = float(op.bn["eps"])
-            if not np.isfinite(eps) or eps < 0:
-                raise ValueError(f"{source}: {op.where}: batch-norm epsilon {eps} is invalid")
-            if np.any(bn["var"].astype(np.float64) + eps <= 0):
-                raise ValueError(f"{source}: {op.where}: batch-norm variance + epsilon must be positive")
-            bn["eps"] = eps
+            bn["eps"] = float(op.bn["eps"])  # its value is checked with the tensors', by params.check_params
             p["bn"] = bn
         params[name] = p
         shape = out
