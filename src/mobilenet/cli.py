@@ -8,7 +8,6 @@ Bad arguments give a one-line usage error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -16,6 +15,7 @@ import sys
 import time
 
 from . import classify
+from ._optional import is_installed, missing_package_message
 from .profiler import MAX_RUNS
 
 
@@ -231,8 +231,8 @@ def _run_profile(args, parser) -> int:
         folder = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(folder):
             parser.error(f"--{option}: folder {folder!r} does not exist")
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        parser.error("--plot needs matplotlib, the 'plot' extra: pip install 'mobilenet[plot]'")
+    if args.plot and not is_installed("matplotlib"):
+        parser.error(missing_package_message("matplotlib", "--plot"))
     net = _build_net(args, parser, threads=args.threads)
     report = net.profile(_random_batch(net, args.batch), runs=args.runs, warmup=args.warmup)
     to_stdout = args.json == "-"

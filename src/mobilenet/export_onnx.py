@@ -13,6 +13,7 @@ from typing import Union
 
 import numpy as np
 
+from ._optional import require
 from .params import fold_batch_norm as _fold_batch_norm
 from .vocabulary import ACTIVATION_BOUNDS, BN_EPSILON, Activation, LayerType
 
@@ -20,13 +21,8 @@ MIN_OPSET = 11  # Clip takes min/max as inputs from opset 11 on
 
 
 def _import_onnx():
-    try:
-        import onnx
-        from onnx import helper, numpy_helper
-    except ImportError as error:
-        raise ImportError("to_onnx needs the 'onnx' package; install it with "
-                          "pip install 'mobilenet[onnx]'") from error
-    return onnx, helper, numpy_helper
+    onnx = require("onnx", "to_onnx")
+    return onnx, require("onnx.helper", "to_onnx"), require("onnx.numpy_helper", "to_onnx")
 
 
 # Our weight layouts (output channels last, see LayerKind.weight_layout) to ONNX's OIHW.

@@ -103,12 +103,8 @@ def timm_mobilenetv1(crop: float = 0.875) -> Preprocessing:
 
 
 def _pil():
-    try:
-        from PIL import Image
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("image preprocessing needs Pillow: "
-                          "pip install 'mobilenet[image]' (or pip install Pillow)") from e
-    return Image
+    from ._optional import require
+    return require("PIL.Image", "image preprocessing")
 
 
 def _orientation(img) -> int:

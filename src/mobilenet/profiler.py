@@ -259,12 +259,9 @@ class ProfileReport:
 
         Needs matplotlib, the ``plot`` extra: ``pip install 'mobilenet[plot]'``.
         """
-        try:
-            from matplotlib.figure import Figure
-            from matplotlib.patches import Patch
-        except ImportError as e:
-            raise ImportError("ProfileReport.plot needs matplotlib, the 'plot' extra: "
-                              "pip install 'mobilenet[plot]'") from e
+        from ._optional import require
+        Figure = require("matplotlib.figure", "ProfileReport.plot").Figure
+        Patch = require("matplotlib.patches", "ProfileReport.plot").Patch
         total_madds = max(1, self.total_mult_adds)
         names = [r.name for r in self.rows]
         colors = [PLOT_COLORS[r.type] for r in self.rows]

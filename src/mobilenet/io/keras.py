@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .._optional import require
 from ..graph import TABLE1_BLOCKS
 from ..preprocess import TENSORFLOW
 from ..vocabulary import BN_EPSILON, Activation, LayerType
@@ -27,15 +28,6 @@ from ._chain import Op, assemble, same_padding
 from ._limits import MAX_TENSOR_ELEMENTS, Budget, as_stream, size_of
 
 _BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
-
-
-def _import_h5py():
-    try:
-        import h5py
-    except ImportError as e:
-        raise ImportError("reading Keras .h5 weights needs h5py: pip install 'mobilenet[keras]' "
-                          "(or pip install h5py)") from e
-    return h5py
 
 
 _MAX_DEPTH = 4  # Keras nests a layer's weights at most <layer>/<model>/<layer>/<name>
@@ -151,7 +143,7 @@ def _kernel(weights: _Weights, layer: str, name: str, shape) -> np.ndarray:
 
 def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
     """(layers, params, attributes) from Keras weights: the file's bytes or the open file."""
-    h5py = _import_h5py()
+    h5py = require("h5py", "reading Keras .h5 weights")
     stream = as_stream(data)
     budget = Budget(size_of(stream))
     with h5py.File(stream, "r") as f:

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
 from ..vocabulary import ACTIVATION_BOUNDS, LAYER_KINDS, TORCH_BN_EPSILON, Activation, LayerType
 from ._chain import Op, same_padding, assemble
@@ -37,13 +38,8 @@ _FLATTENERS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
 
 
 def _import_onnx():
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError as e:
-        raise ImportError("reading ONNX models needs the onnx package: pip install 'mobilenet[onnx]' "
-                          "(or pip install onnx)") from e
-    return onnx, numpy_helper
+    onnx = require("onnx", "reading ONNX models")
+    return onnx, require("onnx.numpy_helper", "reading ONNX models")
 
 
 def _attrs(node, onnx) -> dict:

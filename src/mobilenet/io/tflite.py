@@ -18,6 +18,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
 from ..vocabulary import LAYER_KINDS, Activation, LayerType
 from ._chain import Op, assemble, same_padding
@@ -30,15 +31,6 @@ ACTIVATION_CODES = {Activation.NONE: 0, Activation.RELU: 1, Activation.RELU6: 3}
 _ACTIVATIONS = {code: activation for activation, code in ACTIVATION_CODES.items()}
 
 
-def _import_tflite():
-    try:
-        import tflite
-    except ImportError as e:
-        raise ImportError("reading .tflite models needs the 'tflite' package: "
-                          "pip install 'mobilenet[tflite]' (or pip install tflite)") from e
-    return tflite
-
-
 def is_tflite(head: bytes) -> bool:
     return len(head) >= 8 and head[4:8] == b"TFL3"
 
@@ -47,7 +39,7 @@ class _Graph:
     """Typed access to subgraph 0 of a TFLite flatbuffer."""
 
     def __init__(self, data: bytes):
-        tflite = _import_tflite()
+        tflite = require("tflite", "reading .tflite models")
         from tflite.BuiltinOperator import BuiltinOperator
         self.tflite = tflite
         self.data = data

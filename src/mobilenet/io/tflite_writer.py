@@ -15,6 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .._optional import require
 from ..graph import conv_padding
 from ..params import fold_batch_norm
 from ..vocabulary import Activation, LayerType, Padding
@@ -28,11 +29,7 @@ OPERATORS = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 
 
 
 def _schema():
-    try:
-        return importlib.import_module("flatbuffers"), importlib.import_module("tflite")
-    except ImportError as e:
-        raise ImportError("writing .tflite files needs the 'tflite' and 'flatbuffers' packages: "
-                          "pip install 'mobilenet[tflite]'") from e
+    return require("flatbuffers", "writing .tflite files"), require("tflite", "writing .tflite files")
 
 
 class GraphBuilder:

@@ -20,6 +20,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from .._optional import require
 from ..preprocess import timm_mobilenetv1
 from ..vocabulary import TORCH_BN_EPSILON, Activation, LayerType
 from ._chain import Op, assemble
@@ -30,11 +31,7 @@ _TOP_MODULES = ("conv_stem", "bn1", "conv_head", "bn2", "classifier")
 
 
 def _load_torch(data: bytes):
-    try:
-        import torch
-    except ImportError as e:
-        raise ImportError("reading a PyTorch checkpoint needs torch: pip install torch==2.13.0 "
-                          "(or save the state_dict as .safetensors and pip install safetensors)") from e
+    torch = require("torch", "reading a PyTorch checkpoint")
     # weights_only=True unpickles tensors and containers only; before 2.6 it could still be made to
     # run code (CVE-2025-32434), so an older torch is not trusted with a file.
     version = tuple(int(part) for part in re.findall(r"\d+", torch.__version__.split("+")[0])[:2])
@@ -56,11 +53,7 @@ def _load_torch(data: bytes):
 
 
 def _load_safetensors(data: bytes):
-    try:
-        from safetensors.numpy import load
-    except ImportError as e:
-        raise ImportError("reading .safetensors needs the safetensors package: pip install safetensors") from e
-    return dict(load(data))
+    return dict(require("safetensors.numpy", "reading .safetensors").load(data))
 
 
 def _strip_prefix(tensors: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
