@@ -25,51 +25,8 @@ from ..precision import PrecisionNotAvailable, check_precision, runnable_precisi
 from ..preprocess import Preprocessing
 from ..vocabulary import Backend
 from .._files import existing_file
-from ._limits import HEAD_BYTES, MAX_FILE_BYTES, as_stream, size_of
-
-FORMATS = ("tflite", "keras", "torch", "safetensors", "onnx", "npz")
-# Readers that take the open file and read only what they need; the others get the file's bytes.
-_STREAMING = ("keras", "npz")
-
-
-def sniff(data, path: str = "") -> str:
-    """The format of a model file from its first bytes (the extension only breaks ties).
-
-    data: the file's bytes, or a seekable binary file, of which only the first
-    few kilobytes (and, for a zip archive, its directory) are read.
-    """
-    from . import npz, tflite
-    stream = as_stream(data)
-    stream.seek(0)
-    head = stream.read(HEAD_BYTES)
-    size = size_of(stream)
-    if tflite.is_tflite(head):
-        return "tflite"
-    if head[:8] == b"\x89HDF\r\n\x1a\n":
-        return "keras"
-    if npz.looks_like_zip(head):
-        try:
-            names = npz.zip_names(stream)
-        except Exception as e:  # zipfile raises many kinds on a damaged archive
-            raise ValueError(f"a damaged zip archive ({type(e).__name__}: {e})") from e
-        if npz.is_npz(names):
-            return "npz"
-        if any(name.endswith("data.pkl") for name in names):
-            return "torch"
-        if names and all(name.endswith(".npy") for name in names):
-            raise ValueError("an .npz without mobilenet metadata (not written by net.save); "
-                             "other .npz layouts are not supported")
-        raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
-    if head[:2] in (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05"):
-        return "torch"  # a pickle: torch.save's legacy (pre-1.6) format
-    if size >= 10 and head[8:9] == b"{":
-        header_len = int.from_bytes(head[:8], "little")
-        if 2 <= header_len <= size - 8:
-            return "safetensors"
-    if head[:1] == b"\x08" or path.lower().endswith(".onnx"):
-        return "onnx"  # a protobuf ModelProto starts with field 1 (ir_version), a varint
-    raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
-
+from ._formats import FORMATS, read as _read, sniff
+from ._limits import MAX_FILE_BYTES
 
 _SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                   (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
@@ -129,27 +86,6 @@ def _open_model_file(path: str):
         f.close()
         raise
     return f
-
-
-def _read(kind: str, f, path: str, resolution: Optional[Tuple[int, int]]):
-    f.seek(0)
-    data = f if kind in _STREAMING else f.read()
-    if kind == "tflite":
-        from . import tflite
-        return tflite.read(data, path)
-    if kind == "keras":
-        from . import keras
-        return keras.read(data, path, resolution)
-    if kind in ("torch", "safetensors"):
-        from . import torch_state
-        return torch_state.read(data, path, resolution, kind)
-    if kind == "onnx":
-        from . import onnx_reader
-        return onnx_reader.read(data, path, resolution)
-    if kind == "npz":
-        from . import npz
-        return npz.read(data, path)
-    raise ValueError(f"unknown format {kind!r}; one of {FORMATS}")
 
 
 def read_labels(path) -> list:

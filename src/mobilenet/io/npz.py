@@ -13,6 +13,7 @@ import json
 import math
 import os
 import zipfile
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -120,8 +121,9 @@ class _Archive:
         self.zip.close()
 
 
-def read(data, source: str):
-    """(layers, params, attributes) from a file written by ``save`` (its bytes or the open file)."""
+def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
+    """(layers, params, attributes) from a file written by ``save`` (its bytes or the open file); the
+    file fixes the input size (resolution is not used)."""
     archive = _Archive(data)
     try:
         files = archive.files
@@ -195,10 +197,6 @@ def read(data, source: str):
     if labels is not None and (not isinstance(labels, list) or not all(isinstance(s, str) for s in labels)):
         raise ValueError("labels must be a list of strings")
     return tuple(layers), params, attributes
-
-
-def looks_like_zip(head: bytes) -> bool:
-    return head[:4] == b"PK\x03\x04"
 
 
 def zip_names(data):

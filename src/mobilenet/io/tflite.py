@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -162,8 +162,9 @@ def _labels_from_metadata(data: bytes, num_classes: int) -> Optional[List[str]]:
     return None
 
 
-def read(data: bytes, source: str):
-    """(layers, params, attributes) of a TFLite MobileNet v1."""
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+    """(layers, params, attributes) of a TFLite MobileNet v1 (the file fixes the input size: resolution
+    is not used, and load refuses one that differs)."""
     g = _Graph(data)
     graph = g.graph
     if graph.InputsLength() != 1:

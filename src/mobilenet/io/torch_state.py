@@ -81,8 +81,18 @@ class _StateDict:
                 "eps": TORCH_BN_EPSILON}
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None, kind: str = "torch"):
-    tensors = _strip_prefix(_load_safetensors(data) if kind == "safetensors" else _load_torch(data))
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+    """(layers, params, attributes) from a torch.save checkpoint."""
+    return _read_state_dict(_load_torch(data), resolution)
+
+
+def read_safetensors(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+    """(layers, params, attributes) from a .safetensors file."""
+    return _read_state_dict(_load_safetensors(data), resolution)
+
+
+def _read_state_dict(tensors: Dict[str, np.ndarray], resolution: Optional[Tuple[int, int]]):
+    tensors = _strip_prefix(tensors)
     if "conv_stem.weight" not in tensors:
         sample = ", ".join(sorted(tensors)[:4]) or "no tensors"
         raise ValueError(f"no 'conv_stem.weight': not a state_dict in timm's mobilenetv1 naming (found {sample}, ...)")

@@ -1,0 +1,141 @@
+"""The model formats ``mobilenet.load`` reads: one entry per format, recognizing it and reading it.
+
+A format is recognized by its first bytes (the extension only breaks a tie:
+ONNX has no magic number). Adding a format means adding one ``ModelFormat``
+to ``REGISTRY``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
+
+from ._limits import HEAD_BYTES, as_stream, size_of
+
+_PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+class Head:
+    """What sniffers look at: a file's first bytes, its size and its path, and for a zip its member names."""
+
+    def __init__(self, stream, path: str = ""):
+        self.stream = stream
+        stream.seek(0)
+        self.bytes = stream.read(HEAD_BYTES)
+        self.size = size_of(stream)
+        self.path = path
+        self._zip_names: Optional[List[str]] = None
+
+    @property
+    def is_zip(self) -> bool:
+        return self.bytes[:4] == b"PK\x03\x04"
+
+    @property
+    def zip_names(self) -> List[str]:
+        """The members of a zip archive (only its directory is read), [] for anything else."""
+        if not self.is_zip:
+            return []
+        if self._zip_names is None:
+            from .npz import zip_names
+            try:
+                self._zip_names = zip_names(self.stream)
+            except Exception as e:  # zipfile raises many kinds on a damaged archive
+                raise ValueError(f"a damaged zip archive ({type(e).__name__}: {e})") from e
+        return self._zip_names
+
+
+def _is_tflite(head: Head) -> bool:
+    from .tflite import is_tflite
+    return is_tflite(head.bytes)
+
+
+def _is_hdf5(head: Head) -> bool:
+    return head.bytes[:8] == b"\x89HDF\r\n\x1a\n"
+
+
+def _is_npz(head: Head) -> bool:
+    from .npz import is_npz
+    return head.is_zip and is_npz(head.zip_names)
+
+
+def _is_torch(head: Head) -> bool:
+    # torch.save's zip (an archive/data.pkl inside; a mobilenet .npz is never one), or its legacy
+    # (pre-1.6) pickle
+    if head.is_zip:
+        return any(name.endswith("data.pkl") for name in head.zip_names) and not _is_npz(head)
+    return head.bytes[:2] in _PICKLE_PROTOCOLS
+
+
+def _is_safetensors(head: Head) -> bool:
+    # an 8-byte little-endian header length, then the JSON header
+    if head.is_zip or head.size < 10 or head.bytes[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head.bytes[:8], "little") <= head.size - 8
+
+
+def _is_onnx(head: Head) -> bool:
+    # a protobuf ModelProto starts with field 1 (ir_version), a varint
+    return not head.is_zip and (head.bytes[:1] == b"\x08" or head.path.lower().endswith(".onnx"))
+
+
+@dataclass(frozen=True)
+class ModelFormat:
+    """One format: how its bytes are recognized and which reader reads it.
+
+    The reader is ``<module>.<function>(data, path, resolution)`` in this
+    package, imported only when a file of the format is read (readers import
+    their optional package). ``streaming`` readers take the open file and
+    read only what they need; the others are given the file's bytes.
+    """
+
+    name: str
+    sniff: Callable[[Head], bool]
+    reader: Tuple[str, str]
+    streaming: bool = False
+
+    def read(self, data, path: str, resolution: Optional[Tuple[int, int]]):
+        module, function = self.reader
+        return getattr(importlib.import_module(f".{module}", __package__), function)(data, path, resolution)
+
+
+# Sniffing tries them in this order. Each recognizes only its own bytes, except ONNX, which has
+# no magic number and takes any file named .onnx that no format before it claims; a zip archive
+# is an npz or a torch.save checkpoint, or refused (see sniff).
+REGISTRY: Tuple[ModelFormat, ...] = (
+    ModelFormat("tflite", _is_tflite, ("tflite", "read")),
+    ModelFormat("keras", _is_hdf5, ("keras", "read"), streaming=True),
+    ModelFormat("torch", _is_torch, ("torch_state", "read")),
+    ModelFormat("safetensors", _is_safetensors, ("torch_state", "read_safetensors")),
+    ModelFormat("onnx", _is_onnx, ("onnx_reader", "read")),
+    ModelFormat("npz", _is_npz, ("npz", "read"), streaming=True),
+)
+BY_NAME: Dict[str, ModelFormat] = {f.name: f for f in REGISTRY}
+FORMATS = tuple(BY_NAME)
+
+
+def sniff(data, path: str = "") -> str:
+    """The format of a model file from its first bytes (the extension only breaks ties).
+
+    data: the file's bytes, or a seekable binary file, of which only the first
+    few kilobytes (and, for a zip archive, its directory) are read.
+    """
+    head = Head(as_stream(data), path)
+    for model_format in REGISTRY:
+        if model_format.sniff(head):
+            return model_format.name
+    if head.is_zip:
+        names = head.zip_names
+        if names and all(name.endswith(".npy") for name in names):
+            raise ValueError("an .npz without mobilenet metadata (not written by net.save); "
+                             "other .npz layouts are not supported")
+        raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
+    raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
+
+
+def read(name: str, f, path: str, resolution: Optional[Tuple[int, int]]):
+    """(layers, params, attributes) of the open file f, read as format ``name``."""
+    model_format = BY_NAME.get(name)
+    if model_format is None:
+        raise ValueError(f"unknown format {name!r}; one of {FORMATS}")
+    f.seek(0)
+    return model_format.read(f if model_format.streaming else f.read(), path, resolution)
