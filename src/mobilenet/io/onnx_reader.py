@@ -8,7 +8,8 @@ Relu, Clip(0, 6), GlobalAveragePool / AveragePool over the whole map /
 ReduceMean over H and W, Flatten / Reshape / Squeeze (no-ops on a 1x1 map),
 Gemm or MatMul + Add (the classifier), Softmax at the end, Identity / Dropout,
 and a leading Transpose from NHWC (tf2onnx). Anything else (MaxPool, Add of two
-branches, 7x7 kernels, ...) is not MobileNet v1 and raises ValueError.
+branches, 7x7 kernels, ...) is not MobileNet v1 and raises ValueError. Each
+operator has one handler in ``_HANDLERS``: supporting another is adding one.
 
 The file does not record preprocessing; the default is TensorFlow's / timm's
 (mean = std = 0.5, i.e. pixels scaled to [-1, 1]). Metadata properties
@@ -21,7 +22,7 @@ import json
 import math
 import os
 import stat
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -31,10 +32,8 @@ from ..vocabulary import ACTIVATION_BOUNDS, LAYER_KINDS, TORCH_BN_EPSILON, Activ
 from ._chain import Op, same_padding, assemble
 from ._limits import MAX_TENSOR_ELEMENTS, Budget
 
-_PASSTHROUGH = ("Identity", "Dropout")
 _WEIGHTED = tuple(t for t, kind in LAYER_KINDS.items() if kind.has_weights)  # what BN and activations follow
 _POINTWISE = tuple(t for t, kind in LAYER_KINDS.items() if kind.pointwise)
-_FLATTENERS = ("Flatten", "Reshape", "Squeeze", "Unsqueeze")
 
 
 def _import_onnx():
@@ -89,31 +88,14 @@ class _Reader:
         return self.constants[name]
 
     def run(self):
+        """(ops, nhwc): the data path from the graph input, each node handled by its op type's handler."""
         dims = _dims(self.input)
         if dims is None or len(dims) != 4:
             raise ValueError(f"input {self.input.name!r} is not 4-D (N, C, H, W)")
-        nhwc = False
+        walk = _Walk(self, dims)
         current = self.input.name
-        ops: List[Op] = []
-        pending_pad = (0, 0, 0, 0)
-        pooled = softmax = False
-        h = w = None
-
-        def resolve(value, other, axis):  # a dynamic size: the resolution argument's, the other axis's, or 224
-            if value is not None:
-                return value
-            if self.resolution is not None:
-                return self.resolution[axis]
-            return other if other is not None else 224
-
-        def last_op(where, kind=None):
-            if not ops or (kind and ops[-1].kind not in kind):
-                raise ValueError(f"{where} does not follow a convolution or linear layer")
-            return ops[-1]
-
-        steps = 0
         while True:
-            steps += 1
+            walk.steps += 1
             consumers = self.consumers.get(current, [])
             if not consumers:
                 break
@@ -122,170 +104,261 @@ class _Reader:
                 raise ValueError(f"the graph branches at {current!r} ({names}): residual connections are not "
                                  "MobileNet v1 (MobileNet v2, ResNet?)")
             node = consumers[0]
-            where = f"node {node.name or steps!r} ({node.op_type})"
+            where = f"node {node.name or walk.steps!r} ({node.op_type})"
             if node.input[0] != current:
                 raise ValueError(f"{where} takes the data as a secondary input")
-            if softmax:
+            if walk.softmax:
                 raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
             attrs = _attrs(node, self.onnx)
-            op_type = node.op_type
-            if op_type == "Transpose" and not ops and steps == 1:
-                if list(attrs.get("perm", [])) != [0, 3, 1, 2]:
-                    raise ValueError(f"{where}: only an NHWC -> NCHW transpose of the input is supported")
-                nhwc = True
-            elif h is None and op_type != "Transpose":
-                channels = dims[3] if nhwc else dims[1]
-                if channels not in (None, 3):
-                    raise ValueError(f"the input has {channels} channels, expected 3 (RGB)")
-                hh, ww = (dims[1], dims[2]) if nhwc else (dims[2], dims[3])
-                h, w = resolve(hh, ww, 0), resolve(ww, hh, 1)
-                self.height, self.width = h, w
-            if op_type == "Transpose":
-                if ops and (h, w) != (1, 1):
-                    raise ValueError(f"{where}: transposing a {h}x{w} map is not part of MobileNet v1")
-            elif op_type == "Pad":
-                mode = attrs.get("mode", b"constant")
-                pads = attrs.get("pads")
-                if pads is None and len(node.input) > 1:
-                    pads = self.const(node.input[1], where).reshape(-1).tolist()
-                value = 0.0
-                if len(node.input) > 2 and node.input[2]:
-                    value = float(self.const(node.input[2], where).reshape(-1)[0])
-                if mode not in (b"constant", "constant") or value != 0.0 or pads is None or len(pads) != 8:
-                    raise ValueError(f"{where}: only zero padding of H and W is supported")
-                pads = [int(p) for p in pads]
-                if any(pads[i] for i in (0, 1, 4, 5)):
-                    raise ValueError(f"{where}: padding the batch or channel axis is not supported")
-                pending_pad = (pads[2], pads[3], pads[6], pads[7])
-            elif op_type == "Conv":
-                weight = np.asarray(self.const(node.input[1], where))
-                bias = self.const(node.input[2], where) if len(node.input) > 2 and node.input[2] else None
-                if weight.ndim != 4:
-                    raise ValueError(f"{where}: weight shape {weight.shape} is not OIHW")
-                kh, kw = weight.shape[2:]
-                if list(attrs.get("dilations", [1, 1])) != [1, 1]:
-                    raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
-                strides = list(attrs.get("strides", [1, 1]))
-                if len(strides) != 2 or strides[0] != strides[1]:
-                    raise ValueError(f"{where}: strides {strides} are not equal")
-                stride = int(strides[0])
-                group = int(attrs.get("group", 1))
-                auto_pad = attrs.get("auto_pad", b"NOTSET")
-                auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-                if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-                    top, left, bottom, right = same_padding(h, w, stride)
-                    padding = (top, left, bottom, right) if auto_pad == "SAME_UPPER" else (bottom, right, top, left)
-                elif auto_pad in ("NOTSET", "VALID", ""):
-                    pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])] if auto_pad != "VALID" else [0] * 4
-                    if len(pads) != 4:
-                        raise ValueError(f"{where}: pads {pads} is not [top, left, bottom, right]")
-                    padding = tuple(pads)
-                else:
-                    raise ValueError(f"{where}: unknown auto_pad {auto_pad!r}")
-                padding = tuple(a + b for a, b in zip(padding, pending_pad))
-                pending_pad = (0, 0, 0, 0)
-                cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != LayerType.AVGPOOL else None
-                if (kh, kw) == (3, 3) and group == 1 and not ops:
-                    ops.append(Op(LayerType.CONV3X3, where, weight.transpose(2, 3, 1, 0), bias, stride=stride,
-                                  padding=padding))
-                elif (kh, kw) == (3, 3) and group > 1 and weight.shape[1] == 1 and weight.shape[0] == group:
-                    ops.append(Op(LayerType.DWCONV3X3, where, weight[:, 0].transpose(1, 2, 0), bias, stride=stride,
-                                  padding=padding))
-                elif (kh, kw) == (1, 1) and group == 1:
-                    if any(padding):
-                        raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
-                    ops.append(Op(LayerType.CONV1X1, where, weight[:, :, 0, 0].T, bias, stride=stride))
-                else:
-                    raise ValueError(f"{where}: a {kh}x{kw} convolution with group {group} over "
-                                     f"{cin if cin else 'the input'} channels is not part of MobileNet v1")
-                if LAYER_KINDS[ops[-1].kind].spatial:
-                    top, left, bottom, right = padding
-                    h = (h + top + bottom - 3) // stride + 1
-                    w = (w + left + right - 3) // stride + 1
-                    if h < 1 or w < 1:
-                        raise ValueError(f"{where}: the input is too small for this convolution")
-                elif stride != 1:
-                    raise ValueError(f"{where}: a strided 1x1 convolution is not part of MobileNet v1")
-            elif op_type == "BatchNormalization":
-                op = last_op(where, _WEIGHTED)
-                if op.bn is not None or op.activation != Activation.NONE:
-                    raise ValueError(f"{where}: a second normalization or one after the activation")
-                names = [self.const(node.input[i], where) for i in range(1, 5)]
-                op.bn = {"gamma": names[0], "beta": names[1], "mean": names[2], "var": names[3],
-                         "eps": float(attrs.get("epsilon", TORCH_BN_EPSILON))}
-            elif op_type in ("Relu", "Clip"):
-                op = last_op(where, _WEIGHTED)
-                if op.activation != Activation.NONE:
-                    raise ValueError(f"{where}: two activations in a row")
-                if op_type == "Relu":
-                    op.activation = Activation.RELU
-                else:
-                    low, high = attrs.get("min"), attrs.get("max")
-                    if len(node.input) > 1 and node.input[1]:
-                        low = float(self.const(node.input[1], where).reshape(-1)[0])
-                    if len(node.input) > 2 and node.input[2]:
-                        high = float(self.const(node.input[2], where).reshape(-1)[0])
-                    if (low, high) == ACTIVATION_BOUNDS[Activation.RELU6]:
-                        op.activation = Activation.RELU6
-                    elif low == 0.0 and (high is None or np.isinf(high)):
-                        op.activation = Activation.RELU
-                    else:
-                        raise ValueError(f"{where}: Clip({low}, {high}) is not ReLU or ReLU6")
-            elif op_type in ("GlobalAveragePool", "AveragePool", "ReduceMean"):
-                if pooled:
-                    raise ValueError(f"{where}: a second pooling is not part of MobileNet v1")
-                if op_type == "AveragePool":
-                    kernel = [int(k) for k in attrs.get("kernel_shape", [])]
-                    if kernel != [h, w] or any(int(p) for p in attrs.get("pads", [])):
-                        raise ValueError(f"{where}: only an average pooling over the whole {h}x{w} map is supported")
-                if op_type == "ReduceMean":
-                    axes = attrs.get("axes")
-                    if axes is None and len(node.input) > 1:
-                        axes = self.const(node.input[1], where).reshape(-1).tolist()
-                    spatial = [1, 2] if nhwc and not ops else [2, 3]
-                    if sorted(int(a) % 4 for a in (axes or [])) != spatial:
-                        raise ValueError(f"{where}: only a mean over H and W is supported")
-                ops.append(Op(LayerType.AVGPOOL, where))
-                pooled, h, w = True, 1, 1
-            elif op_type in ("Gemm", "MatMul"):
-                if not pooled:
-                    raise ValueError(f"{where}: a fully connected layer before the global pooling")
-                weight = np.asarray(self.const(node.input[1], where), np.float64)
-                if weight.ndim != 2:
-                    raise ValueError(f"{where}: weight shape {weight.shape} is not 2-D")
-                bias = None
-                if op_type == "Gemm":
-                    if attrs.get("transA", 0):
-                        raise ValueError(f"{where}: transA is not supported")
-                    if attrs.get("transB", 0):
-                        weight = weight.T
-                    weight = weight * float(attrs.get("alpha", 1.0))
-                    if len(node.input) > 2 and node.input[2]:
-                        bias = np.asarray(self.const(node.input[2], where), np.float64).reshape(-1) * float(
-                            attrs.get("beta", 1.0))
-                ops.append(Op(LayerType.FC, where, weight, bias))
-            elif op_type == "Add":
-                op = last_op(where, _POINTWISE)
-                if op.bias is not None or op.bn is not None or op.activation != Activation.NONE or not pooled:
-                    raise ValueError(f"{where}: an addition that is not a classifier's bias")
-                op.bias = np.asarray(self.const(node.input[1], where)).reshape(-1)
-            elif op_type in _FLATTENERS:
-                if (h, w) != (1, 1):
-                    raise ValueError(f"{where}: reshaping a {h}x{w} map is not part of MobileNet v1")
-            elif op_type == "Softmax":
-                softmax = True
-            elif op_type in _PASSTHROUGH:
-                pass
-            else:
-                raise ValueError(f"{where}: operator {op_type} is not part of MobileNet v1")
+            if walk.h is None and node.op_type != "Transpose":  # past the input's optional NHWC transpose
+                walk.take_input_size()
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None:
+                raise ValueError(f"{where}: operator {node.op_type} is not part of MobileNet v1")
+            handler(walk, node, attrs, where)
             if len(node.output) < 1:
                 raise ValueError(f"{where} has no output")
             current = node.output[0]
         if current not in self.outputs:
             raise ValueError(f"the data path ends at {current!r}, which is not a graph output")
-        if h is None:
+        if walk.h is None:
             raise ValueError("the graph has no operations")
-        return ops, nhwc
+        return walk.ops, walk.nhwc
+
+
+class _Walk:
+    """One pass down the data path: the ops found so far and the map's size, which handlers update."""
+
+    def __init__(self, reader: _Reader, dims):
+        self.reader = reader
+        self.dims = dims
+        self.steps = 0
+        self.nhwc = False  # the graph starts with a transpose from NHWC (tf2onnx)
+        self.ops: List[Op] = []
+        self.pending_pad = (0, 0, 0, 0)  # a Pad node's, merged into the next convolution
+        self.pooled = self.softmax = False
+        self.h: Optional[int] = None
+        self.w: Optional[int] = None
+
+    def const(self, node, index: int, where: str) -> Optional[np.ndarray]:
+        """The node's constant input at index, or None where the node has no such input."""
+        if len(node.input) > index and node.input[index]:
+            return self.reader.const(node.input[index], where)
+        return None
+
+    def last_op(self, where: str, kinds) -> Op:
+        if not self.ops or self.ops[-1].kind not in kinds:
+            raise ValueError(f"{where} does not follow a convolution or linear layer")
+        return self.ops[-1]
+
+    def take_input_size(self) -> None:
+        """The input's (H, W): from the graph, else the resolution argument's, the other axis's, or 224."""
+        dims, resolution = self.dims, self.reader.resolution
+        channels = dims[3] if self.nhwc else dims[1]
+        if channels not in (None, 3):
+            raise ValueError(f"the input has {channels} channels, expected 3 (RGB)")
+        hh, ww = (dims[1], dims[2]) if self.nhwc else (dims[2], dims[3])
+
+        def resolve(value, other, axis):
+            if value is not None:
+                return value
+            if resolution is not None:
+                return resolution[axis]
+            return other if other is not None else 224
+
+        self.h, self.w = resolve(hh, ww, 0), resolve(ww, hh, 1)
+        self.reader.height, self.reader.width = self.h, self.w
+
+
+# ---------------------------------------------------------------- one handler per operator
+# handler(walk, node, attrs, where): checks the node, then appends to walk.ops or updates the last op.
+
+def _transpose(walk: _Walk, node, attrs, where: str) -> None:
+    if not walk.ops and walk.steps == 1:
+        if list(attrs.get("perm", [])) != [0, 3, 1, 2]:
+            raise ValueError(f"{where}: only an NHWC -> NCHW transpose of the input is supported")
+        walk.nhwc = True
+    elif walk.ops and (walk.h, walk.w) != (1, 1):
+        raise ValueError(f"{where}: transposing a {walk.h}x{walk.w} map is not part of MobileNet v1")
+
+
+def _pad(walk: _Walk, node, attrs, where: str) -> None:
+    mode = attrs.get("mode", b"constant")
+    pads = attrs.get("pads")
+    if pads is None and len(node.input) > 1:
+        pads = walk.reader.const(node.input[1], where).reshape(-1).tolist()
+    value = walk.const(node, 2, where)
+    value = 0.0 if value is None else float(value.reshape(-1)[0])
+    if mode not in (b"constant", "constant") or value != 0.0 or pads is None or len(pads) != 8:
+        raise ValueError(f"{where}: only zero padding of H and W is supported")
+    pads = [int(p) for p in pads]
+    if any(pads[i] for i in (0, 1, 4, 5)):
+        raise ValueError(f"{where}: padding the batch or channel axis is not supported")
+    walk.pending_pad = (pads[2], pads[3], pads[6], pads[7])
+
+
+def _conv_padding(walk: _Walk, attrs, stride: int, where: str) -> Tuple[int, int, int, int]:
+    """(top, left, bottom, right) from pads or auto_pad, with a preceding Pad node's merged in."""
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        top, left, bottom, right = same_padding(walk.h, walk.w, stride)
+        padding = (top, left, bottom, right) if auto_pad == "SAME_UPPER" else (bottom, right, top, left)
+    elif auto_pad in ("NOTSET", "VALID", ""):
+        pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])] if auto_pad != "VALID" else [0] * 4
+        if len(pads) != 4:
+            raise ValueError(f"{where}: pads {pads} is not [top, left, bottom, right]")
+        padding = tuple(pads)
+    else:
+        raise ValueError(f"{where}: unknown auto_pad {auto_pad!r}")
+    padding = tuple(a + b for a, b in zip(padding, walk.pending_pad))
+    walk.pending_pad = (0, 0, 0, 0)
+    return padding
+
+
+def _conv(walk: _Walk, node, attrs, where: str) -> None:
+    """Conv, weights OIHW: 3x3 over the input = the stem, 3x3 with group == channels = depthwise, 1x1 = pointwise."""
+    weight = np.asarray(walk.reader.const(node.input[1], where))
+    bias = walk.const(node, 2, where)
+    if weight.ndim != 4:
+        raise ValueError(f"{where}: weight shape {weight.shape} is not OIHW")
+    kh, kw = weight.shape[2:]
+    if list(attrs.get("dilations", [1, 1])) != [1, 1]:
+        raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
+    strides = list(attrs.get("strides", [1, 1]))
+    if len(strides) != 2 or strides[0] != strides[1]:
+        raise ValueError(f"{where}: strides {strides} are not equal")
+    stride = int(strides[0])
+    group = int(attrs.get("group", 1))
+    padding = _conv_padding(walk, attrs, stride, where)
+    ops = walk.ops
+    cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != LayerType.AVGPOOL else None
+    if (kh, kw) == (3, 3) and group == 1 and not ops:
+        ops.append(Op(LayerType.CONV3X3, where, weight.transpose(2, 3, 1, 0), bias, stride=stride, padding=padding))
+    elif (kh, kw) == (3, 3) and group > 1 and weight.shape[1] == 1 and weight.shape[0] == group:
+        ops.append(Op(LayerType.DWCONV3X3, where, weight[:, 0].transpose(1, 2, 0), bias, stride=stride,
+                      padding=padding))
+    elif (kh, kw) == (1, 1) and group == 1:
+        if any(padding):
+            raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
+        ops.append(Op(LayerType.CONV1X1, where, weight[:, :, 0, 0].T, bias, stride=stride))
+    else:
+        raise ValueError(f"{where}: a {kh}x{kw} convolution with group {group} over "
+                         f"{cin if cin else 'the input'} channels is not part of MobileNet v1")
+    if LAYER_KINDS[ops[-1].kind].spatial:
+        top, left, bottom, right = padding
+        walk.h = (walk.h + top + bottom - 3) // stride + 1
+        walk.w = (walk.w + left + right - 3) // stride + 1
+        if walk.h < 1 or walk.w < 1:
+            raise ValueError(f"{where}: the input is too small for this convolution")
+    elif stride != 1:
+        raise ValueError(f"{where}: a strided 1x1 convolution is not part of MobileNet v1")
+
+
+def _batch_norm(walk: _Walk, node, attrs, where: str) -> None:
+    op = walk.last_op(where, _WEIGHTED)
+    if op.bn is not None or op.activation != Activation.NONE:
+        raise ValueError(f"{where}: a second normalization or one after the activation")
+    gamma, beta, mean, var = (walk.reader.const(node.input[i], where) for i in range(1, 5))
+    op.bn = {"gamma": gamma, "beta": beta, "mean": mean, "var": var,
+             "eps": float(attrs.get("epsilon", TORCH_BN_EPSILON))}
+
+
+def _activation(walk: _Walk, where: str) -> Op:
+    op = walk.last_op(where, _WEIGHTED)
+    if op.activation != Activation.NONE:
+        raise ValueError(f"{where}: two activations in a row")
+    return op
+
+
+def _relu(walk: _Walk, node, attrs, where: str) -> None:
+    _activation(walk, where).activation = Activation.RELU
+
+
+def _clip(walk: _Walk, node, attrs, where: str) -> None:
+    op = _activation(walk, where)
+    low, high = attrs.get("min"), attrs.get("max")  # attributes before opset 11, inputs from 11 on
+    low_input, high_input = walk.const(node, 1, where), walk.const(node, 2, where)
+    if low_input is not None:
+        low = float(low_input.reshape(-1)[0])
+    if high_input is not None:
+        high = float(high_input.reshape(-1)[0])
+    if (low, high) == ACTIVATION_BOUNDS[Activation.RELU6]:
+        op.activation = Activation.RELU6
+    elif low == 0.0 and (high is None or np.isinf(high)):
+        op.activation = Activation.RELU
+    else:
+        raise ValueError(f"{where}: Clip({low}, {high}) is not ReLU or ReLU6")
+
+
+def _pool(walk: _Walk, node, attrs, where: str) -> None:
+    """GlobalAveragePool, AveragePool over the whole map, or ReduceMean over H and W."""
+    if walk.pooled:
+        raise ValueError(f"{where}: a second pooling is not part of MobileNet v1")
+    h, w = walk.h, walk.w
+    if node.op_type == "AveragePool":
+        kernel = [int(k) for k in attrs.get("kernel_shape", [])]
+        if kernel != [h, w] or any(int(p) for p in attrs.get("pads", [])):
+            raise ValueError(f"{where}: only an average pooling over the whole {h}x{w} map is supported")
+    if node.op_type == "ReduceMean":
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = walk.reader.const(node.input[1], where).reshape(-1).tolist()
+        spatial = [1, 2] if walk.nhwc and not walk.ops else [2, 3]
+        if sorted(int(a) % 4 for a in (axes or [])) != spatial:
+            raise ValueError(f"{where}: only a mean over H and W is supported")
+    walk.ops.append(Op(LayerType.AVGPOOL, where))
+    walk.pooled, walk.h, walk.w = True, 1, 1
+
+
+def _linear(walk: _Walk, node, attrs, where: str) -> None:
+    """Gemm, or MatMul (its bias in the Add that follows): the classifier."""
+    if not walk.pooled:
+        raise ValueError(f"{where}: a fully connected layer before the global pooling")
+    weight = np.asarray(walk.reader.const(node.input[1], where), np.float64)
+    if weight.ndim != 2:
+        raise ValueError(f"{where}: weight shape {weight.shape} is not 2-D")
+    bias = None
+    if node.op_type == "Gemm":
+        if attrs.get("transA", 0):
+            raise ValueError(f"{where}: transA is not supported")
+        if attrs.get("transB", 0):
+            weight = weight.T
+        weight = weight * float(attrs.get("alpha", 1.0))
+        bias = walk.const(node, 2, where)
+        if bias is not None:
+            bias = np.asarray(bias, np.float64).reshape(-1) * float(attrs.get("beta", 1.0))
+    walk.ops.append(Op(LayerType.FC, where, weight, bias))
+
+
+def _add(walk: _Walk, node, attrs, where: str) -> None:
+    op = walk.last_op(where, _POINTWISE)
+    if op.bias is not None or op.bn is not None or op.activation != Activation.NONE or not walk.pooled:
+        raise ValueError(f"{where}: an addition that is not a classifier's bias")
+    op.bias = np.asarray(walk.reader.const(node.input[1], where)).reshape(-1)
+
+
+def _flatten(walk: _Walk, node, attrs, where: str) -> None:
+    if (walk.h, walk.w) != (1, 1):
+        raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
+
+
+def _softmax(walk: _Walk, node, attrs, where: str) -> None:
+    walk.softmax = True
+
+
+def _passthrough(walk: _Walk, node, attrs, where: str) -> None:
+    pass
+
+
+_HANDLERS: Dict[str, Callable[[_Walk, object, dict, str], None]] = {
+    "Transpose": _transpose, "Pad": _pad, "Conv": _conv, "BatchNormalization": _batch_norm,
+    "Relu": _relu, "Clip": _clip,
+    "GlobalAveragePool": _pool, "AveragePool": _pool, "ReduceMean": _pool,
+    "Gemm": _linear, "MatMul": _linear, "Add": _add,
+    "Flatten": _flatten, "Reshape": _flatten, "Squeeze": _flatten, "Unsqueeze": _flatten,
+    "Softmax": _softmax, "Identity": _passthrough, "Dropout": _passthrough,
+}
 
 
 def _all_tensors(model, onnx):
