@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -162,9 +162,146 @@ def _labels_from_metadata(data: bytes, num_classes: int) -> Optional[List[str]]:
     return None
 
 
+class _Walk:
+    """One pass over the operators: the ops found so far and the map's size, which handlers update."""
+
+    def __init__(self, g: _Graph, height: int, width: int):
+        self.g = g
+        self.ops: List[Op] = []
+        self.h, self.w = height, width
+        self.pooled = self.softmax_seen = False
+
+
+# ---------------------------------------------------------------- one handler per operator
+# handler(walk, op, name, inputs, where): checks the operator, then appends to walk.ops.
+
+def _optional_input(walk: _Walk, inputs: List[int], index: int) -> Optional[np.ndarray]:
+    return walk.g.constant(inputs[index]) if len(inputs) > index and inputs[index] >= 0 else None
+
+
+def _conv(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    """CONV_2D (weights OHWI: 3x3 = the stem, 1x1 = pointwise) and DEPTHWISE_CONV_2D (1HWC)."""
+    depthwise = name == "DEPTHWISE_CONV_2D"
+    opts = walk.g.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
+    if (opts.DilationHFactor(), opts.DilationWFactor()) not in ((1, 1), (0, 0)):
+        raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
+    stride = opts.StrideH()
+    if opts.StrideW() != stride:
+        raise ValueError(f"{where}: unequal strides {stride}x{opts.StrideW()}")
+    activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
+    if activation is None:
+        raise ValueError(f"{where}: unsupported fused activation #{opts.FusedActivationFunction()}")
+    if len(inputs) < 2:
+        raise ValueError(f"{where}: no weight tensor")
+    kernel = walk.g.constant(inputs[1])
+    bias = _optional_input(walk, inputs, 2)
+    if kernel.ndim != 4:
+        raise ValueError(f"{where}: weight shape {kernel.shape} is not 4-D")
+    kh, kw = kernel.shape[1:3]
+    same = opts.Padding() == 0  # Padding.SAME
+    ops = walk.ops
+    if depthwise:
+        if kernel.shape[0] != 1 or (kh, kw) != (3, 3):
+            raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
+        if opts.DepthMultiplier() not in (0, 1):
+            raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
+        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        ops.append(Op(LayerType.DWCONV3X3, where, kernel[0], bias, stride=stride, padding=padding,
+                      activation=activation))
+    elif (kh, kw) == (3, 3):
+        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        ops.append(Op(LayerType.CONV3X3, where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
+                      activation=activation))
+    elif (kh, kw) == (1, 1):
+        ops.append(Op(LayerType.CONV1X1, where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
+    else:
+        raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
+    if LAYER_KINDS[ops[-1].kind].spatial:
+        top, left, bottom, right = ops[-1].padding
+        walk.h, walk.w = (walk.h + top + bottom - 3) // stride + 1, (walk.w + left + right - 3) // stride + 1
+
+
+def _fully_connected(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    opts = walk.g.options(op, "FullyConnectedOptions")
+    activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
+    if activation is None or len(inputs) < 2:
+        raise ValueError(f"{where}: unsupported fully connected layer")
+    kernel = walk.g.constant(inputs[1])
+    if kernel.ndim != 2:
+        raise ValueError(f"{where}: weight shape {kernel.shape} is not [out, in]")
+    bias = _optional_input(walk, inputs, 2)
+    walk.ops.append(Op(LayerType.FC, where, kernel.T, bias, activation=activation))
+
+
+def _global_pool(walk: _Walk, where: str) -> None:
+    walk.ops.append(Op(LayerType.AVGPOOL, where))
+    walk.pooled, walk.h, walk.w = True, 1, 1
+
+
+def _average_pool(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    opts = walk.g.options(op, "Pool2DOptions")
+    if walk.pooled or opts.Padding() != 1 or (opts.FilterHeight(), opts.FilterWidth()) != (walk.h, walk.w):
+        raise ValueError(f"{where}: only a global average pooling (VALID, filter = the {walk.h}x{walk.w} map) "
+                         "is part of MobileNet v1")
+    if opts.FusedActivationFunction() != 0:
+        raise ValueError(f"{where}: activation after pooling is not supported")
+    _global_pool(walk, where)
+
+
+def _mean(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    axes = sorted(int(a) for a in walk.g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
+    if walk.pooled or axes != [1, 2]:
+        raise ValueError(f"{where}: only a mean over the spatial axes is supported")
+    _global_pool(walk, where)
+
+
+def _reshape(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    if (walk.h, walk.w) != (1, 1):
+        raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
+
+
+def _softmax(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    opts = walk.g.options(op, "SoftmaxOptions")
+    if opts.Beta() != 1.0:
+        raise ValueError(f"{where}: softmax with beta {opts.Beta()} is not supported")
+    walk.softmax_seen = True
+
+
+def _passthrough(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+    pass  # QUANTIZE / DEQUANTIZE: float <-> integer conversions at the edges of a quantized graph
+
+
+_HANDLERS: Dict[str, Callable[[_Walk, object, str, List[int], str], None]] = {
+    "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
+    "AVERAGE_POOL_2D": _average_pool, "MEAN": _mean, "RESHAPE": _reshape, "SQUEEZE": _reshape,
+    "SOFTMAX": _softmax, "QUANTIZE": _passthrough, "DEQUANTIZE": _passthrough,
+}
+
+
+def _input_scheme(g: _Graph, graph):
+    """(preprocessing, source, quantization) from the input tensor's type: a uint8 input's quantization
+    is its scaling; quantization is None for a float model."""
+    in_type = g.tensor(int(graph.Inputs(0))).Type()
+    if in_type == 0:  # FLOAT32
+        return TENSORFLOW, "tflite", None
+    # uint8 input q means real = (q - zero_point) * scale, i.e. mean zp/255, std 1/(255 scale).
+    q = g.quantization(int(graph.Inputs(0)))
+    if q is None:
+        raise ValueError("integer input without quantization parameters")
+    scale, zero_point = float(q[0].reshape(-1)[0]), float(q[1].reshape(-1)[0])
+    if not scale > 0:
+        raise ValueError(f"input quantization scale {scale} is not positive")
+    mean = zero_point / 255.0
+    pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
+                        note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
+    quantization = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__, "input_scale": scale,
+                    "input_zero_point": zero_point}
+    return pre, "tflite (quantized; weights dequantized, activations float32)", quantization
+
+
 def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
     """(layers, params, attributes) of a TFLite MobileNet v1 (the file fixes the input size: resolution
-    is not used, and load refuses one that differs)."""
+    is not used, and load refuses one that differs). Each operator is read by its handler in _HANDLERS."""
     g = _Graph(data)
     graph = g.graph
     if graph.InputsLength() != 1:
@@ -174,12 +311,7 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
     if len(in_shape) != 4 or in_shape[3] != 3:
         raise ValueError(f"input shape {in_shape} is not [1, H, W, 3]")
     height, width = in_shape[1], in_shape[2]
-    h, w = height, width
-    in_type = g.tensor(current).Type()
-    quantized = in_type != 0
-    ops: List[Op] = []
-    pooled = False
-    softmax_seen = False
+    walk = _Walk(g, height, width)
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         name = g.op_name(op)
@@ -191,102 +323,16 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
         if inputs[0] != current:
             raise ValueError(f"{where} does not take the previous operator's output: "
                              "a branching graph is not a MobileNet v1 (residual connections, as in MobileNet v2?)")
-        if softmax_seen:
+        if walk.softmax_seen:
             raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
-        if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            depthwise = name == "DEPTHWISE_CONV_2D"
-            opts = g.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
-            if (opts.DilationHFactor(), opts.DilationWFactor()) not in ((1, 1), (0, 0)):
-                raise ValueError(f"{where}: dilated convolutions are not part of MobileNet v1")
-            stride = opts.StrideH()
-            if opts.StrideW() != stride:
-                raise ValueError(f"{where}: unequal strides {stride}x{opts.StrideW()}")
-            activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
-            if activation is None:
-                raise ValueError(f"{where}: unsupported fused activation #{opts.FusedActivationFunction()}")
-            if len(inputs) < 2:
-                raise ValueError(f"{where}: no weight tensor")
-            kernel = g.constant(inputs[1])
-            bias = g.constant(inputs[2]) if len(inputs) > 2 and inputs[2] >= 0 else None
-            if kernel.ndim != 4:
-                raise ValueError(f"{where}: weight shape {kernel.shape} is not 4-D")
-            kh, kw = kernel.shape[1:3]
-            same = opts.Padding() == 0  # Padding.SAME
-            if depthwise:
-                if kernel.shape[0] != 1 or (kh, kw) != (3, 3):
-                    raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
-                if opts.DepthMultiplier() not in (0, 1):
-                    raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
-                padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
-                ops.append(Op(LayerType.DWCONV3X3, where, kernel[0], bias, stride=stride, padding=padding,
-                              activation=activation))
-            elif (kh, kw) == (3, 3):
-                padding = same_padding(h, w, stride) if same else (0, 0, 0, 0)
-                ops.append(Op(LayerType.CONV3X3, where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
-                              activation=activation))
-            elif (kh, kw) == (1, 1):
-                ops.append(Op(LayerType.CONV1X1, where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
-            else:
-                raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
-            if LAYER_KINDS[ops[-1].kind].spatial:
-                top, left, bottom, right = ops[-1].padding
-                h, w = (h + top + bottom - 3) // stride + 1, (w + left + right - 3) // stride + 1
-        elif name == "FULLY_CONNECTED":
-            opts = g.options(op, "FullyConnectedOptions")
-            activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
-            if activation is None or len(inputs) < 2:
-                raise ValueError(f"{where}: unsupported fully connected layer")
-            kernel = g.constant(inputs[1])
-            if kernel.ndim != 2:
-                raise ValueError(f"{where}: weight shape {kernel.shape} is not [out, in]")
-            bias = g.constant(inputs[2]) if len(inputs) > 2 and inputs[2] >= 0 else None
-            ops.append(Op(LayerType.FC, where, kernel.T, bias, activation=activation))
-        elif name == "AVERAGE_POOL_2D":
-            opts = g.options(op, "Pool2DOptions")
-            if pooled or opts.Padding() != 1 or (opts.FilterHeight(), opts.FilterWidth()) != (h, w):
-                raise ValueError(f"{where}: only a global average pooling (VALID, filter = the {h}x{w} map) "
-                                 "is part of MobileNet v1")
-            if opts.FusedActivationFunction() != 0:
-                raise ValueError(f"{where}: activation after pooling is not supported")
-            ops.append(Op(LayerType.AVGPOOL, where))
-            pooled, h, w = True, 1, 1
-        elif name == "MEAN":
-            axes = sorted(int(a) for a in g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
-            if pooled or axes != [1, 2]:
-                raise ValueError(f"{where}: only a mean over the spatial axes is supported")
-            ops.append(Op(LayerType.AVGPOOL, where))
-            pooled, h, w = True, 1, 1
-        elif name in ("RESHAPE", "SQUEEZE"):
-            if (h, w) != (1, 1):
-                raise ValueError(f"{where}: reshaping a {h}x{w} map is not part of MobileNet v1")
-        elif name == "SOFTMAX":
-            opts = g.options(op, "SoftmaxOptions")
-            if opts.Beta() != 1.0:
-                raise ValueError(f"{where}: softmax with beta {opts.Beta()} is not supported")
-            softmax_seen = True
-        elif name in ("QUANTIZE", "DEQUANTIZE"):
-            pass  # float <-> integer conversions at the edges of a quantized graph
-        else:
+        handler = _HANDLERS.get(name)
+        if handler is None:
             raise ValueError(f"{where}: operator {name} is not part of MobileNet v1")
+        handler(walk, op, name, inputs, where)
         current = outputs[0]
 
-    layers, params = assemble(ops, height, width, "TFLite model")
-    if quantized:
-        # uint8 input q means real = (q - zero_point) * scale, i.e. mean zp/255, std 1/(255 scale).
-        q = g.quantization(int(graph.Inputs(0)))
-        if q is None:
-            raise ValueError("integer input without quantization parameters")
-        scale, zero_point = float(q[0].reshape(-1)[0]), float(q[1].reshape(-1)[0])
-        if not scale > 0:
-            raise ValueError(f"input quantization scale {scale} is not positive")
-        mean = zero_point / 255.0
-        pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
-                            note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
-        source = "tflite (quantized; weights dequantized, activations float32)"
-        quantization = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__, "input_scale": scale,
-                        "input_zero_point": zero_point}
-    else:
-        pre, source, quantization = TENSORFLOW, "tflite", None
+    layers, params = assemble(walk.ops, height, width, "TFLite model")
+    pre, source, quantization = _input_scheme(g, graph)
     labels = _labels_from_metadata(data, layers[-1].out_shape[2])
     channels = layers[0].out_shape[2]
     return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source,
