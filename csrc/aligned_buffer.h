@@ -13,7 +13,7 @@ class AlignedBuffer {
   AlignedBuffer() = default;
   // offset_in_page > 0 (a multiple of 64, below 4096): the data starts that
   // many bytes past a 4 KB boundary, for buffers whose placement relative to
-  // each other matters (see Network::acquire_workspace).
+  // each other matters (see WorkspaceCache::acquire).
   explicit AlignedBuffer(size_t count, size_t offset_in_page = 0) : size_(count) {
     if (offset_in_page % 64 != 0 || offset_in_page >= 4096)
       throw std::invalid_argument("AlignedBuffer: the offset in a page must be a multiple of 64 below 4096");

@@ -1,0 +1,589 @@
+#include "execute.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <iterator>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include "blas.h"
+
+namespace mobilenet {
+
+namespace {
+
+// Rows of a GEMM's A block that stay in L2 while the B panels stream past them.
+constexpr int64_t kGemmBlockBytes = 256 * 1024;
+
+// Layers estimated to take less than this on one thread run on the calling
+// thread alone: waking and joining the pool (about 1 us), and reading the other
+// core's half of the previous layer, cost more than they save.
+constexpr double kMinParallelNs = 2000;
+// Rough one-thread speeds for that estimate (AVX-512 on this Zen 5; the ratios
+// matter more than the values): mult-adds per ns, and bytes per ns of weights
+// streamed by a GEMM with too few rows to reuse them (the classifier).
+constexpr double kMacsPerNs[] = {100.0, 60.0, 120.0, 20.0, 120.0};  // by LayerKind
+constexpr double kWeightBytesPerNs = 50.0;
+
+double estimated_ns(const LayerSpec& s, int64_t macs) {
+  const double compute = macs / kMacsPerNs[static_cast<int>(s.kind)];
+  if (s.kind != LayerKind::Conv1x1 && s.kind != LayerKind::FullyConnected) return compute;
+  return std::max(compute, int64_t{s.in_c} * s.out_c * 4 / kWeightBytesPerNs);
+}
+
+// Where the two activation buffers start within a 4 KB page. A layer reads one
+// and writes the other; when they sat at the same address modulo 2 KB (as
+// malloc may place them), MobileNet's depthwise layers, whose rows are
+// multiples of 4 KB (W x C = 7168 floats at alpha 1), ran up to 1.7x slower:
+// 14x14x512 17 -> 29 us (bench/RESULTS.md, log entry 32).
+constexpr size_t kActivationPageOffset[2] = {64, 1024};
+
+// pool == nullptr: everything on the calling thread (an image-parallel task).
+template <class F>
+void run_tasks(ThreadPool* pool, double ns, int n, F&& fn) {
+  if (pool && pool->threads() > 1 && ns >= kMinParallelNs) return pool->parallel_for(n, fn);
+  for (int i = 0; i < n; ++i) {
+    if constexpr (std::is_invocable_v<F&, int, int>)
+      fn(i, 0);
+    else
+      fn(i);
+  }
+}
+
+int64_t layer_macs(const Layer& layer) {
+  const LayerSpec& s = layer.spec;
+  const int64_t pixels = int64_t{layer.out_h} * layer.out_w;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return pixels * s.out_c * 9 * s.in_c;
+    case LayerKind::DwConv3x3: return pixels * s.out_c * 9;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: return pixels * s.in_c * s.out_c;
+    case LayerKind::GlobalAvgPool: return int64_t{s.in_h} * s.in_w * s.in_c;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ workspaces
+
+WorkspaceCache::WorkspaceCache(const std::vector<Layer>& layers, const Plan& plan)
+    : sizes_(plan.buffers),
+      input_floats_(int64_t{layers.front().spec.in_h} * layers.front().spec.in_w * layers.front().spec.in_c),
+      stages_input_(layers.front().spec.kind != LayerKind::Conv3x3) {}
+
+std::unique_ptr<Workspace> WorkspaceCache::acquire(int batch, int threads) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if ((*it)->batch >= batch && (*it)->threads >= threads) {
+        auto ws = std::move(*it);
+        free_.erase(it);
+        return ws;
+      }
+    }
+  }
+  auto ws = std::make_unique<Workspace>();
+  ws->batch = batch;
+  ws->threads = threads;
+  ws->bands = AlignedBuffer(threads * sizes_.band + kBufferSlack);
+  for (int b = 0; b < 2; ++b)
+    ws->activations[b] = AlignedBuffer(batch * sizes_.activation + kBufferSlack, kActivationPageOffset[b]);
+  ws->zero_row = AlignedBuffer(sizes_.zero_row + kBufferSlack);
+  if (stages_input_) ws->staged_input = AlignedBuffer(batch * input_floats_ + kBufferSlack);
+  return ws;
+}
+
+void WorkspaceCache::release(std::unique_ptr<Workspace> ws) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Keep the largest ones: a later call of that batch size (or less) allocates nothing.
+  free_.push_back(std::move(ws));
+  std::sort(free_.begin(), free_.end(), [](const auto& a, const auto& b) { return a->batch < b->batch; });
+  if (free_.size() > 8) free_.erase(free_.begin());
+}
+
+void WorkspaceCache::trim(int max_batch) {
+  std::vector<std::unique_ptr<Workspace>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto keep_end =
+        std::stable_partition(free_.begin(), free_.end(), [&](const auto& ws) { return ws->batch <= max_batch; });
+    std::move(keep_end, free_.end(), std::back_inserter(dropped));
+    free_.erase(keep_end, free_.end());
+  }
+  if (dropped.empty()) return;
+  dropped.clear();  // freed outside the lock
+#ifdef __GLIBC__
+  // Buffers below glibc's mmap threshold (which rises to 32 MB as large
+  // buffers are freed) go back to its heap, not to the system, without this.
+  malloc_trim(0);
+#endif
+}
+
+// ------------------------------------------------------------------- the chain
+
+int64_t Executor::input_size() const {
+  const LayerSpec& s = layers_.front().spec;
+  return int64_t{s.in_h} * s.in_w * s.in_c;
+}
+
+void Executor::stage_input(const float* input, int batch, InputLayout layout, float* staged) const {
+  const LayerSpec& s = layers_.front().spec;
+  const int64_t hw = int64_t{s.in_h} * s.in_w, size = input_size();
+  if (layout == InputLayout::NHWC) {
+    std::copy_n(input, batch * size, staged);
+    return;
+  }
+  for (int n = 0; n < batch; ++n)
+    for (int64_t p = 0; p < hw; ++p)
+      for (int c = 0; c < s.in_c; ++c) staged[n * size + p * s.in_c + c] = input[n * size + c * hw + p];
+}
+
+bool Executor::run(const float* input, int batch, float* output, const RunContext& ctx,
+                   WorkspaceCache& workspaces) const {
+  const int split = batch > 1 ? plan_.batched_from : 0;
+  if (split > 0) {
+    if (!run_images(split, input, batch, output, ctx, workspaces)) return false;
+    if (split < num_layers()) {
+      RunContext batched = ctx;
+      batched.check_input = nullptr;
+      run_chain(split, num_layers(), ctx.workspace->activations[0].data(), output, batch, batched);
+    }
+    return true;
+  }
+  const float* in = input;
+  // Only the stem reads the caller's array in place (through strides); any
+  // other first layer gets an NHWC copy that ends with readable slack.
+  if (layers_.front().spec.kind != LayerKind::Conv3x3) {
+    stage_input(input, batch, ctx.layout, ctx.workspace->staged_input.data());
+    in = ctx.workspace->staged_input.data();
+  }
+  return run_chain(0, num_layers(), in, output, batch, ctx);
+}
+
+bool Executor::run_chain(int first, int end, const float* in, float* out, int batch, const RunContext& ctx) const {
+  Workspace& ws = *ctx.workspace;
+  // Layers alternate between the two activation buffers, starting with the one `in` is not in.
+  int next_buffer = in == ws.activations[0].data() ? 1 : 0;
+  const int pipeline_end = plan_.pipelined_layers();
+  if (first == 0 && pipeline_end > 0 && end >= pipeline_end) {
+    const int lanes = std::min(ctx.threads(), kMaxPipelineLanes);
+    float* dst = pipeline_end == end ? out : ws.activations[next_buffer].data();
+    next_buffer ^= 1;
+    const int64_t in_image = input_size(), out_image = plan_.layers[pipeline_end - 1].out_image;
+    const int rows = layers_[pipeline_end - 1].out_h;
+    // Rings for every lane, made here, before any thread uses them.
+    const size_t per_lane = plan_.stages.size() - 1;
+    while (ws.stage_outputs.size() < lanes * per_lane) {
+      const PipelineStage& st = plan_.stages[ws.stage_outputs.size() % per_lane];
+      const int last = st.first + st.count - 1;
+      ws.stage_outputs.emplace_back(int64_t{st.ring_rows} * layers_[last].out_w * plan_.layers[last].out_stride +
+                                    kBufferSlack);
+    }
+    std::atomic<bool> non_finite{false}, overrun{false};
+    auto record = [&](PipelineStatus status) {
+      if (status == PipelineStatus::NonFinite) non_finite = true;
+      if (status == PipelineStatus::RingOverrun) overrun = true;
+    };
+    for (int n = 0; n < batch && !non_finite && !overrun; ++n) {
+      RunContext image = ctx;
+      image.check_input = ctx.check_input ? ctx.check_input + n * in_image : nullptr;
+      const float* x = in + n * in_image;
+      float* y = dst + n * out_image;
+      if (lanes == 1) {
+        record(run_pipeline(x, y, 0, 0, rows, 0, 1, image));
+      } else {
+        // Each slab owns the rings and band of its own index: the thread that
+        // runs it may be any of the pool's, and there are rings for `lanes` only.
+        run_lanes(*ctx.pool, lanes, ctx.layer_ns, [&](int slab, int /*thread*/, int64_t* ns) {
+          RunContext lane = image;
+          lane.layer_ns = ns;
+          record(run_pipeline(x, y, slab, rows * slab / lanes, rows * (slab + 1) / lanes, slab, lanes, lane));
+        });
+      }
+    }
+    if (overrun) throw std::logic_error("internal error: a row pipeline ring buffer is too small");
+    if (non_finite) return false;
+    in = dst;
+    first = pipeline_end;
+  }
+  for (int i = first; i < end; ++i) {
+    const bool fused = plan_.fused_at(i, ctx.threads());
+    const int last = fused ? i + 1 : i;  // a fused pair writes the pointwise output
+    float* dst = last + 1 == end ? out : ws.activations[next_buffer].data();
+    next_buffer ^= 1;
+    if (fused) {
+      run_fused(i, in, dst, batch, ctx);
+    } else {
+      LayerTimer timer(ctx.layer_ns);
+      run_layer(i, in, dst, batch, ctx);
+      timer.lap(i);
+    }
+    in = dst;
+    i = last;
+    if (i == 0 && ctx.check_input && !kernels_.all_finite(ctx.check_input, batch * input_size())) return false;
+  }
+  return true;
+}
+
+bool Executor::run_images(int split, const float* input, int batch, float* output, const RunContext& ctx,
+                          WorkspaceCache& workspaces) const {
+  ThreadPool& pool = *ctx.pool;
+  const int threads = pool.threads();
+  // Whole images side by side, one per thread (no synchronization inside an
+  // image); the images left over after the last full round run one after
+  // another with each layer split across the threads.
+  const int side_by_side = threads > 1 ? batch / threads * threads : 0;
+  std::vector<std::unique_ptr<Workspace>> image_ws;
+  for (int t = 0; t < threads; ++t) image_ws.push_back(workspaces.acquire(1, t == 0 ? threads : 1));
+  std::atomic<bool> finite{true};
+  const int64_t split_size = split < num_layers() ? plan_.layers[split - 1].out_image : layers_.back().out_size();
+  float* split_out = split < num_layers() ? ctx.workspace->activations[0].data() : output;
+  auto run_image = [&](int n, int lane, ThreadPool* image_pool, int64_t* ns) {
+    Workspace& iws = *image_ws[lane];
+    const float* x = input + n * input_size();
+    const float* in = x;
+    if (layers_.front().spec.kind != LayerKind::Conv3x3) {
+      stage_input(x, 1, ctx.layout, iws.staged_input.data());
+      in = iws.staged_input.data();
+    }
+    const RunContext image{ctx.layout, &iws, image_pool, ns, ctx.check_input ? x : nullptr};
+    if (!run_chain(0, split, in, split_out + n * split_size, 1, image)) finite = false;
+  };
+  if (side_by_side > 0)
+    run_lanes(pool, side_by_side, ctx.layer_ns, [&](int n, int lane, int64_t* ns) { run_image(n, lane, nullptr, ns); });
+  for (int n = side_by_side; n < batch; ++n) run_image(n, 0, &pool, ctx.layer_ns);
+  for (auto& w : image_ws) workspaces.release(std::move(w));
+  return finite;
+}
+
+template <class F>
+void Executor::run_lanes(ThreadPool& pool, int n, int64_t* layer_ns, F&& fn) const {
+  const int threads = pool.threads();
+  // Per-lane layer times: lanes run side by side, so they are scaled to the wall time.
+  std::vector<int64_t> lane_ns(layer_ns ? size_t(threads) * num_layers() : 0, 0);
+  const LayerTimer wall(layer_ns);
+  pool.parallel_for(n, [&](int task, int lane) {
+    fn(task, lane, layer_ns ? lane_ns.data() + size_t(lane) * num_layers() : nullptr);
+  });
+  if (!layer_ns) return;
+  const int64_t wall_ns = wall.elapsed_ns();
+  int64_t busy = 0;
+  for (int64_t ns : lane_ns) busy += ns;
+  const double scale = static_cast<double>(wall_ns) / std::max<int64_t>(1, busy);
+  for (int i = 0; i < num_layers(); ++i) {
+    int64_t sum = 0;
+    for (int t = 0; t < threads; ++t) sum += lane_ns[size_t(t) * num_layers() + i];
+    layer_ns[i] += static_cast<int64_t>(sum * scale);
+  }
+}
+
+// ------------------------------------------------------------------ one layer
+
+void Executor::run_layer(int i, const float* in, float* out, int batch, const RunContext& ctx) const {
+  const Layer& layer = layers_[i];
+  const LayerPlan& plan = plan_.layers[i];
+  const LayerSpec& s = layer.spec;
+  const int64_t in_image = plan.in_image;
+  const int64_t out_image = plan.out_image;
+  ThreadPool* pool = ctx.pool;
+  // Spatial layers split each image into bands of output rows, a few per thread.
+  const double ns = estimated_ns(s, batch * layer_macs(layer));
+  const int threads = ctx.threads();
+  const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
+  const int band_rows = (layer.out_h + bands - 1) / bands;
+  switch (plan.kernel) {
+    case LayerKernel::Conv3x3: {
+      const Conv3x3Args a = conv3x3_args(i, ctx.layout);
+      run_tasks(pool, ns, batch * bands, [&](int task) {
+        Conv3x3Args t = a;
+        const int n = task / bands, band = task % bands;
+        t.input = in + n * in_image;
+        t.output = out + n * out_image;
+        kernels_.conv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
+      });
+      break;
+    }
+    case LayerKernel::DwConv3x3: {
+      const DwConvArgs a = dwconv_args(i, *ctx.workspace);
+      run_tasks(pool, ns, batch * bands, [&](int task) {
+        DwConvArgs t = a;
+        const int n = task / bands, band = task % bands;
+        t.input = in + n * in_image;
+        t.output = out + n * out_image;
+        kernels_.dwconv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
+      });
+      break;
+    }
+    case LayerKernel::GlobalAvgPool:
+      run_tasks(pool, ns, batch, [&](int n) {
+        kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
+      });
+      break;
+    case LayerKernel::PackedGemm:
+    case LayerKernel::BlasGemm:
+      run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool);
+      break;
+  }
+}
+
+DwConvArgs Executor::dwconv_args(int i, const Workspace& ws) const {
+  const Layer& layer = layers_[i];
+  const LayerPlan& plan = plan_.layers[i];
+  const PackedLayer& packed = packed_[i];
+  const LayerSpec& s = layer.spec;
+  DwConvArgs a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.channels = s.in_c;
+  a.in_pixel_stride = plan.in_stride, a.out_pixel_stride = plan.out_stride;
+  a.out_h = layer.out_h, a.out_w = layer.out_w;
+  a.stride = s.stride, a.pad = s.pad;
+  a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.channels_padded = packed.channels_padded;
+  a.zero_row = ws.zero_row.data();
+  a.clamp = clamp_for(s.activation);
+  return a;
+}
+
+Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
+  const Layer& layer = layers_[i];
+  const PackedLayer& packed = packed_[i];
+  const LayerSpec& s = layer.spec;
+  Conv3x3Args a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
+  if (layout == InputLayout::NCHW) {
+    a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
+  } else {
+    a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
+  }
+  a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
+  a.stride = s.stride, a.pad = s.pad;
+  a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.out_c_padded = packed.channels_padded;
+  a.clamp = clamp_for(s.activation);
+  a.pair_weights = packed.pair_weights.size() > 0 ? packed.pair_weights.data() : nullptr;
+  return a;
+}
+
+int Executor::gemm_panels(int i) const {
+  return (layers_[i].spec.out_c + kernels_.gemm_panel_width - 1) / kernels_.gemm_panel_width;
+}
+
+// ------------------------------------------------------------- pointwise GEMMs
+
+void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1,
+                               int layer_rows) const {
+  const LayerSpec& s = layers_[i].spec;
+  const LayerPlan& plan = plan_.layers[i];
+  const PackedLayer& packed = packed_[i];
+  const int k = s.in_c, n = s.out_c, lda = plan.in_stride, ldc = plan.out_stride;
+  const Clamp clamp = clamp_for(s.activation);
+  if (plan.kernel == LayerKernel::BlasGemm) {
+    const int nr = kernels_.gemm_panel_width;
+    const int n0 = p0 * nr, n1 = std::min(n, p1 * nr);
+    float* c = out + int64_t{m0} * ldc + n0;
+    blas_sgemm(m1 - m0, n1 - n0, k, in + int64_t{m0} * lda, lda, packed.weights.data() + n0, n, c, ldc);
+    // Bias and activation while the block is still in cache.
+    kernels_.bias_activation(c, m1 - m0, n1 - n0, ldc, packed.bias.data() + n0, clamp);
+  } else {
+    GemmArgs g{in, lda, packed.weights.data(), packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    kernels_.gemm(g, m0, m1, p0, p1);
+  }
+}
+
+void Executor::run_pointwise(int i, const float* in, float* out, int64_t m64, ThreadPool* pool) const {
+  const LayerSpec& s = layers_[i].spec;
+  const int m = static_cast<int>(m64), k = s.in_c, n = s.out_c;
+  const int threads = pool ? pool->threads() : 1;
+  const int mr = kernels_.gemm_tile_rows;
+  const int panels = gemm_panels(i);
+  // Row blocks whose A rows stay in L2 while every B panel streams past them.
+  const int64_t max_rows = std::max<int64_t>(mr, kGemmBlockBytes / (int64_t{k} * 4));
+  int row_blocks = static_cast<int>((m + max_rows - 1) / max_rows);
+  // At least a row block per thread, when the weights are small enough for each
+  // thread to read them all: thread t then reads the rows it wrote in the layer before.
+  const int tiles = (m + mr - 1) / mr;
+  if (row_blocks < threads && tiles >= 2 * threads && int64_t{k} * n * 4 <= kRowSplitMaxWeightBytes)
+    row_blocks = threads;
+  row_blocks = std::max(1, std::min(row_blocks, tiles));
+  // Enough tasks to keep every thread busy to the end: split columns too when rows are few.
+  const int target_tasks = threads > 1 ? 4 * threads : 1;
+  const int col_blocks = row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
+  const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  const double ns = estimated_ns(s, m64 * k * n);
+  run_tasks(pool, ns, row_blocks * col_blocks, [&](int task) {
+    const int rb = task / col_blocks, cb = task % col_blocks;
+    // Equal row blocks (the kernel deals each block's rows into tiles of nearly equal height).
+    const int m0 = static_cast<int>(m64 * rb / row_blocks), m1 = static_cast<int>(m64 * (rb + 1) / row_blocks);
+    const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
+    if (p0 < p1) pointwise_block(i, in, out, m0, m1, p0, p1, m);
+  });
+}
+
+// ------------------------------------------------------------ fused pairs
+
+void Executor::run_fused(int i, const float* in, float* out, int batch, const RunContext& ctx) const {
+  const Layer& dw = layers_[i];
+  const Layer& pw = layers_[i + 1];
+  const LayerPlan& dw_plan = plan_.layers[i];
+  const int64_t in_image = dw_plan.in_image;
+  const int64_t out_image = plan_.layers[i + 1].out_image;
+  const int pw_stride = plan_.layers[i + 1].out_stride;
+  // Bands of at most fused_band_rows rows, as many for each thread, of nearly
+  // equal height. With one band per thread, where the rows do not split evenly
+  // (7 rows on 2 threads), the bands split the pixels instead, and the one
+  // depthwise row two bands share is computed by both.
+  const int threads = ctx.threads();
+  const int width = dw.out_w;
+  int bands = (dw.out_h + dw_plan.fused_band_rows - 1) / dw_plan.fused_band_rows;
+  bands = std::min(dw.out_h, (bands + threads - 1) / threads * threads);
+  const int64_t units = bands > threads || dw.out_h % threads == 0 ? dw.out_h : int64_t{dw.out_h} * width;
+  const int unit = units == dw.out_h ? width : 1;  // pixels per unit
+  const DwConvArgs args = dwconv_args(i, *ctx.workspace);
+  float* band_buffers = ctx.workspace->bands.data();
+  // When profiling, each part's thread time splits the pair's wall time between the two layers.
+  std::atomic<int64_t> dw_ns{0}, pw_ns{0};
+  const LayerTimer wall(ctx.layer_ns);
+  const double ns = estimated_ns(dw.spec, batch * layer_macs(dw)) + estimated_ns(pw.spec, batch * layer_macs(pw));
+  run_tasks(ctx.pool, ns, batch * bands, [&](int task, int thread) {
+    const int n = task / bands, band = task % bands;
+    const int q0 = static_cast<int>(units * band / bands) * unit, q1 = static_cast<int>(units * (band + 1) / bands) * unit;
+    const int y0 = q0 / width, y1 = (q1 + width - 1) / width;
+    DwConvArgs a = args;
+    a.input = in + n * in_image;
+    int64_t times[2] = {0, 0};
+    run_fused_band(i + 1, a, band_buffers + thread * plan_.buffers.band, y0, y1, q0 - y0 * width, q1 - y0 * width,
+                   out + n * out_image + int64_t{y0} * width * pw_stride, wall.timing() ? times : nullptr);
+    dw_ns += times[0];
+    pw_ns += times[1];
+  });
+  if (wall.timing()) {
+    const int64_t wall_ns = wall.elapsed_ns();
+    const double dw_share = static_cast<double>(dw_ns) / std::max<int64_t>(1, dw_ns + pw_ns);
+    ctx.layer_ns[i] += static_cast<int64_t>(wall_ns * dw_share);
+    ctx.layer_ns[i + 1] += wall_ns - static_cast<int64_t>(wall_ns * dw_share);
+  }
+}
+
+void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1, int p0, int p1, float* out,
+                              int64_t* times) const {
+  a.output = band;
+  a.output_row_offset = y0;
+  LayerTimer timer(times);
+  kernels_.dwconv3x3(a, y0, y1);
+  timer.lap(0);
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w);
+  timer.lap(1);
+}
+
+// ------------------------------------------------------------ the row pipeline
+
+void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1, float* band,
+                              const RunContext& ctx) const {
+  const PipelineStage& stage = plan_.stages[k];
+  const int i = stage.first;
+  const Layer& layer = layers_[i];
+  const int in_ring = k > 0 ? plan_.stages[k - 1].ring_rows : 0, out_ring = stage.ring_rows;
+  const int64_t out_row = int64_t{layer.out_w} * plan_.layers[stage.first + stage.count - 1].out_stride;
+  auto out_slot = [&](int y) { return out_ring > 0 ? y % out_ring : y; };
+  LayerTimer timer(ctx.layer_ns);
+  // Segments of rows that wrap around neither ring (row-contiguous in memory).
+  for (int a = y0; a < y1;) {
+    int b = y1;
+    if (out_ring > 0) b = std::min(b, (a / out_ring + 1) * out_ring);
+    if (layer.spec.kind == LayerKind::Conv1x1 && in_ring > 0) b = std::min(b, (a / in_ring + 1) * in_ring);
+    const int offset = a - out_slot(a);  // output row y goes to slot y - offset
+    switch (plan_.layers[i].kernel) {
+      case LayerKernel::Conv3x3: {
+        Conv3x3Args args = conv3x3_args(i, ctx.layout);
+        args.input = in, args.output = out, args.output_row_offset = offset;
+        kernels_.conv3x3(args, a, b);
+        timer.lap(i);
+        break;
+      }
+      case LayerKernel::PackedGemm:
+      case LayerKernel::BlasGemm: {
+        const int w = layer.out_w;
+        const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * plan_.layers[i].in_stride;
+        pointwise_block(i, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(i),
+                        layer.out_h * layer.out_w);
+        timer.lap(i);
+        break;
+      }
+      default: {
+        DwConvArgs args = dwconv_args(i, *ctx.workspace);
+        args.input = in, args.in_ring_rows = in_ring;
+        if (stage.count == 1) {
+          args.output = out, args.output_row_offset = offset;
+          kernels_.dwconv3x3(args, a, b);
+          timer.lap(i);
+          break;
+        }
+        // A fused pair (its two layers' times go to layer_ns[first] and [first + 1]).
+        const int band_rows = plan_.layers[i].fused_band_rows;
+        for (int b0 = a; b0 < b; b0 += band_rows) {
+          const int b1 = std::min(b, b0 + band_rows);
+          run_fused_band(i + 1, args, band, b0, b1, 0, (b1 - b0) * layer.out_w, out + out_slot(b0) * out_row,
+                         ctx.layer_ns ? ctx.layer_ns + i : nullptr);
+        }
+      }
+    }
+    a = b;
+  }
+}
+
+Executor::PipelineStatus Executor::run_pipeline(const float* in, float* out, int lane, int y0, int y1, int slab,
+                                                int slabs, const RunContext& ctx) const {
+  Workspace& ws = *ctx.workspace;
+  const int count = static_cast<int>(plan_.stages.size());
+  AlignedBuffer* rings = ws.stage_outputs.data() + size_t(lane) * (count - 1);
+  float* band = ws.bands.data() + lane * plan_.buffers.band;
+  // Scans input rows [r0, r1) for NaN/Inf; each slab scans its share of the rows.
+  const float* check_input = ctx.check_input;
+  const LayerSpec& head = layers_[plan_.stages[0].first].spec;
+  const int check_end = head.in_h * (slab + 1) / slabs;
+  int checked = head.in_h * slab / slabs;
+  auto scan = [&](int r1) {
+    r1 = std::min(r1, check_end);
+    bool ok = true;
+    if (ctx.layout == InputLayout::NHWC) {
+      const int64_t row = int64_t{head.in_w} * head.in_c;
+      ok = r1 <= checked || kernels_.all_finite(check_input + checked * row, (r1 - checked) * row);
+    } else {
+      const int64_t plane = int64_t{head.in_h} * head.in_w;
+      for (int c = 0; c < head.in_c && ok && r1 > checked; ++c)
+        ok = kernels_.all_finite(check_input + c * plane + int64_t{checked} * head.in_w,
+                                 int64_t{r1 - checked} * head.in_w);
+    }
+    checked = std::max(checked, r1);
+    return ok;
+  };
+  PipelineStatus status = PipelineStatus::Ok;
+  schedule_.for_each_step(y0, y1, [&](int k, int r0, int r1, const int* done) {
+    if (status != PipelineStatus::Ok) return;
+    // A ring overrun would silently corrupt rows: the dry runs that sized the
+    // rings must have covered this schedule. (No throw here: this may be a pool task.)
+    if (k + 1 < count && r1 - schedule_.first_input_row(k + 1, done[k + 1]) > plan_.stages[k].ring_rows) {
+      status = PipelineStatus::RingOverrun;
+      return;
+    }
+    run_stage_rows(k, k == 0 ? in : rings[k - 1].data(), k + 1 == count ? out : rings[k].data(), r0, r1, band, ctx);
+    // Right after the first stage has read them: the rows up to its last input row.
+    if (k == 0 && check_input && !scan(schedule_.last_input_row(0, r1 - 1) + 1)) status = PipelineStatus::NonFinite;
+  });
+  // Rows no output needed (VALID padding) are scanned too.
+  if (status == PipelineStatus::Ok && check_input && !scan(check_end)) status = PipelineStatus::NonFinite;
+  return status;
+}
+
+void softmax_rows(float* scores, int rows, int64_t cols) {
+  for (int n = 0; n < rows; ++n) {
+    float* row = scores + int64_t{n} * cols;
+    const float top = *std::max_element(row, row + cols);
+    double sum = 0.0;
+    for (int64_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - top));
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t j = 0; j < cols; ++j) row[j] *= inv;
+  }
+}
+
+}  // namespace mobilenet

@@ -1,0 +1,222 @@
+#include "plan.h"
+
+#include <algorithm>
+#include <string>
+
+namespace mobilenet {
+
+namespace {
+
+// A depthwise layer is fused with the next pointwise layer when its output is
+// large next to the pointwise weights (the GEMM re-reads its weights per band).
+constexpr int64_t kFuseMinActivationToWeightRatio = 8;
+// Bytes of depthwise output per band: small enough to stay in L1 until the
+// GEMM reads it (measured: 32 KB bands 0.98x the unfused time, 128-512 KB ~1.0x).
+constexpr int64_t kFuseBandBytes = 32 * 1024;
+
+// Trailing layers with at most this many input pixels per image run on the
+// whole batch at once, so their large weights are read once per batch (and
+// their GEMMs get more rows); the layers before them run image by image, so
+// each image's activations stay in L2 (batched, the 1.0/224 depthwise layers
+// read them from L3 and ran 1.7-2.7x slower per image).
+constexpr int64_t kBatchedMaxPixels = 64;
+
+// The leading layers run as a pipeline of row bands (each band consumed by the
+// next layer while still in L1/L2) as long as the tensor between two of them
+// is at least this large (bench/ab_builds.py: 256 KB gains 0-4% on 1 thread and
+// 1-9% on 2, where the pipeline also skips a barrier per layer).
+constexpr int64_t kPipelineMinBytes = 256 * 1024;
+
+// A tensor of at least kPaddedPixelMinChannels channels that a depthwise layer
+// reads keeps its pixels kPixelPadding floats further apart than its channels.
+// At 512 channels a pixel is 2 KB, so the 3x3 window's loads of one channel
+// vector land in 2 of L1's 64 sets and evict each other; one more cache line
+// per pixel spreads them over all sets (bench/RESULTS.md, log entry 34: the
+// kernel alone 13-34% faster at 128-1024 channels, no gain below).
+// Padding the depthwise outputs too slowed the GEMMs that read them by 1-2%.
+constexpr int kPaddedPixelMinChannels = 128;
+constexpr int kPixelPadding = 16;
+
+using LayerPlans = std::vector<LayerPlan>;
+
+bool is_depthwise_pointwise_pair(const std::vector<Layer>& layers, size_t i) {
+  return layers[i].spec.kind == LayerKind::DwConv3x3 && layers[i + 1].spec.kind == LayerKind::Conv1x1;
+}
+
+int64_t pointwise_weight_bytes(const LayerSpec& pw) { return int64_t{pw.in_c} * pw.out_c * 4; }
+
+// A fused depthwise layer's band height.
+int fused_band_rows(const Layer& dw) {
+  const int64_t row_floats = int64_t{dw.out_w} * dw.spec.out_c;
+  return static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
+}
+
+// Pass 1: each layer's kernel and precision. The backend is chosen here, once.
+LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& options) {
+  MBN_CHECK(options.precision == Precision::Float32,
+            std::string("precision '") + precision_name(options.precision) + "' is not available yet");
+  LayerPlans plans(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    LayerPlan& p = plans[i];
+    p.precision = options.precision;
+    switch (layers[i].spec.kind) {
+      case LayerKind::Conv3x3: p.kernel = LayerKernel::Conv3x3; break;
+      case LayerKind::DwConv3x3: p.kernel = LayerKernel::DwConv3x3; break;
+      case LayerKind::Conv1x1:
+      case LayerKind::FullyConnected:
+        p.kernel = options.backend == PointwiseBackend::Blas ? LayerKernel::BlasGemm : LayerKernel::PackedGemm;
+        break;
+      case LayerKind::GlobalAvgPool: p.kernel = LayerKernel::GlobalAvgPool; break;
+    }
+  }
+  return plans;
+}
+
+// Pass 2: depthwise layers whose output is large next to the next layer's weights.
+LayerPlans plan_fusion(const std::vector<Layer>& layers, LayerPlans plans) {
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    if (!is_depthwise_pointwise_pair(layers, i)) continue;
+    const int64_t activation_bytes = layers[i].out_size() * 4;
+    if (activation_bytes < kFuseMinActivationToWeightRatio * pointwise_weight_bytes(layers[i + 1].spec)) continue;
+    plans[i].fused_with_next = true;
+    plans[i].fused_band_rows = fused_band_rows(layers[i]);
+    ++i;  // the pointwise layer is consumed by this fusion
+  }
+  return plans;
+}
+
+// Pass 3: the leading layers that run as a row pipeline (a fused pair is one
+// stage, so this follows plan_fusion), with each stage's ring sized.
+std::vector<PipelineStage> plan_pipeline(const std::vector<Layer>& layers, const LayerPlans& plans) {
+  std::vector<PipelineStage> stages;
+  const int num_layers = static_cast<int>(layers.size());
+  for (int i = 0; i < num_layers;) {
+    const Layer& layer = layers[i];
+    if (layer.spec.kind != LayerKind::Conv3x3 && layer.spec.kind != LayerKind::DwConv3x3 &&
+        layer.spec.kind != LayerKind::Conv1x1)
+      break;
+    if (!stages.empty() && layers[i - 1].out_size() * int64_t{sizeof(float)} < kPipelineMinBytes) break;
+    if (static_cast<int>(stages.size()) == kMaxPipelineStages) break;
+    const int count = plans[i].fused_with_next ? 2 : 1;
+    // A GEMM run on bands of a few rows re-reads its weights per band: like
+    // fusion, only where the tensor is large next to them.
+    const LayerSpec& gemm = layers[i + count - 1].spec;
+    if (i > 0 && gemm.kind == LayerKind::Conv1x1 &&
+        int64_t{gemm.in_c} * gemm.out_c * kFuseMinActivationToWeightRatio > layers[i - 1].out_size())
+      break;
+    stages.push_back({i, count, 0});
+    i += count;
+  }
+  if (stages.size() < 2) return {};
+  // Size each ring by dry runs of the schedule, for every slab a pool of up to
+  // kMaxPipelineLanes threads gives a thread: the most rows of a stage's output
+  // alive at once, from the oldest its consumer still needs to the newest written.
+  const PipelineSchedule schedule(layers, stages);
+  const int count = static_cast<int>(stages.size());
+  const int rows = schedule.stage_out_rows(count - 1);
+  for (int lanes = 1; lanes <= kMaxPipelineLanes; ++lanes)
+    for (int t = 0; t < lanes; ++t)
+      schedule.for_each_step(rows * t / lanes, rows * (t + 1) / lanes, [&](int k, int /*y0*/, int y1, const int* done) {
+        if (k + 1 < count)
+          stages[k].ring_rows = std::max(stages[k].ring_rows, y1 - schedule.first_input_row(k + 1, done[k + 1]));
+      });
+  return stages;
+}
+
+// Pass 4: after the pipeline, the pairs whose GEMM already splits by rows (its
+// weights are small enough for every thread to read them all).
+LayerPlans plan_parallel_fusion(const std::vector<Layer>& layers, LayerPlans plans, int pipelined_layers,
+                                const KernelTable& kernels) {
+  for (size_t i = pipelined_layers; i + 1 < layers.size(); ++i) {
+    if (!is_depthwise_pointwise_pair(layers, i) || plans[i].fused_with_next) continue;
+    if (pointwise_weight_bytes(layers[i + 1].spec) > kRowSplitMaxWeightBytes) continue;
+    plans[i].fused_when_parallel = true;
+    plans[i].fused_max_threads = int64_t{layers[i].out_h} * layers[i].out_w / (int64_t{2} * kernels.gemm_tile_rows);
+    plans[i].fused_band_rows = fused_band_rows(layers[i]);
+    ++i;
+  }
+  return plans;
+}
+
+// Pass 5: pixel strides, once every fusion is known (a fused depthwise layer
+// writes its band dense).
+LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans) {
+  const int num_layers = static_cast<int>(layers.size());
+  for (int i = 0; i < num_layers; ++i) {
+    const Layer& layer = layers[i];
+    LayerPlan& p = plans[i];
+    p.in_stride = i == 0 ? layer.spec.in_c : plans[i - 1].out_stride;
+    p.out_stride = layer.spec.out_c;
+    // Only the pointwise and depthwise kernels write strided pixels (the stem
+    // writes dense ones), a fused depthwise layer writes its band dense, and
+    // the network's output is the caller's dense array.
+    const LayerKind kind = layer.spec.kind;
+    if (i + 1 < num_layers && !p.fused_with_next && (kind == LayerKind::Conv1x1 || kind == LayerKind::DwConv3x3) &&
+        layers[i + 1].spec.kind == LayerKind::DwConv3x3 && layer.spec.out_c >= kPaddedPixelMinChannels)
+      p.out_stride += kPixelPadding;
+  }
+  for (int i = 0; i < num_layers; ++i) {
+    const LayerSpec& s = layers[i].spec;
+    plans[i].in_image = static_cast<int64_t>(s.in_h) * s.in_w * plans[i].in_stride;
+    plans[i].out_image = static_cast<int64_t>(layers[i].out_h) * layers[i].out_w * plans[i].out_stride;
+  }
+  return plans;
+}
+
+// Pass 6: where a batch switches from image by image to the whole batch.
+int plan_batch_split(const std::vector<Layer>& layers, const LayerPlans& plans) {
+  const int num_layers = static_cast<int>(layers.size());
+  int batched_from = num_layers;
+  while (batched_from > 0 &&
+         int64_t{layers[batched_from - 1].spec.in_h} * layers[batched_from - 1].spec.in_w <= kBatchedMaxPixels)
+    --batched_from;
+  // A fused pair runs as one: it stays on one side of the split.
+  if (batched_from > 0 && batched_from < num_layers &&
+      (plans[batched_from - 1].fused_with_next || plans[batched_from - 1].fused_when_parallel))
+    --batched_from;
+  return batched_from;
+}
+
+// Pass 7: the buffers the plan's layers need.
+BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& plans) {
+  BufferSizes sizes;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& layer = layers[i];
+    const LayerPlan& p = plans[i];
+    sizes.activation = std::max(sizes.activation, p.out_image);
+    if (layer.spec.kind == LayerKind::DwConv3x3)
+      sizes.zero_row = std::max<int64_t>(sizes.zero_row, int64_t{layer.spec.in_w} * p.in_stride);
+    if (p.fused_with_next || p.fused_when_parallel) {
+      // Bands of pixels (see Executor::run_fused) may start and end inside a row: room for one more.
+      const int64_t row_floats = int64_t{layer.out_w} * layer.spec.out_c;
+      sizes.band = std::max(sizes.band, std::min(p.fused_band_rows + 1, layer.out_h) * row_floats);
+    }
+  }
+  return sizes;
+}
+
+}  // namespace
+
+const char* precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::Float32: return "float32";
+  }
+  return "unknown";
+}
+
+Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
+  Plan plan;
+  plan.kernels = &kernels;
+  plan.backend = options.backend;
+  LayerPlans layer_plans = choose_kernels(layers, options);
+  if (options.fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
+  plan.stages = plan_pipeline(layers, layer_plans);
+  if (options.fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
+  plan.batched_from = plan_batch_split(layers, layer_plans);
+  plan.buffers = plan_buffers(layers, layer_plans);
+  plan.layers = std::move(layer_plans);
+  return plan;
+}
+
+}  // namespace mobilenet

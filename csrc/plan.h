@@ -1,0 +1,92 @@
+// Planning: what runs each layer, and how, decided once at model build as an
+// immutable Plan. make_plan runs the passes in one visible order; each is a
+// pure function of the previous one's result.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels.h"
+#include "layer.h"
+#include "pipeline.h"
+
+namespace mobilenet {
+
+// The arithmetic a layer runs in. Only float32 exists so far; an integer or
+// bfloat16 precision becomes another value here and other LayerKernel entries.
+enum class Precision : int { Float32 = 0 };
+const char* precision_name(Precision precision);
+
+// The kernel that runs a layer (a KernelTable entry, or BLAS for the pointwise
+// backend): execution and packing dispatch on it, nothing else.
+enum class LayerKernel : int {
+  Conv3x3 = 0,        // the stem (KernelTable::conv3x3)
+  DwConv3x3 = 1,      // depthwise (KernelTable::dwconv3x3)
+  PackedGemm = 2,     // 1x1 conv and classifier, our GEMM on weights packed into panels
+  BlasGemm = 3,       // the same through BLAS, with the bias and activation as its epilogue
+  GlobalAvgPool = 4,  // KernelTable::global_avgpool
+};
+
+// GEMMs split by rows (each thread reads all the weights) only when their
+// weights are at most this large; small depthwise/pointwise pairs are fused
+// on threads under the same bound.
+constexpr int64_t kRowSplitMaxWeightBytes = 512 * 1024;
+
+struct LayerPlan {
+  LayerKernel kernel = LayerKernel::Conv3x3;
+  Precision precision = Precision::Float32;
+  // A depthwise layer fused with the pointwise layer after it: bands of
+  // fused_band_rows output rows go straight from the depthwise kernel into
+  // the GEMM through a per-thread buffer that stays in L2.
+  bool fused_with_next = false;
+  // The same, but only when the layers are split across threads (Plan::fused_at):
+  // each thread then makes its rows of both layers with no barrier between.
+  bool fused_when_parallel = false;
+  // ... and only on at most this many threads: each thread's rows must fill
+  // two GEMM tiles, as for the row split in Executor::run_pointwise.
+  int64_t fused_max_threads = 0;
+  int fused_band_rows = 0;
+  // Floats from one pixel to the next in this layer's input and output
+  // buffers: the channel count, or a little more (plan_pixel_strides).
+  int in_stride = 0, out_stride = 0;
+  // Floats per image in the layer's input and output buffers, pixel strides included.
+  int64_t in_image = 0, out_image = 0;
+};
+
+// Floats of the buffers a forward pass needs, per image or per thread.
+struct BufferSizes {
+  int64_t activation = 0;  // the largest layer output, per image
+  int64_t zero_row = 0;    // the widest depthwise input row
+  int64_t band = 0;        // a fused depthwise band, per thread
+};
+
+struct PlanOptions {
+  PointwiseBackend backend = PointwiseBackend::Gemm;
+  // Run large depthwise layers in bands straight into the next pointwise layer.
+  bool fuse = true;
+  Precision precision = Precision::Float32;
+};
+
+struct Plan {
+  const KernelTable* kernels = nullptr;  // the instruction set every layer's kernel comes from
+  PointwiseBackend backend = PointwiseBackend::Gemm;
+  std::vector<LayerPlan> layers;
+  // The row pipeline's stages (none, or at least two), from layer 0.
+  std::vector<PipelineStage> stages;
+  // Layers before this one run image by image in a batch; the rest on the whole batch.
+  int batched_from = 0;
+  BufferSizes buffers;
+
+  // Layers [0, pipelined_layers()) run as a pipeline of row bands.
+  int pipelined_layers() const { return stages.empty() ? 0 : stages.back().first + stages.back().count; }
+  // Whether layer i runs fused with layer i + 1 on `threads` threads (only
+  // depthwise layers are ever planned for it).
+  bool fused_at(int i, int threads) const {
+    const LayerPlan& p = layers[i];
+    return p.fused_with_next || (p.fused_when_parallel && threads > 1 && threads <= p.fused_max_threads);
+  }
+};
+
+// layers: validated (each one's input is the previous one's output).
+Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options);
+
+}  // namespace mobilenet
