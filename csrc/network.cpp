@@ -438,15 +438,17 @@ std::string Network::kernel_name(int index) const {
 }
 
 int Network::threads() const {
-  std::lock_guard<std::mutex> lock(const_cast<std::mutex&>(pool_mutex_));
+  std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
   return pool_->threads();
 }
 
 void Network::set_threads(int threads) {
   MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
   auto pool = ThreadPool::create(threads);
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  pool_ = std::move(pool);  // a forward in flight keeps its own reference to the old pool
+  std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
+  // A forward in flight keeps its own reference to the old pool; otherwise it
+  // is destroyed (its workers joined) after the lock is released, which fork() waits for.
+  pool_.swap(pool);
 }
 
 int64_t Network::packed_weight_bytes() const {
@@ -457,7 +459,7 @@ int64_t Network::packed_weight_bytes() const {
 
 std::unique_ptr<Network::Workspace> Network::acquire_workspace(int batch, int threads) {
   {
-    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    std::lock_guard<ForkSafeMutex> lock(workspace_mutex_);
     for (auto it = free_workspaces_.begin(); it != free_workspaces_.end(); ++it) {
       if ((*it)->batch >= batch && (*it)->threads >= threads) {
         auto ws = std::move(*it);
@@ -478,7 +480,7 @@ std::unique_ptr<Network::Workspace> Network::acquire_workspace(int batch, int th
 }
 
 void Network::release_workspace(std::unique_ptr<Workspace> ws) {
-  std::lock_guard<std::mutex> lock(workspace_mutex_);
+  std::lock_guard<ForkSafeMutex> lock(workspace_mutex_);
   // Keep the largest ones: a later call of that batch size (or less) allocates nothing.
   free_workspaces_.push_back(std::move(ws));
   std::sort(free_workspaces_.begin(), free_workspaces_.end(),
@@ -489,7 +491,7 @@ void Network::release_workspace(std::unique_ptr<Workspace> ws) {
 void Network::trim_workspaces(int max_batch) {
   std::vector<std::unique_ptr<Workspace>> dropped;
   {
-    std::lock_guard<std::mutex> lock(workspace_mutex_);
+    std::lock_guard<ForkSafeMutex> lock(workspace_mutex_);
     auto keep_end = std::stable_partition(free_workspaces_.begin(), free_workspaces_.end(),
                                           [&](const auto& ws) { return ws->batch <= max_batch; });
     std::move(keep_end, free_workspaces_.end(), std::back_inserter(dropped));
@@ -511,7 +513,8 @@ void Network::forward(const float* input, int batch, InputLayout layout, float* 
   FlushDenormalsGuard flush_denormals;
   std::shared_ptr<ThreadPool> pool;
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
+    ThreadPool::renew_after_fork(pool_);
     pool = pool_;
   }
   std::unique_ptr<Workspace> ws = acquire_workspace(batch, pool->threads());

@@ -9,6 +9,7 @@
 #include "aligned_buffer.h"
 #include "common.h"
 #include "cpu_features.h"
+#include "fork_safe_mutex.h"
 #include "kernels.h"
 #include "thread_pool.h"
 
@@ -194,10 +195,10 @@ class Network {
   // The row pipeline's stages (none, or at least two).
   std::vector<Stage> stages_;
 
-  std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
+  mutable ForkSafeMutex pool_mutex_;  // guards replacing pool_ (set_threads, and in a forked child)
   std::shared_ptr<ThreadPool> pool_;
 
-  std::mutex workspace_mutex_;
+  ForkSafeMutex workspace_mutex_;
   std::vector<std::unique_ptr<Workspace>> free_workspaces_;
 };
 

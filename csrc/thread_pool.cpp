@@ -126,6 +126,15 @@ std::shared_ptr<ThreadPool> ThreadPool::create(int threads) {
   });
 }
 
+void ThreadPool::renew_after_fork(std::shared_ptr<ThreadPool>& pool) {
+  if (!pool || !pool->forked_away()) return;
+  try {
+    pool = create(pool->threads());
+  } catch (const std::exception&) {
+    // The child's limits allow no workers: the old pool still runs everything, on one thread.
+  }
+}
+
 ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::stop_workers() {

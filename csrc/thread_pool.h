@@ -30,6 +30,9 @@ class ThreadPool {
   // A forked child inherits this object but none of the worker threads:
   // there the pool runs everything on the calling thread and never joins.
   bool forked_away() const;
+  // In a forked child, replaces a pool made before the fork with a new one of
+  // the same size; keeps it (running on the calling thread) if that fails.
+  static void renew_after_fork(std::shared_ptr<ThreadPool>& pool);
 
   // Runs fn(i) -- or fn(i, thread) with thread in [0, threads()) -- for i in
   // [0, n). The calling thread is thread 0. If another caller is using the
