@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <fstream>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -237,20 +235,6 @@ void ThreadPool::worker_loop(int thread) {
     seen = current();
     drain(seen, thread);
   }
-}
-
-int physical_core_count() {
-  // Distinct (package, core) pairs from sysfs; falls back to hardware_concurrency.
-  std::set<std::pair<std::string, std::string>> cores;
-  const unsigned logical = std::thread::hardware_concurrency();
-  for (unsigned cpu = 0; cpu < logical; ++cpu) {
-    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-    std::ifstream pkg(base + "physical_package_id"), core(base + "core_id");
-    std::string p, c;
-    if (!(pkg >> p) || !(core >> c)) return logical > 0 ? static_cast<int>(logical) : 1;
-    cores.emplace(p, c);
-  }
-  return cores.empty() ? 1 : static_cast<int>(cores.size());
 }
 
 }  // namespace mobilenet

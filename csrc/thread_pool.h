@@ -105,8 +105,6 @@ class ThreadPool {
   int workers_kept_off_ = -1;      // CPU the workers' affinity excludes (busy_ owner only)
 };
 
-int physical_core_count();
-
 // Tests only: every pool made from now on fails to start its nth worker
 // (1 = the first) as if the system had refused it; 0 turns this off. Lets
 // the C++ driver test a failed start without exhausting the machine.
