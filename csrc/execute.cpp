@@ -76,7 +76,7 @@ WorkspaceCache::WorkspaceCache(const std::vector<Layer>& layers, const Plan& pla
 
 std::unique_ptr<Workspace> WorkspaceCache::acquire(int batch, int threads) {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<ForkSafeMutex> lock(mutex_);
     for (auto it = free_.begin(); it != free_.end(); ++it) {
       if ((*it)->batch >= batch && (*it)->threads >= threads) {
         auto ws = std::move(*it);
@@ -97,7 +97,7 @@ std::unique_ptr<Workspace> WorkspaceCache::acquire(int batch, int threads) {
 }
 
 void WorkspaceCache::release(std::unique_ptr<Workspace> ws) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<ForkSafeMutex> lock(mutex_);
   // Keep the largest ones: a later call of that batch size (or less) allocates nothing.
   free_.push_back(std::move(ws));
   std::sort(free_.begin(), free_.end(), [](const auto& a, const auto& b) { return a->batch < b->batch; });
@@ -107,7 +107,7 @@ void WorkspaceCache::release(std::unique_ptr<Workspace> ws) {
 void WorkspaceCache::trim(int max_batch) {
   std::vector<std::unique_ptr<Workspace>> dropped;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    std::lock_guard<ForkSafeMutex> lock(mutex_);
     auto keep_end =
         std::stable_partition(free_.begin(), free_.end(), [&](const auto& ws) { return ws->batch <= max_batch; });
     std::move(keep_end, free_.end(), std::back_inserter(dropped));

@@ -4,10 +4,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "fork_safe_mutex.h"
 #include "layer.h"
 #include "pack.h"
 #include "plan.h"
@@ -40,7 +40,7 @@ class WorkspaceCache {
   BufferSizes sizes_;
   int64_t input_floats_;  // per image
   bool stages_input_;     // the first layer reads an NHWC copy of the input
-  std::mutex mutex_;
+  ForkSafeMutex mutex_;  // never left locked in a forked child
   std::vector<std::unique_ptr<Workspace>> free_;
 };
 

@@ -143,15 +143,17 @@ std::string Network::kernel_name(int index) const {
 }
 
 int Network::threads() const {
-  std::lock_guard<std::mutex> lock(pool_mutex_);
+  std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
   return pool_->threads();
 }
 
 void Network::set_threads(int threads) {
   MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
   auto pool = ThreadPool::create(threads);
-  std::lock_guard<std::mutex> lock(pool_mutex_);
-  pool_ = std::move(pool);  // a forward in flight keeps its own reference to the old pool
+  std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
+  // A forward in flight keeps its own reference to the old pool; otherwise it
+  // is destroyed (its workers joined) after the lock is released, which fork() waits for.
+  pool_.swap(pool);
 }
 
 int64_t Network::packed_weight_bytes() const {
@@ -167,7 +169,8 @@ void Network::forward(const float* input, int batch, InputLayout layout, float* 
   FlushDenormalsGuard flush_denormals;
   std::shared_ptr<ThreadPool> pool;
   {
-    std::lock_guard<std::mutex> lock(pool_mutex_);
+    std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
+    ThreadPool::renew_after_fork(pool_);
     pool = pool_;
   }
   std::unique_ptr<Workspace> ws = workspaces_.acquire(batch, pool->threads());

@@ -3,13 +3,13 @@
 #pragma once
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common.h"
 #include "cpu_features.h"
 #include "execute.h"
+#include "fork_safe_mutex.h"
 #include "kernels.h"
 #include "layer.h"
 #include "pack.h"
@@ -67,7 +67,7 @@ class Network {
   const std::vector<PackedLayer> packed_;
   WorkspaceCache workspaces_;
 
-  mutable std::mutex pool_mutex_;  // guards replacing pool_ (set_threads)
+  mutable ForkSafeMutex pool_mutex_;  // guards replacing pool_ (set_threads, and in a forked child)
   std::shared_ptr<ThreadPool> pool_;
 };
 

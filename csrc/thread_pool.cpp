@@ -1,10 +1,11 @@
 #include "thread_pool.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
-#include <fstream>
-#include <set>
+#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 
 #include <pthread.h>
@@ -54,8 +55,35 @@ void spin_while(Cond&& cond, std::chrono::microseconds limit) {
 
 bool ThreadPool::forked_away() const { return fork_count.load(std::memory_order_relaxed) != fork_generation_; }
 
+namespace {
+std::atomic<int> fail_worker_start{0};  // fail_worker_start_for_testing
+}  // namespace
+
+void fail_worker_start_for_testing(int nth) { fail_worker_start.store(nth); }
+
 ThreadPool::ThreadPool(int threads) : fork_generation_(fork_count.load()), shares_(new Share[threads]) {
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  workers_.reserve(threads - 1);  // so that only starting a thread can throw below
+  try {
+    for (int i = 1; i < threads; ++i) {
+      if (i == fail_worker_start.load()) throw std::system_error(EAGAIN, std::generic_category(), "test hook");
+      workers_.emplace_back([this, i] { worker_loop(i); });
+    }
+  } catch (...) {
+    // Joinable threads would call std::terminate when workers_ is destroyed.
+    const int started = static_cast<int>(workers_.size());
+    stop_workers();
+    std::string why;
+    try {
+      throw;
+    } catch (const std::system_error& e) {
+      why = e.code().message();
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    throw std::runtime_error("could not start a pool of threads=" + std::to_string(threads) +
+                             ": the system refused worker thread " + std::to_string(started + 1) + " (" + why +
+                             "); lower threads, or raise the process's thread or memory limits");
+  }
 #if defined(__linux__)
   cpu_set_t mask;
   if (sched_getaffinity(0, sizeof mask, &mask) == 0)
@@ -96,7 +124,18 @@ std::shared_ptr<ThreadPool> ThreadPool::create(int threads) {
   });
 }
 
-ThreadPool::~ThreadPool() {
+void ThreadPool::renew_after_fork(std::shared_ptr<ThreadPool>& pool) {
+  if (!pool || !pool->forked_away()) return;
+  try {
+    pool = create(pool->threads());
+  } catch (const std::exception&) {
+    // The child's limits allow no workers: the old pool still runs everything, on one thread.
+  }
+}
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     stop_.store(true);
@@ -196,20 +235,6 @@ void ThreadPool::worker_loop(int thread) {
     seen = current();
     drain(seen, thread);
   }
-}
-
-int physical_core_count() {
-  // Distinct (package, core) pairs from sysfs; falls back to hardware_concurrency.
-  std::set<std::pair<std::string, std::string>> cores;
-  const unsigned logical = std::thread::hardware_concurrency();
-  for (unsigned cpu = 0; cpu < logical; ++cpu) {
-    const std::string base = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
-    std::ifstream pkg(base + "physical_package_id"), core(base + "core_id");
-    std::string p, c;
-    if (!(pkg >> p) || !(core >> c)) return logical > 0 ? static_cast<int>(logical) : 1;
-    cores.emplace(p, c);
-  }
-  return cores.empty() ? 1 : static_cast<int>(cores.size());
 }
 
 }  // namespace mobilenet

@@ -17,12 +17,22 @@ class ThreadPool {
  public:
   // Pools are shared (a forward pass in flight keeps its pool alive across
   // set_threads) and made only here, so that a forked child never destroys one.
+  // Throws std::runtime_error naming `threads` when a worker cannot be started
+  // (ulimit -u, address space): the workers already started are stopped and
+  // joined first, so a failure neither aborts nor leaves threads behind.
   static std::shared_ptr<ThreadPool> create(int threads);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // A forked child inherits this object but none of the worker threads:
+  // there the pool runs everything on the calling thread and never joins.
+  bool forked_away() const;
+  // In a forked child, replaces a pool made before the fork with a new one of
+  // the same size; keeps it (running on the calling thread) if that fails.
+  static void renew_after_fork(std::shared_ptr<ThreadPool>& pool);
 
   // Runs fn(i) -- or fn(i, thread) with thread in [0, threads()) -- for i in
   // [0, n). The calling thread is thread 0. If another caller is using the
@@ -52,10 +62,9 @@ class ThreadPool {
   void worker_loop(int thread);
   void drain(uint32_t generation, int thread);
 
+  void stop_workers();  // stops and joins every worker started
+
   std::vector<std::thread> workers_;
-  // A forked child inherits this object but none of the worker threads:
-  // there the pool runs everything on the calling thread and never joins.
-  bool forked_away() const;
   const uint64_t fork_generation_;  // forks seen by this process when the pool was made
   std::mutex busy_;  // held by the caller that owns the current parallel region
 
@@ -96,6 +105,9 @@ class ThreadPool {
   int workers_kept_off_ = -1;      // CPU the workers' affinity excludes (busy_ owner only)
 };
 
-int physical_core_count();
+// Tests only: every pool made from now on fails to start its nth worker
+// (1 = the first) as if the system had refused it; 0 turns this off. Lets
+// the C++ driver test a failed start without exhausting the machine.
+void fail_worker_start_for_testing(int nth);
 
 }  // namespace mobilenet

@@ -12,6 +12,7 @@
 
 #include "blas.h"
 #include "cpu_features.h"
+#include "default_threads.h"
 #include "network.h"
 #include "thread_pool.h"
 
@@ -218,7 +219,16 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("blas_available", &blas_available);
   m.def("blas_config", [] { return std::string(blas_config()); });
-  m.def("physical_cores", &physical_core_count);
+  m.def("physical_cores", &physical_core_count, "Physical cores of every online CPU (the machine's).");
+  m.def("default_threads", &default_thread_count, py::arg("sysfs_cpu_dir") = "/sys/devices/system/cpu",
+        py::arg("proc_self_cgroup") = "/proc/self/cgroup", py::arg("cgroup_root") = "/sys/fs/cgroup",
+        "Physical cores in the affinity mask, capped by the cgroup CPU quota; at least 1.");
+  m.def("physical_cores_of", &physical_cores, py::arg("cpus"), py::arg("sysfs_cpu_dir") = "/sys/devices/system/cpu",
+        "Physical cores among the given CPUs (SMT siblings count once).");
+  m.def("affinity_cpus", &affinity_cpus, "CPUs in this process's affinity mask.");
+  m.def("cgroup_cpu_limit", &cgroup_cpu_limit, py::arg("proc_self_cgroup") = "/proc/self/cgroup",
+        py::arg("cgroup_root") = "/sys/fs/cgroup",
+        "Whole CPUs the cgroup CPU quota allows (rounded down, at least 1), or 0 when none is set.");
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const py::list& layers, const std::optional<std::string>& isa, int threads,

@@ -33,5 +33,12 @@ def supported_isas():
     return list(_core.supported_isas())
 
 
+def default_threads() -> int:
+    """The thread count a network gets by default: the physical cores in this process's
+    CPU affinity mask (SMT siblings count once), capped by its cgroup CPU quota
+    (rounded down), at least 1."""
+    return _core.default_threads()
+
+
 __all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "load", "preprocess", "Preprocessing", "isa",
-           "supported_isas", "reference", "pretrained", "sample_image", "__version__"]
+           "supported_isas", "default_threads", "reference", "pretrained", "sample_image", "__version__"]

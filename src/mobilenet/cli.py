@@ -65,7 +65,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
     p.add_argument("--batch", type=_int_at_least(1), default=1, help="images per forward pass (default 1)")
     p.add_argument("--threads", type=_int_at_least(1), default=None,
-                   help="worker threads (default: the physical cores)")
+                   help="worker threads (default: the physical cores this process may use)")
     p.add_argument("--runs", type=_int_at_least(1, MAX_RUNS), default=runs,
                    help=f"timed forward passes (default {runs}, at most {MAX_RUNS:,})")
     p.add_argument("--warmup", type=_int_at_least(0, MAX_RUNS), default=10,

@@ -26,7 +26,7 @@ MAX_ENGINE_BATCH = 1 << 16  # the engine's limit on images per call
 
 def _check_threads(threads) -> int:
     if threads is None:
-        return _core.physical_cores()
+        return min(_core.default_threads(), 1024)  # the engine's limit, on the largest machines
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
         raise TypeError(f"threads must be an integer, got {type(threads).__name__}")
     if not MIN_THREADS <= threads <= MAX_THREADS:
@@ -96,8 +96,9 @@ class MobileNetV1:
     (the paper) or "relu6" (TensorFlow's releases); padding: "same"
     (TensorFlow: stride-2 layers pad bottom/right) or "symmetric" (PyTorch);
     channel_rounding: "floor" (Keras, TF-slim) or "multiple_of_8" (timm);
-    threads: worker threads (default: physical cores); backend: "gemm" (our
-    kernel, weights packed once) or "blas" (OpenBLAS sgemm + fused epilogue);
+    threads: worker threads (default: ``mobilenet.default_threads()``, the
+    physical cores this process may use); backend: "gemm" (our kernel,
+    weights packed once) or "blas" (OpenBLAS sgemm + fused epilogue);
     precision: the arithmetic (mobilenet.precision; float32 here: an int8
     network comes from `quantize`, other precisions from `with_precision`).
     """

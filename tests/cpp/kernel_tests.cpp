@@ -1027,6 +1027,48 @@ void thread_pool_tests() {
   }
 }
 
+// A worker that cannot start (ulimit -u, address space): creating the pool
+// throws std::runtime_error naming the count, after stopping and joining the
+// workers already started (else std::terminate; under ASan, leaks would show);
+// a network's constructor throws the same, and after a failed set_threads the
+// network keeps its old pool and still runs.
+void thread_start_failure_tests() {
+  auto message = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(nothing thrown)");
+  };
+  auto names = [](const std::string& what, int threads) {
+    return what.find("threads=" + std::to_string(threads)) != std::string::npos;
+  };
+  Rng rng(5);
+  const LayerSpec dw = make_layer(rng, LayerKind::DwConv3x3, {16, 16, 8}, 8, 1, {1, 1, 1, 1}, Activation::ReLU, true);
+  Network net({dw}, Isa::Scalar, 2, PointwiseBackend::Gemm);
+  const std::vector<float> input(16 * 16 * 8, 0.5f);
+  std::vector<float> want(16 * 16 * 8), got(16 * 16 * 8);
+  net.forward(input.data(), 1, InputLayout::NHWC, want.data(), false);
+  for (int nth : {1, 2, 7}) {
+    fail_worker_start_for_testing(nth);
+    const std::string tag = "worker " + std::to_string(nth) + " fails to start: ";
+    std::string what = message([] { ThreadPool::create(8); });
+    expect(names(what, 8), tag + "ThreadPool::create(8) must throw a runtime_error naming threads=8, got: " + what);
+    what = message([&] { Network({dw}, Isa::Scalar, 9, PointwiseBackend::Gemm); });
+    expect(names(what, 9), tag + "Network(threads=9) must throw a runtime_error naming threads=9, got: " + what);
+    what = message([&] { net.set_threads(10); });
+    expect(names(what, 10), tag + "set_threads(10) must throw a runtime_error naming threads=10, got: " + what);
+    expect(net.threads() == 2, tag + "a failed set_threads keeps the old pool");
+    std::fill(got.begin(), got.end(), kSentinel);
+    net.forward(input.data(), 1, InputLayout::NHWC, got.data(), false);
+    expect(got == want, tag + "the network runs on its old pool after a failed set_threads");
+  }
+  fail_worker_start_for_testing(0);
+  net.set_threads(3);
+  expect(net.threads() == 3, "set_threads works again once workers can start");
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
   std::vector<Isa> isas;
@@ -1046,6 +1088,7 @@ int main(int argc, char** argv) {
   dispatch_tests();
   aligned_buffer_tests();
   thread_pool_tests();
+  thread_start_failure_tests();
   for (Isa isa : isas) {
     const Stats before = g_stats;
     g_stats.worst = 0.0;
