@@ -13,9 +13,22 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 # The tuples of spellings stay importable from here, where they used to be defined.
-from .vocabulary import (ACTIVATIONS, CHANNEL_ROUNDINGS, LAYER_KINDS, LAYER_TYPES, PADDINGS,  # noqa: F401
-                         Activation, ActivationName, ChannelRounding, ChannelRoundingName, LayerKind, LayerType,
-                         LayerTypeName, Padding, PaddingName)
+from .vocabulary import (  # noqa: F401
+    ACTIVATIONS,
+    CHANNEL_ROUNDINGS,
+    LAYER_KINDS,
+    LAYER_TYPES,
+    PADDINGS,
+    Activation,
+    ActivationName,
+    ChannelRounding,
+    ChannelRoundingName,
+    LayerKind,
+    LayerType,
+    LayerTypeName,
+    Padding,
+    PaddingName,
+)
 
 # Table 1 after the stem: (output channels at alpha 1, depthwise stride) per block.
 # The paper prints stride 2 for block 13; the 7x7 output (and every release) use 1.

@@ -82,7 +82,7 @@ class Preprocessing:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessing":
+    def from_dict(cls, d: dict) -> Preprocessing:
         if not isinstance(d, dict):
             raise ValueError(f"preprocessing must be a dict, got {type(d).__name__}")
         unknown = set(d) - {"mean", "std", "crop", "crop_mode", "interpolation", "note"}

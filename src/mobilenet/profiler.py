@@ -111,7 +111,7 @@ def check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> "ProfileReport":
+def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> ProfileReport:
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
     raw = net.timed_passes(x, runs, warmup, layout)

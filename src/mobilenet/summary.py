@@ -34,8 +34,9 @@ class Summary:
     def __init__(self, layers: Sequence[Layer], title: str = ""):
         self.title = title
         self.rows: List[SummaryRow] = [
-            SummaryRow(i, l.name, l.type, l.in_shape, l.out_shape, l.stride, l.mult_adds, l.params, _bias_params(l))
-            for i, l in enumerate(layers)
+            SummaryRow(i, layer.name, layer.type, layer.in_shape, layer.out_shape, layer.stride, layer.mult_adds,
+                       layer.params, _bias_params(layer))
+            for i, layer in enumerate(layers)
         ]
 
     def __len__(self) -> int:
@@ -80,7 +81,8 @@ class Summary:
     def __str__(self) -> str:
         def shape(s):
             return "x".join(str(v) for v in s)
-        head = f"{'#':>3} {'name':<11} {'type':<10} {'input':>13} {'output':>13} {'s':>2} {'mult-adds':>13} {'params':>10}"
+        head = (f"{'#':>3} {'name':<11} {'type':<10} {'input':>13} {'output':>13} {'s':>2} "
+                f"{'mult-adds':>13} {'params':>10}")
         lines = [self.title] if self.title else []
         lines += [head, "-" * len(head)]
         for r in self.rows:

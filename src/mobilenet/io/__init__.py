@@ -20,11 +20,11 @@ import re
 import stat
 from typing import Optional, Sequence, Tuple, Union
 
+from .._files import existing_file
 from ..graph import resolution_pair
 from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
 from ..vocabulary import Backend
-from .._files import existing_file
 from ._formats import FORMATS, read as _read, sniff
 from ._limits import MAX_FILE_BYTES
 
