@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import numbers
 import os
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from .vocabulary import (  # noqa: F401
     Layout,
     Padding,
 )
+
+if TYPE_CHECKING:
+    from .vocabulary import ActivationName, ChannelRoundingName, PaddingName
 
 ISAS = ("scalar", "avx2", "avx512", "neon")
 # Activation memory a forward call may use for its batch, and the fewest images
@@ -112,9 +115,18 @@ class MobileNetV1:
     network comes from `quantize`, other precisions from `with_precision`).
     """
 
+    # None where the network came from a file or a layer list (from_layers).
+    alpha: Optional[float]
+    shallow: Optional[bool]
+    padding: Optional[str]
+    channel_rounding: Optional[str]
+    seed: Optional[int]
+
     def __init__(self, alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, shallow: bool = False,
-                 activation: str = Activation.RELU, padding: str = Padding.SAME, seed: int = 0, *,
-                 channel_rounding: str = ChannelRounding.FLOOR, threads: Optional[int] = None,
+                 activation: Union[Activation, ActivationName] = Activation.RELU,
+                 padding: Union[Padding, PaddingName] = Padding.SAME, seed: int = 0, *,
+                 channel_rounding: Union[ChannelRounding, ChannelRoundingName] = ChannelRounding.FLOOR,
+                 threads: Optional[int] = None,
                  backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32"):
         if check_precision(precision) == "int8":
             raise ValueError("precision='int8' needs calibration data to choose its scales: build the float32 "
