@@ -23,7 +23,8 @@ import numpy as np
 WORKER = r"""
 import json, sys, time
 import numpy as np
-base, threads, batch, runs, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+base, threads, batch, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+layers = sys.argv[5] == "1"
 if base != "-":
     sys.path.insert(0, base)
 import mobilenet

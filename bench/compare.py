@@ -83,7 +83,7 @@ def cpu_name() -> str:
 
 def peer_versions() -> dict:
     versions = {"mobilenet": mobilenet.__version__, "numpy": np.__version__, "python": platform.python_version()}
-    for module, dist in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
+    for _module, dist in (("onnx", "onnx"), ("onnxruntime", "onnxruntime"), ("openvino", "openvino"),
                          ("ai_edge_litert", "ai-edge-litert"), ("torch", "torch")):
         try:
             from importlib.metadata import version
@@ -116,7 +116,8 @@ def measure_peak() -> dict | None:
     if not binary.exists():
         try:
             subprocess.run(["cmake", "-S", str(HERE.parent), "-B", str(build), "-DMOBILENET_BUILD_BENCH=ON",
-                            "-DMOBILENET_BUILD_PYTHON=OFF", "-DMOBILENET_WITH_BLAS=OFF"], check=True, capture_output=True)
+                            "-DMOBILENET_BUILD_PYTHON=OFF", "-DMOBILENET_WITH_BLAS=OFF"],
+                           check=True, capture_output=True)
             subprocess.run(["cmake", "--build", str(build), "--target", "peak"], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError) as error:
             print(f"note: could not build bench/peak ({error}); no % of peak reported", file=sys.stderr)
@@ -437,7 +438,8 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         best = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer"])
         result["best_peer"], result["ours_over_best_peer"] = best, peers_only[best]["ours_over_peer"]
         best_cpu = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer_cpu"])
-        result["best_peer_cpu"], result["ours_over_best_peer_cpu"] = best_cpu, peers_only[best_cpu]["ours_over_peer_cpu"]
+        result["best_peer_cpu"] = best_cpu
+        result["ours_over_best_peer_cpu"] = peers_only[best_cpu]["ours_over_peer_cpu"]
     result["ours_gflops"] = 2 * mult_adds / ours_median
     if profile_runs:
         result["profile"] = layer_profile(net, x_nhwc, profile_runs)
@@ -449,7 +451,8 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
 def describe(result) -> str:
     what = f"alpha {result['alpha']:g}, {result['resolution']}x{result['resolution']}"
     if result["tflite"]:
-        what = f"real TFLite model {TFLITE_NAME} (alpha 0.25, 224, relu6, 1001 classes, softmax); ours: {result['weights']}"
+        what = (f"real TFLite model {TFLITE_NAME} (alpha 0.25, 224, relu6, 1001 classes, softmax); "
+                f"ours: {result['weights']}")
     threads = f"{result['threads']} thread{'s' if result['threads'] > 1 else ''}"
     return f"{what}, batch {result['batch']}, {threads}, {result['mult_adds'] / 1e6:.1f} M mult-adds"
 
@@ -508,8 +511,8 @@ def summary_table(results, out=sys.stdout) -> None:
     for r in results:
         base = one_thread.get((r["alpha"], r["resolution"], r["batch"], r["tflite"]))
         if r["threads"] > 1 and base is not None:
-            speedups.append(f"{r['alpha']:g}/{r['resolution']} b{r['batch']} t{r['threads']}: "
-                            f"{base['runtimes']['mobilenet']['median_ms'] / r['runtimes']['mobilenet']['median_ms']:.2f}x")
+            speedup = base["runtimes"]["mobilenet"]["median_ms"] / r["runtimes"]["mobilenet"]["median_ms"]
+            speedups.append(f"{r['alpha']:g}/{r['resolution']} b{r['batch']} t{r['threads']}: {speedup:.2f}x")
     if speedups:
         print("our speed-up over 1 thread (medians from separate configurations): " + ", ".join(speedups), file=out)
 
@@ -557,7 +560,8 @@ def markdown(results, peak, overhead) -> str:
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, x in r["runtimes"].items():
             ratio = "-" if name == "mobilenet" else f"{x['ours_over_peer']:.2f}"
-            cpu_ratio = "-" if name == "mobilenet" or "ours_over_peer_cpu" not in x else f"{x['ours_over_peer_cpu']:.2f}"
+            cpu_ratio = ("-" if name == "mobilenet" or "ours_over_peer_cpu" not in x
+                         else f"{x['ours_over_peer_cpu']:.2f}")
             cpu_ms = f"{x['cpu_median_ms']:.3f}" if "cpu_median_ms" in x else "-"
             diff = "-" if x["max_abs_diff_vs_ours"] is None else f"{x['max_abs_diff_vs_ours']:.1e}"
             lines.append(f"| {name} | {x['median_ms']:.3f} | {x['min_ms']:.3f} | {x['images_per_s']:.1f} | "

@@ -18,8 +18,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-import compare  # bench/compare.py: the grid and the onnxruntime session it measures against
 import mobilenet
+
+import compare  # bench/compare.py: the grid and the onnxruntime session it measures against
 
 RUNTIMES = ("mobilenet", "onnxruntime")
 

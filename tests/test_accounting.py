@@ -11,11 +11,12 @@ def totals(**kw):
 
 def test_table1_structure():
     net = mobilenet.MobileNetV1(threads=1)
-    convs = [l for l in net.layers if l.type in ("conv3x3", "dwconv3x3", "conv1x1")]
+    convs = [layer for layer in net.layers if layer.type in ("conv3x3", "dwconv3x3", "conv1x1")]
     assert len(convs) + 1 == 28  # the paper counts 28 layers (depthwise and pointwise apart, plus fc)
     assert net.layers[0].out_shape == (112, 112, 32)
     assert net.layers[-3].out_shape == (7, 7, 1024)
-    assert [l.stride for l in net.layers if l.type == "dwconv3x3"] == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
+    strides = [layer.stride for layer in net.layers if layer.type == "dwconv3x3"]
+    assert strides == [1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1]
 
 
 def test_exact_totals_at_1_0_224():
@@ -56,7 +57,7 @@ def test_width_multiplier_thins_every_layer():
 
 def test_channel_rounding_multiple_of_8():
     net = mobilenet.MobileNetV1(alpha=1.25, channel_rounding="multiple_of_8", threads=1)
-    widths = [l.out_shape[2] for l in net.layers if l.type == "conv1x1"]
+    widths = [layer.out_shape[2] for layer in net.layers if layer.type == "conv1x1"]
     assert widths[0] == 80 and widths[-1] == 1280 and all(w % 8 == 0 for w in widths)
     floor = mobilenet.MobileNetV1(alpha=0.3, threads=1)
     assert floor.layers[0].out_shape[2] == 9  # int(32 * 0.3)

@@ -6,6 +6,7 @@ import pytest
 
 import mobilenet
 from mobilenet.cli import main
+
 from model_files import FLOAT_TFLITE, shared_models
 
 Image = pytest.importorskip("PIL.Image")

@@ -46,7 +46,8 @@ def test_environment_forces_each_isa(isa):
     assert all(name.endswith("_" + isa) for name in kernels), kernels
 
 
-@pytest.mark.parametrize("isa", ["sse9"] + [i for i in ("avx2", "avx512", "neon") if i not in mobilenet.supported_isas()])
+@pytest.mark.parametrize("isa", ["sse9"] + [i for i in ("avx2", "avx512", "neon")
+                                            if i not in mobilenet.supported_isas()])
 def test_environment_refuses_an_unknown_or_unsupported_isa(isa):
     # A ValueError where a network is built (import succeeds, so the CLI can report it in one line).
     result = _python("import mobilenet; mobilenet.MobileNetV1(alpha=0.25, resolution=32, threads=1)", isa)

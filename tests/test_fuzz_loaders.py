@@ -6,10 +6,10 @@ TOCO puts the tensors and operators) as well as anywhere in the file.
 """
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mobilenet
+
 from model_files import FLOAT_TFLITE, shared_models
 
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,

@@ -3,8 +3,7 @@ setting and input form at once, so that combinations no hand-written test
 names are covered too. Bounded (derandomized, about a minute) for CI.
 """
 import numpy as np
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import mobilenet
 from mobilenet import _core, reference

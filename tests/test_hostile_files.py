@@ -2,12 +2,12 @@
 within a bounded amount of memory, and nothing outside the model file is read."""
 import os
 import pathlib
-import stat
 
 import numpy as np
 import pytest
 
 import mobilenet
+
 from hostile import make_corpus
 from hostile.capped import load_capped
 from model_files import keras_mobilenet_arrays, write_keras_h5

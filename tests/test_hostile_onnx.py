@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mobilenet
+
 from hostile import make_corpus
 from hostile.capped import load_capped
 

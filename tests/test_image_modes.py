@@ -79,7 +79,8 @@ def test_rgba_and_la_are_composited_on_white(tmp_path):
     np.testing.assert_array_equal(got[:, :4], 255)
     np.testing.assert_array_equal(got[:, 4:8], 40)
     # premultiplied alpha is unpremultiplied first
-    np.testing.assert_array_equal(pixels(Image.fromarray(rgba, "RGBA").convert("RGBa")), pixels(Image.fromarray(rgba, "RGBA")))
+    np.testing.assert_array_equal(pixels(Image.fromarray(rgba, "RGBA").convert("RGBa")),
+                                  pixels(Image.fromarray(rgba, "RGBA")))
 
 
 def test_palette_with_a_transparent_entry(tmp_path):

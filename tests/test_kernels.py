@@ -23,8 +23,8 @@ TOLERANCE = 2e-6  # float32 accumulation over at most a few hundred terms
 
 def padding_for(mode, h, w, stride):
     if mode == "same":
-        (t, b), (l, r) = conv_padding(h, stride, "same"), conv_padding(w, stride, "same")
-        return (t, l, b, r)
+        (top, bottom), (left, right) = conv_padding(h, stride, "same"), conv_padding(w, stride, "same")
+        return (top, left, bottom, right)
     if mode == "symmetric":
         return (1, 1, 1, 1)
     if mode == "valid":

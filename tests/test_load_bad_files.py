@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import mobilenet
-from model_files import FLOAT_TFLITE, keras_mobilenet_arrays, mobilenet_v2_like_tflite, shared_models, \
-    write_keras_h5
+
+from model_files import FLOAT_TFLITE, keras_mobilenet_arrays, mobilenet_v2_like_tflite, shared_models, write_keras_h5
 
 
 def _write(tmp_path, name, data: bytes):

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import mobilenet
+
 from model_files import keras_forward, keras_mobilenet_arrays, max_rel_error, write_keras_h5
 
 pytest.importorskip("h5py")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import mobilenet
+
 from model_files import FLOAT_TFLITE, QUANT_TFLITES, shared_models
 
 IMAGES = ("chelsea", "coffee", "astronaut", "rocket")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import mobilenet
+
 from model_files import max_rel_error, timm_mobilenetv1
 
 torch = pytest.importorskip("torch")

@@ -46,7 +46,8 @@ def test_network_every_isa_and_backend(isa, backend, options, rng):
 def test_nchw_equals_nhwc(rng):
     net = mobilenet.MobileNetV1(alpha=0.25, resolution=64)
     x = rng.standard_normal((3, 64, 64, 3)).astype(np.float32)
-    np.testing.assert_array_equal(net.logits(x), net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW"))
+    np.testing.assert_array_equal(net.logits(x),
+                                  net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW"))
 
 
 def test_batch_rows_are_independent(rng):

@@ -14,6 +14,7 @@ import mobilenet
 from mobilenet import bundled
 from mobilenet.cli import main
 from mobilenet.preprocess import TENSORFLOW
+
 from model_files import FLOAT_TFLITE, REPO, max_rel_error, shared_models
 
 # The published file's hash (google/mediapipe pins the same one for its mirror): the bundled copy is unmodified.

@@ -13,7 +13,8 @@ from mobilenet.io.tflite_writer import to_tflite  # noqa: E402
     (0.5, 65, "symmetric", "relu", 2, False),  # PyTorch padding: explicit PAD ops
     (0.3, 97, "same", "relu", 3, True),
 ])
-def test_written_network_runs_in_litert_and_loads_back(tmp_path, alpha, resolution, padding, activation, batch, softmax):
+def test_written_network_runs_in_litert_and_loads_back(tmp_path, alpha, resolution, padding, activation, batch,
+                                                       softmax):
     pytest.importorskip("tflite")
     litert = pytest.importorskip("ai_edge_litert.interpreter")
     net = mobilenet.MobileNetV1(alpha, resolution, padding=padding, activation=activation, threads=1, seed=2)

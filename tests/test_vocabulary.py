@@ -7,9 +7,22 @@ import pytest
 
 import mobilenet
 from mobilenet.graph import Layer, build_layers
-from mobilenet.vocabulary import (LAYER_KINDS, Activation, ActivationName, Backend, BackendName, ChannelRounding,
-                                  ChannelRoundingName, LayerType, LayerTypeName, Layout, LayoutName, Padding,
-                                  PaddingName, kind_of)
+from mobilenet.vocabulary import (
+    LAYER_KINDS,
+    Activation,
+    ActivationName,
+    Backend,
+    BackendName,
+    ChannelRounding,
+    ChannelRoundingName,
+    LayerType,
+    LayerTypeName,
+    Layout,
+    LayoutName,
+    Padding,
+    PaddingName,
+    kind_of,
+)
 
 WORDS = [(LayerType, LayerTypeName), (Activation, ActivationName), (Layout, LayoutName), (Padding, PaddingName),
          (ChannelRounding, ChannelRoundingName), (Backend, BackendName)]

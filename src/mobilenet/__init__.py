@@ -8,8 +8,13 @@
     probs = net(mobilenet.preprocess("cat.jpg", net))
 """
 from importlib.metadata import PackageNotFoundError, version as _version
+from typing import List
 
-from . import _core, reference
+# By its full name: until the generated _core.pyi lands, mypy can treat the
+# compiled module as missing (pyproject.toml) only through this form.
+import mobilenet._core as _core
+
+from . import reference
 from .bundled import pretrained, sample_image
 from .graph import Layer, build_layers
 from .io import load
@@ -28,7 +33,7 @@ def isa() -> str:
     return _core.isa()
 
 
-def supported_isas():
+def supported_isas() -> List[str]:
     """Every instruction set this CPU and build can run, best last."""
     return list(_core.supported_isas())
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import types
 from dataclasses import dataclass
 from typing import Optional
 
@@ -20,6 +21,7 @@ class OptionalPackage:
     alternative: Optional[str] = None  # another way, in parentheses after the command
 
     def how_to_install(self) -> str:
+        alternative: Optional[str]
         if self.extra is not None:
             command = f"pip install 'mobilenet[{self.extra}]'"
             alternative = self.alternative or f"or pip install {self.distribution}"
@@ -50,7 +52,7 @@ def missing_package_message(module: str, purpose: str) -> str:
     return f"{purpose} needs the '{package.distribution}' package: {package.how_to_install()}"
 
 
-def require(module: str, purpose: str):
+def require(module: str, purpose: str) -> types.ModuleType:
     """The module, imported; ImportError naming the package and its extra if it is not installed."""
     try:
         return importlib.import_module(module)

@@ -13,9 +13,12 @@ The NOTICE file at the repository root (in the wheel's ``.dist-info``) has the a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .vocabulary import Backend
+
+if TYPE_CHECKING:
+    from .model import MobileNetV1
 
 DATA = Path(__file__).resolve().parent / "data"
 MODEL_FILE = "mobilenet_v1_0.25_224_1_default_1.tflite"
@@ -46,7 +49,7 @@ def sample_image() -> str:
 
 
 def pretrained(*, threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
-               precision: Optional[str] = None):
+               precision: Optional[str] = None) -> MobileNetV1:
     """TensorFlow's ImageNet-trained MobileNet v1 0.25/224, bundled with the package, ready to run.
 
     It goes through ``mobilenet.load`` like any .tflite, so it carries TF's

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+from typing import Optional
 
 from . import classify
 from ._optional import is_installed, missing_package_message
@@ -38,7 +39,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int, maximum: int = None):
+def _int_at_least(minimum: int, maximum: Optional[int] = None):
     def parse(text: str) -> int:
         try:
             value = int(text)

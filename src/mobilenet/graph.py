@@ -8,14 +8,27 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Type, Union, overload
 
 import numpy as np
 
 # The tuples of spellings stay importable from here, where they used to be defined.
-from .vocabulary import (ACTIVATIONS, CHANNEL_ROUNDINGS, LAYER_KINDS, LAYER_TYPES, PADDINGS,  # noqa: F401
-                         Activation, ActivationName, ChannelRounding, ChannelRoundingName, LayerKind, LayerType,
-                         LayerTypeName, Padding, PaddingName)
+from .vocabulary import (  # noqa: F401
+    ACTIVATIONS,
+    CHANNEL_ROUNDINGS,
+    LAYER_KINDS,
+    LAYER_TYPES,
+    PADDINGS,
+    Activation,
+    ActivationName,
+    ChannelRounding,
+    ChannelRoundingName,
+    LayerKind,
+    LayerType,
+    LayerTypeName,
+    Padding,
+    PaddingName,
+)
 
 # Table 1 after the stem: (output channels at alpha 1, depthwise stride) per block.
 # The paper prints stride 2 for block 13; the 7x7 output (and every release) use 1.
@@ -36,14 +49,15 @@ class Layer:
     """One layer: shapes are (height, width, channels); padding is (top, left, bottom, right)."""
 
     name: str
-    type: Union[LayerType, LayerTypeName]
+    # A plain str beyond the Literal: a file's unknown spelling is kept, for check_chain to name.
+    type: Union[LayerType, LayerTypeName, str]
     in_shape: Tuple[int, int, int]
     out_shape: Tuple[int, int, int]
     stride: int = 1
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
-    activation: Union[Activation, ActivationName] = Activation.NONE
+    activation: Union[Activation, ActivationName, str] = Activation.NONE
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Known spellings become the vocabulary's members; an unknown one is kept
         # as given, for check_chain to name (files are read into Layers first).
         if self.type in LAYER_TYPES:
@@ -117,7 +131,11 @@ def conv_output_size(size: int, stride: int, before: int, after: int) -> int:
     return (size + before + after - 3) // stride + 1
 
 
-def _check_number(name: str, value, kind=float):
+@overload
+def _check_number(name: str, value: Any, kind: Type[int]) -> int: ...
+@overload
+def _check_number(name: str, value: Any, kind: Type[float] = ...) -> float: ...
+def _check_number(name: str, value: Any, kind: Type[float] = float) -> float:
     """value as a Python int (kind=int) or float; NumPy scalars are accepted, bools are not."""
     is_int = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
     if kind is int:
@@ -126,20 +144,20 @@ def _check_number(name: str, value, kind=float):
         return int(value)
     if not (is_int or isinstance(value, numbers.Real)) or isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number
 
 
-def check_flag(name: str, value) -> bool:
+def check_flag(name: str, value: object) -> bool:
     """A bool (or NumPy bool); anything else, "no" included, is a TypeError rather than truthy."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 
 
-def resolution_pair(resolution) -> Tuple[int, int]:
+def resolution_pair(resolution: object) -> Tuple[int, int]:
     """(height, width) from an input size: an integer (square) or a (height, width) pair."""
     if isinstance(resolution, (tuple, list)):
         if len(resolution) != 2:
@@ -147,13 +165,13 @@ def resolution_pair(resolution) -> Tuple[int, int]:
         pair = (resolution[0], resolution[1])
     else:
         pair = (resolution, resolution)
-    pair = tuple(_check_number("resolution", size, int) for size in pair)
-    for size in pair:
+    checked = (_check_number("resolution", pair[0], int), _check_number("resolution", pair[1], int))
+    for size in checked:
         if size < 32:
             raise ValueError(f"resolution must be >= 32, got {resolution}")
         if size > MAX_RESOLUTION:
             raise ValueError(f"resolution must be <= {MAX_RESOLUTION}, got {resolution}")
-    return pair
+    return checked
 
 
 def build_layers(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, *,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import numbers
 import os
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -13,8 +13,21 @@ from .graph import Layer, build_layers, check_chain
 from .params import check_params, fold_batch_norm, random_params
 from .precision import PrecisionNotAvailable, check_precision, runnable_precision
 from .summary import Summary
-from .vocabulary import (BACKENDS, LAYOUTS, MAX_THREADS, MIN_THREADS, Activation, Backend,  # noqa: F401
-                         ChannelRounding, LayerType, Layout, Padding)
+from .vocabulary import (  # noqa: F401
+    BACKENDS,
+    LAYOUTS,
+    MAX_THREADS,
+    MIN_THREADS,
+    Activation,
+    Backend,
+    ChannelRounding,
+    LayerType,
+    Layout,
+    Padding,
+)
+
+if TYPE_CHECKING:
+    from .vocabulary import ActivationName, ChannelRoundingName, PaddingName
 
 ISAS = ("scalar", "avx2", "avx512", "neon")
 # Activation memory a forward call may use for its batch, and the fewest images
@@ -103,9 +116,18 @@ class MobileNetV1:
     network comes from `quantize`, other precisions from `with_precision`).
     """
 
+    # None where the network came from a file or a layer list (from_layers).
+    alpha: Optional[float]
+    shallow: Optional[bool]
+    padding: Optional[str]
+    channel_rounding: Optional[str]
+    seed: Optional[int]
+
     def __init__(self, alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, shallow: bool = False,
-                 activation: str = Activation.RELU, padding: str = Padding.SAME, seed: int = 0, *,
-                 channel_rounding: str = ChannelRounding.FLOOR, threads: Optional[int] = None,
+                 activation: Union[Activation, ActivationName] = Activation.RELU,
+                 padding: Union[Padding, PaddingName] = Padding.SAME, seed: int = 0, *,
+                 channel_rounding: Union[ChannelRounding, ChannelRoundingName] = ChannelRounding.FLOOR,
+                 threads: Optional[int] = None,
                  backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32"):
         if check_precision(precision) == "int8":
             raise ValueError("precision='int8' needs calibration data to choose its scales: build the float32 "
@@ -124,7 +146,7 @@ class MobileNetV1:
     @classmethod
     def from_layers(cls, layers: Sequence[Layer], params: Dict[str, dict], *, threads: Optional[int] = None,
                     backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32",
-                    **attributes) -> "MobileNetV1":
+                    **attributes) -> MobileNetV1:
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
         ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
@@ -316,7 +338,7 @@ class MobileNetV1:
         from .export_onnx import to_onnx
         return to_onnx(self, path, opset=opset, fold_batch_norm=fold_batch_norm, softmax=softmax)
 
-    def with_precision(self, precision: str) -> "MobileNetV1":
+    def with_precision(self, precision: str) -> MobileNetV1:
         """A new network with the same layers, weights and settings in another precision
         (mobilenet.precision); this one is unchanged. int8 comes from `quantize` instead."""
         if check_precision(precision) == "int8":
@@ -328,14 +350,14 @@ class MobileNetV1:
                        precision=runnable_precision(precision))
         return net
 
-    def quantize(self, calibration) -> "MobileNetV1":
+    def quantize(self, calibration) -> MobileNetV1:
         """An int8 network in TFLite's integer arithmetic, its activation scales chosen on
         `calibration` (images as for `net(x)`); this network is unchanged."""
         self._check_input(calibration, Layout.NHWC)
         raise PrecisionNotAvailable("precision='int8' is not available yet in this version of mobilenet: "
                                     "quantize() arrives with the integer kernels")
 
-    def copy(self) -> "MobileNetV1":
+    def copy(self) -> MobileNetV1:
         """An independent copy (parameters copied, engine built again), through __getstate__/__setstate__."""
         return copy.deepcopy(self)
 

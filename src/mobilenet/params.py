@@ -6,25 +6,31 @@ optional ``bn`` = {gamma, beta, mean, var: [cout], eps: float}.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Any, Dict, Sequence, Tuple
 
 import numpy as np
 
 from .graph import Layer
 from .vocabulary import BN_EPSILON, LayerType
 
+# One layer's entry, as the module docstring lays it out; Params maps layer names to them.
+LayerParams = Dict[str, Any]
+Params = Dict[str, LayerParams]
 
-def random_params(layers: Sequence[Layer], seed: int = 0) -> Dict[str, dict]:
+
+def random_params(layers: Sequence[Layer], seed: int = 0) -> Params:
     """He-initialized weights and non-trivial batch-norm statistics, reproducible from seed."""
     rng = np.random.default_rng(seed)
-    params: Dict[str, dict] = {}
+    params: Params = {}
     for layer in layers:
         if layer.weight_shape is None:
             continue
         cin, cout = layer.in_shape[2], layer.out_shape[2]
+        assert layer.kind is not None  # a layer with a weight_shape has a known type
         fan_in = layer.kind.weights_per_output(cin)
         gain = 1.0 if layer.type == LayerType.FC else 2.0  # no ReLU after the classifier
-        p = {"weight": (rng.standard_normal(layer.weight_shape) * np.sqrt(gain / fan_in)).astype(np.float32)}
+        weight = rng.standard_normal(layer.weight_shape) * np.sqrt(gain / fan_in)
+        p: LayerParams = {"weight": weight.astype(np.float32)}
         if layer.has_batch_norm:
             p["bn"] = {
                 "gamma": rng.uniform(0.5, 1.5, cout).astype(np.float32),
@@ -39,7 +45,7 @@ def random_params(layers: Sequence[Layer], seed: int = 0) -> Dict[str, dict]:
     return params
 
 
-def fold_batch_norm(layer: Layer, p: dict):
+def fold_batch_norm(layer: Layer, p: LayerParams) -> Tuple[np.ndarray, np.ndarray]:
     """(weight, bias) with batch norm folded in, computed in float64, returned as float32."""
     weight = np.asarray(p["weight"], dtype=np.float64)
     cout = layer.out_shape[2]
@@ -52,7 +58,7 @@ def fold_batch_norm(layer: Layer, p: dict):
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
-def check_params(layers: Sequence[Layer], params: Dict[str, dict]) -> None:
+def check_params(layers: Sequence[Layer], params: Params) -> None:
     """Raises ValueError naming the first missing, misshapen or non-finite tensor.
 
     Every network passes here (built, loaded or unpickled), so this is the one

@@ -24,7 +24,7 @@ class PrecisionNotAvailable(NotImplementedError):
     """A precision this version of mobilenet does not run (yet)."""
 
 
-def check_precision(precision) -> Optional[str]:
+def check_precision(precision: object) -> Optional[str]:
     """`precision` as given (None stays None: the default depends on the model), or a ValueError naming it."""
     if precision is None:
         return None

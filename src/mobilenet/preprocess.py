@@ -27,12 +27,18 @@ from __future__ import annotations
 
 import math
 import os
+import types
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
 from ._files import existing_file
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from .model import MobileNetV1
 
 CROP_MODES = ("crop_then_resize", "resize_then_crop")
 BACKGROUND = (255, 255, 255)  # what transparent pixels are composited on
@@ -58,7 +64,7 @@ class Preprocessing:
     interpolation: str = "bilinear"
     note: str = field(default="", compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("mean", "std"):
             value = tuple(float(v) for v in getattr(self, name))
             if len(value) != 3 or not all(math.isfinite(v) for v in value):
@@ -76,13 +82,13 @@ class Preprocessing:
         if self.interpolation not in INTERPOLATIONS:
             raise ValueError(f"preprocessing interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         d = asdict(self)
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Preprocessing":
+    def from_dict(cls, d: Dict[str, Any]) -> Preprocessing:
         if not isinstance(d, dict):
             raise ValueError(f"preprocessing must be a dict, got {type(d).__name__}")
         unknown = set(d) - {"mean", "std", "crop", "crop_mode", "interpolation", "note"}
@@ -102,12 +108,12 @@ def timm_mobilenetv1(crop: float = 0.875) -> Preprocessing:
                          note=f"timm mobilenetv1: Inception mean/std 0.5, crop_pct {crop:g}, bicubic")
 
 
-def _pil():
+def _pil() -> types.ModuleType:
     from ._optional import require
     return require("PIL.Image", "image preprocessing")
 
 
-def _orientation(img) -> int:
+def _orientation(img: Image) -> int:
     try:
         value = img.getexif().get(EXIF_ORIENTATION, 1)
     except Exception:  # a damaged EXIF block: the pixels are still an image
@@ -115,7 +121,7 @@ def _orientation(img) -> int:
     return value if isinstance(value, int) else 1
 
 
-def _transpose(img, orientation: int):
+def _transpose(img: Image, orientation: int) -> Image:
     """The pixels the way a viewer shows them: ImageOps.exif_transpose's rotations and flips."""
     Image = _pil()
     method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -125,7 +131,7 @@ def _transpose(img, orientation: int):
     return img.transpose(method) if method is not None else img
 
 
-def to_rgb(img):
+def to_rgb(img: Image) -> Image:
     """A PIL image of any mode as 8-bit RGB, as the module docstring describes (no EXIF rotation)."""
     Image = _pil()
     mode = img.mode
@@ -159,7 +165,7 @@ def to_rgb(img):
         raise ValueError(f"image mode {mode!r} cannot be converted to RGB ({e})") from e
 
 
-def _to_pil(image, exif_transpose: bool = True):
+def _to_pil(image: object, exif_transpose: bool = True) -> Image:
     Image = _pil()
     if isinstance(image, (str, os.PathLike)):
         path = existing_file(image, "image file")
@@ -182,18 +188,19 @@ def _to_pil(image, exif_transpose: bool = True):
     raise TypeError(f"image must be a path, a PIL image or a uint8 (H, W, 3) array, got {type(image).__name__}")
 
 
-def _resample(name: str):
+def _resample(name: str) -> Any:  # a PIL.Image.Resampling member
     Image = _pil()
     return getattr(Image.Resampling, name.upper())
 
 
-def _center_box(width: int, height: int, crop_w: int, crop_h: int):
+def _center_box(width: int, height: int, crop_w: int, crop_h: int) -> Tuple[int, int, int, int]:
     left = int(round((width - crop_w) / 2.0))
     top = int(round((height - crop_h) / 2.0))
     return left, top, left + crop_w, top + crop_h
 
 
-def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing, *, exif_transpose: bool = True):
+def resize_and_crop(image: object, size: Tuple[int, int], pre: Preprocessing, *,
+                    exif_transpose: bool = True) -> Image:
     """The PIL image of the network's input size, (height, width), before scaling."""
     img = _to_pil(image, exif_transpose)
     height, width = size
@@ -218,7 +225,8 @@ def resize_and_crop(image, size: Tuple[int, int], pre: Preprocessing, *, exif_tr
     return img
 
 
-def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None, size=None,
+def preprocess(image: object, net: Optional[MobileNetV1] = None, *, preprocessing: Optional[Preprocessing] = None,
+               size: Union[int, Sequence[int], None] = None,
                exif_transpose: bool = True) -> np.ndarray:
     """An image as the network's input: float32 (1, H, W, 3), NHWC.
 
@@ -245,7 +253,8 @@ def preprocess(image, net=None, *, preprocessing: Optional[Preprocessing] = None
         size = (int(size), int(size))
     else:
         try:
-            size = tuple(int(s) for s in size)
+            # A bool or other non-iterable raises the TypeError caught here.
+            size = tuple(int(s) for s in cast(Iterable[Any], size))
         except (TypeError, ValueError):
             raise TypeError(f"size must be a positive int or (height, width), got {size!r}") from None
     if len(size) != 2 or min(size) < 1:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .vocabulary import LAYER_KINDS, LayerType, Layout
 
@@ -25,10 +26,11 @@ PAPER_CONV1X1_TIME_PCT = 95.0
 PAPER_CLAIM_TOLERANCE_PCT = 5.0
 
 # The paper's names for the layer types (Table 2).
-TYPE_LABELS = {layer_type: kind.table2_label for layer_type, kind in LAYER_KINDS.items()}
+TYPE_LABELS: Dict[str, str] = {layer_type: kind.table2_label for layer_type, kind in LAYER_KINDS.items()}
 
-PLOT_COLORS = {LayerType.CONV3X3: "#7f7f7f", LayerType.DWCONV3X3: "#ff7f0e", LayerType.CONV1X1: "#1f77b4",
-               LayerType.AVGPOOL: "#2ca02c", LayerType.FC: "#d62728"}
+PLOT_COLORS: Dict[str, str] = {
+    LayerType.CONV3X3: "#7f7f7f", LayerType.DWCONV3X3: "#ff7f0e", LayerType.CONV1X1: "#1f77b4",
+    LayerType.AVGPOOL: "#2ca02c", LayerType.FC: "#d62728"}
 
 
 def cpu_model() -> str:
@@ -70,12 +72,12 @@ def run_context(net, batch: int) -> dict:
     }
 
 
-def latency_stats(total_ms: np.ndarray, first_ms: float) -> dict:
+def latency_stats(total_ms: ArrayLike, first_ms: float) -> dict:
     """first run, min, median, p90, p99 and mean of whole forward passes, in milliseconds."""
-    total_ms = np.asarray(total_ms, dtype=np.float64)
-    return {"first_ms": float(first_ms), "min_ms": float(total_ms.min()), "median_ms": float(np.median(total_ms)),
-            "p90_ms": float(np.percentile(total_ms, 90)), "p99_ms": float(np.percentile(total_ms, 99)),
-            "mean_ms": float(total_ms.mean()), "runs": int(total_ms.size)}
+    total = np.asarray(total_ms, dtype=np.float64)
+    return {"first_ms": float(first_ms), "min_ms": float(total.min()), "median_ms": float(np.median(total)),
+            "p90_ms": float(np.percentile(total, 90)), "p99_ms": float(np.percentile(total, 99)),
+            "mean_ms": float(total.mean()), "runs": int(total.size)}
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> "ProfileReport":
+def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> ProfileReport:
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
     raw = net.timed_passes(x, runs, warmup, layout)

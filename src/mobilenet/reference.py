@@ -4,11 +4,13 @@ Used by the tests to check every kernel and whole networks; never on the fast pa
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Iterator, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .graph import Layer
+from .params import LayerParams, Params
 from .vocabulary import Activation, LayerType, Layout
 
 
@@ -22,7 +24,8 @@ def activate(x: np.ndarray, activation: str) -> np.ndarray:
     raise ValueError(f"unknown activation {activation!r}")
 
 
-def _taps(x: np.ndarray, stride: int, padding, out_hw):
+def _taps(x: np.ndarray, stride: int, padding: Tuple[int, int, int, int],
+          out_hw: Tuple[int, int]) -> Iterator[Tuple[int, int, np.ndarray]]:
     """Yields (ky, kx, window) where window[n, oy, ox, c] = padded x at the tap."""
     top, left, bottom, right = padding
     xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
@@ -32,39 +35,39 @@ def _taps(x: np.ndarray, stride: int, padding, out_hw):
             yield ky, kx, xp[:, ky:ky + stride * (oh - 1) + 1:stride, kx:kx + stride * (ow - 1) + 1:stride, :]
 
 
-def _out_hw(x, stride, padding):
+def _out_hw(x: np.ndarray, stride: int, padding: Tuple[int, int, int, int]) -> Tuple[int, int]:
     top, left, bottom, right = padding
     return ((x.shape[1] + top + bottom - 3) // stride + 1, (x.shape[2] + left + right - 3) // stride + 1)
 
 
-def conv3x3(x, weight, stride, padding):
+def conv3x3(x: ArrayLike, weight: ArrayLike, stride: int, padding: Tuple[int, int, int, int]) -> np.ndarray:
     """x [N,H,W,Cin], weight [3,3,Cin,Cout]."""
-    x = np.asarray(x, np.float64)
+    xs = np.asarray(x, np.float64)
     weight = np.asarray(weight, np.float64)
-    oh, ow = _out_hw(x, stride, padding)
-    out = np.zeros((x.shape[0], oh, ow, weight.shape[3]))
-    for ky, kx, window in _taps(x, stride, padding, (oh, ow)):
+    oh, ow = _out_hw(xs, stride, padding)
+    out = np.zeros((xs.shape[0], oh, ow, weight.shape[3]))
+    for ky, kx, window in _taps(xs, stride, padding, (oh, ow)):
         out += window @ weight[ky, kx]
     return out
 
 
-def dwconv3x3(x, weight, stride, padding):
+def dwconv3x3(x: ArrayLike, weight: ArrayLike, stride: int, padding: Tuple[int, int, int, int]) -> np.ndarray:
     """x [N,H,W,C], weight [3,3,C]."""
-    x = np.asarray(x, np.float64)
+    xs = np.asarray(x, np.float64)
     weight = np.asarray(weight, np.float64)
-    oh, ow = _out_hw(x, stride, padding)
-    out = np.zeros((x.shape[0], oh, ow, x.shape[3]))
-    for ky, kx, window in _taps(x, stride, padding, (oh, ow)):
+    oh, ow = _out_hw(xs, stride, padding)
+    out = np.zeros((xs.shape[0], oh, ow, xs.shape[3]))
+    for ky, kx, window in _taps(xs, stride, padding, (oh, ow)):
         out += window * weight[ky, kx]
     return out
 
 
-def batch_norm(x, bn):
+def batch_norm(x: np.ndarray, bn: LayerParams) -> np.ndarray:
     return ((x - np.asarray(bn["mean"], np.float64)) / np.sqrt(np.asarray(bn["var"], np.float64) + float(bn["eps"]))
             * np.asarray(bn["gamma"], np.float64) + np.asarray(bn["beta"], np.float64))
 
 
-def layer_forward(layer: Layer, p: dict, x: np.ndarray) -> np.ndarray:
+def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     """One layer of the network on an NHWC float64 batch."""
     if layer.type == LayerType.AVGPOOL:
         return x.mean(axis=(1, 2), keepdims=True)
@@ -84,15 +87,15 @@ def layer_forward(layer: Layer, p: dict, x: np.ndarray) -> np.ndarray:
     return activate(y, layer.activation)
 
 
-def forward(layers: Sequence[Layer], params: Dict[str, dict], x, layout: str = Layout.NHWC) -> np.ndarray:
+def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC) -> np.ndarray:
     """Logits [N, classes] (or the last layer's flattened output) in float64."""
     layout = Layout.parse(layout, "layout")
-    x = np.asarray(x, np.float64)
+    y = np.asarray(x, np.float64)
     if layout == Layout.NCHW:
-        x = x.transpose(0, 2, 3, 1)
+        y = y.transpose(0, 2, 3, 1)
     for layer in layers:
-        x = layer_forward(layer, params.get(layer.name, {}), x)
-    return x.reshape(x.shape[0], -1)
+        y = layer_forward(layer, params.get(layer.name, {}), y)
+    return y.reshape(y.shape[0], -1)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Sequence
+from typing import Any, Dict, Iterable, Iterator, List, Sequence, Tuple
 
 from .graph import Layer
 from .vocabulary import LayerType
@@ -13,8 +13,8 @@ class SummaryRow:
     index: int
     name: str
     type: str
-    input: tuple
-    output: tuple
+    input: Tuple[int, ...]
+    output: Tuple[int, ...]
     stride: int
     mult_adds: int
     params: int        # weights, as the paper counts them
@@ -34,17 +34,18 @@ class Summary:
     def __init__(self, layers: Sequence[Layer], title: str = ""):
         self.title = title
         self.rows: List[SummaryRow] = [
-            SummaryRow(i, l.name, l.type, l.in_shape, l.out_shape, l.stride, l.mult_adds, l.params, _bias_params(l))
-            for i, l in enumerate(layers)
+            SummaryRow(i, layer.name, layer.type, layer.in_shape, layer.out_shape, layer.stride, layer.mult_adds,
+                       layer.params, _bias_params(layer))
+            for i, layer in enumerate(layers)
         ]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[SummaryRow]:
         return iter(self.rows)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> SummaryRow:
         return self.rows[i]
 
     @property
@@ -61,7 +62,7 @@ class Summary:
 
     def by_type(self) -> Dict[str, Dict[str, float]]:
         """The paper's Table 2: per layer type, its share (%) of mult-adds and of parameters."""
-        out = {}
+        out: Dict[str, Dict[str, float]] = {}
         for t in LayerType:
             rows = [r for r in self.rows if r.type == t]
             if not rows:
@@ -72,15 +73,16 @@ class Summary:
                       "params_pct": 100.0 * pa / max(1, self.total_params)}
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         return {"title": self.title, "layers": [asdict(r) for r in self.rows],
                 "total_mult_adds": self.total_mult_adds, "total_params": self.total_params,
                 "total_bias_params": self.total_bias_params, "by_type": self.by_type()}
 
     def __str__(self) -> str:
-        def shape(s):
+        def shape(s: Iterable[int]) -> str:
             return "x".join(str(v) for v in s)
-        head = f"{'#':>3} {'name':<11} {'type':<10} {'input':>13} {'output':>13} {'s':>2} {'mult-adds':>13} {'params':>10}"
+        head = (f"{'#':>3} {'name':<11} {'type':<10} {'input':>13} {'output':>13} {'s':>2} "
+                f"{'mult-adds':>13} {'params':>10}")
         lines = [self.title] if self.title else []
         lines += [head, "-" * len(head)]
         for r in self.rows:

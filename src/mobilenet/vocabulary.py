@@ -16,11 +16,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, Literal, Optional, Tuple
+from typing import Dict, Literal, Optional, Tuple, Type, TypeVar
+
+_W = TypeVar("_W", bound="Word")
 
 
 class Word(str, Enum):
     """Base of the vocabulary's enums: a member stands for its spelling everywhere."""
+
+    _value_: str
 
     # Python's default str() / format() of a str-mixin Enum give "LayerType.CONV3X3"
     # (3.11+) and repr gives "<LayerType...>": spell the value, so messages, CSV
@@ -45,7 +49,7 @@ class Word(str, Enum):
         return f"one of {cls.values()}"
 
     @classmethod
-    def parse(cls, value, parameter: str):
+    def parse(cls: Type[_W], value: object, parameter: str) -> _W:
         """The member spelled ``value`` (a member or its string), else ValueError naming ``parameter``."""
         if isinstance(value, str):
             try:
@@ -171,7 +175,8 @@ class LayerKind:
         return tuple(sizes[_WEIGHT_AXES[axis]] for axis in self.weight_layout)
 
 
-LAYER_KINDS: Dict[LayerType, LayerKind] = {
+# Keyed by member; looked up by a member or its plain spelling (they hash equal).
+LAYER_KINDS: Dict[str, LayerKind] = {
     LayerType.CONV3X3: LayerKind(kernel=3, convolution=True, depthwise=False, weight_layout="HWIO",
                                  table2_label="Conv 3x3 (full)", onnx_op="Conv", tflite_op="CONV_2D"),
     LayerType.DWCONV3X3: LayerKind(kernel=3, convolution=True, depthwise=True, weight_layout="HWC",
@@ -185,7 +190,7 @@ LAYER_KINDS: Dict[LayerType, LayerKind] = {
 }
 
 
-def kind_of(layer_type) -> LayerKind:
+def kind_of(layer_type: object) -> LayerKind:
     """The LayerKind of a layer type (a member or its spelling); ValueError for an unknown one."""
     kind = LAYER_KINDS.get(layer_type) if isinstance(layer_type, str) else None
     if kind is None:

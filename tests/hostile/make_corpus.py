@@ -90,8 +90,9 @@ def npz_lying_header(valid_npz, out):
 def npz_huge_network(out):
     """Metadata for a network with a 16384 x 16384 pointwise layer (1 GiB), every tensor compressed zeros."""
     def layer(name, type_, cin, cout, size, stride=1, padding=(0, 0, 0, 0), bn=True):
-        entry = {"name": name, "type": type_, "in_shape": [size, size, cin], "out_shape": [size // stride, size // stride,
-                 cout], "stride": stride, "padding": list(padding), "activation": "relu6" if bn else "none"}
+        entry = {"name": name, "type": type_, "in_shape": [size, size, cin],
+                 "out_shape": [size // stride, size // stride, cout], "stride": stride, "padding": list(padding),
+                 "activation": "relu6" if bn else "none"}
         if bn:
             entry["bn_eps"] = 1e-3
         return entry
@@ -161,6 +162,7 @@ def tflite_labels_bomb(out, labels_size=GiB):
 def keras_h5(out, edit):
     """Valid Keras 2 weights (alpha 0.25, 10 classes) written by model_files, then edit(h5py.File, folder)."""
     import h5py
+
     from model_files import keras_mobilenet_arrays, write_keras_h5
     write_keras_h5(out, keras_mobilenet_arrays())
     with h5py.File(out, "r+") as f:
@@ -262,6 +264,7 @@ def onnx_external(folder, variant):
     returns the model's path.
     """
     import onnx
+
     import mobilenet
     from mobilenet.export_onnx import to_onnx
     folder = pathlib.Path(folder)
@@ -271,8 +274,8 @@ def onnx_external(folder, variant):
     path = folder / "model.onnx"
     to_onnx(mobilenet.MobileNetV1(alpha=0.25, resolution=32, num_classes=4, threads=1, seed=1), path)
     model = onnx.load(os.fspath(path))  # str paths: onnx < 1.15 writes external data beside str paths only
-    onnx.save_model(model, os.fspath(path), save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin",
-                    size_threshold=0)
+    onnx.save_model(model, os.fspath(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="weights.bin", size_threshold=0)
     model = onnx.load(os.fspath(path), load_external_data=False)
     weights = folder / "weights.bin"
     secret = outside / "secret.bin"

@@ -20,11 +20,11 @@ import re
 import stat
 from typing import Optional, Sequence, Tuple, Union
 
+from .._files import existing_file
 from ..graph import resolution_pair
 from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
 from ..vocabulary import Backend
-from .._files import existing_file
 from ._formats import FORMATS, read as _read, sniff
 from ._limits import MAX_FILE_BYTES
 
@@ -149,6 +149,7 @@ def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: 
             layers, params, attributes = _read(kind, f, path, pair)
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
         if pair is not None and fixed != pair:
+            assert fixed is not None  # every reader returns at least one layer or raises
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
                              f"resolution={resolution} cannot change it")
         quantization = dict(attributes).pop("quantization", None)  # the file's integer scheme, if any

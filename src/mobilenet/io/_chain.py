@@ -9,11 +9,12 @@ pairs, global average pooling, a classifier) and names the layers the Keras way.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..graph import MAX_RESOLUTION, Layer, conv_output_size, conv_padding
+from ..params import LayerParams
 from ..vocabulary import ACTIVATIONS, LAYER_KINDS, MAX_PADDING, STRIDES, Activation, LayerType, Padding
 
 MAX_CHANNELS = 1 << 16
@@ -107,8 +108,8 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
             if index != 0:
                 raise ValueError(f"{source}: {op.where}: a full 3x3 convolution is only supported as the stem")
             name, type_ = "conv1", LayerType.CONV3X3
-            cout = op.weight.shape[3] if op.weight.ndim == 4 else -1
-            expected = (3, 3, c, cout)
+            cout = op.weight.shape[3] if op.weight is not None and op.weight.ndim == 4 else -1
+            expected: Tuple[int, ...] = (3, 3, c, cout)
         elif op.kind == LayerType.DWCONV3X3:
             if index > pool:
                 raise ValueError(f"{source}: {op.where}: depthwise convolution after the global pooling")
@@ -116,7 +117,7 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
             name, type_, cout = f"conv_dw_{block}", LayerType.DWCONV3X3, c
             expected = (3, 3, c)
         elif op.pointwise:
-            cout = op.weight.shape[1] if op.weight.ndim == 2 else -1
+            cout = op.weight.shape[1] if op.weight is not None and op.weight.ndim == 2 else -1
             expected = (c, cout)
             if index == len(ops) - 1:
                 name, type_ = "fc", LayerType.FC
@@ -153,13 +154,13 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
                 raise ValueError(f"{source}: {op.where}: a 1x1 layer must have stride 1 and no padding")
             out = (h, w, cout)
         layers.append(Layer(name, type_, shape, out, op.stride if spatial else 1,
-                            tuple(op.padding) if spatial else (0, 0, 0, 0), op.activation))
-        p = {"weight": as_float32(op.weight, f"{source}: {op.where} weight")}
+                            (top, left, bottom, right) if spatial else (0, 0, 0, 0), op.activation))
+        p: LayerParams = {"weight": as_float32(op.weight, f"{source}: {op.where} weight")}
         if op.bias is not None:
             p["bias"] = as_float32(op.bias, f"{source}: {op.where} bias", (cout,))
         if op.bn is not None:
-            bn = {key: as_float32(op.bn[key], f"{source}: {op.where} batch norm {key}", (cout,))
-                  for key in ("gamma", "beta", "mean", "var")}
+            bn: Dict[str, Any] = {key: as_float32(op.bn[key], f"{source}: {op.where} batch norm {key}", (cout,))
+                                  for key in ("gamma", "beta", "mean", "var")}
             bn["eps"] = float(op.bn["eps"])  # its value is checked with the tensors', by params.check_params
             p["bn"] = bn
         params[name] = p

@@ -16,7 +16,7 @@ layout: groups per layer with a ``weight_names`` attribute) and Keras 3
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 

@@ -13,14 +13,15 @@ import json
 import math
 import os
 import zipfile
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..graph import Layer
+from ..graph import MAX_RESOLUTION, Layer
+from ..params import LayerParams
 from ..preprocess import Preprocessing
 from ..vocabulary import BN_EPSILON, MAX_PADDING, STRIDES
-from ._chain import MAX_CHANNELS, MAX_RESOLUTION
+from ._chain import MAX_CHANNELS
 from ._limits import Budget, as_stream, size_of
 
 FORMAT = "mobilenet-npz"
@@ -169,14 +170,14 @@ def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
             channels = (layer.out_shape[2],)
             if f"{name}/weight" not in files:
                 raise ValueError(f"layer {name!r}: missing weight")
-            p = {"weight": archive.get(f"{name}/weight", layer.weight_shape)}
+            p: LayerParams = {"weight": archive.get(f"{name}/weight", layer.weight_shape)}
             if f"{name}/bias" in files:
                 p["bias"] = archive.get(f"{name}/bias", channels)
             if "bn_eps" in entry:
                 eps = entry["bn_eps"]
                 if isinstance(eps, bool) or not isinstance(eps, (int, float)):
                     raise ValueError(f"layer {name!r}: batch-norm epsilon is not a number")
-                bn = {"eps": float(eps)}
+                bn: Dict[str, Any] = {"eps": float(eps)}
                 for key in _BN_KEYS:
                     if f"{name}/bn/{key}" not in files:
                         raise ValueError(f"layer {name!r}: missing batch norm {key}")

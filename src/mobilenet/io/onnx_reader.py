@@ -29,7 +29,7 @@ import numpy as np
 from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
 from ..vocabulary import ACTIVATION_BOUNDS, LAYER_KINDS, TORCH_BN_EPSILON, Activation, LayerType
-from ._chain import Op, same_padding, assemble
+from ._chain import Op, assemble, same_padding
 from ._limits import MAX_TENSOR_ELEMENTS, Budget
 
 _WEIGHTED = tuple(t for t, kind in LAYER_KINDS.items() if kind.has_weights)  # what BN and activations follow

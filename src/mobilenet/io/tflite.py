@@ -117,7 +117,7 @@ class _Graph:
         if q is None:
             raise ValueError(f"tensor {self.name(index)!r} is integer without quantization parameters")
         scale, zero_point, axis = q
-        values = raw.astype(np.float64)
+        values: np.ndarray = raw.astype(np.float64)
         if scale.size == 1:
             return (values - zero_point.reshape(-1)[0]) * scale[0]
         if not 0 <= axis < raw.ndim or raw.shape[axis] != scale.size or zero_point.size not in (1, scale.size):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Set, Tuple
 
 import numpy as np
 
@@ -96,7 +96,7 @@ def _read_state_dict(tensors: Dict[str, np.ndarray], resolution: Optional[Tuple[
     if "conv_stem.weight" not in tensors:
         sample = ", ".join(sorted(tensors)[:4]) or "no tensors"
         raise ValueError(f"no 'conv_stem.weight': not a state_dict in timm's mobilenetv1 naming (found {sample}, ...)")
-    blocks = {}
+    blocks: Dict[Tuple[int, int], Set[str]] = {}
     for key in tensors:
         match = _BLOCK_KEY.match(key)
         if match:
