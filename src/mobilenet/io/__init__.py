@@ -18,15 +18,18 @@ from __future__ import annotations
 import os
 import re
 import stat
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
-from .._files import existing_file
+from .._files import FilePath, existing_file
 from ..graph import resolution_pair
 from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
 from ..vocabulary import Backend
 from ._formats import FORMATS, read as _read, sniff
 from ._limits import MAX_FILE_BYTES
+
+if TYPE_CHECKING:
+    from ..model import MobileNetV1
 
 _SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                   (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"))
@@ -57,7 +60,7 @@ def _filesystem_type(path: str) -> Optional[str]:
     return kind
 
 
-def _open_model_file(path: str):
+def _open_model_file(path: str) -> BinaryIO:
     """The model file opened for reading, after refusing what is not a regular file with data.
 
     Nothing but a regular file is opened: reading a FIFO would block, and a
@@ -88,7 +91,7 @@ def _open_model_file(path: str):
     return f
 
 
-def read_labels(path) -> list:
+def read_labels(path: FilePath) -> List[str]:
     """Class names from a text file, one per line (blank lines at the end are dropped)."""
     path = existing_file(path, "labels file")
     try:
@@ -103,7 +106,7 @@ def read_labels(path) -> list:
     return lines
 
 
-def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> list:
+def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> List[str]:
     """Labels checked against the class count; a 1000-line ImageNet list gains 'background' for 1001 classes."""
     labels = [str(label) for label in labels]
     if len(labels) == num_classes - 1 and num_classes == 1001:
@@ -113,10 +116,11 @@ def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> list:
     return labels
 
 
-def load(path, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
-         preprocessing: Optional[Preprocessing] = None, labels: Union[None, str, os.PathLike, Sequence[str]] = None,
+def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
+         preprocessing: Union[None, Preprocessing, Dict[str, Any]] = None,
+         labels: Union[None, str, os.PathLike[str], Sequence[str]] = None,
          threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
-         precision: Optional[str] = None):
+         precision: Optional[str] = None) -> MobileNetV1:
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch

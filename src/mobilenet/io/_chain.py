@@ -12,12 +12,17 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import numpy.typing as npt
 
 from ..graph import MAX_RESOLUTION, Layer, conv_output_size, conv_padding
-from ..params import LayerParams
+from ..params import LayerParams, Params
 from ..vocabulary import ACTIVATIONS, LAYER_KINDS, MAX_PADDING, STRIDES, Activation, LayerType, Padding
 
 MAX_CHANNELS = 1 << 16
+
+# What every reader returns: the layers, their unfolded params, and the attributes the network
+# takes from the file (preprocessing, labels, source, alpha, ...).
+ModelData = Tuple[Tuple[Layer, ...], Params, Dict[str, Any]]
 
 
 @dataclass
@@ -34,11 +39,11 @@ class Op:
     where: str  # the framework's name for it, for error messages
     weight: Optional[np.ndarray] = None
     bias: Optional[np.ndarray] = None
-    bn: Optional[dict] = None
+    bn: Optional[Dict[str, Any]] = None
     stride: int = 1
     padding: Tuple[int, int, int, int] = (0, 0, 0, 0)
     activation: Activation = Activation.NONE
-    extra: dict = field(default_factory=dict)
+    extra: Dict[str, Any] = field(default_factory=dict)
 
     @property
     def pointwise(self) -> bool:
@@ -53,16 +58,19 @@ def same_padding(height: int, width: int, stride: int) -> Tuple[int, int, int, i
     return top, left, bottom, right
 
 
-def check_resolution(height, width, where: str) -> Tuple[int, int]:
+def check_resolution(height: object, width: object, where: str) -> Tuple[int, int]:
+    pair: List[int] = []
     for value in (height, width):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
             raise ValueError(f"{where}: input size must be integers, got {height!r} x {width!r}")
-    if not (32 <= height <= MAX_RESOLUTION and 32 <= width <= MAX_RESOLUTION):
+        pair.append(int(value))
+    h, w = pair
+    if not (32 <= h <= MAX_RESOLUTION and 32 <= w <= MAX_RESOLUTION):
         raise ValueError(f"{where}: input size {height}x{width} is outside 32..{MAX_RESOLUTION}")
-    return int(height), int(width)
+    return h, w
 
 
-def as_float32(array, where: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
+def as_float32(array: npt.ArrayLike, where: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
     """A weight as contiguous float32. Its values are checked (NaN, Inf) once, by params.check_params."""
     arr = np.asarray(array)
     if arr.dtype.kind != "f":
@@ -72,7 +80,7 @@ def as_float32(array, where: str, shape: Optional[Sequence[int]] = None) -> np.n
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[Tuple[Layer, ...], Dict[str, dict]]:
+def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[Tuple[Layer, ...], Params]:
     """Layers and unfolded params from a chain of Ops on a (height, width, 3) input.
 
     Layer names: conv1, conv_dw_<k>, conv_pw_<k>, avgpool, fc (the last linear
@@ -95,7 +103,7 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
         raise ValueError(f"{source}: no depthwise convolution: not a MobileNet v1")
 
     layers: List[Layer] = []
-    params: Dict[str, dict] = {}
+    params: Params = {}
     shape = (height, width, 3)
     block = 0
     for index, op in enumerate(ops):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
 
-from ._limits import HEAD_BYTES, as_stream, size_of
+from ._chain import ModelData
+from ._limits import HEAD_BYTES, Data, as_stream, size_of
 
 _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
@@ -18,7 +19,7 @@ _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 class Head:
     """What sniffers look at: a file's first bytes, its size and its path, and for a zip its member names."""
 
-    def __init__(self, stream, path: str = ""):
+    def __init__(self, stream: BinaryIO, path: str = "") -> None:
         self.stream = stream
         stream.seek(0)
         self.bytes = stream.read(HEAD_BYTES)
@@ -93,7 +94,7 @@ class ModelFormat:
     reader: Tuple[str, str]
     streaming: bool = False
 
-    def read(self, data, path: str, resolution: Optional[Tuple[int, int]]):
+    def read(self, data: Data, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
         module, function = self.reader
         return getattr(importlib.import_module(f".{module}", __package__), function)(data, path, resolution)
 
@@ -113,7 +114,7 @@ BY_NAME: Dict[str, ModelFormat] = {f.name: f for f in REGISTRY}
 FORMATS = tuple(BY_NAME)
 
 
-def sniff(data, path: str = "") -> str:
+def sniff(data: Data, path: str = "") -> str:
     """The format of a model file from its first bytes (the extension only breaks ties).
 
     data: the file's bytes, or a seekable binary file, of which only the first
@@ -132,7 +133,7 @@ def sniff(data, path: str = "") -> str:
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 
-def read(name: str, f, path: str, resolution: Optional[Tuple[int, int]]):
+def read(name: str, f: BinaryIO, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
     """(layers, params, attributes) of the open file f, read as format ``name``."""
     model_format = BY_NAME.get(name)
     if model_format is None:

@@ -9,6 +9,7 @@ before anything is read.
 from __future__ import annotations
 
 import io
+from typing import BinaryIO, Protocol, Union
 
 MAX_FILE_BYTES = 1 << 31  # far beyond any MobileNet v1 (4.2M weights at alpha 1.0: 17 MB)
 HEAD_BYTES = 4096  # what format detection reads
@@ -19,6 +20,15 @@ MAX_TENSOR_ELEMENTS = 1 << 28  # one weight tensor; a 65536 x 4096 pointwise lay
 # below this, while a zip or gzip bomb is refused before it is inflated.
 BUDGET_BASE = 64 << 20
 BUDGET_RATIO = 16
+
+# What readers are given: a file's bytes, or the open (seekable, binary) file.
+Data = Union[bytes, bytearray, memoryview, BinaryIO]
+
+
+class Readable(Protocol):
+    """Anything with a binary read(n): an open file, a zip member (zipfile's ZipExtFile is no BinaryIO)."""
+
+    def read(self, n: int = ..., /) -> bytes: ...
 
 
 class Budget:
@@ -36,7 +46,7 @@ class Budget:
         self.left -= nbytes
 
 
-def size_of(stream) -> int:
+def size_of(stream: BinaryIO) -> int:
     """The size of a seekable binary stream (its position is restored)."""
     position = stream.tell()
     size = stream.seek(0, io.SEEK_END)
@@ -44,14 +54,14 @@ def size_of(stream) -> int:
     return size
 
 
-def as_stream(data):
+def as_stream(data: Data) -> BinaryIO:
     """A seekable binary stream over bytes, or the stream itself."""
     if isinstance(data, (bytes, bytearray, memoryview)):
         return io.BytesIO(data)
     return data
 
 
-def read_at_most(stream, limit: int, what: str) -> bytes:
+def read_at_most(stream: Readable, limit: int, what: str) -> bytes:
     """All of a stream, refusing (without reading further) one longer than limit bytes."""
     data = stream.read(limit + 1)
     if len(data) > limit:

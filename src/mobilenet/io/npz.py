@@ -13,16 +13,20 @@ import json
 import math
 import os
 import zipfile
-from typing import Any, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._files import FilePath
 from ..graph import MAX_RESOLUTION, Layer
-from ..params import LayerParams
+from ..params import LayerParams, Params
 from ..preprocess import Preprocessing
 from ..vocabulary import BN_EPSILON, MAX_PADDING, STRIDES
-from ._chain import MAX_CHANNELS
-from ._limits import Budget, as_stream, size_of
+from ._chain import MAX_CHANNELS, ModelData
+from ._limits import Budget, Data, as_stream, size_of
+
+if TYPE_CHECKING:
+    from ..model import MobileNetV1
 
 FORMAT = "mobilenet-npz"
 VERSION = 1
@@ -31,16 +35,18 @@ _ATTRIBUTES = ("alpha", "resolution", "shallow", "padding", "channel_rounding", 
 _BN_KEYS = ("gamma", "beta", "mean", "var")
 
 
-def is_npz(names) -> bool:
+def is_npz(names: Sequence[str]) -> bool:
     return META_KEY + ".npy" in names
 
 
-def save(net, path) -> None:
+def save(net: MobileNetV1, path: FilePath) -> None:
     """Writes ``net`` (layers, unfolded params, attributes) to ``path`` (.npz)."""
-    layers = []
-    arrays = {}
+    layers: List[Dict[str, Any]] = []
+    # Any, not ndarray: np.savez's **kwds share the call with its allow_pickle: bool keyword,
+    # which mypy would match them against.
+    arrays: Dict[str, Any] = {}
     for layer in net.layers:
-        entry = {"name": layer.name, "type": str(layer.type), "in_shape": list(layer.in_shape),
+        entry: Dict[str, Any] = {"name": layer.name, "type": str(layer.type), "in_shape": list(layer.in_shape),
                  "out_shape": list(layer.out_shape), "stride": layer.stride, "padding": list(layer.padding),
                  "activation": str(layer.activation)}
         p = net.params.get(layer.name)
@@ -53,7 +59,7 @@ def save(net, path) -> None:
                     arrays[f"{layer.name}/bn/{key}"] = np.asarray(p["bn"][key], np.float32)
                 entry["bn_eps"] = float(p["bn"].get("eps", BN_EPSILON))
         layers.append(entry)
-    attributes = {}
+    attributes: Dict[str, Any] = {}
     for key in _ATTRIBUTES:
         value = getattr(net, key, None)
         if value is not None:
@@ -68,7 +74,7 @@ def save(net, path) -> None:
         np.savez(f, **arrays)
 
 
-def _int(value, where, low, high):
+def _int(value: object, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValueError(f"{where} must be an integer in {low}..{high}, got {value!r}")
     return value
@@ -82,14 +88,14 @@ class _Archive:
     metadata's layers call for and against the file's expansion budget.
     """
 
-    def __init__(self, data):
+    def __init__(self, data: Data) -> None:
         stream = as_stream(data)
         self.budget = Budget(size_of(stream))
         self.zip = zipfile.ZipFile(stream)
         self.members = {info.filename[:-4]: info for info in self.zip.infolist() if info.filename.endswith(".npy")}
         self.files = set(self.members)
 
-    def get(self, name: str, shape=None) -> np.ndarray:
+    def get(self, name: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
         """The array stored as name; shape: the one the network needs (None for the metadata)."""
         info = self.members[name]
         fmt = np.lib.format
@@ -118,11 +124,11 @@ class _Archive:
             raise ValueError(f"array {name!r} is truncated")
         return np.frombuffer(raw, dtype).reshape(found, order="F" if fortran else "C").copy()
 
-    def close(self):
+    def close(self) -> None:
         self.zip.close()
 
 
-def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data: Data, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     """(layers, params, attributes) from a file written by ``save`` (its bytes or the open file); the
     file fixes the input size (resolution is not used)."""
     archive = _Archive(data)
@@ -141,7 +147,8 @@ def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
         entries = meta.get("layers")
         if not isinstance(entries, list) or not entries:
             raise ValueError("the metadata lists no layers")
-        layers, params = [], {}
+        layers: List[Layer] = []
+        params: Params = {}
         for i, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise ValueError(f"layer entry {i} is not an object")
@@ -160,9 +167,9 @@ def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
             padding = entry.get("padding")
             if not isinstance(padding, list) or len(padding) != 4:
                 raise ValueError(f"{where} ({name}): padding must be 4 integers")
-            layer = Layer(name, str(entry.get("type")), shapes[0], shapes[1],
-                          _int(entry.get("stride"), f"{name} stride", min(STRIDES), max(STRIDES)),
-                          tuple(_int(p, f"{name} padding", 0, MAX_PADDING) for p in padding),
+            stride = _int(entry.get("stride"), f"{name} stride", min(STRIDES), max(STRIDES))
+            top, left, bottom, right = (_int(p, f"{name} padding", 0, MAX_PADDING) for p in padding)
+            layer = Layer(name, str(entry.get("type")), shapes[0], shapes[1], stride, (top, left, bottom, right),
                           str(entry.get("activation")))
             layers.append(layer)
             if layer.weight_shape is None:
@@ -200,6 +207,6 @@ def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
     return tuple(layers), params, attributes
 
 
-def zip_names(data):
+def zip_names(data: Data) -> List[str]:
     with zipfile.ZipFile(as_stream(data)) as z:
         return z.namelist()
