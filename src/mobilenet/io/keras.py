@@ -16,7 +16,8 @@ layout: groups per layer with a ``weight_names`` attribute) and Keras 3
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+import types
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,8 +25,12 @@ from .._optional import require
 from ..graph import TABLE1_BLOCKS
 from ..preprocess import TENSORFLOW
 from ..vocabulary import BN_EPSILON, Activation, LayerType
-from ._chain import Op, assemble, same_padding
-from ._limits import MAX_TENSOR_ELEMENTS, Budget, as_stream, size_of
+from ._chain import ModelData, Op, assemble, same_padding
+from ._limits import MAX_TENSOR_ELEMENTS, Budget, Data, as_stream, size_of
+
+# h5py ships no types (and is imported through _optional.require): its files, groups, links and
+# datasets are Any here. A shape wanted of a dataset: None on an axis accepts any size.
+Shape = Sequence[Optional[int]]
 
 _BN_ORDER = ("gamma", "beta", "moving_mean", "moving_variance")
 
@@ -34,7 +39,7 @@ _MAX_DEPTH = 4  # Keras nests a layer's weights at most <layer>/<model>/<layer>/
 _MAX_ENTRIES = 1000  # links visited in one layer's group: hard-link cycles and floods stop here
 
 
-def _child(group, name: str, h5py, where: str):
+def _child(group: Any, name: str, h5py: types.ModuleType, where: str) -> Any:
     """group[name] without following a soft or external link (None if absent).
 
     HDF5 can point anywhere: an external link opens another file, a soft link
@@ -52,7 +57,7 @@ def _child(group, name: str, h5py, where: str):
     return group[name]
 
 
-def _datasets(group, h5py, where: str) -> Dict[str, object]:
+def _datasets(group: Any, h5py: types.ModuleType, where: str) -> Dict[str, object]:
     """The datasets under a layer's group by their short name (kernel, gamma, ...), none of them read."""
     found: Dict[str, object] = {}
     pending = [(group, 0)]
@@ -78,7 +83,7 @@ class _Weights:
     shape, type and storage are checked; nothing else in the file is touched.
     """
 
-    def __init__(self, f, h5py, budget: Budget):
+    def __init__(self, f: Any, h5py: types.ModuleType, budget: Budget) -> None:
         self.h5py = h5py
         self.budget = budget
         root = _child(f, "model_weights", h5py, "the file") or f
@@ -86,14 +91,14 @@ class _Weights:
         self.keras3 = isinstance(layers, h5py.Group) and _child(layers, "conv1", h5py, "layers") is not None
         self.root = layers if self.keras3 else root
 
-    def group(self, layer: str):
+    def group(self, layer: str) -> Any:
         obj = _child(self.root, layer, self.h5py, f"layer {layer!r}")
         return obj if isinstance(obj, self.h5py.Group) else None
 
     def has(self, layer: str) -> bool:
         return self.group(layer) is not None
 
-    def layer(self, layer: str, names, shapes) -> Dict[str, np.ndarray]:
+    def layer(self, layer: str, names: Sequence[str], shapes: Sequence[Shape]) -> Dict[str, np.ndarray]:
         """{name: array} for names, each of the matching shape in shapes (None: any size on that axis)."""
         group = self.group(layer)
         if group is None:
@@ -112,7 +117,7 @@ class _Weights:
                 raise ValueError(f"layer {layer!r} lacks {missing} (has {sorted(found)})")
         return {n: self._read(found[n], f"{where}: {n}", shape) for n, shape in zip(names, shapes)}
 
-    def _read(self, dataset, where: str, shape) -> np.ndarray:
+    def _read(self, dataset: Any, where: str, shape: Shape) -> np.ndarray:
         if dataset.external:
             raise ValueError(f"{where} is stored in external files {[e[0] for e in dataset.external]}; "
                              "external storage is not read")
@@ -131,17 +136,17 @@ class _Weights:
         return dataset[()]
 
 
-def _bn(weights: _Weights, layer: str, channels: int) -> dict:
+def _bn(weights: _Weights, layer: str, channels: int) -> Dict[str, Any]:
     arrays = weights.layer(layer, _BN_ORDER, [(channels,)] * len(_BN_ORDER))
     return {"gamma": arrays["gamma"], "beta": arrays["beta"], "mean": arrays["moving_mean"],
             "var": arrays["moving_variance"], "eps": BN_EPSILON}
 
 
-def _kernel(weights: _Weights, layer: str, name: str, shape) -> np.ndarray:
+def _kernel(weights: _Weights, layer: str, name: str, shape: Shape) -> np.ndarray:
     return weights.layer(layer, (name,), (shape,))[name]
 
 
-def read(data, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data: Data, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     """(layers, params, attributes) from Keras weights: the file's bytes or the open file."""
     h5py = require("h5py", "reading Keras .h5 weights")
     stream = as_stream(data)

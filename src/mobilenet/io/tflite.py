@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import io
 import zipfile
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
 from ..vocabulary import LAYER_KINDS, Activation, LayerType
-from ._chain import Op, assemble, same_padding
+from ._chain import ModelData, Op, assemble, same_padding
 from ._limits import MAX_LABELS_BYTES, read_at_most
 
 _FLOAT_TYPES = {0: np.float32, 1: np.float16, 10: np.float64}  # TensorType FLOAT32, FLOAT16, FLOAT64
@@ -36,9 +36,13 @@ def is_tflite(head: bytes) -> bool:
 
 
 class _Graph:
-    """Typed access to subgraph 0 of a TFLite flatbuffer."""
+    """Typed access to subgraph 0 of a TFLite flatbuffer.
 
-    def __init__(self, data: bytes):
+    The tflite package (flatc-generated) ships no types: its tables (operators, tensors, the
+    subgraph) are Any here.
+    """
+
+    def __init__(self, data: bytes) -> None:
         tflite = require("tflite", "reading .tflite models")
         from tflite.BuiltinOperator import BuiltinOperator
         self.tflite = tflite
@@ -49,7 +53,7 @@ class _Graph:
         self.graph = self.model.Subgraphs(0)
         self.op_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
 
-    def op_name(self, op) -> str:
+    def op_name(self, op: Any) -> str:
         index = op.OpcodeIndex()
         if not 0 <= index < self.model.OperatorCodesLength():
             raise ValueError(f"operator code index {index} out of range")
@@ -60,12 +64,12 @@ class _Graph:
             return "CUSTOM:" + (custom.decode("utf-8", "replace") if custom else "?")
         return self.op_names.get(builtin, f"operator #{builtin}")
 
-    def tensor(self, index: int):
+    def tensor(self, index: int) -> Any:
         if not 0 <= index < self.graph.TensorsLength():
             raise ValueError(f"tensor index {index} out of range")
         return self.graph.Tensors(index)
 
-    def shape(self, index: int):
+    def shape(self, index: int) -> Tuple[int, ...]:
         t = self.tensor(index)
         return tuple(int(v) for v in t.ShapeAsNumpy()) if t.ShapeLength() else ()
 
@@ -73,7 +77,7 @@ class _Graph:
         raw = self.tensor(index).Name()
         return raw.decode("utf-8", "replace") if raw else f"tensor {index}"
 
-    def quantization(self, index: int):
+    def quantization(self, index: int) -> Optional[Tuple[np.ndarray, np.ndarray, int]]:
         """(scale array, zero_point array, axis) or None for a float tensor."""
         q = self.tensor(index).Quantization()
         if q is None or q.ScaleLength() == 0:
@@ -126,7 +130,7 @@ class _Graph:
         bshape[axis] = scale.size
         return (values - zero_point.reshape(bshape if zero_point.size > 1 else -1)) * scale.reshape(bshape)
 
-    def options(self, op, cls_name: str):
+    def options(self, op: Any, cls_name: str) -> Any:
         table = op.BuiltinOptions()
         if table is None:
             raise ValueError("operator without options")
@@ -165,7 +169,7 @@ def _labels_from_metadata(data: bytes, num_classes: int) -> Optional[List[str]]:
 class _Walk:
     """One pass over the operators: the ops found so far and the map's size, which handlers update."""
 
-    def __init__(self, g: _Graph, height: int, width: int):
+    def __init__(self, g: _Graph, height: int, width: int) -> None:
         self.g = g
         self.ops: List[Op] = []
         self.h, self.w = height, width
@@ -179,7 +183,7 @@ def _optional_input(walk: _Walk, inputs: List[int], index: int) -> Optional[np.n
     return walk.g.constant(inputs[index]) if len(inputs) > index and inputs[index] >= 0 else None
 
 
-def _conv(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _conv(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     """CONV_2D (weights OHWI: 3x3 = the stem, 1x1 = pointwise) and DEPTHWISE_CONV_2D (1HWC)."""
     depthwise = name == "DEPTHWISE_CONV_2D"
     opts = walk.g.options(op, "DepthwiseConv2DOptions" if depthwise else "Conv2DOptions")
@@ -221,7 +225,7 @@ def _conv(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
         walk.h, walk.w = (walk.h + top + bottom - 3) // stride + 1, (walk.w + left + right - 3) // stride + 1
 
 
-def _fully_connected(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _fully_connected(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     opts = walk.g.options(op, "FullyConnectedOptions")
     activation = _ACTIVATIONS.get(opts.FusedActivationFunction())
     if activation is None or len(inputs) < 2:
@@ -238,7 +242,7 @@ def _global_pool(walk: _Walk, where: str) -> None:
     walk.pooled, walk.h, walk.w = True, 1, 1
 
 
-def _average_pool(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _average_pool(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     opts = walk.g.options(op, "Pool2DOptions")
     if walk.pooled or opts.Padding() != 1 or (opts.FilterHeight(), opts.FilterWidth()) != (walk.h, walk.w):
         raise ValueError(f"{where}: only a global average pooling (VALID, filter = the {walk.h}x{walk.w} map) "
@@ -248,26 +252,26 @@ def _average_pool(walk: _Walk, op, name: str, inputs: List[int], where: str) -> 
     _global_pool(walk, where)
 
 
-def _mean(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _mean(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     axes = sorted(int(a) for a in walk.g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
     if walk.pooled or axes != [1, 2]:
         raise ValueError(f"{where}: only a mean over the spatial axes is supported")
     _global_pool(walk, where)
 
 
-def _reshape(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _reshape(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
 
 
-def _softmax(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _softmax(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     opts = walk.g.options(op, "SoftmaxOptions")
     if opts.Beta() != 1.0:
         raise ValueError(f"{where}: softmax with beta {opts.Beta()} is not supported")
     walk.softmax_seen = True
 
 
-def _passthrough(walk: _Walk, op, name: str, inputs: List[int], where: str) -> None:
+def _passthrough(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     pass  # QUANTIZE / DEQUANTIZE: float <-> integer conversions at the edges of a quantized graph
 
 
@@ -278,7 +282,7 @@ _HANDLERS: Dict[str, Callable[[_Walk, object, str, List[int], str], None]] = {
 }
 
 
-def _input_scheme(g: _Graph, graph):
+def _input_scheme(g: _Graph, graph: Any) -> Tuple[Preprocessing, str, Optional[Dict[str, Any]]]:
     """(preprocessing, source, quantization) from the input tensor's type: a uint8 input's quantization
     is its scaling; quantization is None for a float model."""
     in_type = g.tensor(int(graph.Inputs(0))).Type()
@@ -294,12 +298,12 @@ def _input_scheme(g: _Graph, graph):
     mean = zero_point / 255.0
     pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
                         note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
-    quantization = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__, "input_scale": scale,
-                    "input_zero_point": zero_point}
+    quantization: Dict[str, Any] = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__,
+                                    "input_scale": scale, "input_zero_point": zero_point}
     return pre, "tflite (quantized; weights dequantized, activations float32)", quantization
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     """(layers, params, attributes) of a TFLite MobileNet v1 (the file fixes the input size: resolution
     is not used, and load refuses one that differs). Each operator is read by its handler in _HANDLERS."""
     g = _Graph(data)

@@ -11,15 +11,20 @@ norm is folded, as in our engine.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, List, Optional, Sequence
+import types
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._files import FilePath
 from .._optional import require
 from ..graph import conv_padding
 from ..params import fold_batch_norm
 from ..vocabulary import Activation, LayerType, Padding
 from .tflite import ACTIVATION_CODES as ACTIVATIONS
+
+if TYPE_CHECKING:
+    from ..model import MobileNetV1
 
 TENSOR_TYPES = {"float32": 0, "int32": 2, "uint8": 3, "int64": 4, "int8": 9}
 PADDINGS = {"SAME": 0, "VALID": 1}
@@ -28,7 +33,7 @@ OPERATORS = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 
              "SOFTMAX": 25, "PAD": 34, "MEAN": 40}
 
 
-def _schema():
+def _schema() -> Tuple[types.ModuleType, types.ModuleType]:
     return require("flatbuffers", "writing .tflite files"), require("tflite", "writing .tflite files")
 
 
@@ -42,8 +47,8 @@ class GraphBuilder:
 
     def __init__(self) -> None:
         self.buffers: List[bytes] = [b""]  # buffer 0: the empty buffer of every non-constant tensor
-        self.tensors: List[tuple] = []  # (name, shape, type, buffer index)
-        self.ops: List[tuple] = []  # (name, inputs, outputs, options)
+        self.tensors: List[Tuple[str, List[int], int, int]] = []  # (name, shape, type, buffer index)
+        self.ops: List[Tuple[str, List[int], List[int], Dict[str, Any]]] = []  # (name, inputs, outputs, options)
 
     def tensor(self, name: str, shape: Sequence[int], data: Optional[np.ndarray] = None,
                dtype: str = "float32") -> int:
@@ -60,10 +65,14 @@ class GraphBuilder:
             raise ValueError(f"operator {name!r} is not one this writer knows")
         self.ops.append((name, list(inputs), list(outputs), options or {}))
 
-    def _options(self, tfl, b, name: str, o: Dict[str, Any]):
-        """(BuiltinOptions type, an offset builder) for operator `name`, or (0, None)."""
-        def conv(kind: str) -> Callable:
-            def build():
+    def _options(self, tfl: types.ModuleType, b: Any, name: str,
+                 o: Dict[str, Any]) -> Tuple[int, Optional[Callable[[], int]]]:
+        """(BuiltinOptions type, an offset builder) for operator `name`, or (0, None).
+
+        b is the flatbuffers.Builder (the package ships no types); offsets are ints.
+        """
+        def conv(kind: str) -> Callable[[], int]:
+            def build() -> int:
                 mod = importlib.import_module(f"tflite.{kind}")
                 getattr(mod, f"{kind}Start")(b)
                 getattr(mod, f"{kind}AddPadding")(b, PADDINGS[o.get("padding", "SAME")])
@@ -77,7 +86,7 @@ class GraphBuilder:
                 return getattr(mod, f"{kind}End")(b)
             return build
 
-        def pool():
+        def pool() -> int:
             mod = importlib.import_module("tflite.Pool2DOptions")
             fh, fw = o["filter"]
             mod.Pool2DOptionsStart(b)
@@ -89,20 +98,20 @@ class GraphBuilder:
             mod.Pool2DOptionsAddFusedActivationFunction(b, 0)
             return mod.Pool2DOptionsEnd(b)
 
-        def fully_connected():
+        def fully_connected() -> int:
             mod = importlib.import_module("tflite.FullyConnectedOptions")
             mod.FullyConnectedOptionsStart(b)
             mod.FullyConnectedOptionsAddFusedActivationFunction(b, ACTIVATIONS[o.get("activation", Activation.NONE)])
             return mod.FullyConnectedOptionsEnd(b)
 
-        def softmax():
+        def softmax() -> int:
             mod = importlib.import_module("tflite.SoftmaxOptions")
             mod.SoftmaxOptionsStart(b)
             mod.SoftmaxOptionsAddBeta(b, o.get("beta", 1.0))
             return mod.SoftmaxOptionsEnd(b)
 
-        def empty(kind: str) -> Callable:
-            def build():
+        def empty(kind: str) -> Callable[[], int]:
+            def build() -> int:
                 mod = importlib.import_module(f"tflite.{kind}")
                 getattr(mod, f"{kind}Start")(b)
                 return getattr(mod, f"{kind}End")(b)
@@ -124,23 +133,23 @@ class GraphBuilder:
         flatbuffers, tfl = _schema()
         b = flatbuffers.Builder(1 << 20)
 
-        def ints(values):
+        def ints(values: Sequence[int]) -> int:
             return b.CreateNumpyVector(np.asarray(values, dtype=np.int32))
 
-        def offsets(items):
+        def offsets(items: Sequence[int]) -> int:
             b.StartVector(4, len(items), 4)
             for item in reversed(items):
                 b.PrependUOffsetTRelative(item)
             return b.EndVector()
 
-        buffer_offsets = []
+        buffer_offsets: List[int] = []
         for data in self.buffers:
             vector = b.CreateNumpyVector(np.frombuffer(data, dtype=np.uint8)) if data else None
             tfl.BufferStart(b)
             if vector is not None:
                 tfl.BufferAddData(b, vector)
             buffer_offsets.append(tfl.BufferEnd(b))
-        tensor_offsets = []
+        tensor_offsets: List[int] = []
         for name, shape, dtype, buffer in self.tensors:
             name_offset, shape_offset = b.CreateString(name), ints(shape)
             tfl.TensorStart(b)
@@ -150,7 +159,7 @@ class GraphBuilder:
             tfl.TensorAddName(b, name_offset)
             tensor_offsets.append(tfl.TensorEnd(b))
         codes = list(dict.fromkeys(name for name, _, _, _ in self.ops))  # first use order
-        op_offsets = []
+        op_offsets: List[int] = []
         for name, op_inputs, op_outputs, options in self.ops:
             options_type, build = self._options(tfl, b, name, options)
             options_offset = build() if build else None
@@ -172,7 +181,7 @@ class GraphBuilder:
         tfl.SubGraphAddOperators(b, operators)
         tfl.SubGraphAddName(b, graph_name)
         subgraph = tfl.SubGraphEnd(b)
-        code_offsets = []
+        code_offsets: List[int] = []
         for name in codes:
             code = OPERATORS[name]
             tfl.OperatorCodeStart(b)
@@ -192,7 +201,7 @@ class GraphBuilder:
         return bytes(b.Output())
 
 
-def to_tflite(net, path, *, softmax: bool = False, batch: int = 1) -> None:
+def to_tflite(net: MobileNetV1, path: FilePath, *, softmax: bool = False, batch: int = 1) -> None:
     """Write ``net`` as a float32 .tflite with input [batch, H, W, 3] (NHWC) and output [batch, classes]."""
     g = GraphBuilder()
     h, w, c = net.layers[0].in_shape

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Dict, Optional, Set, Tuple
+from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
 import numpy as np
 
 from .._optional import require
 from ..preprocess import timm_mobilenetv1
 from ..vocabulary import TORCH_BN_EPSILON, Activation, LayerType
-from ._chain import Op, assemble
+from ._chain import ModelData, Op, assemble
 
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(\d+)\.(conv_dw|bn1|conv_pw|bn2)\.(weight|bias|running_mean|running_var|"
                         r"num_batches_tracked)$")
 _TOP_MODULES = ("conv_stem", "bn1", "conv_head", "bn2", "classifier")
 
 
-def _load_torch(data: bytes):
+def _load_torch(data: bytes) -> Dict[str, np.ndarray]:
     torch = require("torch", "reading a PyTorch checkpoint")
     # weights_only=True unpickles tensors and containers only; before 2.6 it could still be made to
     # run code (CVE-2025-32434), so an older torch is not trusted with a file.
@@ -44,7 +44,7 @@ def _load_torch(data: bytes):
             obj = obj[key]
     if not isinstance(obj, dict):
         raise ValueError(f"the checkpoint holds a {type(obj).__name__}, not a state_dict")
-    tensors = {}
+    tensors: Dict[str, np.ndarray] = {}
     for key, value in obj.items():
         if isinstance(value, torch.Tensor):
             tensors[str(key)] = value.detach().to("cpu").numpy() if value.dtype != torch.bfloat16 \
@@ -52,7 +52,7 @@ def _load_torch(data: bytes):
     return tensors
 
 
-def _load_safetensors(data: bytes):
+def _load_safetensors(data: bytes) -> Dict[str, np.ndarray]:
     return dict(require("safetensors.numpy", "reading .safetensors").load(data))
 
 
@@ -64,10 +64,10 @@ def _strip_prefix(tensors: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
 
 
 class _StateDict:
-    def __init__(self, tensors):
+    def __init__(self, tensors: Mapping[str, np.ndarray]) -> None:
         self.tensors = tensors
 
-    def get(self, key, ndim=None) -> np.ndarray:
+    def get(self, key: str, ndim: Optional[int] = None) -> np.ndarray:
         if key not in self.tensors:
             raise ValueError(f"missing tensor {key!r}")
         value = np.asarray(self.tensors[key])
@@ -75,23 +75,23 @@ class _StateDict:
             raise ValueError(f"tensor {key!r} has shape {value.shape}, expected {ndim} dimensions")
         return value
 
-    def bn(self, prefix: str) -> dict:
+    def bn(self, prefix: str) -> Dict[str, Any]:
         return {"gamma": self.get(prefix + ".weight"), "beta": self.get(prefix + ".bias"),
                 "mean": self.get(prefix + ".running_mean"), "var": self.get(prefix + ".running_var"),
                 "eps": TORCH_BN_EPSILON}
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     """(layers, params, attributes) from a torch.save checkpoint."""
     return _read_state_dict(_load_torch(data), resolution)
 
 
-def read_safetensors(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read_safetensors(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     """(layers, params, attributes) from a .safetensors file."""
     return _read_state_dict(_load_safetensors(data), resolution)
 
 
-def _read_state_dict(tensors: Dict[str, np.ndarray], resolution: Optional[Tuple[int, int]]):
+def _read_state_dict(tensors: Dict[str, np.ndarray], resolution: Optional[Tuple[int, int]]) -> ModelData:
     tensors = _strip_prefix(tensors)
     if "conv_stem.weight" not in tensors:
         sample = ", ".join(sorted(tensors)[:4]) or "no tensors"
