@@ -12,13 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import List, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 from .precision import PRECISIONS, PrecisionNotAvailable
 
+_P = TypeVar("_P", bound=argparse.ArgumentParser)  # the main parser's class (cli's _Parser)
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+
+def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
     parser = subparsers.add_parser("classify", help="top classes of images with real weights",
                                    description="Classify images with the bundled ImageNet-trained MobileNet v1 "
                                                "(TensorFlow's float 0.25/224), or one loaded from a model file "
@@ -54,13 +57,14 @@ def _fail(message: str) -> int:
     return 1
 
 
-def top_classes(probs: np.ndarray, k: int, labels=None):
+def top_classes(probs: np.ndarray, k: int,
+                labels: Optional[Sequence[str]] = None) -> List[Tuple[int, Optional[str], float]]:
     """[(index, label or None, probability)] of the k most probable classes, ties by lower index."""
     order = np.argsort(-probs, kind="stable")[:k]
     return [(int(i), labels[i] if labels else None, float(probs[i])) for i in order]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from . import load, preprocess
     from .bundled import pretrained, sample_image
     from .io import fit_labels, read_labels

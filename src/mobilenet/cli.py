@@ -13,17 +13,22 @@ import math
 import os
 import sys
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Callable, Dict, NoReturn, Optional, Sequence, TextIO, Tuple
 
 from . import classify
 from ._optional import is_installed, missing_package_message
 from .profiler import MAX_RUNS
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .model import MobileNetV1
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error: "mobilenet bench: error: ... (see 'mobilenet bench --help')"."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
@@ -39,7 +44,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _int_at_least(minimum: int, maximum: Optional[int] = None):
+def _int_at_least(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -73,7 +78,8 @@ def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
                    help=f"untimed passes first (default 10, at most {MAX_RUNS:,})")
 
 
-def _build_net(args, parser, threads=None):
+def _build_net(args: argparse.Namespace, parser: argparse.ArgumentParser,
+               threads: Optional[int] = None) -> MobileNetV1:
     from . import MobileNetV1
     try:
         return MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=threads)
@@ -81,7 +87,7 @@ def _build_net(args, parser, threads=None):
         parser.error(str(e))
 
 
-def _available_memory():
+def _available_memory() -> Optional[int]:
     """MemAvailable from /proc/meminfo in bytes, or None where there is none."""
     try:
         with open("/proc/meminfo") as f:
@@ -93,7 +99,7 @@ def _available_memory():
     return None
 
 
-def _random_batch(net, batch: int):
+def _random_batch(net: MobileNetV1, batch: int) -> np.ndarray:
     """Inputs in [-1, 1], the range MobileNet's preprocessing gives; seeded so runs are repeatable."""
     import numpy as np
     shape = (batch,) + tuple(net.input_shape)
@@ -114,7 +120,7 @@ def _random_batch(net, batch: int):
 class ProgressBar:
     """A one-line progress bar redrawn in place on a terminal stream."""
 
-    def __init__(self, total: int, stream, width: int = 30):
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
         self.total, self.stream, self.width = total, stream, width
 
     def update(self, done: int) -> None:
@@ -127,7 +133,7 @@ class ProgressBar:
         self.stream.flush()
 
 
-def progress_bar(total: int, expected_seconds: float, stream=None):
+def progress_bar(total: int, expected_seconds: float, stream: Optional[TextIO] = None) -> Optional[ProgressBar]:
     """A ProgressBar when the run is expected to take more than a second on a terminal, else None."""
     stream = sys.stderr if stream is None else stream
     if expected_seconds > 1.0 and hasattr(stream, "isatty") and stream.isatty():
@@ -137,7 +143,7 @@ def progress_bar(total: int, expected_seconds: float, stream=None):
 
 # ---------------------------------------------------------------- info
 
-def _add_info_parser(sub) -> argparse.ArgumentParser:
+def _add_info_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
     p = sub.add_parser("info", help="per-layer shapes, mult-adds and parameters (the paper's Tables 1 and 2)",
                        description="Per-layer shapes, mult-adds and parameters, computed from the graph, "
                                    "with totals and the split by layer type (the paper's Table 2).")
@@ -146,7 +152,7 @@ def _add_info_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _run_info(args, parser) -> int:
+def _run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     net = _build_net(args, parser, threads=1)
     summary = net.summary()
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary)
@@ -155,7 +161,7 @@ def _run_info(args, parser) -> int:
 
 # ---------------------------------------------------------------- bench
 
-def _add_bench_parser(sub) -> argparse.ArgumentParser:
+def _add_bench_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
     p = sub.add_parser("bench", help="end-to-end latency and throughput",
                        description="Latency of whole forward passes, net(x) as called from Python, on seeded "
                                    "random inputs: first run, min, median, p90, p99, mean; and throughput.")
@@ -165,7 +171,7 @@ def _add_bench_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _run_bench(args, parser) -> int:
+def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .profiler import context_lines, latency_stats, run_context
     net = _build_net(args, parser, threads=args.threads)
     x = _random_batch(net, args.batch)
@@ -210,7 +216,7 @@ def _run_bench(args, parser) -> int:
 
 # ---------------------------------------------------------------- profile
 
-def _add_profile_parser(sub) -> argparse.ArgumentParser:
+def _add_profile_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
     p = sub.add_parser("profile", help="per-layer latency report",
                        description="Where the time of a forward pass goes, layer by layer, timed in C++: "
                                    "per-layer table, share of time per layer type against the paper's "
@@ -224,7 +230,7 @@ def _add_profile_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _run_profile(args, parser) -> int:
+def _run_profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     outputs = {"json": args.json, "csv": args.csv, "trace": args.trace, "plot": args.plot}
     for option, path in outputs.items():
         if path is None or (option == "json" and path == "-"):
@@ -241,7 +247,8 @@ def _run_profile(args, parser) -> int:
         print(report.to_json())
     else:
         print(report)
-    writers = {"json": report.to_json, "csv": report.to_csv, "trace": report.save_trace, "plot": report.plot}
+    writers: Dict[str, Callable[[str], object]] = {"json": report.to_json, "csv": report.to_csv,
+                                                   "trace": report.save_trace, "plot": report.plot}
     for option, path in outputs.items():
         if path is None or (option == "json" and to_stdout):
             continue
@@ -256,7 +263,8 @@ def _run_profile(args, parser) -> int:
 
 # ---------------------------------------------------------------- main
 
-SUBCOMMANDS = {
+SUBCOMMANDS: Dict[str, Tuple[Callable[[argparse._SubParsersAction[_Parser]], _Parser],
+                              Callable[[argparse.Namespace, argparse.ArgumentParser], int]]] = {
     "info": (_add_info_parser, _run_info),
     "bench": (_add_bench_parser, _run_bench),
     "profile": (_add_profile_parser, _run_profile),
@@ -275,7 +283,7 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.run(args, args.subparser)

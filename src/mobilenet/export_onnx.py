@@ -9,18 +9,24 @@ Needs the optional ``onnx`` package: ``pip install 'mobilenet[onnx]'``.
 from __future__ import annotations
 
 import os
-from typing import Union
+import types
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import numpy as np
 
+from ._files import FilePath
 from ._optional import require
+from .graph import Layer
 from .params import fold_batch_norm as _fold_batch_norm
 from .vocabulary import ACTIVATION_BOUNDS, BN_EPSILON, Activation, LayerType
+
+if TYPE_CHECKING:
+    from .model import MobileNetV1
 
 MIN_OPSET = 11  # Clip takes min/max as inputs from opset 11 on
 
 
-def _import_onnx():
+def _import_onnx() -> Tuple[types.ModuleType, types.ModuleType, types.ModuleType]:
     onnx = require("onnx", "to_onnx")
     return onnx, require("onnx.helper", "to_onnx"), require("onnx.numpy_helper", "to_onnx")
 
@@ -33,15 +39,16 @@ _TO_OIHW = {
 }
 
 
-def _onnx_conv_weight(layer, weight: np.ndarray) -> np.ndarray:
+def _onnx_conv_weight(layer: Layer, weight: np.ndarray) -> np.ndarray:
     kind = layer.kind
     if kind is None or not kind.convolution:
         raise ValueError(f"layer {layer.name!r} of type {layer.type!r} is not a convolution")
+    assert kind.weight_layout is not None  # every convolution has its weights' layout
     return np.ascontiguousarray(_TO_OIHW[kind.weight_layout](weight))
 
 
-def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_norm: bool = True,
-            softmax: bool = False):
+def to_onnx(net: MobileNetV1, path: FilePath, *, opset: int = 13, fold_batch_norm: bool = True,
+            softmax: bool = False) -> Any:
     """Write ``net`` as an ONNX model to ``path`` and return the ``onnx.ModelProto``.
 
     Input "input": float32 (N, 3, H, W), N dynamic. Output "logits"
@@ -70,7 +77,7 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
         constant("relu6_min", np.array(low))
         constant("relu6_max", np.array(high))
 
-    def activate(layer, x: str) -> str:
+    def activate(layer: Layer, x: str) -> str:
         if layer.activation == Activation.NONE:
             return x
         out = f"{layer.name}/{layer.activation}"
@@ -85,6 +92,7 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
         p = net.params.get(layer.name, {})
         kind = layer.kind
         if kind is not None and kind.convolution:
+            bias: Optional[np.ndarray]
             if fold_batch_norm:
                 weight, bias = _fold_batch_norm(layer, p)
             else:
@@ -109,11 +117,11 @@ def to_onnx(net, path: Union[str, os.PathLike], *, opset: int = 13, fold_batch_n
                                               epsilon=float(bn.get("eps", BN_EPSILON))))
                 x = out
             x = activate(layer, x)
-        elif layer.type == LayerType.AVGPOOL:
+        elif kind is not None and layer.type == LayerType.AVGPOOL:  # every known type has a kind
             out = f"{layer.name}/pool"
             nodes.append(helper.make_node(kind.onnx_op, [x], [out], name=out))
             x = out
-        elif layer.type == LayerType.FC:
+        elif kind is not None and layer.type == LayerType.FC:
             if four_d:
                 out = f"{layer.name}/flatten"
                 nodes.append(helper.make_node("Flatten", [x], [out], name=out, axis=1))

@@ -4,13 +4,15 @@ from __future__ import annotations
 import copy
 import numbers
 import os
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
+from ._files import FilePath
 from .graph import Layer, build_layers, check_chain
-from .params import check_params, fold_batch_norm, random_params
+from .params import Params, check_params, fold_batch_norm, random_params
 from .precision import PrecisionNotAvailable, check_precision, runnable_precision
 from .summary import Summary
 from .vocabulary import (  # noqa: F401
@@ -27,6 +29,7 @@ from .vocabulary import (  # noqa: F401
 )
 
 if TYPE_CHECKING:
+    from .profiler import ProfileReport
     from .vocabulary import ActivationName, ChannelRoundingName, PaddingName
 
 ISAS = ("scalar", "avx2", "avx512", "neon")
@@ -37,7 +40,7 @@ MIN_CHUNK = 40
 MAX_ENGINE_BATCH = 1 << 16  # the engine's limit on images per call
 
 
-def _check_threads(threads) -> int:
+def _check_threads(threads: object) -> int:
     if threads is None:
         return min(_core.default_threads(), 1024)  # the engine's limit, on the largest machines
     if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
@@ -47,7 +50,7 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
-def _check_seed(seed) -> int:
+def _check_seed(seed: object) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
     if seed < 0:
@@ -55,7 +58,7 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def _check_isa(isa) -> Optional[str]:
+def _check_isa(isa: object) -> Optional[str]:
     if isa is None:
         return None
     if not isinstance(isa, str):
@@ -68,26 +71,27 @@ def _check_isa(isa) -> Optional[str]:
     return isa
 
 
-def _check_backend(backend) -> str:
+def _check_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return backend
 
 
-def _resolution(layers: Sequence[Layer]):
+def _resolution(layers: Sequence[Layer]) -> Union[int, Tuple[int, int]]:
     """The input size: an integer for square inputs (the paper's), else (height, width)."""
     height, width = layers[0].in_shape[:2]
     return height if height == width else (height, width)
 
 
-def engine_specs(layers: Sequence[Layer], params: Dict[str, dict]) -> list:
+def engine_specs(layers: Sequence[Layer], params: Params) -> List[Dict[str, Any]]:
     """The C++ engine's layer descriptions: batch norm folded, weights flattened."""
-    specs = []
+    specs: List[Dict[str, Any]] = []
     for layer in layers:
         (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
         # The bindings take the plain spellings.
-        spec = {"type": str(layer.type), "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
-                "padding": list(layer.padding), "activation": str(layer.activation), "weight": None, "bias": None}
+        spec: Dict[str, Any] = {
+            "type": str(layer.type), "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
+            "padding": list(layer.padding), "activation": str(layer.activation), "weight": None, "bias": None}
         if layer.name in params and layer.weight_shape is not None:
             weight, bias = fold_batch_norm(layer, params[layer.name])
             spec["weight"], spec["bias"] = weight.ravel(), bias
@@ -128,7 +132,7 @@ class MobileNetV1:
                  padding: Union[Padding, PaddingName] = Padding.SAME, seed: int = 0, *,
                  channel_rounding: Union[ChannelRounding, ChannelRoundingName] = ChannelRounding.FLOOR,
                  threads: Optional[int] = None,
-                 backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32"):
+                 backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32") -> None:
         if check_precision(precision) == "int8":
             raise ValueError("precision='int8' needs calibration data to choose its scales: build the float32 "
                              "network and call net.quantize(calibration_images)")
@@ -144,9 +148,9 @@ class MobileNetV1:
         self.padding, self.channel_rounding, self.seed = padding, channel_rounding, seed
 
     @classmethod
-    def from_layers(cls, layers: Sequence[Layer], params: Dict[str, dict], *, threads: Optional[int] = None,
+    def from_layers(cls, layers: Sequence[Layer], params: Params, *, threads: Optional[int] = None,
                     backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32",
-                    **attributes) -> MobileNetV1:
+                    **attributes: Any) -> MobileNetV1:
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
         ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
@@ -160,7 +164,8 @@ class MobileNetV1:
             setattr(net, key, value)
         return net
 
-    def _setup(self, layers, params, *, threads, backend, isa, precision):
+    def _setup(self, layers: Sequence[Layer], params: Params, *, threads: Optional[int], backend: str,
+               isa: Optional[str], precision: str) -> None:
         check_chain(layers)
         if layers[0].type != LayerType.CONV3X3 or layers[0].in_shape[2] != 3:
             raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
@@ -180,11 +185,11 @@ class MobileNetV1:
     # ------------------------------------------------------------------ running
 
     @property
-    def input_shape(self):
+    def input_shape(self) -> Tuple[int, int, int]:
         """(height, width, channels) of one NHWC image."""
         return self.layers[0].in_shape
 
-    def _check_input(self, x, layout: str) -> np.ndarray:
+    def _check_input(self, x: npt.ArrayLike, layout: str) -> np.ndarray:
         """x as an array of the network's input shape, not yet converted to float32."""
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
@@ -206,7 +211,7 @@ class MobileNetV1:
                              f"for layout={layout!r}{hint}")
         return x
 
-    def _prepare(self, x, layout: str) -> np.ndarray:
+    def _prepare(self, x: npt.ArrayLike, layout: str) -> np.ndarray:
         # float16 / float64 are converted, as documented; copies only other dtypes and
         # non-contiguous or negatively strided arrays
         return np.ascontiguousarray(self._check_input(x, layout), dtype=np.float32)
@@ -225,7 +230,7 @@ class MobileNetV1:
         per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in self.layers))
         return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
 
-    def _forward(self, x, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
+    def _forward(self, x: npt.ArrayLike, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
         x = self._check_input(x, layout)
         n, chunk = x.shape[0], self.chunk_size
         if n <= chunk:
@@ -251,7 +256,7 @@ class MobileNetV1:
                              "check_finite=False returns the output anyway")
         return out
 
-    def logits(self, x, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
+    def logits(self, x: npt.ArrayLike, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
         """Pre-softmax class scores, (N, num_classes) float32.
 
         x: (N, H, W, 3) float32, or (N, 3, H, W) with layout="NCHW". Raises
@@ -265,7 +270,7 @@ class MobileNetV1:
         """
         return self._forward(x, layout, False, check_finite)
 
-    def __call__(self, x, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
+    def __call__(self, x: npt.ArrayLike, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
         """Class probabilities (softmax of the logits), (N, num_classes) float32; see ``logits``."""
         return self._forward(x, layout, True, check_finite)
 
@@ -290,12 +295,12 @@ class MobileNetV1:
         return self._engine.backend
 
     @property
-    def kernel_names(self):
+    def kernel_names(self) -> List[str]:
         """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
         return list(self._engine.kernel_names)
 
-    def timed_passes(self, x, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,
-                     softmax: bool = True) -> dict:
+    def timed_passes(self, x: npt.ArrayLike, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,
+                     softmax: bool = True) -> Dict[str, Any]:
         """The engine's own clock over ``warmup`` untimed and ``runs`` timed forward passes of x,
         in one C++ call with the GIL released (what ``profile`` and the benchmarks build on;
         Ctrl-C stops it between two passes).
@@ -310,7 +315,8 @@ class MobileNetV1:
         x = self._prepare(x, layout)
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 
-    def profile(self, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC):
+    def profile(self, x: npt.ArrayLike, runs: int = 100, warmup: int = 10,
+                layout: str = Layout.NHWC) -> ProfileReport:
         """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
 
         Every layer is timed in C++ around its kernel; whole passes are timed in
@@ -330,7 +336,8 @@ class MobileNetV1:
         return (f"MobileNetV1(alpha={self.alpha}, resolution={h}x{w}, num_classes={self.num_classes}, "
                 f"layers={len(self.layers)}, isa={self.isa!r}, threads={self.threads}, backend={self.backend!r})")
 
-    def to_onnx(self, path, *, opset: int = 13, fold_batch_norm: bool = True, softmax: bool = False):
+    def to_onnx(self, path: FilePath, *, opset: int = 13, fold_batch_norm: bool = True,
+                softmax: bool = False) -> Any:
         """Write this network as an ONNX graph (NCHW "input", "logits" out); see mobilenet.export_onnx.
 
         Needs the optional extra: pip install 'mobilenet[onnx]'.
@@ -350,7 +357,7 @@ class MobileNetV1:
                        precision=runnable_precision(precision))
         return net
 
-    def quantize(self, calibration) -> MobileNetV1:
+    def quantize(self, calibration: npt.ArrayLike) -> MobileNetV1:
         """An int8 network in TFLite's integer arithmetic, its activation scales chosen on
         `calibration` (images as for `net(x)`); this network is unchanged."""
         self._check_input(calibration, Layout.NHWC)
@@ -361,7 +368,7 @@ class MobileNetV1:
         """An independent copy (parameters copied, engine built again), through __getstate__/__setstate__."""
         return copy.deepcopy(self)
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         """Pickling keeps the layers, the unfolded parameters and the attributes; the
         engine (packed weights, thread pool) is built again when the pickle is loaded,
         with the same threads, backend and instruction set (or, where the loading CPU
@@ -371,7 +378,7 @@ class MobileNetV1:
         state["_engine_settings"] = {"threads": self.threads, "backend": self.backend, "isa": self.isa}
         return state
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: Dict[str, Any]) -> None:
         state = dict(state)
         settings = state.pop("_engine_settings")
         layers, params = state.pop("layers"), state.pop("params")
@@ -382,7 +389,7 @@ class MobileNetV1:
         self._setup(layers, params, threads=settings["threads"], backend=settings["backend"], isa=isa,
                     precision=state.get("precision", "float32"))
 
-    def save(self, path) -> None:
+    def save(self, path: FilePath) -> None:
         """Writes layers, unfolded weights and attributes to an .npz that mobilenet.load reads back exactly."""
         from .io.npz import save
         save(self, path)

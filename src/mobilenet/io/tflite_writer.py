@@ -237,12 +237,12 @@ def to_tflite(net: MobileNetV1, path: FilePath, *, softmax: bool = False, batch:
             out = g.tensor(layer.name, [batch, oh, ow, oc])
             g.op(op, [x, wt, bt], [out], {"padding": padding, "stride": layer.stride, "activation": layer.activation})
             x = out
-        elif layer.type == LayerType.AVGPOOL:
+        elif kind is not None and layer.type == LayerType.AVGPOOL:  # every known type has a kind
             ih, iw, _ = layer.in_shape
             out = g.tensor(layer.name, [batch, 1, 1, oc])
             g.op(kind.tflite_op, [x], [out], {"filter": (ih, iw)})
             x = out
-        elif layer.type == LayerType.FC:
+        elif kind is not None and layer.type == LayerType.FC:
             weight, bias = fold_batch_norm(layer, p)
             wt = g.tensor(f"{layer.name}/weights", [oc, weight.shape[0]], weight.T)
             bt = g.tensor(f"{layer.name}/bias", [oc], bias)
