@@ -13,12 +13,15 @@ import json
 import os
 import platform
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .vocabulary import LAYER_KINDS, LayerType, Layout
+
+if TYPE_CHECKING:
+    from .model import MobileNetV1
 
 # The paper (Section 3.2): "MobileNet spends 95% of it's computation time in 1x1 convolutions".
 PAPER_CONV1X1_TIME_PCT = 95.0
@@ -51,7 +54,7 @@ def _package_version() -> str:
     return __version__
 
 
-def run_context(net, batch: int) -> dict:
+def run_context(net: MobileNetV1, batch: int) -> Dict[str, Any]:
     """What a timing depends on: the machine, the build, the model and its settings."""
     h, w, _ = net.input_shape
     return {
@@ -72,7 +75,7 @@ def run_context(net, batch: int) -> dict:
     }
 
 
-def latency_stats(total_ms: ArrayLike, first_ms: float) -> dict:
+def latency_stats(total_ms: ArrayLike, first_ms: float) -> Dict[str, float]:
     """first run, min, median, p90, p99 and mean of whole forward passes, in milliseconds."""
     total = np.asarray(total_ms, dtype=np.float64)
     return {"first_ms": float(first_ms), "min_ms": float(total.min()), "median_ms": float(np.median(total)),
@@ -87,8 +90,8 @@ class LayerTiming:
     index: int
     name: str
     type: str
-    input: tuple
-    output: tuple
+    input: Tuple[int, ...]
+    output: Tuple[int, ...]
     kernel: str
     mult_adds: int       # per image
     params: int
@@ -105,7 +108,7 @@ class LayerTiming:
 MAX_RUNS = 1_000_000
 
 
-def check_count(name: str, value, minimum: int) -> int:
+def check_count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if not minimum <= value <= MAX_RUNS:
@@ -113,7 +116,8 @@ def check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def profile(net, x, runs: int = 100, warmup: int = 10, layout: str = Layout.NHWC) -> ProfileReport:
+def profile(net: MobileNetV1, x: ArrayLike, runs: int = 100, warmup: int = 10,
+            layout: str = Layout.NHWC) -> ProfileReport:
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt)."""
     raw = net.timed_passes(x, runs, warmup, layout)
@@ -129,7 +133,7 @@ class ProfileReport:
     ``output`` the class probabilities of the last pass.
     """
 
-    def __init__(self, net, raw: dict, *, batch: int, runs: int, warmup: int):
+    def __init__(self, net: MobileNetV1, raw: Dict[str, Any], *, batch: int, runs: int, warmup: int):
         self.context = run_context(net, batch)
         self.context.update(runs=runs, warmup=warmup)
         self.summary = net.summary()  # mult-adds and parameters: the paper's side of Table 2
@@ -159,16 +163,16 @@ class ProfileReport:
     def total_params(self) -> int:
         return self.summary.total_params
 
-    def by_type(self) -> Dict[str, dict]:
+    def by_type(self) -> Dict[str, Dict[str, Any]]:
         """The paper's Table 2 (shares of mult-adds and parameters) with the measured share of time."""
         total_time = sum(r.median_ms for r in self.rows)
-        out = self.summary.by_type()
+        out: Dict[str, Dict[str, Any]] = {t: dict(v) for t, v in self.summary.by_type().items()}
         for t, v in out.items():
             ms = sum(r.median_ms for r in self.rows if r.type == t)
             v.update(label=TYPE_LABELS[t], time_ms=ms, time_pct=100.0 * ms / max(total_time, 1e-12))
         return out
 
-    def paper_claim(self) -> dict:
+    def paper_claim(self) -> Dict[str, Any]:
         """Does the paper's "95% of the time in 1x1 convolutions" hold on this CPU?"""
         conv1x1 = self.by_type().get(LayerType.CONV1X1, {"time_pct": 0.0, "mult_adds_pct": 0.0})
         measured = conv1x1["time_pct"]
@@ -178,7 +182,7 @@ class ProfileReport:
                 "tolerance_pct": PAPER_CLAIM_TOLERANCE_PCT,
                 "holds": abs(measured - PAPER_CONV1X1_TIME_PCT) <= PAPER_CLAIM_TOLERANCE_PCT}
 
-    def end_to_end(self) -> dict:
+    def end_to_end(self) -> Dict[str, float]:
         """Whole forward passes (timed apart from the per-layer runs) and what the layers do not account for.
 
         The overhead is the end-to-end time minus the sum of the layers, at the
@@ -198,7 +202,7 @@ class ProfileReport:
 
     # ------------------------------------------------------------------ exports
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> Dict[str, Any]:
         """Everything in the report, JSON-ready (shapes as lists, every run's times included)."""
         layers = []
         for r in self.rows:
@@ -231,7 +235,7 @@ class ProfileReport:
                 d["input"], d["output"] = _shape(r.input), _shape(r.output)
                 writer.writerow([d[c] for c in self.CSV_COLUMNS])
 
-    def trace_events(self) -> List[dict]:
+    def trace_events(self) -> List[Dict[str, Any]]:
         """Chrome trace events: one complete ("X") event per layer per run.
 
         The engine records durations, not start times, so each run's layers are
@@ -360,7 +364,7 @@ class ProfileReport:
         return lines
 
     @staticmethod
-    def _end_to_end_table(e2e: dict) -> List[str]:
+    def _end_to_end_table(e2e: Dict[str, float]) -> List[str]:
         head = (f"{'whole forward pass (ms)':<24} {'first':>8} {'min':>8} {'median':>8} {'p90':>8} {'p99':>8} "
                 f"{'mean':>8}")
         row = (f"{'end to end':<24} {e2e['first_ms']:8.3f} {e2e['min_ms']:8.3f} {e2e['median_ms']:8.3f} "
@@ -374,7 +378,7 @@ class ProfileReport:
                 f"{e2e['overhead_min_ms']:.3f} ms at the min; throughput {e2e['images_per_second']:.1f} images/s "
                 f"(batch / median)"]
 
-def context_lines(context: dict) -> List[str]:
+def context_lines(context: Dict[str, Any]) -> List[str]:
     """The model, the settings and the machine a timing was taken on, in two lines of text."""
     c = context
     return [f"MobileNet v1 {_model_label(c)}, batch {c['batch']}, {c['threads']} thread(s), {c['isa']} kernels, "
@@ -383,11 +387,11 @@ def context_lines(context: dict) -> List[str]:
             f"OPENBLAS_L2_SIZE={c['OPENBLAS_L2_SIZE']}"]
 
 
-def _shape(shape) -> str:
+def _shape(shape: Sequence[int]) -> str:
     return "x".join(str(v) for v in shape)
 
 
-def _model_label(context: dict) -> str:
+def _model_label(context: Dict[str, Any]) -> str:
     h, w = context["resolution"]
     alpha = f"alpha {context['alpha']:g}, " if context.get("alpha") is not None else ""
     return f"({alpha}{h}x{w})"
