@@ -362,7 +362,7 @@ void Network::pack(Layer& layer) {
       layer.weights = AlignedBuffer(size_t{9} * s.in_c * cp);
       for (int64_t t = 0; t < int64_t{9} * s.in_c; ++t)
         std::copy_n(s.weight.data() + t * s.out_c, s.out_c, layer.weights.data() + t * cp);
-      if (kernels_->isa == Isa::Avx512 && s.in_c == 3 && s.stride == 2 && s.out_c <= kStemPairMaxChannels) {
+      if (kernels_->conv3x3_uses_pair_weights(conv3x3_args(layer, InputLayout::NHWC))) {
         layer.pair_weights = AlignedBuffer(stem_pair_weights_size(s.out_c));
         pack_stem_pair_weights(layer.weights.data(), layer.bias.data(), s.out_c, cp, layer.pair_weights.data());
       }
@@ -420,18 +420,27 @@ std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
   const int t = threads();
   const bool fused = fused_at(index, t) || (index > 0 && fused_at(index - 1, t));
-  const LayerSpec& s = layers_[index].spec;
+  const Layer& layer = layers_[index];
+  const LayerSpec& s = layer.spec;
   const std::string isa = std::string(fused ? "fused_" : "") + kernels_->name;
+  // The variant is the kernel's own choice for the arguments the layer runs with.
   switch (s.kind) {
-    case LayerKind::Conv3x3: return "conv3x3s" + std::to_string(s.stride) + "_" + isa;
-    case LayerKind::DwConv3x3: return "dwconv3x3s" + std::to_string(s.stride) + "_" + isa;
+    case LayerKind::Conv3x3:
+      return "conv3x3s" + std::to_string(s.stride) + "_" +
+             kernels_->conv3x3_variant(conv3x3_args(layer, InputLayout::NHWC)) + "_" + isa;
+    case LayerKind::DwConv3x3:
+      return "dwconv3x3s" + std::to_string(s.stride) + "_" + kernels_->dwconv3x3_variant(dwconv_args(layer, {})) +
+             "_" + isa;
     case LayerKind::GlobalAvgPool: return "avgpool_" + isa;
     case LayerKind::Conv1x1:
     case LayerKind::FullyConnected: {
       const std::string op = s.kind == LayerKind::Conv1x1 ? "conv1x1" : "fc";
       if (backend_ == PointwiseBackend::Blas) return op + "_openblas+bias_" + isa;
-      return op + "_gemm" + std::to_string(kernels_->gemm_tile_rows) + "x" +
-             std::to_string(kernels_->gemm_panel_width) + "_" + isa;
+      GemmArgs g{};
+      g.m = g.layer_rows = layer.out_h * layer.out_w;
+      g.n = s.out_c, g.k = s.in_c;
+      g.lda = layer.in_stride, g.ldc = layer.out_stride;
+      return op + "_" + kernels_->gemm_variant(g) + "_" + isa;
     }
   }
   return "unknown";

@@ -263,6 +263,15 @@ inline DwVariant dw_variant(const DwConvArgs& a) {
   return DwVariant::Blocks;
 }
 
+const char* dwconv3x3_variant(const DwConvArgs& a) {
+  switch (dw_variant(a)) {
+    case DwVariant::PackedPixels: return "packed";
+    case DwVariant::Rows: return "rows";
+    case DwVariant::Blocks: break;
+  }
+  return "blocks";
+}
+
 void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
   switch (dw_variant(a)) {
     case DwVariant::PackedPixels: return dwconv3x3_packed_pixels(a, row_begin, row_end);

@@ -155,6 +155,43 @@ void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_
   }
 }
 
+// A name spelled at compile time: std::string would bring out-of-line library
+// code into this per-ISA translation unit (see kernels_impl.h).
+struct SpelledName {
+  char text[48] = {};
+  int length = 0;
+  constexpr SpelledName& operator<<(const char* s) {
+    while (*s != 0) text[length++] = *s++;
+    return *this;
+  }
+  constexpr SpelledName& operator<<(int n) {
+    char digits[10] = {};
+    int count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n > 0);
+    while (count > 0) text[length++] = digits[--count];
+    return *this;
+  }
+};
+
+constexpr SpelledName gemm_name(int rows, int columns) {
+  SpelledName name;
+  name << "gemm" << rows << "x" << columns;
+  return name;
+}
+constexpr SpelledName kGemmFullPanelName = gemm_name(kGemmMR, kGemmNR);
+constexpr SpelledName kGemmNarrowPanelName = gemm_name(kGemmNarrowMR, W);
+
+// The tile of a layer's panels: "gemm12x32", or "gemm24x16" where its single
+// panel is narrow. A wider layer's narrow last panel (1000 classes = 31 x 32
+// + 8) is its tail, like a vector's: it runs the narrow tile under the
+// layer's name (which must fit the profile's table).
+const char* gemm_variant(const GemmArgs& g) {
+  return narrow_panel(g, 0) ? kGemmNarrowPanelName.text : kGemmFullPanelName.text;
+}
+
 // Adds bias[j] to every row of c and clamps: the epilogue of a BLAS GEMM.
 void bias_activation(float* c, int rows, int cols, int64_t ldc, const float* bias, Clamp cl) {
   const Vec lo = Vec::broadcast(cl.lo), hi = Vec::broadcast(cl.hi);

@@ -115,6 +115,9 @@ void conv3x3_row(const Conv3x3Args& a, int oy, int co0, Vec lo, Vec hi) {
 // one-tap-per-lane kernel. The two parities are summed once at the end.
 // Measured against single taps (bench/RESULTS.md, log entry 10): 8 channels
 // 27.7 -> 10.9 us, 16 26.9 -> 18.9, 24 40.3 -> 28.3.
+// At most 3 vectors of 8 channels (alpha 0.25 to 0.75); this limit decides
+// where the tap-pair weights are packed too (conv3x3_uses_pair_weights).
+constexpr int kStemPairMaxChannels = 24;
 constexpr int kPairChannels = 8;  // channels per vector (two lanes each)
 constexpr int kPairVecs = 3 * 5;  // per kernel row: taps (0,1) (2,3) (4,5) (6,7) (8,-)
 
@@ -286,12 +289,19 @@ void conv3x3_single_taps(const Conv3x3Args& a, int row_begin, int row_end) {
 }
 
 // The variant conv3x3 runs: decided by the shape alone (never by the input's
-// layout or the rows asked for).
+// layout or the rows asked for), and named by conv3x3_variant.
 enum class StemVariant { SingleTaps, TapPairs };
 
 inline StemVariant stem_variant(const Conv3x3Args& a) {
   return uses_tap_pairs(a) ? StemVariant::TapPairs : StemVariant::SingleTaps;
 }
+
+const char* conv3x3_variant(const Conv3x3Args& a) {
+  return stem_variant(a) == StemVariant::TapPairs ? "tap_pairs" : "taps";
+}
+
+// Packing asks this, so the tap-pair weights are packed exactly where conv3x3 reads them.
+bool conv3x3_uses_pair_weights(const Conv3x3Args& a) { return stem_variant(a) == StemVariant::TapPairs; }
 
 void conv3x3(const Conv3x3Args& a, int row_begin, int row_end) {
   const bool dense_rgb = a.in_c == 3 && a.in_col_stride == 3 && a.in_channel_stride == 1;
