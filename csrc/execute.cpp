@@ -330,36 +330,18 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
 }
 
 DwConvArgs Executor::dwconv_args(int i, const Workspace& ws) const {
-  const Layer& layer = layers_[i];
   const LayerPlan& plan = plan_.layers[i];
   const PackedLayer& packed = packed_[i];
-  const LayerSpec& s = layer.spec;
-  DwConvArgs a{};
-  a.in_h = s.in_h, a.in_w = s.in_w, a.channels = s.in_c;
-  a.in_pixel_stride = plan.in_stride, a.out_pixel_stride = plan.out_stride;
-  a.out_h = layer.out_h, a.out_w = layer.out_w;
-  a.stride = s.stride, a.pad = s.pad;
+  DwConvArgs a = dwconv_shape_args(layers_[i], plan.in_stride, plan.out_stride);
   a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.channels_padded = packed.channels_padded;
   a.zero_row = ws.zero_row.data();
-  a.clamp = clamp_for(s.activation);
   return a;
 }
 
 Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
-  const Layer& layer = layers_[i];
   const PackedLayer& packed = packed_[i];
-  const LayerSpec& s = layer.spec;
-  Conv3x3Args a{};
-  a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
-  if (layout == InputLayout::NCHW) {
-    a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
-  } else {
-    a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
-  }
-  a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
-  a.stride = s.stride, a.pad = s.pad;
+  Conv3x3Args a = stem_shape_args(layers_[i], layout);
   a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.out_c_padded = packed.channels_padded;
-  a.clamp = clamp_for(s.activation);
   a.pair_weights = packed.pair_weights.size() > 0 ? packed.pair_weights.data() : nullptr;
   return a;
 }

@@ -36,12 +36,12 @@ struct Conv3x3Args {
   const float* pair_weights = nullptr;
 };
 
-// The AVX-512 stem for RGB input at stride 2 with at most kStemPairMaxChannels
-// output channels pairs neighbouring taps: per 8 output channels, 15 vectors
-// of 16 lanes hold (channel, tap pair) and a 16th the bias in its even lanes.
+// The AVX-512 stem for RGB input at stride 2 with few output channels (where
+// KernelTable::conv3x3_uses_pair_weights says so) pairs neighbouring taps: per
+// 8 output channels, 15 vectors of 16 lanes hold (channel, tap pair) and a
+// 16th the bias in its even lanes.
 // packed[((ky * 5 + j) * nv + v) * 16 + 2k + t] = weight of tap 2j + t of
 // kernel row ky for channel 8v + k (0 for the missing tap 9), nv = ceil(out_c / 8).
-constexpr int kStemPairMaxChannels = 24;
 constexpr int kStemPairVectors = 16;
 int64_t stem_pair_weights_size(int out_c);
 // weights: [3][3][3][out_c_padded] as Conv3x3Args holds them; bias: [out_c].
@@ -96,15 +96,33 @@ struct KernelTable {
   int gemm_panel_width;  // GEMM tile: gemm_tile_rows x gemm_panel_width
   int gemm_tile_rows;
 
+  // A kernel with variants picks one from its arguments; its *_variant
+  // function names that pick (the middle of Network::kernel_name, so a profile
+  // says what ran; short, to fit the profile's table). The kernel itself dispatches through the same choice, so
+  // the name and what runs cannot disagree. The choice depends on the layer's
+  // shape and pixel strides only: not on the rows or columns a call asks for,
+  // the input's layout, a ring of input rows, or where the buffers are.
+
   // Output rows [row_begin, row_end) of one image.
   void (*conv3x3)(const Conv3x3Args& args, int row_begin, int row_end);
+  // "taps" (one tap a broadcast), "tap_pairs" (AVX-512, RGB: two taps a broadcast).
+  const char* (*conv3x3_variant)(const Conv3x3Args& args);
+  // Whether conv3x3 reads Conv3x3Args::pair_weights for this shape (pack them at load).
+  bool (*conv3x3_uses_pair_weights)(const Conv3x3Args& args);
   void (*dwconv3x3)(const DwConvArgs& args, int row_begin, int row_end);
+  // "rows" (one output row at a time), "blocks" (of output rows, where three
+  // input rows overflow L1), "packed" (a few channels: several pixels packed
+  // side by side in a vector).
+  const char* (*dwconv3x3_variant)(const DwConvArgs& args);
   // Adds bias[j] to every row of c and clamps: the epilogue of a BLAS GEMM.
   void (*bias_activation)(float* c, int rows, int cols, int64_t ldc, const float* bias, Clamp clamp);
   // out[c] = mean over pixels of in[p][c]
   void (*global_avgpool)(const float* in, int pixels, int channels, float* out);
   // Rows [m_begin, m_end) and panels [panel_begin, panel_end) of a packed GEMM.
   void (*gemm)(const GemmArgs& args, int m_begin, int m_end, int panel_begin, int panel_end);
+  // The tile of the layer's panels (args.n columns): e.g. "gemm12x32", or
+  // "gemm24x16" where a single panel has at most one vector of columns in use.
+  const char* (*gemm_variant)(const GemmArgs& args);
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
   bool (*all_finite)(const float* data, int64_t count);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common.h"
+#include "kernels.h"
 
 namespace mobilenet {
 
@@ -34,5 +35,36 @@ struct Layer {
   int out_h = 0, out_w = 0;
   int64_t out_size() const { return static_cast<int64_t>(out_h) * out_w * spec.out_c; }  // dense
 };
+
+// A layer's kernel arguments with its shape, strides and activation only (no
+// data): what packing, execution and Network::kernel_name start from, and all
+// a kernel chooses its variant from (KernelTable's *_variant), so a profile
+// names what runs. The stem's are for NHWC input; the variant never depends on
+// the layout.
+inline Conv3x3Args stem_shape_args(const Layer& layer, InputLayout layout = InputLayout::NHWC) {
+  const LayerSpec& s = layer.spec;
+  Conv3x3Args a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
+  if (layout == InputLayout::NCHW) {
+    a.in_row_stride = s.in_w, a.in_col_stride = 1, a.in_channel_stride = int64_t{s.in_h} * s.in_w;
+  } else {
+    a.in_row_stride = int64_t{s.in_w} * s.in_c, a.in_col_stride = s.in_c, a.in_channel_stride = 1;
+  }
+  a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
+  a.stride = s.stride, a.pad = s.pad;
+  a.clamp = clamp_for(s.activation);
+  return a;
+}
+
+inline DwConvArgs dwconv_shape_args(const Layer& layer, int in_pixel_stride, int out_pixel_stride) {
+  const LayerSpec& s = layer.spec;
+  DwConvArgs a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.channels = s.in_c;
+  a.in_pixel_stride = in_pixel_stride, a.out_pixel_stride = out_pixel_stride;
+  a.out_h = layer.out_h, a.out_w = layer.out_w;
+  a.stride = s.stride, a.pad = s.pad;
+  a.clamp = clamp_for(s.activation);
+  return a;
+}
 
 }  // namespace mobilenet

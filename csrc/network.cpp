@@ -102,7 +102,7 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
 Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse)
     : layers_(validate(specs, threads, backend)),
       plan_(make_plan(layers_, kernel_table(isa), PlanOptions{backend, fuse, Precision::Float32})),
-      packed_(pack_layers(specs, plan_)),
+      packed_(pack_layers(specs, layers_, plan_)),
       workspaces_(layers_, plan_),
       pool_(ThreadPool::create(threads)) {}
 
@@ -126,18 +126,28 @@ std::string Network::kernel_name(int index) const {
   MBN_CHECK(index >= 0 && index < num_layers(), "layer index out of range");
   const int t = threads();
   const bool fused = plan_.fused_at(index, t) || (index > 0 && plan_.fused_at(index - 1, t));
-  const LayerSpec& s = layers_[index].spec;
+  const Layer& layer = layers_[index];
+  const LayerSpec& s = layer.spec;
+  const LayerPlan& lp = plan_.layers[index];
   const KernelTable& kernels = *plan_.kernels;
   const std::string isa = std::string(fused ? "fused_" : "") + kernels.name;
   const std::string op = s.kind == LayerKind::FullyConnected ? "fc" : "conv1x1";
-  switch (plan_.layers[index].kernel) {
-    case LayerKernel::Conv3x3: return "conv3x3s" + std::to_string(s.stride) + "_" + isa;
-    case LayerKernel::DwConv3x3: return "dwconv3x3s" + std::to_string(s.stride) + "_" + isa;
+  // The variant is the kernel's own choice for the shape the layer runs with.
+  switch (lp.kernel) {
+    case LayerKernel::Conv3x3:
+      return "conv3x3s" + std::to_string(s.stride) + "_" + kernels.conv3x3_variant(stem_shape_args(layer)) + "_" + isa;
+    case LayerKernel::DwConv3x3:
+      return "dwconv3x3s" + std::to_string(s.stride) + "_" +
+             kernels.dwconv3x3_variant(dwconv_shape_args(layer, lp.in_stride, lp.out_stride)) + "_" + isa;
     case LayerKernel::GlobalAvgPool: return "avgpool_" + isa;
     case LayerKernel::BlasGemm: return op + "_openblas+bias_" + isa;
-    case LayerKernel::PackedGemm:
-      return op + "_gemm" + std::to_string(kernels.gemm_tile_rows) + "x" + std::to_string(kernels.gemm_panel_width) +
-             "_" + isa;
+    case LayerKernel::PackedGemm: {
+      GemmArgs g{};
+      g.m = g.layer_rows = layer.out_h * layer.out_w;
+      g.n = s.out_c, g.k = s.in_c;
+      g.lda = lp.in_stride, g.ldc = lp.out_stride;
+      return op + "_" + kernels.gemm_variant(g) + "_" + isa;
+    }
   }
   return "unknown";
 }

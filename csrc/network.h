@@ -43,8 +43,9 @@ class Network {
   // Floats from one pixel of the layer's output to the next in its activation
   // buffer: its channels, or more where a depthwise layer reads or writes it.
   int out_pixel_stride(int layer) const;
-  // e.g. "dwconv3x3s2_avx512"; "dwconv3x3s1_fused_avx512" marks a depthwise
-  // layer run in bands together with the pointwise layer after it.
+  // The operation, the kernel's variant (KernelTable) and the ISA, e.g.
+  // "dwconv3x3s2_blocks_avx512"; "dwconv3x3s1_rows_fused_avx512" marks a
+  // depthwise layer run in bands together with the pointwise layer after it.
   std::string kernel_name(int layer) const;
   const KernelTable& kernels() const { return *plan_.kernels; }
   PointwiseBackend backend() const { return plan_.backend; }

@@ -42,7 +42,7 @@ void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* pac
 
 namespace {
 
-PackedLayer pack_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTable& kernels) {
+PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& plan, const KernelTable& kernels) {
   PackedLayer layer;
   const int pad_to = std::max(kChannelPad, kernels.gemm_panel_width);
   layer.channels_padded = static_cast<int>(round_up(s.out_c, pad_to));
@@ -54,7 +54,7 @@ PackedLayer pack_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTa
       layer.weights = AlignedBuffer(size_t{9} * s.in_c * cp);
       for (int64_t t = 0; t < int64_t{9} * s.in_c; ++t)
         std::copy_n(s.weight.data() + t * s.out_c, s.out_c, layer.weights.data() + t * cp);
-      if (kernels.isa == Isa::Avx512 && s.in_c == 3 && s.stride == 2 && s.out_c <= kStemPairMaxChannels) {
+      if (kernels.conv3x3_uses_pair_weights(stem_shape_args(shape))) {
         layer.pair_weights = AlignedBuffer(stem_pair_weights_size(s.out_c));
         pack_stem_pair_weights(layer.weights.data(), layer.bias.data(), s.out_c, cp, layer.pair_weights.data());
       }
@@ -79,10 +79,12 @@ PackedLayer pack_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTa
 
 }  // namespace
 
-std::vector<PackedLayer> pack_layers(const std::vector<LayerSpec>& specs, const Plan& plan) {
+std::vector<PackedLayer> pack_layers(const std::vector<LayerSpec>& specs, const std::vector<Layer>& layers,
+                                     const Plan& plan) {
   std::vector<PackedLayer> packed;
   packed.reserve(specs.size());
-  for (size_t i = 0; i < specs.size(); ++i) packed.push_back(pack_layer(specs[i], plan.layers[i], *plan.kernels));
+  for (size_t i = 0; i < specs.size(); ++i)
+    packed.push_back(pack_layer(specs[i], layers[i], plan.layers[i], *plan.kernels));
   return packed;
 }
 

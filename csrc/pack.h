@@ -19,7 +19,9 @@ struct PackedLayer {
   int64_t bytes() const { return (weights.size() + bias.size() + pair_weights.size()) * sizeof(float); }
 };
 
-// specs: the validated layers, weights included, in the order of plan.layers.
-std::vector<PackedLayer> pack_layers(const std::vector<LayerSpec>& specs, const Plan& plan);
+// specs: the layers' weights; layers: the same layers validated (their output
+// sizes); both in the order of plan.layers.
+std::vector<PackedLayer> pack_layers(const std::vector<LayerSpec>& specs, const std::vector<Layer>& layers,
+                                     const Plan& plan);
 
 }  // namespace mobilenet

@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
+import mobilenet
 from mobilenet import _core, reference
 from mobilenet.graph import conv_padding
 
@@ -207,7 +208,57 @@ def test_every_isa_is_named_in_kernel_names():
         wt = np.ones((3, 3, 4), np.float32)
         e = engine(spec("dwconv3x3", 5, 5, 4, 4, wt, None, 2, (0, 0, 1, 1)), isa)
         assert e.isa == isa
-        assert e.kernel_names == [f"dwconv3x3s2_{isa}"]
+        assert e.kernel_names == [f"dwconv3x3s2_rows_{isa}"]
+
+
+# Each ISA's GEMM tiles: full panels, and the narrow panel (one vector of columns, rows doubled).
+GEMM_TILES = {"scalar": ("4x4", "16x1"), "avx2": ("6x16", "12x8"), "avx512": ("12x32", "24x16"), "neon": ("8x8", "16x4")}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_kernel_names_say_which_variant_ran(isa):
+    """A layer's kernel name holds the variant its kernel picks for it."""
+    def name(type_, size, cin, cout, stride=1):
+        shapes = {"conv3x3": (3, 3, cin, cout), "dwconv3x3": (3, 3, cin), "conv1x1": (cin, cout)}
+        layer = spec(type_, size, size, cin, cout, np.ones(shapes[type_], np.float32), None, stride,
+                     (1, 1, 1, 1) if type_ != "conv1x1" else (0, 0, 0, 0))
+        return engine(layer, isa).kernel_names[0]
+
+    # Depthwise: one row at a time while three input rows fit in L1 (48 KB) or
+    # the map is narrow; blocks of rows otherwise; pixels side by side in a
+    # vector where a few channels fill part of it (at stride 1, SIMD only).
+    assert name("dwconv3x3", 32, 64, 64, 2) == f"dwconv3x3s2_rows_{isa}"  # 24 KB of rows
+    assert name("dwconv3x3", 112, 64, 64, 2) == f"dwconv3x3s2_blocks_{isa}"  # 84 KB, 56 output columns
+    assert name("dwconv3x3", 112, 64, 64, 1) == f"dwconv3x3s1_blocks_{isa}"
+    assert name("dwconv3x3", 30, 256, 256, 2) == f"dwconv3x3s2_rows_{isa}"  # 90 KB, but 15 output columns
+    assert name("dwconv3x3", 7, 1024, 1024, 1) == f"dwconv3x3s1_rows_{isa}"  # 84 KB, but 7 output columns
+    packed = "rows" if isa == "scalar" else "packed"
+    assert name("dwconv3x3", 16, 2, 2, 1) == f"dwconv3x3s1_{packed}_{isa}"
+    assert name("dwconv3x3", 16, 2, 2, 2) == f"dwconv3x3s2_rows_{isa}"
+    # Stem: neighbouring taps paired in a lane on AVX-512, for RGB at stride 2 and up to 24 channels.
+    pairs = "tap_pairs" if isa == "avx512" else "taps"
+    assert name("conv3x3", 33, 3, 8, 2) == f"conv3x3s2_{pairs}_{isa}"
+    assert name("conv3x3", 33, 3, 24, 2) == f"conv3x3s2_{pairs}_{isa}"
+    assert name("conv3x3", 33, 3, 25, 2) == f"conv3x3s2_taps_{isa}"
+    assert name("conv3x3", 33, 3, 8, 1) == f"conv3x3s1_taps_{isa}"
+    assert name("conv3x3", 33, 4, 8, 2) == f"conv3x3s2_taps_{isa}"
+    # GEMM: 64 columns fill whole panels on every ISA, 1 column is a narrow
+    # panel; 65 are named by their full panels (the narrow last one is a tail).
+    full, narrow = GEMM_TILES[isa]
+    assert name("conv1x1", 8, 16, 64) == f"conv1x1_gemm{full}_{isa}"
+    assert name("conv1x1", 8, 16, 1) == f"conv1x1_gemm{narrow}_{isa}"
+    assert name("conv1x1", 8, 16, 65) == f"conv1x1_gemm{full}_{isa}"
+
+
+@pytest.mark.parametrize("isa", ISAS)
+def test_alpha_025_first_layers_name_their_variants(isa):
+    """0.25's 8-channel stem pairs taps and its first depthwise layer packs two
+    pixels a vector on AVX-512; its 16-column first pointwise layer is one narrow panel there."""
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=224, threads=1, isa=isa)
+    avx512 = isa == "avx512"
+    assert net.kernel_names[0] == f"conv3x3s2_{'tap_pairs' if avx512 else 'taps'}_{isa}"
+    assert net.kernel_names[1] == f"dwconv3x3s1_{'packed' if avx512 else 'rows'}_fused_{isa}"
+    assert net.kernel_names[2] == f"conv1x1_gemm{GEMM_TILES[isa][1 if avx512 else 0]}_fused_{isa}"
 
 
 def test_core_rejects_bad_layer_specs():
@@ -248,6 +299,7 @@ def test_fused_depthwise_pointwise_bands(isa, backend, stride, size, channels, c
     want = reference.activate(hidden @ wp + bp, "relu")
     for threads in (1, 2):
         e = _core.Network(layers, isa=isa, threads=threads, backend=backend)
-        assert e.kernel_names == [f"dwconv3x3s{stride}_fused_{isa}", e.kernel_names[1]]
+        # Three input rows fit in L1: one row at a time.
+        assert e.kernel_names == [f"dwconv3x3s{stride}_rows_fused_{isa}", e.kernel_names[1]]
         assert e.kernel_names[1].endswith(f"_fused_{isa}")
         check(e.forward(x).reshape(2, oh, ow, cout), want, f"fused {isa} {backend} s{stride} threads{threads}")

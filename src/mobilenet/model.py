@@ -296,7 +296,7 @@ class MobileNetV1:
 
     @property
     def kernel_names(self) -> List[str]:
-        """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_avx512'."""
+        """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_blocks_avx512'."""
         return list(self._engine.kernel_names)
 
     def timed_passes(self, x: npt.ArrayLike, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,

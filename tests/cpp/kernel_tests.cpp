@@ -296,6 +296,11 @@ void test_dwconv(const KernelTable& kt, Rng& rng, DwCase t) {
   a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.stride = t.stride, a.pad = t.pad;
   a.weights = packed.data(), a.bias = bias_p.data(), a.channels_padded = cp, a.zero_row = zero_row.data();
   a.clamp = clamp_for(t.act);
+  // The variant (and so the kernel's name in a profile) is the same for a ring of input rows.
+  DwConvArgs ring = a;
+  ring.in_ring_rows = 3;
+  expect(std::string(kt.dwconv3x3_variant(a)) == kt.dwconv3x3_variant(ring),
+         name + ": the variant depends on the input ring");
   const auto bands = random_split(rng, os.h);
   // The first band alone must write only its own rows.
   kt.dwconv3x3(a, bands[0].first, bands[0].second);
@@ -405,6 +410,16 @@ void test_conv3x3(const KernelTable& kt, Rng& rng, StemCase t) {
     a.in_row_stride = int64_t{t.w} * t.in_c, a.in_col_stride = t.in_c, a.in_channel_stride = 1;
   a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.out_c = t.out_c, a.stride = t.stride, a.pad = t.pad;
   a.weights = packed.data(), a.bias = bias_p.data(), a.out_c_padded = cp, a.clamp = clamp_for(t.act);
+  // The variant (and so the kernel's name in a profile) is the same for either layout.
+  Conv3x3Args other_layout = a;
+  if (t.nchw)
+    other_layout.in_row_stride = int64_t{t.w} * t.in_c, other_layout.in_col_stride = t.in_c,
+    other_layout.in_channel_stride = 1;
+  else
+    other_layout.in_row_stride = t.w, other_layout.in_col_stride = 1, other_layout.in_channel_stride = hw;
+  const std::string variant = kt.conv3x3_variant(a);
+  expect(variant == kt.conv3x3_variant(other_layout), name + ": the variant depends on the input layout");
+  expect(kt.conv3x3_uses_pair_weights(a) == (variant == "tap_pairs"), name + ": pair weights and variant disagree");
   for (const auto& band : random_split(rng, os.h)) kt.conv3x3(a, band.first, band.second);
   if (compare(name, out.data(), ref, kRtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
     guard_intact(name, out, os.size());
