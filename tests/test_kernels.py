@@ -212,7 +212,8 @@ def test_every_isa_is_named_in_kernel_names():
 
 
 # Each ISA's GEMM tiles: full panels, and the narrow panel (one vector of columns, rows doubled).
-GEMM_TILES = {"scalar": ("4x4", "16x1"), "avx2": ("6x16", "12x8"), "avx512": ("12x32", "24x16"), "neon": ("8x8", "16x4")}
+GEMM_TILES = {"scalar": ("4x4", "16x1"), "avx2": ("6x16", "12x8"), "avx512": ("12x32", "24x16"),
+              "neon": ("8x8", "16x4")}
 
 
 @pytest.mark.parametrize("isa", ISAS)
