@@ -27,15 +27,14 @@ RNG = np.random.default_rng(0)
 
 def layer_spec(type_, h, w, cin, cout, stride=1, padding=(0, 0, 0, 0), activation="relu"):
     weights = {"conv3x3": 9 * cin * cout, "dwconv3x3": 9 * cin, "conv1x1": cin * cout, "fc": cin * cout}[type_]
-    return {"type": type_, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": stride,
-            "padding": list(padding), "activation": activation,
-            "weight": RNG.standard_normal(weights).astype(np.float32), "bias": np.zeros(cout, np.float32)}
+    return _core.LayerSpec(type_, h, w, cin, cout, stride=stride, padding=padding, activation=activation,
+                           weight=RNG.standard_normal(weights).astype(np.float32), bias=np.zeros(cout, np.float32))
 
 
 def layer_min_us(spec, isa=None, runs=300):
     """Minimum over runs of the layer's own time (C++ clock), input staging excluded."""
     engine = _core.Network([spec], isa=isa, threads=1)
-    x = RNG.standard_normal((1, spec["in_h"], spec["in_w"], spec["in_c"])).astype(np.float32)
+    x = RNG.standard_normal((1, spec.in_h, spec.in_w, spec.in_c)).astype(np.float32)
     return engine.profile(x, "NHWC", False, runs, 20)["layer_ns"][:, 0].min() / 1e3
 
 

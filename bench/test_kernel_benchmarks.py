@@ -62,7 +62,7 @@ def test_kernel(time_layer, benchmark, alpha, resolution, index, name, isa, back
     layers, all_specs = specs(alpha, resolution)
     layer, spec = layers[index], all_specs[index]
     engine = _core.Network([spec], isa=isa, threads=1, backend=backend)
-    x = np.random.default_rng(index).uniform(-1, 1, (1, spec["in_h"], spec["in_w"], spec["in_c"]))
+    x = np.random.default_rng(index).uniform(-1, 1, (1, spec.in_h, spec.in_w, spec.in_c))
     x = x.astype(np.float32)
     (h, w, cin), (oh, ow, cout) = layer.in_shape, layer.out_shape
     benchmark.group = f"kernel {alpha}/{resolution} {name}: {layer.type} {h}x{w}x{cin} -> {oh}x{ow}x{cout}"

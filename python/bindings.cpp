@@ -1,14 +1,19 @@
 // pybind11 bindings: the only C++ that knows Python exists. Arrays are checked
 // here (the core checks its own preconditions again), and the GIL is released
 // for every computation.
+#include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <pybind11/typing.h>
 
 #include <algorithm>
 #include <chrono>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <variant>
+#include <vector>
 
 #include "blas.h"
 #include "cpu_features.h"
@@ -23,63 +28,105 @@ namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
 
+// Each bound enum's words, each row an enumerator with its Python member name
+// and its spelling, both the vocabulary's (src/mobilenet/vocabulary.py:
+// LayerType.CONV3X3 is "conv3x3"): the one place the two languages' words
+// meet. A Python caller passes the bound member, or the spelling (a vocabulary
+// member is its spelling), which is read through the same rows.
 template <class Enum>
-Enum parse_enum(const std::string& value, std::initializer_list<std::pair<const char*, Enum>> options,
-                const char* what) {
+struct Word {
+  Enum value;
+  const char* name;
+  const char* spelling;
+};
+
+constexpr Word<LayerKind> kLayerKindWords[] = {{LayerKind::Conv3x3, "CONV3X3", "conv3x3"},
+                                               {LayerKind::DwConv3x3, "DWCONV3X3", "dwconv3x3"},
+                                               {LayerKind::Conv1x1, "CONV1X1", "conv1x1"},
+                                               {LayerKind::GlobalAvgPool, "AVGPOOL", "avgpool"},
+                                               {LayerKind::FullyConnected, "FC", "fc"}};
+constexpr Word<Activation> kActivationWords[] = {
+    {Activation::None, "NONE", "none"}, {Activation::ReLU, "RELU", "relu"}, {Activation::ReLU6, "RELU6", "relu6"}};
+constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"},
+                                              {InputLayout::NCHW, "NCHW", "NCHW"}};
+constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GEMM", "gemm"},
+                                                    {PointwiseBackend::Blas, "BLAS", "blas"}};
+
+// An argument that takes a bound enum's member or its vocabulary spelling.
+template <class Enum>
+using MemberOrSpelling = std::variant<Enum, std::string>;
+
+template <class Enum, size_t N>
+Enum from_word(const MemberOrSpelling<Enum>& arg, const Word<Enum> (&words)[N], const char* what) {
+  if (const Enum* member = std::get_if<Enum>(&arg)) return *member;
+  const std::string& spelling = std::get<std::string>(arg);
   std::string names;
-  for (const auto& [name, e] : options) {
-    if (value == name) return e;
-    names += names.empty() ? name : std::string(", ") + name;
+  for (const Word<Enum>& word : words) {
+    if (spelling == word.spelling) return word.value;
+    names += names.empty() ? word.spelling : std::string(", ") + word.spelling;
   }
-  throw py::value_error("unknown " + std::string(what) + " '" + value + "' (expected " + names + ")");
+  throw py::value_error("unknown " + std::string(what) + " '" + spelling + "' (expected " + names + ")");
 }
 
-LayerKind parse_kind(const std::string& s) {
-  return parse_enum<LayerKind>(s,
-                               {{"conv3x3", LayerKind::Conv3x3},
-                                {"dwconv3x3", LayerKind::DwConv3x3},
-                                {"conv1x1", LayerKind::Conv1x1},
-                                {"avgpool", LayerKind::GlobalAvgPool},
-                                {"fc", LayerKind::FullyConnected}},
-                               "layer type");
+template <class Enum, size_t N>
+void bind_enum(py::module_& m, const char* name, const Word<Enum> (&words)[N], const char* doc) {
+  py::native_enum<Enum> bound(m, name, "enum.Enum", doc);
+  for (const Word<Enum>& word : words) bound.value(word.name, word.value);
+  bound.finalize();
 }
 
-Activation parse_activation(const std::string& s) {
-  return parse_enum<Activation>(s, {{"none", Activation::None}, {"relu", Activation::ReLU}, {"relu6", Activation::ReLU6}},
-                                "activation");
+LayerKind to_layer_kind(const MemberOrSpelling<LayerKind>& arg) { return from_word(arg, kLayerKindWords, "layer type"); }
+Activation to_activation(const MemberOrSpelling<Activation>& arg) {
+  return from_word(arg, kActivationWords, "activation");
+}
+InputLayout to_layout(const MemberOrSpelling<InputLayout>& arg) { return from_word(arg, kLayoutWords, "layout"); }
+PointwiseBackend to_backend(const MemberOrSpelling<PointwiseBackend>& arg) {
+  return from_word(arg, kBackendWords, "pointwise backend");
 }
 
-InputLayout parse_layout(const std::string& s) {
-  return parse_enum<InputLayout>(s, {{"NHWC", InputLayout::NHWC}, {"NCHW", InputLayout::NCHW}}, "layout");
-}
+// The LayerSpec Python builds: the engine's, with the weights kept as the
+// float32 arrays it was given (LayerSpec::weight and bias stay empty). The one
+// copy into the engine is made when a Network is built from it: a spec made
+// by copying them would cost a second copy of every weight (17 MB at 1.0/224).
+struct BoundLayerSpec : LayerSpec {
+  std::optional<FloatArray> weight_array, bias_array;
+};
 
-PointwiseBackend parse_backend(const std::string& s) {
-  return parse_enum<PointwiseBackend>(s, {{"gemm", PointwiseBackend::Gemm}, {"blas", PointwiseBackend::Blas}},
-                                      "pointwise backend");
-}
-
-std::vector<float> to_vector(const py::handle& obj) {
-  if (obj.is_none()) return {};
-  FloatArray a = FloatArray::ensure(obj);
-  if (!a) throw py::type_error("weights must be convertible to a float32 array");
-  return std::vector<float>(a.data(), a.data() + a.size());
-}
-
-LayerSpec spec_from_dict(const py::dict& d) {
-  LayerSpec s;
-  s.kind = parse_kind(d["type"].cast<std::string>());
-  s.in_h = d["in_h"].cast<int>();
-  s.in_w = d["in_w"].cast<int>();
-  s.in_c = d["in_c"].cast<int>();
-  s.out_c = d["out_c"].cast<int>();
-  s.stride = d["stride"].cast<int>();
-  const auto pad = d["padding"].cast<std::vector<int>>();
-  if (pad.size() != 4) throw py::value_error("padding must be (top, left, bottom, right)");
-  s.pad = {pad[0], pad[1], pad[2], pad[3]};
-  s.activation = parse_activation(d["activation"].cast<std::string>());
-  s.weight = to_vector(d["weight"]);
-  s.bias = d.contains("bias") ? to_vector(d["bias"]) : std::vector<float>{};
+BoundLayerSpec make_spec(const MemberOrSpelling<LayerKind>& kind, int in_h, int in_w, int in_c, int out_c, int stride,
+                         const std::vector<int>& padding, const MemberOrSpelling<Activation>& activation,
+                         std::optional<FloatArray> weight, std::optional<FloatArray> bias) {
+  BoundLayerSpec s;
+  s.kind = to_layer_kind(kind);
+  s.in_h = in_h;
+  s.in_w = in_w;
+  s.in_c = in_c;
+  s.out_c = out_c;
+  s.stride = stride;
+  if (padding.size() != 4) throw py::value_error("padding must be (top, left, bottom, right)");
+  s.pad = {padding[0], padding[1], padding[2], padding[3]};
+  s.activation = to_activation(activation);
+  s.weight_array = std::move(weight);
+  s.bias_array = std::move(bias);
   return s;
+}
+
+std::vector<float> to_vector(const std::optional<FloatArray>& a) {
+  if (!a) return {};
+  return std::vector<float>(a->data(), a->data() + a->size());
+}
+
+// The engine's specs, weights copied out of the arrays (with the GIL held: they are Python objects).
+std::vector<LayerSpec> engine_specs(const std::vector<const BoundLayerSpec*>& layers) {
+  std::vector<LayerSpec> specs;
+  specs.reserve(layers.size());
+  for (const BoundLayerSpec* layer : layers) {
+    if (layer == nullptr) throw py::type_error("layers must be LayerSpec objects, got None");
+    LayerSpec s = static_cast<const LayerSpec&>(*layer);
+    s.weight = to_vector(layer->weight_array);
+    s.bias = to_vector(layer->bias_array);
+    specs.push_back(std::move(s));
+  }
+  return specs;
 }
 
 // The batch size of x, after checking x's shape against the network's input.
@@ -97,9 +144,9 @@ int check_input(const Network& net, const FloatArray& x, InputLayout layout) {
   return static_cast<int>(x.shape(0));
 }
 
-py::array_t<float> run_forward(Network& net, const FloatArray& x, const std::string& layout_name, bool softmax,
-                               bool check_finite) {
-  const InputLayout layout = parse_layout(layout_name);
+py::array_t<float> run_forward(Network& net, const FloatArray& x, const MemberOrSpelling<InputLayout>& layout_arg,
+                               bool softmax, bool check_finite) {
+  const InputLayout layout = to_layout(layout_arg);
   const int batch = check_input(net, x, layout);
   py::array_t<float> out({static_cast<py::ssize_t>(batch), static_cast<py::ssize_t>(net.output_size())});
   if (batch == 0) return out;
@@ -120,11 +167,13 @@ void check_signals() {
 }
 
 // Timed runs, all measured in C++: per-layer durations and end-to-end latency.
-py::dict run_profile(Network& net, const FloatArray& x, const std::string& layout_name, bool softmax, int runs,
-                     int warmup) {
+// (A typing::Dict so that _core.pyi says dict[str, Any].)
+py::typing::Dict<py::str, py::object> run_profile(Network& net, const FloatArray& x,
+                                                  const MemberOrSpelling<InputLayout>& layout_arg, bool softmax,
+                                                  int runs, int warmup) {
   if (runs < 1) throw py::value_error("runs must be at least 1");
   if (warmup < 0) throw py::value_error("warmup must not be negative");
-  const InputLayout layout = parse_layout(layout_name);
+  const InputLayout layout = to_layout(layout_arg);
   const int batch = check_input(net, x, layout);
   if (batch < 1) throw py::value_error("profiling needs at least one image");
   const int layers = net.num_layers();
@@ -165,7 +214,7 @@ py::dict run_profile(Network& net, const FloatArray& x, const std::string& layou
     }
     first_ns = warmup > 0 ? w[0] : tn[0];
   }
-  py::dict result;
+  py::typing::Dict<py::str, py::object> result;
   result["output"] = out;
   result["layer_ns"] = layer_ns;
   result["total_ns"] = total_ns;
@@ -230,22 +279,47 @@ PYBIND11_MODULE(_core, m) {
         py::arg("cgroup_root") = "/sys/fs/cgroup",
         "Whole CPUs the cgroup CPU quota allows (rounded down, at least 1), or 0 when none is set.");
 
+  bind_enum(m, "LayerKind", kLayerKindWords, "A layer's type (mobilenet.vocabulary.LayerType).");
+  bind_enum(m, "Activation", kActivationWords, "What follows a layer (mobilenet.vocabulary.Activation).");
+  bind_enum(m, "InputLayout", kLayoutWords, "How an input batch is laid out (mobilenet.vocabulary.Layout).");
+  bind_enum(m, "PointwiseBackend", kBackendWords, "What runs the 1x1 convolutions (mobilenet.vocabulary.Backend).");
+
+  py::class_<BoundLayerSpec>(m, "LayerSpec",
+                             "One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, "
+                             "out_c), DWCONV3X3 (3, 3, c), CONV1X1 and FC (in_c, out_c); bias (out_c,).")
+      .def(py::init(&make_spec), py::arg("kind"), py::arg("in_h"), py::arg("in_w"), py::arg("in_c"),
+           py::arg("out_c"), py::arg("stride") = 1, py::arg("padding") = std::make_tuple(0, 0, 0, 0),
+           py::arg_v("activation", Activation::None, "Activation.NONE"), py::arg("weight") = py::none(), py::arg("bias") = py::none())
+      .def_property_readonly("kind", [](const BoundLayerSpec& s) { return s.kind; })
+      .def_readonly("in_h", &BoundLayerSpec::in_h)
+      .def_readonly("in_w", &BoundLayerSpec::in_w)
+      .def_readonly("in_c", &BoundLayerSpec::in_c)
+      .def_readonly("out_c", &BoundLayerSpec::out_c)
+      .def_readonly("stride", &BoundLayerSpec::stride)
+      .def_property_readonly("padding",
+                             [](const BoundLayerSpec& s) {
+                               return std::tuple<int, int, int, int>(s.pad.top, s.pad.left, s.pad.bottom, s.pad.right);
+                             })
+      .def_property_readonly("activation", [](const BoundLayerSpec& s) { return s.activation; })
+      .def_readonly("weight", &BoundLayerSpec::weight_array)
+      .def_readonly("bias", &BoundLayerSpec::bias_array);
+
   py::class_<Network>(m, "Network")
-      .def(py::init([](const py::list& layers, const std::optional<std::string>& isa, int threads,
-                       const std::string& backend, bool fuse) {
-             std::vector<LayerSpec> specs;
-             for (const auto& item : layers) specs.push_back(spec_from_dict(item.cast<py::dict>()));
+      .def(py::init([](const std::vector<const BoundLayerSpec*>& layers, const std::optional<std::string>& isa,
+                       int threads, const MemberOrSpelling<PointwiseBackend>& backend, bool fuse) {
+             std::vector<LayerSpec> specs = engine_specs(layers);
              const Isa chosen = isa ? parse_isa(*isa) : selected_isa();
+             const PointwiseBackend pointwise = to_backend(backend);
              py::gil_scoped_release release;
-             return std::make_unique<Network>(std::move(specs), chosen, threads, parse_backend(backend), fuse);
+             return std::make_unique<Network>(std::move(specs), chosen, threads, pointwise, fuse);
            }),
-           py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1, py::arg("backend") = "gemm",
-           py::arg("fuse") = true)
-      .def("forward", &run_forward, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,
+           py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1,
+           py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true)
+      .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"), py::arg("softmax") = false,
            py::arg("check_finite") = true)
       .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"),
            py::call_guard<py::gil_scoped_release>())
-      .def("profile", &run_profile, py::arg("x"), py::arg("layout") = "NHWC", py::arg("softmax") = false,
+      .def("profile", &run_profile, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"), py::arg("softmax") = false,
            py::arg("runs") = 100, py::arg("warmup") = 10)
       .def_property_readonly("num_layers", &Network::num_layers)
       .def_property_readonly("input_shape",
@@ -254,8 +328,7 @@ PYBIND11_MODULE(_core, m) {
                              })
       .def_property_readonly("output_size", &Network::output_size)
       .def_property_readonly("isa", [](const Network& n) { return std::string(n.kernels().name); })
-      .def_property_readonly("backend",
-                             [](const Network& n) { return n.backend() == PointwiseBackend::Blas ? "blas" : "gemm"; })
+      .def_property_readonly("backend", &Network::backend)
       .def_property_readonly("packed_weight_bytes", &Network::packed_weight_bytes)
       .def_property_readonly("pipelined_layers", &Network::pipelined_layers)
       .def_property_readonly("kernel_names",
@@ -264,6 +337,6 @@ PYBIND11_MODULE(_core, m) {
                                for (int i = 0; i < n.num_layers(); ++i) names.push_back(n.kernel_name(i));
                                return names;
                              })
-      .def("output_shape", &Network::output_shape)
+      .def("output_shape", &Network::output_shape, py::arg("layer"))
       .def_property("threads", &Network::threads, &Network::set_threads);
 }

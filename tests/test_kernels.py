@@ -37,12 +37,17 @@ def out_size(n, stride, before, after):
     return (n + before + after - 3) // stride + 1
 
 
+def network(specs, **settings):
+    return _core.Network([_core.LayerSpec(**fields) for fields in specs], **settings)
+
+
 def engine(spec, isa, threads=1, backend="gemm"):
-    return _core.Network([spec], isa=isa, threads=threads, backend=backend)
+    return network([spec], isa=isa, threads=threads, backend=backend)
 
 
 def spec(type_, h, w, cin, cout, weight, bias, stride=1, padding=(0, 0, 0, 0), activation="none"):
-    return {"type": type_, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": stride,
+    """A layer's fields, as _core.LayerSpec's keywords: a test changes one, then builds the engine."""
+    return {"kind": type_, "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": stride,
             "padding": list(padding), "activation": activation, "weight": weight.ravel(), "bias": bias}
 
 
@@ -185,7 +190,7 @@ def test_fully_connected(isa, backend, rng):
 def test_global_avgpool(isa, rng):
     for h, w, c in itertools.product([1, 2, 7, 13], [1, 4, 7], [1, 8, 17, 70]):
         x = rng.standard_normal((2, h, w, c)).astype(np.float32)
-        s = {"type": "avgpool", "in_h": h, "in_w": w, "in_c": c, "out_c": c, "stride": 1,
+        s = {"kind": "avgpool", "in_h": h, "in_w": w, "in_c": c, "out_c": c, "stride": 1,
              "padding": [0, 0, 0, 0], "activation": "none", "weight": None, "bias": None}
         got = engine(s, isa).forward(x)
         check(got, x.astype(np.float64).mean(axis=(1, 2)), f"avgpool {isa} {h}x{w}x{c}")
@@ -269,7 +274,7 @@ def test_core_rejects_bad_layer_specs():
                                 ("out_c", 5, "depthwise"), ("in_c", 0, "positive"),
                                 ("weight", np.ones(5, np.float32), "weight has 5 values"),
                                 ("bias", np.ones(3, np.float32), "bias"),
-                                ("activation", "gelu", "activation"), ("type", "conv5x5", "layer type")]:
+                                ("activation", "gelu", "activation"), ("kind", "conv5x5", "layer type")]:
         with pytest.raises(ValueError, match=message):
             engine({**good, key: value}, ISAS[-1])
     bad = wt.copy()
@@ -277,7 +282,7 @@ def test_core_rejects_bad_layer_specs():
     with pytest.raises(ValueError, match="NaN or Inf"):
         engine({**good, "weight": bad.ravel()}, ISAS[-1])
     with pytest.raises(ValueError, match="does not match the previous layer"):
-        _core.Network([good, {**good, "in_c": 3, "out_c": 3, "weight": np.ones(27, np.float32)}])
+        network([good, {**good, "in_c": 3, "out_c": 3, "weight": np.ones(27, np.float32)}])
     with pytest.raises(ValueError, match="unknown instruction set"):
         engine(good, "sse9")
 
@@ -299,7 +304,7 @@ def test_fused_depthwise_pointwise_bands(isa, backend, stride, size, channels, c
     hidden = reference.activate(reference.dwconv3x3(x, wd, stride, pad) + bd, "relu6")
     want = reference.activate(hidden @ wp + bp, "relu")
     for threads in (1, 2):
-        e = _core.Network(layers, isa=isa, threads=threads, backend=backend)
+        e = network(layers, isa=isa, threads=threads, backend=backend)
         # Three input rows fit in L1: one row at a time.
         assert e.kernel_names == [f"dwconv3x3s{stride}_rows_fused_{isa}", e.kernel_names[1]]
         assert e.kernel_names[1].endswith(f"_fused_{isa}")

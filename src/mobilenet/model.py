@@ -4,7 +4,8 @@ from __future__ import annotations
 import copy
 import numbers
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Union
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ from .vocabulary import (  # noqa: F401
     LayerType,
     Layout,
     Padding,
+    Word,
 )
 
 if TYPE_CHECKING:
@@ -83,19 +85,35 @@ def _resolution(layers: Sequence[Layer]) -> Union[int, Tuple[int, int]]:
     return height if height == width else (height, width)
 
 
-def engine_specs(layers: Sequence[Layer], params: Params) -> List[Dict[str, Any]]:
-    """The C++ engine's layer descriptions: batch norm folded, weights flattened."""
-    specs: List[Dict[str, Any]] = []
+# The C++ core's enums are bound under the vocabulary's member names (python/bindings.cpp
+# holds both words of each), so a word crosses the boundary by name, either way.
+CoreEnum = TypeVar("CoreEnum", bound=Enum)
+VocabularyWord = TypeVar("VocabularyWord", bound=Word)
+
+
+def _core_word(word: str, vocabulary: Type[Word], core: Type[CoreEnum]) -> CoreEnum:
+    """The core's member for a vocabulary word (a member or its spelling)."""
+    return core[vocabulary(word).name]
+
+
+def _vocabulary_word(member: Enum, vocabulary: Type[VocabularyWord]) -> VocabularyWord:
+    return vocabulary[member.name]
+
+
+def engine_specs(layers: Sequence[Layer], params: Params) -> List[_core.LayerSpec]:
+    """The C++ engine's layer descriptions (``_core.LayerSpec``): batch norm folded, weights float32."""
+    specs: List[_core.LayerSpec] = []
     for layer in layers:
         (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
-        # The bindings take the plain spellings.
-        spec: Dict[str, Any] = {
-            "type": str(layer.type), "in_h": h, "in_w": w, "in_c": cin, "out_c": cout, "stride": layer.stride,
-            "padding": list(layer.padding), "activation": str(layer.activation), "weight": None, "bias": None}
+        weight: Optional[npt.NDArray[np.float32]] = None
+        bias: Optional[npt.NDArray[np.float32]] = None
         if layer.name in params and layer.weight_shape is not None:
             weight, bias = fold_batch_norm(layer, params[layer.name])
-            spec["weight"], spec["bias"] = weight.ravel(), bias
-        specs.append(spec)
+            weight = weight.ravel()
+        specs.append(_core.LayerSpec(_core_word(layer.type, LayerType, _core.LayerKind), h, w, cin, cout,
+                                     stride=layer.stride, padding=layer.padding,
+                                     activation=_core_word(layer.activation, Activation, _core.Activation),
+                                     weight=weight, bias=bias))
     return specs
 
 
@@ -180,7 +198,8 @@ class MobileNetV1:
         self.precision = precision
         # An integer network's scheme (scales, zero points, per-channel or not); None in float precisions.
         self.quantization = getattr(self, "quantization", None)
-        self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads, backend=backend)
+        self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads,
+                                     backend=_core_word(backend, Backend, _core.PointwiseBackend))
 
     # ------------------------------------------------------------------ running
 
@@ -292,7 +311,7 @@ class MobileNetV1:
 
     @property
     def backend(self) -> str:
-        return self._engine.backend
+        return _vocabulary_word(self._engine.backend, Backend)
 
     @property
     def kernel_names(self) -> List[str]:
