@@ -1,0 +1,127 @@
+"""
+mobilenet compute core (private; use the mobilenet package)
+"""
+from __future__ import annotations
+import collections.abc
+import enum
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'blas_available', 'blas_config', 'isa', 'physical_cores', 'supported_isas']
+class LayerKind(enum.Enum):
+    """
+    A layer's type (mobilenet.vocabulary.LayerType).
+    """
+    AVGPOOL = 3
+    CONV1X1 = 2
+    CONV3X3 = 0
+    DWCONV3X3 = 1
+    FC = 4
+class Activation(enum.Enum):
+    """
+    What follows a layer (mobilenet.vocabulary.Activation).
+    """
+    NONE = 0
+    RELU = 1
+    RELU6 = 2
+class InputLayout(enum.Enum):
+    """
+    How an input batch is laid out (mobilenet.vocabulary.Layout).
+    """
+    NCHW = 1
+    NHWC = 0
+class PointwiseBackend(enum.Enum):
+    """
+    What runs the 1x1 convolutions (mobilenet.vocabulary.Backend).
+    """
+    BLAS = 1
+    GEMM = 0
+class LayerSpec:
+    """
+    One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, out_c), DWCONV3X3 (3, 3, c), CONV1X1 and FC (in_c, out_c); bias (out_c,).
+    """
+    def __init__(self, kind: LayerKind | str, in_h: typing.SupportsInt | typing.SupportsIndex, in_w: typing.SupportsInt | typing.SupportsIndex, in_c: typing.SupportsInt | typing.SupportsIndex, out_c: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex = 1, padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = (0, 0, 0, 0), activation: Activation | str = Activation.NONE, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> None:
+        ...
+    @property
+    def activation(self) -> Activation:
+        ...
+    @property
+    def bias(self) -> numpy.typing.NDArray[numpy.float32] | None:
+        ...
+    @property
+    def in_c(self) -> int:
+        ...
+    @property
+    def in_h(self) -> int:
+        ...
+    @property
+    def in_w(self) -> int:
+        ...
+    @property
+    def kind(self) -> LayerKind:
+        ...
+    @property
+    def out_c(self) -> int:
+        ...
+    @property
+    def padding(self) -> tuple[int, int, int, int]:
+        ...
+    @property
+    def stride(self) -> int:
+        ...
+    @property
+    def weight(self) -> numpy.typing.NDArray[numpy.float32] | None:
+        ...
+class Network:
+    def __init__(self, layers: collections.abc.Sequence[LayerSpec], isa: str | None = None, threads: typing.SupportsInt | typing.SupportsIndex = 1, backend: PointwiseBackend | str = PointwiseBackend.GEMM, fuse: bool = True) -> None:
+        ...
+    def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, check_finite: bool = True) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    def output_shape(self, layer: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
+        ...
+    def profile(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, runs: typing.SupportsInt | typing.SupportsIndex = 100, warmup: typing.SupportsInt | typing.SupportsIndex = 10) -> dict[str, typing.Any]:
+        ...
+    def trim_workspaces(self, max_batch: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def backend(self) -> PointwiseBackend:
+        ...
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        ...
+    @property
+    def isa(self) -> str:
+        ...
+    @property
+    def kernel_names(self) -> list[str]:
+        ...
+    @property
+    def num_layers(self) -> int:
+        ...
+    @property
+    def output_size(self) -> int:
+        ...
+    @property
+    def packed_weight_bytes(self) -> int:
+        ...
+    @property
+    def pipelined_layers(self) -> int:
+        ...
+    @property
+    def threads(self) -> int:
+        ...
+    @threads.setter
+    def threads(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+def blas_available() -> bool:
+    ...
+def blas_config() -> str:
+    ...
+def isa() -> str:
+    """
+    The instruction set chosen at import.
+    """
+def physical_cores() -> int:
+    ...
+def supported_isas() -> list[str]:
+    ...
