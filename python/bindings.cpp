@@ -51,6 +51,8 @@ constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"
                                               {InputLayout::NCHW, "NCHW", "NCHW"}};
 constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GEMM", "gemm"},
                                                     {PointwiseBackend::Blas, "BLAS", "blas"}};
+// The spellings of mobilenet.precision (which has no enum: the names are the spellings in capitals).
+constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"}};
 
 // An argument that takes a bound enum's member or its vocabulary spelling.
 template <class Enum>
@@ -283,6 +285,7 @@ PYBIND11_MODULE(_core, m) {
   bind_enum(m, "Activation", kActivationWords, "What follows a layer (mobilenet.vocabulary.Activation).");
   bind_enum(m, "InputLayout", kLayoutWords, "How an input batch is laid out (mobilenet.vocabulary.Layout).");
   bind_enum(m, "PointwiseBackend", kBackendWords, "What runs the 1x1 convolutions (mobilenet.vocabulary.Backend).");
+  bind_enum(m, "Precision", kPrecisionWords, "The arithmetic a layer runs in (mobilenet.precision).");
 
   py::class_<BoundLayerSpec>(m, "LayerSpec",
                              "One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, "
@@ -336,6 +339,12 @@ PYBIND11_MODULE(_core, m) {
                                std::vector<std::string> names;
                                for (int i = 0; i < n.num_layers(); ++i) names.push_back(n.kernel_name(i));
                                return names;
+                             })
+      .def_property_readonly("precisions",
+                             [](const Network& n) {
+                               std::vector<Precision> precisions;
+                               for (const LayerPlan& layer : n.plan().layers) precisions.push_back(layer.precision);
+                               return precisions;
                              })
       .def("output_shape", &Network::output_shape, py::arg("layer"))
       .def_property("threads", &Network::threads, &Network::set_threads);

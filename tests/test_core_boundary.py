@@ -53,3 +53,11 @@ def test_network_reports_its_backend_as_the_bound_enum():
         assert _core.Network([spec], backend=_core.PointwiseBackend.BLAS).backend is _core.PointwiseBackend.BLAS
     with pytest.raises(ValueError, match="unknown pointwise backend 'mkl'"):
         _core.Network([spec], backend="mkl")
+
+
+def test_precision_enum_spells_the_package_precisions():
+    """mobilenet.precision has spellings, not an enum: each bound member is one of them in capitals."""
+    from mobilenet.precision import PRECISIONS
+    assert {name.lower() for name in _core.Precision.__members__} <= set(PRECISIONS)
+    spec = _core.LayerSpec("fc", 1, 1, 4, 2, weight=np.ones(8, np.float32))
+    assert _core.Network([spec]).precisions == [_core.Precision.FLOAT32]

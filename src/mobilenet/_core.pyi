@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'blas_available', 'blas_config', 'isa', 'physical_cores', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'blas_available', 'blas_config', 'isa', 'physical_cores', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -36,6 +36,11 @@ class PointwiseBackend(enum.Enum):
     """
     BLAS = 1
     GEMM = 0
+class Precision(enum.Enum):
+    """
+    The arithmetic a layer runs in (mobilenet.precision).
+    """
+    FLOAT32 = 0
 class LayerSpec:
     """
     One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, out_c), DWCONV3X3 (3, 3, c), CONV1X1 and FC (in_c, out_c); bias (out_c,).
@@ -106,6 +111,9 @@ class Network:
         ...
     @property
     def pipelined_layers(self) -> int:
+        ...
+    @property
+    def precisions(self) -> list[Precision]:
         ...
     @property
     def threads(self) -> int:
