@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'blas_available', 'blas_config', 'isa', 'physical_cores', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -121,15 +121,33 @@ class Network:
     @threads.setter
     def threads(self, arg1: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+def affinity_cpus() -> list[int]:
+    """
+    CPUs in this process's affinity mask.
+    """
 def blas_available() -> bool:
     ...
 def blas_config() -> str:
     ...
+def cgroup_cpu_limit(proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
+    """
+    Whole CPUs the cgroup CPU quota allows (rounded down, at least 1), or 0 when none is set.
+    """
+def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
+    """
+    Physical cores in the affinity mask, capped by the cgroup CPU quota; at least 1.
+    """
 def isa() -> str:
     """
     The instruction set chosen at import.
     """
 def physical_cores() -> int:
-    ...
+    """
+    Physical cores of every online CPU (the machine's).
+    """
+def physical_cores_of(cpus: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sysfs_cpu_dir: str = '/sys/devices/system/cpu') -> int:
+    """
+    Physical cores among the given CPUs (SMT siblings count once).
+    """
 def supported_isas() -> list[str]:
     ...
