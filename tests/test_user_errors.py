@@ -73,7 +73,10 @@ def test_bad_isa_in_the_environment_is_a_usage_error():
 
 
 def test_ctrl_c_stops_profile_within_a_second():
-    code = ("import sys; from mobilenet import cli; print('ready', flush=True); "
+    # The child takes Ctrl-C as a user's terminal gives it: a test run started in
+    # the background (`cmd &` in a script) passes SIGINT on as ignored.
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from mobilenet import cli; print('ready', flush=True); "
             "sys.exit(cli.main(['profile', '--alpha', '0.25', '--resolution', '64', '--threads', '1', "
             "'--runs', '1000000', '--warmup', '1000000']))")
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
