@@ -259,7 +259,8 @@ inline DwVariant dw_variant(const DwConvArgs& a) {
   if (a.stride == 1 && a.channels < W && W % a.channels == 0 && CI == a.channels && dw_out_stride(a) == a.channels)
     return DwVariant::PackedPixels;
   const bool rows_fit_l1 = int64_t{3} * a.in_w * CI * int64_t{sizeof(float)} <= kL1Bytes;
-  if (rows_fit_l1 || a.out_w < (a.stride == 1 ? kMinBlockColumnsStride1 : kMinBlockColumnsStride2)) return DwVariant::Rows;
+  const int min_block_columns = a.stride == 1 ? kMinBlockColumnsStride1 : kMinBlockColumnsStride2;
+  if (rows_fit_l1 || a.out_w < min_block_columns) return DwVariant::Rows;
   return DwVariant::Blocks;
 }
 
