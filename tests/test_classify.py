@@ -40,12 +40,15 @@ def test_indices_without_labels(small_model, capsys):
 def test_labels_file_and_json(small_model, capsys):
     net, folder = small_model
     (folder / "labels.txt").write_text("".join(f"thing {i}\n" for i in range(6)))
-    args = ["classify", str(folder / "photo.png"), str(folder / "photo.png"), "--weights", str(folder / "small.npz"),
-            "--labels", str(folder / "labels.txt"), "--json"]
+    (folder / "copy.png").write_bytes((folder / "photo.png").read_bytes())
+    # A file named twice is one input: one result each for photo.png and copy.png.
+    args = ["classify", str(folder / "photo.png"), str(folder / "copy.png"), str(folder / "photo.png"),
+            "--weights", str(folder / "small.npz"), "--labels", str(folder / "labels.txt"), "--json"]
     assert main(args) == 0
     result = json.loads(capsys.readouterr().out)
     order, _ = _expected_top(net, folder / "photo.png", 5)
-    assert len(result) == 2 and [entry["index"] for entry in result[0]["top"]] == order
+    assert [entry["image"] for entry in result] == [str(folder / "photo.png"), str(folder / "copy.png")]
+    assert [entry["index"] for entry in result[0]["top"]] == order
     assert result[0]["top"][0]["label"] == f"thing {order[0]}"
 
 

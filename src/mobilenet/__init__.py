@@ -6,6 +6,8 @@
     net = mobilenet.load("mobilenet_v1_0.25_224.tflite")   # real weights
     net = mobilenet.pretrained()   # the bundled TF 0.25/224, ImageNet-trained
     probs = net(mobilenet.preprocess("cat.jpg", net))
+    for row in mobilenet.classify_files(paths):   # many files: threads decode, batches run
+        print(row.input, row.top[0].label if row.ok else row.error)
 """
 from importlib.metadata import PackageNotFoundError, version as _version
 from typing import List
@@ -15,6 +17,7 @@ from typing import List
 import mobilenet._core as _core
 
 from . import reference
+from .batch_classify import ClassifyRow, classify_files
 from .bundled import pretrained, sample_image
 from .graph import Layer, build_layers
 from .io import load
@@ -46,4 +49,5 @@ def default_threads() -> int:
 
 
 __all__ = ["MobileNetV1", "Layer", "Summary", "build_layers", "load", "preprocess", "Preprocessing", "isa",
-           "supported_isas", "default_threads", "reference", "pretrained", "sample_image", "__version__"]
+           "supported_isas", "default_threads", "reference", "pretrained", "sample_image",
+           "classify_files", "ClassifyRow", "__version__"]

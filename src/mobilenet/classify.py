@@ -1,21 +1,26 @@
-"""`mobilenet classify IMAGE... [--sample] [--weights FILE] [--labels FILE] [--top 5] [--json]`.
+"""`mobilenet classify [INPUT...] [--from-file LIST] [--sample] [--output FILE [--resume]] ...`.
 
-Prints the top classes with their probabilities for each image. Without
---weights the bundled model runs (TensorFlow's float 0.25/224, see
-mobilenet.pretrained); --sample adds the bundled photo to the images. Labels
-come from the model file when it carries them, else from --labels, else the
-class indices are printed. Exit status: 0 on success, 2 for bad arguments,
-1 with a one-line message for an unreadable model, labels file or image.
+Classifies image files, folders of them (recursively) and glob patterns, with
+the bundled model (TensorFlow's float 0.25/224, see mobilenet.pretrained) or
+--weights. Images are decoded on a pool of threads while the network runs on
+batches (mobilenet.batch_classify). Without --output the top classes are
+printed per image (--json: one JSON array at the end); with --output they go to
+a JSON Lines or CSV file, one row per input in input order, flushed as they
+come, and --resume continues an interrupted run. Exit status: 0 when every
+input was classified, 1 when any failed (every row is still written; also an
+unreadable model or labels file), 2 for bad arguments, 130 on Ctrl-C and 143 on SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
-from typing import List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, Iterator, List, Optional, Sequence, TypeVar
 
-import numpy as np
-
+from .batch_classify import DEFAULT_BATCH, FORMATS, ClassifyRow
 from .precision import PRECISIONS, PrecisionNotAvailable
 
 _P = TypeVar("_P", bound=argparse.ArgumentParser)  # the main parser's class (cli's _Parser)
@@ -26,14 +31,33 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
                                    description="Classify images with the bundled ImageNet-trained MobileNet v1 "
                                                "(TensorFlow's float 0.25/224), or one loaded from a model file "
                                                "(TFLite, Keras .h5, PyTorch/timm, ONNX or mobilenet .npz).")
-    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (anything Pillow reads)")
+    parser.add_argument("images", nargs="*", metavar="INPUT",
+                        help="image files (anything Pillow reads), folders (searched recursively for image "
+                             "files) or glob patterns ('photos/**/*.jpg', quoted)")
+    parser.add_argument("--from-file", metavar="LIST", action="append", default=[],
+                        help="also classify the paths listed in LIST, one per line ('-': standard input)")
     parser.add_argument("--sample", action="store_true",
                         help="also classify the bundled sample photo (scikit-image's chelsea, CC0)")
     parser.add_argument("--weights", metavar="FILE", help="model file (default: the bundled model)")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line (if the model has none)")
-    parser.add_argument("--top", type=_positive_int, default=5, help="how many classes to print (default 5)")
+    parser.add_argument("--top", type=_positive_int, default=5, help="how many classes per image (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument("--threads", type=_positive_int, default=None, help="worker threads")
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="write one row per input to FILE as JSON Lines (.jsonl) or CSV (.csv); '-': stdout")
+    parser.add_argument("--format", choices=FORMATS, default=None,
+                        help="the --output format (default: from the file's extension; jsonl for stdout)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows already in --output FILE and classify only the inputs it lacks")
+    parser.add_argument("--batch", type=_positive_int, default=DEFAULT_BATCH,
+                        help=f"images per forward pass (default {DEFAULT_BATCH})")
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="the network's threads (default: the physical cores this process may use)")
+    parser.add_argument("--decode-threads", type=_positive_int, default=None,
+                        help="threads decoding images (default: the CPUs this process may use)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument("--draft", action="store_true",
+                        help="decode large JPEGs at a reduced scale (faster, slightly different pixels)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="arithmetic (default: int8 for quantized models, else float32)")
     parser.add_argument("--no-exif-transpose", dest="exif_transpose", action="store_false",
@@ -52,30 +76,86 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _fail(message: str) -> int:
-    print(f"mobilenet classify: error: {message}", file=sys.stderr)
-    return 1
+def _fail(message: str, status: int = 1) -> int:
+    hint = " (see 'mobilenet classify --help')" if status == 2 else ""
+    print(f"mobilenet classify: error: {message}{hint}", file=sys.stderr)
+    return status
 
 
-def top_classes(probs: np.ndarray, k: int,
-                labels: Optional[Sequence[str]] = None) -> List[Tuple[int, Optional[str], float]]:
-    """[(index, label or None, probability)] of the k most probable classes, ties by lower index."""
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(int(i), labels[i] if labels else None, float(probs[i])) for i in order]
+class Terminated(SystemExit):
+    """SIGTERM, raised in the main thread so that the output is closed on a complete line."""
+
+
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated(128 + signal.SIGTERM)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave the signal as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _inputs(args: argparse.Namespace) -> List[str]:
+    from .batch_classify import expand_inputs, read_path_list
+    from .bundled import sample_image
+    items = list(args.images)
+    listed: List[str] = []
+    for source in args.from_file:
+        if source == "-":
+            listed += read_path_list(sys.stdin)
+        else:
+            try:
+                listed += read_path_list(source)
+            except OSError as e:
+                raise ValueError(f"--from-file {source}: {e.strerror or e}") from None
+    files = expand_inputs(items)
+    # Listed paths are taken as they are (no globs, no folders), after the command line's.
+    known = set(files)
+    files += [p for p in dict.fromkeys(listed) if p not in known]
+    if args.sample:
+        files.append(sample_image())
+    return files
 
 
 def run(args: argparse.Namespace) -> int:
-    from . import load, preprocess
-    from .bundled import pretrained, sample_image
+    if not args.images and not args.sample and not args.from_file:
+        return _fail("give INPUT files, folders or patterns, --from-file LIST or --sample", 2)
+    if args.resume and (args.output is None or args.output == "-"):
+        return _fail("--resume needs --output FILE", 2)
+    if args.format is not None and args.output is None:
+        return _fail("--format needs --output", 2)
+    if args.json and args.output is not None:
+        return _fail("--json prints to the terminal; with --output, use --format jsonl", 2)
+    fmt: Optional[str] = None
+    if args.output is not None:
+        from .batch_classify import output_format
+        try:
+            fmt = args.format or ("jsonl" if args.output == "-" else output_format(args.output))
+        except ValueError as e:
+            return _fail(f"--output: {e}", 2)
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if args.output != "-" and not os.path.isdir(folder):
+            return _fail(f"--output: folder {folder!r} does not exist", 2)
+    try:
+        inputs = _inputs(args)
+    except ValueError as e:
+        return _fail(str(e), 2)
+    if not inputs:
+        return _fail("no image files found in " + ", ".join(args.images + args.from_file), 2)
+
+    from . import load
+    from .bundled import pretrained
     from .io import fit_labels, read_labels
-    if not args.images and not args.sample:
-        print("mobilenet classify: error: give IMAGE files or --sample (see 'mobilenet classify --help')",
-              file=sys.stderr)
-        return 2
     try:
         options = {"threads": args.threads, "precision": args.precision}
         net = pretrained(**options) if args.weights is None else load(args.weights, **options)
-        images = list(args.images) + ([sample_image()] if args.sample else [])
     except (FileNotFoundError, ValueError, ImportError, TypeError, PrecisionNotAvailable) as e:
         return _fail(str(e))
     labels = net.labels
@@ -84,24 +164,74 @@ def run(args: argparse.Namespace) -> int:
             labels = fit_labels(read_labels(args.labels), net.num_classes, args.labels)
         except (FileNotFoundError, ValueError) as e:
             return _fail(str(e))
-    results = []
-    status = 0
-    for image in images:
+    top = min(args.top, net.num_classes)
+
+    done: Dict[str, ClassifyRow] = {}
+    if args.resume:
+        from .batch_classify import finished_inputs
         try:
-            x = preprocess(image, net, exif_transpose=args.exif_transpose)
-        except (FileNotFoundError, ValueError, TypeError, ImportError) as e:
-            print(f"mobilenet classify: error: {e}", file=sys.stderr)
-            status = 1
-            continue
-        probs = net(x)[0]
-        results.append((image, top_classes(probs, args.top, labels)))
+            done = finished_inputs(args.output, fmt, top=top)
+        except (ValueError, OSError) as e:
+            return _fail(f"--resume: {e}", 2)
+    todo = [p for p in inputs if p not in done]
+    failed = sum(1 for p in inputs if p in done and not done[p].ok)
+    with _sigterm_exits():
+        failed += _classify(args, net, labels, top, fmt, inputs, todo)
+    return 1 if failed else 0
+
+
+def _classify(args: argparse.Namespace, net: Any, labels: Optional[Sequence[str]], top: int, fmt: Optional[str],
+              inputs: List[str], todo: List[str]) -> int:
+    """Classify todo, writing or printing each row as it comes; the number of inputs that failed."""
+    from tqdm import tqdm
+
+    from .batch_classify import RowWriter, classify_files, open_writer
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    # Shown after a second, so that a handful of images prints no bar.
+    bar = tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="img", file=sys.stderr,
+               disable=not show, delay=1.0 if args.progress is None else 0.0, dynamic_ncols=True)
+    failed = 0
+    rows = classify_files(todo, net, batch=args.batch, top=top, workers=args.decode_threads, labels=labels,
+                          exif_transpose=args.exif_transpose, draft=args.draft)
+    results: List[ClassifyRow] = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(bar.close)
+        stack.callback(rows.close)  # type: ignore[attr-defined]  # a generator: stops the decoders
+        writer: Optional[RowWriter] = None
+        if args.output == "-":
+            writer = RowWriter(sys.stdout, fmt or "jsonl", top, close=False)
+        elif args.output is not None:
+            writer = stack.enter_context(open_writer(args.output, fmt, top=top, append=args.resume))
+        for row in rows:
+            if not row.ok:
+                failed += 1
+            if writer is not None:
+                writer.write(row)
+            elif args.json:
+                results.append(row)
+                if not row.ok:
+                    _print_row(row, bar)
+            else:
+                _print_row(row, bar)
+            bar.update(1)
     if args.json:
-        print(json.dumps([{"image": image, "top": [{"index": i, "label": label, "probability": p}
-                                                   for i, label, p in top]}
-                          for image, top in results], indent=2))
+        print(json.dumps([{"image": row.input, "top": [{"index": p.index, "label": p.label, "probability": p.score}
+                                                       for p in row.top]}
+                          for row in results if row.ok], indent=2))
+    if args.output is not None and args.output != "-":
+        print(f"mobilenet classify: {len(inputs) - len(todo)} already done, {len(todo) - failed} classified, "
+              f"{failed} failed: {args.output}", file=sys.stderr)
+    return failed
+
+
+def _print_row(row: ClassifyRow, bar: Any) -> None:
+    if not row.ok:
+        text, stream = f"mobilenet classify: error: {row.error}", sys.stderr
     else:
-        for image, top in results:
-            print(image)
-            for i, label, p in top:
-                print(f"  {p:8.4f}  {i:5d}  {label if label is not None else ''}".rstrip())
-    return status
+        lines = [row.input] + [f"  {p.score:8.4f}  {p.index:5d}  {p.label if p.label is not None else ''}".rstrip()
+                               for p in row.top]
+        text, stream = "\n".join(lines), sys.stdout
+    if bar.disable:
+        print(text, file=stream)
+    else:
+        bar.write(text, file=stream)
