@@ -42,6 +42,8 @@ PACKAGES = {
     "torch": OptionalPackage("torch", install="pip install torch==2.13.0",
                              alternative="or save the state_dict as .safetensors and pip install safetensors"),
     "safetensors": OptionalPackage("safetensors"),
+    # Ray Data needs the [data] extra's packages (pyarrow, pandas) besides ray itself.
+    "ray": OptionalPackage("ray", extra="ray", alternative="or pip install 'ray[data]'"),
 }
 
 

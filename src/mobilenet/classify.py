@@ -6,7 +6,8 @@ the bundled model (TensorFlow's float 0.25/224, see mobilenet.pretrained) or
 batches (mobilenet.batch_classify). Without --output the top classes are
 printed per image (--json: one JSON array at the end); with --output they go to
 a JSON Lines or CSV file, one row per input in input order, flushed as they
-come, and --resume continues an interrupted run. Exit status: 0 when every
+come, and --resume continues an interrupted run. --ray [ADDRESS] runs the same
+job on a Ray cluster (mobilenet.ray), with the same rows. Exit status: 0 when every
 input was classified, 1 when any failed (every row is still written; also an
 unreadable model or labels file), 2 for bad arguments, 130 on Ctrl-C and 143 on SIGTERM.
 """
@@ -20,8 +21,10 @@ import signal
 import sys
 from typing import Any, Dict, Iterator, List, Optional, Sequence, TypeVar
 
+from ._optional import is_installed, missing_package_message
 from .batch_classify import DEFAULT_BATCH, FORMATS, ClassifyRow
 from .precision import PRECISIONS, PrecisionNotAvailable
+from .ray import RayJobError
 
 _P = TypeVar("_P", bound=argparse.ArgumentParser)  # the main parser's class (cli's _Parser)
 
@@ -62,6 +65,10 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
                         help="arithmetic (default: int8 for quantized models, else float32)")
     parser.add_argument("--no-exif-transpose", dest="exif_transpose", action="store_false",
                         help="use the stored pixels, not turned the way the EXIF orientation says")
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                        help="run on a Ray cluster (HOST:PORT, ray://HOST:PORT; alone: RAY_ADDRESS, else a Ray "
+                             "on this machine), one network per actor of a node's spare CPUs; the paths must be "
+                             "readable on every node (needs mobilenet[ray] there)")
     parser.set_defaults(run=run)
     return parser
 
@@ -175,8 +182,13 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"--resume: {e}", 2)
     todo = [p for p in inputs if p not in done]
     failed = sum(1 for p in inputs if p in done and not done[p].ok)
+    if args.ray is not None and not is_installed("ray"):
+        return _fail(missing_package_message("ray", "--ray"))
     with _sigterm_exits():
-        failed += _classify(args, net, labels, top, fmt, inputs, todo)
+        try:
+            failed += _classify(args, net, labels, top, fmt, inputs, todo)
+        except RayJobError as e:
+            return _fail(str(e))
     return 1 if failed else 0
 
 
@@ -191,8 +203,13 @@ def _classify(args: argparse.Namespace, net: Any, labels: Optional[Sequence[str]
     bar = tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="img", file=sys.stderr,
                disable=not show, delay=1.0 if args.progress is None else 0.0, dynamic_ncols=True)
     failed = 0
-    rows = classify_files(todo, net, batch=args.batch, top=top, workers=args.decode_threads, labels=labels,
-                          exif_transpose=args.exif_transpose, draft=args.draft)
+    if args.ray is not None:
+        from .ray import classify_on_ray
+        rows = classify_on_ray(todo, net=net, address=args.ray or None, batch=args.batch, top=top, labels=labels,
+                               exif_transpose=args.exif_transpose, draft=args.draft)
+    else:
+        rows = classify_files(todo, net, batch=args.batch, top=top, workers=args.decode_threads, labels=labels,
+                              exif_transpose=args.exif_transpose, draft=args.draft)
     results: List[ClassifyRow] = []
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
