@@ -103,6 +103,38 @@ def test_scaler_table_is_the_float64_formula():
     assert bc._Scaler(mobilenet.Preprocessing()).affine  # TensorFlow's scaling takes the fast path
 
 
+def _large_photo(path, width, height, seed):
+    """A real photo scaled up with sensor-like noise: large, with detail at every scale."""
+    base = Image.open(mobilenet.sample_image()).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+    noise = np.random.default_rng(seed).normal(0, 6, (height, width, 3))
+    Image.fromarray(np.clip(np.asarray(base, np.float32) + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return str(path)
+
+
+def test_draft_only_where_the_jpeg_is_at_least_four_times_the_input(tmp_path, photos):
+    # 500x375 at 224: a half-scale decode (250x188) is smaller than twice the input, so no draft, same pixels.
+    path = _large_photo(tmp_path / "photo.jpg", 500, 375, 0)
+    assert np.array_equal(bc.prepare_image(path, size=(224, 224), draft=True), bc.prepare_image(path, size=(224, 224)))
+    with bc._open_image(path, bc._draft_size((224, 224), TENSORFLOW)) as img:
+        assert img.size == (500, 375)
+    big = _large_photo(tmp_path / "big.jpg", 2000, 1500, 1)
+    with bc._open_image(big, bc._draft_size((224, 224), TENSORFLOW)) as img:
+        assert img.size == (1000, 750)  # decoded at 1/2: 1/4 would leave fewer than 448 rows
+    _, paths = photos
+    png = paths[0]  # not a JPEG: draft changes nothing
+    assert np.array_equal(bc.prepare_image(png, size=(32, 32), draft=True), bc.prepare_image(png, size=(32, 32)))
+
+
+@pytest.mark.parametrize("width, height", [(1200, 900), (2000, 1500), (1800, 3600), (4000, 3000)])
+def test_draft_stays_within_the_stated_bound(tmp_path, width, height):
+    # The README's bound for --draft: model inputs within 8 pixel levels (of 255) anywhere, 0.5 on average.
+    path = _large_photo(tmp_path / "big.jpg", width, height, width)
+    exact = bc.prepare_image(path, size=(224, 224))
+    draft = bc.prepare_image(path, size=(224, 224), draft=True)
+    levels = np.abs(exact - draft) * 127.5  # TensorFlow's scaling: one level is 2/255
+    assert 0 < levels.mean() <= 0.5 and levels.max() <= 8
+
+
 # ------------------------------------------------------------------ classify_files
 
 def _expected(net, path, k):
