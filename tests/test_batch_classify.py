@@ -94,7 +94,11 @@ def test_prepare_image_is_bit_identical_to_preprocess(photos, pre):
 def test_scaler_table_is_the_float64_formula():
     # Both ways of scaling (ufuncs where exact, else the table) against preprocess's formula on every value.
     pixels = np.arange(256, dtype=np.uint8).repeat(3).reshape(16, 16, 3)
-    for pre in (mobilenet.Preprocessing(), mobilenet.Preprocessing(mean=(0.1, 0.2, 0.3), std=(0.7, 0.01, 3.0))):
+    pres = [mobilenet.Preprocessing(), mobilenet.Preprocessing(mean=(0.1, 0.2, 0.3), std=(0.7, 0.01, 3.0)),
+            mobilenet.Preprocessing(mean=(0.5, 0.25, 0.5), std=(0.5, 0.5, 0.25))]
+    kinds = [(bc._Scaler(pre).affine, bc._Scaler(pre).uniform) for pre in pres]
+    assert kinds[0] == (True, True) and not kinds[1][0] and kinds[2] == (True, False)  # every path is taken
+    for pre in pres:
         scaler = bc._Scaler(pre)
         out = np.empty(pixels.shape, np.float32)
         scaler(pixels, out)

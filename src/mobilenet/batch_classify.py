@@ -145,15 +145,22 @@ class _Scaler:
         self.shift, self.scale = (255.0 * mean).astype(np.float32), (255.0 * std).astype(np.float32)
         values = np.arange(256, dtype=np.float32)[:, None]
         self.affine = bool(np.array_equal((values - self.shift) / self.scale, self.table))
+        self.uniform = bool((self.shift == self.shift[0]).all() and (self.scale == self.scale[0]).all())
         self.flat = np.ascontiguousarray(self.table.T).ravel()  # channel c's table at [256 c, 256 c + 256)
         self.offsets = np.arange(3, dtype=np.uint16) * 256
 
     def __call__(self, pixels: np.ndarray, out: np.ndarray) -> None:
-        if self.affine:
-            np.subtract(pixels, self.shift, out=out, dtype=np.float32)
-            np.divide(out, self.scale, out=out)
-        else:
+        if not self.affine:
             np.take(self.flat, pixels + self.offsets, out=out, mode="clip")
+        elif self.uniform:  # one scalar per operation: ~10x faster than broadcasting 3 values
+            np.subtract(pixels, self.shift[0], out=out, dtype=np.float32)
+            np.divide(out, self.scale[0], out=out)
+        else:
+            out[...] = pixels
+            for c in range(3):
+                channel = out[..., c]
+                np.subtract(channel, self.shift[c], out=channel)
+                np.divide(channel, self.scale[c], out=channel)
 
 
 def _draft_size(size: Tuple[int, int], pre: Preprocessing) -> int:
