@@ -91,6 +91,20 @@ def test_prepare_image_is_bit_identical_to_preprocess(photos, pre):
         assert got.dtype == np.float32 and np.array_equal(got, expected)
 
 
+def test_prepare_image_bytes_is_the_same_input(photos, tmp_path):
+    _, paths = photos
+    big = _large_photo(tmp_path / "big.jpg", 1200, 900, 7)
+    for path in paths[:4] + [big, mobilenet.sample_image()]:
+        data = pathlib.Path(path).read_bytes()
+        for draft in (False, True):
+            expected = bc.prepare_image(path, size=(224, 224), draft=draft)
+            assert np.array_equal(bc.prepare_image_bytes(data, size=(224, 224), draft=draft), expected)
+    with pytest.raises(ValueError, match="upload 3: not a readable image"):
+        bc.prepare_image_bytes(b"\xff\xd8\xff", size=(8, 8), name="upload 3")
+    with pytest.raises(TypeError, match="bytes"):
+        bc.prepare_image_bytes("a.jpg", size=(8, 8))
+
+
 def test_scaler_table_is_the_float64_formula():
     # Both ways of scaling (ufuncs where exact, else the table) against preprocess's formula on every value.
     pixels = np.arange(256, dtype=np.uint8).repeat(3).reshape(16, 16, 3)
@@ -119,10 +133,10 @@ def test_draft_only_where_the_jpeg_is_at_least_four_times_the_input(tmp_path, ph
     # 500x375 at 224: a half-scale decode (250x188) is smaller than twice the input, so no draft, same pixels.
     path = _large_photo(tmp_path / "photo.jpg", 500, 375, 0)
     assert np.array_equal(bc.prepare_image(path, size=(224, 224), draft=True), bc.prepare_image(path, size=(224, 224)))
-    with bc._open_image(path, bc._draft_size((224, 224), TENSORFLOW)) as img:
+    with bc._open_image(path, bc._draft_size((224, 224), TENSORFLOW), "photo") as img:
         assert img.size == (500, 375)
     big = _large_photo(tmp_path / "big.jpg", 2000, 1500, 1)
-    with bc._open_image(big, bc._draft_size((224, 224), TENSORFLOW)) as img:
+    with bc._open_image(big, bc._draft_size((224, 224), TENSORFLOW), "big") as img:
         assert img.size == (1000, 750)  # decoded at 1/2: 1/4 would leave fewer than 448 rows
     _, paths = photos
     png = paths[0]  # not a JPEG: draft changes nothing
