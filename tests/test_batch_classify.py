@@ -91,16 +91,66 @@ def test_prepare_image_is_bit_identical_to_preprocess(photos, pre):
         assert got.dtype == np.float32 and np.array_equal(got, expected)
 
 
+def test_prepare_image_bytes_is_the_same_input(photos, tmp_path):
+    _, paths = photos
+    big = _large_photo(tmp_path / "big.jpg", 1200, 900, 7)
+    for path in paths[:4] + [big, mobilenet.sample_image()]:
+        data = pathlib.Path(path).read_bytes()
+        for draft in (False, True):
+            expected = bc.prepare_image(path, size=(224, 224), draft=draft)
+            assert np.array_equal(bc.prepare_image_bytes(data, size=(224, 224), draft=draft), expected)
+    with pytest.raises(ValueError, match="upload 3: not a readable image"):
+        bc.prepare_image_bytes(b"\xff\xd8\xff", size=(8, 8), name="upload 3")
+    with pytest.raises(TypeError, match="bytes"):
+        bc.prepare_image_bytes("a.jpg", size=(8, 8))
+
+
 def test_scaler_table_is_the_float64_formula():
     # Both ways of scaling (ufuncs where exact, else the table) against preprocess's formula on every value.
     pixels = np.arange(256, dtype=np.uint8).repeat(3).reshape(16, 16, 3)
-    for pre in (mobilenet.Preprocessing(), mobilenet.Preprocessing(mean=(0.1, 0.2, 0.3), std=(0.7, 0.01, 3.0))):
+    pres = [mobilenet.Preprocessing(), mobilenet.Preprocessing(mean=(0.1, 0.2, 0.3), std=(0.7, 0.01, 3.0)),
+            mobilenet.Preprocessing(mean=(0.5, 0.25, 0.5), std=(0.5, 0.5, 0.25))]
+    kinds = [(bc._Scaler(pre).affine, bc._Scaler(pre).uniform) for pre in pres]
+    assert kinds[0] == (True, True) and not kinds[1][0] and kinds[2] == (True, False)  # every path is taken
+    for pre in pres:
         scaler = bc._Scaler(pre)
         out = np.empty(pixels.shape, np.float32)
         scaler(pixels, out)
         expected = ((pixels.astype(np.float64) / 255.0 - np.array(pre.mean)) / np.array(pre.std)).astype(np.float32)
         assert np.array_equal(out, expected)
     assert bc._Scaler(mobilenet.Preprocessing()).affine  # TensorFlow's scaling takes the fast path
+
+
+def _large_photo(path, width, height, seed):
+    """A real photo scaled up with sensor-like noise: large, with detail at every scale."""
+    base = Image.open(mobilenet.sample_image()).convert("RGB").resize((width, height), Image.Resampling.BICUBIC)
+    noise = np.random.default_rng(seed).normal(0, 6, (height, width, 3))
+    Image.fromarray(np.clip(np.asarray(base, np.float32) + noise, 0, 255).astype(np.uint8)).save(path, quality=90)
+    return str(path)
+
+
+def test_draft_only_where_the_jpeg_is_at_least_four_times_the_input(tmp_path, photos):
+    # 500x375 at 224: a half-scale decode (250x188) is smaller than twice the input, so no draft, same pixels.
+    path = _large_photo(tmp_path / "photo.jpg", 500, 375, 0)
+    assert np.array_equal(bc.prepare_image(path, size=(224, 224), draft=True), bc.prepare_image(path, size=(224, 224)))
+    with bc._open_image(path, bc._draft_size((224, 224), TENSORFLOW), "photo") as img:
+        assert img.size == (500, 375)
+    big = _large_photo(tmp_path / "big.jpg", 2000, 1500, 1)
+    with bc._open_image(big, bc._draft_size((224, 224), TENSORFLOW), "big") as img:
+        assert img.size == (1000, 750)  # decoded at 1/2: 1/4 would leave fewer than 448 rows
+    _, paths = photos
+    png = paths[0]  # not a JPEG: draft changes nothing
+    assert np.array_equal(bc.prepare_image(png, size=(32, 32), draft=True), bc.prepare_image(png, size=(32, 32)))
+
+
+@pytest.mark.parametrize("width, height", [(1200, 900), (2000, 1500), (1800, 3600), (4000, 3000)])
+def test_draft_stays_within_the_stated_bound(tmp_path, width, height):
+    # The README's bound for --draft: model inputs within 8 pixel levels (of 255) anywhere, 0.5 on average.
+    path = _large_photo(tmp_path / "big.jpg", width, height, width)
+    exact = bc.prepare_image(path, size=(224, 224))
+    draft = bc.prepare_image(path, size=(224, 224), draft=True)
+    levels = np.abs(exact - draft) * 127.5  # TensorFlow's scaling: one level is 2/255
+    assert 0 < levels.mean() <= 0.5 and levels.max() <= 8
 
 
 # ------------------------------------------------------------------ classify_files

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mobilenet
@@ -171,18 +172,41 @@ class _Terminal(io.StringIO):
         return True
 
 
-def test_progress_bar_only_for_long_runs_on_a_terminal():
-    assert cli.progress_bar(100, 5.0, io.StringIO()) is None        # not a terminal
-    assert cli.progress_bar(100, 0.5, _Terminal()) is None          # under a second
-    stream = _Terminal()
-    bar = cli.progress_bar(100, 5.0, stream)
-    assert bar is not None
-    bar.update(50)
-    bar.update(100)
-    bar.close()
-    text = stream.getvalue()
-    assert "50/100" in text and "100/100" in text and text.endswith("\n")
-    assert "[" + "#" * bar.width + "]" in text
+def test_progress_bar_on_a_terminal_after_a_second():
+    assert cli.progress_bar(100, "x", stream=io.StringIO()).disable          # not a terminal
+    quick = _Terminal()
+    with cli.progress_bar(3, "x", stream=quick) as bar:                    # a terminal: shown after a second
+        assert not bar.disable and bar.delay == pytest.approx(1.0)
+        bar.update(3)
+    assert quick.getvalue() == ""                                           # done sooner: nothing drawn
+    forced = io.StringIO()
+    with cli.progress_bar(3, "x", show=True, stream=forced) as bar:        # --progress: at once, anywhere
+        bar.update(3)
+    assert "3/3" in forced.getvalue()
+    assert cli.progress_bar(3, "x", show=False, stream=_Terminal()).disable  # --no-progress
+
+
+@pytest.mark.parametrize("command", ["bench", "profile"])
+def test_bench_and_profile_progress(command, capsys):
+    assert cli.main([command, *SMALL, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert command in err and "4/4" in err  # 1 warm-up run and 3 timed runs
+    assert cli.main([command, *SMALL, "--no-progress"]) == 0
+    assert "4/4" not in capsys.readouterr().err
+
+
+def test_profile_in_chunks_equals_one_call_in_shape(monkeypatch):
+    from mobilenet import profiler
+    monkeypatch.setattr(profiler, "PROGRESS_CHUNK_SECONDS", 1e-6)  # one run per chunk
+    net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 3)).astype(np.float32)
+    counts = []
+    report = net.profile(x, runs=5, warmup=2, progress=counts.append)
+    assert counts == [3, 1, 1, 1, 1] and sum(counts) == 2 + 5
+    whole = net.profile(x, runs=5, warmup=2)
+    assert report.layer_ms.shape == whole.layer_ms.shape == (5, len(net.layers))
+    assert report.total_ms.shape == (5,) and report.context["runs"] == 5 and report.context["warmup"] == 2
+    np.testing.assert_array_equal(report.output, net(x))
 
 
 def test_main_returns_exit_code_in_process(capsys):

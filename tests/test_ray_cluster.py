@@ -213,3 +213,39 @@ def test_parquet_job_and_resume(photos, local_rows, tmp_path):
     rows = mray.read_parquet_rows(str(out))
     _check_once(rows, paths)
     assert [row.input for row in rows] == paths
+
+
+class ThreadsOfTheActor(mray.Classifier):
+    """Adds the actor's network threads to each row."""
+
+    def __call__(self, batch):
+        out = super().__call__(batch)
+        out["threads"] = np.full(len(out["error"]), self.net.threads)
+        return out
+
+
+def test_own_pipeline_threads_follow_num_cpus(photos, local_rows):
+    # The README's own pipeline: Ray reads the bytes, one actor of 2 CPUs classifies them with 2 threads
+    # (one node holds the actor, the other node's CPUs run the read tasks).
+    import ray
+    import ray.cloudpickle
+    from ray.data import ActorPoolStrategy, read_binary_files
+    _, paths = photos
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(address=ADDRESS, logging_level="WARNING", log_to_driver=False)
+    try:
+        ds = read_binary_files(paths[:64], include_paths=True).map_batches(
+            ThreadsOfTheActor, fn_constructor_kwargs={"top": 5}, batch_size=32,
+            compute=ActorPoolStrategy(size=1), num_cpus=2)
+        out = {str(row["path"]): row for row in ds.iter_rows()}
+    finally:
+        ray.shutdown()
+    assert sorted(out) == sorted(paths[:64])
+    assert {int(row["threads"]) for row in out.values()} == {2}
+    for want in local_rows[:64]:
+        got = out[want.input]
+        if want.ok:  # the same inputs; the passes' batches are Ray's, so the last bits may differ
+            assert [int(c) for c in got["classes"]][:1] == [want.top[0].index]
+            assert float(got["scores"][0]) == pytest.approx(want.top[0].score, rel=1e-5)
+        else:
+            assert got["error"] == want.error

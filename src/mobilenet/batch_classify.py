@@ -6,7 +6,8 @@ The public surface, shared by every runner that writes classification results:
 
 - ``Prediction`` (index, label, score) and ``ClassifyRow`` (input, top, error): one row per input;
 - ``rows_from_probs``: a batch of probabilities to rows, the one place scores become rows;
-- ``prepare_image``: a file to the network's input, bit-identical to ``mobilenet.preprocess``;
+- ``prepare_image`` / ``prepare_image_bytes``: a file (or its bytes) to the network's input,
+  bit-identical to ``mobilenet.preprocess``;
 - ``classify_files``: an iterator of rows, in input order, for any number of files;
 - ``open_writer`` / ``read_rows``: the output formats (``FORMATS``), flushed per write, and the
   reader that ``--resume`` uses (it drops a truncated last line, the mark of an interrupted run);
@@ -145,15 +146,22 @@ class _Scaler:
         self.shift, self.scale = (255.0 * mean).astype(np.float32), (255.0 * std).astype(np.float32)
         values = np.arange(256, dtype=np.float32)[:, None]
         self.affine = bool(np.array_equal((values - self.shift) / self.scale, self.table))
+        self.uniform = bool((self.shift == self.shift[0]).all() and (self.scale == self.scale[0]).all())
         self.flat = np.ascontiguousarray(self.table.T).ravel()  # channel c's table at [256 c, 256 c + 256)
         self.offsets = np.arange(3, dtype=np.uint16) * 256
 
     def __call__(self, pixels: np.ndarray, out: np.ndarray) -> None:
-        if self.affine:
-            np.subtract(pixels, self.shift, out=out, dtype=np.float32)
-            np.divide(out, self.scale, out=out)
-        else:
+        if not self.affine:
             np.take(self.flat, pixels + self.offsets, out=out, mode="clip")
+        elif self.uniform:  # one scalar per operation: ~10x faster than broadcasting 3 values
+            np.subtract(pixels, self.shift[0], out=out, dtype=np.float32)
+            np.divide(out, self.scale[0], out=out)
+        else:
+            out[...] = pixels
+            for c in range(3):
+                channel = out[..., c]
+                np.subtract(channel, self.shift[c], out=channel)
+                np.divide(channel, self.scale[c], out=channel)
 
 
 def _draft_size(size: Tuple[int, int], pre: Preprocessing) -> int:
@@ -165,19 +173,38 @@ def _draft_size(size: Tuple[int, int], pre: Preprocessing) -> int:
     return 2 * side
 
 
-def _open_image(path: str, draft: Optional[int]) -> Any:  # a PIL image, decoded, EXIF orientation applied later
+def _open_image(source: Union[str, bytes], draft: Optional[int], name: str) -> Any:
+    """A PIL image from a file name or the file's bytes, decoded (at a reduced scale with draft)."""
     from PIL import Image
-
-    from ._files import existing_file
-    name = existing_file(path, "image file")
     try:
-        img = Image.open(name)
-        if draft is not None and img.format == "JPEG":
-            img.draft("RGB", (draft, draft))
-        img.load()
+        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        try:
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", (draft, draft))
+            img.load()
+        except BaseException:
+            img.close()
+            raise
         return img
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"{name}: not a readable image ({e})") from e
+
+
+def _input_size(net: Optional[MobileNetV1], size: Optional[Tuple[int, int]]) -> Tuple[int, int]:
+    if size is not None:
+        return size
+    if net is None:
+        raise ValueError("preparing an image needs the network (for its input size) or size=")
+    return int(net.input_shape[0]), int(net.input_shape[1])
+
+
+def _prepare(image: Any, size: Tuple[int, int], pre: Preprocessing, exif_transpose: bool,
+             out: Optional[np.ndarray]) -> np.ndarray:
+    pixels = np.asarray(resize_and_crop(image, size, pre, exif_transpose=exif_transpose))
+    if out is None:
+        out = np.empty(pixels.shape, np.float32)
+    _scaler(pre)(pixels, out)
+    return out
 
 
 def prepare_image(path: FilePath, net: Optional[MobileNetV1] = None, *, out: Optional[np.ndarray] = None,
@@ -191,23 +218,28 @@ def prepare_image(path: FilePath, net: Optional[MobileNetV1] = None, *, out: Opt
     resize needs; faster on photos much larger than the input, slightly different pixels (see the README).
     """
     pre = preprocessing if preprocessing is not None else getattr(net, "preprocessing", None) or TENSORFLOW
-    if size is None:
-        if net is None:
-            raise ValueError("prepare_image needs the network (for its input size) or size=")
-        size = (int(net.input_shape[0]), int(net.input_shape[1]))
+    size = _input_size(net, size)
     name = os.fsdecode(path)
-    image: Any = name
-    if draft:
-        image = _open_image(name, _draft_size(size, pre))
-    try:
-        pixels = np.asarray(resize_and_crop(image, size, pre, exif_transpose=exif_transpose))
-    finally:
-        if draft:
-            image.close()
-    if out is None:
-        out = np.empty(pixels.shape, np.float32)
-    _scaler(pre)(pixels, out)
-    return out
+    if not draft:
+        return _prepare(name, size, pre, exif_transpose, out)  # preprocess's own file reading
+    from ._files import existing_file
+    with _open_image(existing_file(name, "image file"), _draft_size(size, pre), name) as image:
+        return _prepare(image, size, pre, exif_transpose, out)
+
+
+def prepare_image_bytes(data: Union[bytes, bytearray, memoryview], net: Optional[MobileNetV1] = None, *,
+                        name: str = "image", out: Optional[np.ndarray] = None,
+                        preprocessing: Optional[Preprocessing] = None, size: Optional[Tuple[int, int]] = None,
+                        exif_transpose: bool = True, draft: bool = False) -> np.ndarray:
+    """``prepare_image`` for the bytes of an image file (e.g. read from object storage): the same
+    decoder on the same bytes, so the same input as ``prepare_image`` on the file. name: what
+    an error message calls the image (ValueError "<name>: not a readable image (...)")."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    pre = preprocessing if preprocessing is not None else getattr(net, "preprocessing", None) or TENSORFLOW
+    size = _input_size(net, size)
+    with _open_image(bytes(data), _draft_size(size, pre) if draft else None, name) as image:
+        return _prepare(image, size, pre, exif_transpose, out)
 
 
 _SCALERS: Dict[Preprocessing, _Scaler] = {}
@@ -578,6 +610,6 @@ def finished_inputs(path: str, format: Optional[str] = None, *, top: Optional[in
 
 
 __all__ = ["FORMATS", "DEFAULT_BATCH", "Prediction", "ClassifyRow", "rows_from_probs", "error_row", "top_indices",
-           "prepare_image", "classify_files", "default_workers", "expand_inputs", "read_path_list",
-           "image_extensions", "output_format", "csv_header", "RowWriter", "open_writer", "read_rows",
-           "finished_inputs"]
+           "prepare_image", "prepare_image_bytes", "classify_files", "default_workers", "expand_inputs",
+           "read_path_list", "image_extensions", "output_format", "csv_header", "RowWriter", "open_writer",
+           "read_rows", "finished_inputs"]

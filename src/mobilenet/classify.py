@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
     parser.add_argument("--decode-threads", type=_positive_int, default=None,
                         help="threads decoding images (default: the CPUs this process may use)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show a progress bar on stderr (default: when stderr is a terminal)")
+                        help="show a progress bar on stderr (default: on a terminal, when the run takes over a second)")
     parser.add_argument("--draft", action="store_true",
                         help="decode large JPEGs at a reduced scale (faster, slightly different pixels)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -195,13 +195,9 @@ def run(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace, net: Any, labels: Optional[Sequence[str]], top: int, fmt: Optional[str],
               inputs: List[str], todo: List[str]) -> int:
     """Classify todo, writing or printing each row as it comes; the number of inputs that failed."""
-    from tqdm import tqdm
-
+    from ._progress import progress_bar
     from .batch_classify import RowWriter, classify_files, open_writer
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-    # Shown after a second, so that a handful of images prints no bar.
-    bar = tqdm(total=len(inputs), initial=len(inputs) - len(todo), unit="img", file=sys.stderr,
-               disable=not show, delay=1.0 if args.progress is None else 0.0, dynamic_ncols=True)
+    bar = progress_bar(len(inputs), "classify", args.progress, unit="img", initial=len(inputs) - len(todo))
     failed = 0
     if args.ray is not None:
         from .ray import classify_on_ray

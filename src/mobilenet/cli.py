@@ -13,10 +13,11 @@ import math
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Callable, Dict, NoReturn, Optional, Sequence, TextIO, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from . import classify
 from ._optional import is_installed, missing_package_message
+from ._progress import progress_bar
 from .profiler import MAX_RUNS
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
                    help=f"timed forward passes (default {runs}, at most {MAX_RUNS:,})")
     p.add_argument("--warmup", type=_int_at_least(0, MAX_RUNS), default=10,
                    help=f"untimed passes first (default 10, at most {MAX_RUNS:,})")
+    _add_progress_option(p)
 
 
 def _build_net(args: argparse.Namespace, parser: argparse.ArgumentParser,
@@ -117,28 +119,9 @@ def _random_batch(net: MobileNetV1, batch: int) -> np.ndarray:
     return x
 
 
-class ProgressBar:
-    """A one-line progress bar redrawn in place on a terminal stream."""
-
-    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
-        self.total, self.stream, self.width = total, stream, width
-
-    def update(self, done: int) -> None:
-        filled = self.width * done // self.total
-        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()
-
-
-def progress_bar(total: int, expected_seconds: float, stream: Optional[TextIO] = None) -> Optional[ProgressBar]:
-    """A ProgressBar when the run is expected to take more than a second on a terminal, else None."""
-    stream = sys.stderr if stream is None else stream
-    if expected_seconds > 1.0 and hasattr(stream, "isatty") and stream.isatty():
-        return ProgressBar(total, stream)
-    return None
+def _add_progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="show a progress bar on stderr (default: on a terminal, when the run takes over a second)")
 
 
 # ---------------------------------------------------------------- info
@@ -181,18 +164,16 @@ def _run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         net(x)
         return (time.perf_counter_ns() - start) / 1e6
 
-    warmup_ms = [timed() for _ in range(args.warmup)]
-    times_ms = []
-    if not warmup_ms:
-        times_ms.append(timed())
-    estimate_ms = (warmup_ms or times_ms)[-1]
-    bar = progress_bar(args.runs, estimate_ms * args.runs / 1e3)
-    while len(times_ms) < args.runs:
-        times_ms.append(timed())
-        if bar and (len(times_ms) % max(1, args.runs // 100) == 0 or len(times_ms) == args.runs):
-            bar.update(len(times_ms))
-    if bar:
-        bar.close()
+    warmup_ms: List[float] = []
+    times_ms: List[float] = []
+    # The bar counts warm-up and timed runs; it is updated between two timed calls, never inside one.
+    with progress_bar(args.warmup + args.runs, "bench", args.progress) as bar:
+        for _ in range(args.warmup):
+            warmup_ms.append(timed())
+            bar.update(1)
+        for _ in range(args.runs):
+            times_ms.append(timed())
+            bar.update(1)
 
     context = run_context(net, args.batch)
     context.update(runs=args.runs, warmup=args.warmup)
@@ -241,7 +222,10 @@ def _run_profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     if args.plot and not is_installed("matplotlib"):
         parser.error(missing_package_message("matplotlib", "--plot"))
     net = _build_net(args, parser, threads=args.threads)
-    report = net.profile(_random_batch(net, args.batch), runs=args.runs, warmup=args.warmup)
+    x = _random_batch(net, args.batch)
+    with progress_bar(args.warmup + args.runs, "profile", args.progress) as bar:
+        # With a bar, the runs go to the engine in chunks of about 0.2 s (profiler._timed_in_chunks).
+        report = net.profile(x, runs=args.runs, warmup=args.warmup, progress=None if bar.disable else bar.update)
     to_stdout = args.json == "-"
     if to_stdout:
         print(report.to_json())

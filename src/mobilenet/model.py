@@ -5,7 +5,7 @@ import copy
 import numbers
 import os
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -335,14 +335,15 @@ class MobileNetV1:
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 
     def profile(self, x: npt.ArrayLike, runs: int = 100, warmup: int = 10,
-                layout: str = Layout.NHWC) -> ProfileReport:
+                layout: str = Layout.NHWC, progress: Optional[Callable[[int], object]] = None) -> ProfileReport:
         """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
 
         Every layer is timed in C++ around its kernel; whole passes are timed in
         alternate runs with no clock reads inside. ``print(report)`` shows it.
+        progress: called with the number of runs done since its last call (e.g. a tqdm's update).
         """
         from .profiler import profile
-        return profile(self, x, runs=runs, warmup=warmup, layout=layout)
+        return profile(self, x, runs=runs, warmup=warmup, layout=layout, progress=progress)
 
     def summary(self) -> Summary:
         """Per-layer shapes, mult-adds and parameters, computed from the graph."""

@@ -4,7 +4,7 @@
   actor builds its network once (the bundled model, a model file, or a network
   shipped pickled) with as many threads as the actor's ``num_cpus``, then
   classifies batches whose rows hold a ``path`` (the actor reads the file),
-  ``bytes`` (encoded images, e.g. from ``ray.data.read_binary_files``) or an
+  ``bytes`` (image files' bytes, e.g. from ``ray.data.read_binary_files``) or an
   ``image`` array (from ``ray.data.read_images``).
 - :func:`classify_on_ray` runs a whole job over a list of paths and yields one
   :class:`~mobilenet.batch_classify.ClassifyRow` per input, in input order, the
@@ -49,7 +49,6 @@ the driver needs the model file; by default the actors load the bundled model.
 """
 from __future__ import annotations
 
-import io
 import logging
 import math
 import os
@@ -200,18 +199,13 @@ class Classifier:
         self._pool = ThreadPoolExecutor(self.net.threads) if self.net.threads > 1 else None
 
     def _load(self, column: str, value: Any, name: str, out: np.ndarray) -> None:
-        from .batch_classify import prepare_image
+        from .batch_classify import prepare_image, prepare_image_bytes
         from .preprocess import preprocess
         if column == "path":
             prepare_image(str(value), self.net, out=out, exif_transpose=self.exif_transpose, draft=self.draft)
         elif column == "bytes":
-            from PIL import Image
-            try:
-                with Image.open(io.BytesIO(bytes(value))) as img:
-                    img.load()
-                    out[...] = preprocess(img, self.net, exif_transpose=self.exif_transpose)[0]
-            except (OSError, SyntaxError, Image.DecompressionBombError) as e:
-                raise ValueError(f"{name}: not a readable image ({e})") from e
+            prepare_image_bytes(bytes(value), self.net, name=name, out=out, exif_transpose=self.exif_transpose,
+                                draft=self.draft)
         else:
             out[...] = preprocess(np.asarray(value), self.net, exif_transpose=False)[0]
 
@@ -478,10 +472,7 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
     partial file; ``resume=True`` keeps the rows of a finished Parquet file.
     progress: a progress bar on stderr (default: when stderr is a terminal).
     """
-    import sys
-
-    from tqdm import tqdm
-
+    from ._progress import progress_bar
     from .batch_classify import finished_inputs, open_writer
     out = os.fsdecode(output)
     fmt = output_format(out, format)
@@ -493,8 +484,7 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
                 else finished_inputs(out, fmt, top=top))
     stats = JobStats(skipped=sum(1 for p in names if p in done))
     rows = classify_on_ray([p for p in names if p not in done], stats=stats, **options)
-    show = progress if progress is not None else sys.stderr.isatty()
-    bar = tqdm(total=len(names), initial=stats.skipped, unit="img", file=sys.stderr, disable=not show)
+    bar = progress_bar(len(names), "classify on Ray", progress, unit="img", initial=stats.skipped)
     try:
         if fmt == "parquet":
             pa = require("pyarrow", "writing Parquet")

@@ -53,6 +53,12 @@ stop() {
 trap stop EXIT
 trap 'exit 130' INT TERM
 
+# Token authentication, with a token of this run's own (in the environment, never in a file): the
+# nodes, the tests' drivers and their workers all inherit it. Left to itself, Ray enables tokens on
+# `ray start` when ~/.ray/auth_token exists, but not on the drivers that connect.
+export RAY_AUTH_MODE=token
+RAY_AUTH_TOKEN=$(python -c 'import secrets; print(secrets.token_hex(32))')
+export RAY_AUTH_TOKEN
 common=(--num-cpus="$cpus" --object-store-memory="$store" --disable-usage-stats --block)
 ray start --head --node-ip-address=127.0.0.1 --port="$port" --include-dashboard=false \
   --temp-dir="$root/head" "${common[@]}" > "$root/head.log" 2>&1 &
