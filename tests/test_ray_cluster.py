@@ -249,3 +249,21 @@ def test_own_pipeline_threads_follow_num_cpus(photos, local_rows):
             assert float(got["scores"][0]) == pytest.approx(want.top[0].score, rel=1e-5)
         else:
             assert got["error"] == want.error
+
+
+def test_in_the_callers_ray_session(photos, local_rows):
+    # Connected already (a notebook, say): the job uses that session, leaves it open, and gives Ray
+    # Data's settings back as they were.
+    import ray
+    from ray.data import DataContext
+    _, paths = photos
+    ray.init(address=ADDRESS, logging_level="WARNING", log_to_driver=False)
+    try:
+        ctx = DataContext.get_current()
+        before = (ctx.execution_options.preserve_order, ctx.enable_progress_bars)
+        rows = list(mray.classify_on_ray(paths[:64]))  # two whole batches: the local run's
+        assert ray.is_initialized()
+        assert (ctx.execution_options.preserve_order, ctx.enable_progress_bars) == before
+    finally:
+        ray.shutdown()
+    assert rows == local_rows[:64]

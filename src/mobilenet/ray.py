@@ -49,6 +49,7 @@ the driver needs the model file; by default the actors load the bundled model.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -307,11 +308,6 @@ def _dataset(paths: List[str], net: MobileNetV1, ship_net: bool, source: str, ba
              top: int, exif_transpose: bool, draft: bool, classifier: type) -> Any:
     data = _ray_data()
     pa = require("pyarrow", "running on a Ray cluster")
-    # Ray Data's INFO lines and its note that its progress bars are off: the job's own bar says enough.
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
-    ctx = data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # rows come back nearly in order: the driver holds few
-    ctx.enable_progress_bars = False
     kwargs: Dict[str, Any] = {"top": top, "batch": batch, "exif_transpose": exif_transpose, "draft": draft}
     if ship_net:
         kwargs["net"] = net
@@ -387,10 +383,27 @@ def _rows(names: List[str], net: Optional[MobileNetV1], weights: Optional[FilePa
         raise RayJobError(f"the Ray job failed: {type(e).__name__}: {e}") from e
 
 
+@contextlib.contextmanager
+def _job_settings() -> Iterator[None]:
+    """Ray Data's settings for a job, and the caller's back afterwards (a notebook's Ray session goes on)."""
+    ctx = _ray_data().DataContext.get_current()
+    logger = logging.getLogger("ray.data")
+    saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars, logger.level
+    ctx.execution_options.preserve_order = True  # rows come back nearly in order: the driver holds few
+    # Ray Data's own bars, INFO lines and its note that its bars are off: the job's bar says enough.
+    ctx.enable_progress_bars = False
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved[:2]
+        logger.setLevel(saved[2])
+
+
 def _job(names: List[str], absolute: List[str], net: MobileNetV1, ship_net: bool, address: Optional[str], top: int,
          batch: int, labels: Optional[Sequence[str]], source: str, cpus_per_actor: Optional[int],
          exif_transpose: bool, draft: bool, classifier: type, stats: JobStats) -> Iterator[ClassifyRow]:
-    with _Connection(address):
+    with _Connection(address), _job_settings():
         plan = plan_actors(cluster_node_cpus(), cpus_per_actor, source)
         stats.plan = plan
         ds = _dataset(absolute, net, ship_net, source, batch, plan, top, exif_transpose, draft, classifier)
