@@ -159,6 +159,22 @@ def test_bytes_and_arrays(folder, net):
         assert "image" not in out and _rows_of(out, good, 4) == _local(good, net, len(good), 4)
 
 
+def test_uris_read_by_the_actor(folder, net):
+    pytest.importorskip("pyarrow.fs", reason="URIs are read with pyarrow's filesystems (mobilenet[ray] has it)")
+    uris = [Path(p).as_uri() for p in folder] + [Path(folder[0]).parent.joinpath("missing.jpg").as_uri()]
+    out = Classifier(net=net.copy(), top=3, batch=4)({"index": np.arange(len(uris)),
+                                                      "path": np.array(uris, dtype=object)})
+    rows = _rows_of(out, uris, 3)
+    # The same bytes through the same decoder: the local rows of the files, bit for bit.
+    local = _local(folder, net, 4, 3)
+    for (uri, got), (_, want) in zip(rows, local):
+        if isinstance(want, str):
+            assert got.startswith(uri + ": not a readable image")
+        else:
+            assert got == want
+    assert isinstance(rows[-1][1], str) and "missing.jpg" in rows[-1][1]
+
+
 def test_threads_follow_the_argument(net):
     assert Classifier(net=net.copy(), threads=2).net.threads == 2
     assert Classifier(net=net.copy(), threads=1).net.threads == 1

@@ -189,7 +189,10 @@ def test_read_images_on_real_photos(tmp_path):
         photos.append(str(tmp_path / f"{name}.png"))
         Image.fromarray(getattr(skdata, name)()).save(photos[-1])
     local = list(classify_files(photos, mobilenet.pretrained(threads=2)))
-    rows = list(mray.classify_on_ray(photos, address=ADDRESS, source="read_images"))
+    # A photo named twice is read once, and its row is given to both.
+    rows = list(mray.classify_on_ray(photos + photos[:1], address=ADDRESS, source="read_images"))
+    assert rows[-1] == rows[0]
+    rows = rows[:-1]
     _check_once(rows, photos)
     assert [row.top[0].index for row in rows] == [row.top[0].index for row in local]
     for a, b in zip(rows, local):

@@ -18,7 +18,8 @@ Two sources (``source=``):
   same batches as the local run (``index // batch``), so the rows equal the local
   ``mobilenet classify`` bit for bit (the engine's last bits depend on a pass's
   batch size). The paths must be readable on every node: a shared filesystem,
-  or the same files on each.
+  the same files on each, or URIs that pyarrow's filesystems open (s3://,
+  gs://, hdfs://), which the actors read as bytes.
 - ``"read_images"``: Ray's read tasks read, decode and resize
   (``ray.data.read_images(size=..., mode="RGB")``), which differs from
   ``mobilenet.preprocess`` in: no EXIF orientation; the resize (bilinear) runs
@@ -150,6 +151,14 @@ def _actor_cpus() -> Optional[int]:
     return max(1, int(math.ceil(cpus))) if cpus else None
 
 
+def _read_uri(uri: str) -> bytes:
+    """The bytes of a file named by a URI pyarrow's filesystems open (s3://, gs://, hdfs://, file://)."""
+    fs = require("pyarrow.fs", "reading images by URI")
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    with filesystem.open_input_stream(path) as f:
+        return bytes(f.read())
+
+
 class Classifier:
     """A callable class for ``Dataset.map_batches``: one network per actor, image batches in, top classes out.
 
@@ -163,8 +172,8 @@ class Classifier:
     for ``mobilenet.load``; ``exif_transpose`` and ``draft`` as for
     ``mobilenet.batch_classify.prepare_image``.
 
-    A batch (a dict of columns) holds one of ``path`` (file paths, read by the
-    actor), ``bytes`` (encoded images) or ``image`` (uint8 HxWx3 arrays, e.g.
+    A batch (a dict of columns) holds one of ``path`` (file paths, or URIs that
+    pyarrow opens such as s3://, read by the actor), ``bytes`` (encoded images) or ``image`` (uint8 HxWx3 arrays, e.g.
     from ``ray.data.read_images(..., mode="RGB")``: preprocessed from the array,
     without EXIF orientation). With an ``index`` column, the rows of a forward
     pass are those with the same ``index // batch``: the batches of the local
@@ -202,7 +211,10 @@ class Classifier:
     def _load(self, column: str, value: Any, name: str, out: np.ndarray) -> None:
         from .batch_classify import prepare_image, prepare_image_bytes
         from .preprocess import preprocess
-        if column == "path":
+        if column == "path" and "://" in str(value):
+            prepare_image_bytes(_read_uri(str(value)), self.net, name=name, out=out,
+                                exif_transpose=self.exif_transpose, draft=self.draft)
+        elif column == "path":
             prepare_image(str(value), self.net, out=out, exif_transpose=self.exif_transpose, draft=self.draft)
         elif column == "bytes":
             prepare_image_bytes(bytes(value), self.net, name=name, out=out, exif_transpose=self.exif_transpose,
@@ -304,6 +316,10 @@ def _absolute(name: str) -> str:
     return name if "://" in name else os.path.abspath(name)
 
 
+def _without_scheme(name: str) -> str:
+    return name.split("://", 1)[1] if "://" in name else name
+
+
 def _dataset(paths: List[str], net: MobileNetV1, ship_net: bool, source: str, batch: int, plan: ActorPlan,
              top: int, exif_transpose: bool, draft: bool, classifier: type) -> Any:
     data = _ray_data()
@@ -320,7 +336,9 @@ def _dataset(paths: List[str], net: MobileNetV1, ship_net: bool, source: str, ba
         pre = net.preprocessing
         # Ray resizes (bilinear, on the stored pixels); a model whose preprocessing crops gets whole images.
         size = tuple(int(s) for s in net.input_shape[:2]) if pre is None or pre.crop is None else None
-        ds = data.read_images(paths, size=size, mode="RGB", include_paths=True, file_extensions=None)
+        # Each file once: the driver gives its row to every position that names it.
+        ds = data.read_images(list(dict.fromkeys(paths)), size=size, mode="RGB", include_paths=True,
+                              file_extensions=None)
     return ds.map_batches(classifier, fn_constructor_kwargs=kwargs, batch_size=batch, batch_format="numpy",
                           compute=data.ActorPoolStrategy(size=plan.actors), num_cpus=plan.cpus_per_actor)
 
@@ -407,31 +425,36 @@ def _job(names: List[str], absolute: List[str], net: MobileNetV1, ship_net: bool
         plan = plan_actors(cluster_node_cpus(), cpus_per_actor, source)
         stats.plan = plan
         ds = _dataset(absolute, net, ship_net, source, batch, plan, top, exif_transpose, draft, classifier)
-        # read_images gives each row's path back (as Ray normalizes it): its position from there.
-        position = {p: i for i, p in enumerate(absolute)} if source == "read_images" else None
+        # read_images gives each row's path back (as Ray names it: a URI without its scheme), and the
+        # path job each row's position.
+        positions: Dict[str, List[int]] = {}
+        if source == "read_images":
+            for i, p in enumerate(absolute):
+                positions.setdefault(_without_scheme(p), []).append(i)
         seen = bytearray(len(names))
         pending: Dict[int, ClassifyRow] = {}
         expected = 0
         for block in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            if position is not None:
-                rows_at = [position.get(_absolute(str(p)), -1) for p in block["path"]]
-            else:
-                rows_at = [int(i) for i in block["index"]]
-            for j, i in enumerate(rows_at):
-                if not 0 <= i < len(names):
+            for j in range(len(block["error"])):
+                if source == "read_images":
+                    at = positions.get(_without_scheme(str(block["path"][j])))
+                else:
+                    at = [int(block["index"][j])] if 0 <= int(block["index"][j]) < len(names) else None
+                if at is None:
                     raise RayJobError(f"the Ray job returned a row for an input it was not given: "
-                                       f"{block['path'][j]!r}")
-                if seen[i]:  # a retried batch's second copy
+                                      f"{block['path'][j]!r}")
+                if all(seen[i] for i in at):  # a retried batch's second copy
                     stats.retried_rows += 1
                     continue
-                seen[i] = 1
                 error = str(block["error"][j])
-                if error:
-                    pending[i] = ClassifyRow(names[i], error=error)
-                else:
-                    pending[i] = ClassifyRow(names[i], tuple(
-                        Prediction(int(c), labels[int(c)] if labels else None, float(s))
-                        for c, s in zip(block["classes"][j], block["scores"][j])))
+                for i in at:
+                    seen[i] = 1
+                    if error:
+                        pending[i] = ClassifyRow(names[i], error=error)
+                    else:
+                        pending[i] = ClassifyRow(names[i], tuple(
+                            Prediction(int(c), labels[int(c)] if labels else None, float(s))
+                            for c, s in zip(block["classes"][j], block["scores"][j])))
             while expected in pending:
                 row = pending.pop(expected)
                 stats.classified += 1
