@@ -407,6 +407,26 @@ def test_cli_resume_refuses_a_file_that_is_not_an_output(tmp_path, photos, model
     assert out.read_text() == "name,size\na,1\n"
 
 
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only files")
+def test_cli_unwritable_output_exit_1(tmp_path, photos, model_file, capsys):
+    _, paths = photos
+    out = tmp_path / "out.jsonl"
+    out.write_text("")
+    out.chmod(0o444)
+    assert main(["classify", paths[0], "--weights", model_file, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+def test_cli_full_disk_exit_1(tmp_path, photos, model_file, capsys):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    _, paths = photos
+    assert main(["classify", paths[0], "--weights", model_file, "-o", "/dev/full", "--format", "jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write /dev/full" in err and "No space left" in err
+
+
 def test_cli_output_to_stdout(photos, model_file, capsys):
     _, paths = photos
     assert main(["classify", *paths[:3], "--weights", model_file, "-o", "-", "--top", "1"]) == 0

@@ -175,8 +175,13 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"--resume: {e}", 2)
     todo = [p for p in inputs if p not in done]
     failed = sum(1 for p in inputs if p in done and not done[p].ok)
-    with _sigterm_exits():
-        failed += _classify(args, net, labels, top, fmt, inputs, todo)
+    try:
+        with _sigterm_exits():
+            failed += _classify(args, net, labels, top, fmt, inputs, todo)
+    except BrokenPipeError:
+        raise  # a reader of stdout that left early: cli.main's business
+    except OSError as e:  # the output: no folder rights, a full disk
+        return _fail(f"cannot write {args.output}: {e.strerror or e}")
     return 1 if failed else 0
 
 
