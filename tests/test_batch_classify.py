@@ -214,6 +214,11 @@ def test_classify_files_bad_arguments(small_net, kwargs, message):
         mobilenet.classify_files(["x.jpg"], small_net, **kwargs)
 
 
+def test_classify_files_refuses_one_path_for_many(small_net):
+    with pytest.raises(TypeError, match="not one path"):
+        mobilenet.classify_files("photo.jpg", small_net)
+
+
 def test_classify_files_is_lazy_and_stops_cleanly(small_net, photos):
     _, paths = photos
     taken = []

@@ -273,6 +273,8 @@ def classify_files(paths: Iterable[FilePath], net: Optional[MobileNetV1] = None,
     goes on. top: classes per row. labels: class names when the network has none.
     exif_transpose, draft: as for ``prepare_image``. ``paths`` is read lazily, a few batches ahead.
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"paths must be an iterable of paths, not one path: classify_files([{paths!r}])")
     for name, value in (("batch", batch), ("top", top), ("workers", workers)):
         if value is None and name == "workers":
             continue
