@@ -297,6 +297,18 @@ def test_reader_refuses_a_damaged_line_inside(tmp_path):
         bc.read_rows(str(path), top=5)
 
 
+@pytest.mark.parametrize("line", ['{"input": "a", "top": [{"index": "1", "label": null, "score": 0.5}], "error": null}',
+                                  '{"input": "a", "top": [{"index": 1, "label": 2, "score": 0.5}], "error": null}',
+                                  '{"input": "a", "top": [{"index": 1, "label": null, "score": "x"}], "error": null}',
+                                  '{"input": 3, "top": [], "error": "e"}', '{"input": "a", "top": [], "error": null}',
+                                  '{"input": "a", "top": [], "error": 5}', '["a", [], "e"]'])
+def test_reader_refuses_rows_of_the_wrong_types(tmp_path, line):
+    path = tmp_path / "out.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match="line 1: not a classification row"):
+        bc.read_rows(str(path))
+
+
 def test_output_format_by_extension_or_name():
     assert bc.output_format("a.JSONL") == "jsonl" and bc.output_format("a.csv") == "csv"
     assert bc.output_format("a.txt", "csv") == "csv"
