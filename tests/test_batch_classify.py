@@ -214,6 +214,11 @@ def test_classify_files_bad_arguments(small_net, kwargs, message):
         mobilenet.classify_files(["x.jpg"], small_net, **kwargs)
 
 
+def test_classify_files_refuses_one_path_for_many(small_net):
+    with pytest.raises(TypeError, match="not one path"):
+        mobilenet.classify_files("photo.jpg", small_net)
+
+
 def test_classify_files_is_lazy_and_stops_cleanly(small_net, photos):
     _, paths = photos
     taken = []
@@ -290,6 +295,18 @@ def test_reader_refuses_a_damaged_line_inside(tmp_path):
     path.write_text("input,error,top1_index,top1_label,top1_score\nx,,1,a,0.5\n")
     with pytest.raises(ValueError, match="top 1 classes.*asks for 5"):
         bc.read_rows(str(path), top=5)
+
+
+@pytest.mark.parametrize("line", ['{"input": "a", "top": [{"index": "1", "label": null, "score": 0.5}], "error": null}',
+                                  '{"input": "a", "top": [{"index": 1, "label": 2, "score": 0.5}], "error": null}',
+                                  '{"input": "a", "top": [{"index": 1, "label": null, "score": "x"}], "error": null}',
+                                  '{"input": 3, "top": [], "error": "e"}', '{"input": "a", "top": [], "error": null}',
+                                  '{"input": "a", "top": [], "error": 5}', '["a", [], "e"]'])
+def test_reader_refuses_rows_of_the_wrong_types(tmp_path, line):
+    path = tmp_path / "out.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match="line 1: not a classification row"):
+        bc.read_rows(str(path))
 
 
 def test_output_format_by_extension_or_name():
@@ -405,6 +422,26 @@ def test_cli_resume_refuses_a_file_that_is_not_an_output(tmp_path, photos, model
     assert main(["classify", paths[0], "--weights", model_file, "-o", str(out), "--resume"]) == 2
     assert "not a classification CSV" in capsys.readouterr().err
     assert out.read_text() == "name,size\na,1\n"
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes to read-only files")
+def test_cli_unwritable_output_exit_1(tmp_path, photos, model_file, capsys):
+    _, paths = photos
+    out = tmp_path / "out.jsonl"
+    out.write_text("")
+    out.chmod(0o444)
+    assert main(["classify", paths[0], "--weights", model_file, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
+
+
+def test_cli_full_disk_exit_1(tmp_path, photos, model_file, capsys):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    _, paths = photos
+    assert main(["classify", paths[0], "--weights", model_file, "-o", "/dev/full", "--format", "jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write /dev/full" in err and "No space left" in err
 
 
 def test_cli_output_to_stdout(photos, model_file, capsys):

@@ -68,6 +68,11 @@ def test_bad_source():
         classify_on_ray(["a.jpg"], source="bytes")
 
 
+def test_one_path_is_not_many():
+    with pytest.raises(TypeError, match="not one path"):
+        classify_on_ray("a.jpg")
+
+
 def test_classifier_must_be_ours():
     with pytest.raises(TypeError, match="classifier"):
         classify_on_ray(["a.jpg"], classifier=dict)

@@ -67,6 +67,16 @@ class Prediction:
     label: Optional[str]
     score: float
 
+    def __post_init__(self) -> None:
+        if isinstance(self.index, bool) or not isinstance(self.index, (int, np.integer)):
+            raise TypeError(f"a prediction's index must be an integer, got {self.index!r}")
+        if self.label is not None and not isinstance(self.label, str):
+            raise TypeError(f"a prediction's label must be a str or None, got {self.label!r}")
+        if isinstance(self.score, bool) or not isinstance(self.score, (int, float, np.floating, np.integer)):
+            raise TypeError(f"a prediction's score must be a number, got {self.score!r}")
+        object.__setattr__(self, "index", int(self.index))
+        object.__setattr__(self, "score", float(self.score))
+
     def to_dict(self) -> Dict[str, Any]:
         return {"index": self.index, "label": self.label, "score": self.score}
 
@@ -86,6 +96,8 @@ class ClassifyRow:
     def __post_init__(self) -> None:
         if not isinstance(self.input, str):
             raise TypeError(f"a row's input must be a str, got {type(self.input).__name__}")
+        if self.error is not None and not isinstance(self.error, str):
+            raise TypeError(f"a row's error must be a str or None, got {type(self.error).__name__}")
         object.__setattr__(self, "top", tuple(p if isinstance(p, Prediction) else Prediction(*p) for p in self.top))
         if (self.error is None) == (not self.top):
             raise ValueError(f"a row has either top classes or an error, got top={self.top!r}, error={self.error!r}")
@@ -273,6 +285,8 @@ def classify_files(paths: Iterable[FilePath], net: Optional[MobileNetV1] = None,
     goes on. top: classes per row. labels: class names when the network has none.
     exif_transpose, draft: as for ``prepare_image``. ``paths`` is read lazily, a few batches ahead.
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"paths must be an iterable of paths, not one path: classify_files([{paths!r}])")
     for name, value in (("batch", batch), ("top", top), ("workers", workers)):
         if value is None and name == "workers":
             continue

@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
                         help="also classify the bundled sample photo (scikit-image's chelsea, CC0)")
     parser.add_argument("--weights", metavar="FILE", help="model file (default: the bundled model)")
     parser.add_argument("--labels", metavar="FILE", help="class names, one per line (if the model has none)")
-    parser.add_argument("--top", type=_positive_int, default=5, help="how many classes per image (default 5)")
+    parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
+                        help="how many classes per image (default 5)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--output", "-o", metavar="FILE",
                         help="write one row per input to FILE as JSON Lines (.jsonl) or CSV (.csv); '-': stdout")
@@ -51,11 +52,11 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
                         help="the --output format (default: from the file's extension; jsonl for stdout)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows already in --output FILE and classify only the inputs it lacks")
-    parser.add_argument("--batch", type=_positive_int, default=DEFAULT_BATCH,
+    parser.add_argument("--batch", type=_positive_int, default=DEFAULT_BATCH, metavar="N",
                         help=f"images per forward pass (default {DEFAULT_BATCH})")
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="the network's threads (default: the physical cores this process may use)")
-    parser.add_argument("--decode-threads", type=_positive_int, default=None,
+    parser.add_argument("--decode-threads", type=_positive_int, default=None, metavar="N",
                         help="threads decoding images (default: the CPUs this process may use)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar on stderr (default: on a terminal, when the run takes over a second)")
@@ -184,11 +185,15 @@ def run(args: argparse.Namespace) -> int:
     failed = sum(1 for p in inputs if p in done and not done[p].ok)
     if args.ray is not None and not is_installed("ray"):
         return _fail(missing_package_message("ray", "--ray"))
-    with _sigterm_exits():
-        try:
+    try:
+        with _sigterm_exits():
             failed += _classify(args, net, labels, top, fmt, inputs, todo)
-        except RayJobError as e:
-            return _fail(str(e))
+    except RayJobError as e:  # the cluster: unreachable, too small, a failed task, rows missing
+        return _fail(str(e))
+    except BrokenPipeError:
+        raise  # a reader of stdout that left early: cli.main's business
+    except OSError as e:  # the output: no folder rights, a full disk
+        return _fail(f"cannot write {args.output}: {e.strerror or e}")
     return 1 if failed else 0
 
 

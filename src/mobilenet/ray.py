@@ -362,6 +362,8 @@ def classify_on_ray(paths: Iterable[FilePath], *, net: Optional[MobileNetV1] = N
     the job cannot run or finish (its message names the inputs the cluster
     returned no row for, if that is why).
     """
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        raise TypeError(f"paths must be an iterable of paths, not one path: classify_on_ray([{paths!r}])")
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     top, batch = _positive_int(top, "top"), _positive_int(batch, "batch")
