@@ -89,6 +89,6 @@ sys.exit("the second Ray node did not join")
 PY
 # In the background and waited for, so that a SIGTERM or Ctrl-C reaches the trap at once (bash runs
 # traps only between commands), which ends the command first and then the nodes.
-"$@" <&0 &
+"$@" &
 pids=($! "${pids[@]}")
 wait "${pids[0]}"
