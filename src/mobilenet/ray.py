@@ -173,8 +173,9 @@ class Classifier:
     ``mobilenet.batch_classify.prepare_image``.
 
     A batch (a dict of columns) holds one of ``path`` (file paths, or URIs that
-    pyarrow opens such as s3://, read by the actor), ``bytes`` (encoded images) or ``image`` (uint8 HxWx3 arrays, e.g.
-    from ``ray.data.read_images(..., mode="RGB")``: preprocessed from the array,
+    pyarrow opens such as s3://, read by the actor), ``bytes`` (image files'
+    bytes) or ``image`` (uint8 HxWx3 arrays, e.g. from
+    ``ray.data.read_images(..., mode="RGB")``: preprocessed from the array,
     without EXIF orientation). With an ``index`` column, the rows of a forward
     pass are those with the same ``index // batch``: the batches of the local
     run over the same list, hence its results to the bit. An image that cannot
