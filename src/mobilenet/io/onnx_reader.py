@@ -22,42 +22,48 @@ import json
 import math
 import os
 import stat
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
 from ..vocabulary import ACTIVATION_BOUNDS, LAYER_KINDS, TORCH_BN_EPSILON, Activation, LayerType
-from ._chain import Op, assemble, same_padding
+from ._chain import ModelData, Op, assemble, same_padding
 from ._limits import MAX_TENSOR_ELEMENTS, Budget
+
+# onnx is imported through _optional.require (a ModuleType to mypy): its protobuf messages are Any here.
+Node = Any  # onnx.NodeProto
+Attributes = Dict[str, Any]  # a node's attributes by name, as onnx.helper.get_attribute_value gives them
+Dims = List[Optional[int]]  # a tensor's shape, None where an axis is dynamic
 
 _WEIGHTED = tuple(t for t, kind in LAYER_KINDS.items() if kind.has_weights)  # what BN and activations follow
 _POINTWISE = tuple(t for t, kind in LAYER_KINDS.items() if kind.pointwise)
 
 
-def _import_onnx():
+def _import_onnx() -> Tuple[Any, Any]:
     onnx = require("onnx", "reading ONNX models")
     return onnx, require("onnx.numpy_helper", "reading ONNX models")
 
 
-def _attrs(node, onnx) -> dict:
+def _attrs(node: Node, onnx: Any) -> Attributes:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _dims(value_info):
+def _dims(value_info: Any) -> Optional[Dims]:
     tensor_type = value_info.type.tensor_type
     if not tensor_type.HasField("shape"):
         return None
-    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in tensor_type.shape.dim]
+    return [int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None
+            for d in tensor_type.shape.dim]
 
 
 class _Reader:
-    def __init__(self, model, onnx, numpy_helper, resolution: Optional[Tuple[int, int]]):
+    def __init__(self, model: Any, onnx: Any, numpy_helper: Any, resolution: Optional[Tuple[int, int]]) -> None:
         self.onnx = onnx
         graph = model.graph
         self.constants: Dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-        self.consumers: Dict[str, List] = {}
+        self.consumers: Dict[str, List[Node]] = {}
         for node in graph.node:
             if node.op_type == "Constant":
                 attrs = _attrs(node, onnx)
@@ -81,142 +87,157 @@ class _Reader:
         self.input = inputs[0]
         self.outputs = {o.name for o in graph.output}
         self.resolution = resolution
+        self.steps = 0  # nodes visited along the data path
 
     def const(self, name: str, where: str) -> np.ndarray:
         if name not in self.constants:
             raise ValueError(f"{where}: input {name!r} is not a constant (weights must be initializers)")
         return self.constants[name]
 
-    def run(self):
-        """(ops, nhwc): the data path from the graph input, each node handled by its op type's handler."""
-        dims = _dims(self.input)
-        if dims is None or len(dims) != 4:
-            raise ValueError(f"input {self.input.name!r} is not 4-D (N, C, H, W)")
-        walk = _Walk(self, dims)
-        current = self.input.name
-        while True:
-            walk.steps += 1
-            consumers = self.consumers.get(current, [])
-            if not consumers:
-                break
-            if len(consumers) > 1:
-                names = ", ".join(f"{n.op_type} {n.name!r}" for n in consumers)
-                raise ValueError(f"the graph branches at {current!r} ({names}): residual connections are not "
-                                 "MobileNet v1 (MobileNet v2, ResNet?)")
-            node = consumers[0]
-            where = f"node {node.name or walk.steps!r} ({node.op_type})"
-            if node.input[0] != current:
-                raise ValueError(f"{where} takes the data as a secondary input")
-            if walk.softmax:
-                raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
-            attrs = _attrs(node, self.onnx)
-            if walk.h is None and node.op_type != "Transpose":  # past the input's optional NHWC transpose
-                walk.take_input_size()
-            handler = _HANDLERS.get(node.op_type)
-            if handler is None:
-                raise ValueError(f"{where}: operator {node.op_type} is not part of MobileNet v1")
-            handler(walk, node, attrs, where)
-            if len(node.output) < 1:
-                raise ValueError(f"{where} has no output")
-            current = node.output[0]
-        if current not in self.outputs:
-            raise ValueError(f"the data path ends at {current!r}, which is not a graph output")
-        if walk.h is None:
+    def next_node(self, current: str) -> Optional[Tuple[Node, str]]:
+        """(node, where) of the one node that takes current as its data input; None at the path's end."""
+        consumers = self.consumers.get(current, [])
+        self.steps += 1
+        if not consumers:
+            return None
+        if len(consumers) > 1:
+            names = ", ".join(f"{n.op_type} {n.name!r}" for n in consumers)
+            raise ValueError(f"the graph branches at {current!r} ({names}): residual connections are not "
+                             "MobileNet v1 (MobileNet v2, ResNet?)")
+        node = consumers[0]
+        where = f"node {node.name or self.steps!r} ({node.op_type})"
+        if node.input[0] != current:
+            raise ValueError(f"{where} takes the data as a secondary input")
+        if len(node.output) < 1:
+            raise ValueError(f"{where} has no output")
+        return node, where
+
+    def input_layout(self) -> Tuple[str, bool]:
+        """(the tensor past the input's optional NHWC -> NCHW Transpose (tf2onnx), whether there is one)."""
+        current = str(self.input.name)
+        step = self.next_node(current)
+        if step is None:
             raise ValueError("the graph has no operations")
-        return walk.ops, walk.nhwc
+        node, where = step
+        if node.op_type != "Transpose":
+            self.steps -= 1  # the node is visited again by the walk
+            return current, False
+        if list(_attrs(node, self.onnx).get("perm", [])) != [0, 3, 1, 2]:
+            raise ValueError(f"{where}: only an NHWC -> NCHW transpose of the input is supported")
+        return str(node.output[0]), True
 
-
-class _Walk:
-    """One pass down the data path: the ops found so far and the map's size, which handlers update."""
-
-    def __init__(self, reader: _Reader, dims):
-        self.reader = reader
-        self.dims = dims
-        self.steps = 0
-        self.nhwc = False  # the graph starts with a transpose from NHWC (tf2onnx)
-        self.ops: List[Op] = []
-        self.pending_pad = (0, 0, 0, 0)  # a Pad node's, merged into the next convolution
-        self.pooled = self.softmax = False
-        self.h: Optional[int] = None
-        self.w: Optional[int] = None
-
-    def const(self, node, index: int, where: str) -> Optional[np.ndarray]:
-        """The node's constant input at index, or None where the node has no such input."""
-        if len(node.input) > index and node.input[index]:
-            return self.reader.const(node.input[index], where)
-        return None
-
-    def last_op(self, where: str, kinds) -> Op:
-        if not self.ops or self.ops[-1].kind not in kinds:
-            raise ValueError(f"{where} does not follow a convolution or linear layer")
-        return self.ops[-1]
-
-    def take_input_size(self) -> None:
+    def input_size(self, dims: Dims, nhwc: bool) -> Tuple[int, int]:
         """The input's (H, W): from the graph, else the resolution argument's, the other axis's, or 224."""
-        dims, resolution = self.dims, self.reader.resolution
-        channels = dims[3] if self.nhwc else dims[1]
+        channels = dims[3] if nhwc else dims[1]
         if channels not in (None, 3):
             raise ValueError(f"the input has {channels} channels, expected 3 (RGB)")
-        hh, ww = (dims[1], dims[2]) if self.nhwc else (dims[2], dims[3])
+        hh, ww = (dims[1], dims[2]) if nhwc else (dims[2], dims[3])
+        resolution = self.resolution
 
-        def resolve(value, other, axis):
+        def resolve(value: Optional[int], other: Optional[int], axis: int) -> int:
             if value is not None:
                 return value
             if resolution is not None:
                 return resolution[axis]
             return other if other is not None else 224
 
-        self.h, self.w = resolve(hh, ww, 0), resolve(ww, hh, 1)
-        self.reader.height, self.reader.width = self.h, self.w
+        return resolve(hh, ww, 0), resolve(ww, hh, 1)
+
+    def run(self) -> _Walk:
+        """The walk down the data path from the graph input, each node handled by its op type's handler."""
+        dims = _dims(self.input)
+        if dims is None or len(dims) != 4:
+            raise ValueError(f"input {self.input.name!r} is not 4-D (N, C, H, W)")
+        current, nhwc = self.input_layout()
+        height, width = self.input_size(dims, nhwc)
+        walk = _Walk(self, height, width, nhwc)
+        while True:
+            step = self.next_node(current)
+            if step is None:
+                break
+            node, where = step
+            if walk.softmax:
+                raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
+            handler = _HANDLERS.get(node.op_type)
+            if handler is None:
+                raise ValueError(f"{where}: operator {node.op_type} is not part of MobileNet v1")
+            handler(walk, node, _attrs(node, self.onnx), where)
+            current = str(node.output[0])
+        if current not in self.outputs:
+            raise ValueError(f"the data path ends at {current!r}, which is not a graph output")
+        return walk
+
+
+class _Walk:
+    """One pass down the data path: the ops found so far and the map's size, which handlers update."""
+
+    def __init__(self, reader: _Reader, height: int, width: int, nhwc: bool) -> None:
+        self.reader = reader
+        self.height, self.width = height, width  # the input's
+        self.h, self.w = height, width  # the map's at this point of the walk
+        self.nhwc = nhwc  # the graph starts with a transpose from NHWC (tf2onnx)
+        self.ops: List[Op] = []
+        self.pending_pad = (0, 0, 0, 0)  # a Pad node's, merged into the next convolution
+        self.pooled = self.softmax = False
+
+    def const(self, node: Node, index: int, where: str) -> Optional[np.ndarray]:
+        """The node's constant input at index, or None where the node has no such input."""
+        if len(node.input) > index and node.input[index]:
+            return self.reader.const(node.input[index], where)
+        return None
+
+    def last_op(self, where: str, kinds: Sequence[str]) -> Op:
+        if not self.ops or self.ops[-1].kind not in kinds:
+            raise ValueError(f"{where} does not follow a convolution or linear layer")
+        return self.ops[-1]
 
 
 # ---------------------------------------------------------------- one handler per operator
 # handler(walk, node, attrs, where): checks the node, then appends to walk.ops or updates the last op.
 
-def _transpose(walk: _Walk, node, attrs, where: str) -> None:
-    if not walk.ops and walk.steps == 1:
-        if list(attrs.get("perm", [])) != [0, 3, 1, 2]:
-            raise ValueError(f"{where}: only an NHWC -> NCHW transpose of the input is supported")
-        walk.nhwc = True
-    elif walk.ops and (walk.h, walk.w) != (1, 1):
+def _transpose(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
+    # The input's NHWC -> NCHW transpose is taken before the walk (_Reader.input_layout); past it, only
+    # a 1x1 map may be transposed (a no-op).
+    if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: transposing a {walk.h}x{walk.w} map is not part of MobileNet v1")
 
 
-def _pad(walk: _Walk, node, attrs, where: str) -> None:
+def _pad(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     mode = attrs.get("mode", b"constant")
     pads = attrs.get("pads")
     if pads is None and len(node.input) > 1:
         pads = walk.reader.const(node.input[1], where).reshape(-1).tolist()
-    value = walk.const(node, 2, where)
-    value = 0.0 if value is None else float(value.reshape(-1)[0])
+    fill = walk.const(node, 2, where)
+    value = 0.0 if fill is None else float(fill.reshape(-1)[0])
     if mode not in (b"constant", "constant") or value != 0.0 or pads is None or len(pads) != 8:
         raise ValueError(f"{where}: only zero padding of H and W is supported")
-    pads = [int(p) for p in pads]
-    if any(pads[i] for i in (0, 1, 4, 5)):
+    amounts = [int(p) for p in pads]
+    if any(amounts[i] for i in (0, 1, 4, 5)):
         raise ValueError(f"{where}: padding the batch or channel axis is not supported")
-    walk.pending_pad = (pads[2], pads[3], pads[6], pads[7])
+    walk.pending_pad = (amounts[2], amounts[3], amounts[6], amounts[7])
 
 
-def _conv_padding(walk: _Walk, attrs, stride: int, where: str) -> Tuple[int, int, int, int]:
+def _conv_padding(walk: _Walk, attrs: Attributes, stride: int, where: str) -> Tuple[int, int, int, int]:
     """(top, left, bottom, right) from pads or auto_pad, with a preceding Pad node's merged in."""
-    auto_pad = attrs.get("auto_pad", b"NOTSET")
-    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+    raw = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = raw.decode() if isinstance(raw, bytes) else str(raw)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         top, left, bottom, right = same_padding(walk.h, walk.w, stride)
-        padding = (top, left, bottom, right) if auto_pad == "SAME_UPPER" else (bottom, right, top, left)
+        if auto_pad == "SAME_LOWER":
+            top, left, bottom, right = bottom, right, top, left
     elif auto_pad in ("NOTSET", "VALID", ""):
         pads = [int(p) for p in attrs.get("pads", [0, 0, 0, 0])] if auto_pad != "VALID" else [0] * 4
         if len(pads) != 4:
             raise ValueError(f"{where}: pads {pads} is not [top, left, bottom, right]")
-        padding = tuple(pads)
+        top, left, bottom, right = pads
     else:
         raise ValueError(f"{where}: unknown auto_pad {auto_pad!r}")
-    padding = tuple(a + b for a, b in zip(padding, walk.pending_pad))
+    pad_top, pad_left, pad_bottom, pad_right = walk.pending_pad
     walk.pending_pad = (0, 0, 0, 0)
-    return padding
+    return top + pad_top, left + pad_left, bottom + pad_bottom, right + pad_right
 
 
-def _conv(walk: _Walk, node, attrs, where: str) -> None:
+def _conv(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     """Conv, weights OIHW: 3x3 over the input = the stem, 3x3 with group == channels = depthwise, 1x1 = pointwise."""
     weight = np.asarray(walk.reader.const(node.input[1], where))
     bias = walk.const(node, 2, where)
@@ -232,7 +253,8 @@ def _conv(walk: _Walk, node, attrs, where: str) -> None:
     group = int(attrs.get("group", 1))
     padding = _conv_padding(walk, attrs, stride, where)
     ops = walk.ops
-    cin = ops[-1].weight.shape[-1] if ops and ops[-1].kind != LayerType.AVGPOOL else None
+    previous = ops[-1].weight if ops else None
+    cin = previous.shape[-1] if previous is not None else None
     if (kh, kw) == (3, 3) and group == 1 and not ops:
         ops.append(Op(LayerType.CONV3X3, where, weight.transpose(2, 3, 1, 0), bias, stride=stride, padding=padding))
     elif (kh, kw) == (3, 3) and group > 1 and weight.shape[1] == 1 and weight.shape[0] == group:
@@ -255,7 +277,7 @@ def _conv(walk: _Walk, node, attrs, where: str) -> None:
         raise ValueError(f"{where}: a strided 1x1 convolution is not part of MobileNet v1")
 
 
-def _batch_norm(walk: _Walk, node, attrs, where: str) -> None:
+def _batch_norm(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     op = walk.last_op(where, _WEIGHTED)
     if op.bn is not None or op.activation != Activation.NONE:
         raise ValueError(f"{where}: a second normalization or one after the activation")
@@ -271,11 +293,11 @@ def _activation(walk: _Walk, where: str) -> Op:
     return op
 
 
-def _relu(walk: _Walk, node, attrs, where: str) -> None:
+def _relu(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     _activation(walk, where).activation = Activation.RELU
 
 
-def _clip(walk: _Walk, node, attrs, where: str) -> None:
+def _clip(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     op = _activation(walk, where)
     low, high = attrs.get("min"), attrs.get("max")  # attributes before opset 11, inputs from 11 on
     low_input, high_input = walk.const(node, 1, where), walk.const(node, 2, where)
@@ -291,7 +313,7 @@ def _clip(walk: _Walk, node, attrs, where: str) -> None:
         raise ValueError(f"{where}: Clip({low}, {high}) is not ReLU or ReLU6")
 
 
-def _pool(walk: _Walk, node, attrs, where: str) -> None:
+def _pool(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     """GlobalAveragePool, AveragePool over the whole map, or ReduceMean over H and W."""
     if walk.pooled:
         raise ValueError(f"{where}: a second pooling is not part of MobileNet v1")
@@ -311,7 +333,7 @@ def _pool(walk: _Walk, node, attrs, where: str) -> None:
     walk.pooled, walk.h, walk.w = True, 1, 1
 
 
-def _linear(walk: _Walk, node, attrs, where: str) -> None:
+def _linear(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     """Gemm, or MatMul (its bias in the Add that follows): the classifier."""
     if not walk.pooled:
         raise ValueError(f"{where}: a fully connected layer before the global pooling")
@@ -331,27 +353,27 @@ def _linear(walk: _Walk, node, attrs, where: str) -> None:
     walk.ops.append(Op(LayerType.FC, where, weight, bias))
 
 
-def _add(walk: _Walk, node, attrs, where: str) -> None:
+def _add(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     op = walk.last_op(where, _POINTWISE)
     if op.bias is not None or op.bn is not None or op.activation != Activation.NONE or not walk.pooled:
         raise ValueError(f"{where}: an addition that is not a classifier's bias")
     op.bias = np.asarray(walk.reader.const(node.input[1], where)).reshape(-1)
 
 
-def _flatten(walk: _Walk, node, attrs, where: str) -> None:
+def _flatten(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
 
 
-def _softmax(walk: _Walk, node, attrs, where: str) -> None:
+def _softmax(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     walk.softmax = True
 
 
-def _passthrough(walk: _Walk, node, attrs, where: str) -> None:
+def _passthrough(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     pass
 
 
-_HANDLERS: Dict[str, Callable[[_Walk, object, dict, str], None]] = {
+_HANDLERS: Dict[str, Callable[[_Walk, Node, Attributes, str], None]] = {
     "Transpose": _transpose, "Pad": _pad, "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _relu, "Clip": _clip,
     "GlobalAveragePool": _pool, "AveragePool": _pool, "ReduceMean": _pool,
@@ -361,14 +383,14 @@ _HANDLERS: Dict[str, Callable[[_Walk, object, dict, str], None]] = {
 }
 
 
-def _all_tensors(model, onnx):
+def _all_tensors(model: Any) -> Iterator[Any]:
     """Every TensorProto in the model: initializers, attributes, nested graphs and functions."""
 
-    def sparse(tensor):
+    def sparse(tensor: Any) -> Iterator[Any]:
         yield tensor.values
         yield tensor.indices
 
-    def of_nodes(nodes):
+    def of_nodes(nodes: Sequence[Node]) -> Iterator[Any]:
         for node in nodes:
             for a in node.attribute:
                 if a.HasField("t"):
@@ -383,7 +405,8 @@ def _all_tensors(model, onnx):
                 for g in a.graphs:
                     yield from of_graph(g)
 
-    def of_graph(graph):  # nesting depth is bounded by protobuf's own recursion limit when parsing
+    # nesting depth is bounded by protobuf's own recursion limit when parsing
+    def of_graph(graph: Any) -> Iterator[Any]:
         yield from graph.initializer
         for s in graph.sparse_initializer:
             yield from sparse(s)
@@ -394,7 +417,7 @@ def _all_tensors(model, onnx):
         yield from of_nodes(function.node)
 
 
-def _open_inside(folder: str, location: str, where: str):
+def _open_inside(folder: str, location: str, where: str) -> Tuple[int, int]:
     """(fd, size) of the regular file at location, a relative path inside folder.
 
     Refuses absolute paths, '..', symbolic links at any step and anything but
@@ -439,7 +462,7 @@ def _open_inside(folder: str, location: str, where: str):
             os.close(dir_fd)
 
 
-def _itemsize(onnx, data_type: int, where: str) -> int:
+def _itemsize(onnx: Any, data_type: int, where: str) -> int:
     try:
         if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
             dtype = onnx.helper.tensor_dtype_to_np_dtype(data_type)
@@ -452,9 +475,9 @@ def _itemsize(onnx, data_type: int, where: str) -> int:
     return np.dtype(dtype).itemsize
 
 
-def _load_external_data(model, onnx, folder: str, model_size: int) -> None:
+def _load_external_data(model: Any, onnx: Any, folder: str, model_size: int) -> None:
     """Moves every tensor's external data into the model, after checking where it comes from and its size."""
-    tensors = [t for t in _all_tensors(model, onnx) if t.data_location == onnx.TensorProto.EXTERNAL]
+    tensors = [t for t in _all_tensors(model) if t.data_location == onnx.TensorProto.EXTERNAL]
     if not tensors:
         return
     opened: Dict[str, Tuple[int, int]] = {}
@@ -497,7 +520,7 @@ def _load_external_data(model, onnx, folder: str, model_size: int) -> None:
             os.close(fd)
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None):
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
     onnx, numpy_helper = _import_onnx()
     try:
         model = onnx.load_model_from_string(data)
@@ -509,8 +532,8 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
     # own checks, never by onnx's loader, whose safety has changed between versions.
     _load_external_data(model, onnx, os.path.dirname(os.path.abspath(source)), len(data))
     reader = _Reader(model, onnx, numpy_helper, resolution)
-    ops, nhwc = reader.run()
-    layers, params = assemble(ops, reader.height, reader.width, "ONNX model")
+    walk = reader.run()
+    layers, params = assemble(walk.ops, walk.height, walk.width, "ONNX model")
     meta = {p.key: p.value for p in model.metadata_props}
     labels = None
     if "labels" in meta:
@@ -527,4 +550,4 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
     channels = layers[0].out_shape[2]
     producer = model.producer_name or "unknown producer"
     return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels,
-                            "source": f"onnx ({producer}{', NHWC input' if nhwc else ''})"}
+                            "source": f"onnx ({producer}{', NHWC input' if walk.nhwc else ''})"}
