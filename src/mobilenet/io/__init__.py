@@ -3,7 +3,8 @@
 Formats (recognized by their bytes, not only their extension):
 
 - TFLite flatbuffers (``TFL3`` identifier), float32 or uint8/int8 quantized;
-- Keras HDF5 weights in the layout of ``keras.applications.MobileNet``;
+- Keras files of ``keras.applications.MobileNet``: Keras 2 / 3 ``.h5``, Keras 3
+  ``.weights.h5`` and ``.keras``;
 - PyTorch state_dicts in timm's mobilenetv1 naming (``torch.save`` zip or
   legacy pickle, or ``.safetensors``);
 - ONNX graphs of MobileNet v1 structure;

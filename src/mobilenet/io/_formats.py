@@ -50,7 +50,11 @@ def _is_tflite(head: Head) -> bool:
     return is_tflite(head.bytes)
 
 
-def _is_hdf5(head: Head) -> bool:
+def _is_keras(head: Head) -> bool:
+    # HDF5 (Keras 2 .h5, Keras 3 .h5 / .weights.h5), or a Keras 3 .keras zip (config.json + model.weights.h5)
+    if head.is_zip:
+        from .keras import is_keras_zip
+        return is_keras_zip(head.zip_names)
     return head.bytes[:8] == b"\x89HDF\r\n\x1a\n"
 
 
@@ -104,7 +108,7 @@ class ModelFormat:
 # is an npz or a torch.save checkpoint, or refused (see sniff).
 REGISTRY: Tuple[ModelFormat, ...] = (
     ModelFormat("tflite", _is_tflite, ("tflite", "read")),
-    ModelFormat("keras", _is_hdf5, ("keras", "read"), streaming=True),
+    ModelFormat("keras", _is_keras, ("keras", "read"), streaming=True),
     ModelFormat("torch", _is_torch, ("torch_state", "read")),
     ModelFormat("safetensors", _is_safetensors, ("torch_state", "read_safetensors")),
     ModelFormat("onnx", _is_onnx, ("onnx_reader", "read")),
@@ -129,7 +133,8 @@ def sniff(data: Data, path: str = "") -> str:
         if names and all(name.endswith(".npy") for name in names):
             raise ValueError("an .npz without mobilenet metadata (not written by net.save); "
                              "other .npz layouts are not supported")
-        raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
+        raise ValueError("a zip archive that is neither a mobilenet .npz, a torch.save checkpoint nor a Keras 3 .keras "
+                         "archive")
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 

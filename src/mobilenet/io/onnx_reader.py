@@ -102,6 +102,11 @@ class _Reader:
             return None
         if len(consumers) > 1:
             names = ", ".join(f"{n.op_type} {n.name!r}" for n in consumers)
+            if any(n.op_type == "Shape" for n in consumers):
+                raise ValueError(f"the graph computes with the shape of {current!r} ({names}), as traced exports "
+                                 "do (Keras 3's model.export(format='onnx') on the torch backend pads that way): "
+                                 "shape arithmetic on the data path is not read; load the Keras model's own file "
+                                 "(.keras, .h5) instead")
             raise ValueError(f"the graph branches at {current!r} ({names}): residual connections are not "
                              "MobileNet v1 (MobileNet v2, ResNet?)")
         node = consumers[0]
@@ -113,12 +118,19 @@ class _Reader:
         return node, where
 
     def input_layout(self) -> Tuple[str, bool]:
-        """(the tensor past the input's optional NHWC -> NCHW Transpose (tf2onnx), whether there is one)."""
+        """(the tensor past the input's optional NHWC -> NCHW Transpose (tf2onnx, Keras 3), whether there is
+        one). Casts to float32 before it (Keras 3's export starts with some) are no-ops on a float32 input."""
         current = str(self.input.name)
-        step = self.next_node(current)
-        if step is None:
-            raise ValueError("the graph has no operations")
-        node, where = step
+        while True:
+            step = self.next_node(current)
+            if step is None:
+                raise ValueError("the graph has no operations")
+            node, where = step
+            if node.op_type != "Cast":
+                break
+            if _attrs(node, self.onnx).get("to") != self.onnx.TensorProto.FLOAT:
+                raise ValueError(f"{where}: a cast of the input to a type other than float32")
+            current = str(node.output[0])
         if node.op_type != "Transpose":
             self.steps -= 1  # the node is visited again by the walk
             return current, False
