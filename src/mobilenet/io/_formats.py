@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from ._chain import ModelData
 from ._limits import HEAD_BYTES, Data, as_stream, size_of
@@ -97,10 +97,12 @@ class ModelFormat:
     sniff: Callable[[Head], bool]
     reader: Tuple[str, str]
     streaming: bool = False
+    options: Tuple[str, ...] = ()  # the keyword options of load() that this reader takes
 
-    def read(self, data: Data, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
+    def read(self, data: Data, path: str, resolution: Optional[Tuple[int, int]], **options: Any) -> ModelData:
         module, function = self.reader
-        return getattr(importlib.import_module(f".{module}", __package__), function)(data, path, resolution)
+        reader = getattr(importlib.import_module(f".{module}", __package__), function)
+        return reader(data, path, resolution, **options)
 
 
 # Sniffing tries them in this order. Each recognizes only its own bytes, except ONNX, which has
@@ -109,7 +111,7 @@ class ModelFormat:
 REGISTRY: Tuple[ModelFormat, ...] = (
     ModelFormat("tflite", _is_tflite, ("tflite", "read")),
     ModelFormat("keras", _is_keras, ("keras", "read"), streaming=True),
-    ModelFormat("torch", _is_torch, ("torch_state", "read")),
+    ModelFormat("torch", _is_torch, ("torch_state", "read"), options=("ema",)),
     ModelFormat("safetensors", _is_safetensors, ("torch_state", "read_safetensors")),
     ModelFormat("onnx", _is_onnx, ("onnx_reader", "read")),
     ModelFormat("npz", _is_npz, ("npz", "read"), streaming=True),
@@ -138,10 +140,20 @@ def sniff(data: Data, path: str = "") -> str:
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 
-def read(name: str, f: BinaryIO, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
-    """(layers, params, attributes) of the open file f, read as format ``name``."""
+def read(name: str, f: BinaryIO, path: str, resolution: Optional[Tuple[int, int]],
+         options: Optional[Dict[str, Any]] = None) -> ModelData:
+    """(layers, params, attributes) of the open file f, read as format ``name``.
+
+    options: load()'s format-specific keywords that were given (not None); one that the format
+    does not take is refused, naming the formats that do.
+    """
     model_format = BY_NAME.get(name)
     if model_format is None:
         raise ValueError(f"unknown format {name!r}; one of {FORMATS}")
+    options = dict(options or {})
+    for key in options:
+        if key not in model_format.options:
+            takers = [f.name for f in REGISTRY if key in f.options]
+            raise ValueError(f"{key}= applies to {' and '.join(takers)} files only, not to a {name} file")
     f.seek(0)
-    return model_format.read(f if model_format.streaming else f.read(), path, resolution)
+    return model_format.read(f if model_format.streaming else f.read(), path, resolution, **options)

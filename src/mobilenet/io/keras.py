@@ -372,4 +372,4 @@ def read(data: Data, source: str, resolution: Optional[Tuple[int, int]] = None) 
         ops.append(Op(LayerType.CONV1X1, "conv_preds", preds["kernel"][0, 0], preds["bias"]))
     layers, params = assemble(ops, height, width, "Keras weights")
     return layers, params, {"alpha": stem.shape[3] / 32.0, "preprocessing": TENSORFLOW, "labels": None,
-                            "source": kind}
+                            "source": kind, "activation_recorded": config.activation is not None}
