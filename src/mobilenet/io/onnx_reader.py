@@ -7,14 +7,17 @@ SAME_LOWER / VALID; a preceding zero Pad is merged), BatchNormalization,
 Relu, Clip(0, 6), GlobalAveragePool / AveragePool over the whole map /
 ReduceMean over H and W, Flatten / Reshape / Squeeze (no-ops on a 1x1 map),
 Gemm or MatMul + Add (the classifier), Softmax at the end, Identity / Dropout,
-and a leading Transpose from NHWC (tf2onnx). Anything else (MaxPool, Add of two
-branches, 7x7 kernels, ...) is not MobileNet v1 and raises ValueError. Each
-operator has one handler in ``_HANDLERS``: supporting another is adding one.
+and a leading Transpose from NHWC (tf2onnx), after Casts to float32 (Keras 3).
+Anything else (Add of two branches, 7x7 kernels, ...) is not MobileNet v1 and
+raises ValueError; max pooling (timm's ``global_pool='max'``) is refused by
+name. Each operator has one handler in ``_HANDLERS``: supporting another is
+adding one.
 
-The file does not record preprocessing; the default is TensorFlow's / timm's
-(mean = std = 0.5, i.e. pixels scaled to [-1, 1]). Metadata properties
-``labels`` (JSON list or one per line) and ``preprocessing`` (JSON object),
-when present, are used.
+A graph does not record preprocessing; the default is TensorFlow's
+(mean = std = 0.5, i.e. pixels scaled to [-1, 1], whole image, bilinear).
+Metadata properties ``labels`` (JSON list or one per line),
+``preprocessing`` (JSON object, ``Preprocessing.to_dict``) and ``source``,
+which ``net.to_onnx`` writes, are used when present.
 """
 from __future__ import annotations
 
@@ -345,6 +348,11 @@ def _pool(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     walk.pooled, walk.h, walk.w = True, 1, 1
 
 
+def _max_pool(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
+    raise ValueError(f"{where}: max pooling (timm's global_pool='max', or a pooling inside the network) is not "
+                     "MobileNet v1's global average pooling, and would give different answers")
+
+
 def _linear(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     """Gemm, or MatMul (its bias in the Add that follows): the classifier."""
     if not walk.pooled:
@@ -389,6 +397,7 @@ _HANDLERS: Dict[str, Callable[[_Walk, Node, Attributes, str], None]] = {
     "Transpose": _transpose, "Pad": _pad, "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _relu, "Clip": _clip,
     "GlobalAveragePool": _pool, "AveragePool": _pool, "ReduceMean": _pool,
+    "GlobalMaxPool": _max_pool, "MaxPool": _max_pool, "ReduceMax": _max_pool,
     "Gemm": _linear, "MatMul": _linear, "Add": _add,
     "Flatten": _flatten, "Reshape": _flatten, "Squeeze": _flatten, "Unsqueeze": _flatten,
     "Softmax": _softmax, "Identity": _passthrough, "Dropout": _passthrough,
@@ -558,8 +567,14 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
             raise ValueError("metadata 'labels' is not a list of strings")
     pre = TENSORFLOW
     if "preprocessing" in meta:
-        pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+        try:
+            recorded = json.loads(meta["preprocessing"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"metadata 'preprocessing' is not JSON ({e})") from e
+        pre = Preprocessing.from_dict(recorded)
     channels = layers[0].out_shape[2]
     producer = model.producer_name or "unknown producer"
-    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels,
-                            "source": f"onnx ({producer}{', NHWC input' if walk.nhwc else ''})"}
+    source = f"onnx ({producer}{', NHWC input' if walk.nhwc else ''})"
+    if meta.get("source"):
+        source = f"{source}, from {meta['source']}"
+    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source}
