@@ -138,3 +138,23 @@ def test_keras_archive_config_is_json_only(tmp_path):
         out.writestr("model.weights.h5", z.read("model.weights.h5"))
     with pytest.raises(ValueError, match="config.json is not valid JSON"):
         mobilenet.load(broken)
+
+
+@pytest.mark.filterwarnings("ignore")  # the torch exporter's TracerWarnings about Keras' shape code
+@pytest.mark.parametrize("size", [(96, 128), (97, 97)])
+def test_keras3_onnx_export_matches_model_predict(keras, tmp_path, size):
+    # model.export(format="onnx") on the torch backend: leading Casts, a transpose pair around every
+    # convolution, 'same' padding computed from the data's shape, batch norm as (x - mean) * scale + beta.
+    pytest.importorskip("onnx")
+    keras.utils.set_random_seed(7)
+    model = keras.applications.MobileNet(weights=None, alpha=0.25, input_shape=(*size, 3), classes=6,
+                                         classifier_activation=None)
+    x = np.random.default_rng(7).uniform(-1, 1, (2, *size, 3)).astype(np.float32)
+    logits = np.asarray(model.predict(x, verbose=0))
+    path = tmp_path / "mobilenet.onnx"
+    model.export(str(path), format="onnx", verbose=False)
+    net = mobilenet.load(path)
+    assert net.format == "onnx" and net.input_shape == (*size, 3) and net.num_classes == 6
+    same = (1, 1, 1, 1) if size[0] % 2 else (0, 0, 1, 1)  # the stem's 'same' padding, computed in the graph
+    assert net.layers[0].padding == same
+    assert max_rel_error(net.logits(x), logits) <= 1e-5
