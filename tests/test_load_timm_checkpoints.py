@@ -174,3 +174,18 @@ def test_code_in_a_malicious_checkpoint_never_runs(tmp_path, layout):
     # The payload is live: plain pickle would have run it.
     pickle.loads(pickle.dumps(_Payload(marker)))
     assert marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["pth", "safetensors"])
+def test_a_dtype_we_do_not_read_is_named(tmp_path, kind):
+    model = timm_mobilenetv1(1.0, num_classes=5, seed=8)
+    state = {k: v.to(torch.float8_e4m3fn) if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    path = tmp_path / f"float8.{kind}"
+    if kind == "pth":
+        torch.save(state, path)
+        message = r"has dtype torch\.float8_e4m3fn, which is not read"
+    else:
+        pytest.importorskip("safetensors.torch").save_file(state, str(path))
+        message = r"has dtype F8_E4M3, which is not read"
+    with pytest.raises(ValueError, match=message):
+        mobilenet.load(path, resolution=96)

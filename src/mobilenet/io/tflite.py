@@ -103,7 +103,10 @@ class _Graph:
         ttype = t.Type()
         dtype = _FLOAT_TYPES.get(ttype) or _INT_TYPES.get(ttype)
         if dtype is None:
-            raise ValueError(f"tensor {self.name(index)!r} has unsupported type #{ttype}")
+            from tflite.TensorType import TensorType
+            names = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
+            raise ValueError(f"tensor {self.name(index)!r} has type {names.get(ttype, f'#{ttype}')}, which is not "
+                             "read (FLOAT32, FLOAT16, INT8, UINT8 and INT32 are)")
         buffer_index = t.Buffer()
         if not 0 < buffer_index < self.model.BuffersLength():
             raise ValueError(f"tensor {self.name(index)!r} has no constant data (buffer {buffer_index})")

@@ -107,12 +107,18 @@ def _load_torch(data: bytes, ema: Optional[bool]) -> Dict[str, np.ndarray]:
             if not value.dtype.is_floating_point and not key.endswith("num_batches_tracked"):
                 raise ValueError(f"tensor {key!r} has dtype {value.dtype}; floating-point weights are read "
                                  "(a quantized checkpoint is not)")
+            if value.dtype.is_floating_point and value.dtype not in (torch.float32, torch.float16, torch.bfloat16,
+                                                                     torch.float64):
+                raise ValueError(f"tensor {key!r} has dtype {value.dtype}, which is not read (float32, float16, "
+                                 "bfloat16 and float64 are)")
             value = value.detach().to("cpu")
             tensors[str(key)] = value.float().numpy() if value.dtype == torch.bfloat16 else value.numpy()
     return tensors
 
 
 _SAFETENSORS_HEADER_CAP = 100 << 20  # the format's own limit on its JSON header
+# What safetensors.numpy holds (BF16 through the U16 retyping below); float8 and the like are refused by name.
+_SAFETENSORS_DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U64", "U32", "U16", "U8", "BOOL"}
 
 
 def _load_safetensors(data: bytes) -> Dict[str, np.ndarray]:
@@ -128,6 +134,11 @@ def _load_safetensors(data: bytes) -> Dict[str, np.ndarray]:
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
                 header = None  # safetensors reports the damage below
             if isinstance(header, dict):
+                for key, entry in header.items():
+                    dtype = entry.get("dtype") if isinstance(entry, dict) and key != "__metadata__" else None
+                    if dtype is not None and dtype not in _SAFETENSORS_DTYPES:
+                        raise ValueError(f"tensor {key!r} has dtype {dtype}, which is not read (F32, F16, BF16 "
+                                         "and F64 weights are)")
                 bf16 = [k for k, v in header.items() if isinstance(v, dict) and v.get("dtype") == "BF16"]
                 for key in bf16:
                     header[key]["dtype"] = "U16"
