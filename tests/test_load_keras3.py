@@ -1,5 +1,8 @@
 """Files that Keras 3 itself writes: the full-model .h5, .weights.h5 and .keras, against model.predict.
 
+CI runs this file twice: with the Keras the test extra pins (3.15), and with Keras 3.3, whose
+.weights.h5 keeps no layer names beside its class-named groups.
+
 The shared files (../shared/models/converted, Keras 3.15 on the torch backend) come from a random 0.5/160
 MobileNet with calibrated batch norms; more are built here with Keras 3 on the torch backend (its file
 layout does not depend on the backend) for other widths, non-square inputs and class counts.
@@ -152,7 +155,12 @@ def test_keras3_onnx_export_matches_model_predict(keras, tmp_path, size):
     x = np.random.default_rng(7).uniform(-1, 1, (2, *size, 3)).astype(np.float32)
     logits = np.asarray(model.predict(x, verbose=0))
     path = tmp_path / "mobilenet.onnx"
-    model.export(str(path), format="onnx", verbose=False)
+    try:
+        model.export(str(path), format="onnx", verbose=False)
+    except Exception as e:  # older Keras 3 (CI also reads files of 3.3) exports through TensorFlow only
+        if tuple(int(v) for v in keras.__version__.split(".")[:2]) >= (3, 15):
+            raise
+        pytest.skip(f"Keras {keras.__version__} cannot export ONNX on the torch backend ({type(e).__name__}: {e})")
     net = mobilenet.load(path)
     assert net.format == "onnx" and net.input_shape == (*size, 3) and net.num_classes == 6
     same = (1, 1, 1, 1) if size[0] % 2 else (0, 0, 1, 1)  # the stem's 'same' padding, computed in the graph
