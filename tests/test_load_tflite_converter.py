@@ -116,11 +116,12 @@ def test_dynamic_range_int8_loads_dequantized():
     assert ours <= theirs
 
 
-@pytest.mark.parametrize("variant", ["int8", "int8_uint8_io"])
-def test_full_integer_files_are_recognized_and_not_run_as_int8_yet(variant):
+@pytest.mark.parametrize("size, variant", [(160, "int8"), (160, "int8_uint8_io"), (160, "int8_float_io"),
+                                           (161, "int8")])
+def test_full_integer_files_are_recognized(size, variant):
     # The integer arithmetic of these files belongs to integer inference; here, only that the graph
-    # (MEAN, the dynamic-batch tail, the QUANTIZE at the output) is recognized as MobileNet v1.
-    with pytest.raises(mobilenet.precision.PrecisionNotAvailable):
-        mobilenet.load(tflite_file(160, variant))
-    net = mobilenet.load(tflite_file(160, variant), precision="float32")
-    assert net.num_classes == 1000 and net.input_shape == (160, 160, 3)
+    # (MEAN, the dynamic-batch tail, PAD, QUANTIZE / DEQUANTIZE at the edges) is recognized as MobileNet v1.
+    net = mobilenet.load(tflite_file(size, variant), precision="float32")
+    assert net.num_classes == 1000 and net.input_shape == (size, size, 3) and net.alpha == 0.5
+    stem = (1, 1, 1, 1) if size % 2 else (0, 0, 1, 1)
+    assert [layer.padding for layer in net.layers if layer.stride == 2] == [stem] + [(0, 0, 1, 1)] * 4
