@@ -166,3 +166,18 @@ def test_keras3_onnx_export_matches_model_predict(keras, tmp_path, size):
     same = (1, 1, 1, 1) if size[0] % 2 else (0, 0, 1, 1)  # the stem's 'same' padding, computed in the graph
     assert net.layers[0].padding == same
     assert max_rel_error(net.logits(x), logits) <= 1e-5
+
+
+def test_keras_archive_weights_are_capped(tmp_path):
+    # model.weights.h5 that inflates far past what a file of this size may expand to (64 MB + 16x):
+    # refused as it inflates, before h5py sees it.
+    bomb = tmp_path / "weights_bomb.keras"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("config.json", b"{}")
+        with out.open("model.weights.h5", "w") as member:
+            chunk = bytes(1 << 20)
+            for _ in range(80):
+                member.write(chunk)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(ValueError, match="model.weights.h5, decompressed, is larger than"):
+        mobilenet.load(bomb)
