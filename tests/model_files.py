@@ -200,7 +200,7 @@ def max_rel_error(got, want) -> float:
 def build_tflite(tensors, ops, inputs, outputs) -> bytes:
     """A float32 TFLite flatbuffer, through the package's writer.
 
-    tensors: [(name, shape, data or None)]; ops: [(builtin name, [input ids], [output ids], options)] where
+    tensors: [(name, shape, data or None[, dtype])]; ops: [(builtin name, [input ids], [output ids], options)] where
     options is None or a dict with "padding" ("SAME"/"VALID"), "stride", "activation" (0 none, 3 relu6),
     and for AVERAGE_POOL_2D "filter".
     """
@@ -209,8 +209,8 @@ def build_tflite(tensors, ops, inputs, outputs) -> bytes:
     from mobilenet.io.tflite_writer import GraphBuilder
 
     g = GraphBuilder()
-    for name, shape, data in tensors:
-        g.tensor(name, shape, data)
+    for name, shape, data, *dtype in tensors:  # an optional fourth item: the dtype ("float32" by default)
+        g.tensor(name, shape, data, *dtype)
     activations = {0: "none", 1: "relu", 3: "relu6"}
     for name, op_inputs, op_outputs, options in ops:
         options = dict(options or {})

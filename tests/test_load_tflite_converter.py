@@ -125,3 +125,46 @@ def test_full_integer_files_are_recognized(size, variant):
     assert net.num_classes == 1000 and net.input_shape == (size, size, 3) and net.alpha == 0.5
     stem = (1, 1, 1, 1) if size % 2 else (0, 0, 1, 1)
     assert [layer.padding for layer in net.layers if layer.stride == 2] == [stem] + [(0, 0, 1, 1)] * 4
+
+
+def _padded_net_tflite(tmp_path, pads, after_pad="DEPTHWISE_CONV_2D"):
+    """A small float32 .tflite whose stride-2 depthwise layer reads an explicit PAD op with paddings pads
+    ([4, 2]); after_pad="none" leaves the PAD dangling before the pooling."""
+    from model_files import build_tflite
+
+    rng = np.random.default_rng(0)
+    c = 8
+    t = [("input", [1, 32, 32, 3], None),
+         ("stem/w", [c, 3, 3, 3], rng.standard_normal((c, 3, 3, 3))), ("stem/b", [c], np.zeros(c)),
+         ("stem", [1, 16, 16, c], None),
+         ("paddings", [4, 2], np.array(pads), "int32"), ("padded", [1, 17, 17, c], None),
+         ("dw/w", [1, 3, 3, c], rng.standard_normal((1, 3, 3, c))), ("dw/b", [c], np.zeros(c)),
+         ("dw", [1, 8, 8, c], None),
+         ("pw/w", [4, 1, 1, c], rng.standard_normal((4, 1, 1, c))), ("pw/b", [4], np.zeros(4)),
+         ("pw", [1, 8, 8, 4], None), ("pool", [1, 1, 1, 4], None),
+         ("fc/w", [3, 4], rng.standard_normal((3, 4))), ("fc/b", [3], np.zeros(3)), ("fc", [1, 3], None)]
+    ops = [("CONV_2D", [0, 1, 2], [3], {"stride": 2, "activation": 3}), ("PAD", [3, 4], [5], None)]
+    if after_pad == "none":
+        ops += [("AVERAGE_POOL_2D", [5], [12], {"filter": 17})]
+    else:
+        ops += [("DEPTHWISE_CONV_2D", [5, 6, 7], [8], {"stride": 2, "activation": 3, "padding": "VALID"}),
+                ("CONV_2D", [8, 9, 10], [11], {"activation": 3}),
+                ("AVERAGE_POOL_2D", [11], [12], {"filter": 8})]
+    ops += [("FULLY_CONNECTED", [12, 13, 14], [15], {})]
+    path = tmp_path / "padded.tflite"
+    path.write_bytes(build_tflite(t, ops, [0], [15]))
+    return path
+
+
+def test_pad_op_becomes_the_next_layers_padding(tmp_path):
+    net = mobilenet.load(_padded_net_tflite(tmp_path, [[0, 0], [0, 1], [0, 1], [0, 0]]))
+    assert net.layers[1].type == "dwconv3x3" and net.layers[1].padding == (0, 0, 1, 1)
+
+
+@pytest.mark.parametrize("pads, after, message", [
+    ([[0, 0], [0, 1], [0, 1], [0, 2]], "DEPTHWISE_CONV_2D", "padding the batch or channel axis"),
+    ([[0, 0], [0, 1], [0, 1], [0, 0]], "none", "only a global average pooling"),
+])
+def test_pad_ops_that_are_not_mobilenet_padding_are_refused(tmp_path, pads, after, message):
+    with pytest.raises(ValueError, match=message):
+        mobilenet.load(_padded_net_tflite(tmp_path, pads, after))
