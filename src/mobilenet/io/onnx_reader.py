@@ -7,14 +7,17 @@ SAME_LOWER / VALID; a preceding zero Pad is merged), BatchNormalization,
 Relu, Clip(0, 6), GlobalAveragePool / AveragePool over the whole map /
 ReduceMean over H and W, Flatten / Reshape / Squeeze (no-ops on a 1x1 map),
 Gemm or MatMul + Add (the classifier), Softmax at the end, Identity / Dropout,
-and a leading Transpose from NHWC (tf2onnx). Anything else (MaxPool, Add of two
-branches, 7x7 kernels, ...) is not MobileNet v1 and raises ValueError. Each
-operator has one handler in ``_HANDLERS``: supporting another is adding one.
+and a leading Transpose from NHWC (tf2onnx), after Casts to float32 (Keras 3).
+Anything else (Add of two branches, 7x7 kernels, ...) is not MobileNet v1 and
+raises ValueError; max pooling (timm's ``global_pool='max'``) is refused by
+name. Each operator has one handler in ``_HANDLERS``: supporting another is
+adding one.
 
-The file does not record preprocessing; the default is TensorFlow's / timm's
-(mean = std = 0.5, i.e. pixels scaled to [-1, 1]). Metadata properties
-``labels`` (JSON list or one per line) and ``preprocessing`` (JSON object),
-when present, are used.
+A graph does not record preprocessing; the default is TensorFlow's
+(mean = std = 0.5, i.e. pixels scaled to [-1, 1], whole image, bilinear).
+Metadata properties ``labels`` (JSON list or one per line),
+``preprocessing`` (JSON object, ``Preprocessing.to_dict``) and ``source``,
+which ``net.to_onnx`` writes, are used when present.
 """
 from __future__ import annotations
 
@@ -64,7 +67,13 @@ class _Reader:
         graph = model.graph
         self.constants: Dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         self.consumers: Dict[str, List[Node]] = {}
+        self.producers: Dict[str, Node] = {}  # what computes each tensor: for the shape arithmetic
+        self.data_shapes: Dict[str, Tuple[int, ...]] = {}  # the data path's tensors, batch 1, as the walk meets them
+        self.folded = 0  # shape-arithmetic nodes evaluated
         for node in graph.node:
+            for name in node.output:
+                if name:
+                    self.producers.setdefault(name, node)
             if node.op_type == "Constant":
                 attrs = _attrs(node, onnx)
                 if "value" in attrs:
@@ -90,13 +99,43 @@ class _Reader:
         self.steps = 0  # nodes visited along the data path
 
     def const(self, name: str, where: str) -> np.ndarray:
+        """A constant input: an initializer or Constant, or the value of shape arithmetic over the data's
+        known shapes and constants (traced exports compute 'same' padding that way), evaluated here."""
         if name not in self.constants:
-            raise ValueError(f"{where}: input {name!r} is not a constant (weights must be initializers)")
+            self.constants[name] = self._evaluate(name, where, depth=0)
         return self.constants[name]
+
+    def _evaluate(self, name: str, where: str, depth: int) -> np.ndarray:
+        if name in self.constants:
+            return self.constants[name]
+        node = self.producers.get(name)
+        if node is None or node.op_type not in _SHAPE_ARITHMETIC or depth > _MAX_FOLD_DEPTH:
+            raise ValueError(f"{where}: input {name!r} is not a constant (weights must be initializers)")
+        self.folded += 1
+        if self.folded > _MAX_FOLDED_NODES:
+            raise ValueError(f"{where}: more than {_MAX_FOLDED_NODES} nodes of shape arithmetic")
+        if node.op_type == "Shape":
+            shape = self.data_shapes.get(node.input[0])
+            if shape is None:  # the shape of a value of the shape arithmetic itself
+                shape = tuple(self._evaluate(node.input[0], where, depth + 1).shape)
+            attrs = _attrs(node, self.onnx)
+            value = np.array(shape, np.int64)[attrs.get("start", 0):attrs.get("end", len(shape))]
+        else:
+            inputs = [self._evaluate(i, where, depth + 1) if i else None for i in node.input]
+            try:
+                value = _SHAPE_ARITHMETIC[node.op_type](inputs, _attrs(node, self.onnx), self.onnx)
+            except (IndexError, TypeError, KeyError, ValueError, AttributeError) as e:
+                raise ValueError(f"{where}: the shape arithmetic at {name!r} ({node.op_type}) fails: {e}") from e
+        value = np.asarray(value)
+        if value.size > _MAX_FOLDED_ELEMENTS:
+            raise ValueError(f"{where}: shape arithmetic at {name!r} makes {value.size} values")
+        self.constants[name] = value
+        return value
 
     def next_node(self, current: str) -> Optional[Tuple[Node, str]]:
         """(node, where) of the one node that takes current as its data input; None at the path's end."""
-        consumers = self.consumers.get(current, [])
+        # Shape nodes read the data's shape, not its values: side computations, evaluated when used.
+        consumers = [n for n in self.consumers.get(current, []) if n.op_type != "Shape"]
         self.steps += 1
         if not consumers:
             return None
@@ -113,12 +152,19 @@ class _Reader:
         return node, where
 
     def input_layout(self) -> Tuple[str, bool]:
-        """(the tensor past the input's optional NHWC -> NCHW Transpose (tf2onnx), whether there is one)."""
+        """(the tensor past the input's optional NHWC -> NCHW Transpose (tf2onnx, Keras 3), whether there is
+        one). Casts to float32 before it (Keras 3's export starts with some) are no-ops on a float32 input."""
         current = str(self.input.name)
-        step = self.next_node(current)
-        if step is None:
-            raise ValueError("the graph has no operations")
-        node, where = step
+        while True:
+            step = self.next_node(current)
+            if step is None:
+                raise ValueError("the graph has no operations")
+            node, where = step
+            if node.op_type != "Cast":
+                break
+            if _attrs(node, self.onnx).get("to") != self.onnx.TensorProto.FLOAT:
+                raise ValueError(f"{where}: a cast of the input to a type other than float32")
+            current = str(node.output[0])
         if node.op_type != "Transpose":
             self.steps -= 1  # the node is visited again by the walk
             return current, False
@@ -151,7 +197,9 @@ class _Reader:
         current, nhwc = self.input_layout()
         height, width = self.input_size(dims, nhwc)
         walk = _Walk(self, height, width, nhwc)
+        self.data_shapes[str(self.input.name)] = (1, height, width, 3) if nhwc else (1, 3, height, width)
         while True:
+            self.data_shapes[current] = walk.data_shape()
             step = self.next_node(current)
             if step is None:
                 break
@@ -176,6 +224,9 @@ class _Walk:
         self.height, self.width = height, width  # the input's
         self.h, self.w = height, width  # the map's at this point of the walk
         self.nhwc = nhwc  # the graph starts with a transpose from NHWC (tf2onnx)
+        # The data's layout here: NCHW (as ONNX convolves), NHWC between a pair of transposes (Keras 3's
+        # export wraps every convolution in them), or FLAT after a flatten or a fully connected layer.
+        self.layout = _NCHW
         self.ops: List[Op] = []
         self.pending_pad = (0, 0, 0, 0)  # a Pad node's, merged into the next convolution
         self.pooled = self.softmax = False
@@ -185,6 +236,18 @@ class _Walk:
         if len(node.input) > index and node.input[index]:
             return self.reader.const(node.input[index], where)
         return None
+
+    def channels(self) -> int:
+        last = next((op.weight for op in reversed(self.ops) if op.weight is not None), None)
+        return 3 if last is None else int(last.shape[-1])
+
+    def data_shape(self) -> Tuple[int, ...]:
+        """The data's shape here, with a batch of 1 (for the shape arithmetic of traced exports)."""
+        c = self.channels()
+        return {_NCHW: (1, c, self.h, self.w), _NHWC: (1, self.h, self.w, c), _FLAT: (1, c)}[self.layout]
+
+    def channel_axis(self) -> int:
+        return {_NCHW: 1, _NHWC: 3, _FLAT: 1}[self.layout]
 
     def last_op(self, where: str, kinds: Sequence[str]) -> Op:
         if not self.ops or self.ops[-1].kind not in kinds:
@@ -196,10 +259,21 @@ class _Walk:
 # handler(walk, node, attrs, where): checks the node, then appends to walk.ops or updates the last op.
 
 def _transpose(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
-    # The input's NHWC -> NCHW transpose is taken before the walk (_Reader.input_layout); past it, only
-    # a 1x1 map may be transposed (a no-op).
-    if (walk.h, walk.w) != (1, 1):
-        raise ValueError(f"{where}: transposing a {walk.h}x{walk.w} map is not part of MobileNet v1")
+    # The input's NHWC -> NCHW transpose is taken before the walk (_Reader.input_layout); past it, the map
+    # may go to NHWC and back (Keras 3's export does around each convolution); a 1x1 map's is a no-op.
+    perm = [int(p) for p in attrs.get("perm", [])]
+    if walk.layout == _NCHW and perm == [0, 2, 3, 1]:
+        walk.layout = _NHWC
+    elif walk.layout == _NHWC and perm == [0, 3, 1, 2]:
+        walk.layout = _NCHW
+    elif (walk.h, walk.w) != (1, 1):
+        raise ValueError(f"{where}: transposing a {walk.h}x{walk.w} map with perm {perm} is not part of "
+                         "MobileNet v1")
+
+
+def _cast(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
+    if attrs.get("to") != walk.reader.onnx.TensorProto.FLOAT:
+        raise ValueError(f"{where}: a cast of the data to a type other than float32")
 
 
 def _pad(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
@@ -212,9 +286,12 @@ def _pad(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     if mode not in (b"constant", "constant") or value != 0.0 or pads is None or len(pads) != 8:
         raise ValueError(f"{where}: only zero padding of H and W is supported")
     amounts = [int(p) for p in pads]
-    if any(amounts[i] for i in (0, 1, 4, 5)):
+    h_axis, w_axis = (2, 3) if walk.layout == _NCHW else (1, 2)
+    if walk.layout == _FLAT or any(amounts[i] for i in range(8) if i % 4 not in (h_axis, w_axis)):
         raise ValueError(f"{where}: padding the batch or channel axis is not supported")
-    walk.pending_pad = (amounts[2], amounts[3], amounts[6], amounts[7])
+    if any(walk.pending_pad):
+        raise ValueError(f"{where}: a second padding before one convolution")
+    walk.pending_pad = (amounts[h_axis], amounts[w_axis], amounts[h_axis + 4], amounts[w_axis + 4])
 
 
 def _conv_padding(walk: _Walk, attrs: Attributes, stride: int, where: str) -> Tuple[int, int, int, int]:
@@ -326,11 +403,18 @@ def _pool(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
         axes = attrs.get("axes")
         if axes is None and len(node.input) > 1:
             axes = walk.reader.const(node.input[1], where).reshape(-1).tolist()
-        spatial = [1, 2] if walk.nhwc and not walk.ops else [2, 3]
-        if sorted(int(a) % 4 for a in (axes or [])) != spatial:
+        spatial = [1, 2] if walk.layout == _NHWC else [2, 3]
+        if walk.layout == _FLAT or sorted(int(a) % 4 for a in (axes or [])) != spatial:
             raise ValueError(f"{where}: only a mean over H and W is supported")
+        if not attrs.get("keepdims", 1):
+            walk.layout = _FLAT
     walk.ops.append(Op(LayerType.AVGPOOL, where))
     walk.pooled, walk.h, walk.w = True, 1, 1
+
+
+def _max_pool(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
+    raise ValueError(f"{where}: max pooling (timm's global_pool='max', or a pooling inside the network) is not "
+                     "MobileNet v1's global average pooling, and would give different answers")
 
 
 def _linear(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
@@ -351,18 +435,58 @@ def _linear(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
         if bias is not None:
             bias = np.asarray(bias, np.float64).reshape(-1) * float(attrs.get("beta", 1.0))
     walk.ops.append(Op(LayerType.FC, where, weight, bias))
+    walk.layout = _FLAT
 
 
-def _add(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
-    op = walk.last_op(where, _POINTWISE)
-    if op.bias is not None or op.bn is not None or op.activation != Activation.NONE or not walk.pooled:
-        raise ValueError(f"{where}: an addition that is not a classifier's bias")
-    op.bias = np.asarray(walk.reader.const(node.input[1], where)).reshape(-1)
+def _per_channel(walk: _Walk, value: np.ndarray, channels: int, where: str) -> np.ndarray:
+    """A constant operand as one value per channel: a scalar, or a tensor that broadcasts along the channel
+    axis only ((C,) after a flatten, (1, C, 1, 1) in NCHW, (1, 1, 1, C) in NHWC)."""
+    if value.size == 1:
+        return np.full(channels, float(value.reshape(-1)[0]))
+    ndim = 2 if walk.layout == _FLAT else 4
+    shape = (1,) * (ndim - value.ndim) + tuple(value.shape)
+    axis = walk.channel_axis()
+    if len(shape) != ndim or shape[axis] != channels or any(n != 1 for i, n in enumerate(shape) if i != axis):
+        raise ValueError(f"{where}: a constant of shape {tuple(value.shape)} is not one value per channel of "
+                         f"the {walk.layout} data ({channels} channels)")
+    return value.reshape(-1).astype(np.float64)
+
+
+def _affine(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
+    """Add / Sub / Mul / Div of the last layer's output by a per-channel constant, folded into its weights
+    and bias: a classifier's bias (MatMul + Add), and batch norm as Keras 3's export spells it
+    ((x - mean) * scale + beta)."""
+    op = walk.last_op(where, _WEIGHTED)
+    if op.bn is not None or op.activation != Activation.NONE or op.weight is None:
+        raise ValueError(f"{where}: an {node.op_type} after a normalization or an activation is not part of "
+                         "MobileNet v1 (a residual connection?)")
+    channels = int(op.weight.shape[-1])
+    value = _per_channel(walk, np.asarray(walk.reader.const(node.input[1], where), np.float64), channels, where)
+    bias = np.zeros(channels) if op.bias is None else np.asarray(op.bias, np.float64).reshape(-1)
+    if node.op_type == "Add":
+        bias = bias + value
+    elif node.op_type == "Sub":
+        bias = bias - value
+    else:
+        scale = value if node.op_type == "Mul" else 1.0 / value
+        op.weight = np.asarray(op.weight, np.float64) * scale  # output channels are the weights' last axis
+        bias = bias * scale
+    op.bias = bias
 
 
 def _flatten(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
     if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
+    if node.op_type == "Unsqueeze":
+        return
+    if node.op_type == "Reshape" and len(node.input) > 1:
+        try:
+            target = walk.reader.const(node.input[1], where).reshape(-1)
+        except ValueError:
+            target = None  # a target computed from something else: the element count is the same anyway
+        if target is not None and len(target) == 4:
+            return
+    walk.layout = _FLAT
 
 
 def _softmax(walk: _Walk, node: Node, attrs: Attributes, where: str) -> None:
@@ -377,9 +501,109 @@ _HANDLERS: Dict[str, Callable[[_Walk, Node, Attributes, str], None]] = {
     "Transpose": _transpose, "Pad": _pad, "Conv": _conv, "BatchNormalization": _batch_norm,
     "Relu": _relu, "Clip": _clip,
     "GlobalAveragePool": _pool, "AveragePool": _pool, "ReduceMean": _pool,
-    "Gemm": _linear, "MatMul": _linear, "Add": _add,
+    "GlobalMaxPool": _max_pool, "MaxPool": _max_pool, "ReduceMax": _max_pool,
+    "Gemm": _linear, "MatMul": _linear, "Add": _affine, "Sub": _affine, "Mul": _affine, "Div": _affine,
+    "Cast": _cast,
     "Flatten": _flatten, "Reshape": _flatten, "Squeeze": _flatten, "Unsqueeze": _flatten,
     "Softmax": _softmax, "Identity": _passthrough, "Dropout": _passthrough,
+}
+
+
+# ---------------------------------------------------------------- shape arithmetic of traced exports
+# Evaluated with NumPy over the data's known shapes (batch 1) and constants, never on the data itself.
+
+_NCHW, _NHWC, _FLAT = "NCHW", "NHWC", "flat"
+_MAX_FOLD_DEPTH = 64
+_MAX_FOLDED_NODES = 20000
+_MAX_FOLDED_ELEMENTS = 1 << 16
+
+
+def _np_dtype(onnx: Any, data_type: int) -> Any:
+    if hasattr(onnx.helper, "tensor_dtype_to_np_dtype"):
+        return onnx.helper.tensor_dtype_to_np_dtype(data_type)
+    return onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[data_type]  # onnx < 1.13
+
+
+def _arg(inputs: List[Optional[np.ndarray]], index: int) -> Optional[np.ndarray]:
+    return inputs[index] if len(inputs) > index else None
+
+
+def _ints(value: Optional[np.ndarray], attrs: Attributes, name: str) -> Optional[List[int]]:
+    """An operand given as an input (newer opsets) or an attribute (older ones)."""
+    if value is not None:
+        return [int(v) for v in np.asarray(value).reshape(-1)]
+    return None if attrs.get(name) is None else [int(v) for v in attrs[name]]
+
+
+def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise ValueError("an integer division by zero in the shape arithmetic")
+        return (np.trunc(a / b)).astype(np.result_type(a, b))  # ONNX integer Div truncates, as C does
+    return a / b
+
+
+def _slice(inputs: List[Optional[np.ndarray]], attrs: Attributes) -> np.ndarray:
+    data = np.asarray(inputs[0])
+    starts = _ints(_arg(inputs, 1), attrs, "starts") or []
+    ends = _ints(_arg(inputs, 2), attrs, "ends") or []
+    axes = _ints(_arg(inputs, 3), attrs, "axes") or list(range(len(starts)))
+    steps = _ints(_arg(inputs, 4), attrs, "steps") or [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        if step == 0:
+            raise ValueError("a slice with step 0")
+        index[axis % data.ndim] = slice(start, end, step)
+    return data[tuple(index)]
+
+
+def _reshape(inputs: List[Optional[np.ndarray]], attrs: Attributes) -> np.ndarray:
+    data = np.asarray(inputs[0])
+    shape = [int(v) for v in np.asarray(inputs[1]).reshape(-1)]
+    shape = [data.shape[i] if v == 0 and not attrs.get("allowzero", 0) else v for i, v in enumerate(shape)]
+    return data.reshape(shape)
+
+
+def _constant_of_shape(inputs: List[Optional[np.ndarray]], attrs: Attributes, onnx: Any) -> np.ndarray:
+    shape = [int(v) for v in np.asarray(inputs[0]).reshape(-1)]
+    if any(v < 0 for v in shape) or math.prod(shape) > _MAX_FOLDED_ELEMENTS:
+        raise ValueError(f"ConstantOfShape {shape} in the shape arithmetic")
+    fill = attrs.get("value")
+    value = onnx.numpy_helper.to_array(fill).reshape(-1)[:1] if fill is not None else np.zeros(1, np.float32)
+    return np.full(shape, value[0], value.dtype)
+
+
+def _squeeze(inputs: List[Optional[np.ndarray]], attrs: Attributes) -> np.ndarray:
+    axes = _ints(_arg(inputs, 1), attrs, "axes")
+    data = np.asarray(inputs[0])
+    return np.squeeze(data) if axes is None else np.squeeze(data, axis=tuple(axes))
+
+
+def _unsqueeze(inputs: List[Optional[np.ndarray]], attrs: Attributes) -> np.ndarray:
+    data = np.asarray(inputs[0])
+    for axis in sorted(_ints(_arg(inputs, 1), attrs, "axes") or []):
+        data = np.expand_dims(data, axis if axis >= 0 else axis + data.ndim + 1)
+    return data
+
+
+_Arith = Callable[[List[Optional[np.ndarray]], Attributes, Any], np.ndarray]
+_SHAPE_ARITHMETIC: Dict[str, _Arith] = {
+    "Shape": lambda i, a, o: np.zeros(0),  # handled by _Reader._evaluate, which knows the data's shapes
+    "Identity": lambda i, a, o: np.asarray(i[0]),
+    "Cast": lambda i, a, o: np.asarray(i[0]).astype(_np_dtype(o, int(a["to"]))),
+    "Add": lambda i, a, o: np.asarray(i[0]) + np.asarray(i[1]),
+    "Sub": lambda i, a, o: np.asarray(i[0]) - np.asarray(i[1]),
+    "Mul": lambda i, a, o: np.asarray(i[0]) * np.asarray(i[1]),
+    "Div": lambda i, a, o: _divide(np.asarray(i[0]), np.asarray(i[1])),
+    "Neg": lambda i, a, o: -np.asarray(i[0]),
+    "Gather": lambda i, a, o: np.take(np.asarray(i[0]), np.asarray(i[1]), axis=int(a.get("axis", 0))),
+    "Concat": lambda i, a, o: np.concatenate([np.asarray(x) for x in i if x is not None], axis=int(a["axis"])),
+    "Unsqueeze": lambda i, a, o: _unsqueeze(i, a),
+    "Squeeze": lambda i, a, o: _squeeze(i, a),
+    "Slice": lambda i, a, o: _slice(i, a),
+    "Reshape": lambda i, a, o: _reshape(i, a),
+    "ConstantOfShape": _constant_of_shape,
+    "Transpose": lambda i, a, o: np.transpose(np.asarray(i[0]), a.get("perm")),
 }
 
 
@@ -546,8 +770,14 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
             raise ValueError("metadata 'labels' is not a list of strings")
     pre = TENSORFLOW
     if "preprocessing" in meta:
-        pre = Preprocessing.from_dict(json.loads(meta["preprocessing"]))
+        try:
+            recorded = json.loads(meta["preprocessing"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"metadata 'preprocessing' is not JSON ({e})") from e
+        pre = Preprocessing.from_dict(recorded)
     channels = layers[0].out_shape[2]
     producer = model.producer_name or "unknown producer"
-    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels,
-                            "source": f"onnx ({producer}{', NHWC input' if walk.nhwc else ''})"}
+    source = f"onnx ({producer}{', NHWC input' if walk.nhwc else ''})"
+    if meta.get("source"):
+        source = f"{source}, from {meta['source']}"
+    return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source}
