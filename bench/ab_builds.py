@@ -10,6 +10,7 @@ pair (new / base) is what counts.
     python bench/ab_builds.py --base /tmp/base_pkg                 # 1 thread, batch 1
     python bench/ab_builds.py --base /tmp/base_pkg --batch 8 --threads 2 --configs 1.0/224 0.25/224
     python bench/ab_builds.py --base /tmp/base_pkg --layers        # also per-layer medians (C++ clock)
+    python bench/ab_builds.py --base /tmp/base_pkg --new /tmp/base_pkg   # A/A: the noise, first
 
 "new" is whatever `import mobilenet` finds (the installed build).
 """
@@ -55,6 +56,9 @@ print(json.dumps(out))
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, help="directory holding the baseline build (pip install --target)")
+    parser.add_argument("--new", default="-",
+                        help="directory holding the new build (default: the installed one); "
+                             "--new equal to --base is the A/A run that measures the noise")
     parser.add_argument("--configs", nargs="+", default=["1.0/224", "0.5/160", "0.25/224", "0.25/128"],
                         help="alpha/resolution pairs")
     parser.add_argument("--threads", type=int, default=1)
@@ -66,7 +70,7 @@ def main() -> None:
 
     results = {"base": [], "new": []}
     for _ in range(args.pairs):
-        for name, path in (("base", args.base), ("new", "-")):
+        for name, path in (("base", args.base), ("new", args.new)):
             cmd = [sys.executable, "-c", WORKER, path, str(args.threads), str(args.batch), str(args.runs),
                    "1" if args.layers else "0", *args.configs]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/")

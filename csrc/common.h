@@ -32,8 +32,8 @@ inline Clamp clamp_for(Activation act) {
 }
 
 // The core checks its own preconditions: a violated one throws, never crashes.
-#define MBN_CHECK(cond, msg)                                                        \
-  do {                                                                              \
+#define MBN_CHECK(cond, msg)                                                      \
+  do {                                                                            \
     if (!(cond)) throw std::invalid_argument(std::string("mobilenet: ") + (msg)); \
   } while (0)
 

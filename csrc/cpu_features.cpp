@@ -34,8 +34,8 @@ X86Features detect_x86() {
   const bool avx = ecx & (1u << 28);
   if (!osxsave || !avx) return f;
   const uint64_t xcr0 = read_xcr0();
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;            // XMM and YMM state
-  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;          // plus opmask and ZMM state
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;    // XMM and YMM state
+  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;  // plus opmask and ZMM state
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
   const bool avx2 = ebx & (1u << 5);
   const bool avx512f = ebx & (1u << 16);

@@ -8,7 +8,7 @@ namespace mobilenet {
 enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
 
 const char* isa_name(Isa isa);
-bool isa_supported(Isa isa);       // compiled in and runnable on this CPU
+bool isa_supported(Isa isa);        // compiled in and runnable on this CPU
 std::vector<Isa> supported_isas();  // in ascending order of preference
 Isa best_isa();
 

@@ -289,43 +289,31 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   const int64_t in_image = plan.in_image;
   const int64_t out_image = plan.out_image;
   ThreadPool* pool = ctx.pool;
-  // Spatial layers split each image into bands of output rows, a few per thread.
+  // Spatial layers split each image into bands of output rows, a few per thread:
+  // `kernel(args, y0, y1)` with the args pointed at one image.
   const double ns = estimated_ns(s, batch * layer_macs(layer));
   const int threads = ctx.threads();
   const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
   const int band_rows = (layer.out_h + bands - 1) / bands;
+  auto run_bands = [&](auto args, auto kernel) {
+    run_tasks(pool, ns, batch * bands, [&](int task) {
+      auto t = args;
+      const int n = task / bands, band = task % bands;
+      t.input = in + n * in_image;
+      t.output = out + n * out_image;
+      kernel(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
+    });
+  };
   switch (plan.kernel) {
-    case LayerKernel::Conv3x3: {
-      const Conv3x3Args a = conv3x3_args(i, ctx.layout);
-      run_tasks(pool, ns, batch * bands, [&](int task) {
-        Conv3x3Args t = a;
-        const int n = task / bands, band = task % bands;
-        t.input = in + n * in_image;
-        t.output = out + n * out_image;
-        kernels_.conv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
-      });
-      break;
-    }
-    case LayerKernel::DwConv3x3: {
-      const DwConvArgs a = dwconv_args(i, *ctx.workspace);
-      run_tasks(pool, ns, batch * bands, [&](int task) {
-        DwConvArgs t = a;
-        const int n = task / bands, band = task % bands;
-        t.input = in + n * in_image;
-        t.output = out + n * out_image;
-        kernels_.dwconv3x3(t, band * band_rows, std::min(layer.out_h, (band + 1) * band_rows));
-      });
-      break;
-    }
+    case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
+    case LayerKernel::DwConv3x3: run_bands(dwconv_args(i, *ctx.workspace), kernels_.dwconv3x3); break;
     case LayerKernel::GlobalAvgPool:
       run_tasks(pool, ns, batch, [&](int n) {
         kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
       });
       break;
     case LayerKernel::PackedGemm:
-    case LayerKernel::BlasGemm:
-      run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool);
-      break;
+    case LayerKernel::BlasGemm: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
   }
 }
 
@@ -389,7 +377,8 @@ void Executor::run_pointwise(int i, const float* in, float* out, int64_t m64, Th
   row_blocks = std::max(1, std::min(row_blocks, tiles));
   // Enough tasks to keep every thread busy to the end: split columns too when rows are few.
   const int target_tasks = threads > 1 ? 4 * threads : 1;
-  const int col_blocks = row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
+  const int col_blocks =
+      row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
   const double ns = estimated_ns(s, m64 * k * n);
   run_tasks(pool, ns, row_blocks * col_blocks, [&](int task) {
@@ -428,7 +417,8 @@ void Executor::run_fused(int i, const float* in, float* out, int batch, const Ru
   const double ns = estimated_ns(dw.spec, batch * layer_macs(dw)) + estimated_ns(pw.spec, batch * layer_macs(pw));
   run_tasks(ctx.pool, ns, batch * bands, [&](int task, int thread) {
     const int n = task / bands, band = task % bands;
-    const int q0 = static_cast<int>(units * band / bands) * unit, q1 = static_cast<int>(units * (band + 1) / bands) * unit;
+    const int q0 = static_cast<int>(units * band / bands) * unit,
+              q1 = static_cast<int>(units * (band + 1) / bands) * unit;
     const int y0 = q0 / width, y1 = (q1 + width - 1) / width;
     DwConvArgs a = args;
     a.input = in + n * in_image;

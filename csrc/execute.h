@@ -40,7 +40,7 @@ class WorkspaceCache {
   BufferSizes sizes_;
   int64_t input_floats_;  // per image
   bool stages_input_;     // the first layer reads an NHWC copy of the input
-  ForkSafeMutex mutex_;  // never left locked in a forked child
+  ForkSafeMutex mutex_;   // never left locked in a forked child
   std::vector<std::unique_ptr<Workspace>> free_;
 };
 

@@ -2,15 +2,23 @@
 
 namespace mobilenet {
 
-namespace scalar { const KernelTable& table(); }
+namespace scalar {
+const KernelTable& table();
+}
 #if defined(MBN_HAVE_AVX2)
-namespace avx2 { const KernelTable& table(); }
+namespace avx2 {
+const KernelTable& table();
+}
 #endif
 #if defined(MBN_HAVE_AVX512)
-namespace avx512 { const KernelTable& table(); }
+namespace avx512 {
+const KernelTable& table();
+}
 #endif
 #if defined(MBN_HAVE_NEON)
-namespace neon { const KernelTable& table(); }
+namespace neon {
+const KernelTable& table();
+}
 #endif
 
 const KernelTable& kernel_table(Isa isa) {

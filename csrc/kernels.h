@@ -21,7 +21,7 @@ struct Conv3x3Args {
   const float* input;
   int in_h, in_w, in_c;
   int64_t in_row_stride, in_col_stride, in_channel_stride;  // in floats
-  float* output;  // NHWC, dense
+  float* output;                                            // NHWC, dense
   int out_h, out_w, out_c;
   int stride;
   Padding pad;
@@ -92,7 +92,7 @@ struct GemmArgs {
 struct KernelTable {
   Isa isa;
   const char* name;
-  int vector_width;  // floats per vector register
+  int vector_width;      // floats per vector register
   int gemm_panel_width;  // GEMM tile: gemm_tile_rows x gemm_panel_width
   int gemm_tile_rows;
 

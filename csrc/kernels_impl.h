@@ -29,11 +29,20 @@ namespace {
 
 const KernelTable& table() {
   static const KernelTable t = {
-      MBN_KERNEL_ISA, MBN_KERNEL_NAME, W, kGemmNR, kGemmMR,
-      conv3x3, conv3x3_variant, conv3x3_uses_pair_weights,
-      dwconv3x3, dwconv3x3_variant,
-      bias_activation, global_avgpool,
-      gemm, gemm_variant,
+      MBN_KERNEL_ISA,
+      MBN_KERNEL_NAME,
+      W,
+      kGemmNR,
+      kGemmMR,
+      conv3x3,
+      conv3x3_variant,
+      conv3x3_uses_pair_weights,
+      dwconv3x3,
+      dwconv3x3_variant,
+      bias_activation,
+      global_avgpool,
+      gemm,
+      gemm_variant,
       all_finite,
   };
   return t;

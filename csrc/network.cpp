@@ -62,7 +62,8 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
         MBN_CHECK(padded_h >= 3 && padded_w >= 3, at + ": input smaller than the 3x3 kernel");
         layer.out_h = (padded_h - 3) / s.stride + 1;
         layer.out_w = (padded_w - 3) / s.stride + 1;
-        if (s.kind == LayerKind::DwConv3x3) MBN_CHECK(s.out_c == c, at + ": depthwise output channels must equal input channels");
+        if (s.kind == LayerKind::DwConv3x3)
+          MBN_CHECK(s.out_c == c, at + ": depthwise output channels must equal input channels");
         break;
       }
       case LayerKind::Conv1x1:
@@ -172,8 +173,8 @@ int64_t Network::packed_weight_bytes() const {
   return bytes;
 }
 
-void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,
-                      int64_t* layer_ns, bool check_finite) {
+void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax, int64_t* layer_ns,
+                      bool check_finite) {
   MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
   MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
   FlushDenormalsGuard flush_denormals;

@@ -37,9 +37,9 @@ class Network {
   int input_height() const { return layers_.front().spec.in_h; }
   int input_width() const { return layers_.front().spec.in_w; }
   int input_channels() const { return layers_.front().spec.in_c; }
-  int64_t input_size() const;   // floats per image
+  int64_t input_size() const;                                        // floats per image
   int64_t output_size() const { return layers_.back().out_size(); }  // floats per image
-  std::vector<int> output_shape(int layer) const;  // {h, w, c}
+  std::vector<int> output_shape(int layer) const;                    // {h, w, c}
   // Floats from one pixel of the layer's output to the next in its activation
   // buffer: its channels, or more where a depthwise layer reads or writes it.
   int out_pixel_stride(int layer) const;

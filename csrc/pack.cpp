@@ -26,9 +26,7 @@ void pack_stem_pair_weights(const float* weights, const float* bias, int out_c, 
   }
 }
 
-int64_t packed_gemm_size(int k, int n, int panel_width) {
-  return static_cast<int64_t>(k) * round_up(n, panel_width);
-}
+int64_t packed_gemm_size(int k, int n, int panel_width) { return static_cast<int64_t>(k) * round_up(n, panel_width); }
 
 void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed) {
   const int panels = static_cast<int>(round_up(n, panel_width) / panel_width);

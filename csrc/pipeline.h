@@ -49,7 +49,8 @@ class PipelineSchedule {
     const Layer& layer = layers_[stages_[k].first];
     if (avail >= layer.spec.in_h) return layer.out_h;
     if (layer.spec.kind == LayerKind::Conv1x1) return avail;
-    const int last = avail - 3 + layer.spec.pad.top;  // output row y needs input rows up to (y - 1) * stride - pad.top + 2
+    const int last =
+        avail - 3 + layer.spec.pad.top;  // output row y needs input rows up to (y - 1) * stride - pad.top + 2
     return last < 0 ? 0 : std::min(layer.out_h, last / layer.spec.stride + 1);
   }
 

@@ -211,7 +211,8 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   LayerPlans layer_plans = choose_kernels(layers, options);
   if (options.fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
   plan.stages = plan_pipeline(layers, layer_plans);
-  if (options.fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  if (options.fuse)
+    layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);

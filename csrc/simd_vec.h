@@ -12,9 +12,7 @@ struct Vec {
   static Vec broadcast(float x) { return {_mm512_set1_ps(x)}; }
   static Vec zero() { return {_mm512_setzero_ps()}; }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
-  void store_partial(float* p, int n) const {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v);
-  }
+  void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v); }
 };
 inline Vec fmadd(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 inline Vec add(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
@@ -34,8 +32,7 @@ struct Vec {
   static Vec zero() { return {_mm256_setzero_ps()}; }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store_partial(float* p, int n) const {
-    alignas(32) static const int32_t mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
-                                                        0,  0,  0,  0,  0,  0,  0,  0};
+    alignas(32) static const int32_t mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(mask_source + 8 - n));
     _mm256_maskstore_ps(p, mask, v);
   }

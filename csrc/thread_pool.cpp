@@ -187,7 +187,8 @@ void ThreadPool::run(int n, TaskFn fn, void* ctx) {
 #if defined(__linux__)
   keep_workers_off(sched_getcpu());
 #endif
-  for (int first = 0; first < n; first += kMaxRegionTasks) run_region(first, std::min(kMaxRegionTasks, n - first), fn, ctx);
+  for (int first = 0; first < n; first += kMaxRegionTasks)
+    run_region(first, std::min(kMaxRegionTasks, n - first), fn, ctx);
 }
 
 void ThreadPool::run_region(int first, int n, TaskFn fn, void* ctx) {

@@ -66,7 +66,7 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
   const uint64_t fork_generation_;  // forks seen by this process when the pool was made
-  std::mutex busy_;  // held by the caller that owns the current parallel region
+  std::mutex busy_;                 // held by the caller that owns the current parallel region
 
   // The current region's generation; workers wake when it changes.
   std::atomic<uint32_t> region_{0};

@@ -47,8 +47,7 @@ constexpr Word<LayerKind> kLayerKindWords[] = {{LayerKind::Conv3x3, "CONV3X3", "
                                                {LayerKind::FullyConnected, "FC", "fc"}};
 constexpr Word<Activation> kActivationWords[] = {
     {Activation::None, "NONE", "none"}, {Activation::ReLU, "RELU", "relu"}, {Activation::ReLU6, "RELU6", "relu6"}};
-constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"},
-                                              {InputLayout::NCHW, "NCHW", "NCHW"}};
+constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"}, {InputLayout::NCHW, "NCHW", "NCHW"}};
 constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GEMM", "gemm"},
                                                     {PointwiseBackend::Blas, "BLAS", "blas"}};
 // The spellings of mobilenet.precision (which has no enum: the names are the spellings in capitals).
@@ -77,7 +76,9 @@ void bind_enum(py::module_& m, const char* name, const Word<Enum> (&words)[N], c
   bound.finalize();
 }
 
-LayerKind to_layer_kind(const MemberOrSpelling<LayerKind>& arg) { return from_word(arg, kLayerKindWords, "layer type"); }
+LayerKind to_layer_kind(const MemberOrSpelling<LayerKind>& arg) {
+  return from_word(arg, kLayerKindWords, "layer type");
+}
 Activation to_activation(const MemberOrSpelling<Activation>& arg) {
   return from_word(arg, kActivationWords, "activation");
 }
@@ -139,8 +140,8 @@ int check_input(const Network& net, const FloatArray& x, InputLayout layout) {
   const py::ssize_t expect[3] = {nhwc ? h : c, nhwc ? w : h, nhwc ? c : w};
   for (int i = 0; i < 3; ++i) {
     if (x.shape(i + 1) != expect[i])
-      throw py::value_error("input shape does not match the network's input in " +
-                            std::string(nhwc ? "NHWC" : "NCHW") + " layout");
+      throw py::value_error("input shape does not match the network's input in " + std::string(nhwc ? "NHWC" : "NCHW") +
+                            " layout");
   }
   if (x.shape(0) > Network::kMaxBatch) throw py::value_error("batch too large");
   return static_cast<int>(x.shape(0));
@@ -290,9 +291,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<BoundLayerSpec>(m, "LayerSpec",
                              "One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, "
                              "out_c), DWCONV3X3 (3, 3, c), CONV1X1 and FC (in_c, out_c); bias (out_c,).")
-      .def(py::init(&make_spec), py::arg("kind"), py::arg("in_h"), py::arg("in_w"), py::arg("in_c"),
-           py::arg("out_c"), py::arg("stride") = 1, py::arg("padding") = std::make_tuple(0, 0, 0, 0),
-           py::arg_v("activation", Activation::None, "Activation.NONE"), py::arg("weight") = py::none(), py::arg("bias") = py::none())
+      .def(py::init(&make_spec), py::arg("kind"), py::arg("in_h"), py::arg("in_w"), py::arg("in_c"), py::arg("out_c"),
+           py::arg("stride") = 1, py::arg("padding") = std::make_tuple(0, 0, 0, 0),
+           py::arg_v("activation", Activation::None, "Activation.NONE"), py::arg("weight") = py::none(),
+           py::arg("bias") = py::none())
       .def_property_readonly("kind", [](const BoundLayerSpec& s) { return s.kind; })
       .def_readonly("in_h", &BoundLayerSpec::in_h)
       .def_readonly("in_w", &BoundLayerSpec::in_w)
@@ -318,17 +320,15 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1,
            py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true)
-      .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"), py::arg("softmax") = false,
-           py::arg("check_finite") = true)
-      .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"),
-           py::call_guard<py::gil_scoped_release>())
-      .def("profile", &run_profile, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"), py::arg("softmax") = false,
-           py::arg("runs") = 100, py::arg("warmup") = 10)
+      .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"),
+           py::arg("softmax") = false, py::arg("check_finite") = true)
+      .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"), py::call_guard<py::gil_scoped_release>())
+      .def("profile", &run_profile, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"),
+           py::arg("softmax") = false, py::arg("runs") = 100, py::arg("warmup") = 10)
       .def_property_readonly("num_layers", &Network::num_layers)
-      .def_property_readonly("input_shape",
-                             [](const Network& n) {
-                               return py::make_tuple(n.input_height(), n.input_width(), n.input_channels());
-                             })
+      .def_property_readonly(
+          "input_shape",
+          [](const Network& n) { return py::make_tuple(n.input_height(), n.input_width(), n.input_channels()); })
       .def_property_readonly("output_size", &Network::output_size)
       .def_property_readonly("isa", [](const Network& n) { return std::string(n.kernels().name); })
       .def_property_readonly("backend", &Network::backend)

@@ -18,7 +18,7 @@ using namespace mobilenet;
 int main(int argc, char** argv) {
   const Isa isa = argc > 1 && std::strcmp(argv[1], "avx2") == 0     ? Isa::Avx2
                   : argc > 1 && std::strcmp(argv[1], "scalar") == 0 ? Isa::Scalar
-                                                                     : Isa::Avx512;
+                                                                    : Isa::Avx512;
   const KernelTable& kt = kernel_table(isa);
   struct Shape {
     int size, channels, stride;

@@ -25,7 +25,9 @@
 using namespace mobilenet;
 using Clock = std::chrono::steady_clock;
 
-static double ns_since(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
+static double ns_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+}
 
 static void busy_for(double ns) {
   const auto t0 = Clock::now();

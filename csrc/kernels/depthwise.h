@@ -28,8 +28,8 @@ inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int CI, in
 // row whose window covers that input row. Pixels are CI floats apart in the
 // input rows and CO in the output rows.
 template <int R, int S>
-inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, int CI, int CO, int pl, int ox,
-                              int c0, int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
+inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, int CI, int CO, int pl, int ox, int c0,
+                              int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
   constexpr int NR = (R - 1) * S + 3;
   const int64_t off = static_cast<int64_t>(ox * S - pl) * CI + c0;
   Vec acc[R];
@@ -130,9 +130,7 @@ inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, i
     acc2 = fmadd(c2[2], w[8], acc2);
     store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out + static_cast<int64_t>(ox) * CO, n);
   };
-  auto column = [&](int64_t off, Vec* c) {
-    MBN_UNROLL for (int ky = 0; ky < 3; ++ky) c[ky] = Vec::load(r[ky] + off);
-  };
+  auto column = [&](int64_t off, Vec* c) { MBN_UNROLL for (int ky = 0; ky < 3; ++ky) c[ky] = Vec::load(r[ky] + off); };
   if (ox_lo >= ox_hi) return;
   if constexpr (kDwSlidingColumns) {
     int64_t off = static_cast<int64_t>(ox_lo * S - pl) * CI;
@@ -239,7 +237,6 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
     for (; ox < a.out_w; ++ox) single_pixel(ox);
   }
 }
-
 
 // The variant dwconv3x3 runs, by the layer's shape and pixel strides alone:
 // never by how many rows a call asks for (the variants round differently, and

@@ -59,8 +59,7 @@ inline void gemm_tile(const GemmArgs& g, int m0, int panel, Vec lo, Vec hi) {
     MBN_UNROLL for (int s = 0; s < KS; ++s) step(s, kk + s);
   }
   for (; kk < g.k; ++kk) step(0, kk);
-  MBN_UNROLL for (int s = 1; s < KS; ++s)
-    MBN_UNROLL for (int r = 0; r < MR; ++r)
+  MBN_UNROLL for (int s = 1; s < KS; ++s) MBN_UNROLL for (int r = 0; r < MR; ++r)
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = add(acc[0][r][v], acc[s][r][v]);
   // Unrolled with compile-time indices, so the accumulators never leave their
   // registers (a rolled store loop made GCC keep all MR x NV of them on the

@@ -33,7 +33,7 @@ inline void conv3x3_pixel(const Conv3x3Args& a, int oy, int ox, int co0, Vec lo,
   }
   float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox) * a.out_c + co0;
   MBN_UNROLL for (int v = 0; v < NV; ++v)
-    store_n(clamp(add(add(acc[0][v], acc[1][v]), acc[2][v]), lo, hi), out + v * W, imin(W, a.out_c - co0 - v * W));
+      store_n(clamp(add(add(acc[0][v], acc[1][v]), acc[2][v]), lo, hi), out + v * W, imin(W, a.out_c - co0 - v * W));
 }
 
 // PX interior pixels of one row at once: each weight vector loaded serves PX
@@ -52,7 +52,8 @@ inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec
     const Vec bias = Vec::load(a.bias + co0 + v * W);
     MBN_UNROLL for (int p = 0; p < PX; ++p) acc[p][v] = bias;
   }
-  const float* base = a.input + (oy * a.stride - a.pad.top) * a.in_row_stride + (ox0 * a.stride - a.pad.left) * col_step;
+  const float* base =
+      a.input + (oy * a.stride - a.pad.top) * a.in_row_stride + (ox0 * a.stride - a.pad.left) * col_step;
   const float* wp = a.weights + co0;
   for (int ky = 0; ky < 3; ++ky) {
     // Rolled tap loops: unrolled, the compiler shares broadcasts between taps
@@ -74,13 +75,11 @@ inline void conv3x3_interior(const Conv3x3Args& a, int oy, int ox0, int co0, Vec
   }
   float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox0) * a.out_c + co0;
   if (a.clamp.unbounded_above()) {  // ReLU: the lower bound alone
-    MBN_UNROLL for (int p = 0; p < PX; ++p)
-      MBN_UNROLL for (int v = 0; v < NV; ++v)
+    MBN_UNROLL for (int p = 0; p < PX; ++p) MBN_UNROLL for (int v = 0; v < NV; ++v)
         store_n(clamp_below(acc[p][v], lo), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
     return;
   }
-  MBN_UNROLL for (int p = 0; p < PX; ++p)
-    MBN_UNROLL for (int v = 0; v < NV; ++v)
+  MBN_UNROLL for (int p = 0; p < PX; ++p) MBN_UNROLL for (int v = 0; v < NV; ++v)
       store_n(clamp(acc[p][v], lo, hi), out + p * a.out_c + v * W, imin(W, a.out_c - co0 - v * W));
 }
 
@@ -182,11 +181,11 @@ inline void conv3x3_pairs_interior(const Conv3x3Args& a, const float* wpair, con
   };
   const int out_c = a.out_c;
   float* out = a.output + (static_cast<int64_t>(oy - a.output_row_offset) * a.out_w + ox0) * out_c;
-  MBN_UNROLL for (int p = 0; p < PX; ++p)
-    MBN_UNROLL for (int v = 0; v + 1 < NV; v += 2) {
-      const int n = imin(16, out_c - 8 * v);
-      _mm512_mask_storeu_ps(out + p * out_c + 8 * v, static_cast<__mmask16>((1u << n) - 1u), finish(acc[p][v], acc[p][v + 1]));
-    }
+  MBN_UNROLL for (int p = 0; p < PX; ++p) MBN_UNROLL for (int v = 0; v + 1 < NV; v += 2) {
+    const int n = imin(16, out_c - 8 * v);
+    _mm512_mask_storeu_ps(out + p * out_c + 8 * v, static_cast<__mmask16>((1u << n) - 1u),
+                          finish(acc[p][v], acc[p][v + 1]));
+  }
   if (NV % 2 == 1) {
     constexpr int v = NV - 1;
     const unsigned low = (1u << (out_c - 8 * v)) - 1u;

@@ -63,7 +63,9 @@ struct Rng {
   int range(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(gen); }  // inclusive
   bool coin() { return range(0, 1) == 1; }
   template <class T>
-  const T& pick(const std::vector<T>& v) { return v[range(0, static_cast<int>(v.size()) - 1)]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[range(0, static_cast<int>(v.size()) - 1)];
+  }
   std::vector<float> floats(size_t n, float lo, float hi) {
     std::vector<float> v(n);
     for (float& x : v) x = uniform(lo, hi);
@@ -115,8 +117,8 @@ bool compare(const std::string& name, const float* got, const Ref& ref, double r
     }
     if (!ok) {
       if (bad < 5)
-        std::printf("MISMATCH %s at %s: got %.9g, expected %.9g (allowed error %.3g)\n", name.c_str(),
-                    where(i).c_str(), g, r, allowed);
+        std::printf("MISMATCH %s at %s: got %.9g, expected %.9g (allowed error %.3g)\n", name.c_str(), where(i).c_str(),
+                    g, r, allowed);
       ++bad;
     }
   }
@@ -333,7 +335,8 @@ void test_dwconv_slice(const KernelTable& kt, Rng& rng, DwCase t, int in_gap, in
   const Shape s{t.h, t.w, t.c};
   const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);
   std::vector<float> in_buf(int64_t{t.h} * t.w * in_stride + kBufferSlack, kNaN);
-  for (int64_t p = 0; p < int64_t{t.h} * t.w; ++p) std::copy_n(input.data() + p * t.c, t.c, in_buf.data() + p * in_stride);
+  for (int64_t p = 0; p < int64_t{t.h} * t.w; ++p)
+    std::copy_n(input.data() + p * t.c, t.c, in_buf.data() + p * in_stride);
   const std::vector<float> weight = rng.floats(9 * size_t(width), -1.0f, 1.0f), bias = rng.floats(width, -1.0f, 1.0f);
   const int cp = static_cast<int>(round_up(width, kChannelPad));
   std::vector<float> packed(9 * size_t(cp), 0.0f), slice_weight(9 * size_t(t.c));
@@ -380,10 +383,9 @@ struct StemCase {
 void test_conv3x3(const KernelTable& kt, Rng& rng, StemCase t) {
   if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
   if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
-  const std::string name = std::string(kt.name) + " conv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
-                           "x" + std::to_string(t.in_c) + "->" + std::to_string(t.out_c) + " s" +
-                           std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " + activation_name(t.act) +
-                           (t.nchw ? " NCHW" : " NHWC");
+  const std::string name = std::string(kt.name) + " conv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) + "x" +
+                           std::to_string(t.in_c) + "->" + std::to_string(t.out_c) + " s" + std::to_string(t.stride) +
+                           " " + fmt_pad(t.pad) + " " + activation_name(t.act) + (t.nchw ? " NCHW" : " NHWC");
   const Shape s{t.h, t.w, t.in_c};
   const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);  // NHWC
   const std::vector<float> weight = rng.floats(9 * size_t(t.in_c) * t.out_c, -1.0f, 1.0f);
@@ -449,9 +451,8 @@ void test_bias_activation(const KernelTable& kt, Rng& rng, int rows, int cols, i
     if (r + 1 < rows)
       for (int j = cols; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
   }
-  compare(name, dense.data(), ref, kRtol, [&](size_t i) {
-    return "(row " + std::to_string(i / cols) + ", col " + std::to_string(i % cols) + ")";
-  });
+  compare(name, dense.data(), ref, kRtol,
+          [&](size_t i) { return "(row " + std::to_string(i / cols) + ", col " + std::to_string(i % cols) + ")"; });
   expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
 }
 
@@ -514,9 +515,8 @@ void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
     if (r + 1 < t.m)
       for (int j = t.n; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
   }
-  if (compare(name, dense.data(), ref, kRtol, [&](size_t i) {
-        return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")";
-      }))
+  if (compare(name, dense.data(), ref, kRtol,
+              [&](size_t i) { return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")"; }))
     guard_intact(name, c, (t.m - 1) * ldc + t.n);
   expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
 }
@@ -567,8 +567,9 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
       test_dwconv(kt, rng, {rng.range(1, 9), rng.range(1, 9), rng.pick(odd_channels), stride, p, act(), false});
     }
   for (int i = 0; i < 200; ++i)
-    test_dwconv(kt, rng, {rng.range(1, 33), rng.range(1, 33), rng.range(1, 70), rng.range(1, 2), random_padding(rng),
-                          act(), i % 4 == 0});
+    test_dwconv(kt, rng,
+                {rng.range(1, 33), rng.range(1, 33), rng.range(1, 70), rng.range(1, 2), random_padding(rng), act(),
+                 i % 4 == 0});
   // Rows wider than L1 (3 x w x c floats > 48 KB, 16+ output columns) take the
   // 4-row blocks, with 2- and 1-row blocks for the remainder: every height
   // 1..13 and padding.
@@ -589,17 +590,26 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   // Stem: output channels 1..70 (vector tails, 1-4 vectors per pixel), input
   // channels 1..8 and a few wide ones, both layouts, every padding.
   for (int oc = 1; oc <= 70; ++oc)
-    test_conv3x3(kt, rng, {rng.range(1, 12), rng.range(1, 12), rng.range(1, 8), oc, rng.range(1, 2),
-                           random_padding(rng), act(), oc % 2 == 0});
+    test_conv3x3(kt, rng,
+                 {rng.range(1, 12), rng.range(1, 12), rng.range(1, 8), oc, rng.range(1, 2), random_padding(rng), act(),
+                  oc % 2 == 0});
   for (int size = 1; size <= 33; size += 2)
-    test_conv3x3(kt, rng, {size, 34 - size, 3, rng.pick(odd_channels), 1 + size % 2, random_padding(rng), act(),
-                           rng.coin()});
+    test_conv3x3(kt, rng,
+                 {size, 34 - size, 3, rng.pick(odd_channels), 1 + size % 2, random_padding(rng), act(), rng.coin()});
   for (int pad = 0; pad < 81; pad += 3)
-    test_conv3x3(kt, rng, {rng.range(1, 9), rng.range(1, 9), 3, rng.pick(odd_channels), 1 + pad % 2,
-                           {pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3}, act(), rng.coin()});
+    test_conv3x3(kt, rng,
+                 {rng.range(1, 9),
+                  rng.range(1, 9),
+                  3,
+                  rng.pick(odd_channels),
+                  1 + pad % 2,
+                  {pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3},
+                  act(),
+                  rng.coin()});
   for (int i = 0; i < 6; ++i)
-    test_conv3x3(kt, rng, {rng.range(1, 9), rng.range(1, 9), rng.range(9, 70), rng.pick(odd_channels),
-                           rng.range(1, 2), random_padding(rng), act(), rng.coin()});
+    test_conv3x3(kt, rng,
+                 {rng.range(1, 9), rng.range(1, 9), rng.range(9, 70), rng.pick(odd_channels), rng.range(1, 2),
+                  random_padding(rng), act(), rng.coin()});
 
   // Epilogue and pooling.
   for (int cols = 1; cols <= 70; ++cols)
@@ -616,8 +626,9 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int m = 1; m <= 33; ++m)
     test_gemm(kt, rng, {m, rng.range(1, 70), rng.range(1, 70), 0, rng.range(0, 2), act(), false});
   for (int i = 0; i < 60; ++i)
-    test_gemm(kt, rng, {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(),
-                        i % 6 == 0});
+    test_gemm(
+        kt, rng,
+        {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(), i % 6 == 0});
   test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
   test_all_finite(kt, rng);
 }
@@ -664,8 +675,8 @@ Ref ref_chain(const std::vector<LayerSpec>& layers, const Ref& image) {
     switch (l.kind) {
       case LayerKind::Conv3x3:
       case LayerKind::DwConv3x3:
-        x = ref_conv3x3(x, s, l.out_c, l.kind == LayerKind::DwConv3x3, l.weight, l.bias, l.stride, l.pad,
-                        l.activation, &os);
+        x = ref_conv3x3(x, s, l.out_c, l.kind == LayerKind::DwConv3x3, l.weight, l.bias, l.stride, l.pad, l.activation,
+                        &os);
         break;
       case LayerKind::Conv1x1:
       case LayerKind::FullyConnected:
@@ -719,8 +730,8 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
   std::vector<float> images = rng.floats(t.batch * in.size(), -2.0f, 2.0f);  // NHWC
   std::vector<Ref> refs;
   for (int n = 0; n < t.batch; ++n) {
-    Ref r = ref_chain(t.layers, ref_from(std::vector<float>(images.begin() + n * in.size(),
-                                                             images.begin() + (n + 1) * in.size())));
+    Ref r = ref_chain(
+        t.layers, ref_from(std::vector<float>(images.begin() + n * in.size(), images.begin() + (n + 1) * in.size())));
     refs.push_back(t.softmax ? ref_softmax(r, rtol) : r);
   }
   Ref ref(0);
@@ -738,8 +749,8 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
 
   Network net(t.layers, isa, 1, backend);
   if (t.what == "large-mobilenet")
-    expect(net.pipelined_layers() == 7, base + ": the first 7 layers run as a pipeline, not " +
-                                            std::to_string(net.pipelined_layers()));
+    expect(net.pipelined_layers() == 7,
+           base + ": the first 7 layers run as a pipeline, not " + std::to_string(net.pipelined_layers()));
   if (t.what == "wide-mobilenet") {
     int padded = 0;
     for (int i = 0; i < net.num_layers(); ++i) padded += net.out_pixel_stride(i) > t.layers[i].out_c;
@@ -747,8 +758,8 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
            base + ": " + std::to_string(padded) + " layers with padded pixels, expected 6 or more");
   }
   const Shape os = out_shape_of(t.layers.back());
-  expect(net.output_size() == os.size(), base + ": output_size " + std::to_string(net.output_size()) +
-                                             " != " + std::to_string(os.size()));
+  expect(net.output_size() == os.size(),
+         base + ": output_size " + std::to_string(net.output_size()) + " != " + std::to_string(os.size()));
   // Past 8 threads too (the row pipeline has at most 8 slabs): every count
   // gives the bits of 1 thread, except through BLAS, whose kernel (and so its
   // summation order) depends on the size of the block each thread hands it.
@@ -762,7 +773,8 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
         fused += net.kernel_name(i).find("fused") != std::string::npos;
       // Past 3 threads the bands get too few rows to fuse (each thread needs two GEMM tiles).
       if (threads <= 3)
-        expect(threads == 1 ? fused == 0 : fused >= 2, name + ": " + std::to_string(fused) + " layers after the pipeline fused");
+        expect(threads == 1 ? fused == 0 : fused >= 2,
+               name + ": " + std::to_string(fused) + " layers after the pipeline fused");
     }
     std::vector<float> out = with_sentinel_guard(t.batch * os.size());
     std::vector<int64_t> layer_ns(t.layers.size(), 0);
@@ -784,8 +796,7 @@ void test_chain(Isa isa, PointwiseBackend backend, Rng& rng, const ChainCase& t)
     Ref first_ref(0);
     first_ref.val.assign(ref.val.begin(), ref.val.begin() + os.size());
     first_ref.mag.assign(ref.mag.begin(), ref.mag.begin() + os.size());
-    compare(base + " then batch 1", out.data(), first_ref, rtol,
-            [&](size_t i) { return pixel_where(i, os.w, os.c); });
+    compare(base + " then batch 1", out.data(), first_ref, rtol, [&](size_t i) { return pixel_where(i, os.w, os.c); });
   }
 }
 
@@ -797,19 +808,28 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     Padding p = random_padding(rng);
     if (s.h + p.top + p.bottom < 3) p.top = p.bottom = 1;
     if (s.w + p.left + p.right < 3) p.left = p.right = 1;
-    cases.push_back({"dwconv3x3", {make_layer(rng, LayerKind::DwConv3x3, s, s.c, 1 + i % 2, p, kActivations[i % 3], i % 4 != 3)},
-                     rng.range(1, 2), layout(), false});
+    cases.push_back({"dwconv3x3",
+                     {make_layer(rng, LayerKind::DwConv3x3, s, s.c, 1 + i % 2, p, kActivations[i % 3], i % 4 != 3)},
+                     rng.range(1, 2),
+                     layout(),
+                     false});
   }
   for (int i = 0; i < 4; ++i) {  // a single stem layer, read in place in either layout
     const Shape s{rng.range(3, 33), rng.range(3, 33), rng.range(1, 4)};
-    cases.push_back({"conv3x3", {make_layer(rng, LayerKind::Conv3x3, s, rng.range(1, 40), 1 + i % 2,
-                                            random_padding(rng), kActivations[i % 3], true)},
-                     rng.range(1, 2), i % 2 ? InputLayout::NCHW : InputLayout::NHWC, false});
+    cases.push_back({"conv3x3",
+                     {make_layer(rng, LayerKind::Conv3x3, s, rng.range(1, 40), 1 + i % 2, random_padding(rng),
+                                 kActivations[i % 3], true)},
+                     rng.range(1, 2),
+                     i % 2 ? InputLayout::NCHW : InputLayout::NHWC,
+                     false});
   }
   for (int i = 0; i < 4; ++i) {  // a single pointwise layer
     const Shape s{rng.range(1, 20), rng.range(1, 20), rng.range(1, 70)};
-    cases.push_back({"conv1x1", {make_layer(rng, LayerKind::Conv1x1, s, rng.range(1, 70), 1, {}, kActivations[i % 3], i != 0)},
-                     rng.range(1, 3), layout(), false});
+    cases.push_back({"conv1x1",
+                     {make_layer(rng, LayerKind::Conv1x1, s, rng.range(1, 70), 1, {}, kActivations[i % 3], i != 0)},
+                     rng.range(1, 3),
+                     layout(),
+                     false});
   }
   for (int i = 0; i < 12; ++i) {  // a small MobileNet: stem, two dw/pw blocks, pool, classifier
     const Activation act = i % 2 ? Activation::ReLU6 : Activation::ReLU;
@@ -842,7 +862,7 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
     };
     // Pipeline stages of every kind, each reading a ring of the previous one's rows:
     add(LayerKind::Conv3x3, 64, 2, s2, act);    // the stem: 65x66x64 or 68x64x64
-    add(LayerKind::Conv1x1, 72, 1, {}, act);     // a pointwise layer alone
+    add(LayerKind::Conv1x1, 72, 1, {}, act);    // a pointwise layer alone
     add(LayerKind::DwConv3x3, 72, 1, s1, act);  // a fused depthwise/pointwise pair
     add(LayerKind::Conv1x1, 80, 1, {}, act);
     add(LayerKind::DwConv3x3, 80, 2, s2, act);  // a depthwise layer alone (not followed by a pointwise one)
@@ -862,16 +882,16 @@ std::vector<ChainCase> chain_cases(Rng& rng) {
       s = out_shape_of(l.back());
     };
     add(LayerKind::Conv3x3, 32, 2, s2, act);
-    add(LayerKind::Conv1x1, 144, 1, {}, act);   // padded, into the pipeline's next ring
+    add(LayerKind::Conv1x1, 144, 1, {}, act);    // padded, into the pipeline's next ring
     add(LayerKind::DwConv3x3, 144, 1, s1, act);  // a fused pair reading the padded ring
     add(LayerKind::Conv1x1, 160, 1, {}, act);
     add(LayerKind::DwConv3x3, 160, 2, s2, act);  // padded in and out
     add(LayerKind::DwConv3x3, 160, 1, s1, act);
-    add(LayerKind::Conv1x1, 192, 1, {}, act);    // after the pipeline
+    add(LayerKind::Conv1x1, 192, 1, {}, act);  // after the pipeline
     add(LayerKind::DwConv3x3, 192, 2, s2, act);
     add(LayerKind::Conv1x1, 128, 1, {}, act);
     add(LayerKind::DwConv3x3, 128, 2, s2, act);
-    add(LayerKind::Conv1x1, 136, 1, {}, act);    // at most 64 pixels: batched, padded
+    add(LayerKind::Conv1x1, 136, 1, {}, act);  // at most 64 pixels: batched, padded
     add(LayerKind::DwConv3x3, 136, 1, s1, act);
     add(LayerKind::Conv1x1, 140, 1, {}, act);
     add(LayerKind::GlobalAvgPool, 140, 1, {}, Activation::None);
@@ -941,7 +961,9 @@ void dispatch_tests() {
 
   // The executor refuses a bad chain with std::invalid_argument.
   Rng rng(7);
-  auto dw = [&](Padding p) { return make_layer(rng, LayerKind::DwConv3x3, {8, 8, 4}, 4, 1, p, Activation::None, false); };
+  auto dw = [&](Padding p) {
+    return make_layer(rng, LayerKind::DwConv3x3, {8, 8, 4}, 4, 1, p, Activation::None, false);
+  };
   expect(throws_invalid_argument([&] { Network({dw({3, 0, 0, 0})}, Isa::Scalar, 1, PointwiseBackend::Gemm); }),
          "padding 3 is refused");
   expect(throws_invalid_argument([&] {
@@ -952,8 +974,9 @@ void dispatch_tests() {
          }),
          "a short weight or too-small input is refused");
   expect(throws_invalid_argument([&] {
-           Network({dw({1, 1, 1, 1}), make_layer(rng, LayerKind::Conv1x1, {8, 8, 5}, 4, 1, {}, Activation::None, false)},
-                   Isa::Scalar, 1, PointwiseBackend::Gemm);
+           Network(
+               {dw({1, 1, 1, 1}), make_layer(rng, LayerKind::Conv1x1, {8, 8, 5}, 4, 1, {}, Activation::None, false)},
+               Isa::Scalar, 1, PointwiseBackend::Gemm);
          }),
          "a chain whose shapes do not match is refused");
 }

@@ -6,15 +6,25 @@ CONV_2D or FULLY_CONNECTED classifier with bias, then SQUEEZE / RESHAPE and
 SOFTMAX. Batch norm is already folded into the convolutions' biases. Weight
 layouts: conv OHWI, depthwise 1HWC, fully connected [out, in].
 
+TFLiteConverter's variations of that graph are the same network:
+- explicit PAD (or PADV2 with a zero value) before a VALID convolution, which
+  Keras' ZeroPadding2D becomes at odd input sizes, is merged into the
+  convolution's padding;
+- the dynamic-batch tail: SHAPE of the data, STRIDED_SLICE / PACK of that
+  shape, then RESHAPE of the data to it (a side computation of the reshape's
+  target, not a step of the data path);
+- DEQUANTIZE of a constant (float16 weights) reads as that constant.
+
 uint8 / int8 quantized models are read by dequantizing their weights
 (real = (q - zero_point) * scale); activations then run in float32, so the
-outputs are close to, not identical with, the integer interpreter's.
+outputs are close to, not identical with, the integer interpreter's. The same
+holds for dynamic-range files (int8 weights, float input and activations).
 """
 from __future__ import annotations
 
 import io
 import zipfile
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -52,6 +62,8 @@ class _Graph:
             raise ValueError("the model has no subgraph")
         self.graph = self.model.Subgraphs(0)
         self.op_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+        # The outputs of DEQUANTIZE ops of constants (float16 weights), by the constant they read.
+        self.aliases: Dict[int, int] = {}
 
     def op_name(self, op: Any) -> str:
         index = op.OpcodeIndex()
@@ -65,6 +77,7 @@ class _Graph:
         return self.op_names.get(builtin, f"operator #{builtin}")
 
     def tensor(self, index: int) -> Any:
+        index = self.aliases.get(index, index)
         if not 0 <= index < self.graph.TensorsLength():
             raise ValueError(f"tensor index {index} out of range")
         return self.graph.Tensors(index)
@@ -90,7 +103,10 @@ class _Graph:
         ttype = t.Type()
         dtype = _FLOAT_TYPES.get(ttype) or _INT_TYPES.get(ttype)
         if dtype is None:
-            raise ValueError(f"tensor {self.name(index)!r} has unsupported type #{ttype}")
+            from tflite.TensorType import TensorType
+            names = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
+            raise ValueError(f"tensor {self.name(index)!r} has type {names.get(ttype, f'#{ttype}')}, which is not "
+                             "read (FLOAT32, FLOAT16, INT8, UINT8 and INT32 are)")
         buffer_index = t.Buffer()
         if not 0 < buffer_index < self.model.BuffersLength():
             raise ValueError(f"tensor {self.name(index)!r} has no constant data (buffer {buffer_index})")
@@ -129,6 +145,14 @@ class _Graph:
         bshape = [1] * raw.ndim
         bshape[axis] = scale.size
         return (values - zero_point.reshape(bshape if zero_point.size > 1 else -1)) * scale.reshape(bshape)
+
+    def has_data(self, index: int) -> bool:
+        """Whether the tensor is a constant: it has a buffer with data (graph inputs and activations have none)."""
+        buffer_index = self.tensor(index).Buffer()
+        if not 0 < buffer_index < self.model.BuffersLength():
+            return False
+        buf = self.model.Buffers(buffer_index)
+        return buf.DataLength() > 0 or (hasattr(buf, "Offset") and buf.Offset() > 1)
 
     def options(self, op: Any, cls_name: str) -> Any:
         table = op.BuiltinOptions()
@@ -174,6 +198,15 @@ class _Walk:
         self.ops: List[Op] = []
         self.h, self.w = height, width
         self.pooled = self.softmax_seen = False
+        self.pending_pad = (0, 0, 0, 0)  # a PAD op's (top, left, bottom, right), merged into the next convolution
+        self.shape_tensors: Set[int] = set()  # the dynamic-batch tail's shape computation (SHAPE and what follows)
+
+    def take_padding(self, same: bool, stride: int) -> Tuple[int, int, int, int]:
+        """The convolution's (top, left, bottom, right): 'SAME' or 'VALID', plus a preceding PAD op's."""
+        top, left, bottom, right = same_padding(self.h, self.w, stride) if same else (0, 0, 0, 0)
+        pad_top, pad_left, pad_bottom, pad_right = self.pending_pad
+        self.pending_pad = (0, 0, 0, 0)
+        return top + pad_top, left + pad_left, bottom + pad_bottom, right + pad_right
 
 
 # ---------------------------------------------------------------- one handler per operator
@@ -209,14 +242,16 @@ def _conv(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
             raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
         if opts.DepthMultiplier() not in (0, 1):
             raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
-        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        padding = walk.take_padding(same, stride)
         ops.append(Op(LayerType.DWCONV3X3, where, kernel[0], bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (3, 3):
-        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        padding = walk.take_padding(same, stride)
         ops.append(Op(LayerType.CONV3X3, where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (1, 1):
+        if any(walk.pending_pad):
+            raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
         ops.append(Op(LayerType.CONV1X1, where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
     else:
         raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
@@ -262,6 +297,44 @@ def _mean(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
 def _reshape(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
+    for index in inputs[1:]:  # RESHAPE's target shape: a constant, or the dynamic-batch tail's
+        if index >= 0 and index not in walk.shape_tensors and not walk.g.has_data(index):
+            raise ValueError(f"{where}: the target shape {walk.g.name(index)!r} is neither a constant nor "
+                             "computed from the data's shape")
+
+
+def _pad(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
+    """PAD / PADV2 with zeros over H and W: merged into the next convolution (odd sizes in Keras' graph)."""
+    if len(inputs) < 2 or any(walk.pending_pad) or walk.pooled:
+        raise ValueError(f"{where}: only one zero padding of the map before a convolution is supported")
+    pads = walk.g.raw(inputs[1])
+    if pads.shape != (4, 2) or pads.dtype.kind not in "iu":
+        raise ValueError(f"{where}: paddings of shape {pads.shape} ({pads.dtype}) are not [4, 2] integers")
+    value = _optional_input(walk, inputs, 2)
+    if value is not None and (value.size != 1 or float(value.reshape(-1)[0]) != 0.0):
+        raise ValueError(f"{where}: padding with a value other than zero is not part of MobileNet v1")
+    (n0, n1), (top, bottom), (left, right), (c0, c1) = (tuple(int(v) for v in row) for row in pads)
+    if n0 or n1 or c0 or c1:
+        raise ValueError(f"{where}: padding the batch or channel axis is not part of MobileNet v1")
+    walk.pending_pad = (top, left, bottom, right)
+
+
+def _shape_computation(walk: _Walk, op: Any, name: str, inputs: List[int], current: int, where: str) -> int:
+    """SHAPE of the data, STRIDED_SLICE / PACK of that shape (TFLiteConverter's dynamic-batch tail): a side
+    computation of a RESHAPE's target, which leaves the data path where it is. Returns its output."""
+    if name == "SHAPE":
+        if inputs != [current] or (walk.h, walk.w) != (1, 1):
+            raise ValueError(f"{where}: only the shape of the pooled data may be taken (the dynamic-batch tail)")
+    else:
+        known = [i for i in inputs if i >= 0 and i in walk.shape_tensors]
+        others = [i for i in inputs if i >= 0 and i not in walk.shape_tensors]
+        if not known or any(not walk.g.has_data(i) for i in others):
+            raise ValueError(f"{where}: {name} of something other than the data's shape and constants "
+                             "is not part of MobileNet v1")
+    outputs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+    if len(outputs) != 1:
+        raise ValueError(f"{where}: expected one output")
+    return outputs[0]
 
 
 def _softmax(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -278,8 +351,9 @@ def _passthrough(walk: _Walk, op: Any, name: str, inputs: List[int], where: str)
 _HANDLERS: Dict[str, Callable[[_Walk, object, str, List[int], str], None]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _average_pool, "MEAN": _mean, "RESHAPE": _reshape, "SQUEEZE": _reshape,
-    "SOFTMAX": _softmax, "QUANTIZE": _passthrough, "DEQUANTIZE": _passthrough,
+    "SOFTMAX": _softmax, "QUANTIZE": _passthrough, "DEQUANTIZE": _passthrough, "PAD": _pad, "PADV2": _pad,
 }
+_SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 
 
 def _input_scheme(g: _Graph, graph: Any) -> Tuple[Preprocessing, str, Optional[Dict[str, Any]]]:
@@ -316,24 +390,38 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
         raise ValueError(f"input shape {in_shape} is not [1, H, W, 3]")
     height, width = in_shape[1], in_shape[2]
     walk = _Walk(g, height, width)
+    operators = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         name = g.op_name(op)
-        where = f"op {i} ({name})"
         inputs = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
         outputs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        if name == "DEQUANTIZE" and len(inputs) == 1 and len(outputs) == 1 and g.has_data(inputs[0]):
+            g.aliases[outputs[0]] = inputs[0]  # float16 weights: the constant, read as float
+            continue
+        operators.append((i, op, name, inputs, outputs))
+    for i, op, name, inputs, outputs in operators:
+        where = f"op {i} ({name})"
         if not inputs or len(outputs) != 1:
             raise ValueError(f"{where}: expected one data input and one output")
+        if name in _SHAPE_OPS:
+            walk.shape_tensors.add(_shape_computation(walk, op, name, inputs, current, where))
+            continue
         if inputs[0] != current:
             raise ValueError(f"{where} does not take the previous operator's output: "
                              "a branching graph is not a MobileNet v1 (residual connections, as in MobileNet v2?)")
-        if walk.softmax_seen:
+        if walk.softmax_seen and name not in ("QUANTIZE", "DEQUANTIZE"):  # the output's type conversion
             raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
         handler = _HANDLERS.get(name)
         if handler is None:
             raise ValueError(f"{where}: operator {name} is not part of MobileNet v1")
         handler(walk, op, name, inputs, where)
         current = outputs[0]
+    if graph.OutputsLength() != 1 or int(graph.Outputs(0)) != current:
+        names = [g.name(int(graph.Outputs(k))) for k in range(graph.OutputsLength())]
+        raise ValueError(f"the graph's outputs {names} are not the end of its data path ({g.name(current)!r})")
+    if any(walk.pending_pad):
+        raise ValueError("a PAD op is not followed by a convolution")
 
     layers, params = assemble(walk.ops, height, width, "TFLite model")
     pre, source, quantization = _input_scheme(g, graph)
