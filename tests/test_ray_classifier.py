@@ -11,17 +11,19 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mobilenet
-from mobilenet.batch_classify import classify_files
+from mobilenet.batch_classify import ClassifyRow, Prediction, classify_files
 from mobilenet.cli import main
 from mobilenet.ray import (
     DEFAULT_ACTOR_CPUS,
     SOURCES,
     Classifier,
+    JobStats,
     RayJobError,
     classify_on_ray,
     output_format,
     plan_actors,
     reserved_for_reads,
+    rows_in_order,
 )
 
 Image = pytest.importorskip("PIL.Image")
@@ -76,6 +78,66 @@ def test_one_path_is_not_many():
 def test_classifier_must_be_ours():
     with pytest.raises(TypeError, match="classifier"):
         classify_on_ray(["a.jpg"], classifier=dict)
+
+
+# ---------------------------------------------------------------- the driver's rows
+
+def _block(positions, paths=None):
+    """A Classifier output block for these positions: row i has classes (i, i+1), or an error when i % 5 == 3."""
+    positions = np.asarray(positions, np.int64)
+    errors = np.array([f"bad {i}" if i % 5 == 3 else "" for i in positions], dtype=object)
+    block = {"index": positions, "classes": np.stack([positions, positions + 1], axis=1) if len(positions)
+             else np.zeros((0, 2), np.int64),
+             "scores": np.tile(np.float32([0.75, 0.125]), (len(positions), 1)), "error": errors}
+    if paths is not None:
+        block["path"] = np.array([paths[i] for i in positions], dtype=object)
+    return block
+
+
+def _expected(n, names):
+    return [ClassifyRow(names[i], error=f"bad {i}") if i % 5 == 3 else
+            ClassifyRow(names[i], (Prediction(i, None, 0.75), Prediction(i + 1, None, 0.125))) for i in range(n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), n=st.integers(1, 60))
+def test_rows_once_in_order_whatever_ray_returns(data, n):
+    # Blocks in any order, some returned twice (a retried batch): each row once, in order.
+    order = data.draw(st.permutations(range(n)))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, n - 1)), max_size=n)))
+    blocks = [_block(order[a:b]) for a, b in zip([0] + cuts, cuts + [n]) if b > a]
+    repeated = [blocks[k] for k in data.draw(st.lists(st.sampled_from(range(len(blocks))), max_size=4))]
+    for block in repeated:
+        blocks.insert(data.draw(st.integers(0, len(blocks))), block)
+    names = [f"img{i}.jpg" for i in range(n)]
+    stats = JobStats()
+    assert list(rows_in_order(blocks, names, stats=stats)) == _expected(n, names)
+    assert stats.classified == n and stats.failed == sum(1 for i in range(n) if i % 5 == 3)
+    assert stats.retried_rows == sum(len(block["error"]) for block in repeated)
+
+
+def test_a_missing_row_is_an_error_naming_it():
+    names = [f"img{i}.jpg" for i in range(10)]
+    rows = rows_in_order([_block([0, 1, 2]), _block([4, 5, 6, 7, 8, 9])], names)
+    got = []
+    with pytest.raises(RayJobError, match=r"no row for 1 input\(s\): img3.jpg"):
+        for row in rows:
+            got.append(row)
+    assert [row.input for row in got] == names[:3]  # the rows before the gap went out
+    with pytest.raises(RayJobError, match="not given"):
+        list(rows_in_order([_block([10])], names))
+
+
+def test_read_images_rows_by_path():
+    # read_images names rows by path (a URI without its scheme); a path listed twice fills both.
+    paths = ["/p/a.jpg", "s3://bucket/b.jpg", "/p/a.jpg", "/p/d.jpg"]
+    block = _block([0, 1, 3], paths)
+    block["path"][1] = "bucket/b.jpg"
+    del block["index"]
+    rows = list(rows_in_order([block, block], paths, by_path=paths))
+    assert [row.input for row in rows] == paths and rows[2].top == rows[0].top
+    with pytest.raises(RayJobError, match="not given: 'x.jpg'"):
+        list(rows_in_order([{**block, "path": np.array(["x.jpg"] * 3, dtype=object)}], paths, by_path=paths))
 
 
 # ---------------------------------------------------------------- the map_batches class

@@ -270,3 +270,20 @@ def test_in_the_callers_ray_session(photos, local_rows):
     finally:
         ray.shutdown()
     assert rows == local_rows[:64]
+
+
+class EveryRowTwice(mray.Classifier):
+    """Returns each batch's rows twice, as a retried batch whose first result also arrived would."""
+
+    def __call__(self, batch):
+        out = super().__call__(batch)
+        return {name: np.concatenate([column, column]) for name, column in out.items()}
+
+
+def test_rows_that_come_twice_are_written_once(photos, local_rows):
+    import ray.cloudpickle
+    _, paths = photos
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    stats = mray.JobStats()
+    rows = list(mray.classify_on_ray(paths[:64], address=ADDRESS, classifier=EveryRowTwice, stats=stats))
+    assert rows == local_rows[:64] and stats.retried_rows == 64

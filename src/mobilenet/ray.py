@@ -428,47 +428,64 @@ def _job(names: List[str], absolute: List[str], net: MobileNetV1, ship_net: bool
         plan = plan_actors(cluster_node_cpus(), cpus_per_actor, source)
         stats.plan = plan
         ds = _dataset(absolute, net, ship_net, source, batch, plan, top, exif_transpose, draft, classifier)
-        # read_images gives each row's path back (as Ray names it: a URI without its scheme), and the
-        # path job each row's position.
-        positions: Dict[str, List[int]] = {}
-        if source == "read_images":
-            for i, p in enumerate(absolute):
-                positions.setdefault(_without_scheme(p), []).append(i)
-        seen = bytearray(len(names))
-        pending: Dict[int, ClassifyRow] = {}
-        expected = 0
-        for block in ds.iter_batches(batch_size=None, batch_format="numpy"):
-            for j in range(len(block["error"])):
-                if source == "read_images":
-                    at = positions.get(_without_scheme(str(block["path"][j])))
+        blocks = ds.iter_batches(batch_size=None, batch_format="numpy")
+        yield from rows_in_order(blocks, names, labels, by_path=absolute if source == "read_images" else None,
+                                 stats=stats)
+
+
+def rows_in_order(blocks: Iterable[Dict[str, np.ndarray]], names: Sequence[str],
+                  labels: Optional[Sequence[str]] = None, *, by_path: Optional[Sequence[str]] = None,
+                  stats: Optional[JobStats] = None) -> Iterator[ClassifyRow]:
+    """The driver's side of a job: the Classifier's output blocks, in any order and with any repeats,
+    to one ``ClassifyRow`` per name, in order, each exactly once.
+
+    A block's rows name their input by its position (an ``index`` column), or, with
+    ``by_path`` (the paths read_images was given, one per name), by the ``path``
+    Ray gives back (a URI without its scheme), which fills every position naming that
+    path. A row whose positions all came already (a retried batch's copy) is dropped
+    and counted in ``stats.retried_rows``. RayJobError for a row of no input, or,
+    when the blocks end, for the inputs that got none (the message names them).
+    """
+    stats = stats if stats is not None else JobStats()
+    positions: Dict[str, List[int]] = {}
+    for i, p in enumerate(by_path or ()):
+        positions.setdefault(_without_scheme(p), []).append(i)
+    seen = bytearray(len(names))
+    pending: Dict[int, ClassifyRow] = {}
+    expected = 0
+    for block in blocks:
+        for j in range(len(block["error"])):
+            at: Optional[List[int]]
+            if by_path is not None:
+                at = positions.get(_without_scheme(str(block["path"][j])))
+            else:
+                at = [int(block["index"][j])] if 0 <= int(block["index"][j]) < len(names) else None
+            if at is None:
+                what = block["path"][j] if "path" in block else f"position {block['index'][j]}"
+                raise RayJobError(f"the Ray job returned a row for an input it was not given: {what!r}")
+            if all(seen[i] for i in at):  # a retried batch's second copy
+                stats.retried_rows += 1
+                continue
+            error = str(block["error"][j])
+            for i in at:
+                seen[i] = 1
+                if error:
+                    pending[i] = ClassifyRow(names[i], error=error)
                 else:
-                    at = [int(block["index"][j])] if 0 <= int(block["index"][j]) < len(names) else None
-                if at is None:
-                    raise RayJobError(f"the Ray job returned a row for an input it was not given: "
-                                      f"{block['path'][j]!r}")
-                if all(seen[i] for i in at):  # a retried batch's second copy
-                    stats.retried_rows += 1
-                    continue
-                error = str(block["error"][j])
-                for i in at:
-                    seen[i] = 1
-                    if error:
-                        pending[i] = ClassifyRow(names[i], error=error)
-                    else:
-                        pending[i] = ClassifyRow(names[i], tuple(
-                            Prediction(int(c), labels[int(c)] if labels else None, float(s))
-                            for c, s in zip(block["classes"][j], block["scores"][j])))
-            while expected in pending:
-                row = pending.pop(expected)
-                stats.classified += 1
-                stats.failed += not row.ok
-                expected += 1
-                yield row
-        if expected < len(names):
-            missing = [i for i in range(expected, len(names)) if not seen[i]]
-            listed = ", ".join(names[i] for i in missing[:5])
-            raise RayJobError(f"the Ray job returned no row for {len(missing)} input(s): {listed}"
-                               f"{', ...' if len(missing) > 5 else ''}")
+                    pending[i] = ClassifyRow(names[i], tuple(
+                        Prediction(int(c), labels[int(c)] if labels else None, float(s))
+                        for c, s in zip(block["classes"][j], block["scores"][j])))
+        while expected in pending:
+            row = pending.pop(expected)
+            stats.classified += 1
+            stats.failed += not row.ok
+            expected += 1
+            yield row
+    if expected < len(names):
+        missing = [i for i in range(expected, len(names)) if not seen[i]]
+        listed = ", ".join(names[i] for i in missing[:5])
+        raise RayJobError(f"the Ray job returned no row for {len(missing)} input(s): {listed}"
+                          f"{', ...' if len(missing) > 5 else ''}")
 
 
 # ---------------------------------------------------------------- a whole job to a file
@@ -548,4 +565,5 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
 
 
 __all__ = ["Classifier", "ActorPlan", "plan_actors", "reserved_for_reads", "cluster_node_cpus", "classify_on_ray",
-           "run_job", "JobStats", "RayJobError", "output_format", "parquet_schema", "read_parquet_rows", "SOURCES"]
+           "run_job", "JobStats", "RayJobError", "rows_in_order", "output_format", "parquet_schema",
+           "read_parquet_rows", "SOURCES"]
