@@ -299,3 +299,34 @@ def test_importing_needs_no_ray():
     code = "import sys, mobilenet.cli, mobilenet.ray; print('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_parquet_writer(tmp_path, monkeypatch):
+    # Row groups as they come, renamed when complete; a job that fails leaves the previous file.
+    pytest.importorskip("pyarrow.parquet", reason="Parquet is written with pyarrow (mobilenet[ray] has it)")
+    import mobilenet.ray as mray
+    monkeypatch.setattr(mray, "PARQUET_ROW_GROUP", 3)
+    names = [f"img{i}.jpg" for i in range(14)]
+    rows = _expected(14, names)
+    out = tmp_path / "rows.parquet"
+
+    class Bar:
+        count = 0
+
+        def update(self, n):
+            self.count += n
+
+    bar = Bar()
+    mray._write_parquet(str(out), iter(rows[:8]), keep=False, bar=bar)
+    assert mray.read_parquet_rows(str(out)) == rows[:8] and bar.count == 8
+    assert mray._parquet_inputs(str(out)) == names[:8]
+
+    def failing():
+        yield from rows[8:12]
+        raise RayJobError("the cluster went away")
+
+    with pytest.raises(RayJobError):
+        mray._write_parquet(str(out), failing(), keep=True, bar=bar)
+    assert mray.read_parquet_rows(str(out)) == rows[:8] and not (tmp_path / "rows.parquet.partial").exists()
+    mray._write_parquet(str(out), iter(rows[8:]), keep=True, bar=bar)
+    assert mray.read_parquet_rows(str(out)) == rows

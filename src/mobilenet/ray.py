@@ -515,6 +515,9 @@ def read_parquet_rows(path: str) -> List[ClassifyRow]:
     return [ClassifyRow.from_dict(d) for d in pq.read_table(path, schema=parquet_schema()).to_pylist()]
 
 
+PARQUET_ROW_GROUP = 4096  # rows per row group: what the driver holds before writing them
+
+
 def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str] = None, resume: bool = False,
             progress: Optional[bool] = None, **options: Any) -> JobStats:
     """Classify ``paths`` on a Ray cluster into ``output``: one row per input, in input order.
@@ -523,10 +526,12 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
     as for :func:`classify_on_ray`. JSON Lines and CSV are written as
     ``mobilenet classify --output`` writes them, a flushed line per row, so an
     interrupted job leaves every complete line, and ``resume=True`` keeps those
-    rows and classifies only the other paths. Parquet is written whole when the
-    job ends, to a temporary name then renamed, so an interrupted job leaves no
-    partial file; ``resume=True`` keeps the rows of a finished Parquet file.
-    progress: a progress bar on stderr (default: when stderr is a terminal).
+    rows and classifies only the other paths. Parquet is written in row groups
+    of ``PARQUET_ROW_GROUP`` rows to ``output + ".partial"``, renamed to
+    ``output`` when the job ends (an interrupted job leaves the previous file as
+    it was); ``resume=True`` keeps the rows of an existing Parquet file and
+    classifies only the other paths. progress: a progress bar on stderr
+    (default: when stderr is a terminal).
     """
     from ._progress import progress_bar
     from .batch_classify import finished_inputs, open_writer
@@ -534,25 +539,16 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
     fmt = output_format(out, format)
     names = list(dict.fromkeys(os.fsdecode(p) for p in paths))
     top = _positive_int(options.get("top", 5), "top")
-    done: Dict[str, ClassifyRow] = {}
+    done: Iterable[str] = ()
     if resume and os.path.exists(out):
-        done = ({row.input: row for row in read_parquet_rows(out)} if fmt == "parquet"
-                else finished_inputs(out, fmt, top=top))
+        done = _parquet_inputs(out) if fmt == "parquet" else finished_inputs(out, fmt, top=top)
+    done = set(done)
     stats = JobStats(skipped=sum(1 for p in names if p in done))
     rows = classify_on_ray([p for p in names if p not in done], stats=stats, **options)
     bar = progress_bar(len(names), "classify on Ray", progress, unit="img", initial=stats.skipped)
     try:
         if fmt == "parquet":
-            pa = require("pyarrow", "writing Parquet")
-            pq = require("pyarrow.parquet", "writing Parquet")
-            kept = [row.to_dict() for p, row in done.items()]
-            new = []
-            for row in rows:
-                new.append(row.to_dict())
-                bar.update(1)
-            partial = out + ".partial"
-            pq.write_table(pa.Table.from_pylist(kept + new, schema=parquet_schema()), partial)
-            os.replace(partial, out)
+            _write_parquet(out, rows, keep=resume and os.path.exists(out), bar=bar)
         else:
             with open_writer(out, fmt, top=top, append=resume) as writer:
                 for row in rows:
@@ -562,6 +558,38 @@ def run_job(paths: Iterable[FilePath], output: FilePath, *, format: Optional[str
         bar.close()
         rows.close()  # type: ignore[attr-defined]  # a generator: ends the Ray job and connection
     return stats
+
+
+def _parquet_inputs(path: str) -> List[str]:
+    pq = require("pyarrow.parquet", "reading Parquet")
+    return [str(name) for name in pq.read_table(path, columns=["input"]).column("input").to_pylist()]
+
+
+def _write_parquet(out: str, rows: Iterable[ClassifyRow], *, keep: bool, bar: Any) -> None:
+    """rows (after the rows of ``out`` when ``keep``) into ``out``, through a ``.partial`` file renamed at the end."""
+    pa = require("pyarrow", "writing Parquet")
+    pq = require("pyarrow.parquet", "writing Parquet")
+    schema = parquet_schema()
+    partial = out + ".partial"
+    try:
+        with pq.ParquetWriter(partial, schema) as writer:
+            if keep:
+                for old in pq.ParquetFile(out).iter_batches(batch_size=PARQUET_ROW_GROUP):
+                    writer.write_table(pa.Table.from_batches([old]).cast(schema))
+            group: List[Dict[str, Any]] = []
+            for row in rows:
+                group.append(row.to_dict())
+                bar.update(1)
+                if len(group) == PARQUET_ROW_GROUP:
+                    writer.write_table(pa.Table.from_pylist(group, schema=schema))
+                    group = []
+            if group:
+                writer.write_table(pa.Table.from_pylist(group, schema=schema))
+    except BaseException:
+        if os.path.exists(partial):
+            os.remove(partial)
+        raise
+    os.replace(partial, out)
 
 
 __all__ = ["Classifier", "ActorPlan", "plan_actors", "reserved_for_reads", "cluster_node_cpus", "classify_on_ray",
