@@ -475,12 +475,12 @@ def test_killed_run_then_resume_has_every_row_once(tmp_path, photos, model_file,
     links = tmp_path / "links"
     links.mkdir()
     inputs = []
-    for i in range(300):
+    for i in range(1000):  # far more than can be classified between the 20th row and the signal
         link = links / f"{i:03d}_{os.path.basename(paths[i % len(paths)])}"
         os.symlink(paths[i % len(paths)], link)
         inputs.append(str(link))
     (links / "broken.jpg").write_bytes(b"\xff\xd8\xff broken")
-    inputs.insert(150, str(links / "broken.jpg"))
+    inputs.insert(500, str(links / "broken.jpg"))
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(inputs) + "\n")
     out = tmp_path / "out.jsonl"
