@@ -277,6 +277,12 @@ def test_cli_without_ray(monkeypatch, capsys, folder):
     assert "needs the 'ray' package" in err and "mobilenet[ray]" in err
 
 
+def test_cli_ray_before_the_inputs(capsys, folder):
+    # "--ray photos/" would read the folder as the cluster's address: said, not tried.
+    assert main(["classify", "--ray", folder[0]]) == 2
+    assert "put the inputs before --ray" in capsys.readouterr().err
+
+
 def test_cli_ray_errors_are_one_line(monkeypatch, capsys, folder):
     # A job that fails (here: no cluster can be reached) is a one-line error and exit status 1.
     import mobilenet.classify as classify

@@ -68,8 +68,9 @@ def add_parser(subparsers: argparse._SubParsersAction[_P]) -> _P:
                         help="use the stored pixels, not turned the way the EXIF orientation says")
     parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                         help="run on a Ray cluster (HOST:PORT, ray://HOST:PORT; alone: RAY_ADDRESS, else a Ray "
-                             "on this machine), one network per actor of a node's spare CPUs; the paths must be "
-                             "readable on every node (needs mobilenet[ray] there)")
+                             "on this machine), one network per actor of a node's spare CPUs, each with as many "
+                             "threads as its CPUs (--threads and --decode-threads do not apply); the paths must "
+                             "be readable on every node (needs mobilenet[ray] there)")
     parser.set_defaults(run=run)
     return parser
 
@@ -133,6 +134,9 @@ def _inputs(args: argparse.Namespace) -> List[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray and os.path.exists(args.ray):
+        return _fail(f"--ray took {args.ray!r} for the cluster's address: put the inputs before --ray, "
+                     "or give --ray the address", 2)
     if not args.images and not args.sample and not args.from_file:
         return _fail("give INPUT files, folders or patterns, --from-file LIST or --sample", 2)
     if args.resume and (args.output is None or args.output == "-"):
