@@ -15,6 +15,7 @@ from ._files import FilePath
 from .graph import Layer, build_layers, check_chain
 from .params import Params, check_params, fold_batch_norm, random_params
 from .precision import PrecisionNotAvailable, check_precision, runnable_precision
+from .quantization import Quantization
 from .summary import Summary
 from .vocabulary import (  # noqa: F401
     BACKENDS,
@@ -168,12 +169,14 @@ class MobileNetV1:
     @classmethod
     def from_layers(cls, layers: Sequence[Layer], params: Params, *, threads: Optional[int] = None,
                     backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32",
-                    **attributes: Any) -> MobileNetV1:
+                    quantization: Optional[Quantization] = None, **attributes: Any) -> MobileNetV1:
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
+        quantization: the integer scheme (mobilenet.quantization) an int8 network runs with.
         ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
         """
         net = cls.__new__(cls)
+        net.quantization = quantization
         net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa,
                    precision=runnable_precision(precision))
         net.alpha, net.resolution, net.shallow = None, _resolution(net.layers), None

@@ -120,7 +120,7 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
          preprocessing: Union[None, Preprocessing, Dict[str, Any]] = None,
          labels: Union[None, str, os.PathLike[str], Sequence[str]] = None,
          threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
-         precision: Optional[str] = None) -> MobileNetV1:
+         precision: Optional[str] = None, head: Optional[FilePath] = None) -> MobileNetV1:
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch
@@ -131,6 +131,11 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     precision: "int8" by default for quantized files, else "float32"; a
     quantized file loaded as float32 (or bfloat16) runs with its weights
     dequantized (mobilenet.precision).
+    head: a second TFLite file continuing `path`, a feature extractor that ends
+    at the global pooling (as Coral ships the 1.0/224 uint8 model: an embedding
+    extractor and its head layers); the two load as one network. Without a
+    head, such a feature extractor loads as a network whose output is the
+    embedding.
 
     Raises FileNotFoundError for a missing file, ValueError (naming the file and
     the problem) for anything that is not a readable MobileNet v1, and
@@ -150,7 +155,10 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
         with f:
             if kind is None:
                 kind = sniff(f, path)
-            layers, params, attributes = _read(kind, f, path, pair)
+            if head is None:
+                layers, params, attributes = _read(kind, f, path, pair)
+            else:
+                layers, params, attributes = _read_with_head(kind, f, path, head)
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
         if pair is not None and fixed != pair:
             assert fixed is not None  # every reader returns at least one layer or raises
@@ -158,7 +166,8 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
                              f"resolution={resolution} cannot change it")
         quantization = dict(attributes).pop("quantization", None)  # the file's integer scheme, if any
         chosen = runnable_precision(precision, quantized_file=quantization is not None)
-        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen)
+        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen,
+                                      quantization=quantization if chosen == "int8" else None)
     except (ImportError, PrecisionNotAvailable):
         raise
     except ValueError as e:
@@ -188,6 +197,26 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     for key, value in attributes.items():
         setattr(net, key, value)
     return net
+
+
+def _read_with_head(kind: str, f: BinaryIO, path: str, head: FilePath) -> Tuple[Any, Any, Dict[str, Any]]:
+    """A TFLite feature extractor (f) and its head file, read as one network."""
+    from . import tflite
+    if kind != "tflite":
+        raise ValueError(f"head= joins two TFLite files; {path} is {kind}")
+    if not isinstance(head, (str, bytes, os.PathLike)):
+        raise TypeError(f"head must be a file path, got {type(head).__name__}")
+    head_path = existing_file(head, "head model file")
+    with _open_model_file(head_path) as h:
+        if sniff(h, head_path) != "tflite":
+            raise ValueError(f"{head_path}: head= must be a TFLite file")
+        h.seek(0)
+        head_data = h.read()
+    f.seek(0)
+    try:
+        return tflite.read(f.read(), path, None, head=head_data)
+    except ValueError as e:
+        raise ValueError(f"{path} + head {head_path}: {e}") from e
 
 
 __all__ = ["load", "sniff", "read_labels", "fit_labels", "FORMATS"]

@@ -1,0 +1,151 @@
+"""Integer inference bit-exact to LiteRT's reference kernels (OpResolverType.BUILTIN_REF), every
+intermediate tensor: the NumPy oracle (mobilenet.reference.forward_int8) and the engine."""
+import numpy as np
+import pytest
+
+import mobilenet
+from mobilenet import quantization as qz, reference
+from mobilenet.io import tflite as tflite_reader
+
+from model_files import QUANT_TFLITES, shared_models
+
+IMAGES = ("chelsea", "coffee", "astronaut", "rocket")
+EMBEDDING = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+HEAD = "mobilenet_v1_1.0_224_quant_head_layers.tflite"
+
+
+@pytest.fixture(scope="module")
+def models():
+    pytest.importorskip("tflite")
+    return shared_models()
+
+
+def reference_interpreter(path):
+    litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                 reason="LiteRT (ai-edge-litert) runs the reference kernels")
+    it = litert.Interpreter(model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+                            experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    return it
+
+
+def run(it, x):
+    detail = it.get_input_details()[0]
+    it.set_tensor(detail["index"], x.reshape(detail["shape"]).astype(detail["dtype"]))
+    it.invoke()
+
+
+def inputs(models, size, count_random=2, seed=0):
+    """The four test images, then random uint8 images: (name, [1, size, size, 3] uint8)."""
+    images = np.load(models / "test_inputs.npz")
+    rng = np.random.default_rng(seed + size)
+    out = [(name, images[f"{name}_{size}"][None]) for name in IMAGES]
+    out += [(f"random{i}", rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)) for i in range(count_random)]
+    return out
+
+
+def read(path):
+    layers, _, attributes = tflite_reader.read(path.read_bytes(), str(path))
+    return layers, attributes["quantization"]
+
+
+def assert_layers_match(it, layers, quant, outputs, where):
+    for layer, y in zip(layers, outputs):
+        expected = it.get_tensor(quant.layers[layer.name].tensor).reshape(y.shape)
+        diff = np.abs(expected.astype(np.int64) - y.astype(np.int64))
+        assert diff.max() == 0, f"{where}: {layer.name}: {np.count_nonzero(diff)} values differ, up to {diff.max()} LSB"
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_oracle_every_tensor_matches_reference_kernels(models, name):
+    layers, quant = read(models / name)
+    assert quant.scheme == "per-tensor uint8" and quant.softmax is not None
+    it = reference_interpreter(models / name)
+    for image, x in inputs(models, QUANT_TFLITES[name]):
+        run(it, x)
+        outputs = reference.forward_int8(layers, quant, x, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"{name} {image}")
+        expected = it.get_tensor(quant.softmax_tensor).reshape(outputs[-1].shape)
+        np.testing.assert_array_equal(outputs[-1], expected, err_msg=f"{name} {image}: softmax")
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_oracle_matches_stored_reference_outputs(models, name):
+    layers, quant = read(models / name)
+    stored = np.load(models / "expected_outputs.npz")
+    for image, x in inputs(models, QUANT_TFLITES[name], count_random=0):
+        out = reference.forward_int8(layers, quant, x)
+        np.testing.assert_array_equal(out[0], stored[f"{name}|{image}|raw_uint8|builtin_ref"])
+
+
+def test_oracle_embedding_and_head_match_reference_kernels(models):
+    layers, quant = read(models / EMBEDDING)
+    assert quant.softmax is None and layers[-1].type == "avgpool"
+    it = reference_interpreter(models / EMBEDDING)
+    head_it = reference_interpreter(models / HEAD)
+    joined, joined_quant = tflite_reader.read((models / EMBEDDING).read_bytes(), EMBEDDING,
+                                              head=(models / HEAD).read_bytes())[0::2]
+    joined_quant = joined_quant["quantization"]
+    assert [layer.name for layer in joined][-2:] == ["avgpool", "fc"]
+    stored = np.load(models / "expected_1.0_224_quant.npz")
+    for image, x in inputs(models, 224, count_random=1):
+        run(it, x)
+        outputs = reference.forward_int8(layers, quant, x, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"embedding {image}")
+        run(head_it, outputs[-1])
+        probs = reference.forward_int8(joined, joined_quant, x)
+        np.testing.assert_array_equal(probs.reshape(-1), head_it.get_output_details() and
+                                      head_it.get_tensor(head_it.get_output_details()[0]["index"]).reshape(-1))
+        if image in IMAGES:
+            np.testing.assert_array_equal(outputs[-1].reshape(-1), stored[f"{image}|embedding_uint8|builtin_ref"])
+            np.testing.assert_array_equal(probs.reshape(-1), stored[f"{image}|probs_uint8|builtin_ref"])
+
+
+# ------------------------------------------------------------------ the arithmetic's pieces
+
+def test_quantize_multiplier_round_trips():
+    for real in (1e-6, 0.00683765672147274, 0.5, 0.999999999, 1.0, 3.7):
+        q, shift = qz.quantize_multiplier(real)
+        assert (1 << 30) <= q < (1 << 31)
+        assert abs(q * 2.0 ** (shift - 31) - real) <= real * 2.0 ** -30
+    assert qz.quantize_multiplier(0.0) == (0, 0)
+
+
+def test_rounding_divide_by_pot_rounds_halves_away_from_zero():
+    x = np.array([5, -5, 6, -6, 7, -7, 0])
+    np.testing.assert_array_equal(qz.rounding_divide_by_pot(x, 1), [3, -3, 3, -3, 4, -4, 0])
+    np.testing.assert_array_equal(qz.rounding_divide_by_pot(x, 2), [1, -1, 2, -2, 2, -2, 0])
+
+
+def test_saturating_rounding_doubling_high_mul_saturates_the_one_overflow():
+    assert qz.saturating_rounding_doubling_high_mul(qz.INT32_MIN, qz.INT32_MIN) == qz.INT32_MAX
+    assert qz.saturating_rounding_doubling_high_mul(1 << 30, 1 << 30) == 1 << 29
+
+
+def test_softmax_is_close_to_the_real_softmax():
+    rng = np.random.default_rng(1)
+    logits = rng.integers(0, 256, (3, 1001)).astype(np.uint8)
+    out = qz.QParams(1 / 256, 0, "uint8")
+    q = qz.softmax(logits, 0.1, out)
+    real = reference.softmax(logits.astype(np.float64) * 0.1)
+    assert np.abs(out.dequantize(q) - real).max() <= 1.5 / 256
+
+
+def test_qparams_refuse_bad_values():
+    with pytest.raises(ValueError, match="scale"):
+        qz.QParams(0.0, 0, "uint8")
+    with pytest.raises(ValueError, match="scale"):
+        qz.QParams(-1.0, 0, "uint8")
+    with pytest.raises(ValueError, match="zero point"):
+        qz.QParams(0.1, 300, "uint8")
+    with pytest.raises(ValueError, match="zero point"):
+        qz.QParams(0.1, -129, "int8")
+    with pytest.raises(ValueError, match="uint8 or int8"):
+        qz.QParams(0.1, 0, "int16")
+
+
+def test_quantize_and_dequantize_as_tflite():
+    p = qz.QParams(0.5, 10, "uint8")
+    np.testing.assert_array_equal(p.quantize(np.array([0.25, -0.25, 1000.0, -1000.0])), [11, 9, 255, 0])
+    np.testing.assert_allclose(p.dequantize(np.array([10, 12], np.uint8)), [0.0, 1.0])
+    assert mobilenet.precision.PRECISIONS[1] == "int8"
