@@ -89,6 +89,65 @@ struct GemmArgs {
   int layer_rows;
 };
 
+// ---------------------------------------------------------------- int8 (Precision::Int8)
+// TFLite's integer arithmetic. Activations are stored as uint8: a uint8 tensor
+// as it is, an int8 tensor as value + 128 (its zero point + 128 too), so one
+// set of kernels serves both. Weights arrive as effective values w - w_zp.
+
+// The requantization epilogue of TFLite's reference kernels, per output channel:
+// out = clamp(out_zp + MultiplyByQuantizedMultiplier(acc + bias, multiplier, shift)).
+struct Int8Requant {
+  const int32_t* bias;                   // [channels padded], the zero-point corrections folded in
+  const int32_t* multiplier;             // [channels padded], Q31
+  const int32_t* shift;                  // [channels padded], TFLite's exponent (> 0: left shift)
+  int out_zero_point, act_min, act_max;  // in the uint8 storage
+};
+
+// The stem (3x3, any stride) and depthwise 3x3 layers: NHWC uint8, dense pixels.
+struct Int8ConvArgs {
+  const uint8_t* input;
+  int in_h, in_w, in_c;
+  uint8_t* output;
+  int out_h, out_w, out_c;
+  int stride;
+  Padding pad;
+  // Effective weights w - w_zp: the stem [3][3][in_c][channels_padded],
+  // depthwise [3][3][channels_padded].
+  const int16_t* weights;
+  int channels_padded;
+  int in_zero_point;  // taps in the padding contribute nothing (TFLite pads with the zero point)
+  Int8Requant rq;
+};
+
+// C[m x n] = requantize(A[m x k] (uint8) * B), B packed once by pack_int8_gemm_weights:
+// panels of 16 columns, k in groups of 4: packed[(p * k4 + g) * 64 + 4 * j + t] =
+// B[4g + t][16p + j] - col_offset[16p + j], an int8 (zero-padded), k4 = ceil(k / 4).
+// The sum is sum_k a * packed + col_offset[j] * sum_k a + bias[j] (col_offset is 0
+// for int8 weights; for uint8 weights it keeps the int8 part in range).
+struct Int8GemmArgs {
+  const uint8_t* a;
+  int64_t lda;
+  const int8_t* packed_b;
+  const int32_t* col_offset;  // [n padded]
+  bool has_col_offset;
+  uint8_t* c;
+  int64_t ldc;
+  int m, n, k;
+  Int8Requant rq;
+};
+constexpr int kInt8PanelWidth = 16;
+
+// Global average pool of uint8 storage: TFLite's rounding of the mean (half up
+// for uint8 tensors; half away from zero for int8 ones, whose values are
+// storage - 128: signed_values), clamped to [act_min, act_max].
+struct Int8PoolArgs {
+  const uint8_t* input;
+  int pixels, channels;
+  uint8_t* output;
+  bool signed_values;
+  int act_min, act_max;
+};
+
 struct KernelTable {
   Isa isa;
   const char* name;
@@ -126,6 +185,16 @@ struct KernelTable {
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
   bool (*all_finite)(const float* data, int64_t count);
+
+  // int8 (Precision::Int8), see Int8ConvArgs and friends.
+  // Output rows [row_begin, row_end) of one image.
+  void (*int8_conv3x3)(const Int8ConvArgs& args, int row_begin, int row_end);
+  void (*int8_dwconv3x3)(const Int8ConvArgs& args, int row_begin, int row_end);
+  // Rows [m_begin, m_end) of the GEMM, every panel.
+  void (*int8_gemm)(const Int8GemmArgs& args, int m_begin, int m_end);
+  // "gemm_u8s8" (the portable form), "vnni" (vpdpbusd), ...
+  const char* (*int8_gemm_variant)(const Int8GemmArgs& args);
+  void (*int8_avgpool)(const Int8PoolArgs& args);
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -134,5 +203,10 @@ const KernelTable& kernel_table(Isa isa);
 // panel p holds B[:, p*w : (p+1)*w] as k rows of w floats.
 int64_t packed_gemm_size(int k, int n, int panel_width);
 void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed);
+
+// int8: B [k x n] (effective weights, row-major) into Int8GemmArgs' layout;
+// col_offset [round_up(n, kInt8PanelWidth)] receives each column's offset.
+int64_t packed_int8_gemm_bytes(int k, int n);
+void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset);
 
 }  // namespace mobilenet

@@ -149,3 +149,114 @@ def test_quantize_and_dequantize_as_tflite():
     np.testing.assert_array_equal(p.quantize(np.array([0.25, -0.25, 1000.0, -1000.0])), [11, 9, 255, 0])
     np.testing.assert_allclose(p.dequantize(np.array([10, 12], np.uint8)), [0.0, 1.0])
     assert mobilenet.precision.PRECISIONS[1] == "int8"
+
+
+# ------------------------------------------------------------------ the engine (Precision::Int8)
+
+def batch_of(models, size, seed=3):
+    """The four test images and two random ones, as one (6, size, size, 3) uint8 batch."""
+    return np.concatenate([x for _, x in inputs(models, size, count_random=2, seed=seed)])
+
+
+@pytest.mark.parametrize("isa", mobilenet._core.supported_isas())
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_engine_matches_oracle_bit_for_bit(models, name, isa):
+    net = mobilenet.load(models / name, isa=isa, threads=1)
+    assert net.precision == "int8" and net.quantization.scheme == "per-tensor uint8"
+    assert all(kernel.startswith("int8_") for kernel in net.kernel_names)
+    x = batch_of(models, QUANT_TFLITES[name])
+    expected = reference.forward_int8(net.layers, net.quantization, x)
+    got = net(x, quantized_output=True)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+    net.set_threads(2)
+    np.testing.assert_array_equal(net(x, quantized_output=True), expected)
+    np.testing.assert_array_equal(net(x[:1], quantized_output=True), expected[:1])
+
+
+def test_engine_every_layer_matches_reference_kernels(models):
+    """The engine's layer outputs, run as prefixes of the network, against LiteRT's tensors."""
+    name = "mobilenet_v1_0.25_128_quant.tflite"
+    net = mobilenet.load(models / name, threads=1)
+    it = reference_interpreter(models / name)
+    x = batch_of(models, 128)[:1]
+    run(it, x)
+    for end in range(1, len(net.layers) + 1):
+        layers = net.layers[:end]
+        engine = mobilenet.model.engine_specs_int8(layers, net.quantization)
+        prefix = mobilenet._core.Network(engine, threads=1, precision=mobilenet._core.Precision.INT8)
+        got = prefix.forward_int8(x)
+        expected = it.get_tensor(net.quantization.layers[layers[-1].name].tensor).reshape(got.shape)
+        np.testing.assert_array_equal(got, expected, err_msg=layers[-1].name)
+
+
+def test_float_input_is_quantized_as_tflite(models):
+    name = "mobilenet_v1_0.5_160_quant.tflite"
+    net = mobilenet.load(models / name)
+    images = batch_of(models, 160)
+    x = np.concatenate([mobilenet.preprocess(image, net) for image in images])
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(net.quantization.input.quantize(x), images)
+    np.testing.assert_array_equal(net(x, quantized_output=True), net(images, quantized_output=True))
+    probs = net(x)
+    assert probs.dtype == np.float32 and probs.shape == (6, 1001)
+    np.testing.assert_array_equal(probs, net(images, quantized_output=True).astype(np.float32) / 256)
+    nchw = net(images.transpose(0, 3, 1, 2), layout="NCHW", quantized_output=True)
+    np.testing.assert_array_equal(nchw, net(images, quantized_output=True))
+    stored = np.load(models / "expected_outputs.npz")
+    for i, image in enumerate(IMAGES):
+        np.testing.assert_array_equal(net(images[i:i + 1], quantized_output=True)[0],
+                                      stored[f"{name}|{image}|raw_uint8|builtin_ref"])
+
+
+def test_int8_input_errors_name_the_problem(models):
+    net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite")
+    with pytest.raises(TypeError, match="uint8"):
+        net(np.zeros((1, 128, 128, 3), np.int8))
+    with pytest.raises(ValueError, match="does not match"):
+        net(np.zeros((1, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        net(np.full((1, 128, 128, 3), np.nan, np.float32))
+    float_net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", precision="float32")
+    with pytest.raises(ValueError, match="int8 networks"):
+        float_net(np.zeros((1, 128, 128, 3), np.float32), quantized_output=True)
+
+
+def test_embedding_alone_and_joined_with_its_head(models):
+    stored = np.load(models / "expected_1.0_224_quant.npz")
+    images = np.concatenate([x for _, x in inputs(models, 224, count_random=0)])
+    features = mobilenet.load(models / EMBEDDING, threads=2)
+    assert features.layers[-1].type == "avgpool" and features.num_classes == 1024
+    embedding = features(images, quantized_output=True)
+    assert embedding.shape == (4, 1024) and embedding.dtype == np.uint8
+    full = mobilenet.load(models / EMBEDDING, head=models / HEAD, threads=2)
+    assert full.num_classes == 1001 and [layer.type for layer in full.layers][-2:] == ["avgpool", "fc"]
+    probs = full(images, quantized_output=True)
+    for i, image in enumerate(IMAGES):
+        np.testing.assert_array_equal(embedding[i], stored[f"{image}|embedding_uint8|builtin_ref"])
+        np.testing.assert_array_equal(probs[i], stored[f"{image}|probs_uint8|builtin_ref"])
+        xnnpack = stored[f"{image}|embedding_uint8|xnnpack"].astype(int)
+        print(f"{image}: XNNPACK's embedding differs from the reference by up to "
+              f"{np.abs(xnnpack - embedding[i].astype(int)).max()} LSB")
+    np.testing.assert_allclose(features(images), features.quantization.output.dequantize(embedding))
+
+
+def test_head_must_continue_a_feature_extractor(models, tmp_path):
+    with pytest.raises(ValueError, match="feature extractor"):
+        mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", head=models / HEAD)
+    with pytest.raises(FileNotFoundError):
+        mobilenet.load(models / EMBEDDING, head=tmp_path / "missing.tflite")
+
+
+def test_int8_and_float32_precisions_of_one_file(models):
+    name = "mobilenet_v1_0.25_128_quant.tflite"
+    net = mobilenet.load(models / name)
+    assert net.precision == "int8" and "per-tensor uint8" in repr(net.quantization)
+    as_float = net.with_precision("float32")
+    assert as_float.precision == "float32" and as_float.quantization is None
+    x = np.concatenate([mobilenet.preprocess(image, net) for image in batch_of(models, 128)])
+    # Dequantized weights in float32 stay close to the integer network.
+    assert np.abs(as_float(x) - net(x)).max() < 0.25
+    clone = net.copy()
+    assert clone.precision == "int8"
+    np.testing.assert_array_equal(clone(x), net(x))

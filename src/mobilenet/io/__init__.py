@@ -145,6 +145,10 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = existing_file(path, "model file")
+    if head is not None:
+        if not isinstance(head, (str, bytes, os.PathLike)):
+            raise TypeError(f"head must be a file path, got {type(head).__name__}")
+        head = existing_file(head, "head model file")
     pair = None if resolution is None else resolution_pair(resolution)
     check_precision(precision)
     if format is not None and format not in FORMATS:
@@ -199,14 +203,11 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     return net
 
 
-def _read_with_head(kind: str, f: BinaryIO, path: str, head: FilePath) -> Tuple[Any, Any, Dict[str, Any]]:
-    """A TFLite feature extractor (f) and its head file, read as one network."""
+def _read_with_head(kind: str, f: BinaryIO, path: str, head_path: str) -> Tuple[Any, Any, Dict[str, Any]]:
+    """A TFLite feature extractor (f) and its head file (an existing file), read as one network."""
     from . import tflite
     if kind != "tflite":
         raise ValueError(f"head= joins two TFLite files; {path} is {kind}")
-    if not isinstance(head, (str, bytes, os.PathLike)):
-        raise TypeError(f"head must be a file path, got {type(head).__name__}")
-    head_path = existing_file(head, "head model file")
     with _open_model_file(head_path) as h:
         if sniff(h, head_path) != "tflite":
             raise ValueError(f"{head_path}: head= must be a TFLite file")
