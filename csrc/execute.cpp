@@ -341,7 +341,8 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   if (kernel == LayerKernel::Int8AvgPool) {
     run_tasks(ctx.pool, ns, batch, [&](int n) {
       kernels_.int8_avgpool({in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image, s.int8.signed_values,
-                             s.int8.act_min, s.int8.act_max});
+                             s.int8.act_min, s.int8.act_max, s.int8.mean, s.int8.in_zero_point, s.int8.out_zero_point,
+                             packed.int8_param(1)[0], packed.int8_param(2)[0]});
     });
     return;
   }

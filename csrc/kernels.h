@@ -137,15 +137,21 @@ struct Int8GemmArgs {
 };
 constexpr int kInt8PanelWidth = 16;
 
-// Global average pool of uint8 storage: TFLite's rounding of the mean (half up
-// for uint8 tensors; half away from zero for int8 ones, whose values are
-// storage - 128: signed_values), clamped to [act_min, act_max].
+// Global average pool of uint8 storage, clamped to [act_min, act_max]:
+// AVERAGE_POOL_2D (mean = false) rounds the mean of the values (half up for
+// uint8 tensors; half away from zero for int8 ones, whose values are storage -
+// 128: signed_values); MEAN (mean = true) sums the values less in_zero_point,
+// rescales the sum by multiplier and shift, divides it rounding half away from
+// zero and adds out_zero_point.
 struct Int8PoolArgs {
   const uint8_t* input;
   int pixels, channels;
   uint8_t* output;
   bool signed_values;
   int act_min, act_max;
+  bool mean = false;
+  int in_zero_point = 0, out_zero_point = 0;
+  int32_t multiplier = 0, shift = 0;
 };
 
 struct KernelTable {

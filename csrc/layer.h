@@ -37,6 +37,7 @@ struct LayerSpec {
     int in_zero_point = 0, out_zero_point = 0;
     int act_min = 0, act_max = 255;  // the fused activation's clamp
     bool signed_values = false;      // an int8 tensor (the pool rounds its mean half away from zero)
+    bool mean = false;               // the pool is TFLite's MEAN (Int8PoolArgs), multiplier and shift [1]
   } int8;
 };
 

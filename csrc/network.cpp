@@ -44,7 +44,13 @@ void validate_int8(const LayerSpec& s, const std::string& at) {
   MBN_CHECK(in_range(q.in_zero_point) && in_range(q.out_zero_point), at + ": zero points out of the 8-bit range");
   MBN_CHECK(in_range(q.act_min) && in_range(q.act_max) && q.act_min <= q.act_max,
             at + ": activation range out of the 8-bit range");
-  if (s.kind == LayerKind::GlobalAvgPool) return;
+  if (s.kind == LayerKind::GlobalAvgPool) {
+    if (q.mean)
+      MBN_CHECK(q.multiplier.size() == 1 && q.shift.size() == 1 && q.multiplier[0] >= 0 && q.shift[0] >= -31 &&
+                    q.shift[0] <= 30,
+                at + ": MEAN needs one quantized multiplier and shift");
+    return;
+  }
   MBN_CHECK(static_cast<int64_t>(q.weight.size()) == expected_weight_count(s),
             at + ": int8 weight has " + std::to_string(q.weight.size()) + " values, expected " +
                 std::to_string(expected_weight_count(s)));
@@ -118,6 +124,7 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
     layer.spec.int8.in_zero_point = s.int8.in_zero_point, layer.spec.int8.out_zero_point = s.int8.out_zero_point;
     layer.spec.int8.act_min = s.int8.act_min, layer.spec.int8.act_max = s.int8.act_max;
     layer.spec.int8.signed_values = s.int8.signed_values;
+    layer.spec.int8.mean = s.int8.mean;
     layers.push_back(std::move(layer));
   }
   return layers;

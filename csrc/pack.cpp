@@ -76,7 +76,10 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
   layer.int8_params = AlignedBuffer(size_t{4} * cp);
   int32_t* params = reinterpret_cast<int32_t*>(layer.int8_params.data());
   int32_t *bias = params, *multiplier = params + cp, *shift = params + 2 * cp, *col_offset = params + 3 * cp;
-  if (plan.kernel == LayerKernel::Int8AvgPool) return;
+  if (plan.kernel == LayerKernel::Int8AvgPool) {
+    if (q.mean) multiplier[0] = q.multiplier[0], shift[0] = q.shift[0];
+    return;
+  }
   for (int c = 0; c < s.out_c; ++c) {
     bias[c] = q.bias.empty() ? 0 : q.bias[c];
     multiplier[c] = q.multiplier[c];

@@ -334,7 +334,7 @@ PYBIND11_MODULE(_core, m) {
           "set_int8",
           [](BoundLayerSpec& s, const Int32Array& weight, const Int32Array& bias, const Int32Array& multiplier,
              const Int32Array& shift, int in_zero_point, int out_zero_point, int act_min, int act_max,
-             bool signed_values) {
+             bool signed_values, bool mean) {
             s.int8.weight = to_int_vector(weight);
             s.int8.bias = to_int_vector(bias);
             s.int8.multiplier = to_int_vector(multiplier);
@@ -342,11 +342,14 @@ PYBIND11_MODULE(_core, m) {
             s.int8.in_zero_point = in_zero_point, s.int8.out_zero_point = out_zero_point;
             s.int8.act_min = act_min, s.int8.act_max = act_max;
             s.int8.signed_values = signed_values;
+            s.int8.mean = mean;
           },
           py::arg("weight"), py::arg("bias"), py::arg("multiplier"), py::arg("shift"), py::arg("in_zero_point"),
           py::arg("out_zero_point"), py::arg("act_min"), py::arg("act_max"), py::arg("signed_values"),
+          py::arg("mean") = false,
           "The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, "
-          "int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage.");
+          "int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage; mean: the pool is "
+          "TFLite's MEAN, its one multiplier and shift rescaling input to output.");
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const std::vector<const BoundLayerSpec*>& layers, const std::optional<std::string>& isa,
@@ -363,6 +366,33 @@ PYBIND11_MODULE(_core, m) {
            py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true,
            py::arg_v("precision", Precision::Float32, "Precision.FLOAT32"))
       .def("forward_int8", &run_forward_int8, py::arg("x"))
+      .def(
+          "profile_int8",
+          [](Network& net, const Uint8Array& x, int runs) {
+            if (runs < 1) throw py::value_error("runs must be at least 1");
+            run_forward_int8(net, x);  // checks x; warms up
+            const int batch = static_cast<int>(x.shape(0)), layers = net.num_layers();
+            py::array_t<int64_t> layer_ns({static_cast<py::ssize_t>(runs), static_cast<py::ssize_t>(layers)});
+            py::array_t<int64_t> total_ns(runs);
+            std::vector<uint8_t> out(static_cast<size_t>(batch) * net.output_size());
+            const uint8_t* in = x.data();
+            int64_t* ln = layer_ns.mutable_data();
+            int64_t* tn = total_ns.mutable_data();
+            std::fill(ln, ln + int64_t{runs} * layers, 0);
+            py::gil_scoped_release release;
+            for (int r = 0; r < runs; ++r) {
+              const auto t0 = std::chrono::steady_clock::now();
+              net.forward_int8(in, batch, out.data());
+              tn[r] =
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+              net.forward_int8(in, batch, out.data(), ln + int64_t{r} * layers);
+            }
+            py::gil_scoped_acquire acquire;
+            return py::make_tuple(layer_ns, total_ns);
+          },
+          py::arg("x"), py::arg("runs") = 10,
+          "Timed int8 passes: (layer_ns (runs, layers), total_ns (runs,)), whole passes and per-layer passes "
+          "alternating.")
       .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"),
            py::arg("softmax") = false, py::arg("check_finite") = true)
       .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"), py::call_guard<py::gil_scoped_release>())

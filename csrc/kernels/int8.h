@@ -38,7 +38,7 @@ inline uint8_t int8_requantize(int32_t acc, const Int8Requant& rq, int c) {
 constexpr int kInt8ChannelBlock = 64;  // int32 accumulators of one pixel's channel block
 
 // The stem: a full 3x3 convolution, taps outside the image skipped.
-void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
+void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded;
   for (int oy = row_begin; oy < row_end; ++oy)
     for (int ox = 0; ox < a.out_w; ++ox) {
@@ -67,7 +67,7 @@ void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
 }
 
 // Depthwise 3x3: each channel its own filter, taps outside the image skipped.
-void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
+void int8_dwconv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded, channels = a.in_c;
   for (int oy = row_begin; oy < row_end; ++oy)
     for (int ox = 0; ox < a.out_w; ++ox) {
@@ -122,7 +122,13 @@ void int8_gemm_portable(const Int8GemmArgs& g, int m_begin, int m_end) {
   }
 }
 
-#if !defined(MBN_INT8_GEMM)
+#if defined(MBN_VEC_AVX512)
+#include "int8_avx512.h"
+#else
+void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) { int8_conv3x3_portable(a, row_begin, row_end); }
+void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
+  int8_dwconv3x3_portable(a, row_begin, row_end);
+}
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) { int8_gemm_portable(g, m_begin, m_end); }
 const char* int8_gemm_variant(const Int8GemmArgs&) { return "gemm_u8s8"; }
 #endif
@@ -133,7 +139,10 @@ void int8_avgpool(const Int8PoolArgs& a) {
     int32_t acc = 0;
     for (int p = 0; p < a.pixels; ++p) acc += a.input[int64_t{p} * a.channels + c];
     int32_t v;
-    if (a.signed_values) {
+    if (a.mean) {
+      acc = int8_multiply_by_quantized_multiplier(acc - a.in_zero_point * n, a.multiplier, a.shift);
+      v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + a.out_zero_point;
+    } else if (a.signed_values) {
       acc -= 128 * n;  // the int8 values
       v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + 128;
     } else {

@@ -48,9 +48,9 @@ class LayerSpec:
     """
     def __init__(self, kind: LayerKind | str, in_h: typing.SupportsInt | typing.SupportsIndex, in_w: typing.SupportsInt | typing.SupportsIndex, in_c: typing.SupportsInt | typing.SupportsIndex, out_c: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex = 1, padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = (0, 0, 0, 0), activation: Activation | str = Activation.NONE, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> None:
         ...
-    def set_int8(self, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], multiplier: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], in_zero_point: typing.SupportsInt | typing.SupportsIndex, out_zero_point: typing.SupportsInt | typing.SupportsIndex, act_min: typing.SupportsInt | typing.SupportsIndex, act_max: typing.SupportsInt | typing.SupportsIndex, signed_values: bool) -> None:
+    def set_int8(self, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], multiplier: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], in_zero_point: typing.SupportsInt | typing.SupportsIndex, out_zero_point: typing.SupportsInt | typing.SupportsIndex, act_min: typing.SupportsInt | typing.SupportsIndex, act_max: typing.SupportsInt | typing.SupportsIndex, signed_values: bool, mean: bool = False) -> None:
         """
-        The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage.
+        The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage; mean: the pool is TFLite's MEAN, its one multiplier and shift rescaling input to output.
         """
     @property
     def activation(self) -> Activation:
@@ -93,6 +93,10 @@ class Network:
         ...
     def profile(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, runs: typing.SupportsInt | typing.SupportsIndex = 100, warmup: typing.SupportsInt | typing.SupportsIndex = 10) -> dict[str, typing.Any]:
         ...
+    def profile_int8(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], runs: typing.SupportsInt | typing.SupportsIndex = 10) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:
+        """
+        Timed int8 passes: (layer_ns (runs, layers), total_ns (runs,)), whole passes and per-layer passes alternating.
+        """
     def trim_workspaces(self, max_batch: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property

@@ -121,10 +121,16 @@ def engine_specs_int8(layers: Sequence[Layer], quantization: Quantization) -> Li
                                stride=layer.stride, padding=layer.padding,
                                activation=_core_word(layer.activation, Activation, _core.Activation))
         if layer.type == LayerType.AVGPOOL:
-            if out != x_q:
-                raise ValueError(f"layer {layer.name!r}: pooling must keep its input's quantization")
-            spec.set_int8(empty, empty, empty, empty, x_q.zero_point + offset, out.zero_point + offset,
-                          out.qmin + offset, out.qmax + offset, out.dtype == "int8")
+            if q.mean:
+                m, s = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
+                spec.set_int8(empty, empty, np.array([m], np.int32), np.array([s], np.int32), x_q.zero_point + offset,
+                              out.zero_point + offset, out.qmin + offset, out.qmax + offset, out.dtype == "int8",
+                              mean=True)
+            else:
+                if out != x_q:
+                    raise ValueError(f"layer {layer.name!r}: average pooling must keep its input's quantization")
+                spec.set_int8(empty, empty, empty, empty, x_q.zero_point + offset, out.zero_point + offset,
+                              out.qmin + offset, out.qmax + offset, out.dtype == "int8")
         else:
             if q.weight is None or q.weight_scale is None or q.weight_zero_point is None:
                 raise ValueError(f"layer {layer.name!r} has no integer weights")

@@ -92,6 +92,9 @@ class QuantizedLayer:
     bias: Optional[np.ndarray] = None
     # Where the layer's output lives in the source file (a TFLite tensor index), for tests.
     tensor: Optional[int] = None
+    # A pooling layer read from MEAN, which rescales (input to output scale) and averages
+    # values less their zero point; AVERAGE_POOL_2D keeps the scale and averages the values.
+    mean: bool = False
 
 
 @dataclass

@@ -117,11 +117,19 @@ def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QPar
     out = q.output
     xi = np.asarray(x, np.int64)
     if layer.type == LayerType.AVGPOOL:
-        # The sum of the values themselves (pooling keeps the scale and zero point), divided
-        # rounding half away from zero (uint8: half up, every sum being positive).
         n = xi.shape[1] * xi.shape[2]
-        acc = xi.sum(axis=(1, 2), keepdims=True)
-        mean = np.where(acc >= 0, (acc + n // 2) // n, -((-acc + n // 2) // n))
+        if q.mean:
+            # MEAN: the sum of the values less their zero point, rescaled to the output's scale,
+            # then divided rounding half away from zero.
+            acc = (xi - x_q.zero_point).sum(axis=(1, 2), keepdims=True)
+            multiplier, shift = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
+            acc = qz.multiply_by_quantized_multiplier(acc, multiplier, shift)
+            mean = np.where(acc > 0, (acc + n // 2) // n, -((-acc + n // 2) // n)) + out.zero_point
+        else:
+            # AVERAGE_POOL_2D: the sum of the values themselves (pooling keeps the scale and zero
+            # point), divided rounding half away from zero (uint8: half up, every sum being positive).
+            acc = xi.sum(axis=(1, 2), keepdims=True)
+            mean = np.where(acc >= 0, (acc + n // 2) // n, -((-acc + n // 2) // n))
         return np.clip(mean, out.qmin, out.qmax).astype(out.numpy_dtype)
     assert q.weight is not None and q.weight_zero_point is not None and q.weight_scale is not None
     # int32 sums of (x - x_zp) * (w - w_zp); float64 holds these integers exactly.
