@@ -122,8 +122,8 @@ def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QPar
             # MEAN: the sum of the values less their zero point, rescaled to the output's scale,
             # then divided rounding half away from zero.
             acc = (xi - x_q.zero_point).sum(axis=(1, 2), keepdims=True)
-            multiplier, shift = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
-            acc = qz.multiply_by_quantized_multiplier(acc, multiplier, shift)
+            rescale, exponent = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
+            acc = qz.multiply_by_quantized_multiplier(acc, rescale, exponent)
             mean = np.where(acc > 0, (acc + n // 2) // n, -((-acc + n // 2) // n)) + out.zero_point
         else:
             # AVERAGE_POOL_2D: the sum of the values themselves (pooling keeps the scale and zero
