@@ -141,8 +141,8 @@ constexpr int kInt8PanelWidth = 16;
 // AVERAGE_POOL_2D (mean = false) rounds the mean of the values (half up for
 // uint8 tensors; half away from zero for int8 ones, whose values are storage -
 // 128: signed_values); MEAN (mean = true) sums the values less in_zero_point,
-// rescales the sum by multiplier and shift, divides it rounding half away from
-// zero and adds out_zero_point.
+// rescales the sum by multiplier and shift (the 1 / pixels folded in, as
+// TFLite's QuantizedMeanOrSum does) and adds out_zero_point.
 struct Int8PoolArgs {
   const uint8_t* input;
   int pixels, channels;

@@ -25,8 +25,10 @@ def shared_models() -> pathlib.Path:
 
 # ---------------------------------------------------------------- timm layout in plain torch.nn
 
-def timm_mobilenetv1(alpha: float = 1.0, head: bool = False, num_classes: int = 1000, seed: int = 0):
-    """timm's mobilenetv1_100 / 100h / 125 (eval mode, random weights and batch-norm statistics).
+def timm_mobilenetv1(alpha: float = 1.0, head: bool = False, num_classes: int = 1000, seed: int = 0,
+                     act: str = "relu6"):
+    """timm's mobilenetv1_100 / 100h / 125 (eval mode, random weights and batch-norm statistics);
+    act: its act_layer, "relu6" (timm's default for these models) or "relu".
 
     Uses timm when it is importable; otherwise the same modules, names and
     forward pass built from plain torch.nn layers (timm needs torchvision, a
@@ -38,9 +40,9 @@ def timm_mobilenetv1(alpha: float = 1.0, head: bool = False, num_classes: int = 
     try:
         import timm
         name = {(1.0, False): "mobilenetv1_100", (1.0, True): "mobilenetv1_100h", (1.25, False): "mobilenetv1_125"}
-        model = timm.create_model(name[(alpha, head)], pretrained=False, num_classes=num_classes)
+        model = timm.create_model(name[(alpha, head)], pretrained=False, num_classes=num_classes, act_layer=act)
     except (ImportError, KeyError, RuntimeError):
-        model = _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes)
+        model = _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes, act)
     with torch.no_grad():  # non-trivial batch-norm statistics, so an ignored BN would show
         for module in model.modules():
             if isinstance(module, nn.BatchNorm2d):
@@ -51,13 +53,15 @@ def timm_mobilenetv1(alpha: float = 1.0, head: bool = False, num_classes: int = 
     return model.eval()
 
 
-def _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes):
+def _plain_torch_mobilenetv1(torch, nn, alpha, head, num_classes, act="relu6"):
     def width(c):
         return scaled_channels(c, alpha, "multiple_of_8")
 
-    class BatchNormAct(nn.BatchNorm2d):  # timm's BatchNormAct2d: BN then ReLU6, same state_dict names
+    activation = {"relu6": nn.functional.relu6, "relu": nn.functional.relu}[act]
+
+    class BatchNormAct(nn.BatchNorm2d):  # timm's BatchNormAct2d: BN then its act_layer, same state_dict names
         def forward(self, x):
-            return nn.functional.relu6(super().forward(x))
+            return activation(super().forward(x))
 
     class DepthwiseSeparableConv(nn.Module):
         def __init__(self, cin, cout, stride):
@@ -196,7 +200,7 @@ def max_rel_error(got, want) -> float:
 def build_tflite(tensors, ops, inputs, outputs) -> bytes:
     """A float32 TFLite flatbuffer, through the package's writer.
 
-    tensors: [(name, shape, data or None)]; ops: [(builtin name, [input ids], [output ids], options)] where
+    tensors: [(name, shape, data or None[, dtype])]; ops: [(builtin name, [input ids], [output ids], options)] where
     options is None or a dict with "padding" ("SAME"/"VALID"), "stride", "activation" (0 none, 3 relu6),
     and for AVERAGE_POOL_2D "filter".
     """
@@ -205,8 +209,8 @@ def build_tflite(tensors, ops, inputs, outputs) -> bytes:
     from mobilenet.io.tflite_writer import GraphBuilder
 
     g = GraphBuilder()
-    for name, shape, data in tensors:
-        g.tensor(name, shape, data)
+    for name, shape, data, *dtype in tensors:  # an optional fourth item: the dtype ("float32" by default)
+        g.tensor(name, shape, data, *dtype)
     activations = {0: "none", 1: "relu", 3: "relu6"}
     for name, op_inputs, op_outputs, options in ops:
         options = dict(options or {})

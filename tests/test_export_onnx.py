@@ -112,3 +112,64 @@ def test_missing_onnx_names_the_extra(tmp_path, monkeypatch):
     net = mobilenet.MobileNetV1(0.25, 64, threads=1)
     with pytest.raises(ImportError, match=r"mobilenet\[onnx\]"):
         net.to_onnx(tmp_path / "net.onnx")
+
+
+def _round_trip_cases(tmp_path):
+    """Networks with labels and preprocessing of their own: TF-style, timm-style (crop, bicubic), and
+    one read from a PyTorch state_dict with timm's conventions recorded by the reader."""
+    from mobilenet.preprocess import timm_mobilenetv1
+
+    tf_style = mobilenet.MobileNetV1(0.5, (96, 128), num_classes=7, activation="relu6", seed=5)
+    tf_style.labels = [f"class {i}" for i in range(7)]
+    tf_style.preprocessing = mobilenet.Preprocessing(mean=(0.5,) * 3, std=(0.5,) * 3, note="TF style")
+    timm_style = mobilenet.MobileNetV1(0.25, 97, num_classes=3, padding="symmetric", activation="relu", seed=6)
+    timm_style.labels = ["cat", "dog", "\u00e9l\u00e9phant"]
+    timm_style.preprocessing = timm_mobilenetv1(0.9)
+    cases = [("tf_style", tf_style), ("timm_style", timm_style)]
+    torch = pytest.importorskip("torch")
+    from model_files import timm_mobilenetv1 as torch_model
+    torch.save(torch_model(1.0, num_classes=5, seed=9).state_dict(), tmp_path / "timm.pth")
+    cases.append(("from_state_dict", mobilenet.load(tmp_path / "timm.pth", resolution=96,
+                                                    labels=["a", "b", "c", "d", "e"])))
+    return cases
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "batch-norm nodes"])
+def test_load_of_to_onnx_restores_the_network(tmp_path, fold):
+    from mobilenet.params import fold_batch_norm
+
+    for name, net in _round_trip_cases(tmp_path):
+        path = tmp_path / f"{name}.onnx"
+        net.to_onnx(path, fold_batch_norm=fold)
+        back = mobilenet.load(path)
+        assert back.layers == net.layers, name  # names, types, shapes, strides, padding, activations
+        assert back.labels == net.labels and back.preprocessing == net.preprocessing, name
+        source = getattr(net, "source", None)
+        assert source is None or back.source.endswith(f"from {source}"), name
+        for layer in net.layers:  # batch norm comes back folded (or as it was, with its nodes)
+            if layer.name in net.params:
+                want_w, want_b = fold_batch_norm(layer, net.params[layer.name])
+                got_w, got_b = fold_batch_norm(layer, back.params[layer.name])
+                np.testing.assert_allclose(got_w, want_w, rtol=1e-6, atol=1e-7)
+                np.testing.assert_allclose(got_b, want_b, rtol=1e-6, atol=1e-6)
+        x = images(net, 2, seed=1)
+        assert max_rel_error(back.logits(x), net.logits(x)) <= 1e-6, name
+
+
+def max_rel_error(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return float(np.abs(got - want).max() / max(np.abs(want).max(), 1e-30))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning")
+def test_max_pooling_is_refused_where_the_graph_shows_it(tmp_path):
+    # timm's global_pool='max': PyTorch's export shows it as GlobalMaxPool (a state_dict cannot).
+    torch = pytest.importorskip("torch")
+    from model_files import timm_mobilenetv1 as torch_model
+    model = torch_model(1.0, num_classes=4, seed=2)
+    model.global_pool = torch.nn.AdaptiveMaxPool2d(1)
+    path = tmp_path / "max_pool.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 3, 64, 64),), str(path), input_names=["input"], opset_version=17,
+                      dynamo=False)
+    with pytest.raises(ValueError, match=r"MaxPool\): max pooling .* is not MobileNet v1's global average"):
+        mobilenet.load(path)

@@ -39,7 +39,7 @@ def test_sniff_recognizes(data, path, expected):
 @pytest.mark.parametrize("data, path, message", [
     (b"\x00" * 64, "m.bin", "unrecognized model format"),
     (_zip(**{"a.npy": b"x"}), "m.npz", "an .npz without mobilenet metadata"),
-    (_zip(**{"readme.txt": b"x"}), "m.onnx", "neither a mobilenet .npz nor a torch.save checkpoint"),
+    (_zip(**{"readme.txt": b"x"}), "m.onnx", "neither a mobilenet .npz, a torch.save checkpoint nor a Keras 3 .keras"),
     (b"PK\x03\x04" + bytes(64), "m.npz", "a damaged zip archive"),
 ])
 def test_sniff_refuses(data, path, message):

@@ -1,5 +1,7 @@
 """Integer inference bit-exact to LiteRT's reference kernels (OpResolverType.BUILTIN_REF), every
 intermediate tensor: the NumPy oracle (mobilenet.reference.forward_int8) and the engine."""
+import os
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,96 @@ def test_int8_and_float32_precisions_of_one_file(models):
     clone = net.copy()
     assert clone.precision == "int8"
     np.testing.assert_array_equal(clone(x), net(x))
+
+
+# ------------------------------------------------------------------ TFLiteConverter's per-channel int8 files
+
+TFCONV = {"int8": 160, "int8_uint8_io": 160, "int8_float_io": 160, "int8@161": 161}
+
+
+def tfconv_path(models, variant):
+    name, _, size = variant.partition("@")
+    return models / "converted" / f"tfconv_mobilenet_0.5_{size or 160}_{name}.tflite"
+
+
+def tfconv_inputs(models, size, detail, count=3):
+    """The stored inputs (float, as Keras saw them), in the file's input type as a TFLite user gives them."""
+    x = np.load(models / "converted" / f"tfconv_mobilenet_0.5_{size}.expected.npz")["x"][:count]
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+
+
+@pytest.mark.parametrize("variant", sorted(TFCONV))
+def test_per_channel_int8_files_match_reference_kernels(models, variant):
+    path = tfconv_path(models, variant)
+    layers, quant = read(path)
+    assert quant.scheme == "per-channel int8" and any(q.mean for q in quant.layers.values())
+    it = reference_interpreter(path)
+    detail = it.get_input_details()[0]
+    x = tfconv_inputs(models, TFCONV[variant], detail)
+    net = mobilenet.load(path, threads=2)
+    assert net.precision == "int8"
+    for i in range(len(x)):
+        run(it, x[i:i + 1])
+        xq = quant.input.quantize(x[i:i + 1]) if x.dtype == np.float32 else x[i:i + 1]
+        outputs = reference.forward_int8(layers, quant, xq, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"{variant} image {i}")
+        expected = it.get_tensor(it.get_output_details()[0]["index"])
+        ours = net(x[i:i + 1], quantized_output=x.dtype != np.float32)
+        if x.dtype == np.float32:  # float output: the file's DEQUANTIZE
+            np.testing.assert_array_equal(quant.output.dequantize(outputs[-1]), expected)
+        else:
+            np.testing.assert_array_equal(outputs[-1], expected)
+        np.testing.assert_array_equal(ours, expected)
+
+
+def test_per_channel_int8_matches_stored_reference_outputs(models):
+    stored = np.load(models / "converted" / "tfconv_mobilenet_0.5_160.expected.npz")
+    for variant in ("int8", "int8_uint8_io", "int8_float_io"):
+        path = tfconv_path(models, variant)
+        net = mobilenet.load(path)
+        x = stored["x"]
+        if variant == "int8_float_io":
+            np.testing.assert_array_equal(net(x), stored[f"{variant}|tflite_ref"])
+        else:
+            detail = {"dtype": np.int8 if variant == "int8" else np.uint8,
+                      "quantization": ((net.quantization.io_input or net.quantization.input).scale,
+                                       (net.quantization.io_input or net.quantization.input).zero_point)}
+            xq = tfconv_inputs(models, 160, detail, count=len(x))
+            np.testing.assert_array_equal(net(xq, quantized_output=True), stored[f"{variant}|tflite_ref"])
+
+
+def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
+    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, never the
+    saturating vpmaddubsw), bit for bit the oracle's, in a process of their own."""
+    import subprocess
+    import sys
+    script = tmp_path / "no_dot.py"
+    script.write_text(
+        "import sys, numpy as np, mobilenet\n"
+        "from mobilenet import reference\n"
+        "net = mobilenet.load(sys.argv[1], threads=1)\n"
+        "x = np.random.default_rng(5).integers(0, 256, (3,) + net.input_shape, dtype=np.uint8)\n"
+        "expected = reference.forward_int8(net.layers, net.quantization, x)\n"
+        "for isa in mobilenet._core.supported_isas():\n"
+        "    other = mobilenet.load(sys.argv[1], threads=1, isa=isa)\n"
+        "    assert not any('vnni' in k for k in other.kernel_names), other.kernel_names\n"
+        "    np.testing.assert_array_equal(other(x, quantized_output=True), expected)\n"
+        "print('ok')\n")
+    env = dict(os.environ, MOBILENET_INT8_DOT="off")
+    done = subprocess.run([sys.executable, str(script), str(models / "mobilenet_v1_0.25_128_quant.tflite")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+
+
+def test_int8_networks_profile(models):
+    net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", threads=1)
+    x = batch_of(models, 128)[:1]
+    report = net.profile(x, runs=3, warmup=1)
+    assert [row.kernel for row in report.rows] == net.kernel_names
+    assert report.layer_ms.shape == (3, len(net.layers)) and (report.total_ms > 0).all()
+    np.testing.assert_array_equal(report.output, net(x))
+    assert "int8_conv1x1" in str(report)

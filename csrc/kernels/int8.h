@@ -124,6 +124,8 @@ void int8_gemm_portable(const Int8GemmArgs& g, int m_begin, int m_end) {
 
 #if defined(MBN_VEC_AVX512)
 #include "int8_avx512.h"
+#elif defined(MBN_VEC_AVX2)
+#include "int8_avx2.h"
 #else
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) { int8_conv3x3_portable(a, row_begin, row_end); }
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
@@ -140,8 +142,7 @@ void int8_avgpool(const Int8PoolArgs& a) {
     for (int p = 0; p < a.pixels; ++p) acc += a.input[int64_t{p} * a.channels + c];
     int32_t v;
     if (a.mean) {
-      acc = int8_multiply_by_quantized_multiplier(acc - a.in_zero_point * n, a.multiplier, a.shift);
-      v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + a.out_zero_point;
+      v = int8_multiply_by_quantized_multiplier(acc - a.in_zero_point * n, a.multiplier, a.shift) + a.out_zero_point;
     } else if (a.signed_values) {
       acc -= 128 * n;  // the int8 values
       v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + 128;

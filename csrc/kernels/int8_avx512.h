@@ -48,7 +48,7 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   const uint8_t* a = g.a + int64_t{i0} * g.lda;
   for (int grp = 0; grp < k4; ++grp) {
     __m512i bv[NP];
-    for (int p = 0; p < NP; ++p) bv[p] = _mm512_load_si512(b + (int64_t{p} * k4 + grp) * 64);
+    for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(b + (int64_t{p} * k4 + grp) * 64);
     for (int r = 0; r < MR; ++r) {
       int32_t quad;
       __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);  // beyond k: times zero weights

@@ -3,14 +3,17 @@
 The graph takes NCHW float32 input named "input" with a dynamic batch
 dimension and returns (N, num_classes) "logits", or "probabilities" with
 ``softmax=True``. Every layer keeps its own padding (TensorFlow's asymmetric
-'SAME' included) and activation, so onnxruntime reproduces our output.
+'SAME' included) and activation, so onnxruntime reproduces our output. The
+labels and the preprocessing go into the model's metadata_props (JSON), from
+which ``mobilenet.load`` restores them.
 Needs the optional ``onnx`` package: ``pip install 'mobilenet[onnx]'``.
 """
 from __future__ import annotations
 
+import json
 import os
 import types
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -18,6 +21,7 @@ from ._files import FilePath
 from ._optional import require
 from .graph import Layer
 from .params import fold_batch_norm as _fold_batch_norm
+from .preprocess import Preprocessing
 from .vocabulary import ACTIVATION_BOUNDS, BN_EPSILON, Activation, LayerType
 
 if TYPE_CHECKING:
@@ -45,6 +49,23 @@ def _onnx_conv_weight(layer: Layer, weight: np.ndarray) -> np.ndarray:
         raise ValueError(f"layer {layer.name!r} of type {layer.type!r} is not a convolution")
     assert kind.weight_layout is not None  # every convolution has its weights' layout
     return np.ascontiguousarray(_TO_OIHW[kind.weight_layout](weight))
+
+
+def onnx_metadata(net: MobileNetV1) -> Dict[str, str]:
+    """What the graph cannot say, as ONNX metadata_props (JSON text), which mobilenet.load reads back:
+    ``labels`` (a list of class names) and ``preprocessing`` (Preprocessing.to_dict), where the network
+    has them, and ``source`` (where the weights came from)."""
+    meta: Dict[str, str] = {}
+    labels = getattr(net, "labels", None)
+    if labels is not None:
+        meta["labels"] = json.dumps([str(label) for label in labels])
+    pre = getattr(net, "preprocessing", None)
+    if isinstance(pre, Preprocessing):
+        meta["preprocessing"] = json.dumps(pre.to_dict())
+    source = getattr(net, "source", None)
+    if source is not None:
+        meta["source"] = str(source)
+    return meta
 
 
 def to_onnx(net: MobileNetV1, path: FilePath, *, opset: int = 13, fold_batch_norm: bool = True,
@@ -154,6 +175,8 @@ def to_onnx(net: MobileNetV1, path: FilePath, *, opset: int = 13, fold_batch_nor
                               producer_name="mobilenet")
     # The oldest IR version that holds this opset, so older runtimes read the file too.
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    for key, value in onnx_metadata(net).items():
+        model.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return model

@@ -122,7 +122,7 @@ def engine_specs_int8(layers: Sequence[Layer], quantization: Quantization) -> Li
                                activation=_core_word(layer.activation, Activation, _core.Activation))
         if layer.type == LayerType.AVGPOOL:
             if q.mean:
-                m, s = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
+                m, s = qz.mean_multiplier(x_q.scale, out.scale, h * w)
                 spec.set_int8(empty, empty, np.array([m], np.int32), np.array([s], np.int32), x_q.zero_point + offset,
                               out.zero_point + offset, out.qmin + offset, out.qmax + offset, out.dtype == "int8",
                               mean=True)
@@ -306,17 +306,18 @@ class MobileNetV1:
         per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in self.layers))
         return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
 
-    def _forward_int8(self, x: npt.ArrayLike, layout: str, softmax: bool, quantized_output: bool) -> np.ndarray:
-        """The integer network: x quantized (the model's input type) or float32 real values,
-        which are quantized with the input's scale and zero point (TFLite's QUANTIZE)."""
-        from . import quantization as qz
+    def _int8_storage(self, x: npt.ArrayLike, layout: str) -> np.ndarray:
+        """x as the engine's uint8 storage, NHWC: x quantized (the model's input type) or float32
+        real values, which are quantized with the input's scale and zero point (TFLite's QUANTIZE)."""
         assert self.quantization is not None
         quant = self.quantization
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
         arr = np.asarray(x)
-        if arr.dtype.kind in "ui" and arr.dtype != quant.input.numpy_dtype:
-            raise TypeError(f"input must be {quant.input.dtype} (the model's quantized input) or float32 "
+        accepted = {quant.input.numpy_dtype} | ({quant.io_input.numpy_dtype} if quant.io_input else set())
+        if arr.dtype.kind in "ui" and arr.dtype not in accepted:
+            names = " or ".join(sorted(str(d) for d in accepted))
+            raise TypeError(f"input must be {names} (the model's quantized input) or float32 "
                             f"(real values, quantized with its scale), got dtype {arr.dtype}")
         if arr.dtype.kind == "f":
             arr = self._check_input(arr, layout)
@@ -331,14 +332,25 @@ class MobileNetV1:
                                  f"for layout={layout!r}")
         if layout == Layout.NCHW:
             arr = arr.transpose(0, 2, 3, 1)
+        # uint8 storage (an int8 value + 128): a uint8 <-> int8 recast of the input is the same storage.
         storage = arr.view(np.uint8) ^ np.uint8(0x80) if arr.dtype == np.int8 else arr
-        out = self._engine.forward_int8(np.ascontiguousarray(storage))
+        return np.ascontiguousarray(storage)
+
+    def _forward_int8(self, x: npt.ArrayLike, layout: str, softmax: bool, quantized_output: bool) -> np.ndarray:
+        """The integer network on x (see _int8_storage); the output dequantized, or raw."""
+        from . import quantization as qz
+        assert self.quantization is not None
+        quant = self.quantization
+        out = self._engine.forward_int8(self._int8_storage(x, layout))
         last = list(quant.layers.values())[-1].output
         q = (out ^ np.uint8(0x80)).view(np.int8) if last.dtype == "int8" else out
         result_q = last
         if softmax and quant.softmax is not None:
             q = qz.softmax(q, last.scale, quant.softmax)
             result_q = quant.softmax
+            if quant.io_output is not None:  # the file's QUANTIZE after the softmax (int8 -> uint8)
+                q = (q.view(np.uint8) ^ np.uint8(0x80)) if q.dtype == np.int8 else (q ^ np.uint8(0x80)).view(np.int8)
+                result_q = quant.io_output
         return q if quantized_output else result_q.dequantize(q)
 
     def _forward(self, x: npt.ArrayLike, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
@@ -437,6 +449,18 @@ class MobileNetV1:
         """
         from .profiler import check_count
         runs, warmup = check_count("runs", runs, 1), check_count("warmup", warmup, 0)
+        if self.precision == "int8":
+            import time
+            storage = self._int8_storage(x, layout)
+            warmup_ns = np.empty(warmup, np.int64)
+            for i in range(warmup):
+                t0 = time.perf_counter_ns()
+                self._engine.forward_int8(storage)
+                warmup_ns[i] = time.perf_counter_ns() - t0
+            layer_ns, total_ns = self._engine.profile_int8(storage, runs)
+            first = int(warmup_ns[0]) if warmup else int(total_ns[0])
+            return {"total_ns": total_ns, "layer_ns": layer_ns, "warmup_ns": warmup_ns, "first_ns": first,
+                    "output": self._forward_int8(x, layout, softmax, False)}
         x = self._prepare(x, layout)
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 

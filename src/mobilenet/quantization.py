@@ -15,7 +15,8 @@ The integer arithmetic (as TFLite's reference kernels, tensorflow/lite/kernels/i
     GetQuantizedConvolutionMultipler does (in double, 1 output in 10^4 differs);
   - it adds the output zero point and clamps to the activation's range in the quantized domain
     (`activation_range`: ReLU6 is [zp, zp + round(6 / scale)] within the type's range);
-  - the average pool rounds half away from zero (uint8: half up);
+  - the average pool rounds half away from zero (uint8: half up); MEAN rescales its sum with
+    the division folded into the multiplier (`mean_multiplier`);
   - the softmax is gemmlowp's fixed-point exp and reciprocal (`softmax`).
 
 The functions work on NumPy int64 arrays holding int32 values, written plainly: they are
@@ -111,11 +112,17 @@ class Quantization:
     softmax: Optional[QParams] = None
     softmax_tensor: Optional[int] = None
     input_tensor: Optional[int] = None
+    # The file's own input / output types where they differ from the layers' by a QUANTIZE
+    # (uint8 <-> int8, the same values): net(x) takes and returns those.
+    io_input: Optional[QParams] = None
+    io_output: Optional[QParams] = None
     extra: Dict[str, object] = field(default_factory=dict)
 
     @property
     def output(self) -> QParams:
-        """The network output's quantization (the softmax's, or the last layer's)."""
+        """The network output's quantization (the softmax's, or the last layer's; the file's type)."""
+        if self.io_output is not None:
+            return self.io_output
         if self.softmax is not None:
             return self.softmax
         return list(self.layers.values())[-1].output
@@ -202,6 +209,15 @@ def activation_range(activation: str, out: QParams) -> Tuple[int, int]:
     if activation == "none":
         return out.qmin, out.qmax
     raise ValueError(f"unsupported fused activation {activation!r} in an integer network")
+
+
+def mean_multiplier(input_scale: float, output_scale: float, pixels: int) -> Tuple[int, int]:
+    """TFLite's quantized MEAN over `pixels` values: the input-to-output rescale with the division
+    folded in (QuantizedMeanOrSum: the multiplier shifted left by floor(log2(pixels)), at most 32
+    and 31 + shift, then divided by pixels, truncating)."""
+    multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    bits = min(pixels.bit_length() - 1, 32, 31 + shift)
+    return (multiplier << bits) // pixels, shift - bits
 
 
 def conv_multipliers(input_scale: float, weight_scale: npt.ArrayLike, output_scale: float

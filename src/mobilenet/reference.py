@@ -119,12 +119,11 @@ def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QPar
     if layer.type == LayerType.AVGPOOL:
         n = xi.shape[1] * xi.shape[2]
         if q.mean:
-            # MEAN: the sum of the values less their zero point, rescaled to the output's scale,
-            # then divided rounding half away from zero.
+            # MEAN: the sum of the values less their zero point, rescaled to the output's scale
+            # with the division by n folded into the multiplier.
             acc = (xi - x_q.zero_point).sum(axis=(1, 2), keepdims=True)
-            rescale, exponent = qz.quantize_multiplier(float(np.float32(x_q.scale)) / float(np.float32(out.scale)))
-            acc = qz.multiply_by_quantized_multiplier(acc, rescale, exponent)
-            mean = np.where(acc > 0, (acc + n // 2) // n, -((-acc + n // 2) // n)) + out.zero_point
+            rescale, exponent = qz.mean_multiplier(x_q.scale, out.scale, n)
+            mean: np.ndarray = qz.multiply_by_quantized_multiplier(acc, rescale, exponent) + out.zero_point
         else:
             # AVERAGE_POOL_2D: the sum of the values themselves (pooling keeps the scale and zero
             # point), divided rounding half away from zero (uint8: half up, every sum being positive).
@@ -161,6 +160,9 @@ def forward_int8(layers: Sequence[Layer], quantization: Quantization, x: ArrayLi
     from . import quantization as qz
     x_q = quantization.input
     y: np.ndarray = np.asarray(x)
+    io_in = quantization.io_input
+    if io_in is not None and y.dtype == io_in.numpy_dtype:  # the file's QUANTIZE: the zero point moves
+        y = (y.astype(np.int64) - io_in.zero_point + x_q.zero_point).astype(x_q.numpy_dtype)
     if y.dtype != x_q.numpy_dtype:
         raise TypeError(f"input must be {x_q.dtype} (the model's quantized input), got {y.dtype}")
     outputs = []
@@ -172,5 +174,8 @@ def forward_int8(layers: Sequence[Layer], quantization: Quantization, x: ArrayLi
     y = y.reshape(y.shape[0], -1)
     if quantization.softmax is not None:
         y = qz.softmax(y, x_q.scale, quantization.softmax)
+        io_out = quantization.io_output
+        if io_out is not None:
+            y = (y.astype(np.int64) - quantization.softmax.zero_point + io_out.zero_point).astype(io_out.numpy_dtype)
         outputs.append(y)
     return outputs if intermediates else y

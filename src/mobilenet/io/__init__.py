@@ -3,7 +3,8 @@
 Formats (recognized by their bytes, not only their extension):
 
 - TFLite flatbuffers (``TFL3`` identifier), float32 or uint8/int8 quantized;
-- Keras HDF5 weights in the layout of ``keras.applications.MobileNet``;
+- Keras files of ``keras.applications.MobileNet``: Keras 2 / 3 ``.h5``, Keras 3
+  ``.weights.h5`` and ``.keras``;
 - PyTorch state_dicts in timm's mobilenetv1 naming (``torch.save`` zip or
   legacy pickle, or ``.safetensors``);
 - ONNX graphs of MobileNet v1 structure;
@@ -15,16 +16,17 @@ unfolded parameters and the source framework's conventions
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
 from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional, Sequence, Tuple, Union
 
 from .._files import FilePath, existing_file
-from ..graph import resolution_pair
+from ..graph import Layer, resolution_pair
 from ..precision import PrecisionNotAvailable, check_precision, runnable_precision
 from ..preprocess import Preprocessing
-from ..vocabulary import Backend
+from ..vocabulary import Activation, Backend
 from ._formats import FORMATS, read as _read, sniff
 from ._limits import MAX_FILE_BYTES
 
@@ -116,11 +118,25 @@ def fit_labels(labels: Sequence[str], num_classes: int, where: str) -> List[str]
     return labels
 
 
+def _with_activation(layers: Sequence[Layer], activation: Optional[Activation], recorded: bool) -> Tuple[Layer, ...]:
+    """The layers with every activation set to ``activation`` (None: as read). A file that records its
+    activation keeps it: asking for another is refused, since the weights were trained with the file's."""
+    if activation is None:
+        return tuple(layers)
+    found = {str(layer.activation) for layer in layers if layer.activation != Activation.NONE}
+    if recorded and found and found != {str(activation)}:
+        raise ValueError(f"the file records its activation ({', '.join(sorted(found))}); activation="
+                         f"{str(activation)!r} cannot change it (it is for files that do not record one)")
+    return tuple(dataclasses.replace(layer, activation=activation) if layer.activation != Activation.NONE else layer
+                 for layer in layers)
+
+
 def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None, format: Optional[str] = None,
          preprocessing: Union[None, Preprocessing, Dict[str, Any]] = None,
          labels: Union[None, str, os.PathLike[str], Sequence[str]] = None,
          threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
-         precision: Optional[str] = None, head: Optional[FilePath] = None) -> MobileNetV1:
+         precision: Optional[str] = None, activation: Optional[str] = None,
+         ema: Optional[bool] = None, head: Optional[FilePath] = None) -> MobileNetV1:
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch
@@ -136,6 +152,12 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     extractor and its head layers); the two load as one network. Without a
     head, such a feature extractor loads as a network whose output is the
     embedding.
+    activation: "relu" or "relu6", for files that do not record it (PyTorch
+    state_dicts and safetensors: timm's act_layer; Keras weights-only files);
+    ReLU6 is assumed there otherwise. A file that records a different one is
+    refused rather than changed. ema: for training checkpoints (timm's
+    train.py), None takes the EMA weights where present (as timm's
+    load_checkpoint(use_ema=True)), False the trained ones, True requires EMA.
 
     Raises FileNotFoundError for a missing file, ValueError (naming the file and
     the problem) for anything that is not a readable MobileNet v1, and
@@ -151,6 +173,12 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
         head = existing_file(head, "head model file")
     pair = None if resolution is None else resolution_pair(resolution)
     check_precision(precision)
+    override = None if activation is None else Activation.parse(activation, "activation")
+    if override == Activation.NONE:
+        raise ValueError("activation must be 'relu' or 'relu6', got 'none'")
+    if ema is not None and not isinstance(ema, bool):
+        raise TypeError(f"ema must be None, True or False, got {type(ema).__name__}")
+    options = {"ema": ema} if ema is not None else {}
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     kind = format
@@ -160,15 +188,17 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
             if kind is None:
                 kind = sniff(f, path)
             if head is None:
-                layers, params, attributes = _read(kind, f, path, pair)
+                layers, params, attributes = _read(kind, f, path, pair, options)
             else:
                 layers, params, attributes = _read_with_head(kind, f, path, head)
+        attributes = dict(attributes)
+        layers = _with_activation(layers, override, attributes.pop("activation_recorded", True))
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
         if pair is not None and fixed != pair:
             assert fixed is not None  # every reader returns at least one layer or raises
             raise ValueError(f"the model's input size is fixed at {fixed[0]}x{fixed[1]}; "
                              f"resolution={resolution} cannot change it")
-        quantization = dict(attributes).pop("quantization", None)  # the file's integer scheme, if any
+        quantization = attributes.pop("quantization", None)  # the file's integer scheme, if any
         chosen = runnable_precision(precision, quantized_file=quantization is not None)
         net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen,
                                       quantization=quantization if chosen == "int8" else None)
@@ -183,7 +213,6 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
         if type(e).__module__ != "builtins":
             error = f"{type(e).__module__}.{error}"
         raise ValueError(f"{path}: not a readable {what}model, damaged or truncated ({error}: {e})") from e
-    attributes = dict(attributes)
     if preprocessing is not None:
         if isinstance(preprocessing, dict):
             preprocessing = Preprocessing.from_dict(preprocessing)

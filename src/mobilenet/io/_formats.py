@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
 
 from ._chain import ModelData
 from ._limits import HEAD_BYTES, Data, as_stream, size_of
@@ -50,7 +50,11 @@ def _is_tflite(head: Head) -> bool:
     return is_tflite(head.bytes)
 
 
-def _is_hdf5(head: Head) -> bool:
+def _is_keras(head: Head) -> bool:
+    # HDF5 (Keras 2 .h5, Keras 3 .h5 / .weights.h5), or a Keras 3 .keras zip (config.json + model.weights.h5)
+    if head.is_zip:
+        from .keras import is_keras_zip
+        return is_keras_zip(head.zip_names)
     return head.bytes[:8] == b"\x89HDF\r\n\x1a\n"
 
 
@@ -93,10 +97,12 @@ class ModelFormat:
     sniff: Callable[[Head], bool]
     reader: Tuple[str, str]
     streaming: bool = False
+    options: Tuple[str, ...] = ()  # the keyword options of load() that this reader takes
 
-    def read(self, data: Data, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
+    def read(self, data: Data, path: str, resolution: Optional[Tuple[int, int]], **options: Any) -> ModelData:
         module, function = self.reader
-        return getattr(importlib.import_module(f".{module}", __package__), function)(data, path, resolution)
+        reader = getattr(importlib.import_module(f".{module}", __package__), function)
+        return reader(data, path, resolution, **options)
 
 
 # Sniffing tries them in this order. Each recognizes only its own bytes, except ONNX, which has
@@ -104,8 +110,8 @@ class ModelFormat:
 # is an npz or a torch.save checkpoint, or refused (see sniff).
 REGISTRY: Tuple[ModelFormat, ...] = (
     ModelFormat("tflite", _is_tflite, ("tflite", "read")),
-    ModelFormat("keras", _is_hdf5, ("keras", "read"), streaming=True),
-    ModelFormat("torch", _is_torch, ("torch_state", "read")),
+    ModelFormat("keras", _is_keras, ("keras", "read"), streaming=True),
+    ModelFormat("torch", _is_torch, ("torch_state", "read"), options=("ema",)),
     ModelFormat("safetensors", _is_safetensors, ("torch_state", "read_safetensors")),
     ModelFormat("onnx", _is_onnx, ("onnx_reader", "read")),
     ModelFormat("npz", _is_npz, ("npz", "read"), streaming=True),
@@ -129,14 +135,25 @@ def sniff(data: Data, path: str = "") -> str:
         if names and all(name.endswith(".npy") for name in names):
             raise ValueError("an .npz without mobilenet metadata (not written by net.save); "
                              "other .npz layouts are not supported")
-        raise ValueError("a zip archive that is neither a mobilenet .npz nor a torch.save checkpoint")
+        raise ValueError("a zip archive that is neither a mobilenet .npz, a torch.save checkpoint nor a Keras 3 .keras "
+                         "archive")
     raise ValueError("unrecognized model format: not TFLite, Keras HDF5, PyTorch, safetensors, ONNX or mobilenet .npz")
 
 
-def read(name: str, f: BinaryIO, path: str, resolution: Optional[Tuple[int, int]]) -> ModelData:
-    """(layers, params, attributes) of the open file f, read as format ``name``."""
+def read(name: str, f: BinaryIO, path: str, resolution: Optional[Tuple[int, int]],
+         options: Optional[Dict[str, Any]] = None) -> ModelData:
+    """(layers, params, attributes) of the open file f, read as format ``name``.
+
+    options: load()'s format-specific keywords that were given (not None); one that the format
+    does not take is refused, naming the formats that do.
+    """
     model_format = BY_NAME.get(name)
     if model_format is None:
         raise ValueError(f"unknown format {name!r}; one of {FORMATS}")
+    options = dict(options or {})
+    for key in options:
+        if key not in model_format.options:
+            takers = [f.name for f in REGISTRY if key in f.options]
+            raise ValueError(f"{key}= applies to {' and '.join(takers)} files only, not to a {name} file")
     f.seek(0)
-    return model_format.read(f if model_format.streaming else f.read(), path, resolution)
+    return model_format.read(f if model_format.streaming else f.read(), path, resolution, **options)

@@ -14,6 +14,7 @@ from typing import BinaryIO, Protocol, Union
 MAX_FILE_BYTES = 1 << 31  # far beyond any MobileNet v1 (4.2M weights at alpha 1.0: 17 MB)
 HEAD_BYTES = 4096  # what format detection reads
 MAX_LABELS_BYTES = 16 << 20  # a labels text embedded in a model, decompressed
+MAX_CONFIG_BYTES = 16 << 20  # a Keras model's config (JSON), decompressed (MobileNet's is about 90 KB)
 MAX_TENSOR_ELEMENTS = 1 << 28  # one weight tensor; a 65536 x 4096 pointwise layer is 1 << 28
 # Decompressed (or fill-value) data that a file may expand to: real weights do
 # not compress (float32 noise, ~1.1x), so a legitimate compressed file stays far

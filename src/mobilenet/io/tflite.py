@@ -6,17 +6,28 @@ CONV_2D or FULLY_CONNECTED classifier with bias, then SQUEEZE / RESHAPE and
 SOFTMAX. Batch norm is already folded into the convolutions' biases. Weight
 layouts: conv OHWI, depthwise 1HWC, fully connected [out, in].
 
+TFLiteConverter's variations of that graph are the same network:
+- explicit PAD (or PADV2 with a zero value) before a VALID convolution, which
+  Keras' ZeroPadding2D becomes at odd input sizes, is merged into the
+  convolution's padding;
+- the dynamic-batch tail: SHAPE of the data, STRIDED_SLICE / PACK of that
+  shape, then RESHAPE of the data to it (a side computation of the reshape's
+  target, not a step of the data path);
+- DEQUANTIZE of a constant (float16 weights) reads as that constant.
+
 uint8 / int8 quantized models keep their integer weights, biases, scales and
 zero points (a mobilenet.quantization.Quantization, checked here: positive
 scales, zero points in range, per-channel scales on the output channel axis,
 8-bit activations), for the int8 precision; their weights are also
 dequantized (real = (q - zero_point) * scale) for the float precisions.
+Dynamic-range files (int8 weights, float input and activations) are read
+with their weights dequantized.
 """
 from __future__ import annotations
 
 import io
 import zipfile
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -55,6 +66,8 @@ class _Graph:
             raise ValueError("the model has no subgraph")
         self.graph = self.model.Subgraphs(0)
         self.op_names = {v: k for k, v in vars(BuiltinOperator).items() if not k.startswith("_")}
+        # The outputs of DEQUANTIZE ops of constants (float16 weights), by the constant they read.
+        self.aliases: Dict[int, int] = {}
 
     def op_name(self, op: Any) -> str:
         index = op.OpcodeIndex()
@@ -68,6 +81,7 @@ class _Graph:
         return self.op_names.get(builtin, f"operator #{builtin}")
 
     def tensor(self, index: int) -> Any:
+        index = self.aliases.get(index, index)
         if not 0 <= index < self.graph.TensorsLength():
             raise ValueError(f"tensor index {index} out of range")
         return self.graph.Tensors(index)
@@ -93,7 +107,10 @@ class _Graph:
         ttype = t.Type()
         dtype = _FLOAT_TYPES.get(ttype) or _INT_TYPES.get(ttype)
         if dtype is None:
-            raise ValueError(f"tensor {self.name(index)!r} has unsupported type #{ttype}")
+            from tflite.TensorType import TensorType
+            names = {v: k for k, v in vars(TensorType).items() if not k.startswith("_")}
+            raise ValueError(f"tensor {self.name(index)!r} has type {names.get(ttype, f'#{ttype}')}, which is not "
+                             "read (FLOAT32, FLOAT16, INT8, UINT8 and INT32 are)")
         buffer_index = t.Buffer()
         if not 0 < buffer_index < self.model.BuffersLength():
             raise ValueError(f"tensor {self.name(index)!r} has no constant data (buffer {buffer_index})")
@@ -128,10 +145,19 @@ class _Graph:
         if scale.size == 1:
             return (values - zero_point.reshape(-1)[0]) * scale[0]
         if not 0 <= axis < raw.ndim or raw.shape[axis] != scale.size or zero_point.size not in (1, scale.size):
-            raise ValueError(f"tensor {self.name(index)!r}: per-channel quantization does not fit its shape")
+            raise ValueError(f"tensor {self.name(index)!r}: per-channel quantization of {scale.size} scales on "
+                             f"axis {axis} does not fit its shape {raw.shape}")
         bshape = [1] * raw.ndim
         bshape[axis] = scale.size
         return (values - zero_point.reshape(bshape if zero_point.size > 1 else -1)) * scale.reshape(bshape)
+
+    def has_data(self, index: int) -> bool:
+        """Whether the tensor is a constant: it has a buffer with data (graph inputs and activations have none)."""
+        buffer_index = self.tensor(index).Buffer()
+        if not 0 < buffer_index < self.model.BuffersLength():
+            return False
+        buf = self.model.Buffers(buffer_index)
+        return buf.DataLength() > 0 or (hasattr(buf, "Offset") and buf.Offset() > 1)
 
     def options(self, op: Any, cls_name: str) -> Any:
         table = op.BuiltinOptions()
@@ -186,6 +212,18 @@ class _Walk:
         self.softmax_quant: Optional[QParams] = None
         self.softmax_tensor: Optional[int] = None
         self.last_quant: Optional[QParams] = None  # the quantization of the current tensor
+        # The file's input / output types where a QUANTIZE recasts them (uint8 <-> int8).
+        self.io_input: Optional[QParams] = None
+        self.io_output: Optional[QParams] = None
+        self.pending_pad = (0, 0, 0, 0)  # a PAD op's (top, left, bottom, right), merged into the next convolution
+        self.shape_tensors: Set[int] = set()  # the dynamic-batch tail's shape computation (SHAPE and what follows)
+
+    def take_padding(self, same: bool, stride: int) -> Tuple[int, int, int, int]:
+        """The convolution's (top, left, bottom, right): 'SAME' or 'VALID', plus a preceding PAD op's."""
+        top, left, bottom, right = same_padding(self.h, self.w, stride) if same else (0, 0, 0, 0)
+        pad_top, pad_left, pad_bottom, pad_right = self.pending_pad
+        self.pending_pad = (0, 0, 0, 0)
+        return top + pad_top, left + pad_left, bottom + pad_bottom, right + pad_right
 
 
 # ---------------------------------------------------------------- one handler per operator
@@ -303,16 +341,18 @@ def _conv(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
             raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
         if opts.DepthMultiplier() not in (0, 1):
             raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
-        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        padding = walk.take_padding(same, stride)
         layout = lambda k: k[0]  # noqa: E731
         ops.append(Op(LayerType.DWCONV3X3, where, layout(kernel), bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (3, 3):
-        padding = same_padding(walk.h, walk.w, stride) if same else (0, 0, 0, 0)
+        padding = walk.take_padding(same, stride)
         layout = lambda k: k.transpose(1, 2, 3, 0)  # noqa: E731
         ops.append(Op(LayerType.CONV3X3, where, layout(kernel), bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (1, 1):
+        if any(walk.pending_pad):
+            raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
         layout = lambda k: k[:, 0, 0, :].T  # noqa: E731
         ops.append(Op(LayerType.CONV1X1, where, layout(kernel), bias, stride=stride, activation=activation))
     else:
@@ -345,11 +385,18 @@ def _record_quant(walk: _Walk, quant: Optional[QuantizedLayer]) -> None:
     walk.last_quant = quant.output
 
 
-def _global_pool(walk: _Walk, where: str) -> None:
+def _global_pool(walk: _Walk, where: str, mean: bool = False) -> None:
     walk.ops.append(Op(LayerType.AVGPOOL, where))
     walk.pooled, walk.h, walk.w = True, 1, 1
-    if walk.last_quant is not None:
-        _record_quant(walk, QuantizedLayer(output=_same_quant(walk, where), tensor=walk.output))
+    if walk.last_quant is None:
+        return
+    if mean:  # TFLite's quantized MEAN rescales to its output's scale
+        outq = _activation_quant(walk.g, walk.output, where)
+        if outq is None or outq.dtype != walk.last_quant.dtype:
+            raise ValueError(f"{where}: a quantized MEAN's output must have its input's type")
+    else:
+        outq = _same_quant(walk, where)
+    _record_quant(walk, QuantizedLayer(output=outq, tensor=walk.output, mean=mean))
 
 
 def _average_pool(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -366,7 +413,7 @@ def _mean(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
     axes = sorted(int(a) for a in walk.g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
     if walk.pooled or axes != [1, 2]:
         raise ValueError(f"{where}: only a mean over the spatial axes is supported")
-    _global_pool(walk, where)
+    _global_pool(walk, where, mean=True)
 
 
 def _reshape(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -374,6 +421,46 @@ def _reshape(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> 
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
     if walk.last_quant is not None:
         _same_quant(walk, where)
+    for index in inputs[1:]:  # RESHAPE's target shape: a constant, or the dynamic-batch tail's
+        if index >= 0 and index not in walk.shape_tensors and not walk.g.has_data(index):
+            raise ValueError(f"{where}: the target shape {walk.g.name(index)!r} is neither a constant nor "
+                             "computed from the data's shape")
+
+
+def _pad(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
+    """PAD / PADV2 with zeros over H and W: merged into the next convolution (odd sizes in Keras' graph)."""
+    if len(inputs) < 2 or any(walk.pending_pad) or walk.pooled:
+        raise ValueError(f"{where}: only one zero padding of the map before a convolution is supported")
+    pads = walk.g.raw(inputs[1])
+    if pads.shape != (4, 2) or pads.dtype.kind not in "iu":
+        raise ValueError(f"{where}: paddings of shape {pads.shape} ({pads.dtype}) are not [4, 2] integers")
+    value = _optional_input(walk, inputs, 2)
+    if value is not None and (value.size != 1 or float(value.reshape(-1)[0]) != 0.0):
+        raise ValueError(f"{where}: padding with a value other than zero is not part of MobileNet v1")
+    (n0, n1), (top, bottom), (left, right), (c0, c1) = (tuple(int(v) for v in row) for row in pads)
+    if n0 or n1 or c0 or c1:
+        raise ValueError(f"{where}: padding the batch or channel axis is not part of MobileNet v1")
+    walk.pending_pad = (top, left, bottom, right)
+    if walk.last_quant is not None:
+        _same_quant(walk, where)  # a quantized PAD pads with the zero point: TFLite's padding of the convolution
+
+
+def _shape_computation(walk: _Walk, op: Any, name: str, inputs: List[int], current: int, where: str) -> int:
+    """SHAPE of the data, STRIDED_SLICE / PACK of that shape (TFLiteConverter's dynamic-batch tail): a side
+    computation of a RESHAPE's target, which leaves the data path where it is. Returns its output."""
+    if name == "SHAPE":
+        if inputs != [current] or (walk.h, walk.w) != (1, 1):
+            raise ValueError(f"{where}: only the shape of the pooled data may be taken (the dynamic-batch tail)")
+    else:
+        known = [i for i in inputs if i >= 0 and i in walk.shape_tensors]
+        others = [i for i in inputs if i >= 0 and i not in walk.shape_tensors]
+        if not known or any(not walk.g.has_data(i) for i in others):
+            raise ValueError(f"{where}: {name} of something other than the data's shape and constants "
+                             "is not part of MobileNet v1")
+    outputs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+    if len(outputs) != 1:
+        raise ValueError(f"{where}: expected one output")
+    return outputs[0]
 
 
 def _softmax(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -392,13 +479,34 @@ def _softmax(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> 
         walk.last_quant = outq
 
 
+def _recast(inq: QParams, outq: QParams, where: str) -> None:
+    """A QUANTIZE between uint8 and int8 at an edge of the graph must only move the zero point by 128
+    (the same values; TFLite's requantization by 1.0 is then exact)."""
+    if inq.dtype == outq.dtype or inq.scale != outq.scale or abs(inq.zero_point - outq.zero_point) != 128:
+        raise ValueError(f"{where}: a QUANTIZE from {inq} to {outq} rescales; only uint8 <-> int8 with the same "
+                         "scale (zero points 128 apart) is supported at the graph's edges")
+
+
 def _quantize(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
-    """QUANTIZE of the float input at the start of a quantized graph (float input / output files)."""
+    """QUANTIZE at the start of a quantized graph (of a float input, or uint8 to int8), or after the
+    softmax (int8 to uint8): TFLiteConverter's float and uint8 input / output files."""
     outq = _activation_quant(walk.g, walk.output, where)
-    if walk.ops or walk.last_quant is not None or outq is None:
-        raise ValueError(f"{where}: only a QUANTIZE of the float input, before the first layer, is supported")
-    walk.input_quant = walk.last_quant = outq
-    walk.float_input = True
+    inq = walk.last_quant
+    if outq is None:
+        raise ValueError(f"{where}: QUANTIZE to a float tensor")
+    if not walk.ops and not walk.quant:
+        if inq is None:
+            walk.float_input = True
+        else:
+            _recast(inq, outq, where)
+            walk.io_input = inq
+        walk.input_quant = walk.last_quant = outq
+        return
+    if walk.softmax_seen and inq is not None and walk.io_output is None:
+        _recast(inq, outq, where)
+        walk.io_output = outq
+        return
+    raise ValueError(f"{where}: a QUANTIZE inside the graph is not supported (only at its input and output)")
 
 
 def _dequantize(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -411,8 +519,9 @@ def _dequantize(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) 
 _HANDLERS: Dict[str, Callable[[_Walk, object, str, List[int], str], None]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _average_pool, "MEAN": _mean, "RESHAPE": _reshape, "SQUEEZE": _reshape,
-    "SOFTMAX": _softmax, "QUANTIZE": _quantize, "DEQUANTIZE": _dequantize,
+    "SOFTMAX": _softmax, "QUANTIZE": _quantize, "DEQUANTIZE": _dequantize, "PAD": _pad, "PADV2": _pad,
 }
+_SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 
 
 def _input_scheme(g: _Graph, graph: Any, quant: Optional[Quantization]) -> Tuple[Preprocessing, str]:
@@ -437,18 +546,27 @@ def _walk(g: _Graph, height: int, width: int, what: str) -> _Walk:
     current = int(graph.Inputs(0))
     walk = _Walk(g, height, width)
     walk.last_quant = walk.input_quant = _activation_quant(g, current, f"{what} input")
+    operators = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
         name = g.op_name(op)
-        where = f"op {i} ({name})"
         inputs = [int(v) for v in op.InputsAsNumpy()] if op.InputsLength() else []
         outputs = [int(v) for v in op.OutputsAsNumpy()] if op.OutputsLength() else []
+        if name == "DEQUANTIZE" and len(inputs) == 1 and len(outputs) == 1 and g.has_data(inputs[0]):
+            g.aliases[outputs[0]] = inputs[0]  # float16 weights: the constant, read as float
+            continue
+        operators.append((i, op, name, inputs, outputs))
+    for i, op, name, inputs, outputs in operators:
+        where = f"op {i} ({name})"
         if not inputs or len(outputs) != 1:
             raise ValueError(f"{where}: expected one data input and one output")
+        if name in _SHAPE_OPS:
+            walk.shape_tensors.add(_shape_computation(walk, op, name, inputs, current, where))
+            continue
         if inputs[0] != current:
             raise ValueError(f"{where} does not take the previous operator's output: "
                              "a branching graph is not a MobileNet v1 (residual connections, as in MobileNet v2?)")
-        if walk.softmax_seen and name != "DEQUANTIZE":
+        if walk.softmax_seen and name not in ("QUANTIZE", "DEQUANTIZE"):  # the output's type conversion
             raise ValueError(f"{where} after the softmax is not part of MobileNet v1")
         handler = _HANDLERS.get(name)
         if handler is None:
@@ -456,6 +574,11 @@ def _walk(g: _Graph, height: int, width: int, what: str) -> _Walk:
         walk.output = outputs[0]
         handler(walk, op, name, inputs, where)
         current = outputs[0]
+    if graph.OutputsLength() != 1 or int(graph.Outputs(0)) != current:
+        names = [g.name(int(graph.Outputs(k))) for k in range(graph.OutputsLength())]
+        raise ValueError(f"the graph's outputs {names} are not the end of its data path ({g.name(current)!r})")
+    if any(walk.pending_pad):
+        raise ValueError("a PAD op is not followed by a convolution")
     return walk
 
 
@@ -475,6 +598,7 @@ def _quantization(walk: _Walk, layers: Tuple[Any, ...]) -> Optional[Quantization
     scheme = "per-tensor uint8" if dtype == "uint8" else "per-channel int8"
     return Quantization(scheme, walk.input_quant, {layer.name: q for layer, q in zip(layers, walk.quant)},
                         softmax=walk.softmax_quant, softmax_tensor=walk.softmax_tensor,
+                        io_input=walk.io_input, io_output=walk.io_output,
                         extra={"float_input": walk.float_input, "float_output": walk.float_output})
 
 
