@@ -452,7 +452,7 @@ class MobileNetV1:
         if self.precision == "int8":
             import time
             storage = self._int8_storage(x, layout)
-            warmup_ns = np.empty(warmup, np.int64)
+            warmup_ns: np.ndarray = np.empty(warmup, np.int64)
             for i in range(warmup):
                 t0 = time.perf_counter_ns()
                 self._engine.forward_int8(storage)
