@@ -17,6 +17,7 @@ QDQ models, whose QuantizeLinear is part of the call). Needs the shared models
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import tempfile
@@ -34,6 +35,14 @@ MODELS = {"0.25_128": ("mobilenet_v1_0.25_128_quant.tflite", None, 0.25, 128),
           "0.75_192": ("mobilenet_v1_0.75_192_quant.tflite", None, 0.75, 192),
           "1.0_224": ("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
                       "mobilenet_v1_1.0_224_quant_head_layers.tflite", 1.0, 224)}
+
+
+def importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+        return True
+    except Exception:  # ImportError, or a broken install: skip the peer either way
+        return False
 
 
 def litert_pair(features: Path, head: Path, x: np.ndarray, threads: int) -> Runtime:
@@ -106,7 +115,7 @@ def main(argv=None) -> int:
         for key in args.models:
             features, head, alpha, resolution = MODELS[key]
             qdq = None
-            if not args.no_qdq and available("onnxruntime") and available("onnx"):
+            if not args.no_qdq and importable("onnxruntime") and importable("onnx"):
                 qdq = qdq_model(alpha, resolution, Path(tmp))
             for threads in args.threads:
                 rng = np.random.default_rng(1)
@@ -117,7 +126,7 @@ def main(argv=None) -> int:
                     net = mobilenet.load(folder / features, threads=threads)
                 runtimes = [Runtime("mobilenet int8", lambda net=net, x=x: net(x, quantized_output=True),
                                     f"{net.isa}, {net.kernel_names[2]}")]
-                if available("ai_edge_litert"):
+                if available("litert"):
                     runtimes.append(litert_pair(folder / features, folder / head, x, threads) if head
                                     else litert_peer(folder / features, x, threads))
                 x_float = net.quantization.input.dequantize(x)
@@ -128,7 +137,7 @@ def main(argv=None) -> int:
                     x_nchw = np.ascontiguousarray(x_float.transpose(0, 3, 1, 2))
                     ort = onnxruntime_peer(qdq, x_nchw, threads)
                     runtimes.append(Runtime("onnxruntime int8", ort.run, "QDQ"))
-                    if available("openvino"):
+                    if importable("openvino"):
                         runtimes.append(openvino_int8_peer(qdq, x_nchw, threads))
                 times = time_interleaved(runtimes, args.runs, args.warmup, block=10, settle_s=0.05)
                 base = np.median(times["mobilenet int8"]) / 1e6

@@ -19,6 +19,7 @@
 #include "cpu_features.h"
 #include "default_threads.h"
 #include "network.h"
+#include "softmax_int8.h"
 #include "thread_pool.h"
 
 namespace py = pybind11;
@@ -291,6 +292,23 @@ PYBIND11_MODULE(_core, m) {
     for (Isa isa : supported_isas()) names.emplace_back(isa_name(isa));
     return names;
   });
+  m.def(
+      "softmax_int8",
+      [](const Uint8Array& x, int32_t input_multiplier, int input_left_shift, int diff_min) {
+        if (x.ndim() != 2) throw py::value_error("softmax_int8 takes (rows, classes) uint8 storage");
+        if (input_left_shift < 0 || input_left_shift > 31 || input_multiplier < 0)
+          throw py::value_error("softmax_int8: multiplier or shift out of range");
+        py::array_t<uint8_t> out({x.shape(0), x.shape(1)});
+        const uint8_t* in = x.data();
+        uint8_t* o = out.mutable_data();
+        const int rows = static_cast<int>(x.shape(0));
+        const int64_t cols = x.shape(1);
+        py::gil_scoped_release release;
+        softmax_int8_rows(in, rows, cols, input_multiplier, input_left_shift, diff_min, o);
+        return out;
+      },
+      py::arg("x"), py::arg("input_multiplier"), py::arg("input_left_shift"), py::arg("diff_min"),
+      "TFLite's reference quantized softmax on uint8 storage (an int8 value + 128), rows of classes.");
   m.def("blas_available", &blas_available);
   m.def("blas_config", [] { return std::string(blas_config()); });
   m.def("physical_cores", &physical_core_count, "Physical cores of every online CPU (the machine's).");

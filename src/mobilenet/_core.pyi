@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'softmax_int8', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -159,6 +159,10 @@ def physical_cores() -> int:
 def physical_cores_of(cpus: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sysfs_cpu_dir: str = '/sys/devices/system/cpu') -> int:
     """
     Physical cores among the given CPUs (SMT siblings count once).
+    """
+def softmax_int8(x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], input_multiplier: typing.SupportsInt | typing.SupportsIndex, input_left_shift: typing.SupportsInt | typing.SupportsIndex, diff_min: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    TFLite's reference quantized softmax on uint8 storage (an int8 value + 128), rows of classes.
     """
 def supported_isas() -> list[str]:
     ...

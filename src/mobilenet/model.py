@@ -342,15 +342,14 @@ class MobileNetV1:
         assert self.quantization is not None
         quant = self.quantization
         out = self._engine.forward_int8(self._int8_storage(x, layout))
-        last = list(quant.layers.values())[-1].output
-        q = (out ^ np.uint8(0x80)).view(np.int8) if last.dtype == "int8" else out
-        result_q = last
+        result_q = list(quant.layers.values())[-1].output
         if softmax and quant.softmax is not None:
-            q = qz.softmax(q, last.scale, quant.softmax)
-            result_q = quant.softmax
-            if quant.io_output is not None:  # the file's QUANTIZE after the softmax (int8 -> uint8)
-                q = (q.view(np.uint8) ^ np.uint8(0x80)) if q.dtype == np.int8 else (q ^ np.uint8(0x80)).view(np.int8)
-                result_q = quant.io_output
+            # TFLite's integer softmax on the uint8 storage (the same for uint8 and int8 tensors)
+            multiplier, left_shift, diff_min = qz.softmax_parameters(result_q.scale)
+            out = _core.softmax_int8(out, multiplier, left_shift, diff_min)
+            # the file's QUANTIZE after it (int8 -> uint8) keeps the storage
+            result_q = quant.io_output if quant.io_output is not None else quant.softmax
+        q = (out ^ np.uint8(0x80)).view(np.int8) if result_q.dtype == "int8" else out
         return q if quantized_output else result_q.dequantize(q)
 
     def _forward(self, x: npt.ArrayLike, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
