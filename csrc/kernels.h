@@ -117,7 +117,25 @@ struct Int8ConvArgs {
   int channels_padded;
   int in_zero_point;  // taps in the padding contribute nothing (TFLite pads with the zero point)
   Int8Requant rq;
+  // Depthwise only, optional (null: the kernel does without): the first
+  // dot_blocks * 64 channels in pack_int8_dwconv_dot's layout, and a row of
+  // in_c bytes of the zero point that padding taps read instead of pixels.
+  const int8_t* dot = nullptr;
+  const uint8_t* zero_point_row = nullptr;
+  int dot_blocks = 0;
 };
+
+// Depthwise weights for the int8 dot-product instructions, per block b of 64
+// channels: 3 tap groups g (taps 4g..4g+3, zero past tap 8), each 4 vectors v of
+// 16 lanes, lane L holding channel 64b + 16 (L / 4) + 4v + L % 4 (the order in
+// which byte and word interleaves of 4 taps' pixels meet the channels) as 4
+// int8 weights, w - offset; then, in that lane order, 4 int32 arrays of 64:
+// bias (less in_zero_point times the channel's weight sum: padding taps read
+// the zero point), multiplier, shift, and the channel's weight offset.
+constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 4 * 64 * 4;
+int int8_dwconv_dot_blocks(int channels);
+void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                          int channels, int in_zero_point, int8_t* packed);
 
 // C[m x n] = requantize(A[m x k] (uint8) * B), B packed once by pack_int8_gemm_weights:
 // panels of 16 columns, k in groups of 4: packed[(p * k4 + g) * 64 + 4 * j + t] =

@@ -65,6 +65,37 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
         }
 }
 
+int int8_dwconv_dot_blocks(int channels) { return channels / 64; }
+
+void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                          int channels, int in_zero_point, int8_t* packed) {
+  for (int b = 0; b < int8_dwconv_dot_blocks(channels); ++b) {
+    int8_t* w = packed + int64_t{b} * kInt8DwDotBlockBytes;
+    int32_t* params = reinterpret_cast<int32_t*>(w + 3 * 4 * 64);
+    for (int v = 0; v < 4; ++v)
+      for (int lane = 0; lane < 16; ++lane) {
+        const int c = 64 * b + 16 * (lane / 4) + 4 * v + lane % 4;
+        int32_t hi = 0, lo = 0, sum = 0;
+        for (int t = 0; t < 9; ++t) {
+          const int32_t e = weights[int64_t{t} * channels + c];
+          hi = std::max(hi, e), lo = std::min(lo, e), sum += e;
+        }
+        const int32_t offset = hi > 127 ? hi - 127 : (lo < -128 ? lo + 128 : 0);
+        for (int g = 0; g < 3; ++g)
+          for (int k = 0; k < 4; ++k) {
+            const int t = 4 * g + k;
+            w[((g * 4 + v) * 16 + lane) * 4 + k] =
+                static_cast<int8_t>(t < 9 ? weights[int64_t{t} * channels + c] - offset : 0);
+          }
+        const int at = v * 16 + lane;
+        params[at] = (bias ? bias[c] : 0) - in_zero_point * sum;
+        params[64 + at] = multiplier[c];
+        params[128 + at] = shift[c];
+        params[192 + at] = offset;
+      }
+  }
+}
+
 namespace {
 
 AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
@@ -97,12 +128,22 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
     }
     return;
   }
-  // The stem [9 * in_c][cp] and depthwise [9][cp] taps as int16.
+  // The stem [9 * in_c][cp] and depthwise [9][cp] taps as int16; for depthwise, then the
+  // dot-product layout (pack_int8_dwconv_dot) and a row of the input zero point.
   const int64_t taps = plan.kernel == LayerKernel::Int8Conv3x3 ? int64_t{9} * s.in_c : 9;
-  layer.int8_weights = byte_buffer(taps * cp * 2);
+  const int64_t int16_bytes = round_up(taps * cp * 2, 64);
+  const int blocks = plan.kernel == LayerKernel::Int8DwConv3x3 ? int8_dwconv_dot_blocks(s.in_c) : 0;
+  const int64_t dot_bytes = blocks * kInt8DwDotBlockBytes;
+  layer.int8_weights = byte_buffer(int16_bytes + dot_bytes + (blocks ? round_up(s.in_c, 64) : 0));
   int16_t* w = reinterpret_cast<int16_t*>(layer.int8_weights.data());
   for (int64_t t = 0; t < taps; ++t)
     for (int c = 0; c < s.out_c; ++c) w[t * cp + c] = static_cast<int16_t>(q.weight[t * s.out_c + c]);
+  if (blocks > 0) {
+    int8_t* dot = reinterpret_cast<int8_t*>(layer.int8_weights.data()) + int16_bytes;
+    pack_int8_dwconv_dot(q.weight.data(), q.bias.empty() ? nullptr : q.bias.data(), q.multiplier.data(), q.shift.data(),
+                         s.in_c, q.in_zero_point, dot);
+    std::fill_n(reinterpret_cast<uint8_t*>(dot + dot_bytes), s.in_c, static_cast<uint8_t>(q.in_zero_point));
+  }
 }
 
 PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& plan, const KernelTable& kernels) {

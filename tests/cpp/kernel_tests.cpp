@@ -1235,6 +1235,21 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, 0, split);
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, split, oh);
   compare_bytes(name, got, want);
+  if (!depthwise || int8_dwconv_dot_blocks(in_c) == 0) return;
+  // The dot-product layout too (used where the ISA has the instructions), its bias folding the zero point.
+  std::vector<int32_t> w32(size_t(9) * in_c);
+  for (int t = 0; t < 9; ++t)
+    for (int c = 0; c < in_c; ++c) w32[size_t(t) * in_c + c] = weights[size_t(t) * cp + c];
+  const int blocks = int8_dwconv_dot_blocks(in_c);
+  std::vector<int8_t> dot(blocks * kInt8DwDotBlockBytes);
+  pack_int8_dwconv_dot(w32.data(), q.bias.data(), q.multiplier.data(), q.shift.data(), in_c, in_zp, dot.data());
+  const std::vector<uint8_t> zero_point_row(in_c, static_cast<uint8_t>(in_zp));
+  a.dot = dot.data(), a.dot_blocks = blocks, a.zero_point_row = zero_point_row.data();
+  std::vector<uint8_t> got_dot(want.size() + 64, 0xA5);
+  a.output = got_dot.data();
+  kt.int8_dwconv3x3(a, 0, split);
+  kt.int8_dwconv3x3(a, split, oh);
+  compare_bytes(name + " dot", got_dot, want);
 }
 
 void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights) {
