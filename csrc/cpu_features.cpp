@@ -17,6 +17,8 @@ namespace {
 struct X86Features {
   bool avx2_fma = false;
   bool avx512 = false;
+  bool avx512_vnni = false;  // vpdpbusd on zmm
+  bool avx_vnni = false;     // vpdpbusd, VEX-encoded (ymm)
 };
 
 uint64_t read_xcr0() {
@@ -44,6 +46,8 @@ X86Features detect_x86() {
   const bool avx512vl = ebx & (1u << 31);
   f.avx2_fma = os_ymm && avx2 && fma;
   f.avx512 = f.avx2_fma && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+  f.avx512_vnni = f.avx512 && (ecx & (1u << 11));
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2_fma && (eax & (1u << 4));
   return f;
 }
 
@@ -54,6 +58,21 @@ const X86Features& x86_features() {
 #endif
 
 }  // namespace
+
+bool int8_dot_product(Isa isa) {
+  static const bool allowed = [] {
+    const char* env = std::getenv("MOBILENET_INT8_DOT");
+    return !(env && std::string(env) == "off");
+  }();
+  if (!allowed) return false;
+  switch (isa) {
+#if MBN_X86
+    case Isa::Avx512: return x86_features().avx512_vnni;
+    case Isa::Avx2: return x86_features().avx_vnni;
+#endif
+    default: return false;
+  }
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {

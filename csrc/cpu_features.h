@@ -17,4 +17,10 @@ Isa best_isa();
 Isa isa_from_environment();
 Isa parse_isa(const std::string& name);
 
+// Whether this CPU runs the int8 dot-product instructions that go with the
+// ISA's kernels: AVX512-VNNI (vpdpbusd, zmm) for avx512, AVX-VNNI (the VEX
+// form, ymm) for avx2, the ARMv8.2 dot product (sdot/udot) for neon.
+// MOBILENET_INT8_DOT=off says no everywhere (to test the other kernels).
+bool int8_dot_product(Isa isa);
+
 }  // namespace mobilenet

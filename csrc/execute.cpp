@@ -65,6 +65,12 @@ int64_t layer_macs(const Layer& layer) {
   return 0;
 }
 
+bool has_int8_col_offset(const PackedLayer& packed, int n) {
+  for (int j = 0; j < n; ++j)
+    if (packed.int8_param(3)[j] != 0) return true;
+  return false;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ workspaces
@@ -314,7 +320,76 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
       break;
     case LayerKernel::PackedGemm:
     case LayerKernel::BlasGemm: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
+    case LayerKernel::Int8Conv3x3:
+    case LayerKernel::Int8DwConv3x3:
+    case LayerKernel::Int8Gemm:
+    case LayerKernel::Int8AvgPool:
+      run_int8_layer(i, reinterpret_cast<const uint8_t*>(in), reinterpret_cast<uint8_t*>(out), batch, ctx);
+      break;
   }
+}
+
+void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const {
+  const Layer& layer = layers_[i];
+  const LayerSpec& s = layer.spec;
+  const PackedLayer& packed = packed_[i];
+  const LayerKernel kernel = plan_.layers[i].kernel;
+  const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c, out_image = layer.out_size();
+  const double ns = estimated_ns(s, batch * layer_macs(layer));
+  const Int8Requant rq{packed.int8_param(0),  packed.int8_param(1), packed.int8_param(2),
+                       s.int8.out_zero_point, s.int8.act_min,       s.int8.act_max};
+  if (kernel == LayerKernel::Int8AvgPool) {
+    run_tasks(ctx.pool, ns, batch, [&](int n) {
+      kernels_.int8_avgpool({in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image, s.int8.signed_values,
+                             s.int8.act_min, s.int8.act_max, s.int8.mean, s.int8.in_zero_point, s.int8.out_zero_point,
+                             packed.int8_param(1)[0], packed.int8_param(2)[0]});
+    });
+    return;
+  }
+  if (kernel == LayerKernel::Int8Gemm) {
+    const int64_t m = int64_t{batch} * s.in_h * s.in_w;
+    const Int8GemmArgs g{in,
+                         s.in_c,
+                         reinterpret_cast<const int8_t*>(packed.int8_weights.data()),
+                         packed.int8_param(3),
+                         has_int8_col_offset(packed, s.out_c),
+                         out,
+                         s.out_c,
+                         static_cast<int>(m),
+                         s.out_c,
+                         s.in_c,
+                         rq};
+    const int threads = ctx.threads();
+    const int tasks = static_cast<int>(std::min<int64_t>(m, threads > 1 ? 4 * threads : 1));
+    run_tasks(ctx.pool, ns, tasks, [&](int t) {
+      kernels_.int8_gemm(g, static_cast<int>(m * t / tasks), static_cast<int>(m * (t + 1) / tasks));
+    });
+    return;
+  }
+  Int8ConvArgs a{};
+  a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
+  a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
+  a.stride = s.stride, a.pad = s.pad;
+  a.weights = reinterpret_cast<const int16_t*>(packed.int8_weights.data());
+  a.channels_padded = packed.channels_padded;
+  a.in_zero_point = s.int8.in_zero_point;
+  a.rq = rq;
+  if (kernel == LayerKernel::Int8DwConv3x3 && int8_dwconv_dot_blocks(s.in_c) > 0) {
+    const int64_t int16_bytes = round_up(int64_t{9} * packed.channels_padded * 2, 64);
+    a.dot = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) + int16_bytes;
+    a.dot_blocks = int8_dwconv_dot_blocks(s.in_c);
+    a.zero_point_row = reinterpret_cast<const uint8_t*>(a.dot + a.dot_blocks * kInt8DwDotBlockBytes);
+  }
+  auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
+  const int threads = ctx.threads();
+  const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
+  run_tasks(ctx.pool, ns, batch * bands, [&](int task) {
+    Int8ConvArgs t = a;
+    const int n = task / bands, band = task % bands;
+    t.input = in + n * in_image;
+    t.output = out + n * out_image;
+    run(t, layer.out_h * band / bands, layer.out_h * (band + 1) / bands);
+  });
 }
 
 DwConvArgs Executor::dwconv_args(int i, const Workspace& ws) const {

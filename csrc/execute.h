@@ -104,6 +104,8 @@ class Executor {
   bool run_images(int split, const float* input, int batch, float* output, const RunContext& ctx,
                   WorkspaceCache& workspaces) const;
   void run_layer(int i, const float* in, float* out, int batch, const RunContext& ctx) const;
+  // An int8 layer (its buffers hold uint8 storage, see kernels.h).
+  void run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const;
   void run_pointwise(int i, const float* in, float* out, int64_t m, ThreadPool* pool) const;
   // Rows [m0, m1) and GEMM panels [p0, p1) of pointwise layer i, bias and
   // activation fused; layer_rows: all the rows of this GEMM (GemmArgs).

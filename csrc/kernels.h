@@ -89,6 +89,89 @@ struct GemmArgs {
   int layer_rows;
 };
 
+// ---------------------------------------------------------------- int8 (Precision::Int8)
+// TFLite's integer arithmetic. Activations are stored as uint8: a uint8 tensor
+// as it is, an int8 tensor as value + 128 (its zero point + 128 too), so one
+// set of kernels serves both. Weights arrive as effective values w - w_zp.
+
+// The requantization epilogue of TFLite's reference kernels, per output channel:
+// out = clamp(out_zp + MultiplyByQuantizedMultiplier(acc + bias, multiplier, shift)).
+struct Int8Requant {
+  const int32_t* bias;                   // [channels padded], the zero-point corrections folded in
+  const int32_t* multiplier;             // [channels padded], Q31
+  const int32_t* shift;                  // [channels padded], TFLite's exponent (> 0: left shift)
+  int out_zero_point, act_min, act_max;  // in the uint8 storage
+};
+
+// The stem (3x3, any stride) and depthwise 3x3 layers: NHWC uint8, dense pixels.
+struct Int8ConvArgs {
+  const uint8_t* input;
+  int in_h, in_w, in_c;
+  uint8_t* output;
+  int out_h, out_w, out_c;
+  int stride;
+  Padding pad;
+  // Effective weights w - w_zp: the stem [3][3][in_c][channels_padded],
+  // depthwise [3][3][channels_padded].
+  const int16_t* weights;
+  int channels_padded;
+  int in_zero_point;  // taps in the padding contribute nothing (TFLite pads with the zero point)
+  Int8Requant rq;
+  // Depthwise only, optional (null: the kernel does without): the first
+  // dot_blocks * 64 channels in pack_int8_dwconv_dot's layout, and a row of
+  // in_c bytes of the zero point that padding taps read instead of pixels.
+  const int8_t* dot = nullptr;
+  const uint8_t* zero_point_row = nullptr;
+  int dot_blocks = 0;
+};
+
+// Depthwise weights for the int8 dot-product instructions, per block b of 64
+// channels: 3 tap groups g (taps 4g..4g+3, zero past tap 8), each 4 vectors v of
+// 16 lanes, lane L holding channel 64b + 16 (L / 4) + 4v + L % 4 (the order in
+// which byte and word interleaves of 4 taps' pixels meet the channels) as 4
+// int8 weights, w - offset; then, in that lane order, 4 int32 arrays of 64:
+// bias (less in_zero_point times the channel's weight sum: padding taps read
+// the zero point), multiplier, shift, and the channel's weight offset.
+constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 4 * 64 * 4;
+int int8_dwconv_dot_blocks(int channels);
+void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                          int channels, int in_zero_point, int8_t* packed);
+
+// C[m x n] = requantize(A[m x k] (uint8) * B), B packed once by pack_int8_gemm_weights:
+// panels of 16 columns, k in groups of 4: packed[(p * k4 + g) * 64 + 4 * j + t] =
+// B[4g + t][16p + j] - col_offset[16p + j], an int8 (zero-padded), k4 = ceil(k / 4).
+// The sum is sum_k a * packed + col_offset[j] * sum_k a + bias[j] (col_offset is 0
+// for int8 weights; for uint8 weights it keeps the int8 part in range).
+struct Int8GemmArgs {
+  const uint8_t* a;
+  int64_t lda;
+  const int8_t* packed_b;
+  const int32_t* col_offset;  // [n padded]
+  bool has_col_offset;
+  uint8_t* c;
+  int64_t ldc;
+  int m, n, k;
+  Int8Requant rq;
+};
+constexpr int kInt8PanelWidth = 16;
+
+// Global average pool of uint8 storage, clamped to [act_min, act_max]:
+// AVERAGE_POOL_2D (mean = false) rounds the mean of the values (half up for
+// uint8 tensors; half away from zero for int8 ones, whose values are storage -
+// 128: signed_values); MEAN (mean = true) sums the values less in_zero_point,
+// rescales the sum by multiplier and shift (the 1 / pixels folded in, as
+// TFLite's QuantizedMeanOrSum does) and adds out_zero_point.
+struct Int8PoolArgs {
+  const uint8_t* input;
+  int pixels, channels;
+  uint8_t* output;
+  bool signed_values;
+  int act_min, act_max;
+  bool mean = false;
+  int in_zero_point = 0, out_zero_point = 0;
+  int32_t multiplier = 0, shift = 0;
+};
+
 struct KernelTable {
   Isa isa;
   const char* name;
@@ -126,6 +209,16 @@ struct KernelTable {
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
   bool (*all_finite)(const float* data, int64_t count);
+
+  // int8 (Precision::Int8), see Int8ConvArgs and friends.
+  // Output rows [row_begin, row_end) of one image.
+  void (*int8_conv3x3)(const Int8ConvArgs& args, int row_begin, int row_end);
+  void (*int8_dwconv3x3)(const Int8ConvArgs& args, int row_begin, int row_end);
+  // Rows [m_begin, m_end) of the GEMM, every panel.
+  void (*int8_gemm)(const Int8GemmArgs& args, int m_begin, int m_end);
+  // "gemm_u8s8" (the portable form), "vnni" (vpdpbusd), ...
+  const char* (*int8_gemm_variant)(const Int8GemmArgs& args);
+  void (*int8_avgpool)(const Int8PoolArgs& args);
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -134,5 +227,10 @@ const KernelTable& kernel_table(Isa isa);
 // panel p holds B[:, p*w : (p+1)*w] as k rows of w floats.
 int64_t packed_gemm_size(int k, int n, int panel_width);
 void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed);
+
+// int8: B [k x n] (effective weights, row-major) into Int8GemmArgs' layout;
+// col_offset [round_up(n, kInt8PanelWidth)] receives each column's offset.
+int64_t packed_int8_gemm_bytes(int k, int n);
+void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset);
 
 }  // namespace mobilenet

@@ -6,6 +6,7 @@
 // that ISA's namespace: no std:: algorithms are used here, so no out-of-line
 // function compiled with wide instructions can be shared with (and picked by
 // the linker for) a narrower translation unit.
+#include <cstdint>
 #include <type_traits>
 
 #include "kernels.h"
@@ -24,6 +25,7 @@ namespace {
 #include "kernels/gemm.h"
 #include "kernels/pool.h"
 #include "kernels/input_check.h"
+#include "kernels/int8.h"
 
 }  // namespace
 
@@ -44,6 +46,11 @@ const KernelTable& table() {
       gemm,
       gemm_variant,
       all_finite,
+      int8_conv3x3,
+      int8_dwconv3x3,
+      int8_gemm,
+      int8_gemm_variant,
+      int8_avgpool,
   };
   return t;
 }

@@ -26,6 +26,19 @@ struct LayerSpec {
   Activation activation = Activation::None;
   std::vector<float> weight;
   std::vector<float> bias;
+
+  // Precision::Int8: TFLite's integer parameters, activations in uint8 storage
+  // (an int8 tensor's values + 128; see kernels.h). The float weight and bias
+  // may then be empty.
+  struct Int8 {
+    std::vector<int32_t> weight;             // effective weights w - w_zp, in `weight`'s layout
+    std::vector<int32_t> bias;               // [out_c] or empty
+    std::vector<int32_t> multiplier, shift;  // [out_c]: TFLite's quantized multiplier and exponent
+    int in_zero_point = 0, out_zero_point = 0;
+    int act_min = 0, act_max = 255;  // the fused activation's clamp
+    bool signed_values = false;      // an int8 tensor (the pool rounds its mean half away from zero)
+    bool mean = false;               // the pool is TFLite's MEAN (Int8PoolArgs), multiplier and shift [1]
+  } int8;
 };
 
 // A validated layer: its shape, stride, padding and activation (the weights

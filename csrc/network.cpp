@@ -38,7 +38,33 @@ int64_t expected_weight_count(const LayerSpec& s) {
 
 // The layers' shapes, after checking that they chain and that every weight
 // and bias is there and finite (throws std::invalid_argument naming the layer).
-std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, PointwiseBackend backend) {
+void validate_int8(const LayerSpec& s, const std::string& at) {
+  const LayerSpec::Int8& q = s.int8;
+  auto in_range = [](int v) { return v >= 0 && v <= 255; };
+  MBN_CHECK(in_range(q.in_zero_point) && in_range(q.out_zero_point), at + ": zero points out of the 8-bit range");
+  MBN_CHECK(in_range(q.act_min) && in_range(q.act_max) && q.act_min <= q.act_max,
+            at + ": activation range out of the 8-bit range");
+  if (s.kind == LayerKind::GlobalAvgPool) {
+    if (q.mean)
+      MBN_CHECK(q.multiplier.size() == 1 && q.shift.size() == 1 && q.multiplier[0] >= 0 && q.shift[0] >= -31 &&
+                    q.shift[0] <= 30,
+                at + ": MEAN needs one quantized multiplier and shift");
+    return;
+  }
+  MBN_CHECK(static_cast<int64_t>(q.weight.size()) == expected_weight_count(s),
+            at + ": int8 weight has " + std::to_string(q.weight.size()) + " values, expected " +
+                std::to_string(expected_weight_count(s)));
+  for (int32_t w : q.weight) MBN_CHECK(w >= -255 && w <= 255, at + ": int8 effective weight out of range");
+  MBN_CHECK(q.bias.empty() || static_cast<int>(q.bias.size()) == s.out_c, at + ": int8 bias size");
+  MBN_CHECK(static_cast<int>(q.multiplier.size()) == s.out_c && static_cast<int>(q.shift.size()) == s.out_c,
+            at + ": one multiplier and shift per output channel");
+  for (int c = 0; c < s.out_c; ++c)
+    MBN_CHECK(q.multiplier[c] >= 0 && q.shift[c] >= -31 && q.shift[c] <= 30,
+              at + ": quantized multiplier out of range");
+}
+
+std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, PointwiseBackend backend,
+                            Precision precision) {
   MBN_CHECK(!specs.empty(), "a network needs at least one layer");
   MBN_CHECK(backend != PointwiseBackend::Blas || blas_available(), "this build has no BLAS backend");
   MBN_CHECK(threads >= 1 && threads <= 1024, "threads must be between 1 and 1024");
@@ -78,9 +104,11 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
         layer.out_h = layer.out_w = 1;
         break;
     }
-    MBN_CHECK(static_cast<int64_t>(s.weight.size()) == expected_weight_count(s),
-              at + ": weight has " + std::to_string(s.weight.size()) + " values, expected " +
-                  std::to_string(expected_weight_count(s)));
+    if (precision == Precision::Int8) validate_int8(s, at);
+    if (precision != Precision::Int8 || !s.weight.empty())
+      MBN_CHECK(static_cast<int64_t>(s.weight.size()) == expected_weight_count(s),
+                at + ": weight has " + std::to_string(s.weight.size()) + " values, expected " +
+                    std::to_string(expected_weight_count(s)));
     MBN_CHECK(s.bias.empty() || static_cast<int>(s.bias.size()) == s.out_c,
               at + ": bias must be empty or have one value per output channel");
     for (float v : s.weight) MBN_CHECK(std::isfinite(v), at + ": weight contains NaN or Inf");
@@ -92,6 +120,11 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
     layer.spec.kind = s.kind;
     layer.spec.in_h = s.in_h, layer.spec.in_w = s.in_w, layer.spec.in_c = s.in_c, layer.spec.out_c = s.out_c;
     layer.spec.stride = s.stride, layer.spec.pad = s.pad, layer.spec.activation = s.activation;
+    // The int8 scalars (zero points, clamp) are the executor's; the arrays go to packing.
+    layer.spec.int8.in_zero_point = s.int8.in_zero_point, layer.spec.int8.out_zero_point = s.int8.out_zero_point;
+    layer.spec.int8.act_min = s.int8.act_min, layer.spec.int8.act_max = s.int8.act_max;
+    layer.spec.int8.signed_values = s.int8.signed_values;
+    layer.spec.int8.mean = s.int8.mean;
     layers.push_back(std::move(layer));
   }
   return layers;
@@ -100,9 +133,10 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
 }  // namespace
 
 // Validate, plan, pack: the plan decides each layer's kernel, which decides its weights' layout.
-Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse)
-    : layers_(validate(specs, threads, backend)),
-      plan_(make_plan(layers_, kernel_table(isa), PlanOptions{backend, fuse, Precision::Float32})),
+Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse,
+                 Precision precision)
+    : layers_(validate(specs, threads, backend, precision)),
+      plan_(make_plan(layers_, kernel_table(isa), PlanOptions{backend, fuse, precision})),
       packed_(pack_layers(specs, layers_, plan_)),
       workspaces_(layers_, plan_),
       pool_(ThreadPool::create(threads)) {}
@@ -134,7 +168,16 @@ std::string Network::kernel_name(int index) const {
   const std::string isa = std::string(fused ? "fused_" : "") + kernels.name;
   const std::string op = s.kind == LayerKind::FullyConnected ? "fc" : "conv1x1";
   // The variant is the kernel's own choice for the shape the layer runs with.
+  const std::string stride = "s" + std::to_string(s.stride) + "_";
   switch (lp.kernel) {
+    case LayerKernel::Int8Conv3x3: return "int8_conv3x3" + stride + isa;
+    case LayerKernel::Int8DwConv3x3: return "int8_dwconv3x3" + stride + isa;
+    case LayerKernel::Int8AvgPool: return "int8_avgpool_" + isa;
+    case LayerKernel::Int8Gemm: {
+      Int8GemmArgs g{};
+      g.m = layer.out_h * layer.out_w, g.n = s.out_c, g.k = s.in_c;
+      return "int8_" + op + "_" + kernels.int8_gemm_variant(g) + "_" + isa;
+    }
     case LayerKernel::Conv3x3:
       return "conv3x3s" + std::to_string(s.stride) + "_" + kernels.conv3x3_variant(stem_shape_args(layer)) + "_" + isa;
     case LayerKernel::DwConv3x3:
@@ -173,9 +216,28 @@ int64_t Network::packed_weight_bytes() const {
   return bytes;
 }
 
+void Network::forward_int8(const uint8_t* input, int batch, uint8_t* output, int64_t* layer_ns) {
+  MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
+  MBN_CHECK(precision() == Precision::Int8, "forward_int8 on a network that is not int8");
+  MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
+  std::shared_ptr<ThreadPool> pool;
+  {
+    std::lock_guard<ForkSafeMutex> lock(pool_mutex_);
+    ThreadPool::renew_after_fork(pool_);
+    pool = pool_;
+  }
+  std::unique_ptr<Workspace> ws = workspaces_.acquire(batch, pool->threads());
+  const RunContext ctx{InputLayout::NHWC, ws.get(), pool.get(), layer_ns, nullptr};
+  // The executor's buffers are typed float; int8 layers read them as uint8 storage.
+  Executor(layers_, packed_, plan_)
+      .run(reinterpret_cast<const float*>(input), batch, reinterpret_cast<float*>(output), ctx, workspaces_);
+  workspaces_.release(std::move(ws));
+}
+
 void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax, int64_t* layer_ns,
                       bool check_finite) {
   MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
+  MBN_CHECK(precision() == Precision::Float32, "an int8 network runs through forward_int8");
   MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
   FlushDenormalsGuard flush_denormals;
   std::shared_ptr<ThreadPool> pool;

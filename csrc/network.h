@@ -22,7 +22,9 @@ class Network {
  public:
   // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.
   // fuse: run large depthwise layers in bands straight into the next pointwise layer.
-  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true);
+  // precision: Int8 runs each spec's int8 parameters (LayerSpec::Int8).
+  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true,
+          Precision precision = Precision::Float32);
 
   // input: batch images, NHWC or NCHW, dense. output: batch x output_size().
   // Any chain of layers runs; MobileNet's ends with a 1x1 map of class scores.
@@ -32,6 +34,11 @@ class Network {
   // into cache (a scan before it reads it from memory: ~20 us at 128x128).
   void forward(const float* input, int batch, InputLayout layout, float* output, bool softmax,
                int64_t* layer_ns = nullptr, bool check_finite = false);
+
+  // An int8 network (Precision::Int8) on uint8 storage (see kernels.h): input
+  // batch x input_size() bytes NHWC, output batch x output_size() bytes.
+  void forward_int8(const uint8_t* input, int batch, uint8_t* output, int64_t* layer_ns = nullptr);
+  Precision precision() const { return plan_.layers.front().precision; }
 
   int num_layers() const { return static_cast<int>(layers_.size()); }
   int input_height() const { return layers_.front().spec.in_h; }

@@ -38,14 +38,120 @@ void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* pac
       }
 }
 
+int64_t packed_int8_gemm_bytes(int k, int n) { return round_up(k, 4) * round_up(n, kInt8PanelWidth); }
+
+void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset) {
+  const int panels = static_cast<int>(round_up(n, kInt8PanelWidth) / kInt8PanelWidth);
+  const int k4 = static_cast<int>(round_up(k, 4) / 4);
+  for (int j = 0; j < panels * kInt8PanelWidth; ++j) {
+    // A column's effective weights span at most 255 (8-bit weights less one zero point):
+    // shifted by the offset, they fit int8.
+    int32_t hi = 0, lo = 0;
+    for (int kk = 0; kk < k && j < n; ++kk) {
+      hi = std::max(hi, b[int64_t{kk} * n + j]);
+      lo = std::min(lo, b[int64_t{kk} * n + j]);
+    }
+    col_offset[j] = hi > 127 ? hi - 127 : (lo < -128 ? lo + 128 : 0);
+    MBN_CHECK(hi - col_offset[j] <= 127 && lo - col_offset[j] >= -128,
+              "int8 weights of one output channel span more than 255");
+  }
+  for (int p = 0; p < panels; ++p)
+    for (int g = 0; g < k4; ++g)
+      for (int j = 0; j < kInt8PanelWidth; ++j)
+        for (int t = 0; t < 4; ++t) {
+          const int col = p * kInt8PanelWidth + j, kk = 4 * g + t;
+          const int32_t v = col < n && kk < k ? b[int64_t{kk} * n + col] - col_offset[col] : 0;
+          packed[((int64_t{p} * k4 + g) * kInt8PanelWidth + j) * 4 + t] = static_cast<int8_t>(v);
+        }
+}
+
+int int8_dwconv_dot_blocks(int channels) { return channels / 64; }
+
+void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                          int channels, int in_zero_point, int8_t* packed) {
+  for (int b = 0; b < int8_dwconv_dot_blocks(channels); ++b) {
+    int8_t* w = packed + int64_t{b} * kInt8DwDotBlockBytes;
+    int32_t* params = reinterpret_cast<int32_t*>(w + 3 * 4 * 64);
+    for (int v = 0; v < 4; ++v)
+      for (int lane = 0; lane < 16; ++lane) {
+        const int c = 64 * b + 16 * (lane / 4) + 4 * v + lane % 4;
+        int32_t hi = 0, lo = 0, sum = 0;
+        for (int t = 0; t < 9; ++t) {
+          const int32_t e = weights[int64_t{t} * channels + c];
+          hi = std::max(hi, e), lo = std::min(lo, e), sum += e;
+        }
+        const int32_t offset = hi > 127 ? hi - 127 : (lo < -128 ? lo + 128 : 0);
+        for (int g = 0; g < 3; ++g)
+          for (int k = 0; k < 4; ++k) {
+            const int t = 4 * g + k;
+            w[((g * 4 + v) * 16 + lane) * 4 + k] =
+                static_cast<int8_t>(t < 9 ? weights[int64_t{t} * channels + c] - offset : 0);
+          }
+        const int at = v * 16 + lane;
+        params[at] = (bias ? bias[c] : 0) - in_zero_point * sum;
+        params[64 + at] = multiplier[c];
+        params[128 + at] = shift[c];
+        params[192 + at] = offset;
+      }
+  }
+}
+
 namespace {
+
+AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
+
+// An int8 layer: weights for its kernel, and bias / multiplier / shift / column offset.
+void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& layer) {
+  const LayerSpec::Int8& q = s.int8;
+  const int cp = layer.channels_padded;
+  layer.int8_params = AlignedBuffer(size_t{4} * cp);
+  int32_t* params = reinterpret_cast<int32_t*>(layer.int8_params.data());
+  int32_t *bias = params, *multiplier = params + cp, *shift = params + 2 * cp, *col_offset = params + 3 * cp;
+  if (plan.kernel == LayerKernel::Int8AvgPool) {
+    if (q.mean) multiplier[0] = q.multiplier[0], shift[0] = q.shift[0];
+    return;
+  }
+  for (int c = 0; c < s.out_c; ++c) {
+    bias[c] = q.bias.empty() ? 0 : q.bias[c];
+    multiplier[c] = q.multiplier[c];
+    shift[c] = q.shift[c];
+  }
+  if (plan.kernel == LayerKernel::Int8Gemm) {
+    layer.int8_weights = byte_buffer(packed_int8_gemm_bytes(s.in_c, s.out_c));
+    pack_int8_gemm_weights(q.weight.data(), s.in_c, s.out_c, reinterpret_cast<int8_t*>(layer.int8_weights.data()),
+                           col_offset);
+    // sum_k (a - a_zp) w = sum_k a w - a_zp sum_k w: the second term is a constant.
+    for (int c = 0; c < s.out_c; ++c) {
+      int64_t column = 0;
+      for (int kk = 0; kk < s.in_c; ++kk) column += q.weight[int64_t{kk} * s.out_c + c];
+      bias[c] = static_cast<int32_t>(bias[c] - int64_t{q.in_zero_point} * column);
+    }
+    return;
+  }
+  // The stem [9 * in_c][cp] and depthwise [9][cp] taps as int16; for depthwise, then the
+  // dot-product layout (pack_int8_dwconv_dot) and a row of the input zero point.
+  const int64_t taps = plan.kernel == LayerKernel::Int8Conv3x3 ? int64_t{9} * s.in_c : 9;
+  const int64_t int16_bytes = round_up(taps * cp * 2, 64);
+  const int blocks = plan.kernel == LayerKernel::Int8DwConv3x3 ? int8_dwconv_dot_blocks(s.in_c) : 0;
+  const int64_t dot_bytes = blocks * kInt8DwDotBlockBytes;
+  layer.int8_weights = byte_buffer(int16_bytes + dot_bytes + (blocks ? round_up(s.in_c, 64) : 0));
+  int16_t* w = reinterpret_cast<int16_t*>(layer.int8_weights.data());
+  for (int64_t t = 0; t < taps; ++t)
+    for (int c = 0; c < s.out_c; ++c) w[t * cp + c] = static_cast<int16_t>(q.weight[t * s.out_c + c]);
+  if (blocks > 0) {
+    int8_t* dot = reinterpret_cast<int8_t*>(layer.int8_weights.data()) + int16_bytes;
+    pack_int8_dwconv_dot(q.weight.data(), q.bias.empty() ? nullptr : q.bias.data(), q.multiplier.data(), q.shift.data(),
+                         s.in_c, q.in_zero_point, dot);
+    std::fill_n(reinterpret_cast<uint8_t*>(dot + dot_bytes), s.in_c, static_cast<uint8_t>(q.in_zero_point));
+  }
+}
 
 PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& plan, const KernelTable& kernels) {
   PackedLayer layer;
   const int pad_to = std::max(kChannelPad, kernels.gemm_panel_width);
   layer.channels_padded = static_cast<int>(round_up(s.out_c, pad_to));
   layer.bias = AlignedBuffer(layer.channels_padded);
-  std::copy(s.bias.begin(), s.bias.end(), layer.bias.data());
+  if (!is_int8(plan.kernel)) std::copy(s.bias.begin(), s.bias.end(), layer.bias.data());
   const int cp = layer.channels_padded;
   switch (plan.kernel) {
     case LayerKernel::Conv3x3:
@@ -71,6 +177,10 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
       pack_gemm_weights(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width, layer.weights.data());
       break;
     case LayerKernel::GlobalAvgPool: break;
+    case LayerKernel::Int8Conv3x3:
+    case LayerKernel::Int8DwConv3x3:
+    case LayerKernel::Int8Gemm:
+    case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, layer); break;
   }
   return layer;
 }

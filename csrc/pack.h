@@ -15,8 +15,20 @@ struct PackedLayer {
   AlignedBuffer bias;          // padded to kChannelPad (or the GEMM panel width)
   AlignedBuffer pair_weights;  // the AVX-512 RGB stem's tap-pair layout, when it applies
   int channels_padded = 0;
+  // int8 layers: the weights in their kernel's layout (int16 taps for the stem
+  // and depthwise, Int8GemmArgs' panels), bytes in a float buffer; and four
+  // int32 arrays of channels_padded: bias (zero points folded in), multiplier,
+  // shift, GEMM column offset.
+  AlignedBuffer int8_weights;
+  AlignedBuffer int8_params;
+  const int32_t* int8_param(int which) const {
+    return reinterpret_cast<const int32_t*>(int8_params.data()) + int64_t{which} * channels_padded;
+  }
 
-  int64_t bytes() const { return (weights.size() + bias.size() + pair_weights.size()) * sizeof(float); }
+  int64_t bytes() const {
+    return (weights.size() + bias.size() + pair_weights.size() + int8_weights.size() + int8_params.size()) *
+           sizeof(float);
+  }
 };
 
 // specs: the layers' weights; layers: the same layers validated (their output

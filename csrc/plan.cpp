@@ -51,14 +51,29 @@ int fused_band_rows(const Layer& dw) {
   return static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
 }
 
+LayerKernel choose_int8_kernel(LayerKind kind) {
+  switch (kind) {
+    case LayerKind::Conv3x3: return LayerKernel::Int8Conv3x3;
+    case LayerKind::DwConv3x3: return LayerKernel::Int8DwConv3x3;
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected: return LayerKernel::Int8Gemm;
+    case LayerKind::GlobalAvgPool: return LayerKernel::Int8AvgPool;
+  }
+  return LayerKernel::Int8Gemm;
+}
+
 // Pass 1: each layer's kernel and precision. The backend is chosen here, once.
 LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& options) {
-  MBN_CHECK(options.precision == Precision::Float32,
+  MBN_CHECK(options.precision == Precision::Float32 || options.precision == Precision::Int8,
             std::string("precision '") + precision_name(options.precision) + "' is not available yet");
   LayerPlans plans(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerPlan& p = plans[i];
     p.precision = options.precision;
+    if (options.precision == Precision::Int8) {
+      p.kernel = choose_int8_kernel(layers[i].spec.kind);
+      continue;
+    }
     switch (layers[i].spec.kind) {
       case LayerKind::Conv3x3: p.kernel = LayerKernel::Conv3x3; break;
       case LayerKind::DwConv3x3: p.kernel = LayerKernel::DwConv3x3; break;
@@ -151,7 +166,8 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     // writes dense ones), a fused depthwise layer writes its band dense, and
     // the network's output is the caller's dense array.
     const LayerKind kind = layer.spec.kind;
-    if (i + 1 < num_layers && !p.fused_with_next && (kind == LayerKind::Conv1x1 || kind == LayerKind::DwConv3x3) &&
+    if (p.precision == Precision::Float32 && i + 1 < num_layers && !p.fused_with_next &&
+        (kind == LayerKind::Conv1x1 || kind == LayerKind::DwConv3x3) &&
         layers[i + 1].spec.kind == LayerKind::DwConv3x3 && layer.spec.out_c >= kPaddedPixelMinChannels)
       p.out_stride += kPixelPadding;
   }
@@ -166,6 +182,8 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
 // Pass 6: where a batch switches from image by image to the whole batch.
 int plan_batch_split(const std::vector<Layer>& layers, const LayerPlans& plans) {
   const int num_layers = static_cast<int>(layers.size());
+  // int8 layers run layer by layer on the whole batch (no image-parallel split yet).
+  if (plans.front().precision == Precision::Int8) return 0;
   int batched_from = num_layers;
   while (batched_from > 0 &&
          int64_t{layers[batched_from - 1].spec.in_h} * layers[batched_from - 1].spec.in_w <= kBatchedMaxPixels)
@@ -200,8 +218,14 @@ BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& pla
 const char* precision_name(Precision precision) {
   switch (precision) {
     case Precision::Float32: return "float32";
+    case Precision::Int8: return "int8";
   }
   return "unknown";
+}
+
+bool is_int8(LayerKernel kernel) {
+  return kernel == LayerKernel::Int8Conv3x3 || kernel == LayerKernel::Int8DwConv3x3 ||
+         kernel == LayerKernel::Int8Gemm || kernel == LayerKernel::Int8AvgPool;
 }
 
 Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
@@ -209,10 +233,12 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   plan.kernels = &kernels;
   plan.backend = options.backend;
   LayerPlans layer_plans = choose_kernels(layers, options);
-  if (options.fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
-  plan.stages = plan_pipeline(layers, layer_plans);
-  if (options.fuse)
-    layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  // Fusion and the row pipeline are the float32 kernels' (int8 runs layer by layer).
+  const bool float32 = options.precision == Precision::Float32;
+  const bool fuse = options.fuse && float32;
+  if (fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
+  if (float32) plan.stages = plan_pipeline(layers, layer_plans);
+  if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);

@@ -13,7 +13,11 @@ namespace mobilenet {
 
 // The arithmetic a layer runs in. Only float32 exists so far; an integer or
 // bfloat16 precision becomes another value here and other LayerKernel entries.
-enum class Precision : int { Float32 = 0 };
+enum class Precision : int {
+  Float32 = 0,
+  // TFLite's integer arithmetic (uint8 storage, int32 sums), bit-exact to its reference kernels.
+  Int8 = 1,
+};
 const char* precision_name(Precision precision);
 
 // The kernel that runs a layer (a KernelTable entry, or BLAS for the pointwise
@@ -24,7 +28,13 @@ enum class LayerKernel : int {
   PackedGemm = 2,     // 1x1 conv and classifier, our GEMM on weights packed into panels
   BlasGemm = 3,       // the same through BLAS, with the bias and activation as its epilogue
   GlobalAvgPool = 4,  // KernelTable::global_avgpool
+  // Precision::Int8
+  Int8Conv3x3 = 5,    // KernelTable::int8_conv3x3
+  Int8DwConv3x3 = 6,  // KernelTable::int8_dwconv3x3
+  Int8Gemm = 7,       // KernelTable::int8_gemm, weights in Int8GemmArgs' panels
+  Int8AvgPool = 8,    // KernelTable::int8_avgpool
 };
+bool is_int8(LayerKernel kernel);
 
 // GEMMs split by rows (each thread reads all the weights) only when their
 // weights are at most this large; small depthwise/pointwise pairs are fused

@@ -19,6 +19,7 @@
 #include "cpu_features.h"
 #include "default_threads.h"
 #include "network.h"
+#include "softmax_int8.h"
 #include "thread_pool.h"
 
 namespace py = pybind11;
@@ -27,6 +28,8 @@ using namespace mobilenet;
 namespace {
 
 using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Int32Array = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+using Uint8Array = py::array_t<uint8_t, py::array::c_style>;
 
 // Each bound enum's words, each row an enumerator with its Python member name
 // and its spelling, both the vocabulary's (src/mobilenet/vocabulary.py:
@@ -51,7 +54,8 @@ constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"
 constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GEMM", "gemm"},
                                                     {PointwiseBackend::Blas, "BLAS", "blas"}};
 // The spellings of mobilenet.precision (which has no enum: the names are the spellings in capitals).
-constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"}};
+constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"},
+                                               {Precision::Int8, "INT8", "int8"}};
 
 // An argument that takes a bound enum's member or its vocabulary spelling.
 template <class Enum>
@@ -79,6 +83,9 @@ void bind_enum(py::module_& m, const char* name, const Word<Enum> (&words)[N], c
 LayerKind to_layer_kind(const MemberOrSpelling<LayerKind>& arg) {
   return from_word(arg, kLayerKindWords, "layer type");
 }
+Precision to_precision(const MemberOrSpelling<Precision>& arg) { return from_word(arg, kPrecisionWords, "precision"); }
+
+std::vector<int32_t> to_int_vector(const Int32Array& a) { return std::vector<int32_t>(a.data(), a.data() + a.size()); }
 Activation to_activation(const MemberOrSpelling<Activation>& arg) {
   return from_word(arg, kActivationWords, "activation");
 }
@@ -145,6 +152,22 @@ int check_input(const Network& net, const FloatArray& x, InputLayout layout) {
   }
   if (x.shape(0) > Network::kMaxBatch) throw py::value_error("batch too large");
   return static_cast<int>(x.shape(0));
+}
+
+// An int8 network on uint8 storage: x (N, H, W, C) uint8 -> (N, output_size) uint8.
+py::array_t<uint8_t> run_forward_int8(Network& net, const Uint8Array& x) {
+  if (x.ndim() != 4 || x.shape(1) != net.input_height() || x.shape(2) != net.input_width() ||
+      x.shape(3) != net.input_channels())
+    throw py::value_error("input must be (N, H, W, C) uint8 of the network's input shape");
+  if (x.shape(0) > Network::kMaxBatch) throw py::value_error("batch too large");
+  const int batch = static_cast<int>(x.shape(0));
+  py::array_t<uint8_t> out({static_cast<py::ssize_t>(batch), static_cast<py::ssize_t>(net.output_size())});
+  if (batch == 0) return out;
+  const uint8_t* in = x.data();
+  uint8_t* o = out.mutable_data();
+  py::gil_scoped_release release;
+  net.forward_int8(in, batch, o);
+  return out;
 }
 
 py::array_t<float> run_forward(Network& net, const FloatArray& x, const MemberOrSpelling<InputLayout>& layout_arg,
@@ -269,6 +292,23 @@ PYBIND11_MODULE(_core, m) {
     for (Isa isa : supported_isas()) names.emplace_back(isa_name(isa));
     return names;
   });
+  m.def(
+      "softmax_int8",
+      [](const Uint8Array& x, int32_t input_multiplier, int input_left_shift, int diff_min) {
+        if (x.ndim() != 2) throw py::value_error("softmax_int8 takes (rows, classes) uint8 storage");
+        if (input_left_shift < 0 || input_left_shift > 31 || input_multiplier < 0)
+          throw py::value_error("softmax_int8: multiplier or shift out of range");
+        py::array_t<uint8_t> out({x.shape(0), x.shape(1)});
+        const uint8_t* in = x.data();
+        uint8_t* o = out.mutable_data();
+        const int rows = static_cast<int>(x.shape(0));
+        const int64_t cols = x.shape(1);
+        py::gil_scoped_release release;
+        softmax_int8_rows(in, rows, cols, input_multiplier, input_left_shift, diff_min, o);
+        return out;
+      },
+      py::arg("x"), py::arg("input_multiplier"), py::arg("input_left_shift"), py::arg("diff_min"),
+      "TFLite's reference quantized softmax on uint8 storage (an int8 value + 128), rows of classes.");
   m.def("blas_available", &blas_available);
   m.def("blas_config", [] { return std::string(blas_config()); });
   m.def("physical_cores", &physical_core_count, "Physical cores of every online CPU (the machine's).");
@@ -307,19 +347,70 @@ PYBIND11_MODULE(_core, m) {
                              })
       .def_property_readonly("activation", [](const BoundLayerSpec& s) { return s.activation; })
       .def_readonly("weight", &BoundLayerSpec::weight_array)
-      .def_readonly("bias", &BoundLayerSpec::bias_array);
+      .def_readonly("bias", &BoundLayerSpec::bias_array)
+      .def(
+          "set_int8",
+          [](BoundLayerSpec& s, const Int32Array& weight, const Int32Array& bias, const Int32Array& multiplier,
+             const Int32Array& shift, int in_zero_point, int out_zero_point, int act_min, int act_max,
+             bool signed_values, bool mean) {
+            s.int8.weight = to_int_vector(weight);
+            s.int8.bias = to_int_vector(bias);
+            s.int8.multiplier = to_int_vector(multiplier);
+            s.int8.shift = to_int_vector(shift);
+            s.int8.in_zero_point = in_zero_point, s.int8.out_zero_point = out_zero_point;
+            s.int8.act_min = act_min, s.int8.act_max = act_max;
+            s.int8.signed_values = signed_values;
+            s.int8.mean = mean;
+          },
+          py::arg("weight"), py::arg("bias"), py::arg("multiplier"), py::arg("shift"), py::arg("in_zero_point"),
+          py::arg("out_zero_point"), py::arg("act_min"), py::arg("act_max"), py::arg("signed_values"),
+          py::arg("mean") = false,
+          "The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, "
+          "int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage; mean: the pool is "
+          "TFLite's MEAN, its one multiplier and shift rescaling input to output.");
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const std::vector<const BoundLayerSpec*>& layers, const std::optional<std::string>& isa,
-                       int threads, const MemberOrSpelling<PointwiseBackend>& backend, bool fuse) {
+                       int threads, const MemberOrSpelling<PointwiseBackend>& backend, bool fuse,
+                       const MemberOrSpelling<Precision>& precision) {
              std::vector<LayerSpec> specs = engine_specs(layers);
              const Isa chosen = isa ? parse_isa(*isa) : selected_isa();
              const PointwiseBackend pointwise = to_backend(backend);
+             const Precision arithmetic = to_precision(precision);
              py::gil_scoped_release release;
-             return std::make_unique<Network>(std::move(specs), chosen, threads, pointwise, fuse);
+             return std::make_unique<Network>(std::move(specs), chosen, threads, pointwise, fuse, arithmetic);
            }),
            py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1,
-           py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true)
+           py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true,
+           py::arg_v("precision", Precision::Float32, "Precision.FLOAT32"))
+      .def("forward_int8", &run_forward_int8, py::arg("x"))
+      .def(
+          "profile_int8",
+          [](Network& net, const Uint8Array& x, int runs) {
+            if (runs < 1) throw py::value_error("runs must be at least 1");
+            run_forward_int8(net, x);  // checks x; warms up
+            const int batch = static_cast<int>(x.shape(0)), layers = net.num_layers();
+            py::array_t<int64_t> layer_ns({static_cast<py::ssize_t>(runs), static_cast<py::ssize_t>(layers)});
+            py::array_t<int64_t> total_ns(runs);
+            std::vector<uint8_t> out(static_cast<size_t>(batch) * net.output_size());
+            const uint8_t* in = x.data();
+            int64_t* ln = layer_ns.mutable_data();
+            int64_t* tn = total_ns.mutable_data();
+            std::fill(ln, ln + int64_t{runs} * layers, 0);
+            py::gil_scoped_release release;
+            for (int r = 0; r < runs; ++r) {
+              const auto t0 = std::chrono::steady_clock::now();
+              net.forward_int8(in, batch, out.data());
+              tn[r] =
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+              net.forward_int8(in, batch, out.data(), ln + int64_t{r} * layers);
+            }
+            py::gil_scoped_acquire acquire;
+            return py::make_tuple(layer_ns, total_ns);
+          },
+          py::arg("x"), py::arg("runs") = 10,
+          "Timed int8 passes: (layer_ns (runs, layers), total_ns (runs,)), whole passes and per-layer passes "
+          "alternating.")
       .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"),
            py::arg("softmax") = false, py::arg("check_finite") = true)
       .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"), py::call_guard<py::gil_scoped_release>())

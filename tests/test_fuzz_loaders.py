@@ -85,3 +85,31 @@ def test_fuzz_npz(npz_bytes, tmp_path_factory):
     run()
     print(f"{sum(outcomes)} of {len(outcomes)} mutated files loaded, the rest raised ValueError")
     assert len(outcomes) >= 500 and 0 < sum(outcomes) < len(outcomes)  # both outcomes were exercised
+
+
+def _check_quantized_loads_or_refuses(path, data: bytes):
+    path.write_bytes(data)
+    try:
+        net = mobilenet.load(path, threads=1)  # int8, the default for a quantized file
+    except ValueError as e:
+        assert str(path) in str(e)
+        return False
+    x = np.zeros((1,) + net.input_shape, net.quantization.input.numpy_dtype)
+    assert net(x, quantized_output=True).shape == (1, net.num_classes)
+    return True
+
+
+def test_fuzz_quantized_tflite(tmp_path_factory):
+    pytest.importorskip("tflite")
+    data = (shared_models() / "mobilenet_v1_0.25_128_quant.tflite").read_bytes()
+    path = tmp_path_factory.mktemp("fuzz") / "mutated_quant.tflite"
+    outcomes = []
+
+    @settings(FUZZ, max_examples=300)
+    @given(_mutations(len(data), 16384))
+    def run(mutation):
+        outcomes.append(_check_quantized_loads_or_refuses(path, _mutate(data, mutation)))
+
+    run()
+    print(f"{sum(outcomes)} of {len(outcomes)} mutated quantized files loaded, the rest raised ValueError")
+    assert len(outcomes) >= 150 and 0 < sum(outcomes) < len(outcomes)

@@ -1,8 +1,9 @@
 """The precision API: one keyword for MobileNetV1 and load, fixed per network.
 
-Only float32 runs in this version: every other precision is refused with
-PrecisionNotAvailable (int8 from MobileNetV1 with an error pointing to
-quantize), and these tests hold those errors until the kernels replace them.
+float32 and int8 (quantized files) run in this version: bfloat16 and float16
+are refused with PrecisionNotAvailable (int8 from MobileNetV1 with an error
+pointing to quantize), and these tests hold those errors until the kernels
+replace them.
 """
 import pickle
 
@@ -73,14 +74,19 @@ def test_float_files_default_to_float32(tmp_path):
         mobilenet.load(path, precision="bfloat16")
 
 
-def test_quantized_files_default_to_int8():
+def test_quantized_files_default_to_int8(tmp_path):
     pytest.importorskip("tflite")
     models = shared_models()
     name = sorted(QUANT_TFLITES)[0]
-    with pytest.raises(PrecisionNotAvailable, match="precision='float32' to run this quantized model"):
-        mobilenet.load(models / name)  # the default for a quantized file is int8
+    net = mobilenet.load(models / name)  # the default for a quantized file is int8
+    assert net.precision == "int8" and net.quantization.scheme == "per-tensor uint8"
+    assert pickle.loads(pickle.dumps(net)).precision == "int8"
     net = mobilenet.load(models / name, precision="float32")  # dequantized
     assert net.precision == "float32" and net.quantization is None
+    path = tmp_path / "net.npz"
+    mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).save(path)
+    with pytest.raises(ValueError, match="needs a quantized model"):
+        mobilenet.load(path, precision="int8")
 
 
 def test_classify_takes_precision(capsys):
@@ -89,7 +95,7 @@ def test_classify_takes_precision(capsys):
     from mobilenet.cli import main
     name = sorted(QUANT_TFLITES)[0]
     weights = str(shared_models() / name)
-    assert main(["classify", "--sample", "--weights", weights]) == 1  # int8 by default: one line, no traceback
-    assert "precision='float32'" in capsys.readouterr().err
+    assert main(["classify", "--sample", "--weights", weights, "--top", "1"]) == 0  # int8 by default
+    assert "cat" in capsys.readouterr().out
     assert main(["classify", "--sample", "--weights", weights, "--precision", "float32", "--top", "1"]) == 0
     assert "cat" in capsys.readouterr().out

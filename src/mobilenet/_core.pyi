@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'softmax_int8', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -41,12 +41,17 @@ class Precision(enum.Enum):
     The arithmetic a layer runs in (mobilenet.precision).
     """
     FLOAT32 = 0
+    INT8 = 1
 class LayerSpec:
     """
     One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, out_c), DWCONV3X3 (3, 3, c), CONV1X1 and FC (in_c, out_c); bias (out_c,).
     """
     def __init__(self, kind: LayerKind | str, in_h: typing.SupportsInt | typing.SupportsIndex, in_w: typing.SupportsInt | typing.SupportsIndex, in_c: typing.SupportsInt | typing.SupportsIndex, out_c: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex = 1, padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex] = (0, 0, 0, 0), activation: Activation | str = Activation.NONE, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, bias: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> None:
         ...
+    def set_int8(self, weight: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], bias: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], multiplier: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], shift: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], in_zero_point: typing.SupportsInt | typing.SupportsIndex, out_zero_point: typing.SupportsInt | typing.SupportsIndex, act_min: typing.SupportsInt | typing.SupportsIndex, act_max: typing.SupportsInt | typing.SupportsIndex, signed_values: bool, mean: bool = False) -> None:
+        """
+        The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage; mean: the pool is TFLite's MEAN, its one multiplier and shift rescaling input to output.
+        """
     @property
     def activation(self) -> Activation:
         ...
@@ -78,14 +83,20 @@ class LayerSpec:
     def weight(self) -> numpy.typing.NDArray[numpy.float32] | None:
         ...
 class Network:
-    def __init__(self, layers: collections.abc.Sequence[LayerSpec], isa: str | None = None, threads: typing.SupportsInt | typing.SupportsIndex = 1, backend: PointwiseBackend | str = PointwiseBackend.GEMM, fuse: bool = True) -> None:
+    def __init__(self, layers: collections.abc.Sequence[LayerSpec], isa: str | None = None, threads: typing.SupportsInt | typing.SupportsIndex = 1, backend: PointwiseBackend | str = PointwiseBackend.GEMM, fuse: bool = True, precision: Precision | str = Precision.FLOAT32) -> None:
         ...
     def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, check_finite: bool = True) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    def forward_int8(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8]) -> numpy.typing.NDArray[numpy.uint8]:
         ...
     def output_shape(self, layer: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
         ...
     def profile(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, runs: typing.SupportsInt | typing.SupportsIndex = 100, warmup: typing.SupportsInt | typing.SupportsIndex = 10) -> dict[str, typing.Any]:
         ...
+    def profile_int8(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], runs: typing.SupportsInt | typing.SupportsIndex = 10) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:
+        """
+        Timed int8 passes: (layer_ns (runs, layers), total_ns (runs,)), whole passes and per-layer passes alternating.
+        """
     def trim_workspaces(self, max_batch: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
@@ -148,6 +159,10 @@ def physical_cores() -> int:
 def physical_cores_of(cpus: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sysfs_cpu_dir: str = '/sys/devices/system/cpu') -> int:
     """
     Physical cores among the given CPUs (SMT siblings count once).
+    """
+def softmax_int8(x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], input_multiplier: typing.SupportsInt | typing.SupportsIndex, input_left_shift: typing.SupportsInt | typing.SupportsIndex, diff_min: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
+    """
+    TFLite's reference quantized softmax on uint8 storage (an int8 value + 128), rows of classes.
     """
 def supported_isas() -> list[str]:
     ...

@@ -15,6 +15,7 @@ from ._files import FilePath
 from .graph import Layer, build_layers, check_chain
 from .params import Params, check_params, fold_batch_norm, random_params
 from .precision import PrecisionNotAvailable, check_precision, runnable_precision
+from .quantization import Quantization
 from .summary import Summary
 from .vocabulary import (  # noqa: F401
     BACKENDS,
@@ -100,6 +101,51 @@ def _vocabulary_word(member: Enum, vocabulary: Type[VocabularyWord]) -> Vocabula
     return vocabulary[member.name]
 
 
+def engine_specs_int8(layers: Sequence[Layer], quantization: Quantization) -> List[_core.LayerSpec]:
+    """The engine's int8 layer descriptions: TFLite's integer parameters, values in uint8 storage
+    (an int8 tensor's values + 128), multipliers and clamps computed as TFLite's kernels do."""
+    from . import quantization as qz
+    specs: List[_core.LayerSpec] = []
+    x_q = quantization.input
+    empty: np.ndarray = np.zeros(0, np.int32)
+    for layer in layers:
+        if layer.name not in quantization.layers:
+            raise ValueError(f"layer {layer.name!r} has no integer parameters")
+        q = quantization.layers[layer.name]
+        out = q.output
+        if out.dtype != x_q.dtype:
+            raise ValueError(f"layer {layer.name!r}: {x_q.dtype} input but {out.dtype} output")
+        offset = 128 if out.dtype == "int8" else 0  # uint8 storage of an int8 tensor
+        (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
+        spec = _core.LayerSpec(_core_word(layer.type, LayerType, _core.LayerKind), h, w, cin, cout,
+                               stride=layer.stride, padding=layer.padding,
+                               activation=_core_word(layer.activation, Activation, _core.Activation))
+        if layer.type == LayerType.AVGPOOL:
+            if q.mean:
+                m, s = qz.mean_multiplier(x_q.scale, out.scale, h * w)
+                spec.set_int8(empty, empty, np.array([m], np.int32), np.array([s], np.int32), x_q.zero_point + offset,
+                              out.zero_point + offset, out.qmin + offset, out.qmax + offset, out.dtype == "int8",
+                              mean=True)
+            else:
+                if out != x_q:
+                    raise ValueError(f"layer {layer.name!r}: average pooling must keep its input's quantization")
+                spec.set_int8(empty, empty, empty, empty, x_q.zero_point + offset, out.zero_point + offset,
+                              out.qmin + offset, out.qmax + offset, out.dtype == "int8")
+        else:
+            if q.weight is None or q.weight_scale is None or q.weight_zero_point is None:
+                raise ValueError(f"layer {layer.name!r} has no integer weights")
+            effective = np.asarray(q.weight, np.int32) - np.asarray(q.weight_zero_point, np.int32)
+            multiplier, shift = qz.conv_multipliers(x_q.scale, q.weight_scale, out.scale)
+            lo, hi = qz.activation_range(layer.activation, out)
+            spec.set_int8(effective.ravel(), empty if q.bias is None else np.asarray(q.bias, np.int32),
+                          np.broadcast_to(multiplier, (cout,)).astype(np.int32),
+                          np.broadcast_to(shift, (cout,)).astype(np.int32),
+                          x_q.zero_point + offset, out.zero_point + offset, lo + offset, hi + offset, False)
+        specs.append(spec)
+        x_q = out
+    return specs
+
+
 def engine_specs(layers: Sequence[Layer], params: Params) -> List[_core.LayerSpec]:
     """The C++ engine's layer descriptions (``_core.LayerSpec``): batch norm folded, weights float32."""
     specs: List[_core.LayerSpec] = []
@@ -168,12 +214,14 @@ class MobileNetV1:
     @classmethod
     def from_layers(cls, layers: Sequence[Layer], params: Params, *, threads: Optional[int] = None,
                     backend: str = Backend.GEMM, isa: Optional[str] = None, precision: str = "float32",
-                    **attributes: Any) -> MobileNetV1:
+                    quantization: Optional[Quantization] = None, **attributes: Any) -> MobileNetV1:
         """A network from an explicit layer list and unfolded parameters (used by the loaders).
 
+        quantization: the integer scheme (mobilenet.quantization) an int8 network runs with.
         ``attributes`` (alpha, resolution, preprocessing, labels, ...) are recorded on the network.
         """
         net = cls.__new__(cls)
+        net.quantization = quantization
         net._setup(tuple(layers), params, threads=threads, backend=backend, isa=isa,
                    precision=runnable_precision(precision))
         net.alpha, net.resolution, net.shallow = None, _resolution(net.layers), None
@@ -198,6 +246,15 @@ class MobileNetV1:
         self.precision = precision
         # An integer network's scheme (scales, zero points, per-channel or not); None in float precisions.
         self.quantization = getattr(self, "quantization", None)
+        if precision == "int8":
+            if self.quantization is None:
+                raise ValueError("precision='int8' needs a quantized model: load a quantized TFLite file, "
+                                 "or call net.quantize(calibration_images) on a float network")
+            self._engine = _core.Network(engine_specs_int8(self.layers, self.quantization), isa=isa, threads=threads,
+                                         backend=_core_word(backend, Backend, _core.PointwiseBackend),
+                                         precision=_core.Precision.INT8)
+            return
+        self.quantization = None
         self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads,
                                      backend=_core_word(backend, Backend, _core.PointwiseBackend))
 
@@ -249,7 +306,55 @@ class MobileNetV1:
         per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in self.layers))
         return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
 
+    def _int8_storage(self, x: npt.ArrayLike, layout: str) -> np.ndarray:
+        """x as the engine's uint8 storage, NHWC: x quantized (the model's input type) or float32
+        real values, which are quantized with the input's scale and zero point (TFLite's QUANTIZE)."""
+        assert self.quantization is not None
+        quant = self.quantization
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be 'NHWC' or 'NCHW', got {layout!r}")
+        arr = np.asarray(x)
+        accepted = {quant.input.numpy_dtype} | ({quant.io_input.numpy_dtype} if quant.io_input else set())
+        if arr.dtype.kind in "ui" and arr.dtype not in accepted:
+            names = " or ".join(sorted(str(d) for d in accepted))
+            raise TypeError(f"input must be {names} (the model's quantized input) or float32 "
+                            f"(real values, quantized with its scale), got dtype {arr.dtype}")
+        if arr.dtype.kind == "f":
+            arr = self._check_input(arr, layout)
+            if not np.isfinite(arr).all():
+                raise ValueError("input contains NaN or Inf")
+            arr = quant.input.quantize(arr)
+        else:
+            h, w, c = self.input_shape
+            expected = (h, w, c) if layout == Layout.NHWC else (c, h, w)
+            if arr.ndim != 4 or tuple(arr.shape[1:]) != expected:
+                raise ValueError(f"input shape {tuple(arr.shape)} does not match (N, {', '.join(map(str, expected))}) "
+                                 f"for layout={layout!r}")
+        if layout == Layout.NCHW:
+            arr = arr.transpose(0, 2, 3, 1)
+        # uint8 storage (an int8 value + 128): a uint8 <-> int8 recast of the input is the same storage.
+        storage = arr.view(np.uint8) ^ np.uint8(0x80) if arr.dtype == np.int8 else arr
+        return np.ascontiguousarray(storage)
+
+    def _forward_int8(self, x: npt.ArrayLike, layout: str, softmax: bool, quantized_output: bool) -> np.ndarray:
+        """The integer network on x (see _int8_storage); the output dequantized, or raw."""
+        from . import quantization as qz
+        assert self.quantization is not None
+        quant = self.quantization
+        out = self._engine.forward_int8(self._int8_storage(x, layout))
+        result_q = list(quant.layers.values())[-1].output
+        if softmax and quant.softmax is not None:
+            # TFLite's integer softmax on the uint8 storage (the same for uint8 and int8 tensors)
+            multiplier, left_shift, diff_min = qz.softmax_parameters(result_q.scale)
+            out = _core.softmax_int8(out, multiplier, left_shift, diff_min)
+            # the file's QUANTIZE after it (int8 -> uint8) keeps the storage
+            result_q = quant.io_output if quant.io_output is not None else quant.softmax
+        q = (out ^ np.uint8(0x80)).view(np.int8) if result_q.dtype == "int8" else out
+        return q if quantized_output else result_q.dequantize(q)
+
     def _forward(self, x: npt.ArrayLike, layout: str, softmax: bool, check_finite: bool) -> np.ndarray:
+        if self.precision == "int8":
+            return self._forward_int8(x, layout, softmax, False)
         x = self._check_input(x, layout)
         n, chunk = x.shape[0], self.chunk_size
         if n <= chunk:
@@ -289,8 +394,20 @@ class MobileNetV1:
         """
         return self._forward(x, layout, False, check_finite)
 
-    def __call__(self, x: npt.ArrayLike, layout: str = Layout.NHWC, *, check_finite: bool = True) -> np.ndarray:
-        """Class probabilities (softmax of the logits), (N, num_classes) float32; see ``logits``."""
+    def __call__(self, x: npt.ArrayLike, layout: str = Layout.NHWC, *, check_finite: bool = True,
+                 quantized_output: bool = False) -> np.ndarray:
+        """Class probabilities (softmax of the logits), (N, num_classes) float32; see ``logits``.
+
+        An int8 network (``precision == "int8"``) takes its quantized input type (uint8 or int8)
+        or float32 real values (quantized with the input's scale and zero point) and returns its
+        output dequantized to float32 (the integer softmax's where the model has one; a feature
+        extractor's embedding otherwise); quantized_output=True returns the raw quantized output
+        (the model's uint8 or int8) instead.
+        """
+        if quantized_output:
+            if self.precision != "int8":
+                raise ValueError("quantized_output=True is for int8 networks; this one is " + self.precision)
+            return self._forward_int8(x, layout, True, True)
         return self._forward(x, layout, True, check_finite)
 
     predict = __call__
@@ -331,6 +448,18 @@ class MobileNetV1:
         """
         from .profiler import check_count
         runs, warmup = check_count("runs", runs, 1), check_count("warmup", warmup, 0)
+        if self.precision == "int8":
+            import time
+            storage = self._int8_storage(x, layout)
+            warmup_ns: np.ndarray = np.empty(warmup, np.int64)
+            for i in range(warmup):
+                t0 = time.perf_counter_ns()
+                self._engine.forward_int8(storage)
+                warmup_ns[i] = time.perf_counter_ns() - t0
+            layer_ns, total_ns = self._engine.profile_int8(storage, runs)
+            first = int(warmup_ns[0]) if warmup else int(total_ns[0])
+            return {"total_ns": total_ns, "layer_ns": layer_ns, "warmup_ns": warmup_ns, "first_ns": first,
+                    "output": self._forward_int8(x, layout, softmax, False)}
         x = self._prepare(x, layout)
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 
@@ -373,6 +502,7 @@ class MobileNetV1:
                              "use net.quantize(calibration_images)")
         net = self.copy()
         if precision != self.precision:
+            net.quantization = None
             net._setup(net.layers, net.params, threads=self.threads, backend=self.backend, isa=self.isa,
                        precision=runnable_precision(precision))
         return net

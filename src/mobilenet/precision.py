@@ -6,9 +6,9 @@
     float16   ARMv8.2 half-precision arithmetic
 
 A network's precision is fixed when it is built: `net.with_precision(p)` and
-`net.quantize(calibration)` return new networks. Only float32 runs in this
-version; the others are refused with `PrecisionNotAvailable` until their
-kernels land.
+`net.quantize(calibration)` return new networks. float32 and int8 run in this
+version (int8 for quantized TFLite files); the others are refused with
+`PrecisionNotAvailable` until their kernels land.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Literal, Optional, Tuple
 Precision = Literal["float32", "int8", "bfloat16", "float16"]
 PRECISIONS: Tuple[str, ...] = ("float32", "int8", "bfloat16", "float16")
 # The precisions the engine has kernels for.
-AVAILABLE: Tuple[str, ...] = ("float32",)
+AVAILABLE: Tuple[str, ...] = ("float32", "int8")
 
 
 class PrecisionNotAvailable(NotImplementedError):

@@ -1,10 +1,11 @@
-"""The oracle: a plain NumPy float64 forward pass, batch norm kept as batch norm.
+"""The oracle: a plain NumPy float64 forward pass, batch norm kept as batch norm, and
+`forward_int8`, TFLite's integer arithmetic (mobilenet.quantization) written plainly.
 
 Used by the tests to check every kernel and whole networks; never on the fast path.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -12,6 +13,9 @@ from numpy.typing import ArrayLike
 from .graph import Layer
 from .params import LayerParams, Params
 from .vocabulary import Activation, LayerType, Layout
+
+if TYPE_CHECKING:
+    from .quantization import QParams, Quantization, QuantizedLayer
 
 
 def activate(x: np.ndarray, activation: str) -> np.ndarray:
@@ -102,3 +106,76 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, np.float64)
     z = np.exp(z - z.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+# ------------------------------------------------------------------ integer arithmetic (TFLite's)
+
+def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QParams) -> np.ndarray:
+    """One layer in TFLite's integer arithmetic (its reference kernels) on an NHWC batch of
+    quantized values x (x_q's type); returns the output in q.output's type."""
+    from . import quantization as qz
+    out = q.output
+    xi = np.asarray(x, np.int64)
+    if layer.type == LayerType.AVGPOOL:
+        n = xi.shape[1] * xi.shape[2]
+        if q.mean:
+            # MEAN: the sum of the values less their zero point, rescaled to the output's scale
+            # with the division by n folded into the multiplier.
+            acc = (xi - x_q.zero_point).sum(axis=(1, 2), keepdims=True)
+            rescale, exponent = qz.mean_multiplier(x_q.scale, out.scale, n)
+            mean: np.ndarray = qz.multiply_by_quantized_multiplier(acc, rescale, exponent) + out.zero_point
+        else:
+            # AVERAGE_POOL_2D: the sum of the values themselves (pooling keeps the scale and zero
+            # point), divided rounding half away from zero (uint8: half up, every sum being positive).
+            acc = xi.sum(axis=(1, 2), keepdims=True)
+            mean = np.where(acc >= 0, (acc + n // 2) // n, -((-acc + n // 2) // n))
+        return np.clip(mean, out.qmin, out.qmax).astype(out.numpy_dtype)
+    assert q.weight is not None and q.weight_zero_point is not None and q.weight_scale is not None
+    # int32 sums of (x - x_zp) * (w - w_zp); float64 holds these integers exactly.
+    xs = (xi - x_q.zero_point).astype(np.float64)
+    w = (np.asarray(q.weight, np.int64) - q.weight_zero_point.astype(np.int64)).astype(np.float64)
+    if layer.type == LayerType.CONV3X3:
+        acc = conv3x3(xs, w, layer.stride, layer.padding)
+    elif layer.type == LayerType.DWCONV3X3:
+        acc = dwconv3x3(xs, w, layer.stride, layer.padding)
+    elif layer.type in (LayerType.CONV1X1, LayerType.FC):
+        acc = xs @ w
+    else:
+        raise ValueError(f"unknown layer type {layer.type!r}")
+    acc_i = acc.astype(np.int64)
+    if q.bias is not None:
+        acc_i = acc_i + np.asarray(q.bias, np.int64)
+    multiplier, shift = qz.conv_multipliers(x_q.scale, q.weight_scale, out.scale)
+    y: np.ndarray = qz.multiply_by_quantized_multiplier(acc_i, multiplier, shift) + out.zero_point
+    lo, hi = qz.activation_range(layer.activation, out)
+    return np.clip(y, lo, hi).astype(out.numpy_dtype)
+
+
+def forward_int8(layers: Sequence[Layer], quantization: Quantization, x: ArrayLike,
+                 intermediates: bool = False) -> np.ndarray | list[np.ndarray]:
+    """The whole network in TFLite's integer arithmetic on a quantized NHWC batch (the input's type).
+
+    Returns the quantized output, [N, classes] (the softmax's where the network has one), or with
+    intermediates=True every layer's output in order, then the softmax's."""
+    from . import quantization as qz
+    x_q = quantization.input
+    y: np.ndarray = np.asarray(x)
+    io_in = quantization.io_input
+    if io_in is not None and y.dtype == io_in.numpy_dtype:  # the file's QUANTIZE: the zero point moves
+        y = (y.astype(np.int64) - io_in.zero_point + x_q.zero_point).astype(x_q.numpy_dtype)
+    if y.dtype != x_q.numpy_dtype:
+        raise TypeError(f"input must be {x_q.dtype} (the model's quantized input), got {y.dtype}")
+    outputs = []
+    for layer in layers:
+        q = quantization.layers[layer.name]
+        y = layer_forward_int8(layer, q, y, x_q)
+        x_q = q.output
+        outputs.append(y)
+    y = y.reshape(y.shape[0], -1)
+    if quantization.softmax is not None:
+        y = qz.softmax(y, x_q.scale, quantization.softmax)
+        io_out = quantization.io_output
+        if io_out is not None:
+            y = (y.astype(np.int64) - quantization.softmax.zero_point + io_out.zero_point).astype(io_out.numpy_dtype)
+        outputs.append(y)
+    return outputs if intermediates else y

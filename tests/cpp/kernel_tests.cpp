@@ -1107,6 +1107,246 @@ void thread_start_failure_tests() {
   expect(net.threads() == 3, "set_threads works again once workers can start");
 }
 
+// ------------------------------------------------------------------ int8 kernels
+// Each ISA's int8 kernels against a plain reference written here (int64 sums,
+// TFLite's requantization spelled out again): integer results are exact.
+
+// TFLite's MultiplyByQuantizedMultiplier, written from its definition.
+int32_t ref_requantize(int64_t acc, int32_t multiplier, int32_t shift) {
+  const int64_t x = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int32_t>(acc)) << (shift > 0 ? shift : 0));
+  int64_t high;
+  if (x == INT32_MIN && multiplier == INT32_MIN) {
+    high = INT32_MAX;
+  } else {
+    const int64_t ab = x * multiplier;
+    const int64_t nudge = ab >= 0 ? (int64_t{1} << 30) : 1 - (int64_t{1} << 30);
+    high = (ab + nudge) / (int64_t{1} << 31);  // C++ division truncates toward zero
+  }
+  const int right = shift > 0 ? 0 : -shift;
+  if (right == 0) return static_cast<int32_t>(high);
+  const int64_t mask = (int64_t{1} << right) - 1, remainder = high & mask;
+  const int64_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  return static_cast<int32_t>((high >> right) + (remainder > threshold ? 1 : 0));
+}
+
+struct Int8Channels {
+  std::vector<int32_t> bias, multiplier, shift;
+  int out_zp, act_min, act_max;
+};
+
+Int8Channels random_requant(Rng& rng, int channels, int padded, int64_t typical_acc) {
+  Int8Channels q;
+  q.bias.assign(padded, 0), q.multiplier.assign(padded, 0), q.shift.assign(padded, 0);
+  for (int c = 0; c < channels; ++c) {
+    q.bias[c] = rng.range(-20000, 20000);
+    // Scale typical sums to about the 8-bit range: real multiplier ~ 64 / typical.
+    const double real = rng.uniform(8.0f, 200.0f) / static_cast<double>(std::max<int64_t>(typical_acc, 1));
+    int exponent;
+    const double mantissa = std::frexp(real, &exponent);
+    int64_t qm = std::llround(mantissa * double(int64_t{1} << 31));
+    if (qm == int64_t{1} << 31) qm /= 2, ++exponent;
+    q.multiplier[c] = static_cast<int32_t>(qm);
+    q.shift[c] = std::max(-31, std::min(exponent, 30));
+  }
+  q.out_zp = rng.range(0, 255);
+  q.act_min = rng.coin() ? q.out_zp : 0;
+  q.act_max = rng.coin() ? std::min(255, q.out_zp + rng.range(10, 255)) : 255;
+  return q;
+}
+
+uint8_t ref_store(int64_t acc, const Int8Channels& q, int c) {
+  int64_t v = ref_requantize(acc + q.bias[c], q.multiplier[c], q.shift[c]) + q.out_zp;
+  return static_cast<uint8_t>(std::max<int64_t>(q.act_min, std::min<int64_t>(q.act_max, v)));
+}
+
+Int8Requant requant_of(const Int8Channels& q) {
+  return {q.bias.data(), q.multiplier.data(), q.shift.data(), q.out_zp, q.act_min, q.act_max};
+}
+
+bool compare_bytes(const std::string& name, const std::vector<uint8_t>& got, const std::vector<uint8_t>& want) {
+  ++g_stats.cases;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (got[i] != want[i]) {
+      ++g_stats.failures;
+      std::printf("FAIL %s: element %zu is %d, expected %d\n", name.c_str(), i, got[i], want[i]);
+      return false;
+    }
+  for (size_t i = want.size(); i < got.size(); ++i)
+    if (got[i] != 0xA5) {
+      ++g_stats.failures;
+      std::printf("FAIL %s: wrote past its output (byte %zu)\n", name.c_str(), i);
+      return false;
+    }
+  return true;
+}
+
+std::vector<uint8_t> random_bytes(Rng& rng, size_t n) {
+  std::vector<uint8_t> v(n + 64);  // readable slack, as the workspace has
+  for (uint8_t& b : v) b = static_cast<uint8_t>(rng.range(0, 255));
+  return v;
+}
+
+// The stem (depthwise = false: in_c inputs to out_c outputs) or depthwise (in_c = out_c).
+void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int w, int in_c, int out_c, int stride,
+                    Padding pad) {
+  if (depthwise) out_c = in_c;
+  const int oh = (h + pad.top + pad.bottom - 3) / stride + 1, ow = (w + pad.left + pad.right - 3) / stride + 1;
+  if (oh < 1 || ow < 1) return;
+  const std::string name = std::string(kt.name) + (depthwise ? " int8_dwconv3x3 " : " int8_conv3x3 ") +
+                           std::to_string(h) + "x" + std::to_string(w) + "x" + std::to_string(in_c) + "->" +
+                           std::to_string(out_c) + " s" + std::to_string(stride) + " " + fmt_pad(pad);
+  const int cp = static_cast<int>(round_up(out_c, kChannelPad));
+  const int taps = depthwise ? 9 : 9 * in_c;
+  // Effective weights w - w_zp span 255 values, like an 8-bit weight less its zero point.
+  const int w_lo = rng.range(-255, 0);
+  std::vector<int16_t> weights(size_t(taps) * cp, 0);
+  for (int t = 0; t < taps; ++t)
+    for (int c = 0; c < out_c; ++c) weights[size_t(t) * cp + c] = static_cast<int16_t>(rng.range(w_lo, w_lo + 255));
+  const std::vector<uint8_t> input = random_bytes(rng, size_t(h) * w * in_c);
+  const int in_zp = rng.range(0, 255);
+  const Int8Channels q = random_requant(rng, out_c, cp, int64_t{128} * 128 * (depthwise ? 3 : 3 * in_c / 2 + 1));
+  std::vector<uint8_t> want(size_t(oh) * ow * out_c);
+  for (int oy = 0; oy < oh; ++oy)
+    for (int ox = 0; ox < ow; ++ox)
+      for (int c = 0; c < out_c; ++c) {
+        int64_t acc = 0;
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            const int iy = oy * stride + ky - pad.top, ix = ox * stride + kx - pad.left;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;  // padding holds the zero point
+            if (depthwise) {
+              acc += (int64_t{input[(size_t(iy) * w + ix) * in_c + c]} - in_zp) * weights[size_t(ky * 3 + kx) * cp + c];
+            } else {
+              for (int ci = 0; ci < in_c; ++ci)
+                acc += (int64_t{input[(size_t(iy) * w + ix) * in_c + ci]} - in_zp) *
+                       weights[size_t((ky * 3 + kx) * in_c + ci) * cp + c];
+            }
+          }
+        want[(size_t(oy) * ow + ox) * out_c + c] = ref_store(acc, q, c);
+      }
+  std::vector<uint8_t> got(want.size() + 64, 0xA5);
+  Int8ConvArgs a{};
+  a.input = input.data(), a.in_h = h, a.in_w = w, a.in_c = in_c;
+  a.output = got.data(), a.out_h = oh, a.out_w = ow, a.out_c = out_c;
+  a.stride = stride, a.pad = pad, a.weights = weights.data(), a.channels_padded = cp, a.in_zero_point = in_zp;
+  a.rq = requant_of(q);
+  // In two bands of rows, as threads split it.
+  const int split = rng.range(0, oh);
+  (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, 0, split);
+  (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, split, oh);
+  compare_bytes(name, got, want);
+  if (!depthwise || int8_dwconv_dot_blocks(in_c) == 0) return;
+  // The dot-product layout too (used where the ISA has the instructions), its bias folding the zero point.
+  std::vector<int32_t> w32(size_t(9) * in_c);
+  for (int t = 0; t < 9; ++t)
+    for (int c = 0; c < in_c; ++c) w32[size_t(t) * in_c + c] = weights[size_t(t) * cp + c];
+  const int blocks = int8_dwconv_dot_blocks(in_c);
+  std::vector<int8_t> dot(blocks * kInt8DwDotBlockBytes);
+  pack_int8_dwconv_dot(w32.data(), q.bias.data(), q.multiplier.data(), q.shift.data(), in_c, in_zp, dot.data());
+  const std::vector<uint8_t> zero_point_row(in_c, static_cast<uint8_t>(in_zp));
+  a.dot = dot.data(), a.dot_blocks = blocks, a.zero_point_row = zero_point_row.data();
+  std::vector<uint8_t> got_dot(want.size() + 64, 0xA5);
+  a.output = got_dot.data();
+  kt.int8_dwconv3x3(a, 0, split);
+  kt.int8_dwconv3x3(a, split, oh);
+  compare_bytes(name + " dot", got_dot, want);
+}
+
+void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights) {
+  const std::string name = std::string(kt.name) + " int8_gemm(" + kt.int8_gemm_variant({}) + ") " + std::to_string(m) +
+                           "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w");
+  // Effective weights: uint8 less a zero point per tensor, or int8 (zero point 0).
+  const int zp = unsigned_weights ? rng.range(0, 255) : 0;
+  std::vector<int32_t> b(size_t(k) * n);
+  for (int32_t& v : b) v = unsigned_weights ? rng.range(0, 255) - zp : rng.range(-128, 127);
+  // Extreme values too: the largest sums a formulation could saturate on.
+  if (rng.range(0, 3) == 0)
+    for (int32_t& v : b) v = unsigned_weights ? (rng.coin() ? 255 : 0) - zp : (rng.coin() ? 127 : -128);
+  const int lda = k + rng.range(0, 3), ldc = n + rng.range(0, 3);
+  std::vector<uint8_t> a = random_bytes(rng, size_t(m) * lda);
+  if (rng.range(0, 3) == 0)
+    for (uint8_t& v : a) v = 255;
+  const int np = static_cast<int>(round_up(n, kInt8PanelWidth));
+  std::vector<int8_t> packed(packed_int8_gemm_bytes(k, n) + 64);
+  std::vector<int32_t> col_offset(np);
+  pack_int8_gemm_weights(b.data(), k, n, packed.data(), col_offset.data());
+  bool has_offset = false;
+  for (int32_t v : col_offset) has_offset |= v != 0;
+  const Int8Channels q = random_requant(rng, n, np, int64_t{128} * 128 * k / 4 + 1);
+  std::vector<uint8_t> want(size_t(m) * ldc, 0xA5);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      int64_t acc = 0;
+      for (int kk = 0; kk < k; ++kk) acc += int64_t{a[size_t(i) * lda + kk]} * b[size_t(kk) * n + j];
+      want[size_t(i) * ldc + j] = ref_store(acc, q, j);
+    }
+  std::vector<uint8_t> got(want.size() + 64, 0xA5);
+  const Int8GemmArgs g{a.data(), lda, packed.data(), col_offset.data(), has_offset, got.data(), ldc, m,
+                       n,        k,   requant_of(q)};
+  const int split = rng.range(0, m);
+  kt.int8_gemm(g, 0, split);
+  kt.int8_gemm(g, split, m);
+  compare_bytes(name, got, want);
+}
+
+void test_int8_avgpool(const KernelTable& kt, Rng& rng, int pixels, int channels, bool signed_values) {
+  const std::string name = std::string(kt.name) + " int8_avgpool " + std::to_string(pixels) + "px x " +
+                           std::to_string(channels) + (signed_values ? "c int8" : "c uint8");
+  const std::vector<uint8_t> input = random_bytes(rng, size_t(pixels) * channels);
+  const int lo = rng.range(0, 60), hi = rng.range(200, 255);
+  std::vector<uint8_t> want(channels);
+  for (int c = 0; c < channels; ++c) {
+    int64_t sum = 0;
+    for (int p = 0; p < pixels; ++p) sum += input[size_t(p) * channels + c] - (signed_values ? 128 : 0);
+    // The mean rounded half away from zero (for uint8 values, all sums are positive).
+    const double mean = static_cast<double>(sum) / pixels;
+    int64_t v = static_cast<int64_t>(std::floor(std::fabs(mean) + 0.5)) * (mean < 0 ? -1 : 1);
+    v += signed_values ? 128 : 0;
+    want[c] = static_cast<uint8_t>(std::max<int64_t>(lo, std::min<int64_t>(hi, v)));
+  }
+  std::vector<uint8_t> got(want.size() + 64, 0xA5);
+  kt.int8_avgpool({input.data(), pixels, channels, got.data(), signed_values, lo, hi});
+  compare_bytes(name, got, want);
+
+  // MEAN: values less the input zero point, rescaled (the division folded into the multiplier).
+  const int in_zp = rng.range(0, 255), out_zp = rng.range(0, 255);
+  const Int8Channels q = random_requant(rng, 1, 16, 128);
+  for (int c = 0; c < channels; ++c) {
+    int64_t sum = 0;
+    for (int p = 0; p < pixels; ++p) sum += input[size_t(p) * channels + c] - in_zp;
+    const int64_t mean = ref_requantize(sum, q.multiplier[0], q.shift[0]);
+    want[c] = static_cast<uint8_t>(std::max<int64_t>(lo, std::min<int64_t>(hi, mean + out_zp)));
+  }
+  std::vector<uint8_t> got_mean(want.size() + 64, 0xA5);
+  kt.int8_avgpool({input.data(), pixels, channels, got_mean.data(), signed_values, lo, hi, true, in_zp, out_zp,
+                   q.multiplier[0], q.shift[0]});
+  compare_bytes(name + " mean", got_mean, want);
+}
+
+void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
+  Rng rng(seed);
+  const std::vector<int> odd_channels = {1, 2, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 24, 31, 32, 33, 47, 64, 65, 70, 130};
+  for (int pad = 0; pad < 81; ++pad)
+    for (int stride = 1; stride <= 2; ++stride) {
+      const Padding p{pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3};
+      test_int8_conv(kt, rng, true, rng.range(1, 12), rng.range(1, 12), rng.pick(odd_channels), 0, stride, p);
+      if (pad % 4 == 0)
+        test_int8_conv(kt, rng, false, rng.range(1, 12), rng.range(1, 12), rng.range(1, 4), rng.pick(odd_channels),
+                       stride, p);
+    }
+  for (int i = 0; i < 40; ++i)
+    test_int8_conv(kt, rng, true, rng.range(1, 30), rng.range(1, 30), rng.range(1, 300), 0, rng.range(1, 2),
+                   random_padding(rng));
+  for (int i = 0; i < 20; ++i)
+    test_int8_conv(kt, rng, false, rng.range(3, 40), rng.range(3, 40), 3, rng.range(1, 80), rng.range(1, 2),
+                   random_padding(rng));
+  for (int m = 1; m <= 20; ++m) test_int8_gemm(kt, rng, m, rng.pick(odd_channels), rng.pick(odd_channels), m % 2 == 0);
+  for (int i = 0; i < 60; ++i)
+    test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 300), rng.range(1, 1100), rng.coin());
+  for (int k : {4, 8, 64, 512, 1024}) test_int8_gemm(kt, rng, rng.range(1, 100), rng.range(1, 100), k, rng.coin());
+  for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
+}
+
 int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
   std::vector<Isa> isas;
@@ -1132,6 +1372,7 @@ int main(int argc, char** argv) {
     g_stats.worst = 0.0;
     // The same seed for every ISA: each one sees exactly the same cases.
     kernel_tests(kernel_table(isa), 20261127);
+    int8_kernel_tests(kernel_table(isa), 20261130);
     float_environment_tests(isa);
     Rng rng(42);
     const std::vector<ChainCase> chains = chain_cases(rng);

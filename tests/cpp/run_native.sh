@@ -28,3 +28,6 @@ cmake --build "$build_dir" --parallel "$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 "$build_dir/kernel_tests"
+# The int8 kernels without the dot-product instructions (AVX512-VNNI, AVX-VNNI),
+# as on a CPU that lacks them.
+MOBILENET_INT8_DOT=off "$build_dir/kernel_tests"

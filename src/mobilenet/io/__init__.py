@@ -136,7 +136,7 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
          labels: Union[None, str, os.PathLike[str], Sequence[str]] = None,
          threads: Optional[int] = None, backend: str = Backend.GEMM, isa: Optional[str] = None,
          precision: Optional[str] = None, activation: Optional[str] = None,
-         ema: Optional[bool] = None) -> MobileNetV1:
+         ema: Optional[bool] = None, head: Optional[FilePath] = None) -> MobileNetV1:
     """A ready MobileNetV1 from a model file, choosing the reader from the file's content.
 
     resolution: input size for formats that do not fix it (Keras and PyTorch
@@ -147,6 +147,11 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     precision: "int8" by default for quantized files, else "float32"; a
     quantized file loaded as float32 (or bfloat16) runs with its weights
     dequantized (mobilenet.precision).
+    head: a second TFLite file continuing `path`, a feature extractor that ends
+    at the global pooling (as Coral ships the 1.0/224 uint8 model: an embedding
+    extractor and its head layers); the two load as one network. Without a
+    head, such a feature extractor loads as a network whose output is the
+    embedding.
     activation: "relu" or "relu6", for files that do not record it (PyTorch
     state_dicts and safetensors: timm's act_layer; Keras weights-only files);
     ReLU6 is assumed there otherwise. A file that records a different one is
@@ -162,6 +167,10 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")
     path = existing_file(path, "model file")
+    if head is not None:
+        if not isinstance(head, (str, bytes, os.PathLike)):
+            raise TypeError(f"head must be a file path, got {type(head).__name__}")
+        head = existing_file(head, "head model file")
     pair = None if resolution is None else resolution_pair(resolution)
     check_precision(precision)
     override = None if activation is None else Activation.parse(activation, "activation")
@@ -178,7 +187,10 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
         with f:
             if kind is None:
                 kind = sniff(f, path)
-            layers, params, attributes = _read(kind, f, path, pair, options)
+            if head is None:
+                layers, params, attributes = _read(kind, f, path, pair, options)
+            else:
+                layers, params, attributes = _read_with_head(kind, f, path, head)
         attributes = dict(attributes)
         layers = _with_activation(layers, override, attributes.pop("activation_recorded", True))
         fixed = tuple(layers[0].in_shape[:2]) if layers else None
@@ -188,7 +200,8 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
                              f"resolution={resolution} cannot change it")
         quantization = attributes.pop("quantization", None)  # the file's integer scheme, if any
         chosen = runnable_precision(precision, quantized_file=quantization is not None)
-        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen)
+        net = MobileNetV1.from_layers(layers, params, threads=threads, backend=backend, isa=isa, precision=chosen,
+                                      quantization=quantization if chosen == "int8" else None)
     except (ImportError, PrecisionNotAvailable):
         raise
     except ValueError as e:
@@ -217,6 +230,23 @@ def load(path: FilePath, *, resolution: Union[None, int, Tuple[int, int]] = None
     for key, value in attributes.items():
         setattr(net, key, value)
     return net
+
+
+def _read_with_head(kind: str, f: BinaryIO, path: str, head_path: str) -> Tuple[Any, Any, Dict[str, Any]]:
+    """A TFLite feature extractor (f) and its head file (an existing file), read as one network."""
+    from . import tflite
+    if kind != "tflite":
+        raise ValueError(f"head= joins two TFLite files; {path} is {kind}")
+    with _open_model_file(head_path) as h:
+        if sniff(h, head_path) != "tflite":
+            raise ValueError(f"{head_path}: head= must be a TFLite file")
+        h.seek(0)
+        head_data = h.read()
+    f.seek(0)
+    try:
+        return tflite.read(f.read(), path, None, head=head_data)
+    except ValueError as e:
+        raise ValueError(f"{path} + head {head_path}: {e}") from e
 
 
 __all__ = ["load", "sniff", "read_labels", "fit_labels", "FORMATS"]

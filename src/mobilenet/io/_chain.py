@@ -80,12 +80,14 @@ def as_float32(array: npt.ArrayLike, where: str, shape: Optional[Sequence[int]] 
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[Tuple[Layer, ...], Params]:
+def assemble(ops: Sequence[Op], height: int, width: int, source: str, *,
+             features_only: bool = False) -> Tuple[Tuple[Layer, ...], Params]:
     """Layers and unfolded params from a chain of Ops on a (height, width, 3) input.
 
     Layer names: conv1, conv_dw_<k>, conv_pw_<k>, avgpool, fc (the last linear
     layer after pooling) and conv_head for any other pointwise layer (timm's
     head convolution). Raises ValueError naming what does not fit MobileNet v1.
+    features_only: the chain may end at the pooling (a feature extractor; its output is the embedding).
     """
     height, width = check_resolution(height, width, source)
     if not ops:
@@ -97,7 +99,9 @@ def assemble(ops: Sequence[Op], height: int, width: int, source: str) -> Tuple[T
     if len(pool_at) != 1:
         raise ValueError(f"{source}: a MobileNet v1 has exactly one global average pooling, found {len(pool_at)}")
     pool = pool_at[0]
-    if pool == len(ops) - 1 or not ops[-1].pointwise:
+    if features_only and pool == len(ops) - 1:
+        pass
+    elif pool == len(ops) - 1 or not ops[-1].pointwise:
         raise ValueError(f"{source}: no classifier (a fully connected or 1x1 layer) after the global pooling")
     if not any(op.kind == LayerType.DWCONV3X3 for op in ops[:pool]):
         raise ValueError(f"{source}: no depthwise convolution: not a MobileNet v1")

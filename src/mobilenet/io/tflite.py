@@ -15,10 +15,13 @@ TFLiteConverter's variations of that graph are the same network:
   target, not a step of the data path);
 - DEQUANTIZE of a constant (float16 weights) reads as that constant.
 
-uint8 / int8 quantized models are read by dequantizing their weights
-(real = (q - zero_point) * scale); activations then run in float32, so the
-outputs are close to, not identical with, the integer interpreter's. The same
-holds for dynamic-range files (int8 weights, float input and activations).
+uint8 / int8 quantized models keep their integer weights, biases, scales and
+zero points (a mobilenet.quantization.Quantization, checked here: positive
+scales, zero points in range, per-channel scales on the output channel axis,
+8-bit activations), for the int8 precision; their weights are also
+dequantized (real = (q - zero_point) * scale) for the float precisions.
+Dynamic-range files (int8 weights, float input and activations) are read
+with their weights dequantized.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import numpy as np
 
 from .._optional import require
 from ..preprocess import TENSORFLOW, Preprocessing
+from ..quantization import QParams, Quantization, QuantizedLayer
 from ..vocabulary import LAYER_KINDS, Activation, LayerType
 from ._chain import ModelData, Op, assemble, same_padding
 from ._limits import MAX_LABELS_BYTES, read_at_most
@@ -141,7 +145,8 @@ class _Graph:
         if scale.size == 1:
             return (values - zero_point.reshape(-1)[0]) * scale[0]
         if not 0 <= axis < raw.ndim or raw.shape[axis] != scale.size or zero_point.size not in (1, scale.size):
-            raise ValueError(f"tensor {self.name(index)!r}: per-channel quantization does not fit its shape")
+            raise ValueError(f"tensor {self.name(index)!r}: per-channel quantization of {scale.size} scales on "
+                             f"axis {axis} does not fit its shape {raw.shape}")
         bshape = [1] * raw.ndim
         bshape[axis] = scale.size
         return (values - zero_point.reshape(bshape if zero_point.size > 1 else -1)) * scale.reshape(bshape)
@@ -198,6 +203,18 @@ class _Walk:
         self.ops: List[Op] = []
         self.h, self.w = height, width
         self.pooled = self.softmax_seen = False
+        self.output = -1  # the output tensor of the operator being read
+        # Quantized graphs: each op's QuantizedLayer (parallel to ops), the network input's
+        # quantization (after a leading QUANTIZE), the softmax's output.
+        self.quant: List[QuantizedLayer] = []
+        self.input_quant: Optional[QParams] = None
+        self.float_input = self.float_output = False
+        self.softmax_quant: Optional[QParams] = None
+        self.softmax_tensor: Optional[int] = None
+        self.last_quant: Optional[QParams] = None  # the quantization of the current tensor
+        # The file's input / output types where a QUANTIZE recasts them (uint8 <-> int8).
+        self.io_input: Optional[QParams] = None
+        self.io_output: Optional[QParams] = None
         self.pending_pad = (0, 0, 0, 0)  # a PAD op's (top, left, bottom, right), merged into the next convolution
         self.shape_tensors: Set[int] = set()  # the dynamic-batch tail's shape computation (SHAPE and what follows)
 
@@ -214,6 +231,87 @@ class _Walk:
 
 def _optional_input(walk: _Walk, inputs: List[int], index: int) -> Optional[np.ndarray]:
     return walk.g.constant(inputs[index]) if len(inputs) > index and inputs[index] >= 0 else None
+
+
+_QUANT_TYPES = {3: "uint8", 9: "int8"}
+
+
+def _activation_quant(g: _Graph, index: int, where: str) -> Optional[QParams]:
+    """An activation tensor's quantization, checked; None for a float tensor."""
+    ttype = g.tensor(index).Type()
+    if ttype in _FLOAT_TYPES:
+        return None
+    if ttype == 7:  # INT16
+        raise ValueError(f"{where}: int16 activations ({g.name(index)!r}) are not supported: "
+                         "only 8-bit (uint8, int8) quantized models")
+    if ttype not in _QUANT_TYPES:
+        raise ValueError(f"{where}: tensor {g.name(index)!r} has unsupported type #{ttype}")
+    q = g.quantization(index)
+    if q is None:
+        raise ValueError(f"{where}: tensor {g.name(index)!r} is integer without quantization parameters")
+    scale, zero_point, _ = q
+    if scale.size != 1 or zero_point.size != 1:
+        raise ValueError(f"{where}: activation {g.name(index)!r} has per-axis quantization")
+    try:
+        return QParams(float(np.float32(scale[0])), int(zero_point[0]), _QUANT_TYPES[ttype])
+    except ValueError as e:
+        raise ValueError(f"{where}: tensor {g.name(index)!r}: {e}") from None
+
+
+def _layer_quant(walk: _Walk, op_inputs: List[int], where: str, axis: int, layout: Callable[[np.ndarray], np.ndarray],
+                 out_channels: int) -> Optional[QuantizedLayer]:
+    """A convolution's integer parameters (weights through `layout`, as the float ones), checked
+    against its input and output; None in a float graph. axis: TFLite's output-channel axis."""
+    g = walk.g
+    inq = walk.last_quant
+    outq = _activation_quant(g, walk.output, where)
+    if inq is None and outq is None:
+        return None
+    if inq is None or outq is None:
+        raise ValueError(f"{where}: a float input with a quantized output (or the reverse) needs QUANTIZE "
+                         "or DEQUANTIZE between them")
+    if outq.dtype != inq.dtype:
+        raise ValueError(f"{where}: input is {inq.dtype} but output is {outq.dtype}")
+    w_index = op_inputs[1]
+    raw = g.raw(w_index)
+    if raw.dtype not in (np.uint8, np.int8):
+        raise ValueError(f"{where}: weight type {raw.dtype} in an integer layer (expected uint8 or int8)")
+    q = g.quantization(w_index)
+    if q is None:
+        raise ValueError(f"{where}: integer weights without quantization parameters")
+    scale, zero_point, q_axis = q
+    if scale.size not in (1, out_channels) or zero_point.size not in (1, scale.size):
+        raise ValueError(f"{where}: weight quantization has {scale.size} scales for {out_channels} output channels")
+    if scale.size > 1 and q_axis != axis:
+        raise ValueError(f"{where}: per-axis weight quantization on axis {q_axis}; TFLite quantizes "
+                         f"this operator per output channel, axis {axis}")
+    if not (np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError(f"{where}: weight quantization scale not positive ({scale.min():g})")
+    lo, hi = (0, 255) if raw.dtype == np.uint8 else (-128, 127)
+    if ((zero_point < lo) | (zero_point > hi)).any():
+        raise ValueError(f"{where}: weight zero point out of the {raw.dtype} range")
+    if raw.dtype == np.int8 and (zero_point != 0).any():
+        raise ValueError(f"{where}: int8 weights must have zero point 0 (TFLite's symmetric weights)")
+    bias = None
+    if len(op_inputs) > 2 and op_inputs[2] >= 0:
+        bias = g.raw(op_inputs[2])
+        if bias.dtype != np.int32 or bias.shape != (out_channels,):
+            raise ValueError(f"{where}: bias of an integer layer must be int32 [{out_channels}], "
+                             f"got {bias.dtype} {bias.shape}")
+        bias = bias.astype(np.int32)
+    return QuantizedLayer(output=outq, weight=np.ascontiguousarray(layout(raw)),
+                          weight_scale=scale.astype(np.float32), weight_zero_point=zero_point.astype(np.int32),
+                          bias=bias, tensor=walk.output)
+
+
+def _same_quant(walk: _Walk, where: str) -> QParams:
+    """The output quantization of an operator that keeps its input's (pooling, reshape)."""
+    assert walk.last_quant is not None
+    outq = _activation_quant(walk.g, walk.output, where)
+    if outq != walk.last_quant:
+        raise ValueError(f"{where}: output quantization {outq} differs from its input's {walk.last_quant}; "
+                         "this operator does not rescale")
+    return walk.last_quant
 
 
 def _conv(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -237,24 +335,30 @@ def _conv(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
     kh, kw = kernel.shape[1:3]
     same = opts.Padding() == 0  # Padding.SAME
     ops = walk.ops
+    layout: Callable[[np.ndarray], np.ndarray]
     if depthwise:
         if kernel.shape[0] != 1 or (kh, kw) != (3, 3):
             raise ValueError(f"{where}: depthwise weight shape {kernel.shape} is not [1, 3, 3, C]")
         if opts.DepthMultiplier() not in (0, 1):
             raise ValueError(f"{where}: depth multiplier {opts.DepthMultiplier()} is not 1")
         padding = walk.take_padding(same, stride)
-        ops.append(Op(LayerType.DWCONV3X3, where, kernel[0], bias, stride=stride, padding=padding,
+        layout = lambda k: k[0]  # noqa: E731
+        ops.append(Op(LayerType.DWCONV3X3, where, layout(kernel), bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (3, 3):
         padding = walk.take_padding(same, stride)
-        ops.append(Op(LayerType.CONV3X3, where, kernel.transpose(1, 2, 3, 0), bias, stride=stride, padding=padding,
+        layout = lambda k: k.transpose(1, 2, 3, 0)  # noqa: E731
+        ops.append(Op(LayerType.CONV3X3, where, layout(kernel), bias, stride=stride, padding=padding,
                       activation=activation))
     elif (kh, kw) == (1, 1):
         if any(walk.pending_pad):
             raise ValueError(f"{where}: a padded 1x1 convolution is not part of MobileNet v1")
-        ops.append(Op(LayerType.CONV1X1, where, kernel[:, 0, 0, :].T, bias, stride=stride, activation=activation))
+        layout = lambda k: k[:, 0, 0, :].T  # noqa: E731
+        ops.append(Op(LayerType.CONV1X1, where, layout(kernel), bias, stride=stride, activation=activation))
     else:
         raise ValueError(f"{where}: a {kh}x{kw} convolution is not part of MobileNet v1")
+    axis = 3 if depthwise else 0
+    _record_quant(walk, _layer_quant(walk, inputs, where, axis, layout, kernel.shape[axis]))
     if LAYER_KINDS[ops[-1].kind].spatial:
         top, left, bottom, right = ops[-1].padding
         walk.h, walk.w = (walk.h + top + bottom - 3) // stride + 1, (walk.w + left + right - 3) // stride + 1
@@ -270,11 +374,29 @@ def _fully_connected(walk: _Walk, op: Any, name: str, inputs: List[int], where: 
         raise ValueError(f"{where}: weight shape {kernel.shape} is not [out, in]")
     bias = _optional_input(walk, inputs, 2)
     walk.ops.append(Op(LayerType.FC, where, kernel.T, bias, activation=activation))
+    _record_quant(walk, _layer_quant(walk, inputs, where, 0, lambda k: k.T, kernel.shape[0]))
 
 
-def _global_pool(walk: _Walk, where: str) -> None:
+def _record_quant(walk: _Walk, quant: Optional[QuantizedLayer]) -> None:
+    """Keeps an op's integer parameters (parallel to walk.ops) in a quantized graph."""
+    if quant is None:
+        return
+    walk.quant.append(quant)
+    walk.last_quant = quant.output
+
+
+def _global_pool(walk: _Walk, where: str, mean: bool = False) -> None:
     walk.ops.append(Op(LayerType.AVGPOOL, where))
     walk.pooled, walk.h, walk.w = True, 1, 1
+    if walk.last_quant is None:
+        return
+    if mean:  # TFLite's quantized MEAN rescales to its output's scale
+        outq = _activation_quant(walk.g, walk.output, where)
+        if outq is None or outq.dtype != walk.last_quant.dtype:
+            raise ValueError(f"{where}: a quantized MEAN's output must have its input's type")
+    else:
+        outq = _same_quant(walk, where)
+    _record_quant(walk, QuantizedLayer(output=outq, tensor=walk.output, mean=mean))
 
 
 def _average_pool(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
@@ -291,12 +413,14 @@ def _mean(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> Non
     axes = sorted(int(a) for a in walk.g.raw(inputs[1]).reshape(-1)) if len(inputs) > 1 else []
     if walk.pooled or axes != [1, 2]:
         raise ValueError(f"{where}: only a mean over the spatial axes is supported")
-    _global_pool(walk, where)
+    _global_pool(walk, where, mean=True)
 
 
 def _reshape(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
     if (walk.h, walk.w) != (1, 1):
         raise ValueError(f"{where}: reshaping a {walk.h}x{walk.w} map is not part of MobileNet v1")
+    if walk.last_quant is not None:
+        _same_quant(walk, where)
     for index in inputs[1:]:  # RESHAPE's target shape: a constant, or the dynamic-batch tail's
         if index >= 0 and index not in walk.shape_tensors and not walk.g.has_data(index):
             raise ValueError(f"{where}: the target shape {walk.g.name(index)!r} is neither a constant nor "
@@ -317,6 +441,8 @@ def _pad(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None
     if n0 or n1 or c0 or c1:
         raise ValueError(f"{where}: padding the batch or channel axis is not part of MobileNet v1")
     walk.pending_pad = (top, left, bottom, right)
+    if walk.last_quant is not None:
+        _same_quant(walk, where)  # a quantized PAD pads with the zero point: TFLite's padding of the convolution
 
 
 def _shape_computation(walk: _Walk, op: Any, name: str, inputs: List[int], current: int, where: str) -> int:
@@ -342,54 +468,84 @@ def _softmax(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> 
     if opts.Beta() != 1.0:
         raise ValueError(f"{where}: softmax with beta {opts.Beta()} is not supported")
     walk.softmax_seen = True
+    if walk.last_quant is not None:
+        outq = _activation_quant(walk.g, walk.output, where)
+        if outq is None or outq.dtype != walk.last_quant.dtype:
+            raise ValueError(f"{where}: a quantized softmax's output must have its input's type")
+        if outq.scale != 1.0 / 256 or outq.zero_point != outq.qmin:
+            raise ValueError(f"{where}: a quantized softmax's output must have scale 1/256 and zero point "
+                             f"{outq.qmin}, got {outq.scale:g} and {outq.zero_point}")
+        walk.softmax_quant, walk.softmax_tensor = outq, walk.output
+        walk.last_quant = outq
 
 
-def _passthrough(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
-    pass  # QUANTIZE / DEQUANTIZE: float <-> integer conversions at the edges of a quantized graph
+def _recast(inq: QParams, outq: QParams, where: str) -> None:
+    """A QUANTIZE between uint8 and int8 at an edge of the graph must only move the zero point by 128
+    (the same values; TFLite's requantization by 1.0 is then exact)."""
+    if inq.dtype == outq.dtype or inq.scale != outq.scale or abs(inq.zero_point - outq.zero_point) != 128:
+        raise ValueError(f"{where}: a QUANTIZE from {inq} to {outq} rescales; only uint8 <-> int8 with the same "
+                         "scale (zero points 128 apart) is supported at the graph's edges")
+
+
+def _quantize(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
+    """QUANTIZE at the start of a quantized graph (of a float input, or uint8 to int8), or after the
+    softmax (int8 to uint8): TFLiteConverter's float and uint8 input / output files."""
+    outq = _activation_quant(walk.g, walk.output, where)
+    inq = walk.last_quant
+    if outq is None:
+        raise ValueError(f"{where}: QUANTIZE to a float tensor")
+    if not walk.ops and not walk.quant:
+        if inq is None:
+            walk.float_input = True
+        else:
+            _recast(inq, outq, where)
+            walk.io_input = inq
+        walk.input_quant = walk.last_quant = outq
+        return
+    if walk.softmax_seen and inq is not None and walk.io_output is None:
+        _recast(inq, outq, where)
+        walk.io_output = outq
+        return
+    raise ValueError(f"{where}: a QUANTIZE inside the graph is not supported (only at its input and output)")
+
+
+def _dequantize(walk: _Walk, op: Any, name: str, inputs: List[int], where: str) -> None:
+    """DEQUANTIZE: of float16 weights (a constant: not on the data path), or of the final output."""
+    if walk.last_quant is None:
+        raise ValueError(f"{where}: DEQUANTIZE of a float tensor")
+    walk.float_output = True
 
 
 _HANDLERS: Dict[str, Callable[[_Walk, object, str, List[int], str], None]] = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _conv, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _average_pool, "MEAN": _mean, "RESHAPE": _reshape, "SQUEEZE": _reshape,
-    "SOFTMAX": _softmax, "QUANTIZE": _passthrough, "DEQUANTIZE": _passthrough, "PAD": _pad, "PADV2": _pad,
+    "SOFTMAX": _softmax, "QUANTIZE": _quantize, "DEQUANTIZE": _dequantize, "PAD": _pad, "PADV2": _pad,
 }
 _SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK")
 
 
-def _input_scheme(g: _Graph, graph: Any) -> Tuple[Preprocessing, str, Optional[Dict[str, Any]]]:
-    """(preprocessing, source, quantization) from the input tensor's type: a uint8 input's quantization
-    is its scaling; quantization is None for a float model."""
+def _input_scheme(g: _Graph, graph: Any, quant: Optional[Quantization]) -> Tuple[Preprocessing, str]:
+    """(preprocessing, source) from the input tensor's type: a uint8 input's quantization is its scaling."""
     in_type = g.tensor(int(graph.Inputs(0))).Type()
     if in_type == 0:  # FLOAT32
-        return TENSORFLOW, "tflite", None
+        return TENSORFLOW, "tflite" if quant is None else "tflite (quantized, float input)"
+    assert quant is not None
     # uint8 input q means real = (q - zero_point) * scale, i.e. mean zp/255, std 1/(255 scale).
-    q = g.quantization(int(graph.Inputs(0)))
-    if q is None:
-        raise ValueError("integer input without quantization parameters")
-    scale, zero_point = float(q[0].reshape(-1)[0]), float(q[1].reshape(-1)[0])
-    if not scale > 0:
-        raise ValueError(f"input quantization scale {scale} is not positive")
-    mean = zero_point / 255.0
+    scale, zero_point = quant.input.scale, quant.input.zero_point
+    offset = 0 if quant.input.dtype == "uint8" else 128  # an int8 input holds pixel - 128
+    mean = (zero_point + offset) / 255.0
     pre = Preprocessing(mean=(mean,) * 3, std=(1.0 / (255.0 * scale),) * 3,
-                        note=f"TFLite uint8 input: real = (q - {zero_point:g}) * {scale:g}, whole image, bilinear")
-    quantization: Dict[str, Any] = {"scheme": "tflite", "input_dtype": _INT_TYPES[in_type].__name__,
-                                    "input_scale": scale, "input_zero_point": zero_point}
-    return pre, "tflite (quantized; weights dequantized, activations float32)", quantization
+                        note=f"TFLite {quant.input.dtype} input: real = (q - {zero_point:g}) * {scale:g}, "
+                             "whole image, bilinear")
+    return pre, f"tflite (quantized: {quant.scheme})"
 
 
-def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None) -> ModelData:
-    """(layers, params, attributes) of a TFLite MobileNet v1 (the file fixes the input size: resolution
-    is not used, and load refuses one that differs). Each operator is read by its handler in _HANDLERS."""
-    g = _Graph(data)
+def _walk(g: _Graph, height: int, width: int, what: str) -> _Walk:
+    """Every operator of g's subgraph 0 through its handler."""
     graph = g.graph
-    if graph.InputsLength() != 1:
-        raise ValueError(f"expected one input tensor, found {graph.InputsLength()}")
     current = int(graph.Inputs(0))
-    in_shape = g.shape(current)
-    if len(in_shape) != 4 or in_shape[3] != 3:
-        raise ValueError(f"input shape {in_shape} is not [1, H, W, 3]")
-    height, width = in_shape[1], in_shape[2]
     walk = _Walk(g, height, width)
+    walk.last_quant = walk.input_quant = _activation_quant(g, current, f"{what} input")
     operators = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
@@ -415,6 +571,7 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
         handler = _HANDLERS.get(name)
         if handler is None:
             raise ValueError(f"{where}: operator {name} is not part of MobileNet v1")
+        walk.output = outputs[0]
         handler(walk, op, name, inputs, where)
         current = outputs[0]
     if graph.OutputsLength() != 1 or int(graph.Outputs(0)) != current:
@@ -422,10 +579,82 @@ def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None)
         raise ValueError(f"the graph's outputs {names} are not the end of its data path ({g.name(current)!r})")
     if any(walk.pending_pad):
         raise ValueError("a PAD op is not followed by a convolution")
+    return walk
 
-    layers, params = assemble(walk.ops, height, width, "TFLite model")
-    pre, source, quantization = _input_scheme(g, graph)
-    labels = _labels_from_metadata(data, layers[-1].out_shape[2])
+
+def _quantization(walk: _Walk, layers: Tuple[Any, ...]) -> Optional[Quantization]:
+    """The network's Quantization from a walk over a quantized graph (None for a float graph)."""
+    if walk.input_quant is None:
+        if walk.quant:
+            raise ValueError("quantized layers after a float input without QUANTIZE")
+        return None
+    if len(walk.quant) != len(layers):
+        raise ValueError(f"{len(walk.quant)} quantized operators for {len(layers)} layers: "
+                         "a graph mixing float and integer layers is not supported")
+    dtypes = {q.output.dtype for q in walk.quant}
+    if len(dtypes) != 1 or walk.input_quant.dtype not in dtypes:
+        raise ValueError(f"activations of several types ({sorted(dtypes | {walk.input_quant.dtype})}) in one graph")
+    dtype = dtypes.pop()
+    scheme = "per-tensor uint8" if dtype == "uint8" else "per-channel int8"
+    return Quantization(scheme, walk.input_quant, {layer.name: q for layer, q in zip(layers, walk.quant)},
+                        softmax=walk.softmax_quant, softmax_tensor=walk.softmax_tensor,
+                        io_input=walk.io_input, io_output=walk.io_output,
+                        extra={"float_input": walk.float_input, "float_output": walk.float_output})
+
+
+def read(data: bytes, source: str, resolution: Optional[Tuple[int, int]] = None,
+         head: Optional[bytes] = None) -> ModelData:
+    """(layers, params, attributes) of a TFLite MobileNet v1 (the file fixes the input size: resolution
+    is not used, and load refuses one that differs). Each operator is read by its handler in _HANDLERS.
+
+    head: a second TFLite file that continues this one (a feature extractor ending at the pooling,
+    then a head that starts from the embedding: classifier, reshape, softmax); its input must be
+    this file's output, with the same quantization."""
+    g = _Graph(data)
+    graph = g.graph
+    if graph.InputsLength() != 1:
+        raise ValueError(f"expected one input tensor, found {graph.InputsLength()}")
+    in_shape = g.shape(int(graph.Inputs(0)))
+    if len(in_shape) != 4 or in_shape[3] != 3:
+        raise ValueError(f"input shape {in_shape} is not [1, H, W, 3]")
+    height, width = in_shape[1], in_shape[2]
+    walk = _walk(g, height, width, "model")
+    if head is not None:
+        walk = _join_head(walk, head)
+    layers, params = assemble(walk.ops, height, width, "TFLite model", features_only=head is None)
+    quant = _quantization(walk, layers)
+    pre, source = _input_scheme(g, graph, quant)
+    labels = _labels_from_metadata(head if head is not None else data, layers[-1].out_shape[2])
     channels = layers[0].out_shape[2]
     return layers, params, {"alpha": channels / 32.0, "preprocessing": pre, "labels": labels, "source": source,
-                            "quantization": quantization}
+                            "quantization": quant}
+
+
+def _join_head(walk: _Walk, data: bytes) -> _Walk:
+    """The walk over a feature extractor continued by a head file's operators."""
+    if not walk.pooled or walk.softmax_seen or walk.ops[-1].kind != LayerType.AVGPOOL:
+        raise ValueError("a head can only continue a feature extractor that ends at the global pooling")
+    g = _Graph(data)
+    graph = g.graph
+    if graph.InputsLength() != 1:
+        raise ValueError(f"head: expected one input tensor, found {graph.InputsLength()}")
+    in_shape = g.shape(int(graph.Inputs(0)))
+    last_weight = walk.ops[-2].weight if len(walk.ops) > 1 else None
+    channels = last_weight.shape[-1] if last_weight is not None else -1
+    if int(np.prod(in_shape)) != channels:
+        raise ValueError(f"head: its input shape {in_shape} does not take the {channels}-wide embedding")
+    head_walk = _walk(g, 1, 1, "head")
+    if head_walk.input_quant != walk.last_quant:
+        raise ValueError(f"head: its input quantization {head_walk.input_quant} differs from the "
+                         f"feature extractor's output {walk.last_quant}")
+    if any(op.kind == LayerType.AVGPOOL for op in head_walk.ops) or not head_walk.ops:
+        raise ValueError("head: expected the classifier after the pooling, found no layer or another pooling")
+    head_walk.pooled = True
+    for op in head_walk.ops:
+        op.where = f"head {op.where}"
+    walk.ops.extend(head_walk.ops)
+    walk.quant.extend(head_walk.quant)
+    walk.softmax_seen = head_walk.softmax_seen
+    walk.softmax_quant, walk.softmax_tensor = head_walk.softmax_quant, head_walk.softmax_tensor
+    walk.float_output = head_walk.float_output
+    return walk

@@ -1,0 +1,357 @@
+"""Integer inference bit-exact to LiteRT's reference kernels (OpResolverType.BUILTIN_REF), every
+intermediate tensor: the NumPy oracle (mobilenet.reference.forward_int8) and the engine."""
+import os
+
+import numpy as np
+import pytest
+
+import mobilenet
+from mobilenet import quantization as qz, reference
+from mobilenet.io import tflite as tflite_reader
+
+from model_files import QUANT_TFLITES, shared_models
+
+IMAGES = ("chelsea", "coffee", "astronaut", "rocket")
+EMBEDDING = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
+HEAD = "mobilenet_v1_1.0_224_quant_head_layers.tflite"
+
+
+@pytest.fixture(scope="module")
+def models():
+    pytest.importorskip("tflite")
+    return shared_models()
+
+
+def reference_interpreter(path):
+    litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                 reason="LiteRT (ai-edge-litert) runs the reference kernels")
+    it = litert.Interpreter(model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+                            experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    return it
+
+
+def run(it, x):
+    detail = it.get_input_details()[0]
+    it.set_tensor(detail["index"], x.reshape(detail["shape"]).astype(detail["dtype"]))
+    it.invoke()
+
+
+def inputs(models, size, count_random=2, seed=0):
+    """The four test images, then random uint8 images: (name, [1, size, size, 3] uint8)."""
+    images = np.load(models / "test_inputs.npz")
+    rng = np.random.default_rng(seed + size)
+    out = [(name, images[f"{name}_{size}"][None]) for name in IMAGES]
+    out += [(f"random{i}", rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)) for i in range(count_random)]
+    return out
+
+
+def read(path):
+    layers, _, attributes = tflite_reader.read(path.read_bytes(), str(path))
+    return layers, attributes["quantization"]
+
+
+def assert_layers_match(it, layers, quant, outputs, where):
+    for layer, y in zip(layers, outputs):
+        expected = it.get_tensor(quant.layers[layer.name].tensor).reshape(y.shape)
+        diff = np.abs(expected.astype(np.int64) - y.astype(np.int64))
+        assert diff.max() == 0, f"{where}: {layer.name}: {np.count_nonzero(diff)} values differ, up to {diff.max()} LSB"
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_oracle_every_tensor_matches_reference_kernels(models, name):
+    layers, quant = read(models / name)
+    assert quant.scheme == "per-tensor uint8" and quant.softmax is not None
+    it = reference_interpreter(models / name)
+    for image, x in inputs(models, QUANT_TFLITES[name]):
+        run(it, x)
+        outputs = reference.forward_int8(layers, quant, x, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"{name} {image}")
+        expected = it.get_tensor(quant.softmax_tensor).reshape(outputs[-1].shape)
+        np.testing.assert_array_equal(outputs[-1], expected, err_msg=f"{name} {image}: softmax")
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_oracle_matches_stored_reference_outputs(models, name):
+    layers, quant = read(models / name)
+    stored = np.load(models / "expected_outputs.npz")
+    for image, x in inputs(models, QUANT_TFLITES[name], count_random=0):
+        out = reference.forward_int8(layers, quant, x)
+        np.testing.assert_array_equal(out[0], stored[f"{name}|{image}|raw_uint8|builtin_ref"])
+
+
+def test_oracle_embedding_and_head_match_reference_kernels(models):
+    layers, quant = read(models / EMBEDDING)
+    assert quant.softmax is None and layers[-1].type == "avgpool"
+    it = reference_interpreter(models / EMBEDDING)
+    head_it = reference_interpreter(models / HEAD)
+    joined, joined_quant = tflite_reader.read((models / EMBEDDING).read_bytes(), EMBEDDING,
+                                              head=(models / HEAD).read_bytes())[0::2]
+    joined_quant = joined_quant["quantization"]
+    assert [layer.name for layer in joined][-2:] == ["avgpool", "fc"]
+    stored = np.load(models / "expected_1.0_224_quant.npz")
+    for image, x in inputs(models, 224, count_random=1):
+        run(it, x)
+        outputs = reference.forward_int8(layers, quant, x, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"embedding {image}")
+        run(head_it, outputs[-1])
+        probs = reference.forward_int8(joined, joined_quant, x)
+        np.testing.assert_array_equal(probs.reshape(-1), head_it.get_output_details() and
+                                      head_it.get_tensor(head_it.get_output_details()[0]["index"]).reshape(-1))
+        if image in IMAGES:
+            np.testing.assert_array_equal(outputs[-1].reshape(-1), stored[f"{image}|embedding_uint8|builtin_ref"])
+            np.testing.assert_array_equal(probs.reshape(-1), stored[f"{image}|probs_uint8|builtin_ref"])
+
+
+# ------------------------------------------------------------------ the arithmetic's pieces
+
+def test_quantize_multiplier_round_trips():
+    for real in (1e-6, 0.00683765672147274, 0.5, 0.999999999, 1.0, 3.7):
+        q, shift = qz.quantize_multiplier(real)
+        assert (1 << 30) <= q < (1 << 31)
+        assert abs(q * 2.0 ** (shift - 31) - real) <= real * 2.0 ** -30
+    assert qz.quantize_multiplier(0.0) == (0, 0)
+
+
+def test_rounding_divide_by_pot_rounds_halves_away_from_zero():
+    x = np.array([5, -5, 6, -6, 7, -7, 0])
+    np.testing.assert_array_equal(qz.rounding_divide_by_pot(x, 1), [3, -3, 3, -3, 4, -4, 0])
+    np.testing.assert_array_equal(qz.rounding_divide_by_pot(x, 2), [1, -1, 2, -2, 2, -2, 0])
+
+
+def test_saturating_rounding_doubling_high_mul_saturates_the_one_overflow():
+    assert qz.saturating_rounding_doubling_high_mul(qz.INT32_MIN, qz.INT32_MIN) == qz.INT32_MAX
+    assert qz.saturating_rounding_doubling_high_mul(1 << 30, 1 << 30) == 1 << 29
+
+
+def test_softmax_is_close_to_the_real_softmax():
+    rng = np.random.default_rng(1)
+    logits = rng.integers(0, 256, (3, 1001)).astype(np.uint8)
+    out = qz.QParams(1 / 256, 0, "uint8")
+    q = qz.softmax(logits, 0.1, out)
+    real = reference.softmax(logits.astype(np.float64) * 0.1)
+    assert np.abs(out.dequantize(q) - real).max() <= 1.5 / 256
+
+
+def test_qparams_refuse_bad_values():
+    with pytest.raises(ValueError, match="scale"):
+        qz.QParams(0.0, 0, "uint8")
+    with pytest.raises(ValueError, match="scale"):
+        qz.QParams(-1.0, 0, "uint8")
+    with pytest.raises(ValueError, match="zero point"):
+        qz.QParams(0.1, 300, "uint8")
+    with pytest.raises(ValueError, match="zero point"):
+        qz.QParams(0.1, -129, "int8")
+    with pytest.raises(ValueError, match="uint8 or int8"):
+        qz.QParams(0.1, 0, "int16")
+
+
+def test_quantize_and_dequantize_as_tflite():
+    p = qz.QParams(0.5, 10, "uint8")
+    np.testing.assert_array_equal(p.quantize(np.array([0.25, -0.25, 1000.0, -1000.0])), [11, 9, 255, 0])
+    np.testing.assert_allclose(p.dequantize(np.array([10, 12], np.uint8)), [0.0, 1.0])
+    assert mobilenet.precision.PRECISIONS[1] == "int8"
+
+
+# ------------------------------------------------------------------ the engine (Precision::Int8)
+
+def batch_of(models, size, seed=3):
+    """The four test images and two random ones, as one (6, size, size, 3) uint8 batch."""
+    return np.concatenate([x for _, x in inputs(models, size, count_random=2, seed=seed)])
+
+
+@pytest.mark.parametrize("isa", mobilenet._core.supported_isas())
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_engine_matches_oracle_bit_for_bit(models, name, isa):
+    net = mobilenet.load(models / name, isa=isa, threads=1)
+    assert net.precision == "int8" and net.quantization.scheme == "per-tensor uint8"
+    assert all(kernel.startswith("int8_") for kernel in net.kernel_names)
+    x = batch_of(models, QUANT_TFLITES[name])
+    expected = reference.forward_int8(net.layers, net.quantization, x)
+    got = net(x, quantized_output=True)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, expected)
+    net.set_threads(2)
+    np.testing.assert_array_equal(net(x, quantized_output=True), expected)
+    np.testing.assert_array_equal(net(x[:1], quantized_output=True), expected[:1])
+
+
+def test_engine_every_layer_matches_reference_kernels(models):
+    """The engine's layer outputs, run as prefixes of the network, against LiteRT's tensors."""
+    name = "mobilenet_v1_0.25_128_quant.tflite"
+    net = mobilenet.load(models / name, threads=1)
+    it = reference_interpreter(models / name)
+    x = batch_of(models, 128)[:1]
+    run(it, x)
+    for end in range(1, len(net.layers) + 1):
+        layers = net.layers[:end]
+        engine = mobilenet.model.engine_specs_int8(layers, net.quantization)
+        prefix = mobilenet._core.Network(engine, threads=1, precision=mobilenet._core.Precision.INT8)
+        got = prefix.forward_int8(x)
+        expected = it.get_tensor(net.quantization.layers[layers[-1].name].tensor).reshape(got.shape)
+        np.testing.assert_array_equal(got, expected, err_msg=layers[-1].name)
+
+
+def test_float_input_is_quantized_as_tflite(models):
+    name = "mobilenet_v1_0.5_160_quant.tflite"
+    net = mobilenet.load(models / name)
+    images = batch_of(models, 160)
+    x = np.concatenate([mobilenet.preprocess(image, net) for image in images])
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(net.quantization.input.quantize(x), images)
+    np.testing.assert_array_equal(net(x, quantized_output=True), net(images, quantized_output=True))
+    probs = net(x)
+    assert probs.dtype == np.float32 and probs.shape == (6, 1001)
+    np.testing.assert_array_equal(probs, net(images, quantized_output=True).astype(np.float32) / 256)
+    nchw = net(images.transpose(0, 3, 1, 2), layout="NCHW", quantized_output=True)
+    np.testing.assert_array_equal(nchw, net(images, quantized_output=True))
+    stored = np.load(models / "expected_outputs.npz")
+    for i, image in enumerate(IMAGES):
+        np.testing.assert_array_equal(net(images[i:i + 1], quantized_output=True)[0],
+                                      stored[f"{name}|{image}|raw_uint8|builtin_ref"])
+
+
+def test_int8_input_errors_name_the_problem(models):
+    net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite")
+    with pytest.raises(TypeError, match="uint8"):
+        net(np.zeros((1, 128, 128, 3), np.int8))
+    with pytest.raises(ValueError, match="does not match"):
+        net(np.zeros((1, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        net(np.full((1, 128, 128, 3), np.nan, np.float32))
+    float_net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", precision="float32")
+    with pytest.raises(ValueError, match="int8 networks"):
+        float_net(np.zeros((1, 128, 128, 3), np.float32), quantized_output=True)
+
+
+def test_embedding_alone_and_joined_with_its_head(models):
+    stored = np.load(models / "expected_1.0_224_quant.npz")
+    images = np.concatenate([x for _, x in inputs(models, 224, count_random=0)])
+    features = mobilenet.load(models / EMBEDDING, threads=2)
+    assert features.layers[-1].type == "avgpool" and features.num_classes == 1024
+    embedding = features(images, quantized_output=True)
+    assert embedding.shape == (4, 1024) and embedding.dtype == np.uint8
+    full = mobilenet.load(models / EMBEDDING, head=models / HEAD, threads=2)
+    assert full.num_classes == 1001 and [layer.type for layer in full.layers][-2:] == ["avgpool", "fc"]
+    probs = full(images, quantized_output=True)
+    for i, image in enumerate(IMAGES):
+        np.testing.assert_array_equal(embedding[i], stored[f"{image}|embedding_uint8|builtin_ref"])
+        np.testing.assert_array_equal(probs[i], stored[f"{image}|probs_uint8|builtin_ref"])
+        xnnpack = stored[f"{image}|embedding_uint8|xnnpack"].astype(int)
+        print(f"{image}: XNNPACK's embedding differs from the reference by up to "
+              f"{np.abs(xnnpack - embedding[i].astype(int)).max()} LSB")
+    np.testing.assert_allclose(features(images), features.quantization.output.dequantize(embedding))
+
+
+def test_head_must_continue_a_feature_extractor(models, tmp_path):
+    with pytest.raises(ValueError, match="feature extractor"):
+        mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", head=models / HEAD)
+    with pytest.raises(FileNotFoundError):
+        mobilenet.load(models / EMBEDDING, head=tmp_path / "missing.tflite")
+
+
+def test_int8_and_float32_precisions_of_one_file(models):
+    name = "mobilenet_v1_0.25_128_quant.tflite"
+    net = mobilenet.load(models / name)
+    assert net.precision == "int8" and "per-tensor uint8" in repr(net.quantization)
+    as_float = net.with_precision("float32")
+    assert as_float.precision == "float32" and as_float.quantization is None
+    x = np.concatenate([mobilenet.preprocess(image, net) for image in batch_of(models, 128)])
+    # Dequantized weights in float32 stay close to the integer network.
+    assert np.abs(as_float(x) - net(x)).max() < 0.25
+    clone = net.copy()
+    assert clone.precision == "int8"
+    np.testing.assert_array_equal(clone(x), net(x))
+
+
+# ------------------------------------------------------------------ TFLiteConverter's per-channel int8 files
+
+TFCONV = {"int8": 160, "int8_uint8_io": 160, "int8_float_io": 160, "int8@161": 161}
+
+
+def tfconv_path(models, variant):
+    name, _, size = variant.partition("@")
+    return models / "converted" / f"tfconv_mobilenet_0.5_{size or 160}_{name}.tflite"
+
+
+def tfconv_inputs(models, size, detail, count=3):
+    """The stored inputs (float, as Keras saw them), in the file's input type as a TFLite user gives them."""
+    x = np.load(models / "converted" / f"tfconv_mobilenet_0.5_{size}.expected.npz")["x"][:count]
+    if detail["dtype"] == np.float32:
+        return x
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+
+
+@pytest.mark.parametrize("variant", sorted(TFCONV))
+def test_per_channel_int8_files_match_reference_kernels(models, variant):
+    path = tfconv_path(models, variant)
+    layers, quant = read(path)
+    assert quant.scheme == "per-channel int8" and any(q.mean for q in quant.layers.values())
+    it = reference_interpreter(path)
+    detail = it.get_input_details()[0]
+    x = tfconv_inputs(models, TFCONV[variant], detail)
+    net = mobilenet.load(path, threads=2)
+    assert net.precision == "int8"
+    for i in range(len(x)):
+        run(it, x[i:i + 1])
+        xq = quant.input.quantize(x[i:i + 1]) if x.dtype == np.float32 else x[i:i + 1]
+        outputs = reference.forward_int8(layers, quant, xq, intermediates=True)
+        assert_layers_match(it, layers, quant, outputs, f"{variant} image {i}")
+        expected = it.get_tensor(it.get_output_details()[0]["index"])
+        ours = net(x[i:i + 1], quantized_output=x.dtype != np.float32)
+        if x.dtype == np.float32:  # float output: the file's DEQUANTIZE
+            np.testing.assert_array_equal(quant.output.dequantize(outputs[-1]), expected)
+        else:
+            np.testing.assert_array_equal(outputs[-1], expected)
+        np.testing.assert_array_equal(ours, expected)
+
+
+def test_per_channel_int8_matches_stored_reference_outputs(models):
+    stored = np.load(models / "converted" / "tfconv_mobilenet_0.5_160.expected.npz")
+    for variant in ("int8", "int8_uint8_io", "int8_float_io"):
+        path = tfconv_path(models, variant)
+        net = mobilenet.load(path)
+        x = stored["x"]
+        if variant == "int8_float_io":
+            np.testing.assert_array_equal(net(x), stored[f"{variant}|tflite_ref"])
+        else:
+            detail = {"dtype": np.int8 if variant == "int8" else np.uint8,
+                      "quantization": ((net.quantization.io_input or net.quantization.input).scale,
+                                       (net.quantization.io_input or net.quantization.input).zero_point)}
+            xq = tfconv_inputs(models, 160, detail, count=len(x))
+            np.testing.assert_array_equal(net(xq, quantized_output=True), stored[f"{variant}|tflite_ref"])
+
+
+def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
+    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, never the
+    saturating vpmaddubsw), bit for bit the oracle's, in a process of their own."""
+    import subprocess
+    import sys
+    script = tmp_path / "no_dot.py"
+    script.write_text(
+        "import sys, numpy as np, mobilenet\n"
+        "from mobilenet import reference\n"
+        "net = mobilenet.load(sys.argv[1], threads=1)\n"
+        "x = np.random.default_rng(5).integers(0, 256, (3,) + net.input_shape, dtype=np.uint8)\n"
+        "expected = reference.forward_int8(net.layers, net.quantization, x)\n"
+        "for isa in mobilenet._core.supported_isas():\n"
+        "    other = mobilenet.load(sys.argv[1], threads=1, isa=isa)\n"
+        "    assert not any('vnni' in k for k in other.kernel_names), other.kernel_names\n"
+        "    np.testing.assert_array_equal(other(x, quantized_output=True), expected)\n"
+        "print('ok')\n")
+    env = dict(os.environ, MOBILENET_INT8_DOT="off")
+    done = subprocess.run([sys.executable, str(script), str(models / "mobilenet_v1_0.25_128_quant.tflite")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+
+
+def test_int8_networks_profile(models):
+    net = mobilenet.load(models / "mobilenet_v1_0.25_128_quant.tflite", threads=1)
+    x = batch_of(models, 128)[:1]
+    report = net.profile(x, runs=3, warmup=1)
+    assert [row.kernel for row in report.rows] == net.kernel_names
+    assert report.layer_ms.shape == (3, len(net.layers)) and (report.total_ms > 0).all()
+    np.testing.assert_array_equal(report.output, net(x))
+    assert "int8_conv1x1" in str(report)
