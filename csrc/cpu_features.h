@@ -17,4 +17,15 @@ Isa best_isa();
 Isa isa_from_environment();
 Isa parse_isa(const std::string& name);
 
+// Features beyond an instruction set's baseline that kernels of a narrower
+// precision need (bfloat16, float16), detected once.
+enum class CpuFeature : int {
+  Avx512Bf16 = 0,  // x86: vdpbf16ps, vcvtne2ps2bf16 (with usable AVX-512 state)
+  ArmBf16 = 1,     // AArch64 FEAT_BF16: bfdot, bfmmla (hwcap2 bf16)
+  ArmFp16 = 2,     // AArch64 FEAT_FP16: half-precision arithmetic (hwcap fphp and asimdhp)
+};
+bool cpu_has(CpuFeature feature);
+// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp".
+const char* cpu_feature_name(CpuFeature feature);
+
 }  // namespace mobilenet

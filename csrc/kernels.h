@@ -89,6 +89,26 @@ struct GemmArgs {
   int layer_rows;
 };
 
+// The widest k the bf16 GEMM takes (it rounds a few rows of A to bf16 at a
+// time on its stack); the plan runs wider layers in float32.
+constexpr int kGemmBf16MaxK = 8192;
+
+// bfloat16 (Precision::BFloat16): C[m x n] = A[m x k] * B + bias, clamped, with
+// A read as float32 and rounded to bf16 (bf16.h) as the kernel reads it, B
+// rounded to bf16 once at load by pack_gemm_weights_bf16, products summed in
+// float32 and C written in float32.
+struct GemmBf16Args {
+  const float* a;
+  int64_t lda;
+  const uint32_t* packed_b;  // pairs of bf16 along k (bf16_pair)
+  const float* bias;         // [n padded to kChannelPad], float32
+  float* c;
+  int64_t ldc;
+  int m, n, k;
+  Clamp clamp;
+  int layer_rows;  // as GemmArgs::layer_rows
+};
+
 struct KernelTable {
   Isa isa;
   const char* name;
@@ -126,6 +146,17 @@ struct KernelTable {
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
   bool (*all_finite)(const float* data, int64_t count);
+
+  // bfloat16. gemm_bf16 is null where this instruction set has no bf16
+  // kernels on this CPU (AVX-512 without AVX512_BF16, AVX2); the scalar one
+  // is the reference: it rounds as the hardware does and sums each pair of
+  // products in the order vdpbf16ps does, one float32 rounding per product.
+  // The panels are gemm_panel_width columns wide, as for gemm.
+  void (*gemm_bf16)(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+  // The tile of the layer's panels, e.g. "bf16gemm12x32".
+  const char* (*gemm_bf16_variant)(const GemmBf16Args& args);
+  // Whether gemm_bf16 runs on bf16 hardware instructions (not emulated).
+  bool bf16_native;
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -134,5 +165,12 @@ const KernelTable& kernel_table(Isa isa);
 // panel p holds B[:, p*w : (p+1)*w] as k rows of w floats.
 int64_t packed_gemm_size(int k, int n, int panel_width);
 void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed);
+
+// bfloat16: B [k x n] (row-major) rounded to bf16 into column panels of
+// `panel_width`, each row of a panel a pair of k rows (k padded to even with
+// zeros): panel p, pair q holds the words bf16_pair(B[2q][j], B[2q+1][j]) for
+// its w columns j. Sizes in 32-bit words.
+int64_t packed_gemm_bf16_words(int k, int n, int panel_width);
+void pack_gemm_weights_bf16(const float* b, int k, int n, int panel_width, uint32_t* packed);
 
 }  // namespace mobilenet

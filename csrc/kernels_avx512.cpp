@@ -8,4 +8,8 @@
 #define MBN_GEMM_MR 12
 #define MBN_GEMM_NR_VECS 2
 #define MBN_STEM_ACCUMULATORS 24
+#if defined(MBN_HAVE_AVX512_BF16)
+#define MBN_BF16_KERNELS_NS avx512_bf16
+#define MBN_BF16_CPU_FEATURE CpuFeature::Avx512Bf16
+#endif
 #include "kernels_impl.h"

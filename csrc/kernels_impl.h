@@ -10,6 +10,19 @@
 
 #include "kernels.h"
 
+#if defined(MBN_VEC_SCALAR)
+#include "bf16.h"  // the scalar reference rounds as the bf16 instructions do
+#elif defined(MBN_BF16_KERNELS_NS)
+// This table's bf16 kernels live in their own translation unit, compiled with
+// the bf16 instructions, and enter the table only where the CPU has them.
+namespace mobilenet {
+namespace MBN_BF16_KERNELS_NS {
+void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
+}  // namespace MBN_BF16_KERNELS_NS
+}  // namespace mobilenet
+#endif
+
 namespace mobilenet {
 namespace MBN_KERNEL_NS {
 
@@ -24,6 +37,9 @@ namespace {
 #include "kernels/gemm.h"
 #include "kernels/pool.h"
 #include "kernels/input_check.h"
+#if defined(MBN_VEC_SCALAR)
+#include "kernels/gemm_bf16.h"
+#endif
 
 }  // namespace
 
@@ -44,6 +60,19 @@ const KernelTable& table() {
       gemm,
       gemm_variant,
       all_finite,
+#if defined(MBN_VEC_SCALAR)
+      gemm_bf16,
+      gemm_bf16_variant,
+      false,
+#elif defined(MBN_BF16_KERNELS_NS)
+      cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel : nullptr,
+      cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant : nullptr,
+      cpu_has(MBN_BF16_CPU_FEATURE),
+#else
+      nullptr,
+      nullptr,
+      false,
+#endif
   };
   return t;
 }

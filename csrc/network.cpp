@@ -100,9 +100,10 @@ std::vector<Layer> validate(const std::vector<LayerSpec>& specs, int threads, Po
 }  // namespace
 
 // Validate, plan, pack: the plan decides each layer's kernel, which decides its weights' layout.
-Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse)
+Network::Network(std::vector<LayerSpec> specs, Isa isa, int threads, PointwiseBackend backend, bool fuse,
+                 Precision precision)
     : layers_(validate(specs, threads, backend)),
-      plan_(make_plan(layers_, kernel_table(isa), PlanOptions{backend, fuse, Precision::Float32})),
+      plan_(make_plan(layers_, kernel_table(isa), PlanOptions{backend, fuse, precision})),
       packed_(pack_layers(specs, layers_, plan_)),
       workspaces_(layers_, plan_),
       pool_(ThreadPool::create(threads)) {}
@@ -148,6 +149,13 @@ std::string Network::kernel_name(int index) const {
       g.n = s.out_c, g.k = s.in_c;
       g.lda = lp.in_stride, g.ldc = lp.out_stride;
       return op + "_" + kernels.gemm_variant(g) + "_" + isa;
+    }
+    case LayerKernel::PackedGemmBf16: {
+      GemmBf16Args g{};
+      g.m = g.layer_rows = layer.out_h * layer.out_w;
+      g.n = s.out_c, g.k = s.in_c;
+      g.lda = lp.in_stride, g.ldc = lp.out_stride;
+      return op + "_" + kernels.gemm_bf16_variant(g) + "_" + isa;
     }
   }
   return "unknown";

@@ -22,7 +22,10 @@ class Network {
  public:
   // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.
   // fuse: run large depthwise layers in bands straight into the next pointwise layer.
-  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true);
+  // precision: the network's (plan.h), refused with std::invalid_argument naming
+  // the CPU feature it needs where these kernels lack it.
+  Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true,
+          Precision precision = Precision::Float32);
 
   // input: batch images, NHWC or NCHW, dense. output: batch x output_size().
   // Any chain of layers runs; MobileNet's ends with a 1x1 map of class scores.

@@ -51,14 +51,28 @@ int fused_band_rows(const Layer& dw) {
   return static_cast<int>(std::clamp<int64_t>(kFuseBandBytes / (row_floats * 4), 1, dw.out_h));
 }
 
+// bfloat16: the GEMMs (1x1 and classifier: 95% of the multiply-adds) run on
+// bf16 weights and inputs with float32 sums. The stem, the depthwise layers
+// and the pooling stay float32: they are a few percent of the work, read
+// activations that the row pipeline and the fusion keep in cache, and
+// would gain no more than their conversions cost.
+void choose_bf16_kernel(const Layer& layer, const PlanOptions& options, LayerPlan& p) {
+  if (options.precision != Precision::BFloat16 || p.kernel != LayerKernel::PackedGemm) return;
+  if (layer.spec.in_c > kGemmBf16MaxK) return;  // too wide for the kernel's rounded rows: float32
+  p.kernel = LayerKernel::PackedGemmBf16;
+  p.precision = Precision::BFloat16;
+}
+
 // Pass 1: each layer's kernel and precision. The backend is chosen here, once.
-LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& options) {
-  MBN_CHECK(options.precision == Precision::Float32,
-            std::string("precision '") + precision_name(options.precision) + "' is not available yet");
+LayerPlans choose_kernels(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
+  const std::string unavailable = precision_unavailable(options.precision, kernels);
+  MBN_CHECK(unavailable.empty(), unavailable);
+  MBN_CHECK(options.precision == Precision::Float32 || options.backend == PointwiseBackend::Gemm,
+            std::string("precision '") + precision_name(options.precision) + "' runs on the gemm backend only");
   LayerPlans plans(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerPlan& p = plans[i];
-    p.precision = options.precision;
+    p.precision = Precision::Float32;
     switch (layers[i].spec.kind) {
       case LayerKind::Conv3x3: p.kernel = LayerKernel::Conv3x3; break;
       case LayerKind::DwConv3x3: p.kernel = LayerKernel::DwConv3x3; break;
@@ -68,6 +82,7 @@ LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& o
         break;
       case LayerKind::GlobalAvgPool: p.kernel = LayerKernel::GlobalAvgPool; break;
     }
+    choose_bf16_kernel(layers[i], options, p);
   }
   return plans;
 }
@@ -200,15 +215,40 @@ BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& pla
 const char* precision_name(Precision precision) {
   switch (precision) {
     case Precision::Float32: return "float32";
+    case Precision::BFloat16: return "bfloat16";
+    case Precision::Float16: return "float16";
   }
   return "unknown";
+}
+
+std::string precision_unavailable(Precision precision, const KernelTable& kernels) {
+  const std::string kernel_set = std::string(" (the ") + kernels.name + " kernels)";
+  switch (precision) {
+    case Precision::Float32: return "";
+    case Precision::BFloat16:
+      if (kernels.gemm_bf16 != nullptr) return "";
+      if (kernels.isa == Isa::Neon)
+        return std::string("precision 'bfloat16' needs the CPU feature '") + cpu_feature_name(CpuFeature::ArmBf16) +
+               "' (Armv8.6 BF16), which this CPU lacks" + kernel_set;
+      if (kernels.isa == Isa::Avx512)
+        return std::string("precision 'bfloat16' needs the CPU feature '") + cpu_feature_name(CpuFeature::Avx512Bf16) +
+               "' (vdpbf16ps), which this CPU or build lacks" + kernel_set;
+      return std::string("precision 'bfloat16' needs the avx512 kernels on a CPU with '") +
+             cpu_feature_name(CpuFeature::Avx512Bf16) + "'" + kernel_set;
+    case Precision::Float16:
+      if (kernels.isa == Isa::Neon)
+        return std::string("precision 'float16' is not available yet on AArch64") + kernel_set;
+      return std::string("precision 'float16' runs only on AArch64 CPUs with the feature '") +
+             cpu_feature_name(CpuFeature::ArmFp16) + "' (Armv8.2 FP16 arithmetic); this CPU has none" + kernel_set;
+  }
+  return "unknown precision";
 }
 
 Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
   Plan plan;
   plan.kernels = &kernels;
   plan.backend = options.backend;
-  LayerPlans layer_plans = choose_kernels(layers, options);
+  LayerPlans layer_plans = choose_kernels(layers, kernels, options);
   if (options.fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
   plan.stages = plan_pipeline(layers, layer_plans);
   if (options.fuse)

@@ -51,7 +51,9 @@ constexpr Word<InputLayout> kLayoutWords[] = {{InputLayout::NHWC, "NHWC", "NHWC"
 constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GEMM", "gemm"},
                                                     {PointwiseBackend::Blas, "BLAS", "blas"}};
 // The spellings of mobilenet.precision (which has no enum: the names are the spellings in capitals).
-constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"}};
+constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"},
+                                               {Precision::BFloat16, "BFLOAT16", "bfloat16"},
+                                               {Precision::Float16, "FLOAT16", "float16"}};
 
 // An argument that takes a bound enum's member or its vocabulary spelling.
 template <class Enum>
@@ -86,6 +88,7 @@ InputLayout to_layout(const MemberOrSpelling<InputLayout>& arg) { return from_wo
 PointwiseBackend to_backend(const MemberOrSpelling<PointwiseBackend>& arg) {
   return from_word(arg, kBackendWords, "pointwise backend");
 }
+Precision to_precision(const MemberOrSpelling<Precision>& arg) { return from_word(arg, kPrecisionWords, "precision"); }
 
 // The LayerSpec Python builds: the engine's, with the weights kept as the
 // float32 arrays it was given (LayerSpec::weight and bias stay empty). The one
@@ -287,6 +290,26 @@ PYBIND11_MODULE(_core, m) {
   bind_enum(m, "InputLayout", kLayoutWords, "How an input batch is laid out (mobilenet.vocabulary.Layout).");
   bind_enum(m, "PointwiseBackend", kBackendWords, "What runs the 1x1 convolutions (mobilenet.vocabulary.Backend).");
   bind_enum(m, "Precision", kPrecisionWords, "The arithmetic a layer runs in (mobilenet.precision).");
+  m.def(
+      "precision_unavailable",
+      [](const MemberOrSpelling<Precision>& precision, const std::optional<std::string>& isa) {
+        return precision_unavailable(to_precision(precision), kernel_table(isa ? parse_isa(*isa) : selected_isa()));
+      },
+      py::arg("precision"), py::arg("isa") = py::none(),
+      "Why a network in this precision cannot run with these kernels (the CPU feature it lacks), or ''.");
+  m.def(
+      "fast_precisions",
+      [](const std::optional<std::string>& isa) {
+        const KernelTable& kernels = kernel_table(isa ? parse_isa(*isa) : selected_isa());
+        std::vector<std::string> names;
+        for (const Word<Precision>& word : kPrecisionWords)
+          if (precision_unavailable(word.value, kernels).empty() &&
+              (word.value != Precision::BFloat16 || kernels.bf16_native))
+            names.emplace_back(word.spelling);
+        return names;
+      },
+      py::arg("isa") = py::none(),
+      "The precisions these kernels run on this CPU's own instructions (the scalar bf16 GEMM emulates them).");
 
   py::class_<BoundLayerSpec>(m, "LayerSpec",
                              "One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, "
@@ -311,15 +334,18 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const std::vector<const BoundLayerSpec*>& layers, const std::optional<std::string>& isa,
-                       int threads, const MemberOrSpelling<PointwiseBackend>& backend, bool fuse) {
+                       int threads, const MemberOrSpelling<PointwiseBackend>& backend, bool fuse,
+                       const MemberOrSpelling<Precision>& precision) {
              std::vector<LayerSpec> specs = engine_specs(layers);
              const Isa chosen = isa ? parse_isa(*isa) : selected_isa();
              const PointwiseBackend pointwise = to_backend(backend);
+             const Precision arithmetic = to_precision(precision);
              py::gil_scoped_release release;
-             return std::make_unique<Network>(std::move(specs), chosen, threads, pointwise, fuse);
+             return std::make_unique<Network>(std::move(specs), chosen, threads, pointwise, fuse, arithmetic);
            }),
            py::arg("layers"), py::arg("isa") = py::none(), py::arg("threads") = 1,
-           py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true)
+           py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true,
+           py::arg_v("precision", Precision::Float32, "Precision.FLOAT32"))
       .def("forward", &run_forward, py::arg("x"), py::arg_v("layout", InputLayout::NHWC, "InputLayout.NHWC"),
            py::arg("softmax") = false, py::arg("check_finite") = true)
       .def("trim_workspaces", &Network::trim_workspaces, py::arg("max_batch"), py::call_guard<py::gil_scoped_release>())

@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -40,6 +40,8 @@ class Precision(enum.Enum):
     """
     The arithmetic a layer runs in (mobilenet.precision).
     """
+    BFLOAT16 = 16
+    FLOAT16 = 17
     FLOAT32 = 0
 class LayerSpec:
     """
@@ -78,7 +80,7 @@ class LayerSpec:
     def weight(self) -> numpy.typing.NDArray[numpy.float32] | None:
         ...
 class Network:
-    def __init__(self, layers: collections.abc.Sequence[LayerSpec], isa: str | None = None, threads: typing.SupportsInt | typing.SupportsIndex = 1, backend: PointwiseBackend | str = PointwiseBackend.GEMM, fuse: bool = True) -> None:
+    def __init__(self, layers: collections.abc.Sequence[LayerSpec], isa: str | None = None, threads: typing.SupportsInt | typing.SupportsIndex = 1, backend: PointwiseBackend | str = PointwiseBackend.GEMM, fuse: bool = True, precision: Precision | str = Precision.FLOAT32) -> None:
         ...
     def forward(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], layout: InputLayout | str = InputLayout.NHWC, softmax: bool = False, check_finite: bool = True) -> numpy.typing.NDArray[numpy.float32]:
         ...
@@ -137,6 +139,10 @@ def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cg
     """
     Physical cores in the affinity mask, capped by the cgroup CPU quota; at least 1.
     """
+def fast_precisions(isa: str | None = None) -> list[str]:
+    """
+    The precisions these kernels run on this CPU's own instructions (the scalar bf16 GEMM emulates them).
+    """
 def isa() -> str:
     """
     The instruction set chosen at import.
@@ -148,6 +154,10 @@ def physical_cores() -> int:
 def physical_cores_of(cpus: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sysfs_cpu_dir: str = '/sys/devices/system/cpu') -> int:
     """
     Physical cores among the given CPUs (SMT siblings count once).
+    """
+def precision_unavailable(precision: Precision | str, isa: str | None = None) -> str:
+    """
+    Why a network in this precision cannot run with these kernels (the CPU feature it lacks), or ''.
     """
 def supported_isas() -> list[str]:
     ...

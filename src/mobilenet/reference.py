@@ -1,6 +1,12 @@
 """The oracle: a plain NumPy float64 forward pass, batch norm kept as batch norm.
 
 Used by the tests to check every kernel and whole networks; never on the fast path.
+
+`forward(..., precision="bfloat16")` is the plain bf16 version: what the engine
+rounds, rounded the same way (to nearest even, from float32), and the rest in
+float64. The 1x1 convolutions and the classifier multiply bf16 inputs by bf16
+weights (batch norm folded first, as the engine folds it); the stem, the
+depthwise layers and the pooling stay float32 in the engine and exact here.
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .graph import Layer
-from .params import LayerParams, Params
+from .params import LayerParams, Params, fold_batch_norm
 from .vocabulary import Activation, LayerType, Layout
 
 
@@ -67,6 +73,28 @@ def batch_norm(x: np.ndarray, bn: LayerParams) -> np.ndarray:
             * np.asarray(bn["gamma"], np.float64) + np.asarray(bn["beta"], np.float64))
 
 
+def round_to_bfloat16(x: ArrayLike) -> np.ndarray:
+    """x rounded to float32, then to bfloat16 (nearest, ties to even; denormals to
+    signed zero, as AVX512_BF16 does), returned as float64."""
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    exponent = bits & 0x7F800000
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) & 0xFFFF
+    rounded = np.where(nan, (bits >> 16) | 0x40, rounded)
+    rounded = np.where(exponent == 0, (bits >> 16) & 0x8000, rounded)
+    return (rounded.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def layer_forward_bfloat16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
+    """One layer as the engine's bfloat16 precision runs it: bf16 GEMM inputs and
+    weights (batch norm folded), exact sums; the other layers as in float32."""
+    if layer.type not in (LayerType.CONV1X1, LayerType.FC):
+        return layer_forward(layer, p, x)
+    weight, bias = fold_batch_norm(layer, p)
+    y = round_to_bfloat16(x) @ round_to_bfloat16(weight) + np.asarray(bias, np.float64)
+    return activate(y, layer.activation)
+
+
 def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     """One layer of the network on an NHWC float64 batch."""
     if layer.type == LayerType.AVGPOOL:
@@ -87,14 +115,19 @@ def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     return activate(y, layer.activation)
 
 
-def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC) -> np.ndarray:
-    """Logits [N, classes] (or the last layer's flattened output) in float64."""
+def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC,
+            precision: str = "float32") -> np.ndarray:
+    """Logits [N, classes] (or the last layer's flattened output) in float64.
+    precision: "float32" (exact arithmetic) or "bfloat16" (the plain bf16 version)."""
     layout = Layout.parse(layout, "layout")
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"the oracle has no {precision!r} version (float32 or bfloat16)")
+    one_layer = layer_forward_bfloat16 if precision == "bfloat16" else layer_forward
     y = np.asarray(x, np.float64)
     if layout == Layout.NCHW:
         y = y.transpose(0, 2, 3, 1)
     for layer in layers:
-        y = layer_forward(layer, params.get(layer.name, {}), y)
+        y = one_layer(layer, params.get(layer.name, {}), y)
     return y.reshape(y.shape[0], -1)
 
 

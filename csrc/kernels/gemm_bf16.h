@@ -1,0 +1,244 @@
+// The bfloat16 GEMM (Precision::BFloat16): the pointwise (1x1) convolution and
+// the classifier over weights packed once in bf16 pairs (pack_gemm_weights_bf16),
+// float32 accumulation and output. Included inside one instruction set's
+// namespace after shared.h: by kernels_impl.h for the scalar reference, and by
+// kernels_avx512_bf16.cpp (compiled with -mavx512bf16) for vdpbf16ps.
+//
+// The activations stay float32 between layers: each call rounds its rows of A
+// to bf16 pairs once, into a buffer on the stack, and every panel then reads
+// them from there. The rounding costs one conversion per k/2 dot products of
+// each panel, and the depthwise layers and the stem keep float32 inputs.
+
+// The largest k a call rounds into its stack buffer; the plan runs wider
+// layers in float32 (plan.cpp).
+static_assert(kGemmBf16MaxK <= 16384, "a chunk must hold a few rows of k / 2 words");
+
+#if defined(MBN_VEC_AVX512)
+
+// W pairs of bf16, one per 32-bit lane.
+struct Bf16Pairs {
+  __m512bh v;
+};
+inline Bf16Pairs load_pairs(const uint32_t* p) { return {(__m512bh)_mm512_loadu_si512(p)}; }
+// One pair in every lane (an embedded broadcast of vdpbf16ps's memory operand).
+inline Bf16Pairs broadcast_pair(const uint32_t* p) { return {(__m512bh)_mm512_set1_epi32(static_cast<int>(*p))}; }
+// acc[j] += a[j].second * b[j].second, then += a[j].first * b[j].first.
+inline Vec dot_pairs(Vec acc, Bf16Pairs a, Bf16Pairs b) { return {_mm512_dpbf16_ps(acc.v, a.v, b.v)}; }
+// src[0, k) as (k + 1) / 2 bf16 pairs, the last one's second half 0 for odd k.
+inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
+  int i = 0;
+  for (; i + 32 <= k; i += 32) {
+    const __m512bh h = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i / 2, (__m512i)h);
+  }
+  if (i < k) {
+    const int rest = k - i;  // 1..31
+    const __mmask16 lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xffffu : (1u << rest) - 1u);
+    const __mmask16 hi_mask = static_cast<__mmask16>(rest > 16 ? (1u << (rest - 16)) - 1u : 0u);
+    const __m512bh h =
+        _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi_mask, src + i + 16), _mm512_maskz_loadu_ps(lo_mask, src + i));
+    const int words = (rest + 1) / 2;
+    _mm512_mask_storeu_epi32(dst + i / 2, static_cast<__mmask16>((1u << words) - 1u), (__m512i)h);
+  }
+}
+
+#elif defined(MBN_VEC_SCALAR)
+
+struct Bf16Pairs {
+  uint32_t v;
+};
+inline Bf16Pairs load_pairs(const uint32_t* p) { return {*p}; }
+inline Bf16Pairs broadcast_pair(const uint32_t* p) { return {*p}; }
+// As vdpbf16ps: the second products first. Each product of two bf16 values is
+// exact in float32, so each step rounds once, as the instruction does.
+inline Vec dot_pairs(Vec acc, Bf16Pairs a, Bf16Pairs b) {
+  const float a0 = float_from_bf16(static_cast<uint16_t>(a.v)), a1 = float_from_bf16(static_cast<uint16_t>(a.v >> 16));
+  const float b0 = float_from_bf16(static_cast<uint16_t>(b.v)), b1 = float_from_bf16(static_cast<uint16_t>(b.v >> 16));
+  float s = acc.v + a1 * b1;
+  s = s + a0 * b0;
+  return {s};
+}
+inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
+  for (int i = 0; i < k; i += 2) dst[i / 2] = bf16_pair(src[i], i + 1 < k ? src[i + 1] : 0.0f);
+}
+
+#else
+#error "no bf16 GEMM for this instruction set"
+#endif
+
+constexpr int kBf16MR = MBN_GEMM_BF16_MR;
+constexpr int kBf16NV = MBN_GEMM_NR_VECS;
+constexpr int kBf16NR = kBf16NV * W;  // the table's gemm_panel_width
+constexpr int kBf16NarrowMR = kBf16MR * kBf16NV;
+// Words of A's rounded rows a call holds on its stack at once (128 KB).
+constexpr int kBf16ChunkWords = 32 * 1024;
+constexpr int64_t kBf16StreamWeightBytes = 512 * 1024;
+
+// Partial sums over k for thin tiles, as the float GEMM (gemm.h) chooses them.
+constexpr int bf16_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
+
+// MR rows x NV vectors of C from MR rows of rounded A (a, a_words apart) over
+// all kp pairs of k.
+template <int MR, int NV, bool PREFETCH, int KS>
+inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Vec lo,
+                      Vec hi) {
+  const int n0 = panel * kBf16NR;
+  const uint32_t* b = g.packed_b + static_cast<int64_t>(panel) * kp * kBf16NR;
+  // Rows in groups of 12 from their own base pointers (see gemm_tile).
+  constexpr int kRowGroup = 12, kGroups = (MR + kRowGroup - 1) / kRowGroup;
+  const uint32_t* a_group[kGroups];
+  MBN_UNROLL for (int q = 0; q < kGroups; ++q) a_group[q] = a + q * kRowGroup * a_words;
+  Vec acc[KS][MR][NV];
+  MBN_UNROLL for (int v = 0; v < NV; ++v) {
+    const Vec bias = Vec::load(g.bias + n0 + v * W);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      acc[0][r][v] = bias;
+      MBN_UNROLL for (int s = 1; s < KS; ++s) acc[s][r][v] = Vec::zero();
+    }
+  }
+  const uint32_t* next_b = b + static_cast<int64_t>(kp) * kBf16NR;
+  auto step = [&](int s, int q) {
+    if (PREFETCH) {
+      MBN_UNROLL for (int off = 0; off < kBf16NR; off += 16) __builtin_prefetch(next_b + off, 0, 2);
+      next_b += kBf16NR;
+    }
+    Bf16Pairs bv[NV];
+    MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = load_pairs(b + v * W);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      const Bf16Pairs x = broadcast_pair(a_group[r / kRowGroup] + (r % kRowGroup) * a_words + q);
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = dot_pairs(acc[s][r][v], x, bv[v]);
+    }
+    b += kBf16NR;
+  };
+  int q = 0;
+  for (; q + KS <= kp; q += KS) {
+    MBN_UNROLL for (int s = 0; s < KS; ++s) step(s, q + s);
+  }
+  for (; q < kp; ++q) step(0, q);
+  MBN_UNROLL for (int s = 1; s < KS; ++s) MBN_UNROLL for (int r = 0; r < MR; ++r)
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = add(acc[0][r][v], acc[s][r][v]);
+  const int cols = imin(NV * W, g.n - n0);
+  if (cols == NV * W && g.clamp.unbounded_above()) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) clamp_below(acc[0][r][v], lo).store(c + v * W);
+    }
+  } else if (cols == NV * W) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) clamp(acc[0][r][v], lo, hi).store(c + v * W);
+    }
+  } else {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) {
+        const int n = cols - v * W;
+        if (n > 0) store_n(clamp(acc[0][r][v], lo, hi), c + v * W, imin(W, n));
+      }
+    }
+  }
+}
+
+template <int MR, int NV, int KS>
+void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp,
+                        bool prefetch_next, Vec lo, Vec hi) {
+  if (prefetch_next)
+    bf16_tile<MR, NV, true, KS>(g, a, a_words, m0, panel, kp, lo, hi);
+  else
+    bf16_tile<MR, NV, false, KS>(g, a, a_words, m0, panel, kp, lo, hi);
+}
+
+template <int MR, int NV>
+void bf16_tile_rows(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
+                    bool prefetch_next, int ks, Vec lo, Vec hi) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return bf16_tile_rows<MR - 1, NV>(g, a, a_words, m0, rows, panel, kp, prefetch_next, ks, lo, hi);
+  }
+  if constexpr (bf16_partial_sums(MR, NV) > 1) {
+    if (ks == 4) return bf16_tile_prefetch<MR, NV, 4>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
+    if (ks == 2) return bf16_tile_prefetch<MR, NV, 2>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
+  }
+  bf16_tile_prefetch<MR, NV, 1>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
+}
+
+// The partial sums of every tile of the layer (from its rows, never from a
+// call's: a row comes out the same however the rows are split).
+template <int MR, int NV>
+int bf16_k_split(const GemmBf16Args& g) {
+  const int rows = imax(1, g.layer_rows);
+  const int tiles = (rows + MR - 1) / MR;
+  return bf16_partial_sums((rows + tiles - 1) / tiles, NV);
+}
+
+// Rows [m0, m0 + rows) of C (rounded A from `a`) of one panel, in tiles of nearly equal height.
+template <int MR, int NV>
+void bf16_panel(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
+                bool prefetch_next, Vec lo, Vec hi) {
+  const int tiles = (rows + MR - 1) / MR;
+  if (tiles == 0) return;
+  const int base = rows / tiles, extra = rows % tiles;
+  const int ks = bf16_k_split<MR, NV>(g);
+  for (int t = 0; t < tiles; ++t) {
+    const int height = base + (t < extra ? 1 : 0);
+    bf16_tile_rows<MR, NV>(g, a, a_words, m0, height, panel, kp, prefetch_next && t == 0, ks, lo, hi);
+    a += height * a_words;
+    m0 += height;
+  }
+}
+
+inline bool bf16_narrow_panel(const GemmBf16Args& g, int panel) { return kBf16NV > 1 && g.n - panel * kBf16NR <= W; }
+
+// A rounded row's words: k / 2 rounded up to a cache line, plus one where that
+// is a multiple of 1 KB (rows that far apart share L1 sets).
+inline int bf16_row_words(int k) {
+  const int words = ((k + 1) / 2 + 15) / 16 * 16;
+  return words % 256 == 0 ? words + 16 : words;
+}
+
+void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
+  const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
+  const int kp = (g.k + 1) / 2, a_words = bf16_row_words(g.k);
+  const bool stream_b = static_cast<int64_t>(kp) * g.n * 4 >= kBf16StreamWeightBytes;
+  alignas(64) uint32_t chunk[kBf16ChunkWords];
+  const int chunk_rows = imax(1, kBf16ChunkWords / a_words);
+  for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
+    const int rows = imin(chunk_rows, m_end - m0);
+    for (int r = 0; r < rows; ++r) round_to_bf16_pairs(g.a + (m0 + r) * g.lda, g.k, chunk + r * a_words);
+    for (int p = panel_begin; p < panel_end; ++p) {
+      const bool prefetch_next = stream_b && p + 1 < panel_end && m0 == m_begin;
+      if (bf16_narrow_panel(g, p))
+        bf16_panel<kBf16NarrowMR, 1>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, lo, hi);
+      else
+        bf16_panel<kBf16MR, kBf16NV>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, lo, hi);
+    }
+  }
+}
+
+// "bf16gemm12x32", or the narrow tile where the layer's single panel is narrow.
+struct Bf16TileName {
+  char text[24] = {};
+  constexpr Bf16TileName(int rows, int columns) {
+    const char* prefix = "bf16gemm";
+    int n = 0;
+    while (*prefix != 0) text[n++] = *prefix++;
+    n = append(n, rows);
+    text[n++] = 'x';
+    append(n, columns);
+  }
+  constexpr int append(int n, int value) {
+    char digits[10] = {};
+    int count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value > 0);
+    while (count > 0) text[n++] = digits[--count];
+    return n;
+  }
+};
+constexpr Bf16TileName kBf16FullPanelName(kBf16MR, kBf16NR);
+constexpr Bf16TileName kBf16NarrowPanelName(kBf16NarrowMR, W);
+
+const char* gemm_bf16_variant(const GemmBf16Args& g) {
+  return bf16_narrow_panel(g, 0) ? kBf16NarrowPanelName.text : kBf16FullPanelName.text;
+}
