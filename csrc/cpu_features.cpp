@@ -123,6 +123,17 @@ bool cpu_has(CpuFeature feature) {
   }
 }
 
+bool bf16_dot_product_preferred() {
+  if (!cpu_has(CpuFeature::Avx512Bf16)) return false;
+  const char* forced = std::getenv("MOBILENET_BF16_DOT");
+  if (forced && *forced) return forced[0] == '1';
+#if MBN_X86
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return ebx == 0x68747541u;  // "Auth" of AuthenticAMD
+#endif
+  return false;
+}
+
 const char* cpu_feature_name(CpuFeature feature) {
   switch (feature) {
     case CpuFeature::Avx512Bf16: return "avx512_bf16";

@@ -25,6 +25,12 @@ enum class CpuFeature : int {
   ArmFp16 = 2,     // AArch64 FEAT_FP16: half-precision arithmetic (hwcap fphp and asimdhp)
 };
 bool cpu_has(CpuFeature feature);
+// Whether the bf16 GEMM should use vdpbf16ps rather than FMAs on unpacked bf16
+// (both give the same result): only where vdpbf16ps is the faster, which
+// needs AVX512_BF16 and a CPU that runs it at the FMA's rate. Measured: family
+// 6 model 207 (Intel) runs it at half the FMA's rate; AMD Zen 4 at the FMA's,
+// twice the multiply-adds. MOBILENET_BF16_DOT=1 or 0 overrides (for tests).
+bool bf16_dot_product_preferred();
 // As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp".
 const char* cpu_feature_name(CpuFeature feature);
 

@@ -148,15 +148,21 @@ struct KernelTable {
   bool (*all_finite)(const float* data, int64_t count);
 
   // bfloat16. gemm_bf16 is null where this instruction set has no bf16
-  // kernels on this CPU (AVX-512 without AVX512_BF16, AVX2); the scalar one
+  // kernels (AVX2, NEON for now); the scalar one
   // is the reference: it rounds as the hardware does and sums each pair of
   // products in the order vdpbf16ps does, one float32 rounding per product.
   // The panels are gemm_panel_width columns wide, as for gemm.
   void (*gemm_bf16)(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
   // The tile of the layer's panels, e.g. "bf16gemm12x32".
   const char* (*gemm_bf16_variant)(const GemmBf16Args& args);
-  // Whether gemm_bf16 runs on bf16 hardware instructions (not emulated).
-  bool bf16_native;
+  // Whether gemm_bf16 is a fast kernel (vdpbf16ps or FMA), not the scalar emulation.
+  bool bf16_fast;
+  // Whether the plan runs every GEMM of a bf16 network in bf16 with these
+  // kernels: where gemm_bf16 does twice the float32 GEMM's multiply-adds per
+  // instruction (vdpbf16ps), and on the scalar reference. The FMA way does the
+  // float32 GEMM's work plus the unpacking, so it pays only where the weights
+  // come from memory (half the bytes): the plan keeps the other GEMMs float32.
+  bool bf16_every_gemm;
 };
 
 const KernelTable& kernel_table(Isa isa);

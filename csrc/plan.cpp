@@ -55,10 +55,17 @@ int fused_band_rows(const Layer& dw) {
 // bf16 weights and inputs with float32 sums. The stem, the depthwise layers
 // and the pooling stay float32: they are a few percent of the work, read
 // activations that the row pipeline and the fusion keep in cache, and
-// would gain no more than their conversions cost.
-void choose_bf16_kernel(const Layer& layer, const PlanOptions& options, LayerPlan& p) {
+// would gain no more than their conversions cost. Where the bf16 GEMM does
+// no more multiply-adds per instruction than the float32 one (the FMA way,
+// KernelTable::bf16_every_gemm), only the GEMMs whose float32 weights exceed
+// kBf16MinWeightBytes run in bf16: the others compute from cache, where bf16
+// would cost accuracy and gain nothing (bench/RESULTS.md, entry 50).
+constexpr int64_t kBf16MinWeightBytes = 1024 * 1024;
+
+void choose_bf16_kernel(const Layer& layer, const KernelTable& kernels, const PlanOptions& options, LayerPlan& p) {
   if (options.precision != Precision::BFloat16 || p.kernel != LayerKernel::PackedGemm) return;
   if (layer.spec.in_c > kGemmBf16MaxK) return;  // too wide for the kernel's rounded rows: float32
+  if (!kernels.bf16_every_gemm && pointwise_weight_bytes(layer.spec) <= kBf16MinWeightBytes) return;
   p.kernel = LayerKernel::PackedGemmBf16;
   p.precision = Precision::BFloat16;
 }
@@ -82,7 +89,7 @@ LayerPlans choose_kernels(const std::vector<Layer>& layers, const KernelTable& k
         break;
       case LayerKind::GlobalAvgPool: p.kernel = LayerKernel::GlobalAvgPool; break;
     }
-    choose_bf16_kernel(layers[i], options, p);
+    choose_bf16_kernel(layers[i], kernels, options, p);
   }
   return plans;
 }

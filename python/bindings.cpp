@@ -298,13 +298,22 @@ PYBIND11_MODULE(_core, m) {
       py::arg("precision"), py::arg("isa") = py::none(),
       "Why a network in this precision cannot run with these kernels (the CPU feature it lacks), or ''.");
   m.def(
+      "cpu_features",
+      [] {
+        std::vector<std::string> names;
+        for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+          if (cpu_has(f)) names.emplace_back(cpu_feature_name(f));
+        return names;
+      },
+      "The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, bf16, asimdhp).");
+  m.def(
       "fast_precisions",
       [](const std::optional<std::string>& isa) {
         const KernelTable& kernels = kernel_table(isa ? parse_isa(*isa) : selected_isa());
         std::vector<std::string> names;
         for (const Word<Precision>& word : kPrecisionWords)
           if (precision_unavailable(word.value, kernels).empty() &&
-              (word.value != Precision::BFloat16 || kernels.bf16_native))
+              (word.value != Precision::BFloat16 || kernels.bf16_fast))
             names.emplace_back(word.spelling);
         return names;
       },

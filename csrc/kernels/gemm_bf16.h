@@ -5,16 +5,58 @@
 // kernels_avx512_bf16.cpp (compiled with -mavx512bf16) for vdpbf16ps.
 //
 // The activations stay float32 between layers: each call rounds its rows of A
-// to bf16 pairs once, into a buffer on the stack, and every panel then reads
-// them from there. The rounding costs one conversion per k/2 dot products of
-// each panel, and the depthwise layers and the stem keep float32 inputs.
+// to bf16 once, into a buffer on the stack, and every panel then reads them
+// from there. The rounding costs one conversion per k/2 dot products of each
+// panel, and the depthwise layers and the stem keep float32 inputs.
+//
+// Two ways to multiply, one result (each product of two bf16 values is exact
+// in float32, and each is added with one rounding, the second of a pair first):
+// - a bf16 dot product instruction on (A pair, B pair): vdpbf16ps, and the
+//   scalar reference's emulation of it. A's rows are held as bf16 pairs.
+// - MBN_BF16_BY_FMA: B's pairs unpacked into two float32 vectors (a shift and
+//   a mask) and two FMAs with A's rounded values, held as floats. On family 6
+//   model 207 vdpbf16ps ran at half the FMA's rate (bench/RESULTS.md), so the
+//   FMA way is the faster one there, and runs on every AVX-512 CPU.
 
 // The largest k a call rounds into its stack buffer; the plan runs wider
 // layers in float32 (plan.cpp).
 static_assert(kGemmBf16MaxK <= 16384, "a chunk must hold a few rows of k / 2 words");
 
-#if defined(MBN_VEC_AVX512)
+#if defined(MBN_VEC_AVX512) && defined(MBN_BF16_BY_FMA)
 
+constexpr bool kBf16ByFma = true;
+// src[0, k) rounded to bf16 and kept as floats (the low 16 bits zero), k
+// padded to even with a zero: as bf16_from_float rounds, in integer arithmetic.
+inline void round_to_bf16_floats(const float* src, int k, float* dst) {
+  const __m512i round = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u)), sign = _mm512_set1_epi32(INT32_MIN);
+  const __m512i exponent = _mm512_set1_epi32(0x7f800000), magnitude = _mm512_set1_epi32(0x7fffffff);
+  const __m512i quiet = _mm512_set1_epi32(0x00400000);
+  const int padded = k + (k & 1);
+  for (int i = 0; i < padded; i += 16) {
+    const int n = imin(16, k - i);
+    const __mmask16 m = static_cast<__mmask16>(n >= 16 ? 0xffffu : (n > 0 ? (1u << n) - 1u : 0u));
+    const __m512i u = _mm512_maskz_loadu_epi32(m, src + i);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+    __m512i r = _mm512_and_si512(_mm512_add_epi32(u, _mm512_add_epi32(round, lsb)), high);
+    const __mmask16 tiny = _mm512_testn_epi32_mask(u, exponent);  // zero or denormal: signed zero
+    r = _mm512_mask_and_epi32(r, tiny, u, sign);
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, magnitude), exponent);
+    r = _mm512_mask_and_epi32(r, nan, _mm512_or_si512(u, quiet), high);
+    const int store = imin(16, padded - i);
+    _mm512_mask_storeu_epi32(dst + i, static_cast<__mmask16>(store >= 16 ? 0xffffu : (1u << store) - 1u), r);
+  }
+}
+// B's pairs as two float vectors: the first of each pair, and the second.
+inline void unpack_pairs(const uint32_t* p, Vec& first, Vec& second) {
+  const __m512i w = _mm512_loadu_si512(p);
+  first.v = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  second.v = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+}
+
+#elif defined(MBN_VEC_AVX512)
+
+constexpr bool kBf16ByFma = false;
 // W pairs of bf16, one per 32-bit lane.
 struct Bf16Pairs {
   __m512bh v;
@@ -44,6 +86,7 @@ inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
 
 #elif defined(MBN_VEC_SCALAR)
 
+constexpr bool kBf16ByFma = false;
 struct Bf16Pairs {
   uint32_t v;
 };
@@ -102,12 +145,24 @@ inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int
       MBN_UNROLL for (int off = 0; off < kBf16NR; off += 16) __builtin_prefetch(next_b + off, 0, 2);
       next_b += kBf16NR;
     }
+#if defined(MBN_BF16_BY_FMA)
+    Vec first[NV], second[NV];
+    MBN_UNROLL for (int v = 0; v < NV; ++v) unpack_pairs(b + v * W, first[v], second[v]);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      const float* x = reinterpret_cast<const float*>(a_group[r / kRowGroup] + (r % kRowGroup) * a_words) + 2 * q;
+      const Vec x_second = Vec::broadcast(x[1]);
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = fmadd(x_second, second[v], acc[s][r][v]);
+      const Vec x_first = Vec::broadcast(x[0]);
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = fmadd(x_first, first[v], acc[s][r][v]);
+    }
+#else
     Bf16Pairs bv[NV];
     MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = load_pairs(b + v * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const Bf16Pairs x = broadcast_pair(a_group[r / kRowGroup] + (r % kRowGroup) * a_words + q);
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = dot_pairs(acc[s][r][v], x, bv[v]);
     }
+#endif
     b += kBf16NR;
   };
   int q = 0;
@@ -188,10 +243,10 @@ void bf16_panel(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, i
 
 inline bool bf16_narrow_panel(const GemmBf16Args& g, int panel) { return kBf16NV > 1 && g.n - panel * kBf16NR <= W; }
 
-// A rounded row's words: k / 2 rounded up to a cache line, plus one where that
-// is a multiple of 1 KB (rows that far apart share L1 sets).
+// A rounded row's words (bf16 pairs, or floats by FMA): rounded up to a cache
+// line, plus one where that is a multiple of 1 KB (rows that far apart share L1 sets).
 inline int bf16_row_words(int k) {
-  const int words = ((k + 1) / 2 + 15) / 16 * 16;
+  const int words = ((kBf16ByFma ? k + (k & 1) : (k + 1) / 2) + 15) / 16 * 16;
   return words % 256 == 0 ? words + 16 : words;
 }
 
@@ -203,7 +258,13 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
   const int chunk_rows = imax(1, kBf16ChunkWords / a_words);
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
     const int rows = imin(chunk_rows, m_end - m0);
-    for (int r = 0; r < rows; ++r) round_to_bf16_pairs(g.a + (m0 + r) * g.lda, g.k, chunk + r * a_words);
+    for (int r = 0; r < rows; ++r) {
+#if defined(MBN_BF16_BY_FMA)
+      round_to_bf16_floats(g.a + (m0 + r) * g.lda, g.k, reinterpret_cast<float*>(chunk + r * a_words));
+#else
+      round_to_bf16_pairs(g.a + (m0 + r) * g.lda, g.k, chunk + r * a_words);
+#endif
+    }
     for (int p = panel_begin; p < panel_end; ++p) {
       const bool prefetch_next = stream_b && p + 1 < panel_end && m0 == m_begin;
       if (bf16_narrow_panel(g, p))
@@ -214,11 +275,11 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
   }
 }
 
-// "bf16gemm12x32", or the narrow tile where the layer's single panel is narrow.
+// "bf16gemm12x32" ("bf16fma12x32" by FMA), or the narrow tile where the layer's single panel is narrow.
 struct Bf16TileName {
   char text[24] = {};
   constexpr Bf16TileName(int rows, int columns) {
-    const char* prefix = "bf16gemm";
+    const char* prefix = kBf16ByFma ? "bf16fma" : "bf16gemm";
     int n = 0;
     while (*prefix != 0) text[n++] = *prefix++;
     n = append(n, rows);

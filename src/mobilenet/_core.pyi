@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'cpu_features', 'default_threads', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -134,6 +134,10 @@ def blas_config() -> str:
 def cgroup_cpu_limit(proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
     """
     Whole CPUs the cgroup CPU quota allows (rounded down, at least 1), or 0 when none is set.
+    """
+def cpu_features() -> list[str]:
+    """
+    The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, bf16, asimdhp).
     """
 def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
     """

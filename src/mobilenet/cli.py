@@ -164,11 +164,14 @@ def _run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     fast = list(fast_precisions())
     # What each precision the CPU does not run fast lacks ('' for those it emulates: the scalar reference's bf16).
     missing = {p: precision_unavailable(p) for p in PRECISIONS if p not in fast and p != "int8"}
+    from .precision import cpu_features
+    features = list(cpu_features())
     if args.json:
-        print(json.dumps({**summary.to_dict(), "isa": net.isa, "precision": net.precision,
+        print(json.dumps({**summary.to_dict(), "isa": net.isa, "precision": net.precision, "cpu_features": features,
                           "fast_precisions": fast, "other_precisions": missing}, indent=2))
         return 0
     print(summary)
+    print(f"half-precision CPU features: {', '.join(features) or 'none'}")
     print(f"precisions this CPU runs on its own instructions ({net.isa} kernels): {', '.join(fast)}; "
           "default float32 (exact)")
     for precision, reason in missing.items():

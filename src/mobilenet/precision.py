@@ -46,6 +46,12 @@ def fast_precisions(isa: Optional[str] = None) -> Tuple[str, ...]:
     return tuple(_core.fast_precisions(isa))
 
 
+def cpu_features() -> Tuple[str, ...]:
+    """The half-precision features this CPU has, as /proc/cpuinfo spells them
+    ("avx512_bf16"; on ARM "bf16", "asimdhp")."""
+    return tuple(_core.cpu_features())
+
+
 def precision_unavailable(precision: str, isa: Optional[str] = None) -> str:
     """Why `precision` cannot run on this CPU with the given kernels, or ''."""
     if precision not in _CPU_DEPENDENT:

@@ -10,7 +10,7 @@ depthwise layers and the pooling stay float32 in the engine and exact here.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -116,17 +116,22 @@ def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
 
 
 def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC,
-            precision: str = "float32") -> np.ndarray:
+            precision: Union[str, Sequence[str]] = "float32") -> np.ndarray:
     """Logits [N, classes] (or the last layer's flattened output) in float64.
-    precision: "float32" (exact arithmetic) or "bfloat16" (the plain bf16 version)."""
+    precision: "float32" (exact arithmetic) or "bfloat16" (the plain bf16 version), or
+    one of those per layer (a network's `layer_precisions`: the plan may keep a GEMM float32)."""
     layout = Layout.parse(layout, "layout")
-    if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"the oracle has no {precision!r} version (float32 or bfloat16)")
-    one_layer = layer_forward_bfloat16 if precision == "bfloat16" else layer_forward
+    per_layer = [precision] * len(layers) if isinstance(precision, str) else list(precision)
+    if len(per_layer) != len(layers):
+        raise ValueError(f"precision: {len(per_layer)} values for {len(layers)} layers")
+    for p in per_layer:
+        if p not in ("float32", "bfloat16"):
+            raise ValueError(f"the oracle has no {p!r} version (float32 or bfloat16)")
     y = np.asarray(x, np.float64)
     if layout == Layout.NCHW:
         y = y.transpose(0, 2, 3, 1)
-    for layer in layers:
+    for layer, p in zip(layers, per_layer):
+        one_layer = layer_forward_bfloat16 if p == "bfloat16" else layer_forward
         y = one_layer(layer, params.get(layer.name, {}), y)
     return y.reshape(y.shape[0], -1)
 

@@ -615,6 +615,27 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
               [&](size_t i) { return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")"; }))
     guard_intact(name, c, (t.m - 1) * ldc + t.n);
   expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
+
+  // The same rounding and the same order of sums as the scalar reference: bit
+  // for bit, wherever neither tiling splits k into partial sums (tiles of 4+
+  // rows here; with NaN only NaN is required to match).
+  const KernelTable& reference = kernel_table(Isa::Scalar);
+  if (&kt == &reference || t.m < 24) return;
+  const int rnr = reference.gemm_panel_width;
+  std::vector<uint32_t> rpacked(packed_gemm_bf16_words(t.k, t.n, rnr));
+  pack_gemm_weights_bf16(b.data(), t.k, t.n, rnr, rpacked.data());
+  const std::vector<float> rbias = padded_copy(bias, round_up(t.n, std::max(kChannelPad, rnr)));
+  std::vector<float> rc((t.m - 1) * ldc + t.n, kSentinel);
+  const GemmBf16Args rg{a.data(), lda, rpacked.data(),   rbias.data(), rc.data(), ldc, t.m,
+                        t.n,      t.k, clamp_for(t.act), t.m};
+  reference.gemm_bf16(rg, 0, t.m, 0, static_cast<int>(round_up(t.n, rnr) / rnr));
+  int differ = 0;
+  for (int r = 0; r < t.m; ++r)
+    for (int j = 0; j < t.n; ++j) {
+      const float x = c[r * ldc + j], y = rc[r * ldc + j];
+      if (!(std::isnan(x) && std::isnan(y)) && std::memcmp(&x, &y, sizeof x) != 0) ++differ;
+    }
+  expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
 }
 
 // The input check: every length up to a few vectors past the unrolled body,
