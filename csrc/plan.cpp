@@ -243,10 +243,12 @@ std::string precision_unavailable(Precision precision, const KernelTable& kernel
       return std::string("precision 'bfloat16' needs the avx512 kernels on a CPU with '") +
              cpu_feature_name(CpuFeature::Avx512Bf16) + "'" + kernel_set;
     case Precision::Float16:
-      if (kernels.isa == Isa::Neon)
-        return std::string("precision 'float16' is not available yet on AArch64") + kernel_set;
+#if defined(__aarch64__)
+      return std::string("precision 'float16' is not available yet on AArch64") + kernel_set;
+#else
       return std::string("precision 'float16' runs only on AArch64 CPUs with the feature '") +
              cpu_feature_name(CpuFeature::ArmFp16) + "' (Armv8.2 FP16 arithmetic); this CPU has none" + kernel_set;
+#endif
   }
   return "unknown precision";
 }

@@ -84,6 +84,34 @@ inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
   }
 }
 
+#elif defined(MBN_VEC_NEON) && defined(MBN_BF16_NEON)
+
+// Armv8.6 BF16 (compiled with +bf16): bfdot, 4 pairs per q register. No bf16
+// vector constants here: Debian 12's aarch64 g++ 12 miscompiles some at -O1/-O2
+// (vreinterpretq_bf16_u16(vdupq_n_u16(0x3fc0)) came out as an FP16 fmov).
+constexpr bool kBf16ByFma = false;
+struct Bf16Pairs {
+  bfloat16x8_t v;
+};
+inline Bf16Pairs load_pairs(const uint32_t* p) { return {vreinterpretq_bf16_u32(vld1q_u32(p))}; }
+inline Bf16Pairs broadcast_pair(const uint32_t* p) { return {vreinterpretq_bf16_u32(vld1q_dup_u32(p))}; }
+// acc[j] += a[j].first * b[j].first + a[j].second * b[j].second (BFDOT rounds once per
+// lane, not once per product: within float32 rounding of the reference, not bit for bit).
+inline Vec dot_pairs(Vec acc, Bf16Pairs a, Bf16Pairs b) { return {vbfdotq_f32(acc.v, a.v, b.v)}; }
+// As bf16_from_float (bf16.h), kept in this translation unit: an inline function
+// emitted here with +bf16 must not be the copy the baseline code links to.
+inline uint32_t neon_bf16_round(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  if ((u & 0x7f800000u) == 0) return (u >> 16) & 0x8000u;
+  if ((u & 0x7fffffffu) > 0x7f800000u) return ((u >> 16) | 0x0040u) & 0xffffu;
+  return ((u + 0x7fffu + ((u >> 16) & 1u)) >> 16) & 0xffffu;
+}
+inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
+  for (int i = 0; i < k; i += 2)
+    dst[i / 2] = neon_bf16_round(src[i]) | (i + 1 < k ? neon_bf16_round(src[i + 1]) << 16 : 0u);
+}
+
 #elif defined(MBN_VEC_SCALAR)
 
 constexpr bool kBf16ByFma = false;

@@ -619,8 +619,9 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
   // The same rounding and the same order of sums as the scalar reference: bit
   // for bit, wherever neither tiling splits k into partial sums (tiles of 4+
   // rows here; with NaN only NaN is required to match).
+  // (Not on AArch64: bfdot rounds once per lane, not once per product.)
   const KernelTable& reference = kernel_table(Isa::Scalar);
-  if (&kt == &reference || t.m < 24) return;
+  if (&kt == &reference || kt.isa == Isa::Neon || t.m < 24) return;
   const int rnr = reference.gemm_panel_width;
   std::vector<uint32_t> rpacked(packed_gemm_bf16_words(t.k, t.n, rnr));
   pack_gemm_weights_bf16(b.data(), t.k, t.n, rnr, rpacked.data());
@@ -1244,8 +1245,43 @@ void thread_start_failure_tests() {
   expect(net.threads() == 3, "set_threads works again once workers can start");
 }
 
+// Each instruction set's half precisions: the bf16 GEMM where the CPU has the
+// feature it needs (its variant printed: tests/cross/run_aarch64.sh checks the
+// line under each emulated CPU), else a refusal that names the feature.
+void precision_tests() {
+  std::string features;
+  for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+    if (cpu_has(f)) features += std::string(" ") + cpu_feature_name(f);
+  std::printf("cpu features:%s\n", features.empty() ? " none" : features.c_str());
+  for (Isa isa : supported_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    const std::string bf16 = precision_unavailable(Precision::BFloat16, kt);
+    const std::string fp16 = precision_unavailable(Precision::Float16, kt);
+    expect(bf16.empty() == (kt.gemm_bf16 != nullptr), std::string(kt.name) + ": bf16 refused although it has a kernel");
+    if (kt.gemm_bf16 != nullptr) {
+      GemmBf16Args g{};
+      g.m = g.layer_rows = 49, g.n = 64, g.k = 64;
+      std::printf("%s: bfloat16 runs: %s\n", kt.name, kt.gemm_bf16_variant(g));
+    } else {
+      std::printf("%s: bfloat16 refused: %s\n", kt.name, bf16.c_str());
+    }
+    if (isa == Isa::Neon) {
+      expect(cpu_has(CpuFeature::ArmBf16) == (kt.gemm_bf16 != nullptr), "neon: bf16 kernel iff the CPU has bf16");
+      if (kt.gemm_bf16 == nullptr) expect(bf16.find("'bf16'") != std::string::npos, "neon: refusal names 'bf16'");
+    }
+    if (isa == Isa::Avx2) expect(bf16.find("avx512_bf16") != std::string::npos, "avx2: refusal names avx512_bf16");
+    expect(!fp16.empty(), std::string(kt.name) + ": float16 has no kernels yet");
+    std::printf("%s: float16 refused: %s\n", kt.name, fp16.c_str());
+  }
+}
+
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);                   // every line out before a crash
+  if (argc == 2 && std::string(argv[1]) == "--precisions") {  // the precision report alone (cross/run_aarch64.sh)
+    precision_tests();
+    std::printf(g_stats.failures ? "FAILED\n" : "OK\n");
+    return g_stats.failures ? 1 : 0;
+  }
   std::vector<Isa> isas;
   for (int i = 1; i < argc; ++i) {
     try {
@@ -1262,6 +1298,7 @@ int main(int argc, char** argv) {
 
   dispatch_tests();
   bf16_rounding_tests();
+  precision_tests();
   aligned_buffer_tests();
   thread_pool_tests();
   thread_start_failure_tests();
