@@ -14,6 +14,7 @@ time other processes held the core.
 
     python bench/compare.py --quick                # a few configurations, < 2 minutes
     python bench/compare.py --json results.json    # the full grid of issue 4
+    python bench/compare.py --bf16 ...             # also our bfloat16 against OpenVINO's default precision
 
 Peers come from the `bench` extra (pip install '.[bench]'); a peer that is not
 importable is skipped with a note. PyTorch is used when importable.
@@ -152,21 +153,43 @@ def onnxruntime_peer(onnx_path, x_nchw, threads: int) -> Runtime:
     return Runtime("onnxruntime", lambda: session.run(None, feed)[0], "CPU EP, ORT_ENABLE_ALL")
 
 
-def openvino_peer(onnx_path, x_nchw, threads: int) -> Runtime:
+def openvino_peer(onnx_path, x_nchw, threads: int, *, default_precision: bool = False) -> Runtime:
+    """OpenVINO in f32, like for like; or (default_precision) with its own default inference
+    precision, which is bf16 on CPUs with AVX512_BF16 or AMX (the name is then openvino-default)."""
     import openvino as ov
     core = ov.Core()
     model = core.read_model(str(onnx_path))
     model.reshape({"input": list(x_nchw.shape)})  # static shape, as a deployment would compile it
-    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
-              # the default on this CPU is bf16: f32 keeps the comparison like for like
-              "INFERENCE_PRECISION_HINT": "f32"}
+    config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+    if not default_precision:
+        config["INFERENCE_PRECISION_HINT"] = "f32"  # the default may be bf16: f32 keeps it like for like
     compiled = core.compile_model(model, "CPU", config)
     request = compiled.create_infer_request()
+    precision = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
 
     def run():
         request.infer({0: x_nchw}, share_inputs=True)
         return request.get_output_tensor(0).data.copy()
+    if default_precision:
+        return Runtime("openvino-default", run, f"CPU, LATENCY hint, its default precision: {precision}")
     return Runtime("openvino", run, "CPU, LATENCY hint, f32")
+
+
+def ours_bf16(net, x_nhwc, softmax: bool) -> Runtime | None:
+    """Our network with precision="bfloat16", or None where this CPU does not run it."""
+    from mobilenet.precision import PrecisionNotAvailable
+    try:
+        bf16 = net.with_precision("bfloat16")
+    except PrecisionNotAvailable as e:
+        print(f"note: no bf16 rows: {e}", file=sys.stderr)
+        return None
+    gemms = [(k, p) for layer, k, p in zip(bf16.layers, bf16.kernel_names, bf16.layer_precisions)
+             if layer.type in ("conv1x1", "fc")]
+    in_bf16 = [k for k, p in gemms if p == "bfloat16"]
+    kernel = in_bf16[0].split("_")[1] if in_bf16 else "-"
+    call = bf16 if softmax else bf16.logits
+    return Runtime("mobilenet-bf16", lambda: call(x_nhwc),
+                   f"bfloat16: {len(in_bf16)} of {len(gemms)} GEMMs in bf16 ({kernel}), the rest float32")
 
 
 def litert_peer(model_path, x_nhwc, threads: int) -> Runtime:
@@ -370,7 +393,7 @@ def build_net(alpha, resolution, threads, *, tflite_model=None):
 
 def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs: int, warmup: int,
             workdir: Path, *, tflite_model=None, profile_runs: int = 30, block: int = 1,
-            settle_ms: float = 50.0) -> dict:
+            settle_ms: float = 50.0, bf16: bool = False) -> dict:
     """Time every runtime on one configuration; returns medians, minima, ratios and outputs' agreement."""
     net, weights = build_net(alpha, resolution, threads, tflite_model=tflite_model)
     softmax = tflite_model is not None  # the .tflite ends in a softmax: everyone does the same work
@@ -386,6 +409,12 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
         runtimes.append(onnxruntime_peer(onnx_path, x_nchw, threads))
     if "openvino" in peers:
         runtimes.append(openvino_peer(onnx_path, x_nchw, threads))
+    if bf16:
+        mine_bf16 = ours_bf16(net, x_nhwc, softmax)
+        if mine_bf16 is not None:
+            runtimes.append(mine_bf16)
+        if "openvino" in peers:
+            runtimes.append(openvino_peer(onnx_path, x_nchw, threads, default_precision=True))
     if "litert" in peers and tflite_model is not None:
         runtimes.append(litert_peer(tflite_model, x_nhwc, threads))
     if "litert" in peers and tflite_writer() is not None:
@@ -432,7 +461,17 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
             "ours_over_peer_cpu": float(np.median(ours_cpu_times[runtime.name]) / np.median(cpu_times[runtime.name])),
             "max_abs_diff_vs_ours": agreement.get(runtime.name),
             "note": runtime.note + ("; timed in a pairing with ours alone" if runtime in paired else "")}
-    peers_only = {k: v for k, v in result["runtimes"].items() if k != "mobilenet"}
+    # Our bf16 against OpenVINO's default precision (bf16 here) and against our float32, from the same turns.
+    if "mobilenet-bf16" in times:
+        bf16_median = float(np.median(times["mobilenet-bf16"]))
+        result["bf16"] = {"ours_bf16_over_ours_f32": bf16_median / ours_median,
+                          "note": next(r.note for r in runtimes if r.name == "mobilenet-bf16")}
+        for peer in ("openvino-default", "openvino", "onnxruntime"):
+            if peer in times:
+                result["bf16"][f"ours_bf16_over_{peer}"] = bf16_median / float(np.median(times[peer]))
+        if profile_runs:
+            result["bf16"]["profile"] = layer_profile(net.with_precision("bfloat16"), x_nhwc, profile_runs)
+    peers_only = {k: v for k, v in result["runtimes"].items() if not k.startswith("mobilenet")}
     if peers_only:
         # The best peer is the one our ratio is worst against (PyTorch's medians come from another pairing).
         best = max(peers_only, key=lambda k: peers_only[k]["ours_over_peer"])
@@ -481,6 +520,22 @@ def print_result(result, peak, out=sys.stdout) -> None:
     if "best_peer" in result:
         print(f"best peer: {result['best_peer']}; ours / best peer = {result['ours_over_best_peer']:.2f}x "
               f"(process CPU time: {result['best_peer_cpu']}, {result['ours_over_best_peer_cpu']:.2f}x)", file=out)
+    if "bf16" in result:
+        ratios = ", ".join(f"/ {key[len('ours_bf16_over_'):]} {value:.2f}x" for key, value in result["bf16"].items()
+                           if key.startswith("ours_bf16_over_"))
+        line = f"ours bf16 {ratios}"
+        profile = result["bf16"].get("profile")
+        if profile:
+            # The peak of the instructions its bf16 GEMMs run on: vdpbf16ps, or FMAs (the FMA way, bf16fma).
+            line += f"; its 1x1 layers {profile['pointwise_gflops']:.1f} GFLOP/s"
+            dot = "bf16gemm" in result["bf16"]["note"]
+            if peak and dot and peak.get("avx512_bf16_gmacs"):
+                share = profile["pointwise_gflops"] / 2 / (peak["avx512_bf16_gmacs"] * result["threads"])
+                line += f" ({100 * share:.0f}% of the vdpbf16ps peak, {peak['avx512_bf16_gmacs']:.1f} GMAC/s)"
+            elif peak:
+                share = profile["pointwise_gflops"] / (peak_gflops(peak) * result["threads"])
+                line += f" ({100 * share:.0f}% of the FMA peak: float32 and bf16-by-FMA layers)"
+        print(line, file=out)
 
 
 def peak_gflops(peak) -> float:
@@ -614,6 +669,9 @@ def parse_args(argv=None):
                              "(default 50: onnxruntime's spin for about 40 ms)")
     parser.add_argument("--peers", nargs="+", default=list(PEER_NAMES), choices=PEER_NAMES,
                         help="peers to run when importable (default all)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also our precision='bfloat16' and OpenVINO with its default precision (bf16 on CPUs "
+                             "with AVX512_BF16 or AMX), timed in the same turns")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
     parser.add_argument("--no-peak", action="store_true", help="skip bench/peak (no %% of peak)")
     parser.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
@@ -691,7 +749,7 @@ def main(argv=None) -> int:
             result = measure(alpha, resolution, threads, batch, peers, args.runs, args.warmup, Path(tmp),
                              tflite_model=tflite_model if is_tflite else None,
                              profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block,
-                             settle_ms=args.settle_ms)
+                             settle_ms=args.settle_ms, bf16=args.bf16)
             results.append(result)
             print_result(result, peak)
             sys.stdout.flush()

@@ -8,6 +8,9 @@
 #define MBN_X86 1
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace mobilenet {
 
@@ -19,6 +22,7 @@ struct X86Features {
   bool avx512 = false;
   bool avx512_vnni = false;  // vpdpbusd on zmm
   bool avx_vnni = false;     // vpdpbusd, VEX-encoded (ymm)
+  bool avx512_bf16 = false;
 };
 
 uint64_t read_xcr0() {
@@ -48,6 +52,7 @@ X86Features detect_x86() {
   f.avx512 = f.avx2_fma && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
   f.avx512_vnni = f.avx512 && (ecx & (1u << 11));
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2_fma && (eax & (1u << 4));
+  if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = eax & (1u << 5);
   return f;
 }
 
@@ -118,6 +123,43 @@ Isa parse_isa(const std::string& name) {
   }
   throw std::invalid_argument("mobilenet: unknown instruction set '" + name +
                               "' (expected scalar, avx2, avx512 or neon)");
+}
+
+bool cpu_has(CpuFeature feature) {
+  switch (feature) {
+#if MBN_X86
+    case CpuFeature::Avx512Bf16: return x86_features().avx512_bf16;
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+    // The kernel's hwcap bits (asm/hwcap.h): HWCAP_FPHP (9), HWCAP_ASIMDHP (10), HWCAP2_BF16 (14).
+    case CpuFeature::ArmFp16: {
+      const unsigned long hw = getauxval(AT_HWCAP);
+      return (hw & (1ul << 9)) && (hw & (1ul << 10));
+    }
+    case CpuFeature::ArmBf16: return getauxval(AT_HWCAP2) & (1ul << 14);
+#endif
+    default: return false;
+  }
+}
+
+bool bf16_dot_product_preferred() {
+  if (!cpu_has(CpuFeature::Avx512Bf16)) return false;
+  const char* forced = std::getenv("MOBILENET_BF16_DOT");
+  if (forced && *forced) return forced[0] == '1';
+#if MBN_X86
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return ebx == 0x68747541u;  // "Auth" of AuthenticAMD
+#endif
+  return false;
+}
+
+const char* cpu_feature_name(CpuFeature feature) {
+  switch (feature) {
+    case CpuFeature::Avx512Bf16: return "avx512_bf16";
+    case CpuFeature::ArmBf16: return "bf16";
+    case CpuFeature::ArmFp16: return "asimdhp";
+  }
+  return "unknown";
 }
 
 Isa isa_from_environment() {

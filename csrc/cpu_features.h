@@ -22,5 +22,21 @@ Isa parse_isa(const std::string& name);
 // form, ymm) for avx2, the ARMv8.2 dot product (sdot/udot) for neon.
 // MOBILENET_INT8_DOT=off says no everywhere (to test the other kernels).
 bool int8_dot_product(Isa isa);
+// Features beyond an instruction set's baseline that kernels of a narrower
+// precision need (bfloat16, float16), detected once.
+enum class CpuFeature : int {
+  Avx512Bf16 = 0,  // x86: vdpbf16ps, vcvtne2ps2bf16 (with usable AVX-512 state)
+  ArmBf16 = 1,     // AArch64 FEAT_BF16: bfdot, bfmmla (hwcap2 bf16)
+  ArmFp16 = 2,     // AArch64 FEAT_FP16: half-precision arithmetic (hwcap fphp and asimdhp)
+};
+bool cpu_has(CpuFeature feature);
+// Whether the bf16 GEMM should use vdpbf16ps rather than FMAs on unpacked bf16
+// (both give the same result): only where vdpbf16ps is the faster, which
+// needs AVX512_BF16 and a CPU that runs it at the FMA's rate. Measured: family
+// 6 model 207 (Intel) runs it at half the FMA's rate; AMD Zen 4 at the FMA's,
+// twice the multiply-adds. MOBILENET_BF16_DOT=1 or 0 overrides (for tests).
+bool bf16_dot_product_preferred();
+// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp".
+const char* cpu_feature_name(CpuFeature feature);
 
 }  // namespace mobilenet

@@ -319,7 +319,8 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
       });
       break;
     case LayerKernel::PackedGemm:
-    case LayerKernel::BlasGemm: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
+    case LayerKernel::BlasGemm:
+    case LayerKernel::PackedGemmBf16: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
@@ -429,6 +430,10 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     blas_sgemm(m1 - m0, n1 - n0, k, in + int64_t{m0} * lda, lda, packed.weights.data() + n0, n, c, ldc);
     // Bias and activation while the block is still in cache.
     kernels_.bias_activation(c, m1 - m0, n1 - n0, ldc, packed.bias.data() + n0, clamp);
+  } else if (plan.kernel == LayerKernel::PackedGemmBf16) {
+    const uint32_t* b = reinterpret_cast<const uint32_t*>(packed.weights.data());
+    const GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    kernels_.gemm_bf16(g, m0, m1, p0, p1);
   } else {
     GemmArgs g{in, lda, packed.weights.data(), packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
     kernels_.gemm(g, m0, m1, p0, p1);
@@ -548,7 +553,8 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         break;
       }
       case LayerKernel::PackedGemm:
-      case LayerKernel::BlasGemm: {
+      case LayerKernel::BlasGemm:
+      case LayerKernel::PackedGemmBf16: {
         const int w = layer.out_w;
         const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * plan_.layers[i].in_stride;
         pointwise_block(i, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(i),

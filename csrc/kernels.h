@@ -172,6 +172,26 @@ struct Int8PoolArgs {
   int32_t multiplier = 0, shift = 0;
 };
 
+// The widest k the bf16 GEMM takes (it rounds a few rows of A to bf16 at a
+// time on its stack); the plan runs wider layers in float32.
+constexpr int kGemmBf16MaxK = 8192;
+
+// bfloat16 (Precision::BFloat16): C[m x n] = A[m x k] * B + bias, clamped, with
+// A read as float32 and rounded to bf16 (bf16.h) as the kernel reads it, B
+// rounded to bf16 once at load by pack_gemm_weights_bf16, products summed in
+// float32 and C written in float32.
+struct GemmBf16Args {
+  const float* a;
+  int64_t lda;
+  const uint32_t* packed_b;  // pairs of bf16 along k (bf16_pair)
+  const float* bias;         // [n padded to kChannelPad], float32
+  float* c;
+  int64_t ldc;
+  int m, n, k;
+  Clamp clamp;
+  int layer_rows;  // as GemmArgs::layer_rows
+};
+
 struct KernelTable {
   Isa isa;
   const char* name;
@@ -219,6 +239,23 @@ struct KernelTable {
   // "gemm_u8s8" (the portable form), "vnni" (vpdpbusd), ...
   const char* (*int8_gemm_variant)(const Int8GemmArgs& args);
   void (*int8_avgpool)(const Int8PoolArgs& args);
+
+  // bfloat16. gemm_bf16 is null where this instruction set has no bf16
+  // kernels (AVX2, NEON for now); the scalar one
+  // is the reference: it rounds as the hardware does and sums each pair of
+  // products in the order vdpbf16ps does, one float32 rounding per product.
+  // The panels are gemm_panel_width columns wide, as for gemm.
+  void (*gemm_bf16)(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+  // The tile of the layer's panels, e.g. "bf16gemm12x32".
+  const char* (*gemm_bf16_variant)(const GemmBf16Args& args);
+  // Whether gemm_bf16 is a fast kernel (vdpbf16ps or FMA), not the scalar emulation.
+  bool bf16_fast;
+  // Whether the plan runs every GEMM of a bf16 network in bf16 with these
+  // kernels: where gemm_bf16 does twice the float32 GEMM's multiply-adds per
+  // instruction (vdpbf16ps), and on the scalar reference. The FMA way does the
+  // float32 GEMM's work plus the unpacking, so it pays only where the weights
+  // come from memory (half the bytes): the plan keeps the other GEMMs float32.
+  bool bf16_every_gemm;
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -232,5 +269,12 @@ void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* pac
 // col_offset [round_up(n, kInt8PanelWidth)] receives each column's offset.
 int64_t packed_int8_gemm_bytes(int k, int n);
 void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset);
+
+// bfloat16: B [k x n] (row-major) rounded to bf16 into column panels of
+// `panel_width`, each row of a panel a pair of k rows (k padded to even with
+// zeros): panel p, pair q holds the words bf16_pair(B[2q][j], B[2q+1][j]) for
+// its w columns j. Sizes in 32-bit words.
+int64_t packed_gemm_bf16_words(int k, int n, int panel_width);
+void pack_gemm_weights_bf16(const float* b, int k, int n, int panel_width, uint32_t* packed);
 
 }  // namespace mobilenet

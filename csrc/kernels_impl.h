@@ -11,6 +11,20 @@
 
 #include "kernels.h"
 
+#if defined(MBN_VEC_SCALAR)
+#include "bf16.h"  // the scalar reference rounds as the bf16 instructions do
+#endif
+#if defined(MBN_BF16_KERNELS_NS)
+// This table's bf16 kernels live in their own translation unit, compiled with
+// the bf16 instructions, and enter the table only where the CPU has them.
+namespace mobilenet {
+namespace MBN_BF16_KERNELS_NS {
+void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
+}  // namespace MBN_BF16_KERNELS_NS
+}  // namespace mobilenet
+#endif
+
 namespace mobilenet {
 namespace MBN_KERNEL_NS {
 
@@ -26,6 +40,9 @@ namespace {
 #include "kernels/pool.h"
 #include "kernels/input_check.h"
 #include "kernels/int8.h"
+#if defined(MBN_VEC_SCALAR) || defined(MBN_BF16_BY_FMA)
+#include "kernels/gemm_bf16.h"
+#endif
 
 }  // namespace
 
@@ -51,6 +68,33 @@ const KernelTable& table() {
       int8_gemm,
       int8_gemm_variant,
       int8_avgpool,
+#if defined(MBN_VEC_SCALAR)
+      gemm_bf16,
+      gemm_bf16_variant,
+      false,
+      true,
+#elif defined(MBN_BF16_BY_FMA) && defined(MBN_BF16_KERNELS_NS)
+      // The dot product instruction where it is the faster way on this CPU, else FMAs.
+      bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel : gemm_bf16,
+      bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant : gemm_bf16_variant,
+      true,
+      bf16_dot_product_preferred(),
+#elif defined(MBN_BF16_BY_FMA)
+      gemm_bf16,
+      gemm_bf16_variant,
+      true,
+      false,
+#elif defined(MBN_BF16_KERNELS_NS)
+      cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel : nullptr,
+      cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant : nullptr,
+      cpu_has(MBN_BF16_CPU_FEATURE),
+      true,
+#else
+      nullptr,
+      nullptr,
+      false,
+      false,
+#endif
   };
   return t;
 }

@@ -7,4 +7,9 @@
 #define MBN_GEMM_MR 8
 #define MBN_GEMM_NR_VECS 2
 #define MBN_STEM_ACCUMULATORS 24
+#if defined(MBN_HAVE_NEON_BF16)
+// bfloat16 on bfdot (kernels_neon_bf16.cpp), where the CPU has Armv8.6 BF16.
+#define MBN_BF16_KERNELS_NS neon_bf16
+#define MBN_BF16_CPU_FEATURE CpuFeature::ArmBf16
+#endif
 #include "kernels_impl.h"

@@ -6,4 +6,5 @@
 #define MBN_GEMM_MR 4
 #define MBN_GEMM_NR_VECS 4
 #define MBN_STEM_ACCUMULATORS 8
+#define MBN_GEMM_BF16_MR 4
 #include "kernels_impl.h"

@@ -192,6 +192,13 @@ std::string Network::kernel_name(int index) const {
       g.lda = lp.in_stride, g.ldc = lp.out_stride;
       return op + "_" + kernels.gemm_variant(g) + "_" + isa;
     }
+    case LayerKernel::PackedGemmBf16: {
+      GemmBf16Args g{};
+      g.m = g.layer_rows = layer.out_h * layer.out_w;
+      g.n = s.out_c, g.k = s.in_c;
+      g.lda = lp.in_stride, g.ldc = lp.out_stride;
+      return op + "_" + kernels.gemm_bf16_variant(g) + "_" + isa;
+    }
   }
   return "unknown";
 }

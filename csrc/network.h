@@ -22,7 +22,9 @@ class Network {
  public:
   // Validates the chain (throws std::invalid_argument naming the layer) and packs weights.
   // fuse: run large depthwise layers in bands straight into the next pointwise layer.
-  // precision: Int8 runs each spec's int8 parameters (LayerSpec::Int8).
+  // precision: the network's (plan.h); Int8 runs each spec's int8 parameters
+  // (LayerSpec::Int8). Refused with std::invalid_argument naming the CPU
+  // feature it needs where these kernels lack it.
   Network(std::vector<LayerSpec> layers, Isa isa, int threads, PointwiseBackend backend, bool fuse = true,
           Precision precision = Precision::Float32);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "bf16.h"
+
 namespace mobilenet {
 
 // The weight layouts kernels.h declares (the stem packs its pairs itself when
@@ -96,6 +98,23 @@ void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int
   }
 }
 
+// bfloat16
+
+int64_t packed_gemm_bf16_words(int k, int n, int panel_width) {
+  return static_cast<int64_t>((k + 1) / 2) * round_up(n, panel_width);
+}
+
+void pack_gemm_weights_bf16(const float* b, int k, int n, int panel_width, uint32_t* packed) {
+  const int panels = static_cast<int>(round_up(n, panel_width) / panel_width);
+  auto at = [&](int row, int col) { return row < k && col < n ? b[static_cast<int64_t>(row) * n + col] : 0.0f; };
+  for (int p = 0; p < panels; ++p)
+    for (int kk = 0; kk < k; kk += 2)
+      for (int j = 0; j < panel_width; ++j) {
+        const int col = p * panel_width + j;
+        *packed++ = bf16_pair(at(kk, col), at(kk + 1, col));
+      }
+}
+
 namespace {
 
 AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
@@ -181,6 +200,11 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
     case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, layer); break;
+    case LayerKernel::PackedGemmBf16:  // 32-bit words of bf16 pairs, in the float buffer
+      layer.weights = AlignedBuffer(packed_gemm_bf16_words(s.in_c, s.out_c, kernels.gemm_panel_width));
+      pack_gemm_weights_bf16(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width,
+                             reinterpret_cast<uint32_t*>(layer.weights.data()));
+      break;
   }
   return layer;
 }

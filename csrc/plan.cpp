@@ -62,18 +62,41 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
   return LayerKernel::Int8Gemm;
 }
 
+// bfloat16: the GEMMs (1x1 and classifier: 95% of the multiply-adds) run on
+// bf16 weights and inputs with float32 sums. The stem, the depthwise layers
+// and the pooling stay float32: they are a few percent of the work, read
+// activations that the row pipeline and the fusion keep in cache, and
+// would gain no more than their conversions cost. Where the bf16 GEMM does
+// no more multiply-adds per instruction than the float32 one (the FMA way,
+// KernelTable::bf16_every_gemm), only the GEMMs whose float32 weights exceed
+// kBf16MinWeightBytes run in bf16: the others compute from cache, where bf16
+// would cost accuracy and gain nothing (bench/RESULTS.md, entry 53).
+constexpr int64_t kBf16MinWeightBytes = 1024 * 1024;
+
+void choose_bf16_kernel(const Layer& layer, const KernelTable& kernels, const PlanOptions& options, LayerPlan& p) {
+  if (options.precision != Precision::BFloat16 || p.kernel != LayerKernel::PackedGemm) return;
+  if (layer.spec.in_c > kGemmBf16MaxK) return;  // too wide for the kernel's rounded rows: float32
+  if (!kernels.bf16_every_gemm && pointwise_weight_bytes(layer.spec) <= kBf16MinWeightBytes) return;
+  p.kernel = LayerKernel::PackedGemmBf16;
+  p.precision = Precision::BFloat16;
+}
+
 // Pass 1: each layer's kernel and precision. The backend is chosen here, once.
-LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& options) {
-  MBN_CHECK(options.precision == Precision::Float32 || options.precision == Precision::Int8,
-            std::string("precision '") + precision_name(options.precision) + "' is not available yet");
+LayerPlans choose_kernels(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
+  const std::string unavailable = precision_unavailable(options.precision, kernels);
+  MBN_CHECK(unavailable.empty(), unavailable);
+  const bool half = options.precision == Precision::BFloat16 || options.precision == Precision::Float16;
+  MBN_CHECK(!half || options.backend == PointwiseBackend::Gemm,
+            std::string("precision '") + precision_name(options.precision) + "' runs on the gemm backend only");
   LayerPlans plans(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     LayerPlan& p = plans[i];
-    p.precision = options.precision;
     if (options.precision == Precision::Int8) {
+      p.precision = Precision::Int8;
       p.kernel = choose_int8_kernel(layers[i].spec.kind);
       continue;
     }
+    p.precision = Precision::Float32;
     switch (layers[i].spec.kind) {
       case LayerKind::Conv3x3: p.kernel = LayerKernel::Conv3x3; break;
       case LayerKind::DwConv3x3: p.kernel = LayerKernel::DwConv3x3; break;
@@ -83,6 +106,7 @@ LayerPlans choose_kernels(const std::vector<Layer>& layers, const PlanOptions& o
         break;
       case LayerKind::GlobalAvgPool: p.kernel = LayerKernel::GlobalAvgPool; break;
     }
+    choose_bf16_kernel(layers[i], kernels, options, p);
   }
   return plans;
 }
@@ -219,6 +243,8 @@ const char* precision_name(Precision precision) {
   switch (precision) {
     case Precision::Float32: return "float32";
     case Precision::Int8: return "int8";
+    case Precision::BFloat16: return "bfloat16";
+    case Precision::Float16: return "float16";
   }
   return "unknown";
 }
@@ -228,16 +254,42 @@ bool is_int8(LayerKernel kernel) {
          kernel == LayerKernel::Int8Gemm || kernel == LayerKernel::Int8AvgPool;
 }
 
+std::string precision_unavailable(Precision precision, const KernelTable& kernels) {
+  const std::string kernel_set = std::string(" (the ") + kernels.name + " kernels)";
+  switch (precision) {
+    case Precision::Float32:
+    case Precision::Int8: return "";  // scalar kernels on every instruction set
+    case Precision::BFloat16:
+      if (kernels.gemm_bf16 != nullptr) return "";
+      if (kernels.isa == Isa::Neon)
+        return std::string("precision 'bfloat16' needs the CPU feature '") + cpu_feature_name(CpuFeature::ArmBf16) +
+               "' (Armv8.6 BF16), which this CPU lacks" + kernel_set;
+      if (kernels.isa == Isa::Avx512)
+        return std::string("precision 'bfloat16' needs the CPU feature '") + cpu_feature_name(CpuFeature::Avx512Bf16) +
+               "' (vdpbf16ps), which this CPU or build lacks" + kernel_set;
+      return std::string("precision 'bfloat16' needs the avx512 kernels on a CPU with '") +
+             cpu_feature_name(CpuFeature::Avx512Bf16) + "'" + kernel_set;
+    case Precision::Float16:
+#if defined(__aarch64__)
+      return std::string("precision 'float16' is not available yet on AArch64") + kernel_set;
+#else
+      return std::string("precision 'float16' runs only on AArch64 CPUs with the feature '") +
+             cpu_feature_name(CpuFeature::ArmFp16) + "' (Armv8.2 FP16 arithmetic); this CPU has none" + kernel_set;
+#endif
+  }
+  return "unknown precision";
+}
+
 Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
   Plan plan;
   plan.kernels = &kernels;
   plan.backend = options.backend;
-  LayerPlans layer_plans = choose_kernels(layers, options);
-  // Fusion and the row pipeline are the float32 kernels' (int8 runs layer by layer).
-  const bool float32 = options.precision == Precision::Float32;
-  const bool fuse = options.fuse && float32;
+  LayerPlans layer_plans = choose_kernels(layers, kernels, options);
+  // Fusion and the row pipeline are the float kernels' (int8 runs layer by layer).
+  const bool float_kernels = options.precision != Precision::Int8;
+  const bool fuse = options.fuse && float_kernels;
   if (fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
-  if (float32) plan.stages = plan_pipeline(layers, layer_plans);
+  if (float_kernels) plan.stages = plan_pipeline(layers, layer_plans);
   if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);

@@ -3,6 +3,7 @@
 // pure function of the previous one's result.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "kernels.h"
@@ -11,14 +12,20 @@
 
 namespace mobilenet {
 
-// The arithmetic a layer runs in. Only float32 exists so far; an integer or
-// bfloat16 precision becomes another value here and other LayerKernel entries.
+// The arithmetic a layer runs in: a network's precision (PlanOptions) sets
+// each layer's, where a kernel of that precision pays.
 enum class Precision : int {
   Float32 = 0,
   // TFLite's integer arithmetic (uint8 storage, int32 sums), bit-exact to its reference kernels.
   Int8 = 1,
+  // Half-precision floats: bf16 products summed in float32 (bf16.h); float16 arithmetic (ARM).
+  BFloat16 = 16,
+  Float16 = 17,
 };
 const char* precision_name(Precision precision);
+// Why a network in this precision cannot run on these kernels (the CPU
+// feature it lacks), or the empty string when it can.
+std::string precision_unavailable(Precision precision, const KernelTable& kernels);
 
 // The kernel that runs a layer (a KernelTable entry, or BLAS for the pointwise
 // backend): execution and packing dispatch on it, nothing else.
@@ -33,6 +40,8 @@ enum class LayerKernel : int {
   Int8DwConv3x3 = 6,  // KernelTable::int8_dwconv3x3
   Int8Gemm = 7,       // KernelTable::int8_gemm, weights in Int8GemmArgs' panels
   Int8AvgPool = 8,    // KernelTable::int8_avgpool
+  // bfloat16
+  PackedGemmBf16 = 16,  // 1x1 conv and classifier on bf16 weights (KernelTable::gemm_bf16)
 };
 bool is_int8(LayerKernel kernel);
 

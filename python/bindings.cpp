@@ -55,7 +55,9 @@ constexpr Word<PointwiseBackend> kBackendWords[] = {{PointwiseBackend::Gemm, "GE
                                                     {PointwiseBackend::Blas, "BLAS", "blas"}};
 // The spellings of mobilenet.precision (which has no enum: the names are the spellings in capitals).
 constexpr Word<Precision> kPrecisionWords[] = {{Precision::Float32, "FLOAT32", "float32"},
-                                               {Precision::Int8, "INT8", "int8"}};
+                                               {Precision::Int8, "INT8", "int8"},
+                                               {Precision::BFloat16, "BFLOAT16", "bfloat16"},
+                                               {Precision::Float16, "FLOAT16", "float16"}};
 
 // An argument that takes a bound enum's member or its vocabulary spelling.
 template <class Enum>
@@ -327,6 +329,35 @@ PYBIND11_MODULE(_core, m) {
   bind_enum(m, "InputLayout", kLayoutWords, "How an input batch is laid out (mobilenet.vocabulary.Layout).");
   bind_enum(m, "PointwiseBackend", kBackendWords, "What runs the 1x1 convolutions (mobilenet.vocabulary.Backend).");
   bind_enum(m, "Precision", kPrecisionWords, "The arithmetic a layer runs in (mobilenet.precision).");
+  m.def(
+      "precision_unavailable",
+      [](const MemberOrSpelling<Precision>& precision, const std::optional<std::string>& isa) {
+        return precision_unavailable(to_precision(precision), kernel_table(isa ? parse_isa(*isa) : selected_isa()));
+      },
+      py::arg("precision"), py::arg("isa") = py::none(),
+      "Why a network in this precision cannot run with these kernels (the CPU feature it lacks), or ''.");
+  m.def(
+      "cpu_features",
+      [] {
+        std::vector<std::string> names;
+        for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+          if (cpu_has(f)) names.emplace_back(cpu_feature_name(f));
+        return names;
+      },
+      "The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, bf16, asimdhp).");
+  m.def(
+      "fast_precisions",
+      [](const std::optional<std::string>& isa) {
+        const KernelTable& kernels = kernel_table(isa ? parse_isa(*isa) : selected_isa());
+        std::vector<std::string> names;
+        for (const Word<Precision>& word : kPrecisionWords)
+          if (precision_unavailable(word.value, kernels).empty() &&
+              (word.value != Precision::BFloat16 || kernels.bf16_fast))
+            names.emplace_back(word.spelling);
+        return names;
+      },
+      py::arg("isa") = py::none(),
+      "The precisions these kernels run on this CPU's own instructions (the scalar bf16 GEMM emulates them).");
 
   py::class_<BoundLayerSpec>(m, "LayerSpec",
                              "One layer for the engine, batch norm folded. Weight layouts: CONV3X3 (3, 3, in_c, "

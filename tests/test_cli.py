@@ -83,7 +83,32 @@ def test_info_json_is_the_summary():
     code, out, _ = run("info", "--alpha", "0.5", "--resolution", "160", "--shallow", "--json")
     assert code == 0
     expected = mobilenet.MobileNetV1(alpha=0.5, resolution=160, shallow=True, threads=1).summary().to_dict()
-    assert json.loads(out) == json.loads(json.dumps(expected))
+    got = json.loads(out)
+    engine = {key: got.pop(key) for key in ("isa", "precision", "cpu_features", "fast_precisions",
+                                            "other_precisions")}
+    assert got == json.loads(json.dumps(expected))
+    assert engine["precision"] == "float32" and "float32" in engine["fast_precisions"]
+    assert engine["isa"] == mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=1).isa
+    for precision in ("bfloat16", "float16"):  # each one either runs natively here or says what it lacks
+        assert (precision in engine["fast_precisions"]) != (precision in engine["other_precisions"])
+
+
+def test_precision_flows_through_info_bench_and_profile():
+    from mobilenet.precision import precision_unavailable
+    for precision in ("bfloat16", "float16"):
+        reason = precision_unavailable(precision)
+        for command in (["info", *SMALL[:4]], ["bench", *SMALL, "--json"], ["profile", *SMALL, "--json", "-"]):
+            code, out, err = run(*command, "--precision", precision)
+            if reason:
+                assert code == 2 and "not available on this CPU" in err, (command, err)
+                continue
+            assert code == 0, (command, err)
+            if command[0] == "profile":
+                report = json.loads(out)
+                assert report["context"]["precision"] == precision
+                assert {row["precision"] for row in report["layers"]} <= {precision, "float32"}
+            elif command[0] == "bench":
+                assert json.loads(out)["context"]["precision"] == precision
 
 
 def test_bench_json():

@@ -93,3 +93,22 @@ def test_1024_threads_smoke(rng):
     assert np.array_equal(net.logits(x), want)
     net.set_threads(1)
     assert np.array_equal(net.logits(x), want)
+
+
+BF16_ISAS = [isa for isa in ISAS if not mobilenet.precision.precision_unavailable("bfloat16", isa)]
+
+
+@pytest.mark.parametrize("isa", BF16_ISAS)
+@pytest.mark.parametrize("cfg,layout,batch", CONFIGS[:4], ids=lambda v: str(v))
+def test_bfloat16_thread_counts_are_bit_identical(isa, cfg, layout, batch, rng):
+    """The bf16 GEMM splits rows and panels like the float32 one, and each call
+    rounds its own rows of A the same way: no thread count changes a bit."""
+    if isa == "scalar" and cfg["alpha"] > 0.5:
+        pytest.skip("the scalar reference emulates bf16 slowly: the small networks cover it")
+    net = mobilenet.MobileNetV1(threads=1, isa=isa, precision="bfloat16", **cfg)
+    x, xin = _input(cfg, layout, batch, rng)
+    want, want_one = net.logits(xin, layout=layout), net.logits(xin[:1], layout=layout)
+    for threads in (2, 3, 4, 5, 7, 8, 9, 16, 33, 64):
+        net.set_threads(threads)
+        assert np.array_equal(net.logits(xin, layout=layout), want), f"threads={threads}"
+        assert np.array_equal(net.logits(xin[:1], layout=layout), want_one), f"threads={threads}, one image"

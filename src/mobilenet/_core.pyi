@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'default_threads', 'isa', 'physical_cores', 'physical_cores_of', 'softmax_int8', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'cpu_features', 'default_threads', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'softmax_int8', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -40,6 +40,8 @@ class Precision(enum.Enum):
     """
     The arithmetic a layer runs in (mobilenet.precision).
     """
+    BFLOAT16 = 16
+    FLOAT16 = 17
     FLOAT32 = 0
     INT8 = 1
 class LayerSpec:
@@ -144,9 +146,17 @@ def cgroup_cpu_limit(proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: s
     """
     Whole CPUs the cgroup CPU quota allows (rounded down, at least 1), or 0 when none is set.
     """
+def cpu_features() -> list[str]:
+    """
+    The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, bf16, asimdhp).
+    """
 def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
     """
     Physical cores in the affinity mask, capped by the cgroup CPU quota; at least 1.
+    """
+def fast_precisions(isa: str | None = None) -> list[str]:
+    """
+    The precisions these kernels run on this CPU's own instructions (the scalar bf16 GEMM emulates them).
     """
 def isa() -> str:
     """
@@ -159,6 +169,10 @@ def physical_cores() -> int:
 def physical_cores_of(cpus: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sysfs_cpu_dir: str = '/sys/devices/system/cpu') -> int:
     """
     Physical cores among the given CPUs (SMT siblings count once).
+    """
+def precision_unavailable(precision: Precision | str, isa: str | None = None) -> str:
+    """
+    Why a network in this precision cannot run with these kernels (the CPU feature it lacks), or ''.
     """
 def softmax_int8(x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], input_multiplier: typing.SupportsInt | typing.SupportsIndex, input_left_shift: typing.SupportsInt | typing.SupportsIndex, diff_min: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
     """

@@ -67,6 +67,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=_positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--resolution", type=_int_at_least(32), default=224, help="input size in pixels (default 224)")
     p.add_argument("--shallow", action="store_true", help="drop the five 14x14x512 blocks (the paper's Table 5)")
+    p.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="arithmetic (default float32, exact; bfloat16: the 1x1 layers and the classifier on bf16 "
+                        "weights and inputs with float32 sums, where the CPU has bf16 instructions)")
 
 
 def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
@@ -83,9 +86,11 @@ def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
 def _build_net(args: argparse.Namespace, parser: argparse.ArgumentParser,
                threads: Optional[int] = None) -> MobileNetV1:
     from . import MobileNetV1
+    from .precision import PrecisionNotAvailable
     try:
-        return MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=threads)
-    except (ValueError, TypeError) as e:
+        return MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=threads,
+                           precision=args.precision)
+    except (ValueError, TypeError, PrecisionNotAvailable) as e:
         parser.error(str(e))
 
 
@@ -136,9 +141,24 @@ def _add_info_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
 
 
 def _run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .precision import PRECISIONS, fast_precisions, precision_unavailable
     net = _build_net(args, parser, threads=1)
     summary = net.summary()
-    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary)
+    fast = list(fast_precisions())
+    # What each precision the CPU does not run fast lacks ('' for those it emulates: the scalar reference's bf16).
+    missing = {p: precision_unavailable(p) for p in PRECISIONS if p not in fast and p != "int8"}
+    from .precision import cpu_features
+    features = list(cpu_features())
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "isa": net.isa, "precision": net.precision, "cpu_features": features,
+                          "fast_precisions": fast, "other_precisions": missing}, indent=2))
+        return 0
+    print(summary)
+    print(f"half-precision CPU features: {', '.join(features) or 'none'}")
+    print(f"precisions this CPU runs on its own instructions ({net.isa} kernels): {', '.join(fast)}; "
+          "default float32 (exact)")
+    for precision, reason in missing.items():
+        print(f"  {precision}: {reason or 'emulated by these kernels (slow)'}")
     return 0
 
 

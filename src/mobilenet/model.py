@@ -14,7 +14,7 @@ from . import _core
 from ._files import FilePath
 from .graph import Layer, build_layers, check_chain
 from .params import Params, check_params, fold_batch_norm, random_params
-from .precision import PrecisionNotAvailable, check_precision, runnable_precision
+from .precision import PrecisionNotAvailable, check_cpu_runs, check_precision, runnable_precision
 from .quantization import Quantization
 from .summary import Summary
 from .vocabulary import (  # noqa: F401
@@ -237,6 +237,9 @@ class MobileNetV1:
             raise ValueError("the first layer must be a 3x3 convolution over 3 input channels")
         check_params(layers, params)
         backend, isa, threads = _check_backend(backend), _check_isa(isa), _check_threads(threads)
+        check_cpu_runs(precision, isa)
+        if precision in ("bfloat16", "float16") and backend != Backend.GEMM:
+            raise ValueError(f"precision={precision!r} runs on backend='gemm' only, got backend={backend!r}")
         self.layers = tuple(layers)
         self.params = params
         self.num_classes = layers[-1].out_shape[2]
@@ -256,7 +259,8 @@ class MobileNetV1:
             return
         self.quantization = None
         self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads,
-                                     backend=_core_word(backend, Backend, _core.PointwiseBackend))
+                                     backend=_core_word(backend, Backend, _core.PointwiseBackend),
+                                     precision=precision)
 
     # ------------------------------------------------------------------ running
 
@@ -434,6 +438,12 @@ class MobileNetV1:
     def kernel_names(self) -> List[str]:
         """The kernel variant that runs each layer, e.g. 'dwconv3x3s2_blocks_avx512'."""
         return list(self._engine.kernel_names)
+
+    @property
+    def layer_precisions(self) -> List[str]:
+        """Each layer's precision as the plan chose it: a bfloat16 network runs its 1x1
+        convolutions and classifier in bf16, its stem, depthwise and pooling in float32."""
+        return [str(p.name).lower() for p in self._engine.precisions]
 
     def timed_passes(self, x: npt.ArrayLike, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,
                      softmax: bool = True) -> Dict[str, Any]:

@@ -60,6 +60,7 @@ def run_context(net: MobileNetV1, batch: int) -> Dict[str, Any]:
     h, w, _ = net.input_shape
     return {
         "isa": net.isa,
+        "precision": net.precision,
         "threads": net.threads,
         "backend": net.backend,
         "cpu": cpu_model(),
@@ -102,6 +103,7 @@ class LayerTiming:
     time_pct: float        # of the sum of per-layer medians
     cumulative_pct: float
     gflops: float          # 2 * mult-adds * batch / median time; 0 for layers with no mult-adds
+    precision: str = "float32"  # the arithmetic the plan chose for this layer (mobilenet.precision)
 
 
 # Every run's per-layer times are kept (8 bytes per layer per run): a million
@@ -180,13 +182,13 @@ class ProfileReport:
         shares = 100.0 * medians / max(medians.sum(), 1e-12)
         cumulative = np.cumsum(shares)
         self.rows: List[LayerTiming] = []
-        for i, (layer, kernel) in enumerate(zip(net.layers, net.kernel_names)):
+        for i, (layer, kernel, precision) in enumerate(zip(net.layers, net.kernel_names, net.layer_precisions)):
             seconds = medians[i] / 1e3
             gflops = 2.0 * layer.mult_adds * batch / seconds / 1e9 if seconds > 0 and layer.mult_adds else 0.0
             self.rows.append(LayerTiming(
                 i, layer.name, layer.type, tuple(layer.in_shape), tuple(layer.out_shape), kernel, layer.mult_adds,
                 layer.params, float(medians[i]), float(self.layer_ms[:, i].mean()), float(self.layer_ms[:, i].min()),
-                float(shares[i]), float(cumulative[i]), float(gflops)))
+                float(shares[i]), float(cumulative[i]), float(gflops), precision))
 
     # ------------------------------------------------------------------ numbers
 
@@ -257,8 +259,8 @@ class ProfileReport:
                 f.write(text + "\n")
         return text
 
-    CSV_COLUMNS = ("index", "name", "type", "input", "output", "kernel", "mult_adds", "params", "median_ms",
-                   "mean_ms", "min_ms", "time_pct", "cumulative_pct", "gflops")
+    CSV_COLUMNS = ("index", "name", "type", "input", "output", "kernel", "precision", "mult_adds", "params",
+                   "median_ms", "mean_ms", "min_ms", "time_pct", "cumulative_pct", "gflops")
 
     def to_csv(self, path: str) -> None:
         """One row per layer; shapes written as HxWxC (pandas.read_csv reads it as is)."""
@@ -357,6 +359,11 @@ class ProfileReport:
         kernels = [r.kernel[: -len(suffix)] if strip else r.kernel for r in self.rows]
         # A depthwise layer fused with its pointwise neighbour shows as "+", to keep the table narrow.
         kernels = [k.replace("_fused", "+") for k in kernels]
+        # A network in a narrower precision shows each layer's in place of its parameter count (which the
+        # by-type table still gives), and its kernels without the precision the column already says.
+        mixed = any(r.precision != "float32" for r in self.rows)
+        if mixed:
+            kernels = [k.replace("_bf16gemm", "_gemm") for k in kernels]
         kernel_head = f"kernel (*{suffix})" if strip else "kernel"
         name_w = max(4, *(len(r.name) for r in self.rows))
         shape_w = max(6, *(len(_shape(r.output)) for r in self.rows))
@@ -364,15 +371,17 @@ class ProfileReport:
         # Small models run layers in microseconds: show those rather than rows of 0.000 ms.
         unit, scale = ("us", 1e3) if max(r.median_ms for r in self.rows) < 0.1 else ("ms", 1.0)
         digits = 1 if unit == "us" else 3
+        third = f"{'prec':>4}" if mixed else f"{'params':>9}"
         head = (f"{'#':>2} {'name':<{name_w}} {'output':>{shape_w}} {kernel_head:<{kernel_w}} {'MAdds':>5} "
-                f"{'params':>9} {'median':>6} {'mean':>6} {'min':>6} {'%':>5} {'cum%':>5} {'GF/s':>6}")
+                f"{third} {'median':>6} {'mean':>6} {'min':>6} {'%':>5} {'cum%':>5} {'GF/s':>6}")
         lines = [f"per layer: MAdds in millions, times in {unit}, GF/s = 2 x mult-adds / median time"
                  + ("; + = fused pair" if any("+" in k for k in kernels) else ""), head,
                  "-" * len(head)]
         for r, kernel in zip(self.rows, kernels):
             gflops = f"{r.gflops:6.1f}" if r.mult_adds else f"{'-':>6}"
+            third = f"{_PRECISION_LABELS.get(r.precision, r.precision):>4}" if mixed else f"{r.params:>9,}"
             lines.append(f"{r.index:>2} {r.name:<{name_w}} {_shape(r.output):>{shape_w}} {kernel:<{kernel_w}} "
-                         f"{r.mult_adds / 1e6:5.1f} {r.params:>9,} {r.median_ms * scale:6.{digits}f} "
+                         f"{r.mult_adds / 1e6:5.1f} {third} {r.median_ms * scale:6.{digits}f} "
                          f"{r.mean_ms * scale:6.{digits}f} {r.min_ms * scale:6.{digits}f} {r.time_pct:5.1f} "
                          f"{r.cumulative_pct:5.1f} {gflops}")
         lines.append("-" * len(head))
@@ -417,9 +426,12 @@ def context_lines(context: Dict[str, Any]) -> List[str]:
     """The model, the settings and the machine a timing was taken on, in two lines of text."""
     c = context
     return [f"MobileNet v1 {_model_label(c)}, batch {c['batch']}, {c['threads']} thread(s), {c['isa']} kernels, "
-            f"{c['backend']} backend",
+            f"{c['backend']} backend" + (f", {c['precision']}" if c.get("precision", "float32") != "float32" else ""),
             f"CPU: {c['cpu']}; mobilenet {c['mobilenet_version']}; OPENBLAS_CORETYPE={c['OPENBLAS_CORETYPE']}, "
             f"OPENBLAS_L2_SIZE={c['OPENBLAS_L2_SIZE']}"]
+
+
+_PRECISION_LABELS = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "int8": "i8"}
 
 
 def _shape(shape: Sequence[int]) -> str:

@@ -2,16 +2,22 @@
 `forward_int8`, TFLite's integer arithmetic (mobilenet.quantization) written plainly.
 
 Used by the tests to check every kernel and whole networks; never on the fast path.
+
+`forward(..., precision="bfloat16")` is the plain bf16 version: what the engine
+rounds, rounded the same way (to nearest even, from float32), and the rest in
+float64. The 1x1 convolutions and the classifier multiply bf16 inputs by bf16
+weights (batch norm folded first, as the engine folds it); the stem, the
+depthwise layers and the pooling stay float32 in the engine and exact here.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterator, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .graph import Layer
-from .params import LayerParams, Params
+from .params import LayerParams, Params, fold_batch_norm
 from .vocabulary import Activation, LayerType, Layout
 
 if TYPE_CHECKING:
@@ -71,6 +77,28 @@ def batch_norm(x: np.ndarray, bn: LayerParams) -> np.ndarray:
             * np.asarray(bn["gamma"], np.float64) + np.asarray(bn["beta"], np.float64))
 
 
+def round_to_bfloat16(x: ArrayLike) -> np.ndarray:
+    """x rounded to float32, then to bfloat16 (nearest, ties to even; denormals to
+    signed zero, as AVX512_BF16 does), returned as float64."""
+    bits = np.ascontiguousarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    exponent = bits & 0x7F800000
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    rounded = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16) & 0xFFFF
+    rounded = np.where(nan, (bits >> 16) | 0x40, rounded)
+    rounded = np.where(exponent == 0, (bits >> 16) & 0x8000, rounded)
+    return (rounded.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def layer_forward_bfloat16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
+    """One layer as the engine's bfloat16 precision runs it: bf16 GEMM inputs and
+    weights (batch norm folded), exact sums; the other layers as in float32."""
+    if layer.type not in (LayerType.CONV1X1, LayerType.FC):
+        return layer_forward(layer, p, x)
+    weight, bias = fold_batch_norm(layer, p)
+    y = round_to_bfloat16(x) @ round_to_bfloat16(weight) + np.asarray(bias, np.float64)
+    return activate(y, layer.activation)
+
+
 def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     """One layer of the network on an NHWC float64 batch."""
     if layer.type == LayerType.AVGPOOL:
@@ -91,14 +119,24 @@ def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     return activate(y, layer.activation)
 
 
-def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC) -> np.ndarray:
-    """Logits [N, classes] (or the last layer's flattened output) in float64."""
+def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC,
+            precision: Union[str, Sequence[str]] = "float32") -> np.ndarray:
+    """Logits [N, classes] (or the last layer's flattened output) in float64.
+    precision: "float32" (exact arithmetic) or "bfloat16" (the plain bf16 version), or
+    one of those per layer (a network's `layer_precisions`: the plan may keep a GEMM float32)."""
     layout = Layout.parse(layout, "layout")
+    per_layer = [precision] * len(layers) if isinstance(precision, str) else list(precision)
+    if len(per_layer) != len(layers):
+        raise ValueError(f"precision: {len(per_layer)} values for {len(layers)} layers")
+    for p in per_layer:
+        if p not in ("float32", "bfloat16"):
+            raise ValueError(f"the oracle has no {p!r} version (float32 or bfloat16)")
     y = np.asarray(x, np.float64)
     if layout == Layout.NCHW:
         y = y.transpose(0, 2, 3, 1)
-    for layer in layers:
-        y = layer_forward(layer, params.get(layer.name, {}), y)
+    for layer, p in zip(layers, per_layer):
+        one_layer = layer_forward_bfloat16 if p == "bfloat16" else layer_forward
+        y = one_layer(layer, params.get(layer.name, {}), y)
     return y.reshape(y.shape[0], -1)
 
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <random>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "bf16.h"
 #include "blas.h"
 #include "cpu_features.h"
 #include "kernels.h"
@@ -521,6 +523,122 @@ void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
   expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
 }
 
+// bfloat16 rounding (bf16.h): nearest, ties to even, denormals to signed
+// zero, NaN kept quiet, overflow to infinity; exact values kept.
+void bf16_rounding_tests() {
+  auto bits = [](float x) {
+    uint32_t u;
+    std::memcpy(&u, &x, 4);
+    return u;
+  };
+  auto from_bits = [](uint32_t u) {
+    float x;
+    std::memcpy(&x, &u, 4);
+    return x;
+  };
+  const struct {
+    uint32_t in;
+    uint16_t out;
+  } cases[] = {
+      {0x3f800000u, 0x3f80},  // 1.0 exact
+      {0x3f808000u, 0x3f80},  // halfway, even below: stays
+      {0x3f818000u, 0x3f82},  // halfway, odd below: up to even
+      {0x3f808001u, 0x3f81},  // above halfway: up
+      {0x3f807fffu, 0x3f80},  // below halfway: down
+      {0xbf818000u, 0xbf82},  // negative, ties to even
+      {0x7f7fffffu, 0x7f80},  // the largest float rounds to infinity
+      {0x7f800000u, 0x7f80},  // infinity
+      {0xff800000u, 0xff80},  // -infinity
+      {0x00000001u, 0x0000},  // denormal: zero
+      {0x807fffffu, 0x8000},  // negative denormal: -0
+      {0x00800000u, 0x0080},  // smallest normal kept
+      {0x7fa00000u, 0x7fe0},  // signalling NaN: quiet
+      {0xffc00001u, 0xffc0},  // NaN stays NaN (not rounded into infinity)
+  };
+  for (const auto& c : cases) {
+    const uint16_t got = bf16_from_float(from_bits(c.in));
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "bf16_from_float(0x%08x) = 0x%04x, expected 0x%04x", c.in, got, c.out);
+    expect(got == c.out, buf);
+  }
+  expect(bits(float_from_bf16(0x3fc0)) == 0x3fc00000u, "float_from_bf16(0x3fc0) is 1.5");
+  expect(bf16_pair(1.0f, -2.0f) == 0xc0003f80u, "bf16_pair puts the first value in the low half");
+}
+
+// The bf16 GEMM against the float64 product of the same bf16-rounded A and B:
+// the kernel's only other error is its float32 sums.
+void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
+  const std::string name = std::string(kt.name) + " gemm_bf16 m=" + std::to_string(t.m) + " n=" + std::to_string(t.n) +
+                           " k=" + std::to_string(t.k) + " lda=k+" + std::to_string(t.lda_gap) + " ldc=n+" +
+                           std::to_string(t.ldc_gap) + " " + activation_name(t.act) + (t.nan_input ? " nan-input" : "");
+  const int64_t lda = t.k + t.lda_gap, ldc = t.n + t.ldc_gap;
+  std::vector<float> a = rng.floats((t.m - 1) * lda + t.k, -2.0f, 2.0f);
+  if (t.nan_input) a[rng.range(0, t.m - 1) * lda + rng.range(0, t.k - 1)] = kNaN;
+  const std::vector<float> b = rng.floats(size_t(t.k) * t.n, -1.0f, 1.0f), bias = rng.floats(t.n, -1.0f, 1.0f);
+  auto rounded = [](std::vector<float> x) {
+    for (float& v : x) v = float_from_bf16(bf16_from_float(v));
+    return x;
+  };
+  const int nr = kt.gemm_panel_width;
+  std::vector<uint32_t> packed(packed_gemm_bf16_words(t.k, t.n, nr));
+  pack_gemm_weights_bf16(b.data(), t.k, t.n, nr, packed.data());
+  const std::vector<float> bias_p = padded_copy(bias, round_up(t.n, std::max(kChannelPad, nr)));
+  const Ref ref = ref_matmul(ref_from(rounded(a)), t.m, t.k, lda, t.n, rounded(b), bias, t.act);
+
+  std::vector<float> c = with_sentinel_guard((t.m - 1) * ldc + t.n);
+  const GemmBf16Args g{a.data(), lda, packed.data(), bias_p.data(),    c.data(), ldc,
+                       t.m,      t.n, t.k,           clamp_for(t.act), t.m};
+  const int panels = static_cast<int>(round_up(t.n, nr) / nr);
+  const auto row_blocks = random_split(rng, t.m), panel_blocks = random_split(rng, panels);
+  kt.gemm_bf16(g, row_blocks[0].first, row_blocks[0].second, panel_blocks[0].first, panel_blocks[0].second);
+  for (int r = 0; r < t.m; ++r)
+    for (int j = 0; j < t.n; ++j) {
+      const bool inside = r >= row_blocks[0].first && r < row_blocks[0].second && j >= panel_blocks[0].first * nr &&
+                          j < panel_blocks[0].second * nr;
+      if (!inside && c[r * ldc + j] != kSentinel) {
+        expect(false, name + ": the first block wrote outside its rows/panels at (" + std::to_string(r) + ", " +
+                          std::to_string(j) + ")");
+        return;
+      }
+    }
+  for (const auto& rb : row_blocks)
+    for (const auto& pb : panel_blocks)
+      if (&rb != &row_blocks[0] || &pb != &panel_blocks[0]) kt.gemm_bf16(g, rb.first, rb.second, pb.first, pb.second);
+  std::vector<float> dense(size_t(t.m) * t.n);
+  bool gap_intact = true;
+  for (int r = 0; r < t.m; ++r) {
+    std::copy_n(c.data() + r * ldc, t.n, dense.data() + size_t(r) * t.n);
+    if (r + 1 < t.m)
+      for (int j = t.n; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
+  }
+  if (compare(name, dense.data(), ref, kRtol,
+              [&](size_t i) { return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")"; }))
+    guard_intact(name, c, (t.m - 1) * ldc + t.n);
+  expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
+
+  // The same rounding and the same order of sums as the scalar reference: bit
+  // for bit, wherever neither tiling splits k into partial sums (tiles of 4+
+  // rows here; with NaN only NaN is required to match).
+  // (Not on AArch64: bfdot rounds once per lane, not once per product.)
+  const KernelTable& reference = kernel_table(Isa::Scalar);
+  if (&kt == &reference || kt.isa == Isa::Neon || t.m < 24) return;
+  const int rnr = reference.gemm_panel_width;
+  std::vector<uint32_t> rpacked(packed_gemm_bf16_words(t.k, t.n, rnr));
+  pack_gemm_weights_bf16(b.data(), t.k, t.n, rnr, rpacked.data());
+  const std::vector<float> rbias = padded_copy(bias, round_up(t.n, std::max(kChannelPad, rnr)));
+  std::vector<float> rc((t.m - 1) * ldc + t.n, kSentinel);
+  const GemmBf16Args rg{a.data(), lda, rpacked.data(),   rbias.data(), rc.data(), ldc, t.m,
+                        t.n,      t.k, clamp_for(t.act), t.m};
+  reference.gemm_bf16(rg, 0, t.m, 0, static_cast<int>(round_up(t.n, rnr) / rnr));
+  int differ = 0;
+  for (int r = 0; r < t.m; ++r)
+    for (int j = 0; j < t.n; ++j) {
+      const float x = c[r * ldc + j], y = rc[r * ldc + j];
+      if (!(std::isnan(x) && std::isnan(y)) && std::memcmp(&x, &y, sizeof x) != 0) ++differ;
+    }
+  expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
+}
+
 // The input check: every length up to a few vectors past the unrolled body,
 // one bad value (NaN, +Inf, -Inf) anywhere, or only finite extremes (the
 // largest float, denormals, -0) which must pass.
@@ -631,6 +749,26 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
         {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(), i % 6 == 0});
   test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
   test_all_finite(kt, rng);
+
+  // The bf16 GEMM over the same shapes, where this instruction set has it here.
+  if (kt.gemm_bf16 == nullptr) {
+    std::printf("%-7s no bf16 GEMM on this CPU: not tested\n", kt.name);
+    return;
+  }
+  for (int nn = 1; nn <= 70; ++nn)
+    test_gemm_bf16(kt, rng, {rng.range(1, 40), nn, rng.range(1, 70), rng.range(0, 3), rng.range(0, 3), act(), false});
+  for (int k = 1; k <= 70; ++k)
+    test_gemm_bf16(kt, rng, {rng.range(1, 40), rng.pick(odd_channels), k, 0, 0, act(), k % 10 == 0});
+  for (int m = 1; m <= 33; ++m)
+    test_gemm_bf16(kt, rng, {m, rng.range(1, 70), rng.range(1, 70), 0, rng.range(0, 2), act(), false});
+  for (int i = 0; i < 60; ++i)
+    test_gemm_bf16(
+        kt, rng,
+        {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(), i % 6 == 0});
+  test_gemm_bf16(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
+  // Rows of A beyond one chunk of the kernel's stack buffer, and the widest k it takes.
+  test_gemm_bf16(kt, rng, {200, 40, 1023, 1, 0, Activation::ReLU, false});
+  test_gemm_bf16(kt, rng, {9, 33, kGemmBf16MaxK, 0, 1, Activation::None, false});
 }
 
 // ---------------------------------------------------------- Network chains
@@ -1347,8 +1485,43 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
 }
 
+// Each instruction set's half precisions: the bf16 GEMM where the CPU has the
+// feature it needs (its variant printed: tests/cross/run_aarch64.sh checks the
+// line under each emulated CPU), else a refusal that names the feature.
+void precision_tests() {
+  std::string features;
+  for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+    if (cpu_has(f)) features += std::string(" ") + cpu_feature_name(f);
+  std::printf("cpu features:%s\n", features.empty() ? " none" : features.c_str());
+  for (Isa isa : supported_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    const std::string bf16 = precision_unavailable(Precision::BFloat16, kt);
+    const std::string fp16 = precision_unavailable(Precision::Float16, kt);
+    expect(bf16.empty() == (kt.gemm_bf16 != nullptr), std::string(kt.name) + ": bf16 refused although it has a kernel");
+    if (kt.gemm_bf16 != nullptr) {
+      GemmBf16Args g{};
+      g.m = g.layer_rows = 49, g.n = 64, g.k = 64;
+      std::printf("%s: bfloat16 runs: %s\n", kt.name, kt.gemm_bf16_variant(g));
+    } else {
+      std::printf("%s: bfloat16 refused: %s\n", kt.name, bf16.c_str());
+    }
+    if (isa == Isa::Neon) {
+      expect(cpu_has(CpuFeature::ArmBf16) == (kt.gemm_bf16 != nullptr), "neon: bf16 kernel iff the CPU has bf16");
+      if (kt.gemm_bf16 == nullptr) expect(bf16.find("'bf16'") != std::string::npos, "neon: refusal names 'bf16'");
+    }
+    if (isa == Isa::Avx2) expect(bf16.find("avx512_bf16") != std::string::npos, "avx2: refusal names avx512_bf16");
+    expect(!fp16.empty(), std::string(kt.name) + ": float16 has no kernels yet");
+    std::printf("%s: float16 refused: %s\n", kt.name, fp16.c_str());
+  }
+}
+
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // every line out before a crash
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);                   // every line out before a crash
+  if (argc == 2 && std::string(argv[1]) == "--precisions") {  // the precision report alone (cross/run_aarch64.sh)
+    precision_tests();
+    std::printf(g_stats.failures ? "FAILED\n" : "OK\n");
+    return g_stats.failures ? 1 : 0;
+  }
   std::vector<Isa> isas;
   for (int i = 1; i < argc; ++i) {
     try {
@@ -1364,6 +1537,8 @@ int main(int argc, char** argv) {
   std::printf("kernel_tests: ISAs %s; BLAS backend %s\n", names.c_str(), blas_available() ? "on" : "off");
 
   dispatch_tests();
+  bf16_rounding_tests();
+  precision_tests();
   aligned_buffer_tests();
   thread_pool_tests();
   thread_start_failure_tests();
