@@ -57,7 +57,7 @@ void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
             for (int ci = 0; ci < a.in_c; ++ci) {
               const int32_t xv = int32_t{x[ci]} - a.in_zero_point;
               const int16_t* wc = w + int64_t{ci} * cp;
-              for (int j = 0; j < kInt8ChannelBlock; ++j) acc[j] += xv * wc[j];
+              for (int j = 0; j < cw; ++j) acc[j] += xv * wc[j];  // not past the padded weights
             }
           }
         }
