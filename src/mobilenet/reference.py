@@ -99,19 +99,23 @@ def layer_forward_bfloat16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.nd
     return activate(y, layer.activation)
 
 
+def apply_weights(layer: Layer, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A weighted layer's convolution or matrix product, before bias and activation
+    (float and integer passes alike: float64 holds the integer sums exactly)."""
+    if layer.type == LayerType.CONV3X3:
+        return conv3x3(x, weight, layer.stride, layer.padding)
+    if layer.type == LayerType.DWCONV3X3:
+        return dwconv3x3(x, weight, layer.stride, layer.padding)
+    if layer.type in (LayerType.CONV1X1, LayerType.FC):
+        return x @ weight
+    raise ValueError(f"unknown layer type {layer.type!r}")
+
+
 def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
     """One layer of the network on an NHWC float64 batch."""
     if layer.type == LayerType.AVGPOOL:
         return x.mean(axis=(1, 2), keepdims=True)
-    weight = np.asarray(p["weight"], np.float64)
-    if layer.type == LayerType.CONV3X3:
-        y = conv3x3(x, weight, layer.stride, layer.padding)
-    elif layer.type == LayerType.DWCONV3X3:
-        y = dwconv3x3(x, weight, layer.stride, layer.padding)
-    elif layer.type in (LayerType.CONV1X1, LayerType.FC):
-        y = x @ weight
-    else:
-        raise ValueError(f"unknown layer type {layer.type!r}")
+    y = apply_weights(layer, x, np.asarray(p["weight"], np.float64))
     if p.get("bias") is not None:
         y = y + np.asarray(p["bias"], np.float64)
     if p.get("bn") is not None:
@@ -172,15 +176,7 @@ def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QPar
     # int32 sums of (x - x_zp) * (w - w_zp); float64 holds these integers exactly.
     xs = (xi - x_q.zero_point).astype(np.float64)
     w = (np.asarray(q.weight, np.int64) - q.weight_zero_point.astype(np.int64)).astype(np.float64)
-    if layer.type == LayerType.CONV3X3:
-        acc = conv3x3(xs, w, layer.stride, layer.padding)
-    elif layer.type == LayerType.DWCONV3X3:
-        acc = dwconv3x3(xs, w, layer.stride, layer.padding)
-    elif layer.type in (LayerType.CONV1X1, LayerType.FC):
-        acc = xs @ w
-    else:
-        raise ValueError(f"unknown layer type {layer.type!r}")
-    acc_i = acc.astype(np.int64)
+    acc_i: np.ndarray = apply_weights(layer, xs, w).astype(np.int64)
     if q.bias is not None:
         acc_i = acc_i + np.asarray(q.bias, np.int64)
     multiplier, shift = qz.conv_multipliers(x_q.scale, q.weight_scale, out.scale)
