@@ -11,7 +11,9 @@ loaded machine 2 threads should never be much slower than 1.
 --pairs N: a 1-thread and a 2-thread network called in turn, N times each, and the
 speed-up taken per pair (the two calls of a pair see the same state of a shared host,
 whose speed drifts by tens of percent within a minute): median and quartiles, and each
-network's median and best time.
+network's median and best time. Between two of its calls the 2-thread network's worker
+waits out the 1-thread call, longer than its 200 us spin on small networks, so there each
+2-thread call also pays a wake-up that back-to-back calls do not.
 """
 import argparse
 import subprocess
