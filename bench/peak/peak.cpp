@@ -158,7 +158,7 @@ __attribute__((target("avx2,avxvnni"), noinline)) double dpbusd_avxvnni(int64_t 
   const __m256i a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(1);
   for (int64_t it = 0; it < iterations; ++it) {
 #pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; ++i) asm volatile("{vex} vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
+    for (int i = 0; i < CHAINS; ++i) asm volatile("%{vex%} vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
   }
   __m256i sum = acc[0];
   for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
