@@ -689,8 +689,8 @@ def int8_markdown(results, peak) -> list:
              "/ OpenVINO int8 (QDQ) | / best int8 peer | / ours float32 | ours GOP/s | 1x1 GOP/s | "
              "1x1 % of vpdpbusd peak | LiteRT max LSB diff |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    def ratio(rt, name):
-        return f"{rt[name]['ours_over_peer']:.2f}" if name in rt else "-"
+    def ratio(rt, name, key="ours_over_peer"):
+        return f"{rt[name][key]:.2f}" if name in rt else "-"
     for r in results:
         rt = r["runtimes"]
         best = (f"{r['ours_over_best_int8_peer']:.2f} ({r['best_int8_peer']})" if "best_int8_peer" in r else "-")
@@ -703,6 +703,16 @@ def int8_markdown(results, peak) -> list:
                      f"{best} | "
                      f"{ratio(rt, 'mobilenet')} | {r['ours_gops']:.1f} | " + (f"{pw:.1f}" if pw else "-")
                      + f" | {share} | {'-' if lsb is None else lsb} |")
+    lines += ["", "The same int8 ratios from process CPU time per call (on 1 thread: the latency minus the time "
+              "other processes held the core):", "",
+              "| model, threads | ours int8 CPU ms | / LiteRT | / onnxruntime int8 | / OpenVINO int8 "
+              "| / ours float32 |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rt = r["runtimes"]
+        lines.append(f"| {r['model']} t{r['threads']} | {rt['mobilenet-int8']['cpu_median_ms']:.3f} | "
+                     + " | ".join(ratio(rt, name, "ours_over_peer_cpu")
+                                  for name in ("litert", "onnxruntime-int8", "openvino-int8", "mobilenet")) + " |")
     lines += ["", "Each int8 configuration's runtimes (median and minimum of the timed calls, process CPU time):", ""]
     for r in results:
         lines += [f"**int8: {r['model']} ({r['file']}), {r['threads']} thread(s)**", "",
@@ -723,17 +733,23 @@ def bf16_markdown(results) -> list:
     if not rows:
         return []
     lines = ["| configuration | ours f32 ms | ours bf16 ms | bf16 / our f32 | bf16 / OpenVINO default | "
-             "bf16 / OpenVINO f32 | bf16 / onnxruntime (f32) | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+             "bf16 / OpenVINO f32 | bf16 / onnxruntime (f32) | CPU time: bf16 / our f32, / OpenVINO default, "
+             "/ onnxruntime | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
     def ratio(b, peer):
         value = b.get(f"ours_bf16_over_{peer}")
         return "-" if value is None else f"{value:.2f}"
+
+    def cpu_ratios(rt):
+        mine = rt["mobilenet-bf16"]["cpu_median_ms"]
+        return ", ".join(f"{mine / rt[n]['cpu_median_ms']:.2f}" if n in rt else "-"
+                         for n in ("mobilenet", "openvino-default", "onnxruntime"))
     for r in rows:
         b = r["bf16"]
         label = "real .tflite 0.25/224" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
         lines.append(f"| {label} b{r['batch']} t{r['threads']} | {r['runtimes']['mobilenet']['median_ms']:.3f} | "
                      f"{r['runtimes']['mobilenet-bf16']['median_ms']:.3f} | {b['ours_bf16_over_ours_f32']:.2f} | "
                      f"{ratio(b, 'openvino-default')} | {ratio(b, 'openvino')} | {ratio(b, 'onnxruntime')} | "
-                     f"{b['note'].split(': ', 1)[-1]} |")
+                     f"{cpu_ratios(r['runtimes'])} | {b['note'].split(': ', 1)[-1]} |")
     return lines
 
 
