@@ -15,6 +15,7 @@ time other processes held the core.
     python bench/compare.py --quick                # a few configurations, < 2 minutes
     python bench/compare.py --json results.json    # the full grid of issue 4
     python bench/compare.py --bf16 ...             # also our bfloat16 against OpenVINO's default precision
+    python bench/compare.py --int8 ...             # also our int8 on the real quantized models (below)
 
 Peers come from the `bench` extra (pip install '.[bench]'); a peer that is not
 importable is skipped with a note. PyTorch is used when importable.
@@ -30,6 +31,16 @@ our written graph of the same network ("litert-ours"); the other runtimes then
 run a network of that architecture (alpha 0.25, 224, relu6, TF 'SAME'
 padding, 1001 classes, softmax output): with the loaded real weights when
 `mobilenet.load` exists, else with random weights, which is the same work.
+
+--int8 adds a row per real quantized model of the shared models folder (the
+Coral uint8 0.25/128, 0.5/160 and 0.75/192, and 1.0/224 as its embedding
+extractor joined with its head) and thread count: ours in int8 on the file
+(uint8 in, raw uint8 out), LiteRT/XNNPACK on the same file (1.0/224: the two
+files one after the other), onnxruntime and OpenVINO on a per-channel QDQ
+ONNX model of a network of the same shape (onnxruntime.quantization.
+quantize_static of our float ONNX export, random weights: the speed does not
+depend on them), and our float32 network of that shape, all in the same
+turns. --no-float skips the float32 grid (then only the int8 rows run).
 """
 from __future__ import annotations
 
@@ -59,10 +70,11 @@ PEER_NAMES = ("onnxruntime", "openvino", "litert", "torch")
 
 # ---------------------------------------------------------------- environment
 
-def models_dir() -> Path | None:
+def models_dir(name: str = TFLITE_NAME) -> Path | None:
+    """The shared models folder ($MOBILENET_TEST_MODELS, else ../shared/models) if it holds `name`."""
     candidates = [os.environ.get("MOBILENET_TEST_MODELS"), HERE.parent.parent / "shared" / "models"]
     for candidate in candidates:
-        if candidate and (Path(candidate) / TFLITE_NAME).is_file():
+        if candidate and (Path(candidate) / name).is_file():
             return Path(candidate)
     return None
 
@@ -110,11 +122,12 @@ def environment() -> dict:
 
 
 def measure_peak() -> dict | None:
-    """One core's FP32 FMA peak from bench/peak (built here through CMake's MOBILENET_BUILD_BENCH if
-    needed); None if it cannot be built."""
+    """One core's peaks from bench/peak (FP32 FMA, vdpbf16ps, vpdpbusd; built here through CMake's
+    MOBILENET_BUILD_BENCH, again where the binary is older than its source); None if it cannot be built."""
     build = HERE.parent / "build" / "bench"
     binary = build / "peak"
-    if not binary.exists():
+    source = HERE / "peak" / "peak.cpp"
+    if not binary.exists() or binary.stat().st_mtime < source.stat().st_mtime:
         try:
             subprocess.run(["cmake", "-S", str(HERE.parent), "-B", str(build), "-DMOBILENET_BUILD_BENCH=ON",
                             "-DMOBILENET_BUILD_PYTHON=OFF", "-DMOBILENET_WITH_BLAS=OFF"],
@@ -313,7 +326,7 @@ def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: b
 
 
 def layer_profile(net, x_nhwc, runs: int) -> dict:
-    """Median per-layer time (C++ clock) and the 1x1 layers' share and GFLOP/s."""
+    """Median per-layer time (C++ clock) and the 1x1 layers' share and GFLOP/s (GOP/s in int8)."""
     report = net.timed_passes(x_nhwc, runs, min(10, runs), softmax=False)
     layer_ns = np.median(np.asarray(report["layer_ns"]), axis=0)
     pointwise = [i for i, layer in enumerate(net.layers) if layer.type == "conv1x1"]
@@ -485,6 +498,261 @@ def measure(alpha: float, resolution: int, threads: int, batch: int, peers, runs
     return result
 
 
+# ---------------------------------------------------------------- int8
+
+# The real quantized models: (file, head file or None, alpha, resolution).
+INT8_MODELS = {"0.25/128": ("mobilenet_v1_0.25_128_quant.tflite", None, 0.25, 128),
+               "0.5/160": ("mobilenet_v1_0.5_160_quant.tflite", None, 0.5, 160),
+               "0.75/192": ("mobilenet_v1_0.75_192_quant.tflite", None, 0.75, 192),
+               "1.0/224": ("mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
+                           "mobilenet_v1_1.0_224_quant_head_layers.tflite", 1.0, 224)}
+
+
+def litert_pair(features: Path, head: Path, x_nhwc, threads: int) -> Runtime:
+    """LiteRT on the embedding file, then the head file on its output."""
+    first = litert_peer(features, x_nhwc, threads)
+    from ai_edge_litert.interpreter import Interpreter
+    second = Interpreter(model_path=str(head), num_threads=threads)
+    second.allocate_tensors()
+    index = second.get_input_details()[0]["index"]
+    shape = second.get_input_details()[0]["shape"]
+    out = second.get_output_details()[0]["index"]
+
+    def run():
+        second.set_tensor(index, first.run().reshape(shape))
+        second.invoke()
+        return second.get_tensor(out)
+    return Runtime("litert", run, "XNNPACK (default delegate), embedding + head files")
+
+
+def qdq_model(alpha: float, resolution: int, folder: Path) -> Path:
+    """A per-channel QDQ ONNX model (uint8 activations, int8 weights) of a random float network of this
+    shape: onnxruntime.quantization.quantize_static of our float ONNX export, calibrated on 8 random images."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, num_classes=1001, activation="relu6",
+                                padding="same", threads=1)
+    float_path = folder / f"float_{alpha}_{resolution}.onnx"
+    net.to_onnx(float_path, softmax=True)
+    rng = np.random.default_rng(0)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter([{"input": rng.uniform(-1, 1, (1, 3, resolution, resolution)).astype(np.float32)}
+                               for _ in range(8)])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    path = folder / f"qdq_{alpha}_{resolution}.onnx"
+    quantize_static(str(float_path), str(path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    return path
+
+
+def openvino_int8_peer(onnx_path: Path, x_nchw, threads: int) -> Runtime:
+    """OpenVINO on a QDQ model: its CPU plugin turns the QuantizeLinear/DequantizeLinear pairs into
+    int8 convolutions (oneDNN, VNNI or AMX where the CPU has them)."""
+    import openvino as ov
+    core = ov.Core()
+    model = core.read_model(str(onnx_path))
+    model.reshape({"input": list(x_nchw.shape)})
+    compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+
+    def run():
+        request.infer({0: x_nchw}, share_inputs=True)
+        return request.get_output_tensor(0).data.copy()
+    return Runtime("openvino-int8", run, "CPU, LATENCY hint, QDQ model (int8)")
+
+
+def load_int8(folder: Path, key: str, threads: int):
+    features, head, _, _ = INT8_MODELS[key]
+    if head:
+        return mobilenet.load(folder / features, head=folder / head, threads=threads)
+    return mobilenet.load(folder / features, threads=threads)
+
+
+def measure_int8(key: str, threads: int, peers, runs: int, warmup: int, folder: Path, qdq: Path | None, *,
+                 profile_runs: int = 30, block: int = 1, settle_ms: float = 50.0) -> dict:
+    """One real quantized model on `threads` threads: ours int8, LiteRT on the same file, the QDQ
+    model in onnxruntime and OpenVINO, and our float32 network of that shape, in the same turns."""
+    features, head, alpha, resolution = INT8_MODELS[key]
+    net = load_int8(folder, key, threads)
+    x = np.random.default_rng(resolution).integers(0, 256, (1, resolution, resolution, 3), dtype=np.uint8)
+    x_float = net.quantization.input.dequantize(x).astype(np.float32)
+    x_nchw = np.ascontiguousarray(x_float.transpose(0, 3, 1, 2))
+    gemm = next((k for layer, k in zip(net.layers, net.kernel_names) if layer.type == "conv1x1"), "-")
+    mine = Runtime("mobilenet-int8", lambda: net(x, quantized_output=True), f"{net.isa}, {gemm}, uint8 in and out")
+    runtimes = [mine]
+    if "litert" in peers:
+        runtimes.append(litert_pair(folder / features, folder / head, x, threads) if head
+                        else litert_peer(folder / features, x, threads))
+    if qdq is not None and "onnxruntime" in peers:
+        ort = onnxruntime_peer(qdq, x_nchw, threads)
+        runtimes.append(Runtime("onnxruntime-int8", ort.run, "CPU EP, ORT_ENABLE_ALL, QDQ model (int8)"))
+    if qdq is not None and "openvino" in peers:
+        runtimes.append(openvino_int8_peer(qdq, x_nchw, threads))
+    fnet = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, num_classes=1001, activation="relu6",
+                                 padding="same", threads=threads)
+    runtimes.append(Runtime("mobilenet", lambda: fnet(x_float), f"float32, {fnet.isa}, same shape, random weights"))
+
+    # The same file in LiteRT: its uint8 output against ours (XNNPACK rounds differently from the reference
+    # kernels ours matches: a few LSB); the QDQ models have other weights, so no comparison.
+    reference = np.asarray(mine.run()).astype(np.int64)
+    agreement = {}
+    for runtime in runtimes[1:]:
+        if runtime.name == "litert":
+            out = np.asarray(runtime.run()).reshape(reference.shape).astype(np.int64)
+            agreement[runtime.name] = int(np.abs(out - reference).max())
+
+    settle_s = settle_ms / 1e3 if threads > 1 else 0.0
+    times, cpu_times = time_interleaved(runtimes, runs, warmup, block, cpu=True, settle_s=settle_s)
+    ours_median = float(np.median(times["mobilenet-int8"]))
+    ours_cpu = float(np.median(cpu_times["mobilenet-int8"]))
+    mult_adds = sum(layer.mult_adds for layer in net.layers)
+    result = {"model": key, "file": features + (f" + {head}" if head else ""), "alpha": alpha,
+              "resolution": resolution, "threads": threads, "batch": 1, "mult_adds": mult_adds, "runs": runs,
+              "warmup": warmup, "block": block, "settle_ms": settle_s * 1e3, "runtimes": {}}
+    for runtime in runtimes:
+        t = times[runtime.name]
+        median = float(np.median(t))
+        result["runtimes"][runtime.name] = {
+            "median_ms": median / 1e6, "min_ms": float(t.min()) / 1e6, "images_per_s": 1 / (median / 1e9),
+            "ours_over_peer": ours_median / median,
+            "cpu_median_ms": float(np.median(cpu_times[runtime.name])) / 1e6,
+            "ours_over_peer_cpu": ours_cpu / float(np.median(cpu_times[runtime.name])),
+            "max_lsb_diff_vs_ours": agreement.get(runtime.name), "note": runtime.note}
+    int8_peers = {k: v for k, v in result["runtimes"].items() if k in ("onnxruntime-int8", "openvino-int8")}
+    if int8_peers:
+        best = max(int8_peers, key=lambda k: int8_peers[k]["ours_over_peer"])
+        result["best_int8_peer"], result["ours_over_best_int8_peer"] = best, int8_peers[best]["ours_over_peer"]
+    result["ours_gops"] = 2 * mult_adds / ours_median
+    if profile_runs:
+        result["profile"] = layer_profile(net, x, profile_runs)
+    return result
+
+
+def int8_results(args, peers, folder: Path, tmp: Path, peak) -> list:
+    """Every int8 row: each model's QDQ file made once, then one row per thread count."""
+    results = []
+    qdq_ok = "onnxruntime" in peers or "openvino" in peers
+    for key in args.int8_models:
+        qdq = None
+        if qdq_ok and available("onnxruntime"):
+            qdq = qdq_model(INT8_MODELS[key][2], INT8_MODELS[key][3], tmp)
+        for threads in args.threads:
+            result = measure_int8(key, threads, peers, args.runs, args.warmup, folder, qdq,
+                                  profile_runs=0 if args.no_profile else min(args.runs, 50), block=args.block,
+                                  settle_ms=args.settle_ms)
+            results.append(result)
+            print_int8_result(result, peak)
+            sys.stdout.flush()
+    return results
+
+
+def vnni_peak_gops(peak) -> float | None:
+    """One core's int8 dot-product peak (2 x GMAC/s) of the instruction set our int8 kernels use."""
+    if not peak:
+        return None
+    key = "avx512_vnni_gmacs" if mobilenet.isa() == "avx512" else "avx_vnni_gmacs"
+    return 2 * peak[key] if peak.get(key) else None
+
+
+def print_int8_result(result, peak, out=sys.stdout) -> None:
+    print(f"\n== int8: real {result['model']} uint8 ({result['file']}), batch 1, {result['threads']} thread(s), "
+          f"{result['mult_adds'] / 1e6:.1f} M mult-adds ==", file=out)
+    print(f"{'runtime':<16} {'median ms':>10} {'min ms':>9} {'ours/peer':>10} {'CPU ms':>8} {'(ratio)':>8} "
+          f"{'max LSB':>8}  note", file=out)
+    for name, r in result["runtimes"].items():
+        ratio = "-" if name == "mobilenet-int8" else f"{r['ours_over_peer']:.2f}x"
+        cpu_ratio = "-" if name == "mobilenet-int8" else f"{r['ours_over_peer_cpu']:.2f}x"
+        lsb = "-" if r["max_lsb_diff_vs_ours"] is None else str(r["max_lsb_diff_vs_ours"])
+        print(f"{name:<16} {r['median_ms']:>10.3f} {r['min_ms']:>9.3f} {ratio:>10} {r['cpu_median_ms']:>8.3f} "
+              f"{cpu_ratio:>8} {lsb:>8}  {r['note']}", file=out)
+    line = f"ours int8: {result['ours_gops']:.1f} GOP/s end to end"
+    ceiling = vnni_peak_gops(peak)
+    if ceiling:
+        line += f" = {100 * result['ours_gops'] / (ceiling * result['threads']):.0f}% of the vpdpbusd peak"
+    profile = result.get("profile")
+    if profile:
+        line += f"; 1x1 layers {profile['pointwise_gflops']:.1f} GOP/s"
+        if ceiling:
+            line += f" ({100 * profile['pointwise_gflops'] / (ceiling * result['threads']):.0f}% of it)"
+        line += f", {100 * profile['pointwise_share_of_time']:.0f}% of the time"
+    print(line, file=out)
+
+
+def int8_markdown(results, peak) -> list:
+    """The int8 rows as a Markdown table (ratios: ours int8 / peer, from the same turns)."""
+    ceiling = vnni_peak_gops(peak)
+    lines = ["| model, threads | ours int8 ms | / LiteRT (same file) | / onnxruntime int8 (QDQ) | "
+             "/ OpenVINO int8 (QDQ) | / best int8 peer | / ours float32 | ours GOP/s | 1x1 GOP/s | "
+             "1x1 % of vpdpbusd peak | LiteRT max LSB diff |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    def ratio(rt, name, key="ours_over_peer"):
+        return f"{rt[name][key]:.2f}" if name in rt else "-"
+    for r in results:
+        rt = r["runtimes"]
+        best = (f"{r['ours_over_best_int8_peer']:.2f} ({r['best_int8_peer']})" if "best_int8_peer" in r else "-")
+        profile = r.get("profile") or {}
+        pw = profile.get("pointwise_gflops")
+        share = f"{100 * pw / (ceiling * r['threads']):.0f}%" if pw and ceiling else "-"
+        lsb = rt.get("litert", {}).get("max_lsb_diff_vs_ours")
+        lines.append(f"| {r['model']} t{r['threads']} | {rt['mobilenet-int8']['median_ms']:.3f} | "
+                     f"{ratio(rt, 'litert')} | {ratio(rt, 'onnxruntime-int8')} | {ratio(rt, 'openvino-int8')} | "
+                     f"{best} | "
+                     f"{ratio(rt, 'mobilenet')} | {r['ours_gops']:.1f} | " + (f"{pw:.1f}" if pw else "-")
+                     + f" | {share} | {'-' if lsb is None else lsb} |")
+    lines += ["", "The same int8 ratios from process CPU time per call (on 1 thread: the latency minus the time "
+              "other processes held the core):", "",
+              "| model, threads | ours int8 CPU ms | / LiteRT | / onnxruntime int8 | / OpenVINO int8 "
+              "| / ours float32 |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for r in results:
+        rt = r["runtimes"]
+        lines.append(f"| {r['model']} t{r['threads']} | {rt['mobilenet-int8']['cpu_median_ms']:.3f} | "
+                     + " | ".join(ratio(rt, name, "ours_over_peer_cpu")
+                                  for name in ("litert", "onnxruntime-int8", "openvino-int8", "mobilenet")) + " |")
+    lines += ["", "Each int8 configuration's runtimes (median and minimum of the timed calls, process CPU time):", ""]
+    for r in results:
+        lines += [f"**int8: {r['model']} ({r['file']}), {r['threads']} thread(s)**", "",
+                  "| runtime | median ms | min ms | ours / peer | CPU ms | ours / peer (CPU) | note |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for name, x in r["runtimes"].items():
+            ratio = "-" if name == "mobilenet-int8" else f"{x['ours_over_peer']:.2f}"
+            cpu_ratio = "-" if name == "mobilenet-int8" else f"{x['ours_over_peer_cpu']:.2f}"
+            lines.append(f"| {name} | {x['median_ms']:.3f} | {x['min_ms']:.3f} | {ratio} | {x['cpu_median_ms']:.3f} "
+                         f"| {cpu_ratio} | {x['note']} |")
+        lines.append("")
+    return lines
+
+
+def bf16_markdown(results) -> list:
+    """The bf16 rows: ours bfloat16 against our float32, OpenVINO's default (bf16 here) and f32, and onnxruntime."""
+    rows = [r for r in results if "bf16" in r]
+    if not rows:
+        return []
+    lines = ["| configuration | ours f32 ms | ours bf16 ms | bf16 / our f32 | bf16 / OpenVINO default | "
+             "bf16 / OpenVINO f32 | bf16 / onnxruntime (f32) | CPU time: bf16 / our f32, / OpenVINO default, "
+             "/ onnxruntime | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    def ratio(b, peer):
+        value = b.get(f"ours_bf16_over_{peer}")
+        return "-" if value is None else f"{value:.2f}"
+
+    def cpu_ratios(rt):
+        mine = rt["mobilenet-bf16"]["cpu_median_ms"]
+        return ", ".join(f"{mine / rt[n]['cpu_median_ms']:.2f}" if n in rt else "-"
+                         for n in ("mobilenet", "openvino-default", "onnxruntime"))
+    for r in rows:
+        b = r["bf16"]
+        label = "real .tflite 0.25/224" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
+        lines.append(f"| {label} b{r['batch']} t{r['threads']} | {r['runtimes']['mobilenet']['median_ms']:.3f} | "
+                     f"{r['runtimes']['mobilenet-bf16']['median_ms']:.3f} | {b['ours_bf16_over_ours_f32']:.2f} | "
+                     f"{ratio(b, 'openvino-default')} | {ratio(b, 'openvino')} | {ratio(b, 'onnxruntime')} | "
+                     f"{cpu_ratios(r['runtimes'])} | {b['note'].split(': ', 1)[-1]} |")
+    return lines
+
+
 # ---------------------------------------------------------------- reporting
 
 def describe(result) -> str:
@@ -572,8 +840,20 @@ def summary_table(results, out=sys.stdout) -> None:
         print("our speed-up over 1 thread (medians from separate configurations): " + ", ".join(speedups), file=out)
 
 
-def markdown(results, peak, overhead) -> str:
-    """The summary and every configuration's table, as Markdown (for bench/RESULTS.md)."""
+def markdown(results, peak, overhead, int8=None) -> str:
+    """The summary and every configuration's table, as Markdown (for bench/RESULTS.md): float32, then
+    the bf16 rows (with --bf16), then the int8 rows (with --int8)."""
+    lines = float_markdown(results, peak, overhead) if results else []
+    bf16 = bf16_markdown(results)
+    if bf16:
+        lines += ["", "bfloat16 (ours precision='bfloat16'; ratios from the same turns as the rows above):", ""] + bf16
+    if int8:
+        lines += ["", "int8 (the real quantized models; ours int8 / peer from the same turns, below 1 = ours faster):",
+                  ""] + int8_markdown(int8, peak)
+    return "\n".join(lines) + "\n"
+
+
+def float_markdown(results, peak, overhead) -> list:
     names = [n for n in ("onnxruntime", "openvino", "litert", "litert-ours", "torch")
              if any(n in r["runtimes"] for r in results)]
     lines = ["| configuration | ours ms (median) | " + " | ".join(f"ours / {n}" for n in names)
@@ -627,7 +907,7 @@ def markdown(results, peak, overhead) -> str:
                      f"{overhead['python_median_us']:.1f} us, C++ forward median {overhead['cxx_median_us']:.1f} us: "
                      f"{overhead['overhead_us']:.1f} us; with check_finite=False "
                      f"{overhead['overhead_no_check_us']:.1f} us.")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # ---------------------------------------------------------------- main
@@ -672,6 +952,13 @@ def parse_args(argv=None):
     parser.add_argument("--bf16", action="store_true",
                         help="also our precision='bfloat16' and OpenVINO with its default precision (bf16 on CPUs "
                              "with AVX512_BF16 or AMX), timed in the same turns")
+    parser.add_argument("--int8", action="store_true",
+                        help="also the int8 rows: ours on the real quantized models against LiteRT on the same "
+                             "files, onnxruntime and OpenVINO on QDQ models of the same shape, our float32")
+    parser.add_argument("--int8-models", nargs="+", default=list(INT8_MODELS), choices=list(INT8_MODELS),
+                        help="the quantized models of the int8 rows (default all)")
+    parser.add_argument("--no-float", action="store_true",
+                        help="skip the float32 (and bf16) configurations: with --int8, only the int8 rows")
     parser.add_argument("--no-profile", action="store_true", help="skip the per-layer profile (1x1 GFLOP/s)")
     parser.add_argument("--no-peak", action="store_true", help="skip bench/peak (no %% of peak)")
     parser.add_argument("--json", type=Path, default=None, help="write every number to this JSON file")
@@ -705,9 +992,13 @@ def render(args) -> int:
     saved = json.loads(args.render.read_text())
     for result in saved["results"]:
         print_result(result, saved["peak"])
-    summary_table(saved["results"])
+    for result in saved.get("int8_results", []):
+        print_int8_result(result, saved["peak"])
+    if saved["results"]:
+        summary_table(saved["results"])
     if args.markdown:
-        args.markdown.write_text(markdown(saved["results"], saved["peak"], saved.get("python_overhead")))
+        args.markdown.write_text(markdown(saved["results"], saved["peak"], saved.get("python_overhead"),
+                                          saved.get("int8_results")))
     return 0
 
 
@@ -733,11 +1024,18 @@ def main(argv=None) -> int:
         print(f"peers not importable, skipped: {', '.join(missing)}")
     if peak:
         print(f"peak (bench/peak, one core): AVX-512 {peak['avx512_gflops']:.1f} GFLOP/s, "
-              f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz")
+              f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz; vdpbf16ps "
+              f"{peak.get('avx512_bf16_gmacs', 0):.1f} GMAC/s; vpdpbusd zmm {peak.get('avx512_vnni_gmacs', 0):.1f}, "
+              f"ymm (AVX-VNNI) {peak.get('avx_vnni_gmacs', 0):.1f} GMAC/s (0: not on this CPU)")
     turns = "A B C A B C" if args.block == 1 else f"turns of 1 untimed + {args.block} timed calls"
     print(f"runs {args.runs} per runtime after {args.warmup} warm-up calls, runtimes interleaved ({turns})")
 
-    configs = configurations(args)
+    configs = [] if args.no_float else configurations(args)
+    int8_folder = None
+    if args.int8:
+        int8_folder = models_dir(INT8_MODELS[args.int8_models[0]][0])
+        if int8_folder is None:
+            print("note: the quantized models are not found (set MOBILENET_TEST_MODELS); no int8 rows")
     if args.pairs:
         configs = [c for c in configs if c[4] or c[3] != 1 or (c[0], c[1]) in args.pairs]
     if tflite_model is None:
@@ -753,10 +1051,15 @@ def main(argv=None) -> int:
             results.append(result)
             print_result(result, peak)
             sys.stdout.flush()
+        int8 = int8_results(args, peers, int8_folder, Path(tmp), peak) if int8_folder is not None else []
         overhead_net = mobilenet.MobileNetV1(0.25, 128, threads=1)
         x = np.random.default_rng(0).uniform(-1, 1, (1,) + overhead_net.input_shape).astype(np.float32)
         overhead = python_overhead(overhead_net, x, runs=max(5 * args.runs, 500))
-    summary_table(results)
+    if results:
+        summary_table(results)
+    if int8:
+        print("\n== int8 summary: ours int8 / peer, wall-clock medians; < 1 means mobilenet is faster ==")
+        print("\n".join(int8_markdown(int8, peak)[:2 + len(int8)]))
     print(f"\nPython call overhead, 0.25/128, batch 1, 1 thread: net.logits(x) median "
           f"{overhead['python_median_us']:.1f} us (check_finite=False: {overhead['python_no_check_median_us']:.1f} us)"
           f" vs C++ forward {overhead['cxx_median_us']:.1f} us: overhead {overhead['overhead_us']:.1f} us "
@@ -766,10 +1069,11 @@ def main(argv=None) -> int:
     print(f"({elapsed:.0f} s; load average at start {env['load_average_at_start'][0]:.2f}, "
           f"at end {env['load_average_at_end'][0]:.2f})")
     if args.markdown:
-        args.markdown.write_text(markdown(results, peak, overhead))
+        args.markdown.write_text(markdown(results, peak, overhead, int8))
     if args.json:
         args.json.write_text(json.dumps({"environment": env, "peak": peak, "results": results,
-                                         "python_overhead": overhead, "seconds": elapsed}, indent=1))
+                                         "int8_results": int8, "python_overhead": overhead, "seconds": elapsed},
+                                        indent=1))
     return 0
 
 

@@ -45,3 +45,25 @@ def test_time_interleaved_returns_runs_calls_per_runtime():
     assert {name: len(t) for name, t in times.items()} == {"a": 5, "b": 5}
     # warm-up a b, then turns of one untimed + 2 timed calls: a a a b b b, three rounds
     assert calls[:8] == list("ab") + list("aaabbb")
+
+
+def test_measure_one_int8_configuration(tmp_path):
+    pytest.importorskip("tflite")
+    from model_files import shared_models
+    folder = shared_models()
+    compare = load_bench_module("compare")
+    peers = [p for p in ("onnxruntime", "openvino", "litert") if compare.available(p)]
+    qdq = compare.qdq_model(0.25, 128, tmp_path) if "onnxruntime" in peers else None
+    result = compare.measure_int8("0.25/128", 1, peers, runs=3, warmup=1, folder=folder, qdq=qdq, profile_runs=2,
+                                  block=2)
+    runtimes = result["runtimes"]
+    assert {"mobilenet-int8", "mobilenet"} <= set(runtimes)
+    assert ("onnxruntime-int8" in runtimes) == ("onnxruntime" in peers)
+    for name, r in runtimes.items():
+        assert 0 < r["min_ms"] <= r["median_ms"] and r["ours_over_peer"] > 0, name
+    if "litert" in runtimes:  # the same file: XNNPACK's uint8 output within a few LSB of ours (the reference's)
+        assert 0 <= runtimes["litert"]["max_lsb_diff_vs_ours"] <= 16
+    net = mobilenet.load(folder / "mobilenet_v1_0.25_128_quant.tflite")
+    assert result["mult_adds"] == sum(layer.mult_adds for layer in net.layers)
+    markdown = compare.markdown([], None, None, [result])
+    assert "| 0.25/128 t1 |" in markdown and "mobilenet-int8" in markdown

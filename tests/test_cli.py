@@ -244,3 +244,99 @@ def test_python_dash_m_runs_cli_main():
     assert os.path.basename(cli.__file__) == "cli.py"
     code, out, _ = run("--version")
     assert code == 0 and out.strip() == f"mobilenet {mobilenet.__version__}"
+
+
+# ------------------------------------------------------------------ --weights and --precision int8
+
+RUNS = ["--runs", "2", "--warmup", "1", "--threads", "1"]
+QUANT = "mobilenet_v1_0.25_128_quant.tflite"
+
+
+@pytest.fixture(scope="module")
+def models():
+    pytest.importorskip("tflite")
+    from model_files import shared_models
+    return shared_models()
+
+
+@pytest.mark.parametrize("command", ["bench", "profile"])
+def test_int8_needs_a_quantized_model(command, models):
+    from model_files import FLOAT_TFLITE
+    code, out, err = run(command, *RUNS, "--precision", "int8")  # a random network
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "quantize(" in err and "--weights" in err and "random network" in err
+    code, out, err = run(command, *RUNS, "--weights", str(models / FLOAT_TFLITE), "--precision", "int8")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert "quantize(" in err and "is a float model" in err and FLOAT_TFLITE in err
+
+
+def test_bench_runs_a_quantized_file_in_int8_by_default(models):
+    code, out, err = run("bench", *RUNS, "--weights", str(models / QUANT), "--json")
+    assert code == 0, err
+    context = json.loads(out)["context"]
+    assert (context["precision"], context["alpha"], context["resolution"]) == ("int8", 0.25, [128, 128])
+    code, out, err = run("bench", *RUNS, "--weights", str(models / QUANT), "--precision", "float32", "--json")
+    assert code == 0, err
+    assert json.loads(out)["context"]["precision"] == "float32"  # its weights dequantized
+
+
+def test_profile_names_the_int8_kernels_and_their_peak(models, tmp_path):
+    peak = tmp_path / "peak.json"  # as `bench/peak --json` writes it (numbers made up: only shares are checked)
+    peak.write_text(json.dumps({"avx512_gflops": 100.0, "avx2_gflops": 50.0, "avx512_vnni_gmacs": 200.0,
+                                "avx_vnni_gmacs": 100.0, "neon_gflops": 20.0, "neon_sdot_gmacs": 40.0}))
+    code, out, err = run("profile", *RUNS, "--weights", str(models / QUANT), "--peak", str(peak), "--json", "-")
+    assert code == 0, err
+    report = json.loads(out)
+    net = mobilenet.load(models / QUANT, threads=1)
+    assert report["context"]["precision"] == "int8" and report["context"]["peak"]["avx512_vnni_gmacs"] == 200.0
+    assert [row["kernel"] for row in report["layers"]] == net.kernel_names
+    assert {row["precision"] for row in report["layers"]} == {"int8"}
+    isa = mobilenet.isa()
+    if isa in ("avx512", "avx2", "neon"):
+        expected = {"avx512": ("vpdpbusd zmm", 400.0), "avx2": ("vpdpbusd ymm", 200.0), "neon": ("sdot", 80.0)}[isa]
+        for row in report["layers"]:
+            if row["mult_adds"]:
+                assert row["peak"] == expected[0]
+                assert row["peak_pct"] == pytest.approx(100 * row["gflops"] / expected[1])
+            else:
+                assert row["peak"] is None and row["peak_pct"] is None
+    code, out, err = run("profile", *RUNS, "--weights", str(models / QUANT), "--peak", str(peak))
+    assert code == 0, err
+    assert "int8_conv1x1" in out and "%pk" in out and "GOP/s" in out and ", int8" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["profile", "--peak", "/no/such/peak.json"], "--peak: no such file"),
+    (["bench", "--weights", "/no/such/model.tflite"], "model.tflite"),
+    (["bench", "--weights", "model.tflite", "--alpha", "0.5"], "--alpha cannot change a model file's network"),
+])
+def test_bad_weights_and_peak_arguments(args, message):
+    code, out, err = run(*args)
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_peak_files_are_usage_errors(tmp_path):
+    bad = tmp_path / "peak.json"
+    for text, message in (("not json", "not the JSON of `bench/peak --json`"), ("[1, 2]", "expected a JSON object"),
+                          ('{"avx512_gflops": -1}', "avx512_gflops must be a number >= 0"),
+                          ('{"ghz": 3.0}', "none of the peaks")):
+        bad.write_text(text)
+        code, out, err = run("profile", *SMALL, "--peak", str(bad))
+        assert code == 2 and message in err, (text, err)
+
+
+def test_classify_precision_int8_and_float32(models):
+    code, out, err = run("classify", "--sample", "--precision", "int8", "--json")  # the bundled float model
+    assert code == 1 and out == "" and "quantize(" in err and "Traceback" not in err
+    int8 = run("classify", "--sample", "--weights", str(models / QUANT), "--json")
+    as_float = run("classify", "--sample", "--weights", str(models / QUANT), "--precision", "float32", "--json")
+    assert int8[0] == 0 and as_float[0] == 0, (int8[2], as_float[2])
+    top_int8, top_float = json.loads(int8[1])[0], json.loads(as_float[1])[0]
+    net = mobilenet.load(models / QUANT)
+    image = mobilenet.preprocess(mobilenet.bundled.sample_image(), net)
+    expected = net(image)[0]
+    scores = [c["probability"] for c in top_int8["top"]]
+    # The integer network's probabilities are multiples of 1/256: the printed top is the int8 one.
+    assert scores == pytest.approx(sorted(expected, reverse=True)[:5], abs=1e-6)
+    assert [c["probability"] for c in top_float["top"]] != scores

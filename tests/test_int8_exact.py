@@ -355,3 +355,82 @@ def test_int8_networks_profile(models):
     assert report.layer_ms.shape == (3, len(net.layers)) and (report.total_ms > 0).all()
     np.testing.assert_array_equal(report.output, net(x))
     assert "int8_conv1x1" in str(report)
+
+
+# ------------------------------------------------------------------ top-5 as sets of scores
+
+def top_k_as_score_sets(scores, k=5):
+    """The top k of one output as sets of scores: the k largest scores (as a sorted tuple), the
+    (class, score) pairs above the k-th score (all of them are in any top k), and every class
+    scoring the k-th score (any of them may fill the last places: with uint8 scores, ties are common)."""
+    scores = np.asarray(scores).reshape(-1)
+    kth = np.sort(scores)[::-1][k - 1]
+    above = np.flatnonzero(scores > kth)
+    return (tuple(np.sort(scores)[::-1][:k].tolist()), frozenset(zip(above.tolist(), scores[above].tolist())),
+            frozenset(np.flatnonzero(scores == kth).tolist()))
+
+
+def assert_top_k_is_one_of_the_tied_orders(classes, scores, k=5):
+    """A top-k list of classes (as the classify command picks it) is a valid top k of `scores`."""
+    best, above, tied = top_k_as_score_sets(scores, k)
+    scores = np.asarray(scores).reshape(-1)
+    assert tuple(scores[list(classes)].tolist()) == best, "not the k largest scores, largest first"
+    above_classes = {c for c, _ in above}
+    assert above_classes <= set(classes) <= above_classes | tied
+
+
+def test_top_k_as_score_sets_lets_tied_classes_swap():
+    a = np.array([9, 1, 7, 1, 1, 3, 5, 0], np.uint8)
+    b = a.copy()
+    assert top_k_as_score_sets(a) == top_k_as_score_sets(b)
+    for classes in ([0, 2, 6, 5, 1], [0, 2, 6, 5, 3], [0, 2, 6, 5, 4]):  # any of the three tied 1s is fifth
+        assert_top_k_is_one_of_the_tied_orders(classes, a)
+    with pytest.raises(AssertionError):
+        assert_top_k_is_one_of_the_tied_orders([0, 2, 6, 5, 7], a)  # class 7 scores 0
+    with pytest.raises(AssertionError):
+        assert_top_k_is_one_of_the_tied_orders([0, 6, 2, 5, 1], a)  # out of order
+    b[7] = 1  # one more class tied fifth: a different set of scores
+    assert top_k_as_score_sets(a) != top_k_as_score_sets(b)
+    b = a.copy()
+    b[[2, 6]] = b[[6, 2]]  # two classes above the fifth score trade places: a different top 5
+    assert top_k_as_score_sets(a) != top_k_as_score_sets(b)
+
+
+@pytest.mark.parametrize("name", sorted(QUANT_TFLITES))
+def test_top5_matches_reference_kernels_as_sets_of_scores(models, name):
+    """The engine's top 5 against TFLite's reference outputs: equal as sets of scores, and the top 5
+    that classify prints is one of the reference's tied orders. Ties at the fifth score are common
+    here (0.25/128 chelsea: four classes score 1), so class lists alone would depend on the sort.
+    Against XNNPACK (a few LSB off the reference) the overlap of the two top 5 is reported."""
+    from mobilenet.batch_classify import top_indices
+    net = mobilenet.load(models / name, threads=1)
+    stored = np.load(models / "expected_outputs.npz")
+    images = np.concatenate([x for _, x in inputs(models, QUANT_TFLITES[name], count_random=0)])
+    ours = net(images, quantized_output=True)
+    printed = top_indices(net(images), 5)  # what `mobilenet classify` lists, from the dequantized output
+    ties = 0
+    for i, image in enumerate(IMAGES):
+        reference_out = stored[f"{name}|{image}|raw_uint8|builtin_ref"].reshape(-1)
+        assert top_k_as_score_sets(ours[i]) == top_k_as_score_sets(reference_out), image
+        assert_top_k_is_one_of_the_tied_orders(printed[i], reference_out)
+        _, above, tied = top_k_as_score_sets(reference_out)
+        ties += len(above) + len(tied) > 5
+        xnnpack = stored[f"{name}|{image}|raw_uint8"].reshape(-1)
+        _, x_above, x_tied = top_k_as_score_sets(xnnpack)
+        # ours in any of XNNPACK's tied top 5 orders
+        overlap = len(set(printed[i].tolist()) & ({c for c, _ in x_above} | x_tied))
+        print(f"{name} {image}: top 5 with XNNPACK's in common: {overlap} of 5; largest difference "
+              f"{np.abs(xnnpack.astype(int) - reference_out.astype(int)).max()} LSB")
+    assert ties > 0 or name != "mobilenet_v1_0.25_128_quant.tflite"  # the tie case is exercised
+
+
+def test_top5_of_the_joined_1_0_224_model_as_sets_of_scores(models):
+    from mobilenet.batch_classify import top_indices
+    net = mobilenet.load(models / EMBEDDING, head=models / HEAD, threads=2)
+    stored = np.load(models / "expected_1.0_224_quant.npz")
+    images = np.concatenate([x for _, x in inputs(models, 224, count_random=0)])
+    ours, printed = net(images, quantized_output=True), top_indices(net(images), 5)
+    for i, image in enumerate(IMAGES):
+        reference_out = stored[f"{image}|probs_uint8|builtin_ref"].reshape(-1)
+        assert top_k_as_score_sets(ours[i]) == top_k_as_score_sets(reference_out), image
+        assert_top_k_is_one_of_the_tied_orders(printed[i], reference_out)

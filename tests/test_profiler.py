@@ -242,3 +242,53 @@ def test_timed_passes_is_the_engine_clock_of_the_public_api():
     np.testing.assert_array_equal(raw["output"], net.logits(x))
     with pytest.raises(ValueError, match="runs must be between"):
         net.timed_passes(x, 0)
+
+
+# ------------------------------------------------------------------ share of the measured peak
+
+PEAK = {"avx512_gflops": 160.0, "avx2_gflops": 80.0, "avx512_bf16_gmacs": 40.0, "avx512_vnni_gmacs": 320.0,
+        "avx_vnni_gmacs": 0.0, "neon_gflops": 30.0, "neon_sdot_gmacs": 60.0, "ghz": 2.0}
+
+
+@pytest.mark.parametrize("isa, precision, kernel, expected", [
+    ("avx512", "float32", "conv1x1_gemm12x32_avx512", ("FMA zmm", 160.0)),
+    ("avx2", "float32", "conv1x1_gemm6x16_avx2", ("FMA ymm", 80.0)),
+    ("avx512", "bfloat16", "conv1x1_bf16gemm12x32_avx512", ("vdpbf16ps", 80.0)),
+    ("avx512", "bfloat16", "conv1x1_bf16fma12x32_avx512", ("FMA zmm", 160.0)),  # bf16 weights by FMA
+    ("avx512", "int8", "int8_conv1x1_vnni6x64_avx512", ("vpdpbusd zmm", 640.0)),
+    ("avx512", "int8", "int8_dwconv3x3s1_avx512", ("vpdpbusd zmm", 640.0)),
+    ("avx2", "int8", "int8_conv1x1_madd2x16_avx2", None),  # this CPU has no AVX-VNNI: no peak
+    ("neon", "int8", "int8_conv1x1_sdot_neon", ("sdot", 120.0)),
+    ("neon", "float32", "conv1x1_gemm8x12_neon", ("fmla", 30.0)),
+    ("scalar", "float32", "conv1x1_gemm_scalar", None),
+    ("neon", "float16", "conv1x1_fp16_neon", None),
+])
+def test_each_layer_is_compared_with_the_peak_of_its_precision(isa, precision, kernel, expected):
+    assert profiler.layer_peak(PEAK, isa, precision, kernel) == expected
+
+
+def test_profile_reports_the_share_of_the_peak(net, images):
+    report = net.profile(images, runs=2, warmup=0, peak=PEAK)
+    fma = profiler.layer_peak(PEAK, net.isa, "float32", net.kernel_names[0])
+    assert report.context["peak"] == {k: v for k, v in PEAK.items() if k != "ghz"}
+    for row in report.rows:
+        if row.mult_adds and fma is not None:
+            assert row.peak == fma[0]
+            assert row.peak_pct == pytest.approx(100 * row.gflops / (fma[1] * net.threads))
+        else:
+            assert row.peak is None and row.peak_pct is None
+    text = str(report)
+    assert ("%pk" in text) == (fma is not None)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "peak_pct" in profiler.ProfileReport.CSV_COLUMNS
+    without = net.profile(images, runs=1, warmup=0)
+    assert all(row.peak is None for row in without.rows) and "%pk" not in str(without)
+
+
+@pytest.mark.parametrize("peak, message", [
+    ([1.0], "expected a JSON object"), ({"ghz": 3.0}, "none of the peaks"),
+    ({"avx512_gflops": float("nan")}, "must be a number >= 0"), ({"avx512_gflops": "fast"}, "must be a number"),
+])
+def test_bad_peaks_are_refused(net, images, peak, message):
+    with pytest.raises(ValueError, match=message):
+        net.profile(images, runs=1, warmup=0, peak=peak)

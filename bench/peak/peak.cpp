@@ -1,4 +1,5 @@
-// One core's FP32 FMA peak and its bf16 dot-product (vdpbf16ps) peak, measured: many independent FMA chains (enough to
+// One core's FP32 FMA peak, its bf16 dot-product (vdpbf16ps) peak and its int8 dot-product (vpdpbusd) peak,
+// measured: many independent FMA chains (enough to
 // cover the FMA latency on every FMA port), a long loop, best of several
 // repeats, pinned to one core. Also the core clock, from a chain of dependent
 // integer adds (1 cycle each on every x86-64 core), so GFLOP/s can be read as
@@ -11,11 +12,24 @@
 // vdpbf16ps is measured over several chain counts (its best differs between
 // CPUs: on family 6 model 207 more than 10 independent chains ran slower, not
 // faster), and its rate is given in multiply-adds: 32 per zmm instruction,
-// against the FMA's 16.
+// against the FMA's 16. The int8 dot product likewise, in both encodings where
+// the CPU has them: vpdpbusd zmm (AVX512-VNNI, 64 u8 x s8 multiply-adds per
+// instruction) and the VEX form on ymm (AVX-VNNI, 32; Zen 4 lacks it, Zen 5 and
+// Intel's cores since Alder Lake / Sapphire Rapids have it).
+//
+// On AArch64 (the same CMake option): NEON's FP32 FMA (fmla .4s) and, where the
+// CPU has the ARMv8.2 dot product, sdot .4s (16 int8 multiply-adds per instruction).
 //
 // Usage: peak [--cpu N] [--repeats R] [--json]
-#include <immintrin.h>
 #include <sched.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -27,15 +41,64 @@
 
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+volatile double g_sink;  // keeps the results alive
+
+template <class F>
+double best_seconds(F&& run, int repeats) {
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    g_sink = static_cast<double>(run());
+    best = std::min(best, seconds_since(t0));
+  }
+  return best;
+}
+
+// The options, and this thread pinned to --cpu; false (after a message) on a bad command line.
+bool setup(int argc, char** argv, int& cpu, int& repeats, bool& json) {
+  // Many short repeats, interleaved: on a shared (virtual) machine other work
+  // only ever slows a repeat down, so the best repeat of each is the closest to the hardware.
+  cpu = 0, repeats = 40, json = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--cpu") && i + 1 < argc) cpu = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--json")) json = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--cpu N] [--repeats R] [--json]\n", argv[0]);
+      return false;
+    }
+  }
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+    std::perror("sched_setaffinity");
+    return false;
+  }
+  return true;
+}
+
+// Each dot product's best chain count and its rate (multiply-adds per second).
+struct Best {
+  double gmacs = 0;
+  int chains = 0;
+};
+
+}  // namespace
+
+#if defined(__x86_64__)
+namespace {
+
 // Independent accumulators: at least FMA latency (4-5 cycles) x FMA ports (2),
 // and few enough to stay in registers (32 zmm with AVX-512, only 16 ymm with AVX2).
 constexpr int kChains512 = 24;
 constexpr int kChains256 = 12;
 constexpr int64_t kIterations = 2000000;  // 1.5 GFLOP with 512-bit vectors: ~6 ms per repeat at peak
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Each iteration: kChains FMAs of `lanes` floats = 2 * kChains * lanes FLOP.
 __attribute__((target("avx512f"), noinline)) double fma_avx512(int64_t iterations) {
@@ -66,6 +129,44 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) double dpbf16_avx512(int
   __m512 sum = acc[0];
   for (int i = 1; i < CHAINS; ++i) sum = _mm512_add_ps(sum, acc[i]);
   return _mm512_reduce_add_ps(sum);
+}
+
+// Each iteration: CHAINS vpdpbusd of 16 lanes x 4 products = 64 * CHAINS multiply-adds. In asm: with
+// the intrinsic GCC 12 copied every accumulator to another register and back each iteration (two
+// vmovdqa per vpdpbusd), so the front end, not the dot product, set the rate.
+template <int CHAINS>
+__attribute__((target("avx512f,avx512vnni"), noinline)) double dpbusd_avx512(int64_t iterations) {
+  __m512i acc[CHAINS];
+  for (int i = 0; i < CHAINS; ++i) acc[i] = _mm512_set1_epi32(i);
+  // u8 x s8 = 1 x 1 per product: each lane grows by 4 per instruction, no overflow in 2^29 of them.
+  const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 24
+    for (int i = 0; i < CHAINS; ++i) asm volatile("vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
+  }
+  __m512i sum = acc[0];
+  for (int i = 1; i < CHAINS; ++i) sum = _mm512_add_epi32(sum, acc[i]);
+  return static_cast<double>(_mm512_reduce_add_epi32(sum));
+}
+
+// The VEX (AVX-VNNI) vpdpbusd on ymm: 8 lanes x 4 products = 32 * CHAINS multiply-adds per iteration
+// ({vex}: without it the assembler picks the EVEX form, which is AVX512-VNNI's).
+template <int CHAINS>
+__attribute__((target("avx2,avxvnni"), noinline)) double dpbusd_avxvnni(int64_t iterations) {
+  __m256i acc[CHAINS];
+  for (int i = 0; i < CHAINS; ++i) acc[i] = _mm256_set1_epi32(i);
+  const __m256i a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(1);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 16
+    for (int i = 0; i < CHAINS; ++i) asm volatile("%{vex%} vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
+  }
+  __m256i sum = acc[0];
+  for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
+  int32_t lanes[8];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), sum);
+  double total = 0;
+  for (int32_t v : lanes) total += v;
+  return total;
 }
 
 __attribute__((target("avx2,fma"), noinline)) double fma_avx2(int64_t iterations) {
@@ -100,46 +201,27 @@ __attribute__((noinline)) uint64_t dependent_adds(int64_t iterations) {
   return x;
 }
 
-volatile double g_sink;  // keeps the results alive
 
-template <class F>
-double best_seconds(F&& run, int repeats) {
-  double best = 1e30;
-  for (int r = 0; r < repeats; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    g_sink = static_cast<double>(run());
-    best = std::min(best, seconds_since(t0));
-  }
-  return best;
+// AVX-VNNI: CPUID leaf 7 subleaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports does not know it).
+bool cpu_has_avxvnni() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 4) & 1;
 }
+
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Many short repeats, interleaved: on a shared (virtual) machine other work
-  // only ever slows a repeat down, so the best repeat of each is the closest to the hardware.
-  int cpu = 0, repeats = 40;
-  bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--cpu") && i + 1 < argc) cpu = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--json")) json = true;
-    else {
-      std::fprintf(stderr, "usage: %s [--cpu N] [--repeats R] [--json]\n", argv[0]);
-      return 2;
-    }
-  }
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  if (sched_setaffinity(0, sizeof(set), &set) != 0) {
-    std::perror("sched_setaffinity");
-    return 1;
-  }
+  int cpu, repeats;
+  bool json;
+  if (!setup(argc, argv, cpu, repeats, json)) return 2;
   __builtin_cpu_init();
   const bool has_avx512 = __builtin_cpu_supports("avx512f");
   const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const bool has_bf16 = has_avx512 && __builtin_cpu_supports("avx512bf16");
+  const bool has_vnni512 = has_avx512 && __builtin_cpu_supports("avx512vnni");
+  const bool has_avxvnni = has_avx2 && cpu_has_avxvnni();
 
   const int64_t add_iterations = 2000000;  // 16 adds each: 32 M cycles, ~10 ms
   double add_s = 1e30, avx512_s = 1e30, avx2_s = 1e30;
@@ -148,23 +230,37 @@ int main(int argc, char** argv) {
     if (has_avx512) avx512_s = std::min(avx512_s, best_seconds([&] { return fma_avx512(kIterations); }, 1));
     if (has_avx2) avx2_s = std::min(avx2_s, best_seconds([&] { return fma_avx2(2 * kIterations); }, 1));
   }
-  // The best chain count's rate (multiply-adds per second).
-  double bf16_gmacs = 0;
-  int bf16_chains = 0;
+  auto sweep = [&](Best& best, auto run, int chains, double macs_per_instruction) {
+    double seconds = 1e30;
+    for (int r = 0; r < repeats / 4 + 1; ++r) seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
+    const double gmacs = macs_per_instruction * chains * kIterations / seconds / 1e9;
+    if (gmacs > best.gmacs) best = {gmacs, chains};
+  };
+  Best bf16, vnni512, avxvnni;
   if (has_bf16) {
-    auto sweep = [&](auto run, int chains) {
-      double best = 1e30;
-      for (int r = 0; r < repeats / 4 + 1; ++r) best = std::min(best, best_seconds([&] { return run(kIterations); }, 1));
-      const double gmacs = 32.0 * chains * kIterations / best / 1e9;
-      if (gmacs > bf16_gmacs) bf16_gmacs = gmacs, bf16_chains = chains;
-    };
-    sweep(dpbf16_avx512<4>, 4);
-    sweep(dpbf16_avx512<6>, 6);
-    sweep(dpbf16_avx512<8>, 8);
-    sweep(dpbf16_avx512<10>, 10);
-    sweep(dpbf16_avx512<12>, 12);
-    sweep(dpbf16_avx512<16>, 16);
-    sweep(dpbf16_avx512<24>, 24);
+    sweep(bf16, dpbf16_avx512<4>, 4, 32);
+    sweep(bf16, dpbf16_avx512<6>, 6, 32);
+    sweep(bf16, dpbf16_avx512<8>, 8, 32);
+    sweep(bf16, dpbf16_avx512<10>, 10, 32);
+    sweep(bf16, dpbf16_avx512<12>, 12, 32);
+    sweep(bf16, dpbf16_avx512<16>, 16, 32);
+    sweep(bf16, dpbf16_avx512<24>, 24, 32);
+  }
+  if (has_vnni512) {
+    sweep(vnni512, dpbusd_avx512<4>, 4, 64);
+    sweep(vnni512, dpbusd_avx512<6>, 6, 64);
+    sweep(vnni512, dpbusd_avx512<8>, 8, 64);
+    sweep(vnni512, dpbusd_avx512<10>, 10, 64);
+    sweep(vnni512, dpbusd_avx512<12>, 12, 64);
+    sweep(vnni512, dpbusd_avx512<16>, 16, 64);
+    sweep(vnni512, dpbusd_avx512<24>, 24, 64);
+  }
+  if (has_avxvnni) {  // 16 ymm registers: at most 12 chains stay in them
+    sweep(avxvnni, dpbusd_avxvnni<4>, 4, 32);
+    sweep(avxvnni, dpbusd_avxvnni<6>, 6, 32);
+    sweep(avxvnni, dpbusd_avxvnni<8>, 8, 32);
+    sweep(avxvnni, dpbusd_avxvnni<10>, 10, 32);
+    sweep(avxvnni, dpbusd_avxvnni<12>, 12, 32);
   }
   const double ghz = 16.0 * add_iterations / add_s / 1e9;
   const double avx512 = has_avx512 ? 2.0 * kChains512 * 16 * kIterations / avx512_s / 1e9 : 0;
@@ -172,8 +268,10 @@ int main(int argc, char** argv) {
   if (json) {
     std::printf("{\"cpu\": %d, \"ghz\": %.3f, \"avx512_gflops\": %.2f, \"avx2_gflops\": %.2f, "
                 "\"avx512_flop_per_cycle\": %.2f, \"avx2_flop_per_cycle\": %.2f, \"avx512_fma_gmacs\": %.2f, "
-                "\"avx512_bf16_gmacs\": %.2f, \"avx512_bf16_chains\": %d}\n",
-                cpu, ghz, avx512, avx2, avx512 / ghz, avx2 / ghz, avx512 / 2, bf16_gmacs, bf16_chains);
+                "\"avx512_bf16_gmacs\": %.2f, \"avx512_bf16_chains\": %d, \"avx512_vnni_gmacs\": %.2f, "
+                "\"avx512_vnni_chains\": %d, \"avx_vnni_gmacs\": %.2f, \"avx_vnni_chains\": %d}\n",
+                cpu, ghz, avx512, avx2, avx512 / ghz, avx2 / ghz, avx512 / 2, bf16.gmacs, bf16.chains, vnni512.gmacs,
+                vnni512.chains, avxvnni.gmacs, avxvnni.chains);
   } else {
     std::printf("core %d clock (dependent integer adds): %.3f GHz\n", cpu, ghz);
     if (has_avx512)
@@ -182,9 +280,19 @@ int main(int argc, char** argv) {
       std::printf("AVX-512: not supported\n");
     if (has_bf16)
       std::printf("AVX512_BF16 vdpbf16ps peak: %.1f GMAC/s (best of 4-24 chains: %d), %.2fx the FP32 FMA's %.1f\n",
-                  bf16_gmacs, bf16_chains, bf16_gmacs / (avx512 / 2), avx512 / 2);
+                  bf16.gmacs, bf16.chains, bf16.gmacs / (avx512 / 2), avx512 / 2);
     else
       std::printf("AVX512_BF16: not supported\n");
+    if (has_vnni512)
+      std::printf("AVX512_VNNI vpdpbusd zmm peak: %.1f GMAC/s int8 (best of 4-24 chains: %d), %.2fx the FP32 FMA's\n",
+                  vnni512.gmacs, vnni512.chains, vnni512.gmacs / (avx512 / 2));
+    else
+      std::printf("AVX512_VNNI: not supported\n");
+    if (has_avxvnni)
+      std::printf("AVX-VNNI    vpdpbusd ymm peak: %.1f GMAC/s int8 (best of 4-12 chains: %d)\n", avxvnni.gmacs,
+                  avxvnni.chains);
+    else
+      std::printf("AVX-VNNI (VEX vpdpbusd): not supported\n");
     if (has_avx2)
       std::printf("AVX2    FP32 FMA peak: %.1f GFLOP/s (%.1f FLOP/cycle)\n", avx2, avx2 / ghz);
     else
@@ -192,3 +300,85 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+#elif defined(__aarch64__)
+namespace {
+
+constexpr int64_t kIterations = 2000000;
+
+// Each iteration: CHAINS fmla of 4 floats = 8 * CHAINS FLOP.
+template <int CHAINS>
+__attribute__((noinline)) double fma_neon(int64_t iterations) {
+  float32x4_t acc[CHAINS];
+  for (int i = 0; i < CHAINS; ++i) acc[i] = vdupq_n_f32(0.001f * i);
+  const float32x4_t a = vdupq_n_f32(0.999999f), b = vdupq_n_f32(1e-6f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < CHAINS; ++i) acc[i] = vfmaq_f32(b, acc[i], a);
+  }
+  float32x4_t sum = acc[0];
+  for (int i = 1; i < CHAINS; ++i) sum = vaddq_f32(sum, acc[i]);
+  return vaddvq_f32(sum);
+}
+
+// Each iteration: CHAINS sdot of 4 lanes x 4 products = 16 * CHAINS multiply-adds.
+template <int CHAINS>
+__attribute__((target("arch=armv8.2-a+dotprod"), noinline)) double sdot_neon(int64_t iterations) {
+  int32x4_t acc[CHAINS];
+  for (int i = 0; i < CHAINS; ++i) acc[i] = vdupq_n_s32(i);
+  const int8x16_t a = vdupq_n_s8(1), b = vdupq_n_s8(1);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 32
+    for (int i = 0; i < CHAINS; ++i) acc[i] = vdotq_s32(acc[i], a, b);
+  }
+  int32x4_t sum = acc[0];
+  for (int i = 1; i < CHAINS; ++i) sum = vaddq_s32(sum, acc[i]);
+  return static_cast<double>(vaddvq_s32(sum));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int cpu, repeats;
+  bool json;
+  if (!setup(argc, argv, cpu, repeats, json)) return 2;
+  const bool has_dotprod = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+  Best fma, sdot;
+  auto sweep = [&](Best& best, auto run, int chains, double units_per_instruction) {
+    double seconds = 1e30;
+    for (int r = 0; r < repeats / 4 + 1; ++r) seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
+    const double rate = units_per_instruction * chains * kIterations / seconds / 1e9;
+    if (rate > best.gmacs) best = {rate, chains};
+  };
+  // fmla: 8 FLOP per instruction (fma.gmacs holds GFLOP/s); 32 vector registers.
+  sweep(fma, fma_neon<8>, 8, 8);
+  sweep(fma, fma_neon<12>, 12, 8);
+  sweep(fma, fma_neon<16>, 16, 8);
+  sweep(fma, fma_neon<24>, 24, 8);
+  if (has_dotprod) {
+    sweep(sdot, sdot_neon<4>, 4, 16);
+    sweep(sdot, sdot_neon<8>, 8, 16);
+    sweep(sdot, sdot_neon<12>, 12, 16);
+    sweep(sdot, sdot_neon<16>, 16, 16);
+    sweep(sdot, sdot_neon<24>, 24, 16);
+  }
+  if (json) {
+    std::printf("{\"cpu\": %d, \"neon_gflops\": %.2f, \"neon_fma_chains\": %d, \"neon_sdot_gmacs\": %.2f, "
+                "\"neon_sdot_chains\": %d}\n",
+                cpu, fma.gmacs, fma.chains, sdot.gmacs, sdot.chains);
+  } else {
+    std::printf("NEON FP32 FMA (fmla .4s) peak: %.1f GFLOP/s (best of 8-24 chains: %d)\n", fma.gmacs, fma.chains);
+    if (has_dotprod)
+      std::printf("NEON sdot .4s peak: %.1f GMAC/s int8 (best of 4-24 chains: %d), %.2fx the FMA's %.1f\n",
+                  sdot.gmacs, sdot.chains, sdot.gmacs / (fma.gmacs / 2), fma.gmacs / 2);
+    else
+      std::printf("NEON dot product (asimddp): not supported\n");
+  }
+  return 0;
+}
+#else
+int main() {
+  std::fprintf(stderr, "peak: only x86-64 and AArch64 have their peaks measured here\n");
+  return 2;
+}
+#endif

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, NoReturn, Optional, Sequ
 from . import classify
 from ._optional import is_installed, missing_package_message
 from ._progress import progress_bar
+from .precision import PRECISIONS
 from .profiler import MAX_RUNS
 
 if TYPE_CHECKING:
@@ -67,9 +68,18 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alpha", type=_positive_float, default=1.0, help="width multiplier (default 1.0)")
     p.add_argument("--resolution", type=_int_at_least(32), default=224, help="input size in pixels (default 224)")
     p.add_argument("--shallow", action="store_true", help="drop the five 14x14x512 blocks (the paper's Table 5)")
-    p.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
-                   help="arithmetic (default float32, exact; bfloat16: the 1x1 layers and the classifier on bf16 "
-                        "weights and inputs with float32 sums, where the CPU has bf16 instructions)")
+    p.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="arithmetic (default: int8 for a quantized --weights file, else float32, exact; int8: "
+                        "TFLite's integer arithmetic, for quantized model files; bfloat16: the 1x1 layers and the "
+                        "classifier on bf16 weights and inputs with float32 sums, where the CPU has bf16 "
+                        "instructions; a quantized file with float32 runs its weights dequantized)")
+
+
+def _add_weights_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--weights", metavar="FILE",
+                   help="a model file to run instead of a random network (any format mobilenet.load reads; a "
+                        "quantized TFLite file runs in int8 unless --precision says otherwise); --alpha, "
+                        "--resolution and --shallow then come from the file")
 
 
 def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
@@ -83,15 +93,47 @@ def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
     _add_progress_option(p)
 
 
+# A float network in int8 needs scales for its activations, which only calibration data gives.
+INT8_NEEDS_QUANTIZED = ("--precision int8 runs quantized models: give a quantized TFLite file with --weights "
+                        "(e.g. mobilenet_v1_0.25_128_quant.tflite), or quantize a float network in Python with "
+                        "net.quantize(calibration_images)")
+
+
 def _build_net(args: argparse.Namespace, parser: argparse.ArgumentParser,
                threads: Optional[int] = None) -> MobileNetV1:
     from . import MobileNetV1
     from .precision import PrecisionNotAvailable
+    weights = getattr(args, "weights", None)
+    if weights is not None:
+        return _load_net(args, parser, weights, threads)
+    if args.precision == "int8":
+        parser.error(f"{INT8_NEEDS_QUANTIZED}; a random network has none")
     try:
         return MobileNetV1(alpha=args.alpha, resolution=args.resolution, shallow=args.shallow, threads=threads,
-                           precision=args.precision)
+                           precision=args.precision or "float32")
     except (ValueError, TypeError, PrecisionNotAvailable) as e:
         parser.error(str(e))
+
+
+def _load_net(args: argparse.Namespace, parser: argparse.ArgumentParser, path: str,
+              threads: Optional[int]) -> MobileNetV1:
+    """The network of a model file (mobilenet.load) in args.precision (None: the file's own)."""
+    from . import load
+    from .precision import PrecisionNotAvailable
+    given = [f"--{name}" for name, default in (("alpha", 1.0), ("resolution", 224), ("shallow", False))
+             if getattr(args, name) != default]
+    if given:
+        parser.error(f"{', '.join(given)} cannot change a model file's network (--weights {path})")
+    try:
+        net = load(path, threads=threads, precision=args.precision)
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    except (ValueError, TypeError, ImportError, PrecisionNotAvailable) as e:
+        message = str(e)
+        if args.precision == "int8" and "needs a quantized model" in message:
+            message = f"{INT8_NEEDS_QUANTIZED}; {path} is a float model"
+        parser.error(message)
+    return net
 
 
 def _available_memory() -> Optional[int]:
@@ -107,9 +149,19 @@ def _available_memory() -> Optional[int]:
 
 
 def _random_batch(net: MobileNetV1, batch: int) -> np.ndarray:
-    """Inputs in [-1, 1], the range MobileNet's preprocessing gives; seeded so runs are repeatable."""
-    import numpy as np
+    """Inputs in [-1, 1], the range MobileNet's preprocessing gives; seeded so runs are repeatable.
+    An int8 network gets them quantized to its input type, as a deployment feeds it (no float
+    input to quantize in each timed call)."""
     shape = (batch,) + tuple(net.input_shape)
+    if net.precision == "int8" and net.quantization is not None:
+        quantized: np.ndarray = net.quantization.input.quantize(_random_batch_float(shape))
+        return quantized
+    return _random_batch_float(shape)
+
+
+def _random_batch_float(shape: Tuple[int, ...]) -> np.ndarray:
+    import numpy as np
+    batch = shape[0]
     needed, available = 4 * math.prod(shape), _available_memory()
     if available is not None and needed > available:
         # Refused before allocating: with overcommit, filling the array would end in the OOM killer.
@@ -169,6 +221,7 @@ def _add_bench_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
                        description="Latency of whole forward passes, net(x) as called from Python, on seeded "
                                    "random inputs: first run, min, median, p90, p99, mean; and throughput.")
     _add_model_options(p)
+    _add_weights_option(p)
     _add_run_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
@@ -223,7 +276,12 @@ def _add_profile_parser(sub: argparse._SubParsersAction[_Parser]) -> _Parser:
                                    "per-layer table, share of time per layer type against the paper's "
                                    "Table 2, end-to-end latency; optional JSON, CSV, Chrome trace and PNG files.")
     _add_model_options(p)
+    _add_weights_option(p)
     _add_run_options(p)
+    p.add_argument("--peak", metavar="PATH",
+                   help="one core's measured peaks, as `bench/peak --json` writes them: each layer's GOP/s is "
+                        "also shown as a share of the peak of its precision (FMA for float32, vdpbf16ps for "
+                        "bf16 dot products, vpdpbusd for int8) times the threads")
     p.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': print it instead of tables)")
     p.add_argument("--csv", metavar="PATH", help="write one row per layer as CSV")
     p.add_argument("--trace", metavar="PATH", help="write a Chrome trace (Perfetto, chrome://tracing)")
@@ -241,11 +299,21 @@ def _run_profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             parser.error(f"--{option}: folder {folder!r} does not exist")
     if args.plot and not is_installed("matplotlib"):
         parser.error(missing_package_message("matplotlib", "--plot"))
+    peak = None
+    if args.peak is not None:
+        from .profiler import load_peak
+        try:
+            peak = load_peak(args.peak)
+        except FileNotFoundError:
+            parser.error(f"--peak: no such file: {args.peak}")
+        except (OSError, ValueError) as e:
+            parser.error(f"--peak: {e}")
     net = _build_net(args, parser, threads=args.threads)
     x = _random_batch(net, args.batch)
     with progress_bar(args.warmup + args.runs, "profile", args.progress) as bar:
         # With a bar, the runs go to the engine in chunks of about 0.2 s (profiler._timed_in_chunks).
-        report = net.profile(x, runs=args.runs, warmup=args.warmup, progress=None if bar.disable else bar.update)
+        report = net.profile(x, runs=args.runs, warmup=args.warmup, progress=None if bar.disable else bar.update,
+                             peak=peak)
     to_stdout = args.json == "-"
     if to_stdout:
         print(report.to_json())

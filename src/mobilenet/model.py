@@ -474,15 +474,18 @@ class MobileNetV1:
         return self._engine.profile(x, layout, softmax, runs, warmup)  # checks for an empty batch and NaN/Inf
 
     def profile(self, x: npt.ArrayLike, runs: int = 100, warmup: int = 10,
-                layout: str = Layout.NHWC, progress: Optional[Callable[[int], object]] = None) -> ProfileReport:
+                layout: str = Layout.NHWC, progress: Optional[Callable[[int], object]] = None,
+                peak: Optional[Dict[str, float]] = None) -> ProfileReport:
         """Per-layer latency report (a ``mobilenet.profiler.ProfileReport``) of ``runs`` timed passes on x.
 
         Every layer is timed in C++ around its kernel; whole passes are timed in
         alternate runs with no clock reads inside. ``print(report)`` shows it.
         progress: called with the number of runs done since its last call (e.g. a tqdm's update).
+        peak: one core's measured peaks (``mobilenet.profiler.load_peak`` of `bench/peak --json`'s
+        output): each layer's GOP/s is also reported as a share of the peak of its precision.
         """
         from .profiler import profile
-        return profile(self, x, runs=runs, warmup=warmup, layout=layout, progress=progress)
+        return profile(self, x, runs=runs, warmup=warmup, layout=layout, progress=progress, peak=peak)
 
     def summary(self) -> Summary:
         """Per-layer shapes, mult-adds and parameters, computed from the graph."""

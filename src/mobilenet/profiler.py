@@ -102,8 +102,74 @@ class LayerTiming:
     min_ms: float
     time_pct: float        # of the sum of per-layer medians
     cumulative_pct: float
-    gflops: float          # 2 * mult-adds * batch / median time; 0 for layers with no mult-adds
+    gflops: float          # 2 * mult-adds * batch / median time (GOP/s in int8); 0 for layers with no mult-adds
     precision: str = "float32"  # the arithmetic the plan chose for this layer (mobilenet.precision)
+    peak: Optional[str] = None  # the instruction whose measured peak the layer is compared with (given a peak)
+    peak_pct: Optional[float] = None  # gflops as a share of that peak x threads, in %
+
+
+# The peaks of `bench/peak --json` that profiles compare layers with, by precision and ISA: its key,
+# the operations per unit of that key (GFLOP/s: 1; GMAC/s: 2 operations per multiply-add) and the
+# instruction's name as the profile prints it.
+_PEAK_KEYS: Dict[str, Tuple[str, float, str]] = {
+    "fma_avx512": ("avx512_gflops", 1.0, "FMA zmm"),
+    "fma_avx2": ("avx2_gflops", 1.0, "FMA ymm"),
+    "bf16_avx512": ("avx512_bf16_gmacs", 2.0, "vdpbf16ps"),
+    "int8_avx512": ("avx512_vnni_gmacs", 2.0, "vpdpbusd zmm"),
+    "int8_avx2": ("avx_vnni_gmacs", 2.0, "vpdpbusd ymm"),
+    "fma_neon": ("neon_gflops", 1.0, "fmla"),
+    "int8_neon": ("neon_sdot_gmacs", 2.0, "sdot"),
+}
+
+
+def load_peak(path: str) -> Dict[str, float]:
+    """The one-core peaks `bench/peak --json` printed (a JSON object of numbers), for profiles'
+    share of peak. A missing file is FileNotFoundError; anything else unreadable, ValueError."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    try:
+        peak = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not the JSON of `bench/peak --json` ({e})") from None
+    return check_peak(peak, str(path))
+
+
+def check_peak(peak: object, where: str = "peak") -> Dict[str, float]:
+    """`peak` as a dict of the peak keys it has, each a finite number >= 0; ValueError otherwise."""
+    if not isinstance(peak, dict):
+        raise ValueError(f"{where}: expected a JSON object of peaks (the output of `bench/peak --json`), "
+                         f"got {type(peak).__name__}")
+    keys = {key for key, _, _ in _PEAK_KEYS.values()}
+    out: Dict[str, float] = {}
+    for key in keys & set(peak):
+        value = peak[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{where}: {key} must be a number >= 0, got {value!r}")
+        out[key] = float(value)
+    if not out:
+        raise ValueError(f"{where}: none of the peaks {sorted(keys)} is in it (the output of `bench/peak --json`)")
+    return out
+
+
+def layer_peak(peak: Dict[str, float], isa: str, precision: str, kernel: str) -> Optional[Tuple[str, float]]:
+    """The instruction a layer's kernel does its multiply-adds with and its measured one-core peak in
+    GOP/s (2 x multiply-adds / s), or None where `peak` has none for it: float32 layers and bf16
+    layers run by FMA ("bf16fma") against the FMA of the ISA, bf16 dot-product layers against
+    vdpbf16ps, int8 layers against the ISA's int8 dot product (vpdpbusd zmm with AVX-512,
+    AVX-VNNI's ymm form with AVX2, sdot with NEON)."""
+    if precision == "int8":
+        which = f"int8_{isa}"
+    elif precision == "bfloat16" and "bf16gemm" in kernel:
+        which = "bf16_avx512" if isa == "avx512" else ""
+    elif precision in ("float32", "bfloat16"):
+        which = f"fma_{isa}"
+    else:
+        which = ""
+    if which not in _PEAK_KEYS:
+        return None
+    key, ops_per_unit, name = _PEAK_KEYS[which]
+    value = peak.get(key, 0.0) * ops_per_unit
+    return (name, value) if value > 0 else None
 
 
 # Every run's per-layer times are kept (8 bytes per layer per run): a million
@@ -120,18 +186,24 @@ def check_count(name: str, value: object, minimum: int) -> int:
 
 
 def profile(net: MobileNetV1, x: ArrayLike, runs: int = 100, warmup: int = 10,
-            layout: str = Layout.NHWC, progress: Optional[Callable[[int], object]] = None) -> ProfileReport:
+            layout: str = Layout.NHWC, progress: Optional[Callable[[int], object]] = None,
+            peak: Optional[Dict[str, float]] = None) -> ProfileReport:
     """Time ``net`` on ``x``: ``warmup`` untimed passes, then ``runs`` timed passes of each kind
     (each at most ``MAX_RUNS``). Ctrl-C stops it between two passes (KeyboardInterrupt).
 
     progress: called with the number of runs (warm-up and timed) each time some are done; the
     runs then go to the engine in chunks of about a fifth of a second instead of one call.
+    peak: one core's measured peaks, as `bench/peak --json` prints them (``load_peak``): each
+    layer's GOP/s is then also given as a share of the peak of its precision and kernel
+    (``layer_peak``) times the thread count.
     """
+    if peak is not None:
+        peak = check_peak(peak)
     if progress is None:
         raw = net.timed_passes(x, runs, warmup, layout)
     else:
         raw = _timed_in_chunks(net, x, runs, warmup, layout, progress)
-    return ProfileReport(net, raw, batch=raw["output"].shape[0], runs=runs, warmup=warmup)
+    return ProfileReport(net, raw, batch=raw["output"].shape[0], runs=runs, warmup=warmup, peak=peak)
 
 
 PROGRESS_CHUNK_SECONDS = 0.2
@@ -170,9 +242,10 @@ class ProfileReport:
     ``output`` the class probabilities of the last pass.
     """
 
-    def __init__(self, net: MobileNetV1, raw: Dict[str, Any], *, batch: int, runs: int, warmup: int):
+    def __init__(self, net: MobileNetV1, raw: Dict[str, Any], *, batch: int, runs: int, warmup: int,
+                 peak: Optional[Dict[str, float]] = None):
         self.context = run_context(net, batch)
-        self.context.update(runs=runs, warmup=warmup)
+        self.context.update(runs=runs, warmup=warmup, peak=peak)
         self.summary = net.summary()  # mult-adds and parameters: the paper's side of Table 2
         self.layer_ms = np.asarray(raw["layer_ns"], dtype=np.float64) / 1e6
         self.total_ms = np.asarray(raw["total_ns"], dtype=np.float64) / 1e6
@@ -185,10 +258,13 @@ class ProfileReport:
         for i, (layer, kernel, precision) in enumerate(zip(net.layers, net.kernel_names, net.layer_precisions)):
             seconds = medians[i] / 1e3
             gflops = 2.0 * layer.mult_adds * batch / seconds / 1e9 if seconds > 0 and layer.mult_adds else 0.0
+            ceiling = layer_peak(peak, net.isa, precision, kernel) if peak and layer.mult_adds else None
             self.rows.append(LayerTiming(
                 i, layer.name, layer.type, tuple(layer.in_shape), tuple(layer.out_shape), kernel, layer.mult_adds,
                 layer.params, float(medians[i]), float(self.layer_ms[:, i].mean()), float(self.layer_ms[:, i].min()),
-                float(shares[i]), float(cumulative[i]), float(gflops), precision))
+                float(shares[i]), float(cumulative[i]), float(gflops), precision,
+                None if ceiling is None else ceiling[0],
+                None if ceiling is None else 100.0 * gflops / (ceiling[1] * net.threads)))
 
     # ------------------------------------------------------------------ numbers
 
@@ -260,7 +336,7 @@ class ProfileReport:
         return text
 
     CSV_COLUMNS = ("index", "name", "type", "input", "output", "kernel", "precision", "mult_adds", "params",
-                   "median_ms", "mean_ms", "min_ms", "time_pct", "cumulative_pct", "gflops")
+                   "median_ms", "mean_ms", "min_ms", "time_pct", "cumulative_pct", "gflops", "peak", "peak_pct")
 
     def to_csv(self, path: str) -> None:
         """One row per layer; shapes written as HxWxC (pandas.read_csv reads it as is)."""
@@ -372,24 +448,41 @@ class ProfileReport:
         unit, scale = ("us", 1e3) if max(r.median_ms for r in self.rows) < 0.1 else ("ms", 1.0)
         digits = 1 if unit == "us" else 3
         third = f"{'prec':>4}" if mixed else f"{'params':>9}"
+        # With a measured peak: each layer's GOP/s as a share of its instruction's peak x threads.
+        peaks = sorted({r.peak for r in self.rows if r.peak})
+        rate = "GOP/s" if any(r.precision == "int8" for r in self.rows) else "GF/s"
+        # The share of the peak takes the place of the mean (which JSON and CSV keep), to keep the table narrow.
+        mean_head = "" if peaks else f" {'mean':>6}"
         head = (f"{'#':>2} {'name':<{name_w}} {'output':>{shape_w}} {kernel_head:<{kernel_w}} {'MAdds':>5} "
-                f"{third} {'median':>6} {'mean':>6} {'min':>6} {'%':>5} {'cum%':>5} {'GF/s':>6}")
-        lines = [f"per layer: MAdds in millions, times in {unit}, GF/s = 2 x mult-adds / median time"
+                f"{third} {'median':>6}{mean_head} {'min':>6} {'%':>5} {'cum%':>5} {rate:>6}"
+                + (f" {'%pk':>4}" if peaks else ""))
+        lines = [f"per layer: MAdds in millions, times in {unit}, {rate} = 2 x mult-adds / median time"
                  + ("; + = fused pair" if any("+" in k for k in kernels) else ""), head,
                  "-" * len(head)]
+        if peaks:
+            lines.insert(1, f"%pk = {rate} / ({self.context['threads']} x one core's measured peak of "
+                            + ", ".join(f"{name} {self._peak_gops(name):.1f}" for name in peaks) + " GOP/s)")
         for r, kernel in zip(self.rows, kernels):
             gflops = f"{r.gflops:6.1f}" if r.mult_adds else f"{'-':>6}"
             third = f"{_PRECISION_LABELS.get(r.precision, r.precision):>4}" if mixed else f"{r.params:>9,}"
+            share = "" if not peaks else f" {r.peak_pct:4.0f}" if r.peak_pct is not None else f" {'-':>4}"
+            mean = "" if peaks else f" {r.mean_ms * scale:6.{digits}f}"
             lines.append(f"{r.index:>2} {r.name:<{name_w}} {_shape(r.output):>{shape_w}} {kernel:<{kernel_w}} "
-                         f"{r.mult_adds / 1e6:5.1f} {third} {r.median_ms * scale:6.{digits}f} "
-                         f"{r.mean_ms * scale:6.{digits}f} {r.min_ms * scale:6.{digits}f} {r.time_pct:5.1f} "
-                         f"{r.cumulative_pct:5.1f} {gflops}")
+                         f"{r.mult_adds / 1e6:5.1f} {third} {r.median_ms * scale:6.{digits}f}"
+                         f"{mean} {r.min_ms * scale:6.{digits}f} {r.time_pct:5.1f} "
+                         f"{r.cumulative_pct:5.1f} {gflops}{share}")
         lines.append("-" * len(head))
         total_ms = sum(r.median_ms for r in self.rows)
         rate = 2.0 * self.total_mult_adds * self.context["batch"] / (total_ms / 1e3) / 1e9
         lines.append(f"sum of the layer medians: {total_ms:.3f} ms, {rate:.1f} GFLOP/s; per image "
                      f"{self.total_mult_adds / 1e6:.1f}M mult-adds, {self.total_params:,} parameters")
         return lines
+
+    def _peak_gops(self, name: str) -> float:
+        """One core's peak, in GOP/s, of the instruction named `name` (a row's `peak`)."""
+        peak = self.context["peak"] or {}
+        key, ops_per_unit = next((k, o) for k, o, n in _PEAK_KEYS.values() if n == name)
+        return float(peak.get(key, 0.0)) * ops_per_unit
 
     def _type_table(self) -> List[str]:
         head = (f"{'by layer type (Table 2)':<24} {'layers':>6} {'mult-adds %':>11} {'params %':>9} "
