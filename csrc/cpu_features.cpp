@@ -75,6 +75,9 @@ bool int8_dot_product(Isa isa) {
     case Isa::Avx512: return x86_features().avx512_vnni;
     case Isa::Avx2: return x86_features().avx_vnni;
 #endif
+#if defined(__aarch64__) && defined(__linux__) && defined(MBN_HAVE_NEON_INT8_DOT)
+    case Isa::Neon: return getauxval(AT_HWCAP) & (1ul << 20);  // HWCAP_ASIMDDP: sdot, udot
+#endif
     default: return false;
   }
 }

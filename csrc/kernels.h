@@ -131,8 +131,10 @@ struct Int8ConvArgs {
 // which byte and word interleaves of 4 taps' pixels meet the channels) as 4
 // int8 weights, w - offset; then, in that lane order, 4 int32 arrays of 64:
 // bias (less in_zero_point times the channel's weight sum: padding taps read
-// the zero point), multiplier, shift, and the channel's weight offset.
-constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 4 * 64 * 4;
+// the zero point), multiplier, shift, the channel's weight offset, and 128
+// times the channel's weight sum (NEON's sdot multiplies x - 128 as an int8:
+// sum (x - 128) w + 128 sum w = sum x w).
+constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 5 * 64 * 4;
 int int8_dwconv_dot_blocks(int channels);
 void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                           int channels, int in_zero_point, int8_t* packed);
@@ -142,6 +144,9 @@ void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int
 // B[4g + t][16p + j] - col_offset[16p + j], an int8 (zero-padded), k4 = ceil(k / 4).
 // The sum is sum_k a * packed + col_offset[j] * sum_k a + bias[j] (col_offset is 0
 // for int8 weights; for uint8 weights it keeps the int8 part in range).
+// The panels are followed by round_up(n, 16) int32: 128 times each column's sum
+// of its packed int8 values (NEON's sdot multiplies a - 128 as an int8:
+// sum (a - 128) b + 128 sum b = sum a b).
 struct Int8GemmArgs {
   const uint8_t* a;
   int64_t lda;
@@ -236,8 +241,11 @@ struct KernelTable {
   void (*int8_dwconv3x3)(const Int8ConvArgs& args, int row_begin, int row_end);
   // Rows [m_begin, m_end) of the GEMM, every panel.
   void (*int8_gemm)(const Int8GemmArgs& args, int m_begin, int m_end);
-  // "gemm_u8s8" (the portable form), "vnni" (vpdpbusd), ...
+  // "gemm_u8s8" (the portable form), "vnni6x64" (vpdpbusd), "sdot4x16" (NEON dot product), ...
   const char* (*int8_gemm_variant)(const Int8GemmArgs& args);
+  // The depthwise form for the layer's shape (in_c): "sdot" / "smlal" (NEON),
+  // "vnni" / "mullo" (AVX-512), "portable".
+  const char* (*int8_dwconv3x3_variant)(const Int8ConvArgs& args);
   void (*int8_avgpool)(const Int8PoolArgs& args);
 
   // bfloat16. gemm_bf16 is null where this instruction set has no bf16
@@ -265,8 +273,9 @@ const KernelTable& kernel_table(Isa isa);
 int64_t packed_gemm_size(int k, int n, int panel_width);
 void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* packed);
 
-// int8: B [k x n] (effective weights, row-major) into Int8GemmArgs' layout;
-// col_offset [round_up(n, kInt8PanelWidth)] receives each column's offset.
+// int8: B [k x n] (effective weights, row-major) into Int8GemmArgs' layout
+// (the panels, then the column sums); col_offset [round_up(n, kInt8PanelWidth)]
+// receives each column's offset.
 int64_t packed_int8_gemm_bytes(int k, int n);
 void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset);
 

@@ -67,6 +67,7 @@ const KernelTable& table() {
       int8_dwconv3x3,
       int8_gemm,
       int8_gemm_variant,
+      int8_dwconv3x3_variant,
       int8_avgpool,
 #if defined(MBN_VEC_SCALAR)
       gemm_bf16,

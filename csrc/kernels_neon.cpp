@@ -12,4 +12,14 @@
 #define MBN_BF16_KERNELS_NS neon_bf16
 #define MBN_BF16_CPU_FEATURE CpuFeature::ArmBf16
 #endif
+#if defined(MBN_HAVE_NEON_INT8_DOT)
+// int8 on sdot (kernels_neon_int8dot.cpp), where the CPU has the ARMv8.2 dot product.
+#include "kernels.h"
+namespace mobilenet {
+namespace neon_dot {
+void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end);
+void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end);
+}  // namespace neon_dot
+}  // namespace mobilenet
+#endif
 #include "kernels_impl.h"

@@ -171,7 +171,11 @@ std::string Network::kernel_name(int index) const {
   const std::string stride = "s" + std::to_string(s.stride) + "_";
   switch (lp.kernel) {
     case LayerKernel::Int8Conv3x3: return "int8_conv3x3" + stride + isa;
-    case LayerKernel::Int8DwConv3x3: return "int8_dwconv3x3" + stride + isa;
+    case LayerKernel::Int8DwConv3x3: {
+      Int8ConvArgs a{};
+      a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c, a.out_c = s.out_c, a.stride = s.stride;
+      return "int8_dwconv3x3" + stride + kernels.int8_dwconv3x3_variant(a) + "_" + isa;
+    }
     case LayerKernel::Int8AvgPool: return "int8_avgpool_" + isa;
     case LayerKernel::Int8Gemm: {
       Int8GemmArgs g{};

@@ -40,7 +40,9 @@ void pack_gemm_weights(const float* b, int k, int n, int panel_width, float* pac
       }
 }
 
-int64_t packed_int8_gemm_bytes(int k, int n) { return round_up(k, 4) * round_up(n, kInt8PanelWidth); }
+int64_t packed_int8_gemm_bytes(int k, int n) {
+  return round_up(k, 4) * round_up(n, kInt8PanelWidth) + 4 * round_up(n, kInt8PanelWidth);
+}
 
 void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int32_t* col_offset) {
   const int panels = static_cast<int>(round_up(n, kInt8PanelWidth) / kInt8PanelWidth);
@@ -65,6 +67,13 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
           const int32_t v = col < n && kk < k ? b[int64_t{kk} * n + col] - col_offset[col] : 0;
           packed[((int64_t{p} * k4 + g) * kInt8PanelWidth + j) * 4 + t] = static_cast<int8_t>(v);
         }
+  // 128 times each column's sum of packed values, after the panels (4-aligned: they are a multiple of 64 bytes).
+  int32_t* sums = reinterpret_cast<int32_t*>(packed + int64_t{panels} * k4 * 4 * kInt8PanelWidth);
+  for (int j = 0; j < panels * kInt8PanelWidth; ++j) {
+    int32_t sum = 0;
+    for (int kk = 0; kk < k && j < n; ++kk) sum += b[int64_t{kk} * n + j] - col_offset[j];
+    sums[j] = 128 * sum;
+  }
 }
 
 int int8_dwconv_dot_blocks(int channels) { return channels / 64; }
@@ -94,6 +103,7 @@ void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int
         params[64 + at] = multiplier[c];
         params[128 + at] = shift[c];
         params[192 + at] = offset;
+        params[256 + at] = 128 * sum;
       }
   }
 }

@@ -38,7 +38,7 @@ inline uint8_t int8_requantize(int32_t acc, const Int8Requant& rq, int c) {
 constexpr int kInt8ChannelBlock = 64;  // int32 accumulators of one pixel's channel block
 
 // The stem: a full 3x3 convolution, taps outside the image skipped.
-void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
+[[maybe_unused]] void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded;
   for (int oy = row_begin; oy < row_end; ++oy)
     for (int ox = 0; ox < a.out_w; ++ox) {
@@ -67,7 +67,7 @@ void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
 }
 
 // Depthwise 3x3: each channel its own filter, taps outside the image skipped.
-void int8_dwconv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
+[[maybe_unused]] void int8_dwconv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded, channels = a.in_c;
   for (int oy = row_begin; oy < row_end; ++oy)
     for (int ox = 0; ox < a.out_w; ++ox) {
@@ -92,7 +92,7 @@ void int8_dwconv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) 
 }
 
 // The portable GEMM on the packed panels: one row at a time, a panel of 16 sums.
-void int8_gemm_portable(const Int8GemmArgs& g, int m_begin, int m_end) {
+[[maybe_unused]] void int8_gemm_portable(const Int8GemmArgs& g, int m_begin, int m_end) {
   const int k4 = (g.k + 3) / 4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
   for (int i = m_begin; i < m_end; ++i) {
@@ -122,10 +122,37 @@ void int8_gemm_portable(const Int8GemmArgs& g, int m_begin, int m_end) {
   }
 }
 
+// The average pool's result for one channel from the sum of its values (storage).
+inline uint8_t int8_avgpool_finish(const Int8PoolArgs& a, int32_t acc) {
+  const int32_t n = a.pixels;
+  int32_t v;
+  if (a.mean) {
+    v = int8_multiply_by_quantized_multiplier(acc - a.in_zero_point * n, a.multiplier, a.shift) + a.out_zero_point;
+  } else if (a.signed_values) {
+    acc -= 128 * n;  // the int8 values
+    v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + 128;
+  } else {
+    v = (acc + n / 2) / n;
+  }
+  v = v < a.act_min ? a.act_min : v;
+  v = v > a.act_max ? a.act_max : v;
+  return static_cast<uint8_t>(v);
+}
+
+[[maybe_unused]] void int8_avgpool_portable(const Int8PoolArgs& a) {
+  for (int c = 0; c < a.channels; ++c) {
+    int32_t acc = 0;
+    for (int p = 0; p < a.pixels; ++p) acc += a.input[int64_t{p} * a.channels + c];
+    a.output[c] = int8_avgpool_finish(a, acc);
+  }
+}
+
 #if defined(MBN_VEC_AVX512)
 #include "int8_avx512.h"
 #elif defined(MBN_VEC_AVX2)
 #include "int8_avx2.h"
+#elif defined(MBN_VEC_NEON)
+#include "int8_neon.h"
 #else
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) { int8_conv3x3_portable(a, row_begin, row_end); }
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
@@ -133,24 +160,9 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
 }
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) { int8_gemm_portable(g, m_begin, m_end); }
 const char* int8_gemm_variant(const Int8GemmArgs&) { return "gemm_u8s8"; }
+const char* int8_dwconv3x3_variant(const Int8ConvArgs&) { return "portable"; }
 #endif
 
-void int8_avgpool(const Int8PoolArgs& a) {
-  const int32_t n = a.pixels;
-  for (int c = 0; c < a.channels; ++c) {
-    int32_t acc = 0;
-    for (int p = 0; p < a.pixels; ++p) acc += a.input[int64_t{p} * a.channels + c];
-    int32_t v;
-    if (a.mean) {
-      v = int8_multiply_by_quantized_multiplier(acc - a.in_zero_point * n, a.multiplier, a.shift) + a.out_zero_point;
-    } else if (a.signed_values) {
-      acc -= 128 * n;  // the int8 values
-      v = (acc > 0 ? (acc + n / 2) / n : (acc - n / 2) / n) + 128;
-    } else {
-      v = (acc + n / 2) / n;
-    }
-    v = v < a.act_min ? a.act_min : v;
-    v = v > a.act_max ? a.act_max : v;
-    a.output[c] = static_cast<uint8_t>(v);
-  }
-}
+#if !defined(MBN_VEC_NEON)
+void int8_avgpool(const Int8PoolArgs& a) { int8_avgpool_portable(a); }
+#endif

@@ -157,6 +157,8 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   int8_dwconv3x3_portable(a, row_begin, row_end);
 }
 
+const char* int8_dwconv3x3_variant(const Int8ConvArgs&) { return "portable"; }
+
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
   if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx2<true>(g, m_begin, m_end);
   int8_gemm_avx2<false>(g, m_begin, m_end);

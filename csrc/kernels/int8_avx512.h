@@ -204,6 +204,12 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+// vpdpbusd on the packed blocks of 64 channels (execute.cpp passes them where
+// the layer has any) where the CPU has AVX512-VNNI, else 32-bit multiplies.
+const char* int8_dwconv3x3_variant(const Int8ConvArgs& a) {
+  return int8_dwconv_dot_blocks(a.in_c) > 0 && int8_dot_product(Isa::Avx512) ? "vnni" : "mullo";
+}
+
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded;
   for (int oy = row_begin; oy < row_end; ++oy) {

@@ -36,6 +36,10 @@
 #include "network.h"
 #include "thread_pool.h"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
 using namespace mobilenet;
 
 namespace {
@@ -1335,8 +1339,10 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
                            std::to_string(out_c) + " s" + std::to_string(stride) + " " + fmt_pad(pad);
   const int cp = static_cast<int>(round_up(out_c, kChannelPad));
   const int taps = depthwise ? 9 : 9 * in_c;
-  // Effective weights w - w_zp span 255 values, like an 8-bit weight less its zero point.
-  const int w_lo = rng.range(-255, 0);
+  // Effective weights w - w_zp span 255 values, like an 8-bit weight less its
+  // zero point; or, as per-channel int8 weights, [-128, 127] (no offset in the
+  // dot-product layout).
+  const int w_lo = rng.range(0, 3) == 0 ? -128 : rng.range(-255, 0);
   std::vector<int16_t> weights(size_t(taps) * cp, 0);
   for (int t = 0; t < taps; ++t)
     for (int c = 0; c < out_c; ++c) weights[size_t(t) * cp + c] = static_cast<int16_t>(rng.range(w_lo, w_lo + 255));
@@ -1485,6 +1491,38 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
 }
 
+// The int8 kernels each instruction set chooses, printed (tests/cross/run_aarch64.sh
+// checks NEON's line under each emulated CPU: sdot where the CPU has the ARMv8.2
+// dot product, smlal where it has not), then every int8 kernel test on them.
+void int8_report() {
+  for (Isa isa : supported_isas()) {
+    const KernelTable& kt = kernel_table(isa);
+    Int8GemmArgs g{};
+    g.m = 49, g.n = 64, g.k = 64;
+    Int8ConvArgs wide{};
+    wide.in_h = wide.in_w = wide.out_h = wide.out_w = 7, wide.in_c = wide.out_c = 64, wide.stride = 1;
+    Int8ConvArgs narrow = wide;
+    narrow.in_c = narrow.out_c = 32;
+    std::printf("%s: int8 kernels: gemm %s, dwconv3x3 %s (64 channels), %s (32 channels)\n", kt.name,
+                kt.int8_gemm_variant(g), kt.int8_dwconv3x3_variant(wide), kt.int8_dwconv3x3_variant(narrow));
+#if defined(__aarch64__) && defined(__linux__)
+    if (isa == Isa::Neon) {
+      // Read from the hwcaps here, not through the library's own detection.
+      const char* env = std::getenv("MOBILENET_INT8_DOT");
+      const bool dot = (getauxval(AT_HWCAP) & (1ul << 20)) && !(env && std::string(env) == "off");
+      std::printf("neon: int8 dot product %s\n", dot ? "on (hwcap asimddp)" : "off");
+      expect(std::string(kt.int8_gemm_variant(g)) == (dot ? "sdot4x16" : "smlal4x16"), "neon: int8 GEMM variant");
+      expect(std::string(kt.int8_dwconv3x3_variant(wide)) == (dot ? "sdot" : "smlal"), "neon: int8 depthwise variant");
+      expect(std::string(kt.int8_dwconv3x3_variant(narrow)) == "smlal", "neon: int8 depthwise under 64 channels");
+    }
+#endif
+    const Stats before = g_stats;
+    int8_kernel_tests(kt, 20261130);
+    std::printf("%s: int8 %d checks, %d failed\n", kt.name, g_stats.cases - before.cases,
+                g_stats.failures - before.failures);
+  }
+}
+
 // Each instruction set's half precisions: the bf16 GEMM where the CPU has the
 // feature it needs (its variant printed: tests/cross/run_aarch64.sh checks the
 // line under each emulated CPU), else a refusal that names the feature.
@@ -1519,6 +1557,11 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);                   // every line out before a crash
   if (argc == 2 && std::string(argv[1]) == "--precisions") {  // the precision report alone (cross/run_aarch64.sh)
     precision_tests();
+    std::printf(g_stats.failures ? "FAILED\n" : "OK\n");
+    return g_stats.failures ? 1 : 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "--int8") {  // the int8 kernels alone (cross/run_aarch64.sh)
+    int8_report();
     std::printf(g_stats.failures ? "FAILED\n" : "OK\n");
     return g_stats.failures ? 1 : 0;
   }

@@ -38,10 +38,10 @@ timeout 900 qemu-aarch64 -cpu max -L "$sysroot" "$build_dir/kernel_tests"
 # The half precisions per CPU: the bf16 kernel where the CPU has BF16, else a
 # refusal naming the feature; float16 (not implemented yet) refused everywhere.
 # max: BF16 and FP16; cortex-a76: FP16, no BF16; cortex-a72: neither.
-check() {  # check CPU EXPECTED-LINE...
+check() {  # check CPU EXPECTED-LINE... (the driver's --precisions report, or MODE=--int8)
   local cpu=$1 out
   shift
-  out=$(timeout 120 qemu-aarch64 -cpu "$cpu" -L "$sysroot" "$build_dir/kernel_tests" --precisions)
+  out=$(timeout 600 qemu-aarch64 -cpu "$cpu" -L "$sysroot" "$build_dir/kernel_tests" "${MODE:---precisions}")
   echo "$out" | sed "s/^/[$cpu] /"
   for want in "$@"; do
     grep -qF -- "$want" <<<"$out" || { echo "run_aarch64: -cpu $cpu: expected a line with '$want'"; exit 1; }
@@ -50,3 +50,12 @@ check() {  # check CPU EXPECTED-LINE...
 check max "cpu features: bf16 asimdhp" "neon: bfloat16 runs: bf16gemm" "float16 refused" "OK"
 check cortex-a76 "cpu features: asimdhp" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" "OK"
 check cortex-a72 "cpu features: none" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" "OK"
+
+# int8 per CPU, each run checking every int8 kernel against the driver's
+# reference: the dot-product kernels (sdot) where the CPU has the ARMv8.2 dot
+# product (max, cortex-a76), the plain NEON ones (smlal) where not (cortex-a72).
+MODE=--int8 check max "neon: int8 dot product on (hwcap asimddp)" \
+  "neon: int8 kernels: gemm sdot4x16, dwconv3x3 sdot (64 channels), smlal (32 channels)" "OK"
+MODE=--int8 check cortex-a76 "neon: int8 dot product on" "neon: int8 kernels: gemm sdot4x16, dwconv3x3 sdot" "OK"
+MODE=--int8 check cortex-a72 "neon: int8 dot product off" \
+  "neon: int8 kernels: gemm smlal4x16, dwconv3x3 smlal (64 channels), smlal (32 channels)" "OK"
