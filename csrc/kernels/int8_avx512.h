@@ -396,19 +396,21 @@ void int8_conv3x3_gemm(const Int8ConvArgs& a, int row_begin, int row_end) {
   rq.bias = bias;
   alignas(64) uint8_t rows[kVnniChunkRows * kInt8StemMaxK];
   const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
-  const int tap_bytes = a.in_c, row_bytes = 3 * a.in_c;
+  const int tap_bytes = a.in_c, row_bytes = 3 * a.in_c;  // <= 21 (kInt8StemMaxK)
+  const __mmask32 copy_mask = (__mmask32{1} << row_bytes) - 1;
   const int64_t p_end = int64_t{row_end} * a.out_w;
   for (int64_t p0 = int64_t{row_begin} * a.out_w; p0 < p_end; p0 += kVnniChunkRows) {
     const int m = static_cast<int>(p_end - p0 < kVnniChunkRows ? p_end - p0 : kVnniChunkRows);
-    for (int i = 0; i < m; ++i) {
-      const int oy = static_cast<int>((p0 + i) / a.out_w), ox = static_cast<int>((p0 + i) % a.out_w);
+    int oy = static_cast<int>(p0 / a.out_w), ox = static_cast<int>(p0 % a.out_w);
+    for (int i = 0; i < m; ++i, ox = ox + 1 == a.out_w ? 0 : ox + 1, oy += ox == 0 ? 1 : 0) {
       const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
       uint8_t* row = rows + i * lda;
       for (int ky = 0; ky < 3; ++ky) {
         const int iy = iy0 + ky;
         uint8_t* dst = row + ky * row_bytes;
-        if (iy >= 0 && iy < a.in_h && ix0 >= 0 && ix0 + 3 <= a.in_w) {
-          __builtin_memcpy(dst, a.input + (int64_t{iy} * a.in_w + ix0) * a.in_c, static_cast<size_t>(row_bytes));
+        if (iy >= 0 && iy < a.in_h && ix0 >= 0 && ix0 + 3 <= a.in_w) {  // 3 whole pixels: one masked copy
+          const uint8_t* src = a.input + (int64_t{iy} * a.in_w + ix0) * a.in_c;
+          _mm256_mask_storeu_epi8(dst, copy_mask, _mm256_maskz_loadu_epi8(copy_mask, src));
           continue;
         }
         for (int kx = 0; kx < 3; ++kx) {
