@@ -361,6 +361,27 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
                          s.in_c,
                          rq};
     const int threads = ctx.threads();
+    // Few rows (the 7x7 and 14x14 layers, the classifier): the threads split the
+    // columns, in groups of 64 (the kernels' widest tile), so each reads its own
+    // part of B and prepares only its own columns' constants. (x86 only: there
+    // a range of panels is a GEMM of its own, B's panels read where they start.)
+    const int groups = (s.out_c + 63) / 64;
+    const bool x86 = kernels_.isa == Isa::Avx512 || kernels_.isa == Isa::Avx2;
+    if (x86 && threads > 1 && m < int64_t{32} * threads && groups >= 2) {
+      const int tasks = std::min(groups, 2 * threads);
+      const int k4 = (s.in_c + 3) / 4;
+      run_tasks(ctx.pool, ns, tasks, [&](int t) {
+        const int n0 = 64 * (groups * t / tasks), n1 = std::min(s.out_c, 64 * (groups * (t + 1) / tasks));
+        Int8GemmArgs part = g;
+        part.packed_b += int64_t{n0 / kInt8PanelWidth} * k4 * 4 * kInt8PanelWidth;
+        part.col_offset += n0;
+        part.c += n0;
+        part.n = n1 - n0;
+        part.rq.bias += n0, part.rq.multiplier += n0, part.rq.shift += n0;
+        kernels_.int8_gemm(part, 0, static_cast<int>(m));
+      });
+      return;
+    }
     const int tasks = static_cast<int>(std::min<int64_t>(m, threads > 1 ? 4 * threads : 1));
     run_tasks(ctx.pool, ns, tasks, [&](int t) {
       kernels_.int8_gemm(g, static_cast<int>(m * t / tasks), static_cast<int>(m * (t + 1) / tasks));

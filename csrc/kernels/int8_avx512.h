@@ -2,48 +2,111 @@
 // portable loop otherwise. A tile is kVnniRows rows x kVnniPanels panels of
 // 16 columns: 24 zmm accumulators, each vpdpbusd adding 4 products (u8 x s8)
 // per lane; the sums are exact in int32 (|a * b| <= 255 * 128, k < 2^16).
-// The epilogue requantizes 16 columns at a time with TFLite's rounding.
+// The loops run 64 columns at a time over a chunk of rows, so each column's
+// requantization constants (Int8Rq16) are worked out once per chunk, and the
+// epilogue requantizes in 64-bit lanes with TFLite's rounding folded into one
+// add and one shift (int8_rq_apply).
 
-constexpr int kVnniRows = 6, kVnniPanels = 4;
+constexpr int kVnniRows = 6, kVnniPanels = 4, kVnniChunkRows = 33 * kVnniRows;
 
-// TFLite's requantization of 16 int32 sums (columns n0..n0+15), vectorized:
-// SaturatingRoundingDoublingHighMul through 64-bit products of the even and odd
-// lanes, then RoundingDivideByPOT; the multiplier is never INT32_MIN (it is >= 0),
-// so the one saturating case cannot occur.
-inline __m512i int8_requantize16(__m512i acc, const Int8Requant& rq, int n0) {
-  const __m512i zero = _mm512_setzero_si512(), one = _mm512_set1_epi32(1);
-  const __m512i shift = _mm512_loadu_si512(rq.shift + n0);
-  const __m512i multiplier = _mm512_loadu_si512(rq.multiplier + n0);
-  __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(rq.bias + n0));
-  x = _mm512_sllv_epi32(x, _mm512_max_epi32(shift, zero));
-  const __m512i right = _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero);
-  auto high_half = [&](__m512i product) {  // (product + nudge) / 2^31, truncated toward zero
-    const __mmask8 negative = _mm512_cmplt_epi64_mask(product, zero);
-    __m512i t = _mm512_add_epi64(product, _mm512_mask_blend_epi64(negative, _mm512_set1_epi64(int64_t{1} << 30),
-                                                                  _mm512_set1_epi64(1 - (int64_t{1} << 30))));
-    t = _mm512_mask_add_epi64(t, _mm512_cmplt_epi64_mask(t, zero), t, _mm512_set1_epi64((int64_t{1} << 31) - 1));
-    return _mm512_srai_epi64(t, 31);
+// TFLite's MultiplyByQuantizedMultiplier on 16 columns, prepared once per
+// column: with x the (left-shifted) sum, p = x * multiplier (64-bit) and
+// r = max(-shift, 0), gemmlowp's SaturatingRoundingDoublingHighMul is
+// h = floor((p + 2^30) / 2^31) (its nudge 1 - 2^30 for p < 0, truncated toward
+// zero, is that floor; the saturating case needs multiplier = INT32_MIN, never
+// a Q31 multiplier >= 0), and RoundingDivideByPOT rounds h / 2^r half away from
+// zero: floor((h + 2^(r-1) - [h < 0]) / 2^r) for r > 0. Nested floors of
+// integers by powers of two are one floor, so the result is
+// floor((p + 2^30 + 2^(30+r) - [p < 0] 2^31) / 2^(31+r)): one add, one
+// conditional subtract, one arithmetic shift of the 64-bit product. ([p < 0]
+// for [h < 0]: they differ only where h = 0, and there both give 0.) The
+// output zero point joins the add as zp 2^(31+r) where that cannot overflow.
+struct alignas(64) Int8Rq16 {
+  __m512i left;                   // 32-bit lanes: max(shift, 0)
+  __m512i mul_even, mul_odd;      // multiplier of lanes 2i / 2i + 1, in the low half of qword i
+  __m512i off_even, off_odd;      // qwords: 2^30 (+ 2^(30+r) + zp 2^(31+r))
+  __m512i delta_even, delta_odd;  // qwords: 2^31 where r > 0, else 0
+  __m512i shift_even, shift_odd;  // qwords: 31 + r
+  bool any_left, zero_point_folded;
+};
+
+inline void int8_rq_prepare(const int32_t* multiplier, const int32_t* shift, int out_zero_point, Int8Rq16& c) {
+  alignas(64) int32_t left[16], mul_odd[16] = {};
+  alignas(64) int64_t off[16], delta[16], total[16];
+  bool any_left = false, fold = true;
+  for (int j = 0; j < 16; ++j) {
+    const int r = shift[j] > 0 ? 0 : -shift[j];
+    left[j] = shift[j] > 0 ? shift[j] : 0;
+    any_left |= left[j] > 0;
+    fold &= r <= 21;  // |p| < 2^62: the sum stays below 2^63
+    off[j] = (int64_t{1} << 30) + (r > 0 ? int64_t{1} << (30 + r) : 0);
+    delta[j] = r > 0 ? int64_t{1} << 31 : 0;
+    total[j] = 31 + r;
+  }
+  if (fold)
+    for (int j = 0; j < 16; ++j) off[j] += int64_t{out_zero_point} << total[j];
+  for (int i = 0; i < 8; ++i) mul_odd[2 * i] = multiplier[2 * i + 1];
+  auto qwords = [](const int64_t* v, int parity) {
+    return _mm512_set_epi64(v[14 + parity], v[12 + parity], v[10 + parity], v[8 + parity], v[6 + parity], v[4 + parity],
+                            v[2 + parity], v[parity]);
   };
-  const __m512i even = high_half(_mm512_mul_epi32(x, multiplier));
-  const __m512i odd = high_half(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(multiplier, 32)));
-  const __m512i high = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
-  const __m512i remainder = _mm512_and_si512(high, mask);
-  __m512i threshold = _mm512_srai_epi32(mask, 1);
-  threshold = _mm512_mask_add_epi32(threshold, _mm512_cmplt_epi32_mask(high, zero), threshold, one);
-  __m512i r = _mm512_srav_epi32(high, right);
-  r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(remainder, threshold), r, one);
-  r = _mm512_add_epi32(r, _mm512_set1_epi32(rq.out_zero_point));
-  r = _mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min));
-  return _mm512_min_epi32(r, _mm512_set1_epi32(rq.act_max));
+  c.left = _mm512_load_si512(left);
+  c.mul_even = _mm512_loadu_si512(multiplier);
+  c.mul_odd = _mm512_load_si512(mul_odd);
+  c.off_even = qwords(off, 0), c.off_odd = qwords(off, 1);
+  c.delta_even = qwords(delta, 0), c.delta_odd = qwords(delta, 1);
+  c.shift_even = qwords(total, 0), c.shift_odd = qwords(total, 1);
+  c.any_left = any_left, c.zero_point_folded = fold;
+}
+
+// x: 16 sums with the bias in; the result: out_zero_point + the requantized sums (not clamped).
+inline __m512i int8_rq_apply(__m512i x, const Int8Rq16& c, __m512i zero_point) {
+  if (c.any_left) x = _mm512_sllv_epi32(x, c.left);  // wraps as TFLite's int32 does
+  const __m512i pe = _mm512_mul_epi32(x, c.mul_even);
+  const __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), c.mul_odd);
+  __m512i te = _mm512_add_epi64(pe, c.off_even), to = _mm512_add_epi64(po, c.off_odd);
+  te = _mm512_mask_sub_epi64(te, _mm512_movepi64_mask(pe), te, c.delta_even);
+  to = _mm512_mask_sub_epi64(to, _mm512_movepi64_mask(po), to, c.delta_odd);
+  te = _mm512_srav_epi64(te, c.shift_even);
+  to = _mm512_srav_epi64(to, c.shift_odd);
+  const __m512i interleave = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+  const __m512i r = _mm512_permutex2var_epi32(te, interleave, to);
+  return c.zero_point_folded ? r : _mm512_add_epi32(r, zero_point);
+}
+
+// TFLite's requantization of 16 int32 sums (columns n0..n0+15), clamped.
+inline __m512i int8_requantize16(__m512i acc, const Int8Requant& rq, int n0) {
+  Int8Rq16 c;
+  int8_rq_prepare(rq.multiplier + n0, rq.shift + n0, rq.out_zero_point, c);
+  const __m512i x = _mm512_add_epi32(acc, _mm512_loadu_si512(rq.bias + n0));
+  const __m512i r = int8_rq_apply(x, c, _mm512_set1_epi32(rq.out_zero_point));
+  return _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(rq.act_min)), _mm512_set1_epi32(rq.act_max));
+}
+
+// 4 vectors of 16 requantized columns (unclamped int32) to 64 bytes in column
+// order, clamped: the saturating packs keep the order of values, so clamping
+// the bytes afterwards is the same as clamping the int32s ([act_min, act_max]
+// lies in [0, 255]).
+inline __m512i int8_pack64(__m512i q0, __m512i q1, __m512i q2, __m512i q3, __m512i act_min, __m512i act_max) {
+  const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
+  // Dword 4l + s holds columns 4l..4l+3 of q_s: transpose the 4 x 4 dwords.
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  return _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, bytes), act_min), act_max);
 }
 
 template <int MR, int NP>
 __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g, int i0, int p0, int k4,
-                                                          const int32_t* row_sums) {
+                                                          const __m512i* init, const int32_t* row_sums,
+                                                          const Int8Rq16* rq) {
   __m512i acc[MR][NP];
   for (int r = 0; r < MR; ++r)
-    for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_setzero_si512();
+    for (int p = 0; p < NP; ++p) {
+      acc[r][p] = init[p];  // the bias, and col_offset x the row's sum
+      if (g.has_col_offset)
+        acc[r][p] = _mm512_add_epi32(acc[r][p],
+                                     _mm512_mullo_epi32(_mm512_loadu_si512(g.col_offset + (p0 + p) * kInt8PanelWidth),
+                                                        _mm512_set1_epi32(row_sums[r])));
+    }
   const int8_t* b = g.packed_b + int64_t{p0} * k4 * 64;
   const uint8_t* a = g.a + int64_t{i0} * g.lda;
   for (int grp = 0; grp < k4; ++grp) {
@@ -56,54 +119,72 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
       for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], av, bv[p]);
     }
   }
+  const __m512i zero_point = _mm512_set1_epi32(g.rq.out_zero_point);
+  for (int p = 0; p < NP; ++p)
+    for (int r = 0; r < MR; ++r) acc[r][p] = int8_rq_apply(acc[r][p], rq[p], zero_point);
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
+  const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
+  const __mmask64 store = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
   for (int r = 0; r < MR; ++r) {
-    uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
-    for (int p = 0; p < NP; ++p) {
-      const int n0 = (p0 + p) * kInt8PanelWidth;
-      __m512i sum = acc[r][p];
-      if (g.has_col_offset)
-        sum = _mm512_add_epi32(
-            sum, _mm512_mullo_epi32(_mm512_loadu_si512(g.col_offset + n0), _mm512_set1_epi32(row_sums[r])));
-      const __m512i q = int8_requantize16(sum, g.rq, n0);
-      const int left = g.n - n0;
-      const __mmask16 store = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-      _mm_mask_storeu_epi8(c + n0, store, _mm512_cvtepi32_epi8(q));
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i bytes =
+        int8_pack64(acc[r][0], NP > 1 ? acc[r][NP > 1 ? 1 : 0] : zero, NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
+                    NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, act_min, act_max);
+    _mm512_mask_storeu_epi8(g.c + int64_t{i0 + r} * g.ldc + n0, store, bytes);
+  }
+}
+
+template <int NP>
+void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int k4, const int32_t* row_sums) {
+  Int8Rq16 rq[NP];
+  __m512i init[NP];
+  for (int p = 0; p < NP; ++p) {
+    const int n0 = (p0 + p) * kInt8PanelWidth;
+    int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p]);
+    init[p] = _mm512_loadu_si512(g.rq.bias + n0);
+  }
+  for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
+    const int rows = i_end - i0 < kVnniRows ? i_end - i0 : kVnniRows;
+    const int32_t* sums = row_sums + (i0 - i_begin);
+    switch (rows) {
+      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, sums, rq); break;
+      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, sums, rq); break;
+      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, sums, rq); break;
+      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, sums, rq); break;
+      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, sums, rq); break;
+      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, sums, rq); break;
     }
   }
 }
 
-template <int MR>
-void int8_vnni_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums) {
-  int p0 = 0;
-  for (; p0 + kVnniPanels <= panels; p0 += kVnniPanels) int8_vnni_tile<MR, kVnniPanels>(g, i0, p0, k4, row_sums);
-  switch (panels - p0) {
-    case 3: int8_vnni_tile<MR, 3>(g, i0, p0, k4, row_sums); break;
-    case 2: int8_vnni_tile<MR, 2>(g, i0, p0, k4, row_sums); break;
-    case 1: int8_vnni_tile<MR, 1>(g, i0, p0, k4, row_sums); break;
-    default: break;
+// The sum of a row's k bytes (vpsadbw against zero: 8 sums of 8 bytes a vector).
+inline int32_t int8_row_sum(const uint8_t* a, int k) {
+  __m512i s = _mm512_setzero_si512();
+  for (int kk = 0; kk < k; kk += 64) {
+    const int left = k - kk;
+    const __mmask64 m = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+    s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(m, a + kk), _mm512_setzero_si512()));
   }
+  return static_cast<int32_t>(_mm512_reduce_add_epi64(s));
 }
 
 void int8_gemm_vnni(const Int8GemmArgs& g, int m_begin, int m_end) {
   const int k4 = (g.k + 3) / 4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
-  int32_t row_sums[kVnniRows] = {};
-  for (int i0 = m_begin; i0 < m_end; i0 += kVnniRows) {
-    const int rows = m_end - i0 < kVnniRows ? m_end - i0 : kVnniRows;
+  int32_t row_sums[kVnniChunkRows] = {};
+  // Rows in chunks (their A stays in cache while each 64-column panel group passes over them).
+  for (int c0 = m_begin; c0 < m_end; c0 += kVnniChunkRows) {
+    const int c1 = m_end - c0 < kVnniChunkRows ? m_end : c0 + kVnniChunkRows;
     if (g.has_col_offset)
-      for (int r = 0; r < rows; ++r) {
-        const uint8_t* a = g.a + int64_t{i0 + r} * g.lda;
-        int32_t s = 0;
-        for (int kk = 0; kk < g.k; ++kk) s += a[kk];
-        row_sums[r] = s;
-      }
-    switch (rows) {
-      case 6: int8_vnni_rows<6>(g, i0, panels, k4, row_sums); break;
-      case 5: int8_vnni_rows<5>(g, i0, panels, k4, row_sums); break;
-      case 4: int8_vnni_rows<4>(g, i0, panels, k4, row_sums); break;
-      case 3: int8_vnni_rows<3>(g, i0, panels, k4, row_sums); break;
-      case 2: int8_vnni_rows<2>(g, i0, panels, k4, row_sums); break;
-      default: int8_vnni_rows<1>(g, i0, panels, k4, row_sums); break;
+      for (int i = c0; i < c1; ++i) row_sums[i - c0] = int8_row_sum(g.a + int64_t{i} * g.lda, g.k);
+    int p0 = 0;
+    for (; p0 + kVnniPanels <= panels; p0 += kVnniPanels) int8_vnni_panels<kVnniPanels>(g, c0, c1, p0, k4, row_sums);
+    switch (panels - p0) {
+      case 3: int8_vnni_panels<3>(g, c0, c1, p0, k4, row_sums); break;
+      case 2: int8_vnni_panels<2>(g, c0, c1, p0, k4, row_sums); break;
+      case 1: int8_vnni_panels<1>(g, c0, c1, p0, k4, row_sums); break;
+      default: break;
     }
   }
 }
@@ -121,97 +202,248 @@ const char* int8_gemm_variant(const Int8GemmArgs&) { return int8_dot_product(Isa
 
 inline __mmask16 int8_channel_mask(int left) { return left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1); }
 
-// TFLite's requantization of 16 sums with their own per-lane parameters (the
-// dot-product depthwise layout keeps them in its lane order).
-inline __m512i int8_requantize16_at(__m512i acc, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
-                                    const Int8Requant& rq) {
-  const Int8Requant lanes{bias, multiplier, shift, rq.out_zero_point, rq.act_min, rq.act_max};
-  return int8_requantize16(acc, lanes, 0);
-}
+// One 64-channel block of the dot-product depthwise layout, prepared once per
+// call: the requantization constants of its 4 vectors (in the layout's lane
+// order), their bias and weight offsets, and whether any offset is non-zero
+// (the int8 weights of per-channel models need none: no pixel sums then).
+struct alignas(64) Int8DwBlock {
+  Int8Rq16 rq[4];
+  __m512i bias[4], offset[4];
+  bool any_offset;
+};
 
 // Depthwise on 64 channels at a time with vpdpbusd: 4 taps' pixels interleaved
 // byte by byte and word by word give each channel its 4 taps in one int32 lane
 // (in the lane order of pack_int8_dwconv_dot), against 4 int8 weights; taps in
 // the padding read the zero point row, which the packed bias corrects for.
-__attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot(const Int8ConvArgs& a, int oy, int ox, uint8_t* out) {
-  const int channels = a.in_c;
-  const uint8_t* tap[12];
-  for (int t = 0; t < 9; ++t) {
-    const int iy = oy * a.stride + t / 3 - a.pad.top, ix = ox * a.stride + t % 3 - a.pad.left;
-    tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? a.zero_point_row
-                                                              : a.input + (int64_t{iy} * a.in_w + ix) * channels;
-  }
-  tap[9] = tap[10] = tap[11] = tap[8];  // their weights are zero
+// mask: the block's channels that exist (all 64 but in a tail block).
+__attribute__((target("avx512vnni"))) inline void int8_dwconv3x3_dot(const uint8_t* const* tap, const int8_t* w,
+                                                                     const Int8DwBlock& blk, __mmask64 mask,
+                                                                     const Int8Requant& rq, uint8_t* out) {
   const __m512i ones[3] = {_mm512_set1_epi32(0x01010101), _mm512_set1_epi32(0x01010101), _mm512_set1_epi32(0x00000001)};
-  for (int b = 0; b < a.dot_blocks; ++b) {
-    const int8_t* w = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
-    const int32_t* params = reinterpret_cast<const int32_t*>(w + 3 * 4 * 64);
-    __m512i acc[4], sums[4];
-    for (int v = 0; v < 4; ++v) acc[v] = sums[v] = _mm512_setzero_si512();
-    for (int g = 0; g < 3; ++g) {
-      const int c0 = 64 * b;
-      const __m512i t0 = _mm512_loadu_si512(tap[4 * g] + c0), t1 = _mm512_loadu_si512(tap[4 * g + 1] + c0);
-      const __m512i t2 = _mm512_loadu_si512(tap[4 * g + 2] + c0), t3 = _mm512_loadu_si512(tap[4 * g + 3] + c0);
-      const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
-      const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
-      const __m512i quads[4] = {_mm512_unpacklo_epi16(lo01, lo23), _mm512_unpackhi_epi16(lo01, lo23),
-                                _mm512_unpacklo_epi16(hi01, hi23), _mm512_unpackhi_epi16(hi01, hi23)};
-      for (int v = 0; v < 4; ++v) {
-        acc[v] = _mm512_dpbusd_epi32(acc[v], quads[v], _mm512_loadu_si512(w + (g * 4 + v) * 64));
-        sums[v] = _mm512_dpbusd_epi32(sums[v], quads[v], ones[g]);
-      }
-    }
-    __m512i q[4];
+  __m512i acc[4], sums[4];
+  for (int v = 0; v < 4; ++v) acc[v] = blk.bias[v], sums[v] = _mm512_setzero_si512();
+  for (int g = 0; g < 3; ++g) {
+    const __m512i t0 = _mm512_maskz_loadu_epi8(mask, tap[4 * g]), t1 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 1]);
+    const __m512i t2 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 2]);
+    const __m512i t3 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 3]);
+    const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
+    const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
+    const __m512i quads[4] = {_mm512_unpacklo_epi16(lo01, lo23), _mm512_unpackhi_epi16(lo01, lo23),
+                              _mm512_unpacklo_epi16(hi01, hi23), _mm512_unpackhi_epi16(hi01, hi23)};
     for (int v = 0; v < 4; ++v) {
-      // sum (w - offset) x + offset sum x = sum w x; the bias holds -zero_point sum w.
-      const __m512i sum =
-          _mm512_add_epi32(acc[v], _mm512_mullo_epi32(_mm512_loadu_si512(params + 192 + 16 * v), sums[v]));
-      q[v] = int8_requantize16_at(sum, params + 16 * v, params + 64 + 16 * v, params + 128 + 16 * v, a.rq);
+      acc[v] = _mm512_dpbusd_epi32(acc[v], quads[v], _mm512_loadu_si512(w + (g * 4 + v) * 64));
+      if (blk.any_offset) sums[v] = _mm512_dpbusd_epi32(sums[v], quads[v], ones[g]);
     }
-    // Packing back to bytes undoes the interleaves: channels in order.
-    const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
-    _mm512_storeu_si512(out + 64 * b, bytes);
+  }
+  const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
+  __m512i q[4];
+  for (int v = 0; v < 4; ++v) {
+    // sum (w - offset) x + offset sum x = sum w x; the bias holds -zero_point sum w.
+    if (blk.any_offset) acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(blk.offset[v], sums[v]));
+    q[v] = int8_rq_apply(acc[v], blk.rq[v], zero_point);
+  }
+  // Packing back to bytes undoes the interleaves: channels in order.
+  const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
+  _mm512_mask_storeu_epi8(out, mask, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
+}
+
+// A block's constants from its packed parameters (pack_int8_dwconv_dot).
+inline void int8_dw_prepare(const int8_t* block, int out_zero_point, Int8DwBlock& blk) {
+  const int32_t* params = reinterpret_cast<const int32_t*>(block + 3 * 4 * 64);
+  blk.any_offset = false;
+  for (int v = 0; v < 4; ++v) {
+    int8_rq_prepare(params + 64 + 16 * v, params + 128 + 16 * v, out_zero_point, blk.rq[v]);
+    blk.bias[v] = _mm512_loadu_si512(params + 16 * v);
+    blk.offset[v] = _mm512_loadu_si512(params + 192 + 16 * v);
+    for (int j = 0; j < 16; ++j) blk.any_offset |= params[192 + 16 * v + j] != 0;
   }
 }
 
+// The 9 taps' pixels (from channel c0) of output pixel (oy, ox), padding taps at pad_row.
+inline void int8_dw_taps(const Int8ConvArgs& a, int oy, int ox, const uint8_t* pad_row, int c0, const uint8_t** tap) {
+  const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+  for (int t = 0; t < 9; ++t) {
+    const int iy = iy0 + t / 3, ix = ix0 + t % 3;
+    tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? pad_row
+                                                              : a.input + (int64_t{iy} * a.in_w + ix) * a.in_c + c0;
+  }
+  tap[9] = tap[10] = tap[11] = tap[8];  // their weights are zero
+}
+
+// The channels past the last full block (fewer than 64) as one dot-product
+// block, packed per call (a few hundred bytes) with zero weights past the channels.
+__attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8ConvArgs& a, int c_begin, int row_begin,
+                                                                   int row_end) {
+  const int rest = a.in_c - c_begin, cp = a.channels_padded;
+  alignas(64) int32_t weights[9 * 64] = {}, bias[64] = {}, multiplier[64] = {}, shift[64] = {};
+  for (int t = 0; t < 9; ++t)
+    for (int j = 0; j < rest; ++j) weights[t * 64 + j] = a.weights[int64_t{t} * cp + c_begin + j];
+  // The kernel's bias is TFLite's (the 32-bit path subtracts the zero point from x): packing folds it in.
+  for (int j = 0; j < rest; ++j)
+    bias[j] = a.rq.bias[c_begin + j], multiplier[j] = a.rq.multiplier[c_begin + j], shift[j] = a.rq.shift[c_begin + j];
+  alignas(64) int8_t block[kInt8DwDotBlockBytes];
+  pack_int8_dwconv_dot(weights, bias, multiplier, shift, 64, a.in_zero_point, block);
+  Int8DwBlock blk;
+  int8_dw_prepare(block, a.rq.out_zero_point, blk);
+  alignas(64) uint8_t pad_row[64];
+  for (uint8_t& v : pad_row) v = static_cast<uint8_t>(a.in_zero_point);
+  const __mmask64 mask = (__mmask64{1} << rest) - 1;
+  const uint8_t* tap[12];
+  for (int oy = row_begin; oy < row_end; ++oy)
+    for (int ox = 0; ox < a.out_w; ++ox) {
+      int8_dw_taps(a, oy, ox, pad_row, c_begin, tap);
+      int8_dwconv3x3_dot(tap, block, blk, mask, a.rq, a.output + (int64_t{oy} * a.out_w + ox) * a.in_c + c_begin);
+    }
+}
+
+constexpr int kInt8DwGroupBlocks = 8;  // blocks prepared at a time (on the stack)
+
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int channels = a.in_c, cp = a.channels_padded;
-  const bool dot = a.dot != nullptr && a.dot_blocks > 0 && int8_dot_product(Isa::Avx512);
-  const int c_begin = dot ? 64 * a.dot_blocks : 0;
-  const __m512i zp = _mm512_set1_epi32(a.in_zero_point);
-  for (int oy = row_begin; oy < row_end; ++oy) {
-    const int iy0 = oy * a.stride - a.pad.top;
-    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.in_h - iy0 < 3 ? a.in_h - iy0 : 3;
-    for (int ox = 0; ox < a.out_w; ++ox) {
-      const int ix0 = ox * a.stride - a.pad.left;
-      const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a.in_w - ix0 < 3 ? a.in_w - ix0 : 3;
-      uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
-      if (dot) int8_dwconv3x3_dot(a, oy, ox, out);
-      for (int c0 = c_begin; c0 < channels; c0 += 16) {
-        const __mmask16 mask = int8_channel_mask(channels - c0);
-        __m512i acc = _mm512_setzero_si512();
-        for (int ky = ky0; ky < ky1; ++ky)
-          for (int kx = kx0; kx < kx1; ++kx) {
-            const uint8_t* x = a.input + (int64_t{iy0 + ky} * a.in_w + ix0 + kx) * channels + c0;
-            const __m512i xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, x)), zp);
-            const __m512i wv = _mm512_cvtepi16_epi32(
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.weights + int64_t{ky * 3 + kx} * cp + c0)));
-            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
-          }
-        _mm_mask_storeu_epi8(out + c0, mask, _mm512_cvtepi32_epi8(int8_requantize16(acc, a.rq, c0)));
+  const bool vnni = int8_dot_product(Isa::Avx512);
+  const bool dot = vnni && a.dot != nullptr && a.dot_blocks > 0;
+  const int dot_blocks = dot ? a.dot_blocks : 0;
+  int c_begin = 64 * dot_blocks;
+  // The dot-product blocks, a group of them at a time over the rows.
+  Int8DwBlock blocks[kInt8DwGroupBlocks];
+  const uint8_t* tap[12];
+  for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
+    const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
+    for (int b = b0; b < b1; ++b)
+      int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, blocks[b - b0]);
+    for (int oy = row_begin; oy < row_end; ++oy)
+      for (int ox = 0; ox < a.out_w; ++ox) {
+        int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
+        uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
+        for (int b = b0; b < b1; ++b) {
+          const uint8_t* block_tap[12];
+          for (int t = 0; t < 12; ++t) block_tap[t] = tap[t] + 64 * b;
+          int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0}, a.rq,
+                             out + 64 * b);
+        }
+      }
+  }
+  // Fewer than 64 channels left (32 at alpha 1's first layer): a tail block.
+  if (vnni && channels - c_begin >= 16 && channels - c_begin < 64) {
+    int8_dwconv3x3_dot_tail(a, c_begin, row_begin, row_end);
+    c_begin = channels;
+  }
+  // The other channels (all of them without the dot product), 16 at a time
+  // with 32-bit products, in chunks of 64 whose constants are prepared once.
+  const __m512i zp = _mm512_set1_epi32(a.in_zero_point), out_zp = _mm512_set1_epi32(a.rq.out_zero_point);
+  const __m512i act_min = _mm512_set1_epi32(a.rq.act_min), act_max = _mm512_set1_epi32(a.rq.act_max);
+  for (int chunk = c_begin; chunk < channels; chunk += 64) {
+    const int chunk_end = channels - chunk < 64 ? channels : chunk + 64;
+    Int8Rq16 rq[4];
+    for (int c0 = chunk; c0 < chunk_end; c0 += 16)
+      int8_rq_prepare(a.rq.multiplier + c0, a.rq.shift + c0, a.rq.out_zero_point, rq[(c0 - chunk) / 16]);
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      const int iy0 = oy * a.stride - a.pad.top;
+      const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.in_h - iy0 < 3 ? a.in_h - iy0 : 3;
+      for (int ox = 0; ox < a.out_w; ++ox) {
+        const int ix0 = ox * a.stride - a.pad.left;
+        const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a.in_w - ix0 < 3 ? a.in_w - ix0 : 3;
+        uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
+        for (int c0 = chunk; c0 < chunk_end; c0 += 16) {
+          const __mmask16 mask = int8_channel_mask(channels - c0);
+          __m512i acc = _mm512_loadu_si512(a.rq.bias + c0);
+          for (int ky = ky0; ky < ky1; ++ky)
+            for (int kx = kx0; kx < kx1; ++kx) {
+              const uint8_t* x = a.input + (int64_t{iy0 + ky} * a.in_w + ix0 + kx) * channels + c0;
+              const __m512i xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, x)), zp);
+              const __m512i wv = _mm512_cvtepi16_epi32(
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.weights + int64_t{ky * 3 + kx} * cp + c0)));
+              acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
+            }
+          const __m512i r = int8_rq_apply(acc, rq[(c0 - chunk) / 16], out_zp);
+          _mm_mask_storeu_epi8(out + c0, mask,
+                               _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(r, act_min), act_max)));
+        }
       }
     }
   }
 }
 
 // vpdpbusd on the packed blocks of 64 channels (execute.cpp passes them where
-// the layer has any) where the CPU has AVX512-VNNI, else 32-bit multiplies.
+// the layer has any) and on a tail block of 16-63 channels, where the CPU has
+// AVX512-VNNI; else 32-bit multiplies.
 const char* int8_dwconv3x3_variant(const Int8ConvArgs& a) {
-  return int8_dwconv_dot_blocks(a.in_c) > 0 && int8_dot_product(Isa::Avx512) ? "vnni" : "mullo";
+  const bool dot_channels = int8_dwconv_dot_blocks(a.in_c) > 0 || a.in_c % 64 >= 16;
+  return dot_channels && int8_dot_product(Isa::Avx512) ? "vnni" : "mullo";
+}
+
+// The stem through the VNNI GEMM: each output pixel's 3 x 3 x in_c taps
+// gathered into a row (padding taps read the zero point, as TFLite pads), the
+// weights packed per call (a few hundred bytes) and the input zero point
+// folded into the bias: sum (x - zp) w = sum x w - zp sum w.
+constexpr int kInt8StemMaxK = 64, kInt8StemMaxN = 128;
+
+bool int8_conv3x3_by_gemm(const Int8ConvArgs& a) {
+  return int8_dot_product(Isa::Avx512) && 9 * a.in_c <= kInt8StemMaxK && a.out_c <= kInt8StemMaxN;
+}
+
+void int8_conv3x3_gemm(const Int8ConvArgs& a, int row_begin, int row_end) {
+  const int k = 9 * a.in_c, k4 = (k + 3) / 4, n = a.out_c, cp = a.channels_padded, lda = 4 * k4;
+  alignas(64) int32_t effective[kInt8StemMaxK * kInt8StemMaxN];
+  alignas(64) int8_t packed[kInt8StemMaxK * kInt8StemMaxN + 64];
+  alignas(64) int32_t col_offset[kInt8StemMaxN], bias[kInt8StemMaxN];
+  for (int kk = 0; kk < k; ++kk)
+    for (int c = 0; c < n; ++c) effective[kk * n + c] = a.weights[int64_t{kk} * cp + c];
+  pack_int8_gemm_weights(effective, k, n, packed, col_offset);
+  bool has_offset = false;
+  for (int c = 0; c < (n + 15) / 16 * 16; ++c) {
+    int64_t column = 0;
+    for (int kk = 0; kk < k && c < n; ++kk) column += effective[kk * n + c];
+    bias[c] = c < n ? static_cast<int32_t>(a.rq.bias[c] - int64_t{a.in_zero_point} * column) : 0;
+    has_offset |= col_offset[c] != 0;
+  }
+  Int8Requant rq = a.rq;
+  rq.bias = bias;
+  alignas(64) uint8_t rows[kVnniChunkRows * kInt8StemMaxK];
+  const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
+  const int tap_bytes = a.in_c, row_bytes = 3 * a.in_c;  // <= 21 (kInt8StemMaxK)
+  const __mmask32 copy_mask = (__mmask32{1} << row_bytes) - 1;
+  const int64_t p_end = int64_t{row_end} * a.out_w;
+  for (int64_t p0 = int64_t{row_begin} * a.out_w; p0 < p_end; p0 += kVnniChunkRows) {
+    const int m = static_cast<int>(p_end - p0 < kVnniChunkRows ? p_end - p0 : kVnniChunkRows);
+    int oy = static_cast<int>(p0 / a.out_w), ox = static_cast<int>(p0 % a.out_w);
+    for (int i = 0; i < m; ++i, ox = ox + 1 == a.out_w ? 0 : ox + 1, oy += ox == 0 ? 1 : 0) {
+      const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+      uint8_t* row = rows + i * lda;
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        uint8_t* dst = row + ky * row_bytes;
+        if (iy >= 0 && iy < a.in_h && ix0 >= 0 && ix0 + 3 <= a.in_w) {  // 3 whole pixels: one masked copy
+          const uint8_t* src = a.input + (int64_t{iy} * a.in_w + ix0) * a.in_c;
+          _mm256_mask_storeu_epi8(dst, copy_mask, _mm256_maskz_loadu_epi8(copy_mask, src));
+          continue;
+        }
+        for (int kx = 0; kx < 3; ++kx) {
+          const int ix = ix0 + kx;
+          const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+          for (int ci = 0; ci < tap_bytes; ++ci)
+            dst[kx * tap_bytes + ci] = inside ? a.input[(int64_t{iy} * a.in_w + ix) * a.in_c + ci] : zp;
+        }
+      }
+      for (int kk = k; kk < k4 * 4; ++kk) row[kk] = 0;  // times zero weights
+    }
+    const Int8GemmArgs g{rows, lda, packed, col_offset, has_offset, a.output + p0 * n, n, m, n, k, rq};
+    int8_gemm_vnni(g, 0, m);
+  }
 }
 
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
+  if (int8_conv3x3_by_gemm(a)) return int8_conv3x3_gemm(a, row_begin, row_end);
   const int cp = a.channels_padded;
+  Int8Rq16 rq[kInt8StemMaxN / 16];
+  const int prepared = a.out_c <= kInt8StemMaxN ? (a.out_c + 15) / 16 : 0;
+  for (int j = 0; j < prepared; ++j)
+    int8_rq_prepare(a.rq.multiplier + 16 * j, a.rq.shift + 16 * j, a.rq.out_zero_point, rq[j]);
+  const __m512i out_zp = _mm512_set1_epi32(a.rq.out_zero_point);
+  const __m512i act_min = _mm512_set1_epi32(a.rq.act_min), act_max = _mm512_set1_epi32(a.rq.act_max);
   for (int oy = row_begin; oy < row_end; ++oy) {
     const int iy0 = oy * a.stride - a.pad.top;
     const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.in_h - iy0 < 3 ? a.in_h - iy0 : 3;
@@ -232,8 +464,15 @@ void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
               acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
             }
           }
-        _mm_mask_storeu_epi8(out + c0, int8_channel_mask(a.out_c - c0),
-                             _mm512_cvtepi32_epi8(int8_requantize16(acc, a.rq, c0)));
+        const __mmask16 mask = int8_channel_mask(a.out_c - c0);
+        if (c0 / 16 < prepared) {
+          acc = _mm512_add_epi32(acc, _mm512_loadu_si512(a.rq.bias + c0));
+          const __m512i r = int8_rq_apply(acc, rq[c0 / 16], out_zp);
+          _mm_mask_storeu_epi8(out + c0, mask,
+                               _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(r, act_min), act_max)));
+        } else {
+          _mm_mask_storeu_epi8(out + c0, mask, _mm512_cvtepi32_epi8(int8_requantize16(acc, a.rq, c0)));
+        }
       }
     }
   }

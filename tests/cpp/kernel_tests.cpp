@@ -1290,6 +1290,11 @@ Int8Channels random_requant(Rng& rng, int channels, int padded, int64_t typical_
     q.multiplier[c] = static_cast<int32_t>(qm);
     q.shift[c] = std::max(-31, std::min(exponent, 30));
   }
+  // Now and then, shifts far from the typical: large right shifts (where a kernel
+  // may not fold the zero point into its rounding) and left shifts (that wrap).
+  if (rng.range(0, 3) == 0)
+    for (int c = 0; c < channels; ++c)
+      if (rng.coin()) q.shift[c] = rng.coin() ? rng.range(-31, -20) : rng.range(1, 12);
   q.out_zp = rng.range(0, 255);
   q.act_min = rng.coin() ? q.out_zp : 0;
   q.act_max = rng.coin() ? std::min(255, q.out_zp + rng.range(10, 255)) : 255;
