@@ -80,6 +80,23 @@ def test_bias_correction_is_the_mean_shift_of_the_rounded_weights(kind, stride, 
     np.testing.assert_allclose(cal.weight_error_bias(layer, x.mean(axis=0), error), direct, rtol=1e-10, atol=1e-15)
 
 
+def test_logit_headroom_widens_the_classifiers_range_only():
+    net = small_net()
+    x = random_images(net, 6)
+    plain, wide = net.quantize(x, logit_headroom=1.0), net.quantize(x, logit_headroom=3.0)
+    assert wide.quantization.extra["logit_headroom"] == 3.0
+    for name, layer in plain.quantization.layers.items():
+        other = wide.quantization.layers[name].output
+        if name == "fc":
+            assert abs(other.scale / layer.output.scale - 3.0) < 1e-6 and other.zero_point == layer.output.zero_point
+        else:
+            assert other == layer.output
+    with pytest.raises(ValueError, match="logit_headroom"):
+        net.quantize(x, logit_headroom=0.5)
+    with pytest.raises(TypeError, match="logit_headroom"):
+        net.quantize(x, logit_headroom=None)
+
+
 def test_without_bias_correction_biases_are_the_rounded_folded_ones():
     net = small_net()
     x = random_images(net, 6)
@@ -440,27 +457,35 @@ def calibration_images(net, count=320, seed=0):
 
 
 def test_quantized_real_model_keeps_the_float_top1(models):
+    """The float 0.25/224 quantized on 320 generated images keeps its top-1 on the four test images.
+
+    This network is fragile: coffee's float top-1 (espresso 0.117) leads loupe (0.105) by 3/256, and the
+    int8 network moves such scores by several 1/256. Measured on five calibration sets (seeds 0-3 here):
+    method="percentile" kept all four top-1s on every set (coffee by 0 to 5/256, a tie counting as kept),
+    "minmax" lost coffee on two of four; without bias correction coffee and rocket are lost; without the
+    logit headroom the cat photo's three cat classes tie at the top of the logits' range."""
     net = mobilenet.load(models / FLOAT_TFLITE, threads=2)
     assert net.input_shape == (224, 224, 3) and net.precision == "float32"
     calibration = calibration_images(net)
-    q = net.quantize(calibration)
+    q = net.quantize(calibration, method="percentile")
     assert q.quantization.extra["calibration_images"] == len(calibration)
     images = np.load(models / "test_inputs.npz")
     x = np.concatenate([mobilenet.preprocess(images[f"{name}_224"], net) for name in IMAGES])
-    probs, qprobs = net(x), q(x)
+    probs, scores = net(x), q(x, quantized_output=True).astype(np.int64)
     overlap = []
     for i, name in enumerate(IMAGES):
-        top5, qtop5 = np.argsort(-probs[i])[:5], np.argsort(-qprobs[i])[:5]
-        # Classes with equal int8 scores may swap places: the top-1 is any class at the top score.
-        tied = np.flatnonzero(qprobs[i] == qprobs[i].max())
-        assert top5[0] in tied, f"{name}: float top-1 {top5[0]}, int8 top-1 {tied}"
-        overlap.append(len(set(top5) & set(qtop5)))
-        print(f"{name}: float top-5 {top5.tolist()}, int8 top-5 {qtop5.tolist()}, overlap {overlap[-1]}/5, "
-              f"top-1 probability {probs[i, top5[0]]:.4f} float, {qprobs[i, top5[0]]:.4f} int8")
+        top5 = np.argsort(-probs[i])[:5]
+        # Scores are compared as sets: classes with equal int8 scores may swap places.
+        assert scores[i, top5[0]] == scores[i].max(), f"{name}: float top-1 {top5[0]} lost"
+        fifth = np.sort(scores[i])[-5]
+        overlap.append(int((scores[i, top5] >= fifth).sum()))
+        runner_up = np.delete(scores[i], top5[0]).max()
+        print(f"{name}: float top-5 {top5.tolist()}, int8 top-5 {np.argsort(-scores[i])[:5].tolist()}, "
+              f"overlap {overlap[-1]}/5, top-1 {probs[i, top5[0]]:.4f} float, {(scores[i, top5[0]] + 128) / 256:.4f} "
+              f"int8, ahead of the next by {scores[i, top5[0]] - runner_up}/256")
     print(f"top-5 overlap: {sum(overlap)}/{5 * len(IMAGES)}")
-    # Measured (320 calibration images, minmax, bias correction): 15/20 (4, 4, 4, 3).
-    # Margin: two classes more may drop out.
-    assert sum(overlap) >= 13
+    # Measured: 17/20 (5, 5, 4, 3; scikit-image 0.26, Pillow 13). Margin: two classes more may drop out.
+    assert sum(overlap) >= 15
     # The int8 network is the one its file runs: its output is LiteRT's reference kernels', bit for bit.
     import pathlib
     import tempfile

@@ -18,7 +18,12 @@ The scheme (what TFLiteConverter writes with a representative dataset, and what
 - ReLU / ReLU6 stay fused: they are clamps in the quantized domain (the ranges are those of
   the layers' outputs, after their activation), computed when the engine is built;
 - the global pooling is TFLite's quantized MEAN, with a range of its own; a network with a
-  classifier ends in the integer softmax (scale 1/256, zero point -128).
+  classifier ends in the integer softmax (scale 1/256, zero point -128), and the classifier's
+  range (the softmax's input) is widened by `logit_headroom` (1.5): calibration images rarely
+  reach the logits of a confident prediction, and logits clamped at the top of the range tie
+  the top classes (on the real 0.25/224, the cat photo's three cat classes at 63/256 each).
+
+bias_correction=False and logit_headroom=1 calibrate as TFLiteConverter does.
 
 Calibration runs the float network one layer at a time on the engine (float32, each layer a
 network of its own) and records every layer's output range: "minmax" keeps the extremes,
@@ -44,9 +49,12 @@ if TYPE_CHECKING:
     from .model import MobileNetV1
 
 METHODS = ("minmax", "percentile")
-DEFAULT_PERCENTILE = 99.99
+DEFAULT_PERCENTILE = 99.999
 CALIBRATION_BATCH = 16  # images per engine call while calibrating
 HISTOGRAM_BINS = 2048  # per sign, for the percentile method
+# The classifier's range, widened: calibration images rarely reach the logits of a confident
+# prediction, and a saturated top logit ties the top classes.
+DEFAULT_LOGIT_HEADROOM = 1.5
 SCHEME = "per-channel int8"
 SOFTMAX_OUTPUT = QParams(1.0 / 256, -128, "int8")  # TFLite's int8 softmax output, fixed by its kernels
 
@@ -118,27 +126,33 @@ def dequantized(values: np.ndarray, scales: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------ ranges
 
 class _Magnitudes:
-    """A histogram of positive values over [0, top] in HISTOGRAM_BINS bins; `top` doubles (merging
-    pairs of bins) when a larger value arrives, so one pass over the data suffices."""
+    """A histogram of non-negative values over [0, top] in HISTOGRAM_BINS bins; `top` doubles
+    (merging pairs of bins) when a larger value arrives, so one pass over the data suffices."""
 
     def __init__(self) -> None:
         self.top = 0.0
         self.counts: np.ndarray = np.zeros(HISTOGRAM_BINS, np.int64)
         self.total = 0
 
-    def add(self, values: np.ndarray) -> None:
+    def add(self, values: np.ndarray, peak: float) -> None:
+        """values: float32, none negative, the largest `peak`."""
         if values.size == 0:
             return
-        peak = float(values.max())
+        self.total += values.size
+        if peak <= 0.0:
+            self.counts[0] += values.size
+            return
         if self.top == 0.0:
             self.top = peak
         while peak > self.top:
             merged = self.counts.reshape(-1, 2).sum(axis=1)
             self.counts = np.concatenate([merged, np.zeros(HISTOGRAM_BINS // 2, np.int64)])
             self.top *= 2.0
-        counts, _ = np.histogram(values, HISTOGRAM_BINS, range=(0.0, self.top))
-        self.counts += counts
-        self.total += values.size
+        # Bin i holds [i, i + 1) * top / bins, and the last one top itself (np.histogram's bins,
+        # several times faster; float32 rounding may move a value at an edge by one bin).
+        index = values * np.float32(HISTOGRAM_BINS / self.top)
+        np.minimum(index, HISTOGRAM_BINS - 1, out=index)
+        self.counts += np.bincount(index.astype(np.intp), minlength=HISTOGRAM_BINS)
 
     def quantile(self, rank: int) -> float:
         """An upper bound of the rank-th smallest value (1-based): the top edge of its bin."""
@@ -154,10 +168,11 @@ class RangeObserver:
         self.lo, self.hi = math.inf, -math.inf
         self.count = 0
         if method == "percentile":
+            # values >= 0, and the magnitudes of the negative ones
             self.positive, self.negative = _Magnitudes(), _Magnitudes()
 
     def update(self, values: np.ndarray) -> None:
-        flat = values.reshape(-1)
+        flat = np.asarray(values, np.float32).reshape(-1)
         if flat.size == 0:
             return
         lo, hi = float(flat.min()), float(flat.max())
@@ -166,8 +181,12 @@ class RangeObserver:
         self.lo, self.hi = min(self.lo, lo), max(self.hi, hi)
         self.count += flat.size
         if self.method == "percentile":
-            self.positive.add(flat[flat > 0])
-            self.negative.add(-flat[flat < 0])
+            if lo >= 0.0:  # after a ReLU: no mask to take
+                self.positive.add(flat, hi)
+            else:
+                negative = flat < 0
+                self.positive.add(flat[~negative], max(hi, 0.0))
+                self.negative.add(-flat[negative], -lo)
 
     def range(self) -> Tuple[float, float]:
         """(lo, hi) of the values seen (not yet widened to contain 0)."""
@@ -178,7 +197,7 @@ class RangeObserver:
         # The values at rank `keep` from either end: the top and bottom (100 - percentile)% are clipped.
         keep = math.ceil(self.percentile / 100.0 * self.count)
         hi = lo = 0.0
-        rank = keep - (self.count - self.positive.total)  # among the positive values, ascending
+        rank = keep - (self.count - self.positive.total)  # among the values >= 0, ascending
         if rank > 0:
             hi = min(self.hi, self.positive.quantile(rank))
         rank = keep - (self.count - self.negative.total)  # among the negative values, by magnitude
@@ -297,13 +316,17 @@ def check_method(method: object, percentile: object) -> Tuple[str, float]:
 
 
 def quantized_scheme(layers: Tuple[Layer, ...], params: Params, calibrated: Calibrated, *,
-                     bias_correction: bool = True) -> Tuple[Quantization, Params]:
+                     bias_correction: bool = True, logit_headroom: float = 1.0) -> Tuple[Quantization, Params]:
     """The int8 scheme (mobilenet.quantization.Quantization) of a float network from its calibration,
     and its parameters dequantized (the weights the int8 network computes with, as real numbers, as
     `mobilenet.load` reads them from the written file). bias_correction: subtract from each bias the
     mean shift its weights' rounding causes on the calibration images (Nagel et al. 2019, "Data-Free
-    Quantization Through Weight Equalization and Bias Correction", with measured means)."""
-    ranges = calibrated.ranges
+    Quantization Through Weight Equalization and Bias Correction", with measured means).
+    logit_headroom: the classifier's range (the softmax's input) is this many times the calibrated one."""
+    ranges = list(calibrated.ranges)
+    if layers[-1].type == LayerType.FC:
+        lo, hi = ranges[-1]
+        ranges[-1] = (lo * logit_headroom, hi * logit_headroom)
     input_q = x_q = activation_qparams(*ranges[0])
     quantized: Dict[str, QuantizedLayer] = {}
     dequantized_params: Params = {}
@@ -329,7 +352,8 @@ def quantized_scheme(layers: Tuple[Layer, ...], params: Params, calibrated: Cali
 
 
 def quantize(net: MobileNetV1, calibration: Calibration, *, method: str = "minmax",
-             percentile: float = DEFAULT_PERCENTILE, bias_correction: bool = True, layout: str = "NHWC",
+             percentile: float = DEFAULT_PERCENTILE, bias_correction: bool = True,
+             logit_headroom: float = DEFAULT_LOGIT_HEADROOM, layout: str = "NHWC",
              batch_size: int = CALIBRATION_BATCH) -> MobileNetV1:
     """The int8 network of a float one; see MobileNetV1.quantize."""
     from .model import MobileNetV1
@@ -347,9 +371,15 @@ def quantize(net: MobileNetV1, calibration: Calibration, *, method: str = "minma
         raise TypeError(f"bias_correction must be True or False, got {bias_correction!r}")
     calibrated = calibrate(net.layers, net.params, batches, method=method, percentile=percentile,
                            isa=net.isa, threads=net.threads)
-    quant, params = quantized_scheme(net.layers, net.params, calibrated, bias_correction=bool(bias_correction))
+    if isinstance(logit_headroom, bool) or not isinstance(logit_headroom, (int, float, np.integer, np.floating)):
+        raise TypeError(f"logit_headroom must be a number, got {type(logit_headroom).__name__}")
+    if not 1.0 <= float(logit_headroom) <= 16.0:
+        raise ValueError(f"logit_headroom must be between 1 and 16, got {logit_headroom}")
+    quant, params = quantized_scheme(net.layers, net.params, calibrated, bias_correction=bool(bias_correction),
+                                     logit_headroom=float(logit_headroom))
     quant.extra.update({"calibration": method, "percentile": percentile if method == "percentile" else None,
-                        "calibration_images": calibrated.images, "bias_correction": bool(bias_correction)})
+                        "calibration_images": calibrated.images, "bias_correction": bool(bias_correction),
+                        "logit_headroom": float(logit_headroom)})
     skip = {"layers", "params", "precision", "quantization", "num_classes", "activation", "_engine"}
     attributes = {key: value for key, value in vars(net).items() if key not in skip}
     try:
