@@ -220,15 +220,18 @@ def mean_multiplier(input_scale: float, output_scale: float, pixels: int) -> Tup
     return (multiplier << bits) // pixels, shift - bits
 
 
-def conv_multipliers(input_scale: float, weight_scale: npt.ArrayLike, output_scale: float
-                     ) -> Tuple[np.ndarray, np.ndarray]:
+def conv_multipliers(input_scale: float, weight_scale: npt.ArrayLike, output_scale: float,
+                     dtype: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Per output channel (or one): the quantized multiplier and shift of input * weight / output scale
-    as TFLite computes them from the float32 scales: a per-tensor scale's product in float32
-    (GetQuantizedConvolutionMultipler), per-channel ones in double (PopulateConvolutionQuantizationParams)."""
+    as TFLite computes them from the float32 scales: for uint8 layers the product in float32
+    (GetQuantizedConvolutionMultipler), for int8 ones in double (PopulateConvolutionQuantizationParams,
+    per channel, or one scale broadcast). dtype: the activations' type; None decides by the count of
+    weight scales (one: uint8's rule)."""
     mults, shifts = [], []
     scales = np.asarray(weight_scale, np.float32).reshape(-1)
+    float32_product = dtype == "uint8" if dtype is not None else scales.size == 1
     for ws in scales:
-        if scales.size == 1:
+        if float32_product:
             product = float(np.float32(input_scale) * ws)
         else:
             product = float(np.float32(input_scale)) * float(ws)

@@ -179,7 +179,7 @@ def layer_forward_int8(layer: Layer, q: QuantizedLayer, x: np.ndarray, x_q: QPar
     acc_i: np.ndarray = apply_weights(layer, xs, w).astype(np.int64)
     if q.bias is not None:
         acc_i = acc_i + np.asarray(q.bias, np.int64)
-    multiplier, shift = qz.conv_multipliers(x_q.scale, q.weight_scale, out.scale)
+    multiplier, shift = qz.conv_multipliers(x_q.scale, q.weight_scale, out.scale, x_q.dtype)
     y: np.ndarray = qz.multiply_by_quantized_multiplier(acc_i, multiplier, shift) + out.zero_point
     lo, hi = qz.activation_range(layer.activation, out)
     return np.clip(y, lo, hi).astype(out.numpy_dtype)
