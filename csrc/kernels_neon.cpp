@@ -12,4 +12,8 @@
 #define MBN_BF16_KERNELS_NS neon_bf16
 #define MBN_BF16_CPU_FEATURE CpuFeature::ArmBf16
 #endif
+#if defined(MBN_HAVE_NEON_FP16)
+// float16 on Armv8.2 FP16 arithmetic (kernels_neon_fp16.cpp), where the CPU has it.
+#define MBN_FP16_KERNELS_NS neon_fp16
+#endif
 #include "kernels_impl.h"

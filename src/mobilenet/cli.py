@@ -69,7 +69,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shallow", action="store_true", help="drop the five 14x14x512 blocks (the paper's Table 5)")
     p.add_argument("--precision", choices=("float32", "bfloat16", "float16"), default="float32",
                    help="arithmetic (default float32, exact; bfloat16: the 1x1 layers and the classifier on bf16 "
-                        "weights and inputs with float32 sums, where the CPU has bf16 instructions)")
+                        "weights and inputs with float32 sums, where the CPU has bf16 instructions; float16: the "
+                        "stem, depthwise and 1x1 layers in fp16 arithmetic, on AArch64 CPUs with asimdhp)")
 
 
 def _add_run_options(p: argparse.ArgumentParser, runs: int = 100) -> None:
