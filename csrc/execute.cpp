@@ -313,6 +313,8 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   switch (plan.kernel) {
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
     case LayerKernel::DwConv3x3: run_bands(dwconv_args(i, *ctx.workspace), kernels_.dwconv3x3); break;
+    case LayerKernel::Conv3x3Fp16: run_bands(conv3x3_args(i, ctx.layout), kernels_.fp16_conv3x3); break;
+    case LayerKernel::DwConv3x3Fp16: run_bands(dwconv_args(i, *ctx.workspace), kernels_.fp16_dwconv3x3); break;
     case LayerKernel::GlobalAvgPool:
       run_tasks(pool, ns, batch, [&](int n) {
         kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
@@ -320,7 +322,8 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
       break;
     case LayerKernel::PackedGemm:
     case LayerKernel::BlasGemm:
-    case LayerKernel::PackedGemmBf16: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
+    case LayerKernel::PackedGemmBf16:
+    case LayerKernel::PackedGemmFp16: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
@@ -420,6 +423,10 @@ DwConvArgs Executor::dwconv_args(int i, const Workspace& ws) const {
   DwConvArgs a = dwconv_shape_args(layers_[i], plan.in_stride, plan.out_stride);
   a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.channels_padded = packed.channels_padded;
   a.zero_row = ws.zero_row.data();
+  if (plan.kernel == LayerKernel::DwConv3x3Fp16) {
+    a.weights_fp16 = reinterpret_cast<const uint16_t*>(packed.weights.data());
+    a.bias_fp16 = reinterpret_cast<const uint16_t*>(packed.bias.data());
+  }
   return a;
 }
 
@@ -428,11 +435,16 @@ Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
   Conv3x3Args a = stem_shape_args(layers_[i], layout);
   a.weights = packed.weights.data(), a.bias = packed.bias.data(), a.out_c_padded = packed.channels_padded;
   a.pair_weights = packed.pair_weights.size() > 0 ? packed.pair_weights.data() : nullptr;
+  if (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16) {
+    a.weights_fp16 = reinterpret_cast<const uint16_t*>(packed.weights.data());
+    a.bias_fp16 = reinterpret_cast<const uint16_t*>(packed.bias.data());
+  }
   return a;
 }
 
 int Executor::gemm_panels(int i) const {
-  return (layers_[i].spec.out_c + kernels_.gemm_panel_width - 1) / kernels_.gemm_panel_width;
+  const int width = plan_.layers[i].kernel == LayerKernel::PackedGemmFp16 ? kFp16PanelWidth : kernels_.gemm_panel_width;
+  return (layers_[i].spec.out_c + width - 1) / width;
 }
 
 // ------------------------------------------------------------- pointwise GEMMs
@@ -455,6 +467,18 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     const uint32_t* b = reinterpret_cast<const uint32_t*>(packed.weights.data());
     const GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
     kernels_.gemm_bf16(g, m0, m1, p0, p1);
+  } else if (plan.kernel == LayerKernel::PackedGemmFp16) {
+    const GemmFp16Args g{in,
+                         lda,
+                         reinterpret_cast<const uint16_t*>(packed.weights.data()),
+                         reinterpret_cast<const uint16_t*>(packed.bias.data()),
+                         out,
+                         ldc,
+                         m1,
+                         n,
+                         k,
+                         clamp};
+    kernels_.fp16_gemm(g, m0, m1, p0, p1);
   } else {
     GemmArgs g{in, lda, packed.weights.data(), packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
     kernels_.gemm(g, m0, m1, p0, p1);
@@ -542,7 +566,7 @@ void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1,
   a.output = band;
   a.output_row_offset = y0;
   LayerTimer timer(times);
-  kernels_.dwconv3x3(a, y0, y1);
+  (plan_.layers[pw - 1].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(a, y0, y1);
   timer.lap(0);
   pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w);
   timer.lap(1);
@@ -566,16 +590,18 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
     if (layer.spec.kind == LayerKind::Conv1x1 && in_ring > 0) b = std::min(b, (a / in_ring + 1) * in_ring);
     const int offset = a - out_slot(a);  // output row y goes to slot y - offset
     switch (plan_.layers[i].kernel) {
-      case LayerKernel::Conv3x3: {
+      case LayerKernel::Conv3x3:
+      case LayerKernel::Conv3x3Fp16: {
         Conv3x3Args args = conv3x3_args(i, ctx.layout);
         args.input = in, args.output = out, args.output_row_offset = offset;
-        kernels_.conv3x3(args, a, b);
+        (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16 ? kernels_.fp16_conv3x3 : kernels_.conv3x3)(args, a, b);
         timer.lap(i);
         break;
       }
       case LayerKernel::PackedGemm:
       case LayerKernel::BlasGemm:
-      case LayerKernel::PackedGemmBf16: {
+      case LayerKernel::PackedGemmBf16:
+      case LayerKernel::PackedGemmFp16: {
         const int w = layer.out_w;
         const float* rows = in + int64_t{in_ring > 0 ? a % in_ring : a} * w * plan_.layers[i].in_stride;
         pointwise_block(i, rows, out + out_slot(a) * out_row, 0, (b - a) * w, 0, gemm_panels(i),
@@ -588,7 +614,8 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         args.input = in, args.in_ring_rows = in_ring;
         if (stage.count == 1) {
           args.output = out, args.output_row_offset = offset;
-          kernels_.dwconv3x3(args, a, b);
+          (plan_.layers[i].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(args, a,
+                                                                                                                b);
           timer.lap(i);
           break;
         }

@@ -34,6 +34,10 @@ struct Conv3x3Args {
   // The AVX-512 RGB stem's weights in its tap-pair layout (pack_stem_pair_weights),
   // or null: the kernel then packs them itself, on every call.
   const float* pair_weights = nullptr;
+  // Precision::Float16: the weights and bias in fp16 (uint16_t bit patterns),
+  // in the layout of weights and bias above (KernelTable::fp16_conv3x3).
+  const uint16_t* weights_fp16 = nullptr;
+  const uint16_t* bias_fp16 = nullptr;
 };
 
 // The AVX-512 stem for RGB input at stride 2 with few output channels (where
@@ -70,6 +74,10 @@ struct DwConvArgs {
   // slice of a wider tensor's channels (starting at a multiple of kChannelPad,
   // with weights and bias from there).
   int in_pixel_stride = 0, out_pixel_stride = 0;
+  // Precision::Float16: the weights and bias in fp16, in the layout of weights
+  // and bias above (KernelTable::fp16_dwconv3x3).
+  const uint16_t* weights_fp16 = nullptr;
+  const uint16_t* bias_fp16 = nullptr;
 };
 
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by
@@ -197,6 +205,26 @@ struct GemmBf16Args {
   int layer_rows;  // as GemmArgs::layer_rows
 };
 
+// float16 (Precision::Float16, Armv8.2 FP16 arithmetic; kernels/fp16.h):
+// C[m x n] = A[m x k] * B + bias, clamped, with A read as float32 and rounded
+// to fp16 (fp16.h) as the kernel reads it, B and the bias rounded to fp16 once
+// at load by pack_gemm_weights_fp16, every product summed in fp16 (one FMA
+// per k, in order of k) and C widened to float32.
+constexpr int kFp16PanelWidth = 8;
+// The widest k the fp16 GEMM takes (it rounds rows of A on its stack); the
+// plan runs wider layers in float32.
+constexpr int kGemmFp16MaxK = 16384;
+struct GemmFp16Args {
+  const float* a;
+  int64_t lda;
+  const uint16_t* packed_b;  // panels of kFp16PanelWidth columns, k padded to a multiple of 8 with zeros
+  const uint16_t* bias;      // [n padded to kChannelPad], fp16
+  float* c;
+  int64_t ldc;
+  int m, n, k;
+  Clamp clamp;
+};
+
 struct KernelTable {
   Isa isa;
   const char* name;
@@ -264,6 +292,17 @@ struct KernelTable {
   // float32 GEMM's work plus the unpacking, so it pays only where the weights
   // come from memory (half the bytes): the plan keeps the other GEMMs float32.
   bool bf16_every_gemm;
+
+  // float16 (Precision::Float16): null where this instruction set has no fp16
+  // kernels or the CPU lacks FP16 arithmetic (asimdhp); the scalar ones are the
+  // reference, emulating each fp16 operation with its rounding (fp16.h).
+  void (*fp16_conv3x3)(const Conv3x3Args& args, int row_begin, int row_end);
+  void (*fp16_dwconv3x3)(const DwConvArgs& args, int row_begin, int row_end);
+  // Rows [m_begin, m_end) and panels (of kFp16PanelWidth columns) [panel_begin, panel_end).
+  void (*fp16_gemm)(const GemmFp16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+  const char* (*fp16_gemm_variant)(const GemmFp16Args& args);
+  // Whether the fp16 kernels run on the CPU's own FP16 arithmetic (not the scalar emulation).
+  bool fp16_fast;
 };
 
 const KernelTable& kernel_table(Isa isa);
@@ -285,5 +324,12 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
 // its w columns j. Sizes in 32-bit words.
 int64_t packed_gemm_bf16_words(int k, int n, int panel_width);
 void pack_gemm_weights_bf16(const float* b, int k, int n, int panel_width, uint32_t* packed);
+
+// float16: B [k x n] (row-major) rounded to fp16 into GemmFp16Args' layout:
+// panel p holds rows kk < round_up(k, 8) of kFp16PanelWidth halves, zero past k and n.
+int64_t packed_gemm_fp16_halves(int k, int n);
+void pack_gemm_weights_fp16(const float* b, int k, int n, uint16_t* packed);
+// n values rounded to fp16 (nearest, ties to even), for biases and taps.
+void round_to_fp16(const float* src, int64_t n, uint16_t* dst);
 
 }  // namespace mobilenet

@@ -13,6 +13,19 @@
 
 #if defined(MBN_VEC_SCALAR)
 #include "bf16.h"  // the scalar reference rounds as the bf16 instructions do
+#include "fp16.h"  // and computes fp16 as FP16 arithmetic does
+#endif
+#if defined(MBN_FP16_KERNELS_NS)
+// This table's fp16 kernels live in their own translation unit, compiled with
+// FP16 arithmetic, and enter the table only where the CPU has it.
+namespace mobilenet {
+namespace MBN_FP16_KERNELS_NS {
+void fp16_conv3x3_kernel(const Conv3x3Args& args, int row_begin, int row_end);
+void fp16_dwconv3x3_kernel(const DwConvArgs& args, int row_begin, int row_end);
+void fp16_gemm_kernel(const GemmFp16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+const char* fp16_gemm_kernel_variant(const GemmFp16Args& args);
+}  // namespace MBN_FP16_KERNELS_NS
+}  // namespace mobilenet
 #endif
 #if defined(MBN_BF16_KERNELS_NS)
 // This table's bf16 kernels live in their own translation unit, compiled with
@@ -42,6 +55,9 @@ namespace {
 #include "kernels/int8.h"
 #if defined(MBN_VEC_SCALAR) || defined(MBN_BF16_BY_FMA)
 #include "kernels/gemm_bf16.h"
+#endif
+#if defined(MBN_VEC_SCALAR)
+#include "kernels/fp16.h"
 #endif
 
 }  // namespace
@@ -94,6 +110,25 @@ const KernelTable& table() {
       nullptr,
       nullptr,
       false,
+      false,
+#endif
+#if defined(MBN_VEC_SCALAR)
+      fp16_conv3x3,
+      fp16_dwconv3x3,
+      fp16_gemm,
+      fp16_gemm_variant,
+      false,
+#elif defined(MBN_FP16_KERNELS_NS)
+      cpu_has(CpuFeature::ArmFp16) ? MBN_FP16_KERNELS_NS::fp16_conv3x3_kernel : nullptr,
+      cpu_has(CpuFeature::ArmFp16) ? MBN_FP16_KERNELS_NS::fp16_dwconv3x3_kernel : nullptr,
+      cpu_has(CpuFeature::ArmFp16) ? MBN_FP16_KERNELS_NS::fp16_gemm_kernel : nullptr,
+      cpu_has(CpuFeature::ArmFp16) ? MBN_FP16_KERNELS_NS::fp16_gemm_kernel_variant : nullptr,
+      cpu_has(CpuFeature::ArmFp16),
+#else
+      nullptr,
+      nullptr,
+      nullptr,
+      nullptr,
       false,
 #endif
   };

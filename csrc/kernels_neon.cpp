@@ -22,4 +22,8 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end);
 }  // namespace neon_dot
 }  // namespace mobilenet
 #endif
+#if defined(MBN_HAVE_NEON_FP16)
+// float16 on Armv8.2 FP16 arithmetic (kernels_neon_fp16.cpp), where the CPU has it.
+#define MBN_FP16_KERNELS_NS neon_fp16
+#endif
 #include "kernels_impl.h"

@@ -203,6 +203,13 @@ std::string Network::kernel_name(int index) const {
       g.lda = lp.in_stride, g.ldc = lp.out_stride;
       return op + "_" + kernels.gemm_bf16_variant(g) + "_" + isa;
     }
+    case LayerKernel::Conv3x3Fp16: return "fp16_conv3x3" + stride + isa;
+    case LayerKernel::DwConv3x3Fp16: return "fp16_dwconv3x3" + stride + isa;
+    case LayerKernel::PackedGemmFp16: {
+      GemmFp16Args g{};
+      g.m = layer.out_h * layer.out_w, g.n = s.out_c, g.k = s.in_c;
+      return op + "_" + kernels.fp16_gemm_variant(g) + "_" + isa;
+    }
   }
   return "unknown";
 }
@@ -248,7 +255,7 @@ void Network::forward_int8(const uint8_t* input, int batch, uint8_t* output, int
 void Network::forward(const float* input, int batch, InputLayout layout, float* output, bool softmax, int64_t* layer_ns,
                       bool check_finite) {
   MBN_CHECK(input != nullptr && output != nullptr, "null input or output");
-  MBN_CHECK(precision() == Precision::Float32, "an int8 network runs through forward_int8");
+  MBN_CHECK(precision() != Precision::Int8, "an int8 network runs through forward_int8");
   MBN_CHECK(batch >= 1 && batch <= kMaxBatch, "batch size must be between 1 and " + std::to_string(kMaxBatch));
   FlushDenormalsGuard flush_denormals;
   std::shared_ptr<ThreadPool> pool;

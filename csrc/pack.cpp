@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "bf16.h"
+#include "fp16.h"
 
 namespace mobilenet {
 
@@ -125,6 +126,25 @@ void pack_gemm_weights_bf16(const float* b, int k, int n, int panel_width, uint3
       }
 }
 
+// float16
+
+int64_t packed_gemm_fp16_halves(int k, int n) { return round_up(k, 8) * round_up(n, kFp16PanelWidth); }
+
+void pack_gemm_weights_fp16(const float* b, int k, int n, uint16_t* packed) {
+  const int panels = static_cast<int>(round_up(n, kFp16PanelWidth) / kFp16PanelWidth);
+  const int kpad = static_cast<int>(round_up(k, 8));
+  for (int p = 0; p < panels; ++p)
+    for (int kk = 0; kk < kpad; ++kk)
+      for (int j = 0; j < kFp16PanelWidth; ++j) {
+        const int col = p * kFp16PanelWidth + j;
+        *packed++ = fp16_from_float(kk < k && col < n ? b[static_cast<int64_t>(kk) * n + col] : 0.0f);
+      }
+}
+
+void round_to_fp16(const float* src, int64_t n, uint16_t* dst) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = fp16_from_float(src[i]);
+}
+
 namespace {
 
 AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
@@ -215,6 +235,24 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
       pack_gemm_weights_bf16(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width,
                              reinterpret_cast<uint32_t*>(layer.weights.data()));
       break;
+    // float16: the taps and bias rounded once, halves in the float buffers.
+    case LayerKernel::Conv3x3Fp16:
+    case LayerKernel::DwConv3x3Fp16: {
+      const int64_t taps = plan.kernel == LayerKernel::Conv3x3Fp16 ? int64_t{9} * s.in_c : 9;
+      std::vector<float> w(taps * cp, 0.0f);
+      for (int64_t t = 0; t < taps; ++t) std::copy_n(s.weight.data() + t * s.out_c, s.out_c, w.data() + t * cp);
+      layer.weights = AlignedBuffer((taps * cp + 1) / 2);
+      round_to_fp16(w.data(), taps * cp, reinterpret_cast<uint16_t*>(layer.weights.data()));
+      break;
+    }
+    case LayerKernel::PackedGemmFp16:
+      layer.weights = AlignedBuffer((packed_gemm_fp16_halves(s.in_c, s.out_c) + 1) / 2);
+      pack_gemm_weights_fp16(s.weight.data(), s.in_c, s.out_c, reinterpret_cast<uint16_t*>(layer.weights.data()));
+      break;
+  }
+  if (is_fp16(plan.kernel)) {  // the bias too, in place (cp halves in cp floats)
+    std::vector<float> bias(layer.bias.data(), layer.bias.data() + cp);
+    round_to_fp16(bias.data(), cp, reinterpret_cast<uint16_t*>(layer.bias.data()));
   }
   return layer;
 }

@@ -66,7 +66,10 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
 // bf16 weights and inputs with float32 sums. The stem, the depthwise layers
 // and the pooling stay float32: they are a few percent of the work, read
 // activations that the row pipeline and the fusion keep in cache, and
-// would gain no more than their conversions cost. Where the bf16 GEMM does
+// would gain no more than their conversions cost. (On AArch64, bfmlalb and
+// bfmlalt, which round as the scalar reference does, do 4 multiply-adds per
+// instruction as fmla on 4 floats does, and bfdot rounds once per pair of
+// products: neither pays there either.) Where the bf16 GEMM does
 // no more multiply-adds per instruction than the float32 one (the FMA way,
 // KernelTable::bf16_every_gemm), only the GEMMs whose float32 weights exceed
 // kBf16MinWeightBytes run in bf16: the others compute from cache, where bf16
@@ -79,6 +82,25 @@ void choose_bf16_kernel(const Layer& layer, const KernelTable& kernels, const Pl
   if (!kernels.bf16_every_gemm && pointwise_weight_bytes(layer.spec) <= kBf16MinWeightBytes) return;
   p.kernel = LayerKernel::PackedGemmBf16;
   p.precision = Precision::BFloat16;
+}
+
+// float16: the stem, the depthwise layers and the 1x1 layers in fp16
+// arithmetic. The classifier stays float32: its 1000 sums of up to 1024
+// products would each carry fp16's rounding into the logits, and it reads its
+// weights from memory in a few microseconds either way; so does the pooling
+// (a sum of up to 49 values per channel), and the softmax runs on the float32 logits.
+void choose_fp16_kernel(const Layer& layer, const PlanOptions& options, LayerPlan& p) {
+  if (options.precision != Precision::Float16) return;
+  switch (p.kernel) {
+    case LayerKernel::Conv3x3: p.kernel = LayerKernel::Conv3x3Fp16; break;
+    case LayerKernel::DwConv3x3: p.kernel = LayerKernel::DwConv3x3Fp16; break;
+    case LayerKernel::PackedGemm:
+      if (layer.spec.kind != LayerKind::Conv1x1 || layer.spec.in_c > kGemmFp16MaxK) return;
+      p.kernel = LayerKernel::PackedGemmFp16;
+      break;
+    default: return;
+  }
+  p.precision = Precision::Float16;
 }
 
 // Pass 1: each layer's kernel and precision. The backend is chosen here, once.
@@ -107,6 +129,7 @@ LayerPlans choose_kernels(const std::vector<Layer>& layers, const KernelTable& k
       case LayerKind::GlobalAvgPool: p.kernel = LayerKernel::GlobalAvgPool; break;
     }
     choose_bf16_kernel(layers[i], kernels, options, p);
+    choose_fp16_kernel(layers[i], options, p);
   }
   return plans;
 }
@@ -249,6 +272,11 @@ const char* precision_name(Precision precision) {
   return "unknown";
 }
 
+bool is_fp16(LayerKernel kernel) {
+  return kernel == LayerKernel::Conv3x3Fp16 || kernel == LayerKernel::DwConv3x3Fp16 ||
+         kernel == LayerKernel::PackedGemmFp16;
+}
+
 bool is_int8(LayerKernel kernel) {
   return kernel == LayerKernel::Int8Conv3x3 || kernel == LayerKernel::Int8DwConv3x3 ||
          kernel == LayerKernel::Int8Gemm || kernel == LayerKernel::Int8AvgPool;
@@ -271,7 +299,12 @@ std::string precision_unavailable(Precision precision, const KernelTable& kernel
              cpu_feature_name(CpuFeature::Avx512Bf16) + "'" + kernel_set;
     case Precision::Float16:
 #if defined(__aarch64__)
-      return std::string("precision 'float16' is not available yet on AArch64") + kernel_set;
+      // The scalar kernels emulate fp16 (the reference); they run only where the CPU could run the real ones.
+      if (kernels.fp16_gemm != nullptr && cpu_has(CpuFeature::ArmFp16)) return "";
+      if (!cpu_has(CpuFeature::ArmFp16))
+        return std::string("precision 'float16' needs the CPU feature '") + cpu_feature_name(CpuFeature::ArmFp16) +
+               "' (Armv8.2 FP16 arithmetic), which this CPU lacks" + kernel_set;
+      return std::string("precision 'float16' needs the neon kernels") + kernel_set;
 #else
       return std::string("precision 'float16' runs only on AArch64 CPUs with the feature '") +
              cpu_feature_name(CpuFeature::ArmFp16) + "' (Armv8.2 FP16 arithmetic); this CPU has none" + kernel_set;

@@ -42,8 +42,13 @@ enum class LayerKernel : int {
   Int8AvgPool = 8,    // KernelTable::int8_avgpool
   // bfloat16
   PackedGemmBf16 = 16,  // 1x1 conv and classifier on bf16 weights (KernelTable::gemm_bf16)
+  // float16
+  Conv3x3Fp16 = 17,     // KernelTable::fp16_conv3x3
+  DwConv3x3Fp16 = 18,   // KernelTable::fp16_dwconv3x3
+  PackedGemmFp16 = 19,  // 1x1 conv on fp16 weights (KernelTable::fp16_gemm)
 };
 bool is_int8(LayerKernel kernel);
+bool is_fp16(LayerKernel kernel);
 
 // GEMMs split by rows (each thread reads all the weights) only when their
 // weights are at most this large; small depthwise/pointwise pairs are fused

@@ -352,7 +352,8 @@ PYBIND11_MODULE(_core, m) {
         std::vector<std::string> names;
         for (const Word<Precision>& word : kPrecisionWords)
           if (precision_unavailable(word.value, kernels).empty() &&
-              (word.value != Precision::BFloat16 || kernels.bf16_fast))
+              (word.value != Precision::BFloat16 || kernels.bf16_fast) &&
+              (word.value != Precision::Float16 || kernels.fp16_fast))
             names.emplace_back(word.spelling);
         return names;
       },

@@ -4,7 +4,8 @@
     int8      TFLite's integer arithmetic; the default for quantized files
     bfloat16  the 1x1 convolutions and the classifier on bf16 weights and inputs,
               float32 sums (AVX512_BF16 vdpbf16ps); the other layers float32
-    float16   ARMv8.2 half-precision arithmetic
+    float16   the stem, depthwise and 1x1 layers in ARMv8.2 half-precision arithmetic
+              (AArch64 CPUs with asimdhp); the pooling and the classifier float32
 
 A network's precision is fixed when it is built: `net.with_precision(p)` and
 `net.quantize(calibration)` return new networks. float32 and int8 run on every

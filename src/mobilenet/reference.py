@@ -8,6 +8,13 @@ rounds, rounded the same way (to nearest even, from float32), and the rest in
 float64. The 1x1 convolutions and the classifier multiply bf16 inputs by bf16
 weights (batch norm folded first, as the engine folds it); the stem, the
 depthwise layers and the pooling stay float32 in the engine and exact here.
+
+`forward(..., precision="float16")` is the plain fp16 version: the stem, the
+depthwise and the 1x1 layers (the ones the engine runs in fp16) take fp16
+inputs, weights and biases (batch norm folded first) and round their output to
+fp16; the sums are exact. The engine rounds every fp16 product and sum as well,
+which this version does not: the two agree within fp16's rounding of the sums.
+The pooling and the classifier stay float32 in the engine and exact here.
 """
 from __future__ import annotations
 
@@ -99,6 +106,24 @@ def layer_forward_bfloat16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.nd
     return activate(y, layer.activation)
 
 
+def round_to_float16(x: ArrayLike) -> np.ndarray:
+    """x rounded to float32, then to IEEE half precision (nearest, ties to even;
+    subnormals kept, beyond 65504 to Inf), returned as float64."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x, np.float32).astype(np.float16).astype(np.float64)
+
+
+def layer_forward_float16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
+    """One layer as the engine's float16 precision runs it: fp16 inputs, weights and
+    bias (batch norm folded) for the stem, the depthwise and the 1x1 layers, exact
+    sums, the output rounded to fp16; the other layers as in float32."""
+    if layer.type not in (LayerType.CONV3X3, LayerType.DWCONV3X3, LayerType.CONV1X1):
+        return layer_forward(layer, p, x)
+    weight, bias = fold_batch_norm(layer, p)
+    y = apply_weights(layer, round_to_float16(x), round_to_float16(weight)) + round_to_float16(bias)
+    return round_to_float16(activate(y, layer.activation))
+
+
 def apply_weights(layer: Layer, x: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """A weighted layer's convolution or matrix product, before bias and activation
     (float and integer passes alike: float64 holds the integer sums exactly)."""
@@ -126,22 +151,25 @@ def layer_forward(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
 def forward(layers: Sequence[Layer], params: Params, x: ArrayLike, layout: str = Layout.NHWC,
             precision: Union[str, Sequence[str]] = "float32") -> np.ndarray:
     """Logits [N, classes] (or the last layer's flattened output) in float64.
-    precision: "float32" (exact arithmetic) or "bfloat16" (the plain bf16 version), or
-    one of those per layer (a network's `layer_precisions`: the plan may keep a GEMM float32)."""
+    precision: "float32" (exact arithmetic), "bfloat16" or "float16" (the plain bf16 and fp16
+    versions), or one of those per layer (a network's `layer_precisions`: the plan may keep a
+    layer float32)."""
     layout = Layout.parse(layout, "layout")
     per_layer = [precision] * len(layers) if isinstance(precision, str) else list(precision)
     if len(per_layer) != len(layers):
         raise ValueError(f"precision: {len(per_layer)} values for {len(layers)} layers")
     for p in per_layer:
-        if p not in ("float32", "bfloat16"):
-            raise ValueError(f"the oracle has no {p!r} version (float32 or bfloat16)")
+        if p not in _ONE_LAYER:
+            raise ValueError(f"the oracle has no {p!r} version (float32, bfloat16 or float16)")
     y = np.asarray(x, np.float64)
     if layout == Layout.NCHW:
         y = y.transpose(0, 2, 3, 1)
     for layer, p in zip(layers, per_layer):
-        one_layer = layer_forward_bfloat16 if p == "bfloat16" else layer_forward
-        y = one_layer(layer, params.get(layer.name, {}), y)
+        y = _ONE_LAYER[p](layer, params.get(layer.name, {}), y)
     return y.reshape(y.shape[0], -1)
+
+
+_ONE_LAYER = {"float32": layer_forward, "bfloat16": layer_forward_bfloat16, "float16": layer_forward_float16}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

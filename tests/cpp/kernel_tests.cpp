@@ -30,6 +30,7 @@
 
 #include "aligned_buffer.h"
 #include "bf16.h"
+#include "fp16.h"
 #include "blas.h"
 #include "cpu_features.h"
 #include "kernels.h"
@@ -1528,6 +1529,350 @@ void int8_report() {
   }
 }
 
+// ---------------------------------------------------------------- float16
+
+// fp16 rounding (fp16.h): nearest, ties to even, subnormals kept, overflow to Inf.
+void fp16_rounding_tests() {
+  struct Case {
+    double in;
+    uint16_t out;
+  };
+  const Case cases[] = {
+      {1.0, 0x3c00},
+      {-2.0, 0xc000},
+      {0.0, 0x0000},
+      {-0.0, 0x8000},
+      {65504.0, 0x7bff},                     // the largest half
+      {65519.99, 0x7bff},                    // below the midpoint to 2^16: down
+      {65520.0, 0x7c00},                     // the midpoint: ties to even, which is Inf
+      {1e6, 0x7c00},                         // overflow
+      {std::ldexp(1.0, -24), 0x0001},        // the smallest subnormal
+      {std::ldexp(1.0, -25), 0x0000},        // half of it: ties to even (zero)
+      {std::ldexp(1.5, -25), 0x0001},        // above half: up
+      {std::ldexp(3.0, -25), 0x0002},        // 1.5 subnormal ulps: ties to even (2)
+      {std::ldexp(1023.5, -24), 0x0400},     // the largest subnormal's tie carries into the smallest normal
+      {1.0 + std::ldexp(1.0, -11), 0x3c00},  // a tie at 1: to even
+      {1.0 + std::ldexp(3.0, -11), 0x3c02},  // a tie at 1 + ulp: to even, up
+      {1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40), 0x3c01},  // just past the tie: up
+      {-std::ldexp(1.0, -30), 0x8000},                              // underflow keeps the sign
+  };
+  for (const Case& c : cases) {
+    const uint16_t got = fp16_from_double(c.in);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "fp16_from_double(%.17g) = 0x%04x, expected 0x%04x", c.in, got, c.out);
+    expect(got == c.out, buf);
+  }
+  // Every finite half converts to a double and back unchanged; fma is the rounded exact value.
+  int bad = 0;
+  for (uint32_t h = 0; h < 0x10000; ++h) {
+    if ((h & 0x7c00u) == 0x7c00u) continue;
+    bad += fp16_from_double(double_from_fp16(static_cast<uint16_t>(h))) != h;
+  }
+  expect(bad == 0, "fp16 round trip: " + std::to_string(bad) + " halves changed");
+  expect(fp16_fma(0x3c00, 0x3c00, 0x3c00) == 0x4000, "fp16_fma(1, 1, 1) is 2");
+  // 2049 * 1 + 0: not representable, rounds to even (2048); 2^-24 * 2^-1 + 0: ties to even (0).
+  expect(fp16_fma(fp16_from_double(2048.0), 0x3c00, 0x3c00) == fp16_from_double(2048.0), "fp16_fma 2048 + 1 ties");
+  expect(fp16_fma(0x0001, 0x3800, 0x0000) == 0x0000, "fp16_fma subnormal tie to even");
+  expect(fp16_fma(0x0001, 0x3a00, 0x0000) == 0x0001, "fp16_fma subnormal above the tie");
+  expect(fp16_fma(0x0001, 0x3e00, 0x0000) == 0x0002, "fp16_fma subnormal tie to even, up");
+}
+
+// Half-precision copies of float values (what a kernel sees after rounding).
+std::vector<float> fp16_rounded(std::vector<float> x) {
+  for (float& v : x) v = float_from_fp16(fp16_from_float(v));
+  return x;
+}
+std::vector<uint16_t> fp16_bits(const std::vector<float>& x) {
+  std::vector<uint16_t> h(x.size());
+  round_to_fp16(x.data(), static_cast<int64_t>(x.size()), h.data());
+  return h;
+}
+
+// fp16 sums round at every step: the allowance is relative to the magnitude
+// of the terms (a few units of fp16's 2^-11 rounding; the terms are random, so
+// their rounding errors do not pile up in one direction). A slip of an index
+// or a tap makes errors of the order of the terms themselves.
+constexpr double kFp16Rtol = 16.0 / 2048.0;
+// The largest logit error of fp16 MobileNets (fp16_mobilenet_accuracy) relative
+// to the largest float32 logit, asserted.
+constexpr double kFp16MobileNetBound = 2e-2;
+
+// Bit-for-bit equality of two outputs (NaN matching NaN), counting differences.
+int differing_bits(const float* x, const float* y, size_t n) {
+  int differ = 0;
+  for (size_t i = 0; i < n; ++i)
+    if (!(std::isnan(x[i]) && std::isnan(y[i])) && std::memcmp(x + i, y + i, sizeof(float)) != 0) ++differ;
+  return differ;
+}
+
+// Runs `run(table, out)` on kt and, where kt is not the scalar reference, on
+// the reference too: the two outputs must agree bit for bit.
+template <class Run>
+void expect_same_as_reference(const KernelTable& kt, const std::string& name, size_t n, Run&& run,
+                              const std::vector<float>& got) {
+  const KernelTable& reference = kernel_table(Isa::Scalar);
+  if (&kt == &reference) return;
+  std::vector<float> ref(got.size(), kSentinel);
+  run(reference, ref);
+  const int differ = differing_bits(got.data(), ref.data(), n);
+  expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
+}
+
+void test_fp16_dwconv(const KernelTable& kt, Rng& rng, DwCase t, int in_gap, int out_extra) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const std::string name = std::string(kt.name) + " fp16 dwconv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
+                           "x" + std::to_string(t.c) + " s" + std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " +
+                           activation_name(t.act) + " gaps " + std::to_string(in_gap) + "," + std::to_string(out_extra);
+  const Shape s{t.h, t.w, t.c};
+  const int CI = t.c + in_gap, CO = t.c + out_extra;
+  const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);
+  const std::vector<float> weight = rng.floats(9 * size_t(t.c), -1.0f, 1.0f), bias = rng.floats(t.c, -1.0f, 1.0f);
+  std::vector<float> in_buf(size_t(t.h) * t.w * CI + kBufferSlack, kNaN);
+  for (int64_t p = 0; p < int64_t{t.h} * t.w; ++p) std::copy_n(input.data() + p * t.c, t.c, in_buf.data() + p * CI);
+  const int cp = static_cast<int>(round_up(t.c, kChannelPad));
+  std::vector<float> packed(9 * size_t(cp), 0.0f);
+  for (int k = 0; k < 9; ++k) std::copy_n(weight.data() + k * t.c, t.c, packed.data() + k * cp);
+  const std::vector<uint16_t> w16 = fp16_bits(packed), b16 = fp16_bits(padded_copy(bias, cp));
+  const std::vector<float> zero_row(size_t(t.w) * CI + kBufferSlack, 0.0f);
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(fp16_rounded(input)), s, t.c, true, fp16_rounded(weight), fp16_rounded(bias),
+                              t.stride, t.pad, t.act, &os);
+  auto run = [&](const KernelTable& table, std::vector<float>& out) {
+    DwConvArgs a{};
+    a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
+    a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.stride = t.stride, a.pad = t.pad;
+    a.channels_padded = cp, a.zero_row = zero_row.data(), a.clamp = clamp_for(t.act);
+    a.in_pixel_stride = CI, a.out_pixel_stride = CO;
+    a.weights_fp16 = w16.data(), a.bias_fp16 = b16.data();
+    for (const auto& band : random_split(rng, os.h)) table.fp16_dwconv3x3(a, band.first, band.second);
+  };
+  std::vector<float> out = with_sentinel_guard(int64_t{os.h} * os.w * CO);
+  run(kt, out);
+  std::vector<float> dense(os.size());
+  bool gaps_intact = true;
+  for (int64_t p = 0; p < int64_t{os.h} * os.w; ++p) {
+    std::copy_n(out.data() + p * CO, t.c, dense.data() + p * t.c);
+    for (int j = t.c; j < CO; ++j) gaps_intact &= out[p * CO + j] == kSentinel;
+  }
+  if (compare(name, dense.data(), ref, kFp16Rtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, int64_t{os.h} * os.w * CO);
+  expect(gaps_intact, name + ": wrote between pixels");
+  expect_same_as_reference(kt, name, out.size(), run, out);
+}
+
+void test_fp16_conv3x3(const KernelTable& kt, Rng& rng, StemCase t) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const std::string name = std::string(kt.name) + " fp16 conv3x3 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
+                           "x" + std::to_string(t.in_c) + "->" + std::to_string(t.out_c) + " s" +
+                           std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " + activation_name(t.act) +
+                           (t.nchw ? " NCHW" : " NHWC");
+  const Shape s{t.h, t.w, t.in_c};
+  const std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);  // NHWC
+  const std::vector<float> weight = rng.floats(9 * size_t(t.in_c) * t.out_c, -1.0f, 1.0f);
+  const std::vector<float> bias = rng.floats(t.out_c, -1.0f, 1.0f);
+  std::vector<float> in_buf(input.size());
+  const int64_t hw = int64_t{t.h} * t.w;
+  for (int64_t p = 0; p < hw; ++p)
+    for (int c = 0; c < t.in_c; ++c) in_buf[t.nchw ? c * hw + p : p * t.in_c + c] = input[p * t.in_c + c];
+  const int cp = static_cast<int>(round_up(t.out_c, kChannelPad));
+  std::vector<float> packed(9 * size_t(t.in_c) * cp, 0.0f);
+  for (int64_t r = 0; r < 9 * int64_t{t.in_c}; ++r)
+    std::copy_n(weight.data() + r * t.out_c, t.out_c, packed.data() + r * cp);
+  const std::vector<uint16_t> w16 = fp16_bits(packed), b16 = fp16_bits(padded_copy(bias, cp));
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(fp16_rounded(input)), s, t.out_c, false, fp16_rounded(weight),
+                              fp16_rounded(bias), t.stride, t.pad, t.act, &os);
+  auto run = [&](const KernelTable& table, std::vector<float>& out) {
+    Conv3x3Args a{};
+    a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.in_c = t.in_c;
+    if (t.nchw)
+      a.in_row_stride = t.w, a.in_col_stride = 1, a.in_channel_stride = hw;
+    else
+      a.in_row_stride = int64_t{t.w} * t.in_c, a.in_col_stride = t.in_c, a.in_channel_stride = 1;
+    a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.out_c = t.out_c, a.stride = t.stride, a.pad = t.pad;
+    a.out_c_padded = cp, a.clamp = clamp_for(t.act);
+    a.weights_fp16 = w16.data(), a.bias_fp16 = b16.data();
+    for (const auto& band : random_split(rng, os.h)) table.fp16_conv3x3(a, band.first, band.second);
+  };
+  std::vector<float> out = with_sentinel_guard(os.size());
+  run(kt, out);
+  if (compare(name, out.data(), ref, kFp16Rtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, os.size());
+  expect_same_as_reference(kt, name, out.size(), run, out);
+}
+
+void test_fp16_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
+  const std::string name = std::string(kt.name) + " fp16 gemm m=" + std::to_string(t.m) + " n=" + std::to_string(t.n) +
+                           " k=" + std::to_string(t.k) + " lda=k+" + std::to_string(t.lda_gap) + " ldc=n+" +
+                           std::to_string(t.ldc_gap) + " " + activation_name(t.act);
+  const int64_t lda = t.k + t.lda_gap, ldc = t.n + t.ldc_gap;
+  std::vector<float> a = rng.floats((t.m - 1) * lda + t.k, -2.0f, 2.0f);
+  const std::vector<float> b = rng.floats(size_t(t.k) * t.n, -1.0f, 1.0f), bias = rng.floats(t.n, -1.0f, 1.0f);
+  std::vector<uint16_t> packed(packed_gemm_fp16_halves(t.k, t.n));
+  pack_gemm_weights_fp16(b.data(), t.k, t.n, packed.data());
+  const std::vector<uint16_t> b16 = fp16_bits(padded_copy(bias, round_up(t.n, kChannelPad)));
+  const Ref ref = ref_matmul(ref_from(fp16_rounded(a)), t.m, t.k, lda, t.n, fp16_rounded(b), fp16_rounded(bias), t.act);
+  const int panels = static_cast<int>(round_up(t.n, kFp16PanelWidth) / kFp16PanelWidth);
+  auto run = [&](const KernelTable& table, std::vector<float>& c) {
+    const GemmFp16Args g{a.data(), lda, packed.data(), b16.data(), c.data(), ldc, t.m, t.n, t.k, clamp_for(t.act)};
+    for (const auto& rb : random_split(rng, t.m))
+      for (const auto& pb : random_split(rng, panels)) table.fp16_gemm(g, rb.first, rb.second, pb.first, pb.second);
+  };
+  std::vector<float> c = with_sentinel_guard((t.m - 1) * ldc + t.n);
+  run(kt, c);
+  std::vector<float> dense(size_t(t.m) * t.n);
+  bool gap_intact = true;
+  for (int r = 0; r < t.m; ++r) {
+    std::copy_n(c.data() + r * ldc, t.n, dense.data() + size_t(r) * t.n);
+    if (r + 1 < t.m)
+      for (int j = t.n; j < ldc; ++j) gap_intact &= c[r * ldc + j] == kSentinel;
+  }
+  if (compare(name, dense.data(), ref, kFp16Rtol,
+              [&](size_t i) { return "(row " + std::to_string(i / t.n) + ", col " + std::to_string(i % t.n) + ")"; }))
+    guard_intact(name, c, (t.m - 1) * ldc + t.n);
+  expect(gap_intact, name + ": wrote between rows (in the ldc gap)");
+  expect_same_as_reference(kt, name, c.size(), run, c);
+}
+
+void fp16_kernel_tests(const KernelTable& kt, uint64_t seed) {
+  if (kt.fp16_gemm == nullptr) {
+    std::printf("%-7s no fp16 kernels on this CPU: not tested\n", kt.name);
+    return;
+  }
+  Rng rng(seed);
+  const std::vector<int> odd_channels = {1, 3, 5, 7, 8, 9, 15, 16, 17, 23, 31, 33, 40, 63, 64, 65};
+  auto act = [&] { return kActivations[rng.range(0, 2)]; };
+  for (int i = 0; i < 40; ++i) {
+    const DwCase t{
+        rng.range(1, 20), rng.range(1, 40), rng.pick(odd_channels), 1 + i % 2, random_padding(rng), act(), false};
+    test_fp16_dwconv(kt, rng, t, i % 3 == 0 ? rng.range(1, 17) : 0, i % 4 == 0 ? rng.range(1, 9) : 0);
+  }
+  for (int i = 0; i < 16; ++i) {
+    const StemCase t{rng.range(1, 20), rng.range(1, 20),    rng.range(1, 4), rng.pick(odd_channels),
+                     1 + i % 2,        random_padding(rng), act(),           i % 3 == 0};
+    test_fp16_conv3x3(kt, rng, t);
+  }
+  for (int i = 0; i < 40; ++i)
+    test_fp16_gemm(
+        kt, rng,
+        {rng.range(1, 40), rng.range(1, 70), rng.range(1, 70), rng.range(0, 3), rng.range(0, 3), act(), false});
+  for (int k : {1, 7, 8, 9, 255, 256, 257, 1024})
+    test_fp16_gemm(kt, rng, {rng.range(1, 30), rng.pick(odd_channels), k, 0, 1, act(), false});
+  test_fp16_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
+}
+
+// A whole network in float16 (where this CPU runs it): against the float32
+// network on the same weights, bit-identical on every thread count, and (where
+// the scalar reference may run it) bit-identical to the reference.
+void test_fp16_chain(Isa isa, Rng& rng, const ChainCase& t, double& worst_ratio) {
+  const std::string base = std::string(isa_name(isa)) + " fp16 network " + t.what + " batch " + std::to_string(t.batch);
+  const LayerSpec& first = t.layers.front();
+  const int64_t in_size = int64_t{first.in_h} * first.in_w * first.in_c;
+  const std::vector<float> input = rng.floats(t.batch * in_size, -2.0f, 2.0f);
+  Network f32(t.layers, isa, 1, PointwiseBackend::Gemm);
+  Network f16(t.layers, isa, 1, PointwiseBackend::Gemm, true, Precision::Float16);
+  const int64_t out_size = f32.output_size() * t.batch;
+  std::vector<float> want(out_size), got(out_size), one_thread;
+  f32.forward(input.data(), t.batch, t.layout, want.data(), t.softmax);
+  for (int threads : {1, 3}) {
+    f16.set_threads(threads);
+    f16.forward(input.data(), t.batch, t.layout, got.data(), t.softmax);
+    if (threads == 1)
+      one_thread = got;
+    else
+      expect(differing_bits(got.data(), one_thread.data(), got.size()) == 0,
+             base + " threads " + std::to_string(threads) + ": not bit-identical to 1 thread");
+  }
+  double top = 0.0, err = 0.0;
+  for (int64_t i = 0; i < out_size; ++i) {
+    top = std::max(top, std::fabs(static_cast<double>(want[i])));
+    err = std::max(err, std::fabs(static_cast<double>(one_thread[i]) - want[i]));
+  }
+  const double ratio = err / std::max(top, 1e-3);
+  worst_ratio = std::max(worst_ratio, ratio);
+  ++g_stats.cases;
+  expect(ratio <= 3e-2, base + ": fp16 differs from float32 by " + std::to_string(ratio) + " of the largest output");
+  // Against the scalar reference: the layers up to the first float32 one (the
+  // pooling and the classifier, whose float32 sums differ in their order between
+  // instruction sets).
+  std::vector<LayerSpec> head;
+  for (const LayerSpec& l : t.layers) {
+    if (l.kind == LayerKind::GlobalAvgPool || l.kind == LayerKind::FullyConnected) break;
+    head.push_back(l);
+  }
+  if (isa != Isa::Scalar && !head.empty() &&
+      precision_unavailable(Precision::Float16, kernel_table(Isa::Scalar)).empty() && t.what != "large-mobilenet" &&
+      t.what != "wide-mobilenet") {
+    Network fast(head, isa, 2, PointwiseBackend::Gemm, true, Precision::Float16);
+    Network reference(head, Isa::Scalar, 1, PointwiseBackend::Gemm, true, Precision::Float16);
+    std::vector<float> x(fast.output_size() * t.batch), y(fast.output_size() * t.batch);
+    fast.forward(input.data(), t.batch, t.layout, x.data(), false);
+    reference.forward(input.data(), t.batch, t.layout, y.data(), false);
+    const int differ = differing_bits(x.data(), y.data(), x.size());
+    expect(differ == 0, base + ": " + std::to_string(differ) + " values differ from the scalar reference network");
+  }
+}
+
+// Random MobileNets (the paper's Table 1 at width alpha, ReLU6, at a small
+// resolution) in float16 against float32: the largest logit error, relative
+// to the largest float32 logit. Returns the worst over the networks.
+double fp16_mobilenet_accuracy(Isa isa, uint64_t seed) {
+  Rng rng(seed);
+  double worst = 0.0;
+  for (double alpha : {0.25, 0.5, 0.75, 1.0}) {
+    std::vector<LayerSpec> l;
+    Shape s{64, 64, 3};
+    auto add = [&](LayerKind kind, int out_c, int stride, Padding pad, Activation a) {
+      l.push_back(make_layer(rng, kind, s, out_c, stride, pad, a, true));
+      s = out_shape_of(l.back());
+    };
+    auto ch = [&](int c) { return static_cast<int>(c * alpha); };
+    const Padding s2{0, 0, 1, 1}, s1{1, 1, 1, 1};
+    add(LayerKind::Conv3x3, ch(32), 2, s2, Activation::ReLU6);
+    const int blocks[13][2] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1},  {512, 2}, {512, 1},
+                               {512, 1}, {512, 1}, {512, 1}, {512, 1}, {1024, 2}, {1024, 1}};
+    for (const auto& b : blocks) {
+      add(LayerKind::DwConv3x3, s.c, b[1], b[1] == 2 ? s2 : s1, Activation::ReLU6);
+      add(LayerKind::Conv1x1, ch(b[0]), 1, {}, Activation::ReLU6);
+    }
+    add(LayerKind::GlobalAvgPool, s.c, 1, {}, Activation::None);
+    add(LayerKind::FullyConnected, 1000, 1, {}, Activation::None);
+    const int batch = 2;
+    const std::vector<float> input = rng.floats(batch * 64 * 64 * 3, -2.0f, 2.0f);
+    Network f32(l, isa, 1, PointwiseBackend::Gemm);
+    Network f16(l, isa, 1, PointwiseBackend::Gemm, true, Precision::Float16);
+    std::vector<float> want(1000 * batch), got(1000 * batch);
+    f32.forward(input.data(), batch, InputLayout::NHWC, want.data(), false);
+    f16.forward(input.data(), batch, InputLayout::NHWC, got.data(), false);
+    for (int n = 0; n < batch; ++n) {
+      double top = 0.0, err = 0.0;
+      for (int j = 0; j < 1000; ++j) {
+        top = std::max(top, std::fabs(static_cast<double>(want[n * 1000 + j])));
+        err = std::max(err, std::fabs(static_cast<double>(got[n * 1000 + j]) - want[n * 1000 + j]));
+      }
+      worst = std::max(worst, err / top);
+    }
+  }
+  return worst;
+}
+
+void fp16_network_tests(Isa isa) {
+  // The scalar reference emulates fp16 slowly (under qemu, too slowly for these
+  // networks); each network's fp16 layers are checked against it bit for bit above.
+  if (isa == Isa::Scalar || !precision_unavailable(Precision::Float16, kernel_table(isa)).empty()) return;
+  Rng rng(42), data(7);
+  double worst_chain = 0.0;
+  for (const ChainCase& c : chain_cases(rng)) test_fp16_chain(isa, data, c, worst_chain);
+  const double worst = fp16_mobilenet_accuracy(isa, 20261201);
+  std::printf("%-7s fp16 networks: largest error %.2e of the largest float32 output (chains), %.2e (MobileNets)\n",
+              isa_name(isa), worst_chain, worst);
+  ++g_stats.cases;
+  expect(worst <= kFp16MobileNetBound,
+         std::string(isa_name(isa)) + ": fp16 MobileNet logits beyond the stated bound: " + std::to_string(worst));
+}
+
 // Each instruction set's half precisions: the bf16 GEMM where the CPU has the
 // feature it needs (its variant printed: tests/cross/run_aarch64.sh checks the
 // line under each emulated CPU), else a refusal that names the feature.
@@ -1551,10 +1896,22 @@ void precision_tests() {
     if (isa == Isa::Neon) {
       expect(cpu_has(CpuFeature::ArmBf16) == (kt.gemm_bf16 != nullptr), "neon: bf16 kernel iff the CPU has bf16");
       if (kt.gemm_bf16 == nullptr) expect(bf16.find("'bf16'") != std::string::npos, "neon: refusal names 'bf16'");
+      expect(cpu_has(CpuFeature::ArmFp16) == (kt.fp16_gemm != nullptr), "neon: fp16 kernels iff the CPU has asimdhp");
+      expect(fp16.empty() == (kt.fp16_gemm != nullptr && kt.fp16_fast), "neon: fp16 runs iff its kernels do");
     }
     if (isa == Isa::Avx2) expect(bf16.find("avx512_bf16") != std::string::npos, "avx2: refusal names avx512_bf16");
-    expect(!fp16.empty(), std::string(kt.name) + ": float16 has no kernels yet");
-    std::printf("%s: float16 refused: %s\n", kt.name, fp16.c_str());
+#if !defined(__aarch64__)
+    expect(!fp16.empty(), std::string(kt.name) + ": float16 runs only on AArch64");
+#endif
+    if (fp16.empty()) {
+      GemmFp16Args g{};
+      g.m = 49, g.n = 64, g.k = 64;
+      std::printf("%s: float16 runs: %s\n", kt.name, kt.fp16_gemm_variant(g));
+    } else {
+      expect(fp16.find("'asimdhp'") != std::string::npos || isa == Isa::Scalar,
+             std::string(kt.name) + ": the float16 refusal names 'asimdhp'");
+      std::printf("%s: float16 refused: %s\n", kt.name, fp16.c_str());
+    }
   }
 }
 
@@ -1568,6 +1925,17 @@ int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]) == "--int8") {  // the int8 kernels alone (cross/run_aarch64.sh)
     int8_report();
     std::printf(g_stats.failures ? "FAILED\n" : "OK\n");
+    return g_stats.failures ? 1 : 0;
+  }
+  if (argc == 2 && std::string(argv[1]) == "--fp16") {  // the float16 checks alone (cross/run_aarch64.sh)
+    fp16_rounding_tests();
+    for (Isa isa : supported_isas()) {
+      if (isa == Isa::Scalar) continue;  // the reference, which the others are checked against
+      fp16_kernel_tests(kernel_table(isa), 20261201);
+      fp16_network_tests(isa);
+    }
+    std::printf(g_stats.failures ? "FAILED: %d of %d checks\n" : "OK: %d checks passed\n",
+                g_stats.failures ? g_stats.failures : g_stats.cases, g_stats.cases);
     return g_stats.failures ? 1 : 0;
   }
   std::vector<Isa> isas;
@@ -1586,6 +1954,7 @@ int main(int argc, char** argv) {
 
   dispatch_tests();
   bf16_rounding_tests();
+  fp16_rounding_tests();
   precision_tests();
   aligned_buffer_tests();
   thread_pool_tests();
@@ -1596,6 +1965,8 @@ int main(int argc, char** argv) {
     // The same seed for every ISA: each one sees exactly the same cases.
     kernel_tests(kernel_table(isa), 20261127);
     int8_kernel_tests(kernel_table(isa), 20261130);
+    fp16_kernel_tests(kernel_table(isa), 20261201);
+    fp16_network_tests(isa);
     float_environment_tests(isa);
     Rng rng(42);
     const std::vector<ChainCase> chains = chain_cases(rng);

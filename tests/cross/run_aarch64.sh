@@ -32,11 +32,13 @@ cmake --build "$build_dir" --parallel "$(nproc)"
 machine=$(readelf -h "$build_dir/kernel_tests" | awk '/Machine:/ {print $2}')
 [ "$machine" = "AArch64" ] || { echo "run_aarch64: built for '$machine', not AArch64"; exit 1; }
 
-# Every kernel, bfdot's bf16 GEMM included, on the emulated CPU with every feature.
-timeout 900 qemu-aarch64 -cpu max -L "$sysroot" "$build_dir/kernel_tests"
+# Every kernel, bfdot's bf16 GEMM and the fp16 kernels included, on the emulated CPU with every feature.
+timeout 1200 qemu-aarch64 -cpu max -L "$sysroot" "$build_dir/kernel_tests"
+# The fp16 kernels and networks again on a CPU with FP16 arithmetic but no BF16.
+timeout 600 qemu-aarch64 -cpu cortex-a76 -L "$sysroot" "$build_dir/kernel_tests" --fp16
 
-# The half precisions per CPU: the bf16 kernel where the CPU has BF16, else a
-# refusal naming the feature; float16 (not implemented yet) refused everywhere.
+# The half precisions per CPU: the bf16 kernel where the CPU has BF16, the fp16
+# kernels where it has FP16 arithmetic, else a refusal naming the feature.
 # max: BF16 and FP16; cortex-a76: FP16, no BF16; cortex-a72: neither.
 check() {  # check CPU EXPECTED-LINE... (the driver's --precisions report, or MODE=--int8)
   local cpu=$1 out
@@ -47,9 +49,11 @@ check() {  # check CPU EXPECTED-LINE... (the driver's --precisions report, or MO
     grep -qF -- "$want" <<<"$out" || { echo "run_aarch64: -cpu $cpu: expected a line with '$want'"; exit 1; }
   done
 }
-check max "cpu features: bf16 asimdhp" "neon: bfloat16 runs: bf16gemm" "float16 refused" "OK"
-check cortex-a76 "cpu features: asimdhp" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" "OK"
-check cortex-a72 "cpu features: none" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" "OK"
+check max "cpu features: bf16 asimdhp" "neon: bfloat16 runs: bf16gemm" "neon: float16 runs: fp16gemm8x16" "OK"
+check cortex-a76 "cpu features: asimdhp" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" \
+  "neon: float16 runs: fp16gemm8x16" "OK"
+check cortex-a72 "cpu features: none" "neon: bfloat16 refused: precision 'bfloat16' needs the CPU feature 'bf16'" \
+  "neon: float16 refused: precision 'float16' needs the CPU feature 'asimdhp'" "OK"
 
 # int8 per CPU, each run checking every int8 kernel against the driver's
 # reference: the dot-product kernels (sdot) where the CPU has the ARMv8.2 dot
