@@ -72,8 +72,8 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="arithmetic (default: int8 for a quantized --weights file, else float32, exact; int8: "
                         "TFLite's integer arithmetic, for quantized model files; bfloat16: the 1x1 layers and the "
                         "classifier on bf16 weights and inputs with float32 sums, where the CPU has bf16 "
-                        "instructions; float16: the stem, depthwise and 1x1 layers in fp16 arithmetic, on AArch64 CPUs with "
-                        "asimdhp; a quantized file with float32 runs its weights dequantized)")
+                        "instructions; float16: the stem, depthwise and 1x1 layers in fp16 arithmetic, on AArch64 "
+                        "CPUs with asimdhp; a quantized file with float32 runs its weights dequantized)")
 
 
 def _add_weights_option(p: argparse.ArgumentParser) -> None:
