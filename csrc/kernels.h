@@ -256,6 +256,9 @@ struct KernelTable {
   // float32 GEMM's work plus the unpacking, so it pays only where the weights
   // come from memory (half the bytes): the plan keeps the other GEMMs float32.
   bool bf16_every_gemm;
+  // Whether gemm_bf16 runs on AMX tiles (tdpbf16ps, kernels_amx.cpp): same
+  // packing, but its sums are not bit-identical to vdpbf16ps's.
+  bool bf16_amx;
 };
 
 const KernelTable& kernel_table(Isa isa);
