@@ -42,6 +42,8 @@ constexpr int kBlockPairs = 16;   // k pairs of one A / B tile (32 bf16 values p
 constexpr int kATileWords = 256;  // 16 rows x 16 pairs
 // Rows of A a call rounds at once: the rounded rows of one chunk stay in L2 while every panel passes them.
 constexpr int64_t kChunkBytes = 256 * 1024;
+// Weights of at least this many bytes are fetched a panel ahead (as the other bf16 GEMM does).
+constexpr int64_t kStreamWeightBytes = 512 * 1024;
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -131,8 +133,11 @@ void store_rows(const GemmBf16Args& g, const float* acc, int m0, int rows, int n
 
 // 32 rows (two A tile rows of groups) x one panel, over `blocks` k blocks: the
 // full ones from the packed panel, the last from `tail` when it is partial.
+// `next`, where not null: the next panel, fetched into L2 a block at a time
+// (its 2 KB per block of 16 pairs) while this one computes.
 template <bool TWO_GROUPS>
-void tile_block(const uint32_t* a, int blocks, const uint32_t* b, const uint32_t* tail, float* acc) {
+void tile_block(const uint32_t* a, int blocks, const uint32_t* b, const uint32_t* tail, const uint32_t* next,
+                int next_words, float* acc) {
   _tile_zero(0);
   _tile_zero(1);
   if (TWO_GROUPS) {
@@ -142,6 +147,10 @@ void tile_block(const uint32_t* a, int blocks, const uint32_t* b, const uint32_t
   const uint32_t* a1 = a + int64_t{blocks} * kATileWords;
   for (int blk = 0; blk < blocks; ++blk) {
     const uint32_t* bb = tail != nullptr && blk + 1 == blocks ? tail : b + int64_t{blk} * kBlockPairs * kPanel;
+    if (next != nullptr) {
+      const int from = blk * kBlockPairs * kPanel, to = std::min(next_words, from + kBlockPairs * kPanel);
+      for (int w = from; w < to; w += 16) _mm_prefetch(reinterpret_cast<const char*>(next + w), _MM_HINT_T1);
+    }
     _tile_loadd(6, bb, kPanel * 4);
     _tile_loadd(7, bb + 16, kPanel * 4);
     _tile_loadd(4, a + int64_t{blk} * kATileWords, 64);
@@ -169,6 +178,8 @@ void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_b
   const int64_t row_bytes = int64_t{blocks} * kBlockPairs * 4;
   const int chunk_rows =
       static_cast<int>(std::max<int64_t>(2 * kRows, kChunkBytes / row_bytes / (2 * kRows) * (2 * kRows)));
+  const int panel_words = kp * kPanel;
+  const bool stream = int64_t{panel_words} * 4 * ((g.n + kPanel - 1) / kPanel) >= kStreamWeightBytes;
   thread_local Scratch scratch;
   const int most_rows = std::min(chunk_rows, m_end - m_begin);
   uint32_t* a = scratch.get(int64_t{(most_rows + kRows - 1) / kRows} * blocks * kATileWords);
@@ -179,19 +190,22 @@ void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_b
     const int rows = std::min(chunk_rows, m_end - m0);
     round_rows(g, m0, rows, blocks, a);
     for (int p = panel_begin; p < panel_end; ++p) {
-      const uint32_t* b = g.packed_b + int64_t{p} * kp * kPanel;
+      const uint32_t* b = g.packed_b + int64_t{p} * panel_words;
       if (tail_pairs != 0) {
         std::memcpy(tail, b + int64_t{blocks - 1} * kBlockPairs * kPanel, sizeof(uint32_t) * tail_pairs * kPanel);
         std::memset(tail + tail_pairs * kPanel, 0, sizeof(uint32_t) * (kBlockPairs - tail_pairs) * kPanel);
       }
       const int n0 = p * kPanel, cols = std::min(kPanel, g.n - n0);
+      // The weights stream from memory when large: fetch the next panel during the first row block.
+      const uint32_t* next = stream && p + 1 < panel_end && m0 == m_begin ? b + panel_words : nullptr;
       for (int r = 0; r < rows; r += 2 * kRows) {
         const uint32_t* at = a + int64_t{r / kRows} * blocks * kATileWords;
         const int height = std::min(2 * kRows, rows - r);
+        const uint32_t* tail_tile = tail_pairs != 0 ? tail : nullptr;
         if (height > kRows)
-          tile_block<true>(at, blocks, b, tail_pairs != 0 ? tail : nullptr, acc);
+          tile_block<true>(at, blocks, b, tail_tile, r == 0 ? next : nullptr, panel_words, acc);
         else
-          tile_block<false>(at, blocks, b, tail_pairs != 0 ? tail : nullptr, acc);
+          tile_block<false>(at, blocks, b, tail_tile, r == 0 ? next : nullptr, panel_words, acc);
         store_rows(g, acc, m0 + r, height, n0, cols);
       }
     }
