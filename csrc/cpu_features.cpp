@@ -8,6 +8,10 @@
 #define MBN_X86 1
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -23,12 +27,26 @@ struct X86Features {
   bool avx512_vnni = false;  // vpdpbusd on zmm
   bool avx_vnni = false;     // vpdpbusd, VEX-encoded (ymm)
   bool avx512_bf16 = false;
+  bool amx_bf16 = false;  // AMX-TILE and AMX-BF16, tile state enabled and granted to this process
 };
 
 uint64_t read_xcr0() {
   uint32_t eax, edx;
   __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
   return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux hands out the AMX tile data state (8 KB of XSAVE area) only to a
+// process that asks for it, once, before its first tile instruction: without
+// it the first one faults (SIGILL). The permission is the whole process's,
+// threads started before or after included.
+bool request_tile_state() {
+#if defined(__x86_64__) && defined(__linux__)
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;  // other systems: no AMX kernels until their permission is handled here
+#endif
 }
 
 X86Features detect_x86() {
@@ -53,6 +71,11 @@ X86Features detect_x86() {
   f.avx512_vnni = f.avx512 && (ecx & (1u << 11));
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2_fma && (eax & (1u << 4));
   if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = eax & (1u << 5);
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+    const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
+    const bool os_tiles = (xcr0 & (3u << 17)) == (3u << 17);  // XTILECFG and XTILEDATA
+    f.amx_bf16 = f.avx512 && amx_bf16 && amx_tile && os_tiles && request_tile_state();
+  }
   return f;
 }
 
@@ -132,6 +155,7 @@ bool cpu_has(CpuFeature feature) {
   switch (feature) {
 #if MBN_X86
     case CpuFeature::Avx512Bf16: return x86_features().avx512_bf16;
+    case CpuFeature::AmxBf16: return x86_features().amx_bf16;
 #endif
 #if defined(__aarch64__) && defined(__linux__)
     // The kernel's hwcap bits (asm/hwcap.h): HWCAP_FPHP (9), HWCAP_ASIMDHP (10), HWCAP2_BF16 (14).
@@ -156,11 +180,25 @@ bool bf16_dot_product_preferred() {
   return false;
 }
 
+bool bf16_amx_preferred() {
+#if defined(MBN_HAVE_AMX_BF16)
+  static const bool preferred = [] {
+    const char* forced = std::getenv("MOBILENET_AMX");
+    if (forced && forced[0] == '0') return false;
+    return cpu_has(CpuFeature::AmxBf16) && cpu_has(CpuFeature::Avx512Bf16);
+  }();
+  return preferred;
+#else
+  return false;
+#endif
+}
+
 const char* cpu_feature_name(CpuFeature feature) {
   switch (feature) {
     case CpuFeature::Avx512Bf16: return "avx512_bf16";
     case CpuFeature::ArmBf16: return "bf16";
     case CpuFeature::ArmFp16: return "asimdhp";
+    case CpuFeature::AmxBf16: return "amx_bf16";
   }
   return "unknown";
 }

@@ -28,6 +28,8 @@ enum class CpuFeature : int {
   Avx512Bf16 = 0,  // x86: vdpbf16ps, vcvtne2ps2bf16 (with usable AVX-512 state)
   ArmBf16 = 1,     // AArch64 FEAT_BF16: bfdot, bfmmla (hwcap2 bf16)
   ArmFp16 = 2,     // AArch64 FEAT_FP16: half-precision arithmetic (hwcap fphp and asimdhp)
+  AmxBf16 = 3,     // x86 AMX-TILE + AMX-BF16 (tdpbf16ps), with the tile state enabled by the OS
+                   // (XCR0 bits 17-18) and granted to this process (Linux arch_prctl, asked once)
 };
 bool cpu_has(CpuFeature feature);
 // Whether the bf16 GEMM should use vdpbf16ps rather than FMAs on unpacked bf16
@@ -36,7 +38,11 @@ bool cpu_has(CpuFeature feature);
 // 6 model 207 (Intel) runs it at half the FMA's rate; AMD Zen 4 at the FMA's,
 // twice the multiply-adds. MOBILENET_BF16_DOT=1 or 0 overrides (for tests).
 bool bf16_dot_product_preferred();
-// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp".
+// Whether the AVX-512 table's bf16 GEMM runs on AMX tiles (kernels_amx.cpp):
+// where the CPU has AMX-BF16 and AVX512_BF16 and the build compiled the AMX
+// kernels. MOBILENET_AMX=0 says no (to test the vdpbf16ps and FMA ways there).
+bool bf16_amx_preferred();
+// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp", "amx_bf16".
 const char* cpu_feature_name(CpuFeature feature);
 
 }  // namespace mobilenet

@@ -292,6 +292,9 @@ struct KernelTable {
   // float32 GEMM's work plus the unpacking, so it pays only where the weights
   // come from memory (half the bytes): the plan keeps the other GEMMs float32.
   bool bf16_every_gemm;
+  // Whether gemm_bf16 runs on AMX tiles (tdpbf16ps, kernels_amx.cpp): same
+  // packing, but its sums are not bit-identical to vdpbf16ps's.
+  bool bf16_amx;
 
   // float16 (Precision::Float16): null where this instruction set has no fp16
   // kernels or the CPU lacks FP16 arithmetic (asimdhp); the scalar ones are the

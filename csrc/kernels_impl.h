@@ -35,6 +35,14 @@ namespace MBN_BF16_KERNELS_NS {
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
 }  // namespace MBN_BF16_KERNELS_NS
+#if defined(MBN_HAVE_AMX_BF16) && defined(MBN_BF16_BY_FMA)
+// The AVX-512 table's bf16 GEMM on AMX tiles, where the CPU and the OS allow it (kernels_amx.cpp).
+#define MBN_BF16_AMX 1
+namespace amx {
+void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
+const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
+}  // namespace amx
+#endif
 }  // namespace mobilenet
 #endif
 
@@ -90,25 +98,42 @@ const KernelTable& table() {
       gemm_bf16_variant,
       false,
       true,
+      false,
+#elif defined(MBN_BF16_AMX)
+      // AMX tiles where the CPU and the OS allow them; else the dot product
+      // instruction where it is the faster way on this CPU, else FMAs.
+      bf16_amx_preferred()           ? amx::gemm_bf16_kernel
+      : bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel
+                                     : gemm_bf16,
+      bf16_amx_preferred()           ? amx::gemm_bf16_kernel_variant
+      : bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant
+                                     : gemm_bf16_variant,
+      true,
+      bf16_amx_preferred() || bf16_dot_product_preferred(),
+      bf16_amx_preferred(),
 #elif defined(MBN_BF16_BY_FMA) && defined(MBN_BF16_KERNELS_NS)
       // The dot product instruction where it is the faster way on this CPU, else FMAs.
       bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel : gemm_bf16,
       bf16_dot_product_preferred() ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant : gemm_bf16_variant,
       true,
       bf16_dot_product_preferred(),
+      false,
 #elif defined(MBN_BF16_BY_FMA)
       gemm_bf16,
       gemm_bf16_variant,
       true,
+      false,
       false,
 #elif defined(MBN_BF16_KERNELS_NS)
       cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel : nullptr,
       cpu_has(MBN_BF16_CPU_FEATURE) ? MBN_BF16_KERNELS_NS::gemm_bf16_kernel_variant : nullptr,
       cpu_has(MBN_BF16_CPU_FEATURE),
       true,
+      false,
 #else
       nullptr,
       nullptr,
+      false,
       false,
       false,
 #endif

@@ -2,8 +2,9 @@
 inputs with float32 sums, the stem, depthwise and pooling layers in float32. Where
 the bf16 GEMM is the FMA way (AVX-512 CPUs on which vdpbf16ps is not faster), the
 plan keeps the GEMMs with small weights float32 too; every GEMM runs in bf16 on the
-scalar reference and through vdpbf16ps (MOBILENET_BF16_DOT=1 forces it where the CPU
-has AVX512_BF16: the subprocess tests below).
+scalar reference, on AMX tiles (tdpbf16ps, where the CPU and the OS allow AMX: the
+AVX-512 table's choice there) and through vdpbf16ps (MOBILENET_BF16_DOT=1 forces it
+where the CPU has AVX512_BF16, MOBILENET_AMX=0 turns AMX off: the subprocess tests below).
 
 Checked against the oracle's plain bf16 version (mobilenet.reference, precision=
 "bfloat16"), against float32 on random networks and on the real float model, on
@@ -107,20 +108,34 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.skipif("avx512_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
-                    reason="needs a CPU with AVX512_BF16")
-def test_every_gemm_through_vdpbf16ps_within_the_measured_bounds():
+def _every_gemm_in_bf16(env_overrides, kernel_marker):
     cases = [(0.25, 96), (0.5, 128), (0.75, 96), (1.0, 160)]
-    env = dict(os.environ, MOBILENET_BF16_DOT="1")
+    env = dict(os.environ, **env_overrides)
     env.pop("MOBILENET_ISA", None)
     proc = subprocess.run([sys.executable, "-c", _EVERY_GEMM_SCRIPT, json.dumps(cases)], env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     for (alpha, resolution), r in zip(cases, json.loads(proc.stdout)):
         gemms = [k for k in r["kernels"] if k.startswith(("conv1x1", "fc"))]
-        assert gemms and all("bf16gemm" in k for k in gemms), r["kernels"]
+        assert gemms and all(kernel_marker in k for k in gemms), r["kernels"]
+        assert r["precisions"].count("bfloat16") == len(gemms), r
         assert r["vs_float32"] <= BF16_VS_FLOAT32, (alpha, resolution, r)
         assert r["vs_oracle"] <= BF16_VS_ORACLE, (alpha, resolution, r)
+
+
+@pytest.mark.skipif("avx512_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
+                    reason="needs a CPU with AVX512_BF16")
+def test_every_gemm_through_vdpbf16ps_within_the_measured_bounds():
+    # MOBILENET_AMX=0: on an AMX CPU the AVX-512 table would otherwise pick the tiles.
+    _every_gemm_in_bf16({"MOBILENET_BF16_DOT": "1", "MOBILENET_AMX": "0"}, "bf16gemm")
+
+
+# AMX: Intel Xeon from Sapphire Rapids on, with Linux's permission (arch_prctl); AMD CPUs have none.
+@pytest.mark.skipif("amx_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
+                    reason="needs a CPU with AMX-BF16 and an OS that grants the tile state (AMD CPUs have no AMX)")
+def test_every_gemm_on_amx_tiles_within_the_measured_bounds():
+    # tdpbf16ps sums differently from vdpbf16ps (not bit for bit): the same bounds, not the same bits.
+    _every_gemm_in_bf16({"MOBILENET_AMX": "1"}, "bf16amx")
 
 
 @pytest.mark.skipif(len(BF16_ISAS) < 2, reason="only the scalar reference runs bf16 here")

@@ -625,8 +625,10 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
   // for bit, wherever neither tiling splits k into partial sums (tiles of 4+
   // rows here; with NaN only NaN is required to match).
   // (Not on AArch64: bfdot rounds once per lane, not once per product.)
+  // (Not with AMX either: tdpbf16ps sums each pair of products in its own way
+  // and flushes denormals, so it meets only the float64 bound above.)
   const KernelTable& reference = kernel_table(Isa::Scalar);
-  if (&kt == &reference || kt.isa == Isa::Neon || t.m < 24) return;
+  if (&kt == &reference || kt.isa == Isa::Neon || kt.bf16_amx || t.m < 24) return;
   const int rnr = reference.gemm_panel_width;
   std::vector<uint32_t> rpacked(packed_gemm_bf16_words(t.k, t.n, rnr));
   pack_gemm_weights_bf16(b.data(), t.k, t.n, rnr, rpacked.data());
@@ -774,6 +776,11 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   // Rows of A beyond one chunk of the kernel's stack buffer, and the widest k it takes.
   test_gemm_bf16(kt, rng, {200, 40, 1023, 1, 0, Activation::ReLU, false});
   test_gemm_bf16(kt, rng, {9, 33, kGemmBf16MaxK, 0, 1, Activation::None, false});
+  // The layers of the paper's network (1.0/224): rows of a 7x7, 14x14 and 28x28 image, k and n as there.
+  test_gemm_bf16(kt, rng, {49, 1024, 1024, 0, 0, Activation::ReLU6, false});
+  test_gemm_bf16(kt, rng, {196, 512, 512, 0, 0, Activation::ReLU6, false});
+  test_gemm_bf16(kt, rng, {784, 256, 128, 0, 0, Activation::ReLU, false});
+  test_gemm_bf16(kt, rng, {1, 1000, 1024, 0, 0, Activation::None, false});
 }
 
 // ---------------------------------------------------------- Network chains
@@ -1878,9 +1885,13 @@ void fp16_network_tests(Isa isa) {
 // line under each emulated CPU), else a refusal that names the feature.
 void precision_tests() {
   std::string features;
-  for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+  for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::AmxBf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
     if (cpu_has(f)) features += std::string(" ") + cpu_feature_name(f);
   std::printf("cpu features:%s\n", features.empty() ? " none" : features.c_str());
+  // AMX only with the tile state the OS granted, and then the AVX-512 table's bf16 GEMM on tiles
+  // (unless MOBILENET_AMX=0): so every run on an AMX CPU, the sanitized one included, exercises it.
+  if (isa_supported(Isa::Avx512))
+    expect(kernel_table(Isa::Avx512).bf16_amx == bf16_amx_preferred(), "avx512: bf16 on AMX iff AMX is preferred");
   for (Isa isa : supported_isas()) {
     const KernelTable& kt = kernel_table(isa);
     const std::string bf16 = precision_unavailable(Precision::BFloat16, kt);

@@ -31,8 +31,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # The int8 kernels without the dot-product instructions (AVX512-VNNI, AVX-VNNI),
 # as on a CPU that lacks them.
 MOBILENET_INT8_DOT=off "$build_dir/kernel_tests"
-# The AVX-512 bf16 GEMM has two ways (FMAs, vdpbf16ps); the CPU's preference picks one, so test the other too.
+# The AVX-512 bf16 GEMM has three ways (AMX tiles, vdpbf16ps, FMAs): the runs
+# above test the one this CPU picks (AMX where the CPU and the OS allow it), so
+# test the other two too (MOBILENET_AMX=0: without AMX, as on AMD CPUs, which have none).
 if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
-  MOBILENET_BF16_DOT=1 "$build_dir/kernel_tests" avx512
-  MOBILENET_BF16_DOT=0 "$build_dir/kernel_tests" avx512
+  MOBILENET_AMX=0 MOBILENET_BF16_DOT=1 "$build_dir/kernel_tests" avx512
+  MOBILENET_AMX=0 MOBILENET_BF16_DOT=0 "$build_dir/kernel_tests" avx512
 fi

@@ -1,0 +1,219 @@
+// AMX kernels (compiled with -mamx-tile -mamx-bf16 on top of the AVX-512 and
+// AVX512_BF16 flags): the bf16 GEMM on tiles, entered into the AVX-512 table
+// in place of the vdpbf16ps / FMA one where the CPU and the OS allow AMX
+// (bf16_amx_preferred: CPUID, XCR0 and Linux's arch_prctl permission).
+//
+// Same arguments and same packed weights as the other bf16 GEMMs
+// (pack_gemm_weights_bf16, panels of 32 columns, a row of a panel one pair of
+// k rows): 16 pair rows of a panel's first or second 16 columns are one B tile
+// as they lie (16 rows of 64 bytes, 128 bytes apart), so nothing is packed
+// twice. A call rounds its rows of A to bf16 (vcvtne2ps2bf16: as bf16.h does)
+// into 1 KB A tiles (16 rows x 32 k values, contiguous), k padded with zeros to
+// a multiple of 32 and rows to a multiple of 16; the last, partial block of 16
+// pairs of each panel is copied into a zero-padded tile, so no tile load reads
+// past the weights.
+//
+// Eight tiles: C 32 rows x 32 columns in four float32 accumulators (0-3), two A
+// tiles (4-5, 16 rows each) and two B tiles (6-7, 16 columns each): every load
+// feeds two tdpbf16ps. The accumulators go through a 4 KB buffer on the stack
+// for the bias and the clamp, stored float32 as the other GEMMs do.
+//
+// Not bit-identical to vdpbf16ps: tdpbf16ps sums each pair of products (and
+// flushes denormals) in its own way. Each output's k blocks are summed in the
+// same order however the rows and panels are split, so a row comes out the
+// same for every thread count.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels.h"
+
+namespace mobilenet {
+namespace amx {
+
+namespace {
+
+constexpr int kPanel = 32;        // the AVX-512 table's gemm_panel_width: two B tiles of 16 columns
+constexpr int kRows = 16;         // rows of an A or C tile
+constexpr int kBlockPairs = 16;   // k pairs of one A / B tile (32 bf16 values per row)
+constexpr int kATileWords = 256;  // 16 rows x 16 pairs
+// Rows of A a call rounds at once: the rounded rows of one chunk stay in L2 while every panel passes them.
+constexpr int64_t kChunkBytes = 256 * 1024;
+// Weights of at least this many bytes are fetched a panel ahead (as the other bf16 GEMM does).
+constexpr int64_t kStreamWeightBytes = 512 * 1024;
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Every tile 16 rows x 64 bytes (16 float32 or 16 bf16 pairs).
+const TileConfig& tile_config() {
+  static const TileConfig config = [] {
+    TileConfig c;
+    for (int t = 0; t < 8; ++t) {
+      c.colsb[t] = 64;
+      c.rows[t] = kRows;
+    }
+    return c;
+  }();
+  return config;
+}
+
+// The thread's buffer of rounded A rows, grown as needed (never shrunk).
+struct Scratch {
+  uint32_t* words = nullptr;
+  int64_t size = 0;
+  ~Scratch() { std::free(words); }
+  uint32_t* get(int64_t n) {
+    if (n > size) {
+      std::free(words);
+      words = static_cast<uint32_t*>(std::aligned_alloc(64, static_cast<size_t>((n * 4 + 63) / 64 * 64)));
+      MBN_CHECK(words != nullptr, "out of memory for the AMX GEMM's rounded rows");
+      size = n;
+    }
+    return words;
+  }
+};
+
+// Rows [m0, m0 + rows) of A rounded into tiles: group g (16 rows), block b
+// (16 pairs) at (g * blocks + b) * 256 words; rows past `rows` and k past g.k zero.
+void round_rows(const GemmBf16Args& g, int m0, int rows, int blocks, uint32_t* tiles) {
+  const int groups = (rows + kRows - 1) / kRows;
+  for (int r = 0; r < groups * kRows; ++r) {
+    uint32_t* row = tiles + (int64_t{r / kRows} * blocks) * kATileWords + (r % kRows) * kBlockPairs;
+    if (r >= rows) {
+      for (int b = 0; b < blocks; ++b) _mm512_store_si512(row + int64_t{b} * kATileWords, _mm512_setzero_si512());
+      continue;
+    }
+    const float* src = g.a + (m0 + r) * g.lda;
+    for (int b = 0; b < blocks; ++b) {
+      const int k0 = b * 2 * kBlockPairs, rest = g.k - k0;
+      __m512 lo, hi;
+      if (rest >= 32) {
+        lo = _mm512_loadu_ps(src + k0);
+        hi = _mm512_loadu_ps(src + k0 + 16);
+      } else {
+        const __mmask16 lo_mask = static_cast<__mmask16>(rest >= 16 ? 0xffffu : (1u << rest) - 1u);
+        const __mmask16 hi_mask = static_cast<__mmask16>(rest > 16 ? (1u << (rest - 16)) - 1u : 0u);
+        lo = _mm512_maskz_loadu_ps(lo_mask, src + k0);
+        hi = _mm512_maskz_loadu_ps(hi_mask, src + k0 + 16);
+      }
+      _mm512_store_si512(row + int64_t{b} * kATileWords, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+  }
+}
+
+// C tiles (stored in `acc`, 32 floats a row) plus bias, clamped, into rows
+// [m0, m0 + rows) and the panel's first `cols` columns of C.
+void store_rows(const GemmBf16Args& g, const float* acc, int m0, int rows, int n0, int cols) {
+  const __m512 lo = _mm512_set1_ps(g.clamp.lo), hi = _mm512_set1_ps(g.clamp.hi);
+  const __m512 bias0 = _mm512_loadu_ps(g.bias + n0), bias1 = _mm512_loadu_ps(g.bias + n0 + 16);
+  const __mmask16 m0_mask = static_cast<__mmask16>(cols >= 16 ? 0xffffu : (1u << cols) - 1u);
+  const __mmask16 m1_mask = static_cast<__mmask16>(cols >= 32 ? 0xffffu : (cols > 16 ? (1u << (cols - 16)) - 1u : 0u));
+  for (int r = 0; r < rows; ++r) {
+    float* c = g.c + (m0 + r) * g.ldc + n0;
+    const __m512 x0 = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_add_ps(_mm512_load_ps(acc + r * kPanel), bias0)));
+    const __m512 x1 = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_add_ps(_mm512_load_ps(acc + r * kPanel + 16), bias1)));
+    if (cols == kPanel) {
+      _mm512_storeu_ps(c, x0);
+      _mm512_storeu_ps(c + 16, x1);
+    } else {
+      _mm512_mask_storeu_ps(c, m0_mask, x0);
+      if (m1_mask) _mm512_mask_storeu_ps(c + 16, m1_mask, x1);
+    }
+  }
+}
+
+// 32 rows (two A tile rows of groups) x one panel, over `blocks` k blocks: the
+// full ones from the packed panel, the last from `tail` when it is partial.
+// `next`, where not null: the next panel, fetched into L2 a block at a time
+// (its 2 KB per block of 16 pairs) while this one computes.
+template <bool TWO_GROUPS>
+void tile_block(const uint32_t* a, int blocks, const uint32_t* b, const uint32_t* tail, const uint32_t* next,
+                int next_words, float* acc) {
+  _tile_zero(0);
+  _tile_zero(1);
+  if (TWO_GROUPS) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  const uint32_t* a1 = a + int64_t{blocks} * kATileWords;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const uint32_t* bb = tail != nullptr && blk + 1 == blocks ? tail : b + int64_t{blk} * kBlockPairs * kPanel;
+    if (next != nullptr) {
+      const int from = blk * kBlockPairs * kPanel, to = std::min(next_words, from + kBlockPairs * kPanel);
+      for (int w = from; w < to; w += 16) _mm_prefetch(reinterpret_cast<const char*>(next + w), _MM_HINT_T1);
+    }
+    _tile_loadd(6, bb, kPanel * 4);
+    _tile_loadd(7, bb + 16, kPanel * 4);
+    _tile_loadd(4, a + int64_t{blk} * kATileWords, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    if (TWO_GROUPS) {
+      _tile_loadd(5, a1 + int64_t{blk} * kATileWords, 64);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+  }
+  _tile_stored(0, acc, kPanel * 4);
+  _tile_stored(1, acc + 16, kPanel * 4);
+  if (TWO_GROUPS) {
+    _tile_stored(2, acc + kRows * kPanel, kPanel * 4);
+    _tile_stored(3, acc + kRows * kPanel + 16, kPanel * 4);
+  }
+}
+
+}  // namespace
+
+void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
+  if (m_begin >= m_end || panel_begin >= panel_end) return;
+  const int kp = (g.k + 1) / 2, blocks = (kp + kBlockPairs - 1) / kBlockPairs, tail_pairs = kp % kBlockPairs;
+  const int64_t row_bytes = int64_t{blocks} * kBlockPairs * 4;
+  const int chunk_rows =
+      static_cast<int>(std::max<int64_t>(2 * kRows, kChunkBytes / row_bytes / (2 * kRows) * (2 * kRows)));
+  const int panel_words = kp * kPanel;
+  const bool stream = int64_t{panel_words} * 4 * ((g.n + kPanel - 1) / kPanel) >= kStreamWeightBytes;
+  thread_local Scratch scratch;
+  const int most_rows = std::min(chunk_rows, m_end - m_begin);
+  uint32_t* a = scratch.get(int64_t{(most_rows + kRows - 1) / kRows} * blocks * kATileWords);
+  alignas(64) float acc[2 * kRows * kPanel];
+  alignas(64) uint32_t tail[kBlockPairs * kPanel];
+  _tile_loadconfig(&tile_config());
+  for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
+    const int rows = std::min(chunk_rows, m_end - m0);
+    round_rows(g, m0, rows, blocks, a);
+    for (int p = panel_begin; p < panel_end; ++p) {
+      const uint32_t* b = g.packed_b + int64_t{p} * panel_words;
+      if (tail_pairs != 0) {
+        std::memcpy(tail, b + int64_t{blocks - 1} * kBlockPairs * kPanel, sizeof(uint32_t) * tail_pairs * kPanel);
+        std::memset(tail + tail_pairs * kPanel, 0, sizeof(uint32_t) * (kBlockPairs - tail_pairs) * kPanel);
+      }
+      const int n0 = p * kPanel, cols = std::min(kPanel, g.n - n0);
+      // The weights stream from memory when large: fetch the next panel during the first row block.
+      const uint32_t* next = stream && p + 1 < panel_end && m0 == m_begin ? b + panel_words : nullptr;
+      for (int r = 0; r < rows; r += 2 * kRows) {
+        const uint32_t* at = a + int64_t{r / kRows} * blocks * kATileWords;
+        const int height = std::min(2 * kRows, rows - r);
+        const uint32_t* tail_tile = tail_pairs != 0 ? tail : nullptr;
+        if (height > kRows)
+          tile_block<true>(at, blocks, b, tail_tile, r == 0 ? next : nullptr, panel_words, acc);
+        else
+          tile_block<false>(at, blocks, b, tail_tile, r == 0 ? next : nullptr, panel_words, acc);
+        store_rows(g, acc, m0 + r, height, n0, cols);
+      }
+    }
+  }
+  _tile_release();
+}
+
+const char* gemm_bf16_kernel_variant(const GemmBf16Args&) { return "bf16amx32x32"; }
+
+}  // namespace amx
+}  // namespace mobilenet
