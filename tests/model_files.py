@@ -241,3 +241,14 @@ def mobilenet_v2_like_tflite(seed: int = 0) -> bytes:
            ("CONV_2D", [9, 10, 11], [12], {}),
            ("ADD", [3, 12], [13], None)]
     return build_tflite(t, ops, [0], [13])
+
+
+def reference_interpreter(path):
+    """LiteRT on a .tflite with TFLite's reference kernels (BUILTIN_REF), keeping every
+    intermediate tensor: what the int8 engine must match bit for bit."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter",
+                                 reason="LiteRT (ai-edge-litert) runs the reference kernels")
+    it = litert.Interpreter(model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+                            experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    return it

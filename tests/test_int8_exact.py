@@ -9,7 +9,7 @@ import mobilenet
 from mobilenet import quantization as qz, reference
 from mobilenet.io import tflite as tflite_reader
 
-from model_files import QUANT_TFLITES, shared_models
+from model_files import QUANT_TFLITES, reference_interpreter, shared_models
 
 IMAGES = ("chelsea", "coffee", "astronaut", "rocket")
 EMBEDDING = "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"
@@ -20,15 +20,6 @@ HEAD = "mobilenet_v1_1.0_224_quant_head_layers.tflite"
 def models():
     pytest.importorskip("tflite")
     return shared_models()
-
-
-def reference_interpreter(path):
-    litert = pytest.importorskip("ai_edge_litert.interpreter",
-                                 reason="LiteRT (ai-edge-litert) runs the reference kernels")
-    it = litert.Interpreter(model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
-                            experimental_preserve_all_tensors=True)
-    it.allocate_tensors()
-    return it
 
 
 def run(it, x):

@@ -7,7 +7,7 @@ import pytest
 import mobilenet
 from mobilenet import calibration as cal, quantization as qz, reference
 
-from model_files import FLOAT_TFLITE, shared_models
+from model_files import FLOAT_TFLITE, reference_interpreter, shared_models
 
 IMAGES = ("chelsea", "coffee", "astronaut", "rocket")
 
@@ -270,15 +270,6 @@ def test_quantized_networks_copy_and_pickle():
 
 
 # ------------------------------------------------------------------ net.to_tflite for int8 networks
-
-def reference_interpreter(path):
-    litert = pytest.importorskip("ai_edge_litert.interpreter",
-                                 reason="LiteRT (ai-edge-litert) runs the reference kernels")
-    it = litert.Interpreter(model_path=str(path), experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
-                            experimental_preserve_all_tensors=True)
-    it.allocate_tensors()
-    return it
-
 
 def assert_same_scheme(a, b):
     """Two Quantizations hold the same integers and scales (the file's tensor indexes aside)."""
