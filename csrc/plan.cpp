@@ -75,11 +75,18 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
 // kBf16MinWeightBytes run in bf16: the others compute from cache, where bf16
 // would cost accuracy and gain nothing (bench/RESULTS.md, entry 53).
 constexpr int64_t kBf16MinWeightBytes = 1024 * 1024;
+// On AMX tiles k runs in blocks of 32 bf16 values, zero-padded: GEMMs with
+// k <= kAmxFloat32MaxK (the first 1x1 layers at alpha 0.25 and 0.5) would
+// multiply mostly zeros, and stay float32, which is faster there and exact
+// (one thread, per layer: float32 0.38x the AMX time at k = 8, 0.61-0.67x at
+// k = 16; at k = 24 and 32 AMX is the faster: bench/RESULTS.md, entry 60).
+constexpr int kAmxFloat32MaxK = 16;
 
 void choose_bf16_kernel(const Layer& layer, const KernelTable& kernels, const PlanOptions& options, LayerPlan& p) {
   if (options.precision != Precision::BFloat16 || p.kernel != LayerKernel::PackedGemm) return;
   if (layer.spec.in_c > kGemmBf16MaxK) return;  // too wide for the kernel's rounded rows: float32
   if (!kernels.bf16_every_gemm && pointwise_weight_bytes(layer.spec) <= kBf16MinWeightBytes) return;
+  if (kernels.bf16_amx && layer.spec.in_c <= kAmxFloat32MaxK) return;
   p.kernel = LayerKernel::PackedGemmBf16;
   p.precision = Precision::BFloat16;
 }
