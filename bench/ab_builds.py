@@ -11,11 +11,14 @@ pair (new / base) is what counts.
     python bench/ab_builds.py --base /tmp/base_pkg --batch 8 --threads 2 --configs 1.0/224 0.25/224
     python bench/ab_builds.py --base /tmp/base_pkg --layers        # also per-layer medians (C++ clock)
     python bench/ab_builds.py --base /tmp/base_pkg --new /tmp/base_pkg   # A/A: the noise, first
+    python bench/ab_builds.py --base /tmp/base_pkg --layers \
+        --weights ../shared/models/mobilenet_v1_0.25_128_quant.tflite   # model files (int8 ones too)
 
 "new" is whatever `import mobilenet` finds (the installed build).
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
 
@@ -31,8 +34,12 @@ if base != "-":
 import mobilenet
 out = {}
 for cfg in sys.argv[6:]:
-    alpha, res = cfg.split("/")
-    net = mobilenet.MobileNetV1(alpha=float(alpha), resolution=int(res), threads=threads)
+    if cfg.startswith("file:"):  # a model file, in the precision mobilenet.load picks for it
+        net = mobilenet.load(cfg[5:], threads=threads)
+        res = net.resolution[0] if isinstance(net.resolution, tuple) else net.resolution
+    else:
+        alpha, res = cfg.split("/")
+        net = mobilenet.MobileNetV1(alpha=float(alpha), resolution=int(res), threads=threads)
     x = np.random.default_rng(0).random((batch, int(res), int(res), 3), dtype=np.float32)
     for _ in range(5):
         net.logits(x)
@@ -61,6 +68,8 @@ def main() -> None:
                              "--new equal to --base is the A/A run that measures the noise")
     parser.add_argument("--configs", nargs="+", default=["1.0/224", "0.5/160", "0.25/224", "0.25/128"],
                         help="alpha/resolution pairs")
+    parser.add_argument("--weights", nargs="+", default=[],
+                        help="model files to time instead of the configs (mobilenet.load; int8 files run int8)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--runs", type=int, default=100, help="timed calls per configuration per turn")
@@ -68,19 +77,20 @@ def main() -> None:
     parser.add_argument("--layers", action="store_true", help="also per-layer medians")
     args = parser.parse_args()
 
+    configs = [f"file:{os.path.abspath(path)}" for path in args.weights] or args.configs
     results = {"base": [], "new": []}
     for _ in range(args.pairs):
         for name, path in (("base", args.base), ("new", args.new)):
             cmd = [sys.executable, "-c", WORKER, path, str(args.threads), str(args.batch), str(args.runs),
-                   "1" if args.layers else "0", *args.configs]
+                   "1" if args.layers else "0", *configs]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/")
             results[name].append(json.loads(done.stdout))
     print(f"{args.pairs} A/B pairs, {args.threads} thread(s), batch {args.batch}, {args.runs} calls per turn")
-    for cfg in args.configs:
+    for cfg in configs:
         base = [r[cfg]["median_ms"] for r in results["base"]]
         new = [r[cfg]["median_ms"] for r in results["new"]]
         ratios = np.array(new) / np.array(base)
-        print(f"{cfg:9s} base {np.median(base):8.3f} ms  new {np.median(new):8.3f} ms  "
+        print(f"{os.path.basename(cfg):9s} base {np.median(base):8.3f} ms  new {np.median(new):8.3f} ms  "
               f"new/base {np.median(ratios):.3f} (pairs {ratios.min():.3f}-{ratios.max():.3f})")
         if args.layers:
             names = results["base"][0][cfg]["names"]

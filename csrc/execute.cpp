@@ -399,11 +399,17 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   a.channels_padded = packed.channels_padded;
   a.in_zero_point = s.int8.in_zero_point;
   a.rq = rq;
-  if (kernel == LayerKernel::Int8DwConv3x3 && int8_dwconv_dot_blocks(s.in_c) > 0) {
-    const int64_t int16_bytes = round_up(int64_t{9} * packed.channels_padded * 2, 64);
-    a.dot = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) + int16_bytes;
-    a.dot_blocks = int8_dwconv_dot_blocks(s.in_c);
-    a.zero_point_row = reinterpret_cast<const uint8_t*>(a.dot + a.dot_blocks * kInt8DwDotBlockBytes);
+  if (kernel == LayerKernel::Int8DwConv3x3) {
+    // pack_int8_layer's layout: int16 taps, the dot blocks, the tail block, the zero point row.
+    const int8_t* dot = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) +
+                        round_up(int64_t{9} * packed.channels_padded * 2, 64);
+    const int blocks = int8_dwconv_dot_blocks(s.in_c);
+    const bool tail = int8_dwconv_tail_pixels(s.in_c, s.stride) > 0;
+    if (tail) a.dot_tail = dot + blocks * kInt8DwDotBlockBytes;
+    if (blocks > 0) {
+      a.dot = dot, a.dot_blocks = blocks;
+      a.zero_point_row = reinterpret_cast<const uint8_t*>(dot + (blocks + (tail ? 1 : 0)) * kInt8DwDotBlockBytes);
+    }
   }
   auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
   const int threads = ctx.threads();

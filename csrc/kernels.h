@@ -131,6 +131,9 @@ struct Int8ConvArgs {
   const int8_t* dot = nullptr;
   const uint8_t* zero_point_row = nullptr;
   int dot_blocks = 0;
+  // Optional too: the channels past the dot blocks as one block packed by
+  // pack_int8_dwconv_tail (null: a kernel that uses one packs it per call).
+  const int8_t* dot_tail = nullptr;
 };
 
 // Depthwise weights for the int8 dot-product instructions, per block b of 64
@@ -144,6 +147,16 @@ struct Int8ConvArgs {
 // sum (x - 128) w + 128 sum w = sum x w).
 constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 5 * 64 * 4;
 int int8_dwconv_dot_blocks(int channels);
+// The channels past the last full block (rest = channels % 64) in one block of
+// that layout, `pixels` output pixels side by side: lane j holds channel j % rest
+// (zero weights from pixels * rest on). How many pixels: where the rest is all
+// of the layer's channels and a multiple of 8, as many as fit at strides 1 and
+// 2 (8, 16 and 32 channels fill the block), else one; 0: no block (no rest, or
+// fewer than 16 channels after full blocks).
+int int8_dwconv_tail_pixels(int channels, int stride);
+// weights [9][ldw] and bias (may be null), multiplier, shift from the rest's first channel.
+void pack_int8_dwconv_tail(const int32_t* weights, int ldw, const int32_t* bias, const int32_t* multiplier,
+                           const int32_t* shift, int rest, int pixels, int in_zero_point, int8_t* packed);
 void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                           int channels, int in_zero_point, int8_t* packed);
 

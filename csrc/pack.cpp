@@ -1,6 +1,7 @@
 #include "pack.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "bf16.h"
 #include "fp16.h"
@@ -78,6 +79,24 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
 }
 
 int int8_dwconv_dot_blocks(int channels) { return channels / 64; }
+
+int int8_dwconv_tail_pixels(int channels, int stride) {
+  const int rest = channels % 64;
+  if (rest == 0) return 0;
+  if (channels < 64 && rest % 8 == 0) return stride <= 2 ? 64 / rest : 1;
+  return rest >= 16 ? 1 : 0;
+}
+
+void pack_int8_dwconv_tail(const int32_t* weights, int ldw, const int32_t* bias, const int32_t* multiplier,
+                           const int32_t* shift, int rest, int pixels, int in_zero_point, int8_t* packed) {
+  std::vector<int32_t> w(9 * 64, 0), b(64, 0), m(64, 0), sh(64, 0);
+  for (int j = 0; j < pixels * rest && j < 64; ++j) {
+    const int c = j % rest;
+    for (int t = 0; t < 9; ++t) w[t * 64 + j] = weights[int64_t{t} * ldw + c];
+    b[j] = bias ? bias[c] : 0, m[j] = multiplier[c], sh[j] = shift[c];
+  }
+  pack_int8_dwconv_dot(w.data(), b.data(), m.data(), sh.data(), 64, in_zero_point, packed);
+}
 
 void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                           int channels, int in_zero_point, int8_t* packed) {
@@ -178,20 +197,29 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
     return;
   }
   // The stem [9 * in_c][cp] and depthwise [9][cp] taps as int16; for depthwise, then the
-  // dot-product layout (pack_int8_dwconv_dot) and a row of the input zero point.
+  // dot-product layout (pack_int8_dwconv_dot), the tail block (pack_int8_dwconv_tail)
+  // and a row of the input zero point.
   const int64_t taps = plan.kernel == LayerKernel::Int8Conv3x3 ? int64_t{9} * s.in_c : 9;
   const int64_t int16_bytes = round_up(taps * cp * 2, 64);
-  const int blocks = plan.kernel == LayerKernel::Int8DwConv3x3 ? int8_dwconv_dot_blocks(s.in_c) : 0;
-  const int64_t dot_bytes = blocks * kInt8DwDotBlockBytes;
+  const bool depthwise = plan.kernel == LayerKernel::Int8DwConv3x3;
+  const int blocks = depthwise ? int8_dwconv_dot_blocks(s.in_c) : 0;
+  const int tail_pixels = depthwise ? int8_dwconv_tail_pixels(s.in_c, s.stride) : 0;
+  const int64_t dot_bytes = (blocks + (tail_pixels > 0 ? 1 : 0)) * kInt8DwDotBlockBytes;
   layer.int8_weights = byte_buffer(int16_bytes + dot_bytes + (blocks ? round_up(s.in_c, 64) : 0));
   int16_t* w = reinterpret_cast<int16_t*>(layer.int8_weights.data());
   for (int64_t t = 0; t < taps; ++t)
     for (int c = 0; c < s.out_c; ++c) w[t * cp + c] = static_cast<int16_t>(q.weight[t * s.out_c + c]);
+  int8_t* dot = reinterpret_cast<int8_t*>(layer.int8_weights.data()) + int16_bytes;
+  const int32_t* bias_in = q.bias.empty() ? nullptr : q.bias.data();
   if (blocks > 0) {
-    int8_t* dot = reinterpret_cast<int8_t*>(layer.int8_weights.data()) + int16_bytes;
-    pack_int8_dwconv_dot(q.weight.data(), q.bias.empty() ? nullptr : q.bias.data(), q.multiplier.data(), q.shift.data(),
-                         s.in_c, q.in_zero_point, dot);
+    pack_int8_dwconv_dot(q.weight.data(), bias_in, q.multiplier.data(), q.shift.data(), s.in_c, q.in_zero_point, dot);
     std::fill_n(reinterpret_cast<uint8_t*>(dot + dot_bytes), s.in_c, static_cast<uint8_t>(q.in_zero_point));
+  }
+  if (tail_pixels > 0) {
+    const int c0 = 64 * blocks;
+    pack_int8_dwconv_tail(q.weight.data() + c0, s.in_c, bias_in ? bias_in + c0 : nullptr, q.multiplier.data() + c0,
+                          q.shift.data() + c0, s.in_c - c0, tail_pixels, q.in_zero_point,
+                          dot + blocks * kInt8DwDotBlockBytes);
   }
 }
 

@@ -215,18 +215,19 @@ struct alignas(64) Int8DwBlock {
 // Depthwise on 64 channels at a time with vpdpbusd: 4 taps' pixels interleaved
 // byte by byte and word by word give each channel its 4 taps in one int32 lane
 // (in the lane order of pack_int8_dwconv_dot), against 4 int8 weights; taps in
-// the padding read the zero point row, which the packed bias corrects for.
-// mask: the block's channels that exist (all 64 but in a tail block).
-__attribute__((target("avx512vnni"))) inline void int8_dwconv3x3_dot(const uint8_t* const* tap, const int8_t* w,
-                                                                     const Int8DwBlock& blk, __mmask64 mask,
-                                                                     const Int8Requant& rq, uint8_t* out) {
+// the padding read the zero point, which the packed bias corrects for.
+// t: the 9 taps' 64 bytes (tap 8's group is filled with zeros, times zero
+// weights); returns the 64 requantized, clamped bytes in channel order.
+__attribute__((target("avx512vnni"))) inline __m512i int8_dwconv3x3_dot_bytes(const __m512i* t, const int8_t* w,
+                                                                              const Int8DwBlock& blk,
+                                                                              const Int8Requant& rq) {
   const __m512i ones[3] = {_mm512_set1_epi32(0x01010101), _mm512_set1_epi32(0x01010101), _mm512_set1_epi32(0x00000001)};
+  const __m512i zero = _mm512_setzero_si512();
   __m512i acc[4], sums[4];
-  for (int v = 0; v < 4; ++v) acc[v] = blk.bias[v], sums[v] = _mm512_setzero_si512();
+  for (int v = 0; v < 4; ++v) acc[v] = blk.bias[v], sums[v] = zero;
   for (int g = 0; g < 3; ++g) {
-    const __m512i t0 = _mm512_maskz_loadu_epi8(mask, tap[4 * g]), t1 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 1]);
-    const __m512i t2 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 2]);
-    const __m512i t3 = _mm512_maskz_loadu_epi8(mask, tap[4 * g + 3]);
+    const __m512i t0 = t[4 * g], t1 = g < 2 ? t[4 * g + 1] : zero;
+    const __m512i t2 = g < 2 ? t[4 * g + 2] : zero, t3 = g < 2 ? t[4 * g + 3] : zero;
     const __m512i lo01 = _mm512_unpacklo_epi8(t0, t1), hi01 = _mm512_unpackhi_epi8(t0, t1);
     const __m512i lo23 = _mm512_unpacklo_epi8(t2, t3), hi23 = _mm512_unpackhi_epi8(t2, t3);
     const __m512i quads[4] = {_mm512_unpacklo_epi16(lo01, lo23), _mm512_unpackhi_epi16(lo01, lo23),
@@ -247,7 +248,16 @@ __attribute__((target("avx512vnni"))) inline void int8_dwconv3x3_dot(const uint8
   const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
-  _mm512_mask_storeu_epi8(out, mask, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
+  return _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max);
+}
+
+// The same on 9 tap pointers; mask: the block's channels that exist (all 64 but in a tail block).
+__attribute__((target("avx512vnni"))) inline void int8_dwconv3x3_dot(const uint8_t* const* tap, const int8_t* w,
+                                                                     const Int8DwBlock& blk, __mmask64 mask,
+                                                                     const Int8Requant& rq, uint8_t* out) {
+  __m512i t[9];
+  for (int i = 0; i < 9; ++i) t[i] = _mm512_maskz_loadu_epi8(mask, tap[i]);
+  _mm512_mask_storeu_epi8(out, mask, int8_dwconv3x3_dot_bytes(t, w, blk, rq));
 }
 
 // A block's constants from its packed parameters (pack_int8_dwconv_dot).
@@ -270,33 +280,83 @@ inline void int8_dw_taps(const Int8ConvArgs& a, int oy, int ox, const uint8_t* p
     tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? pad_row
                                                               : a.input + (int64_t{iy} * a.in_w + ix) * a.in_c + c0;
   }
-  tap[9] = tap[10] = tap[11] = tap[8];  // their weights are zero
 }
 
 // The channels past the last full block (fewer than 64) as one dot-product
-// block, packed per call (a few hundred bytes) with zero weights past the channels.
-__attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8ConvArgs& a, int c_begin, int row_begin,
-                                                                   int row_end) {
-  const int rest = a.in_c - c_begin, cp = a.channels_padded;
-  alignas(64) int32_t weights[9 * 64] = {}, bias[64] = {}, multiplier[64] = {}, shift[64] = {};
-  for (int t = 0; t < 9; ++t)
-    for (int j = 0; j < rest; ++j) weights[t * 64 + j] = a.weights[int64_t{t} * cp + c_begin + j];
-  // The kernel's bias is TFLite's (the 32-bit path subtracts the zero point from x): packing folds it in.
-  for (int j = 0; j < rest; ++j)
-    bias[j] = a.rq.bias[c_begin + j], multiplier[j] = a.rq.multiplier[c_begin + j], shift[j] = a.rq.shift[c_begin + j];
-  alignas(64) int8_t block[kInt8DwDotBlockBytes];
-  pack_int8_dwconv_dot(weights, bias, multiplier, shift, 64, a.in_zero_point, block);
+// block (a.dot_tail, or packed here: a few hundred bytes), `pixels` output
+// pixels side by side (int8_dwconv_tail_pixels): the interior columns run that
+// many pixels at a time, their taps at stride 1 one load of consecutive pixels,
+// at stride 2 every other pixel of two loads, gathered by one permute of qwords.
+__attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8ConvArgs& a, int c_begin, int pixels,
+                                                                   int row_begin, int row_end) {
+  const int rest = a.in_c - c_begin, cp = a.channels_padded, width = pixels * rest;
+  alignas(64) int8_t packed[kInt8DwDotBlockBytes];
+  const int8_t* block = a.dot_tail;
+  if (block == nullptr) {
+    alignas(64) int32_t weights[9 * 64];
+    for (int t = 0; t < 9; ++t)
+      for (int j = 0; j < rest; ++j) weights[t * 64 + j] = a.weights[int64_t{t} * cp + c_begin + j];
+    // The kernel's bias is TFLite's (the 32-bit path subtracts the zero point from x): packing folds it in.
+    pack_int8_dwconv_tail(weights, 64, a.rq.bias + c_begin, a.rq.multiplier + c_begin, a.rq.shift + c_begin, rest,
+                          pixels, a.in_zero_point, packed);
+    block = packed;
+  }
   Int8DwBlock blk;
   int8_dw_prepare(block, a.rq.out_zero_point, blk);
   alignas(64) uint8_t pad_row[64];
   for (uint8_t& v : pad_row) v = static_cast<uint8_t>(a.in_zero_point);
   const __mmask64 mask = (__mmask64{1} << rest) - 1;
-  const uint8_t* tap[12];
-  for (int oy = row_begin; oy < row_end; ++oy)
-    for (int ox = 0; ox < a.out_w; ++ox) {
+  const __mmask64 wide = width == 64 ? ~__mmask64{0} : (__mmask64{1} << width) - 1;
+  // Stride 2: pixel k's taps are bytes [2 rest k, 2 rest k + rest) of 128 bytes
+  // read as two masked loads (lo, hi); output qword q comes from source qword index[q].
+  __mmask64 lo = 0, hi = 0;
+  alignas(64) int64_t index[8] = {};
+  if (pixels > 1 && a.stride == 2) {
+    for (int k = 0; k < pixels; ++k)
+      for (int j = 0; j < rest; ++j) {
+        const int at = 2 * rest * k + j;
+        (at < 64 ? lo : hi) |= __mmask64{1} << (at % 64);
+      }
+    for (int q = 0; q < width / 8; ++q) index[q] = (2 * rest * (8 * q / rest) + 8 * q % rest) / 8;
+  }
+  const __m512i gather = _mm512_load_si512(index), pad = _mm512_set1_epi8(static_cast<char>(a.in_zero_point));
+  const InteriorColumns inside = interior_columns(a.in_w, a.out_w, a.pad.left, a.stride);
+  const int64_t in_pixel_row = int64_t{a.in_w} * a.in_c;
+  const uint8_t* tap[9];
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    uint8_t* out_row = a.output + int64_t{oy} * a.out_w * a.in_c + c_begin;
+    auto one_pixel = [&](int ox) {
       int8_dw_taps(a, oy, ox, pad_row, c_begin, tap);
-      int8_dwconv3x3_dot(tap, block, blk, mask, a.rq, a.output + (int64_t{oy} * a.out_w + ox) * a.in_c + c_begin);
+      int8_dwconv3x3_dot(tap, block, blk, mask, a.rq, out_row + int64_t{ox} * a.in_c);
+    };
+    int ox = 0;
+    if (pixels > 1) {
+      for (; ox < inside.begin; ++ox) one_pixel(ox);
+      const int iy0 = oy * a.stride - a.pad.top;
+      for (; ox + pixels <= inside.end; ox += pixels) {
+        const int ix0 = ox * a.stride - a.pad.left;
+        __m512i t[9];
+        for (int ky = 0; ky < 3; ++ky) {
+          const int iy = iy0 + ky;
+          if (iy < 0 || iy >= a.in_h) {
+            t[3 * ky] = t[3 * ky + 1] = t[3 * ky + 2] = pad;
+            continue;
+          }
+          const uint8_t* row = a.input + iy * in_pixel_row + int64_t{ix0} * a.in_c + c_begin;
+          for (int kx = 0; kx < 3; ++kx) {
+            const uint8_t* p = row + kx * a.in_c;
+            if (a.stride == 2)
+              t[3 * ky + kx] = _mm512_permutex2var_epi64(_mm512_maskz_loadu_epi8(lo, p), gather,
+                                                         _mm512_maskz_loadu_epi8(hi, p + 64));
+            else
+              t[3 * ky + kx] = _mm512_maskz_loadu_epi8(wide, p);
+          }
+        }
+        _mm512_mask_storeu_epi8(out_row + int64_t{ox} * a.in_c, wide, int8_dwconv3x3_dot_bytes(t, block, blk, a.rq));
+      }
     }
+    for (; ox < a.out_w; ++ox) one_pixel(ox);
+  }
 }
 
 constexpr int kInt8DwGroupBlocks = 8;  // blocks prepared at a time (on the stack)
@@ -309,7 +369,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   int c_begin = 64 * dot_blocks;
   // The dot-product blocks, a group of them at a time over the rows.
   Int8DwBlock blocks[kInt8DwGroupBlocks];
-  const uint8_t* tap[12];
+  const uint8_t* tap[9];
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
     for (int b = b0; b < b1; ++b)
@@ -319,16 +379,18 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
         int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
         uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
         for (int b = b0; b < b1; ++b) {
-          const uint8_t* block_tap[12];
-          for (int t = 0; t < 12; ++t) block_tap[t] = tap[t] + 64 * b;
+          const uint8_t* block_tap[9];
+          for (int t = 0; t < 9; ++t) block_tap[t] = tap[t] + 64 * b;
           int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0}, a.rq,
                              out + 64 * b);
         }
       }
   }
   // Fewer than 64 channels left (32 at alpha 1's first layer): a tail block.
-  if (vnni && channels - c_begin >= 16 && channels - c_begin < 64) {
-    int8_dwconv3x3_dot_tail(a, c_begin, row_begin, row_end);
+  const int tail_pixels =
+      c_begin == 64 * int8_dwconv_dot_blocks(channels) ? int8_dwconv_tail_pixels(channels, a.stride) : 0;
+  if (vnni && tail_pixels > 0) {
+    int8_dwconv3x3_dot_tail(a, c_begin, tail_pixels, row_begin, row_end);
     c_begin = channels;
   }
   // The other channels (all of them without the dot product), 16 at a time
@@ -368,10 +430,11 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
 }
 
 // vpdpbusd on the packed blocks of 64 channels (execute.cpp passes them where
-// the layer has any) and on a tail block of 16-63 channels, where the CPU has
-// AVX512-VNNI; else 32-bit multiplies.
+// the layer has any) and on a tail block (int8_dw_tail_pixels), where the CPU
+// has AVX512-VNNI; else 32-bit multiplies.
 const char* int8_dwconv3x3_variant(const Int8ConvArgs& a) {
-  const bool dot_channels = int8_dwconv_dot_blocks(a.in_c) > 0 || a.in_c % 64 >= 16;
+  const int blocks = int8_dwconv_dot_blocks(a.in_c);
+  const bool dot_channels = blocks > 0 || int8_dwconv_tail_pixels(a.in_c, a.stride) > 0;
   return dot_channels && int8_dot_product(Isa::Avx512) ? "vnni" : "mullo";
 }
 

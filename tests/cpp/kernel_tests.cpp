@@ -1392,16 +1392,26 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, 0, split);
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, split, oh);
   compare_bytes(name, got, want);
-  if (!depthwise || int8_dwconv_dot_blocks(in_c) == 0) return;
-  // The dot-product layout too (used where the ISA has the instructions), its bias folding the zero point.
+  if (!depthwise) return;
+  const int blocks = int8_dwconv_dot_blocks(in_c), tail_pixels = int8_dwconv_tail_pixels(in_c, stride);
+  if (blocks == 0 && tail_pixels == 0) return;
+  // The dot-product layout too (used where the ISA has the instructions), its bias folding the zero point,
+  // and the channels past its blocks packed as the tail block.
   std::vector<int32_t> w32(size_t(9) * in_c);
   for (int t = 0; t < 9; ++t)
     for (int c = 0; c < in_c; ++c) w32[size_t(t) * in_c + c] = weights[size_t(t) * cp + c];
-  const int blocks = int8_dwconv_dot_blocks(in_c);
-  std::vector<int8_t> dot(blocks * kInt8DwDotBlockBytes);
-  pack_int8_dwconv_dot(w32.data(), q.bias.data(), q.multiplier.data(), q.shift.data(), in_c, in_zp, dot.data());
+  std::vector<int8_t> dot((blocks + 1) * kInt8DwDotBlockBytes);
   const std::vector<uint8_t> zero_point_row(in_c, static_cast<uint8_t>(in_zp));
-  a.dot = dot.data(), a.dot_blocks = blocks, a.zero_point_row = zero_point_row.data();
+  if (blocks > 0) {
+    pack_int8_dwconv_dot(w32.data(), q.bias.data(), q.multiplier.data(), q.shift.data(), in_c, in_zp, dot.data());
+    a.dot = dot.data(), a.dot_blocks = blocks, a.zero_point_row = zero_point_row.data();
+  }
+  if (tail_pixels > 0) {
+    const int c0 = 64 * blocks;
+    pack_int8_dwconv_tail(w32.data() + c0, in_c, q.bias.data() + c0, q.multiplier.data() + c0, q.shift.data() + c0,
+                          in_c - c0, tail_pixels, in_zp, dot.data() + blocks * kInt8DwDotBlockBytes);
+    a.dot_tail = dot.data() + blocks * kInt8DwDotBlockBytes;
+  }
   std::vector<uint8_t> got_dot(want.size() + 64, 0xA5);
   a.output = got_dot.data();
   kt.int8_dwconv3x3(a, 0, split);
@@ -1494,6 +1504,12 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 40; ++i)
     test_int8_conv(kt, rng, true, rng.range(1, 30), rng.range(1, 30), rng.range(1, 300), 0, rng.range(1, 2),
                    random_padding(rng));
+  // Fewer than 64 channels, a multiple of 8: several pixels share a dot-product
+  // block; wide rows for runs of them, narrow ones for the single pixels.
+  for (int c : {8, 16, 24, 32, 40, 48, 56})
+    for (int i = 0; i < 12; ++i)
+      test_int8_conv(kt, rng, true, rng.range(1, 12), i % 2 == 0 ? rng.range(1, 12) : rng.range(12, 48), c, 0,
+                     1 + i % 3 / 2, random_padding(rng));
   for (int i = 0; i < 20; ++i)
     test_int8_conv(kt, rng, false, rng.range(3, 40), rng.range(3, 40), 3, rng.range(1, 80), rng.range(1, 2),
                    random_padding(rng));
