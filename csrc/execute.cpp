@@ -138,6 +138,10 @@ int64_t Executor::input_size() const {
 void Executor::stage_input(const float* input, int batch, InputLayout layout, float* staged) const {
   const LayerSpec& s = layers_.front().spec;
   const int64_t hw = int64_t{s.in_h} * s.in_w, size = input_size();
+  if (plan_.layers.front().precision == Precision::Int8) {  // bytes (uint8 storage), NHWC: forward_int8
+    std::copy_n(reinterpret_cast<const uint8_t*>(input), batch * size, reinterpret_cast<uint8_t*>(staged));
+    return;
+  }
   if (layout == InputLayout::NHWC) {
     std::copy_n(input, batch * size, staged);
     return;

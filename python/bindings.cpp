@@ -400,7 +400,21 @@ PYBIND11_MODULE(_core, m) {
           py::arg("mean") = false,
           "The layer's int8 parameters (Precision.INT8): effective weights w - w_zp in the float weight's layout, "
           "int32 bias, per-channel multiplier and shift, zero points and clamp in uint8 storage; mean: the pool is "
-          "TFLite's MEAN, its one multiplier and shift rescaling input to output.");
+          "TFLite's MEAN, its one multiplier and shift rescaling input to output.")
+      .def_property_readonly(
+          "int8",
+          [](const BoundLayerSpec& s) {
+            const LayerSpec::Int8& q = s.int8;
+            auto array = [](const std::vector<int32_t>& v) { return py::array_t<int32_t>(v.size(), v.data()); };
+            py::typing::Dict<py::str, py::object> d;
+            d["weight"] = array(q.weight), d["bias"] = array(q.bias);
+            d["multiplier"] = array(q.multiplier), d["shift"] = array(q.shift);
+            d["in_zero_point"] = q.in_zero_point, d["out_zero_point"] = q.out_zero_point;
+            d["act_min"] = q.act_min, d["act_max"] = q.act_max;
+            d["signed_values"] = q.signed_values, d["mean"] = q.mean;
+            return d;
+          },
+          "The int8 parameters as set_int8 set them (a dict of its arguments; int32 arrays).");
 
   py::class_<Network>(m, "Network")
       .def(py::init([](const std::vector<const BoundLayerSpec*>& layers, const std::optional<std::string>& isa,

@@ -35,6 +35,20 @@ def test_layer_spec_keeps_float32_weights_without_a_copy():
     assert converted.weight.dtype == np.float32 and converted.bias is None
 
 
+def test_layer_spec_reads_back_its_int8_parameters():
+    """spec.int8 gives what set_int8 set (tests/cross/int8_cases.py writes the C++ cases from it)."""
+    spec = _core.LayerSpec(_core.LayerKind.CONV1X1, 2, 2, 2, 3)
+    weight = np.arange(-3, 3, dtype=np.int32)
+    spec.set_int8(weight, np.array([1, 2, 3], np.int32), np.full(3, 1 << 30, np.int32), np.array([-1, -2, -3]),
+                  5, 7, 7, 200, True, mean=False)
+    q = spec.int8
+    np.testing.assert_array_equal(q["weight"], weight)
+    np.testing.assert_array_equal(q["shift"], [-1, -2, -3])
+    assert q["weight"].dtype == np.int32 and q["bias"].tolist() == [1, 2, 3] and q["multiplier"][0] == 1 << 30
+    assert (q["in_zero_point"], q["out_zero_point"], q["act_min"], q["act_max"]) == (5, 7, 7, 200)
+    assert q["signed_values"] is True and q["mean"] is False
+
+
 def test_layer_spec_rejects_bad_words_and_padding():
     with pytest.raises(ValueError, match=r"unknown layer type 'conv5x5' \(expected conv3x3, dwconv3x3, conv1x1"):
         _core.LayerSpec("conv5x5", 4, 4, 3, 3)

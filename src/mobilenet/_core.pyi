@@ -70,6 +70,11 @@ class LayerSpec:
     def in_w(self) -> int:
         ...
     @property
+    def int8(self) -> dict[str, typing.Any]:
+        """
+        The int8 parameters as set_int8 set them (a dict of its arguments; int32 arrays).
+        """
+    @property
     def kind(self) -> LayerKind:
         ...
     @property

@@ -31,6 +31,12 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # The int8 kernels without the dot-product instructions (AVX512-VNNI, AVX-VNNI),
 # as on a CPU that lacks them.
 MOBILENET_INT8_DOT=off "$build_dir/kernel_tests"
+# Whole int8 networks of the shared quantized models, byte for byte against TFLite's reference
+# arithmetic, on every ISA (tests/cross/int8_networks.sh), and again without the dot-product
+# instructions (AVX512-VNNI, AVX-VNNI).
+rm -rf "$build_dir/int8-cases"
+tests/cross/int8_networks.sh "$build_dir/int8-cases" "$build_dir/int8_network_check"
+MOBILENET_INT8_DOT=off tests/cross/int8_networks.sh "$build_dir/int8-cases" "$build_dir/int8_network_check"
 # The AVX-512 bf16 GEMM has three ways (AMX tiles, vdpbf16ps, FMAs): the runs
 # above test the one this CPU picks (AMX where the CPU and the OS allow it), so
 # test the other two too (MOBILENET_AMX=0: without AMX, as on AMD CPUs, which have none).

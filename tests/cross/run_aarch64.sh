@@ -63,3 +63,19 @@ MODE=--int8 check max "neon: int8 dot product on (hwcap asimddp)" \
 MODE=--int8 check cortex-a76 "neon: int8 dot product on" "neon: int8 kernels: gemm sdot4x16, dwconv3x3 sdot" "OK"
 MODE=--int8 check cortex-a72 "neon: int8 dot product off" \
   "neon: int8 kernels: gemm smlal4x16, dwconv3x3 smlal (64 channels), smlal (32 channels)" "OK"
+
+# Whole int8 networks of the shared quantized models, byte for byte against TFLite's reference
+# arithmetic, each layer alone and the whole network (tests/cross/int8_networks.sh), on the NEON
+# kernels: sdot under -cpu max, smlal under -cpu cortex-a72.
+rm -rf "$build_dir/int8-cases"
+for cpu in max cortex-a72; do
+  kernel=$([ $cpu = max ] && echo sdot || echo smlal)
+  out=$(tests/cross/int8_networks.sh "$build_dir/int8-cases" \
+    timeout 900 qemu-aarch64 -cpu $cpu -L "$sysroot" "$build_dir/int8_network_check" --isa neon) ||
+    { echo "$out"; exit 1; }
+  echo "$out" | sed "s/^/[$cpu] /"
+  grep -q "skipped" <<<"$out" && break
+  for want in "int8_conv1x1_${kernel}4x16_" "int8_dwconv3x3s1_${kernel}_" "int8_network_check: OK"; do
+    grep -qF -- "$want" <<<"$out" || { echo "run_aarch64: int8 networks, -cpu $cpu: expected '$want'"; exit 1; }
+  done
+done
