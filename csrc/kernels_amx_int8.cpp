@@ -17,9 +17,12 @@
 // feeding two tdpbusd (uint8 x int8, exact int32 sums). Two such blocks fill a
 // 32 x 64 buffer on the stack, which the AVX-512 int8 epilogue
 // (kernels/int8_requant_avx512.h: bias, column offsets, TFLite's
-// requantization, clamp) turns into bytes, each group of 64 columns with its
-// constants prepared once per chunk of rows, as the vpdpbusd GEMM does: the
-// same sums through the same epilogue, so the same bytes.
+// requantization, clamp) turns into bytes, with each group of 64 columns'
+// constants prepared once per call: the vpdpbusd GEMM's sums through its
+// epilogue, so the same bytes. A block of 32 rows of A stays in L1 while every
+// column group passes it, and each block's epilogue runs a share of its rows
+// after each k block of the next block's tiles, so the tile unit and the
+// vector units work at the same time (bench/RESULTS.md, log entry 60).
 #include <immintrin.h>
 
 #include <algorithm>
