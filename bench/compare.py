@@ -337,6 +337,7 @@ def layer_profile(net, x_nhwc, runs: int) -> dict:
         "layer_ns_median": {layer.name: float(t) for layer, t in zip(net.layers, layer_ns)},
         "pointwise_share_of_time": pointwise_ns / float(layer_ns.sum()),
         "pointwise_gflops": 2 * pointwise_mult_adds / pointwise_ns,
+        "pointwise_kernel": net.kernel_names[pointwise[0]] if pointwise else "",
     }
 
 
@@ -650,12 +651,14 @@ def int8_results(args, peers, folder: Path, tmp: Path, peak) -> list:
     return results
 
 
-def vnni_peak_gops(peak) -> float | None:
-    """One core's int8 dot-product peak (2 x GMAC/s) of the instruction set our int8 kernels use."""
-    if not peak:
-        return None
-    key = "avx512_vnni_gmacs" if mobilenet.isa() == "avx512" else "avx_vnni_gmacs"
-    return 2 * peak[key] if peak.get(key) else None
+def int8_peak_gops(peak, result) -> tuple[float | None, str]:
+    """One core's int8 dot-product peak (2 x GMAC/s) of the instruction our int8 1x1 layers use
+    (tdpbusd where they run on AMX tiles, else vpdpbusd), and its name."""
+    if "_amx" in (result.get("profile") or {}).get("pointwise_kernel", ""):
+        key, name = "amx_int8_gmacs", "tdpbusd"
+    else:
+        key, name = ("avx512_vnni_gmacs" if mobilenet.isa() == "avx512" else "avx_vnni_gmacs"), "vpdpbusd"
+    return (2 * peak[key] if peak and peak.get(key) else None), name
 
 
 def print_int8_result(result, peak, out=sys.stdout) -> None:
@@ -670,9 +673,9 @@ def print_int8_result(result, peak, out=sys.stdout) -> None:
         print(f"{name:<16} {r['median_ms']:>10.3f} {r['min_ms']:>9.3f} {ratio:>10} {r['cpu_median_ms']:>8.3f} "
               f"{cpu_ratio:>8} {lsb:>8}  {r['note']}", file=out)
     line = f"ours int8: {result['ours_gops']:.1f} GOP/s end to end"
-    ceiling = vnni_peak_gops(peak)
+    ceiling, instruction = int8_peak_gops(peak, result)
     if ceiling:
-        line += f" = {100 * result['ours_gops'] / (ceiling * result['threads']):.0f}% of the vpdpbusd peak"
+        line += f" = {100 * result['ours_gops'] / (ceiling * result['threads']):.0f}% of the {instruction} peak"
     profile = result.get("profile")
     if profile:
         line += f"; 1x1 layers {profile['pointwise_gflops']:.1f} GOP/s"
@@ -684,10 +687,9 @@ def print_int8_result(result, peak, out=sys.stdout) -> None:
 
 def int8_markdown(results, peak) -> list:
     """The int8 rows as a Markdown table (ratios: ours int8 / peer, from the same turns)."""
-    ceiling = vnni_peak_gops(peak)
     lines = ["| model, threads | ours int8 ms | / LiteRT (same file) | / onnxruntime int8 (QDQ) | "
              "/ OpenVINO int8 (QDQ) | / best int8 peer | / ours float32 | ours GOP/s | 1x1 GOP/s | "
-             "1x1 % of vpdpbusd peak | LiteRT max LSB diff |",
+             "1x1 % of the peak of its instruction | LiteRT max LSB diff |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     def ratio(rt, name, key="ours_over_peer"):
         return f"{rt[name][key]:.2f}" if name in rt else "-"
@@ -696,7 +698,8 @@ def int8_markdown(results, peak) -> list:
         best = (f"{r['ours_over_best_int8_peer']:.2f} ({r['best_int8_peer']})" if "best_int8_peer" in r else "-")
         profile = r.get("profile") or {}
         pw = profile.get("pointwise_gflops")
-        share = f"{100 * pw / (ceiling * r['threads']):.0f}%" if pw and ceiling else "-"
+        ceiling, instruction = int8_peak_gops(peak, r)
+        share = f"{100 * pw / (ceiling * r['threads']):.0f}% ({instruction})" if pw and ceiling else "-"
         lsb = rt.get("litert", {}).get("max_lsb_diff_vs_ours")
         lines.append(f"| {r['model']} t{r['threads']} | {rt['mobilenet-int8']['median_ms']:.3f} | "
                      f"{ratio(rt, 'litert')} | {ratio(rt, 'onnxruntime-int8')} | {ratio(rt, 'openvino-int8')} | "
@@ -1026,7 +1029,8 @@ def main(argv=None) -> int:
         print(f"peak (bench/peak, one core): AVX-512 {peak['avx512_gflops']:.1f} GFLOP/s, "
               f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz; vdpbf16ps "
               f"{peak.get('avx512_bf16_gmacs', 0):.1f} GMAC/s; vpdpbusd zmm {peak.get('avx512_vnni_gmacs', 0):.1f}, "
-              f"ymm (AVX-VNNI) {peak.get('avx_vnni_gmacs', 0):.1f} GMAC/s (0: not on this CPU)")
+              f"ymm (AVX-VNNI) {peak.get('avx_vnni_gmacs', 0):.1f}, tdpbusd (AMX) {peak.get('amx_int8_gmacs', 0):.1f} "
+              "GMAC/s (0: not on this CPU)")
     turns = "A B C A B C" if args.block == 1 else f"turns of 1 untimed + {args.block} timed calls"
     print(f"runs {args.runs} per runtime after {args.warmup} warm-up calls, runtimes interleaved ({turns})")
 

@@ -28,6 +28,7 @@ struct X86Features {
   bool avx_vnni = false;     // vpdpbusd, VEX-encoded (ymm)
   bool avx512_bf16 = false;
   bool amx_bf16 = false;  // AMX-TILE and AMX-BF16, tile state enabled and granted to this process
+  bool amx_int8 = false;  // AMX-TILE and AMX-INT8, likewise
 };
 
 uint64_t read_xcr0() {
@@ -72,9 +73,11 @@ X86Features detect_x86() {
   if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx_vnni = f.avx2_fma && (eax & (1u << 4));
   if (f.avx512 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) f.avx512_bf16 = eax & (1u << 5);
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
-    const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24);
+    const bool amx_bf16 = edx & (1u << 22), amx_tile = edx & (1u << 24), amx_int8 = edx & (1u << 25);
     const bool os_tiles = (xcr0 & (3u << 17)) == (3u << 17);  // XTILECFG and XTILEDATA
-    f.amx_bf16 = f.avx512 && amx_bf16 && amx_tile && os_tiles && request_tile_state();
+    const bool tiles = f.avx512 && amx_tile && os_tiles && (amx_bf16 || amx_int8) && request_tile_state();
+    f.amx_bf16 = tiles && amx_bf16;
+    f.amx_int8 = tiles && amx_int8;
   }
   return f;
 }
@@ -156,6 +159,7 @@ bool cpu_has(CpuFeature feature) {
 #if MBN_X86
     case CpuFeature::Avx512Bf16: return x86_features().avx512_bf16;
     case CpuFeature::AmxBf16: return x86_features().amx_bf16;
+    case CpuFeature::AmxInt8: return x86_features().amx_int8;
 #endif
 #if defined(__aarch64__) && defined(__linux__)
     // The kernel's hwcap bits (asm/hwcap.h): HWCAP_FPHP (9), HWCAP_ASIMDHP (10), HWCAP2_BF16 (14).
@@ -180,13 +184,26 @@ bool bf16_dot_product_preferred() {
   return false;
 }
 
+namespace {
+bool amx_allowed() {
+  const char* forced = std::getenv("MOBILENET_AMX");
+  return !(forced && forced[0] == '0');
+}
+}  // namespace
+
 bool bf16_amx_preferred() {
 #if defined(MBN_HAVE_AMX_BF16)
-  static const bool preferred = [] {
-    const char* forced = std::getenv("MOBILENET_AMX");
-    if (forced && forced[0] == '0') return false;
-    return cpu_has(CpuFeature::AmxBf16) && cpu_has(CpuFeature::Avx512Bf16);
-  }();
+  static const bool preferred = amx_allowed() && cpu_has(CpuFeature::AmxBf16) && cpu_has(CpuFeature::Avx512Bf16);
+  return preferred;
+#else
+  return false;
+#endif
+}
+
+bool int8_amx_preferred() {
+#if defined(MBN_HAVE_AMX_INT8)
+  // tdpbusd is the tile form of vpdpbusd: MOBILENET_INT8_DOT=off turns both off.
+  static const bool preferred = amx_allowed() && cpu_has(CpuFeature::AmxInt8) && int8_dot_product(Isa::Avx512);
   return preferred;
 #else
   return false;
@@ -199,6 +216,7 @@ const char* cpu_feature_name(CpuFeature feature) {
     case CpuFeature::ArmBf16: return "bf16";
     case CpuFeature::ArmFp16: return "asimdhp";
     case CpuFeature::AmxBf16: return "amx_bf16";
+    case CpuFeature::AmxInt8: return "amx_int8";
   }
   return "unknown";
 }

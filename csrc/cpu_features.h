@@ -30,6 +30,7 @@ enum class CpuFeature : int {
   ArmFp16 = 2,     // AArch64 FEAT_FP16: half-precision arithmetic (hwcap fphp and asimdhp)
   AmxBf16 = 3,     // x86 AMX-TILE + AMX-BF16 (tdpbf16ps), with the tile state enabled by the OS
                    // (XCR0 bits 17-18) and granted to this process (Linux arch_prctl, asked once)
+  AmxInt8 = 4,     // x86 AMX-TILE + AMX-INT8 (tdpbusd), with the tile state as for AmxBf16
 };
 bool cpu_has(CpuFeature feature);
 // Whether the bf16 GEMM should use vdpbf16ps rather than FMAs on unpacked bf16
@@ -42,7 +43,11 @@ bool bf16_dot_product_preferred();
 // where the CPU has AMX-BF16 and AVX512_BF16 and the build compiled the AMX
 // kernels. MOBILENET_AMX=0 says no (to test the vdpbf16ps and FMA ways there).
 bool bf16_amx_preferred();
-// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp", "amx_bf16".
+// Whether the AVX-512 table's int8 GEMM runs on AMX tiles (kernels_amx_int8.cpp):
+// where the CPU has AMX-INT8 and the build compiled the kernel. MOBILENET_AMX=0
+// says no (to test the vpdpbusd GEMM there), and so does MOBILENET_INT8_DOT=off.
+bool int8_amx_preferred();
+// As /proc/cpuinfo spells it: "avx512_bf16", "bf16", "asimdhp", "amx_bf16", "amx_int8".
 const char* cpu_feature_name(CpuFeature feature);
 
 }  // namespace mobilenet

@@ -26,9 +26,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
+#include "amx.h"
 #include "kernels.h"
 
 namespace mobilenet {
@@ -37,50 +37,13 @@ namespace amx {
 namespace {
 
 constexpr int kPanel = 32;        // the AVX-512 table's gemm_panel_width: two B tiles of 16 columns
-constexpr int kRows = 16;         // rows of an A or C tile
+constexpr int kRows = kTileRows;  // rows of an A or C tile
 constexpr int kBlockPairs = 16;   // k pairs of one A / B tile (32 bf16 values per row)
 constexpr int kATileWords = 256;  // 16 rows x 16 pairs
 // Rows of A a call rounds at once: the rounded rows of one chunk stay in L2 while every panel passes them.
 constexpr int64_t kChunkBytes = 256 * 1024;
 // Weights of at least this many bytes are fetched a panel ahead (as the other bf16 GEMM does).
 constexpr int64_t kStreamWeightBytes = 512 * 1024;
-
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
-// Every tile 16 rows x 64 bytes (16 float32 or 16 bf16 pairs).
-const TileConfig& tile_config() {
-  static const TileConfig config = [] {
-    TileConfig c;
-    for (int t = 0; t < 8; ++t) {
-      c.colsb[t] = 64;
-      c.rows[t] = kRows;
-    }
-    return c;
-  }();
-  return config;
-}
-
-// The thread's buffer of rounded A rows, grown as needed (never shrunk).
-struct Scratch {
-  uint32_t* words = nullptr;
-  int64_t size = 0;
-  ~Scratch() { std::free(words); }
-  uint32_t* get(int64_t n) {
-    if (n > size) {
-      std::free(words);
-      words = static_cast<uint32_t*>(std::aligned_alloc(64, static_cast<size_t>((n * 4 + 63) / 64 * 64)));
-      MBN_CHECK(words != nullptr, "out of memory for the AMX GEMM's rounded rows");
-      size = n;
-    }
-    return words;
-  }
-};
 
 // Rows [m0, m0 + rows) of A rounded into tiles: group g (16 rows), block b
 // (16 pairs) at (g * blocks + b) * 256 words; rows past `rows` and k past g.k zero.
@@ -182,10 +145,10 @@ void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_b
   const bool stream = int64_t{panel_words} * 4 * ((g.n + kPanel - 1) / kPanel) >= kStreamWeightBytes;
   thread_local Scratch scratch;
   const int most_rows = std::min(chunk_rows, m_end - m_begin);
-  uint32_t* a = scratch.get(int64_t{(most_rows + kRows - 1) / kRows} * blocks * kATileWords);
+  uint32_t* a = scratch.get<uint32_t>(int64_t{(most_rows + kRows - 1) / kRows} * blocks * kATileWords);
   alignas(64) float acc[2 * kRows * kPanel];
   alignas(64) uint32_t tail[kBlockPairs * kPanel];
-  _tile_loadconfig(&tile_config());
+  const TileSession tiles;
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
     const int rows = std::min(chunk_rows, m_end - m0);
     round_rows(g, m0, rows, blocks, a);
@@ -210,7 +173,6 @@ void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_b
       }
     }
   }
-  _tile_release();
 }
 
 const char* gemm_bf16_kernel_variant(const GemmBf16Args&) { return "bf16amx32x32"; }

@@ -46,6 +46,17 @@ const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
 }  // namespace mobilenet
 #endif
 
+#if defined(MBN_HAVE_AMX_INT8) && defined(MBN_VEC_AVX512)
+// The AVX-512 table's int8 GEMM on AMX tiles, where the CPU and the OS allow it (kernels_amx_int8.cpp).
+#define MBN_INT8_AMX 1
+namespace mobilenet {
+namespace amx {
+void int8_gemm_kernel(const Int8GemmArgs& args, int m_begin, int m_end);
+const char* int8_gemm_kernel_variant(const Int8GemmArgs& args);
+}  // namespace amx
+}  // namespace mobilenet
+#endif
+
 namespace mobilenet {
 namespace MBN_KERNEL_NS {
 
@@ -89,8 +100,13 @@ const KernelTable& table() {
       all_finite,
       int8_conv3x3,
       int8_dwconv3x3,
+#if defined(MBN_INT8_AMX)
+      int8_amx_preferred() ? amx::int8_gemm_kernel : int8_gemm,
+      int8_amx_preferred() ? amx::int8_gemm_kernel_variant : int8_gemm_variant,
+#else
       int8_gemm,
       int8_gemm_variant,
+#endif
       int8_dwconv3x3_variant,
       int8_avgpool,
 #if defined(MBN_VEC_SCALAR)

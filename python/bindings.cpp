@@ -340,12 +340,13 @@ PYBIND11_MODULE(_core, m) {
       "cpu_features",
       [] {
         std::vector<std::string> names;
-        for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::AmxBf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+        for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::AmxBf16, CpuFeature::AmxInt8, CpuFeature::ArmBf16,
+                             CpuFeature::ArmFp16})
           if (cpu_has(f)) names.emplace_back(cpu_feature_name(f));
         return names;
       },
-      "The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, amx_bf16, bf16, "
-      "asimdhp).");
+      "The CPU features beyond the instruction sets that the narrow precisions use, as /proc/cpuinfo spells "
+      "them (avx512_bf16, amx_bf16, amx_int8, bf16, asimdhp).");
   m.def(
       "fast_precisions",
       [](const std::optional<std::string>& isa) {

@@ -315,13 +315,22 @@ def test_per_channel_int8_matches_stored_reference_outputs(models):
             np.testing.assert_array_equal(net(xq, quantized_output=True), stored[f"{variant}|tflite_ref"])
 
 
-def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
-    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, never the
-    saturating vpmaddubsw), bit for bit the oracle's, in a process of their own."""
+def run_in_process(tmp_path, script, args, **env):
+    """Runs the Python `script` with `args` in a process of its own with `env` added (the kernel
+    table is chosen once per process); asserts that it printed ok."""
     import subprocess
     import sys
-    script = tmp_path / "no_dot.py"
-    script.write_text(
+    path = tmp_path / "script.py"
+    path.write_text(script)
+    done = subprocess.run([sys.executable, str(path), *map(str, args)], env=dict(os.environ, **env),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+
+
+def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
+    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, never the
+    saturating vpmaddubsw; no AMX tiles either), bit for bit the oracle's, in a process of their own."""
+    script = (
         "import sys, numpy as np, mobilenet\n"
         "from mobilenet import reference\n"
         "net = mobilenet.load(sys.argv[1], threads=1)\n"
@@ -329,13 +338,36 @@ def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
         "expected = reference.forward_int8(net.layers, net.quantization, x)\n"
         "for isa in mobilenet._core.supported_isas():\n"
         "    other = mobilenet.load(sys.argv[1], threads=1, isa=isa)\n"
-        "    assert not any('vnni' in k for k in other.kernel_names), other.kernel_names\n"
+        "    assert not any('vnni' in k or 'amx' in k for k in other.kernel_names), other.kernel_names\n"
         "    np.testing.assert_array_equal(other(x, quantized_output=True), expected)\n"
         "print('ok')\n")
-    env = dict(os.environ, MOBILENET_INT8_DOT="off")
-    done = subprocess.run([sys.executable, str(script), str(models / "mobilenet_v1_0.25_128_quant.tflite")],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0 and "ok" in done.stdout, done.stderr
+    run_in_process(tmp_path, script, [models / "mobilenet_v1_0.25_128_quant.tflite"], MOBILENET_INT8_DOT="off")
+
+
+# AMX: Intel Xeon from Sapphire Rapids on, with Linux's permission (arch_prctl); AMD CPUs have none.
+@pytest.mark.skipif("amx_int8" not in mobilenet._core.cpu_features(),
+                    reason="needs a CPU with AMX-INT8 and an OS that grants the tile state (AMD CPUs have no AMX)")
+@pytest.mark.parametrize("amx, gemm", [("1", "_amx32x64_"), ("0", "_vnni6x64_")])
+def test_int8_gemm_on_amx_tiles_and_without(models, tmp_path, amx, gemm):
+    """The AVX-512 int8 1x1 layers on AMX tiles (tdpbusd) where the CPU has them, and on vpdpbusd
+    with MOBILENET_AMX=0: each bit for bit the oracle's on every uint8 model and a per-channel
+    int8 one, on 1 and 2 threads."""
+    script = (
+        "import sys, numpy as np, mobilenet\n"
+        "from mobilenet import reference\n"
+        "for path in sys.argv[2:]:\n"
+        "    net = mobilenet.load(path, threads=1, isa='avx512')\n"
+        "    gemms = [k for k in net.kernel_names if 'conv1x1' in k]\n"
+        "    assert gemms and all(sys.argv[1] in k for k in gemms), net.kernel_names\n"
+        "    q = net.quantization.input\n"
+        "    x = np.random.default_rng(6).integers(q.qmin, q.qmax + 1, (2,) + net.input_shape).astype(q.numpy_dtype)\n"
+        "    expected = reference.forward_int8(net.layers, net.quantization, x)\n"
+        "    for threads in (1, 2):\n"
+        "        net.set_threads(threads)\n"
+        "        np.testing.assert_array_equal(net(x, quantized_output=True), expected)\n"
+        "print('ok')\n")
+    paths = [models / name for name in sorted(QUANT_TFLITES)] + [tfconv_path(models, "int8")]
+    run_in_process(tmp_path, script, [gemm, *paths], MOBILENET_AMX=amx)
 
 
 def test_int8_networks_profile(models):

@@ -247,7 +247,7 @@ def test_timed_passes_is_the_engine_clock_of_the_public_api():
 # ------------------------------------------------------------------ share of the measured peak
 
 PEAK = {"avx512_gflops": 160.0, "avx2_gflops": 80.0, "avx512_bf16_gmacs": 40.0, "avx512_vnni_gmacs": 320.0,
-        "avx_vnni_gmacs": 0.0, "neon_gflops": 30.0, "neon_sdot_gmacs": 60.0, "ghz": 2.0}
+        "avx_vnni_gmacs": 0.0, "amx_int8_gmacs": 2000.0, "neon_gflops": 30.0, "neon_sdot_gmacs": 60.0, "ghz": 2.0}
 
 
 @pytest.mark.parametrize("isa, precision, kernel, expected", [
@@ -256,6 +256,7 @@ PEAK = {"avx512_gflops": 160.0, "avx2_gflops": 80.0, "avx512_bf16_gmacs": 40.0, 
     ("avx512", "bfloat16", "conv1x1_bf16gemm12x32_avx512", ("vdpbf16ps", 80.0)),
     ("avx512", "bfloat16", "conv1x1_bf16fma12x32_avx512", ("FMA zmm", 160.0)),  # bf16 weights by FMA
     ("avx512", "int8", "int8_conv1x1_vnni6x64_avx512", ("vpdpbusd zmm", 640.0)),
+    ("avx512", "int8", "int8_conv1x1_amx32x64_avx512", ("tdpbusd", 4000.0)),  # AMX tiles
     ("avx512", "int8", "int8_dwconv3x3s1_avx512", ("vpdpbusd zmm", 640.0)),
     ("avx2", "int8", "int8_conv1x1_madd2x16_avx2", None),  # this CPU has no AVX-VNNI: no peak
     ("neon", "int8", "int8_conv1x1_sdot_neon", ("sdot", 120.0)),

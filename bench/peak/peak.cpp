@@ -17,6 +17,10 @@
 // instruction) and the VEX form on ymm (AVX-VNNI, 32; Zen 4 lacks it, Zen 5 and
 // Intel's cores since Alder Lake / Sapphire Rapids have it).
 //
+// AMX-INT8 (Intel since Sapphire Rapids, where Linux grants the tile state):
+// tdpbusd, 16 x 16 x 64 = 16384 u8 x s8 multiply-adds per instruction, on four
+// independent accumulator tiles.
+//
 // On AArch64 (the same CMake option): NEON's FP32 FMA (fmla .4s) and, where the
 // CPU has the ARMv8.2 dot product, sdot .4s (16 int8 multiply-adds per instruction).
 //
@@ -25,6 +29,8 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #elif defined(__aarch64__)
 #include <arm_neon.h>
 #include <asm/hwcap.h>
@@ -64,9 +70,12 @@ bool setup(int argc, char** argv, int& cpu, int& repeats, bool& json) {
   // only ever slows a repeat down, so the best repeat of each is the closest to the hardware.
   cpu = 0, repeats = 40, json = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--cpu") && i + 1 < argc) cpu = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = std::max(1, std::atoi(argv[++i]));
-    else if (!std::strcmp(argv[i], "--json")) json = true;
+    if (!std::strcmp(argv[i], "--cpu") && i + 1 < argc)
+      cpu = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--repeats") && i + 1 < argc)
+      repeats = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--json"))
+      json = true;
     else {
       std::fprintf(stderr, "usage: %s [--cpu N] [--repeats R] [--json]\n", argv[0]);
       return false;
@@ -98,7 +107,6 @@ namespace {
 constexpr int kChains512 = 24;
 constexpr int kChains256 = 12;
 constexpr int64_t kIterations = 2000000;  // 1.5 GFLOP with 512-bit vectors: ~6 ms per repeat at peak
-
 
 // Each iteration: kChains FMAs of `lanes` floats = 2 * kChains * lanes FLOP.
 __attribute__((target("avx512f"), noinline)) double fma_avx512(int64_t iterations) {
@@ -201,7 +209,6 @@ __attribute__((noinline)) uint64_t dependent_adds(int64_t iterations) {
   return x;
 }
 
-
 // AVX-VNNI: CPUID leaf 7 subleaf 1, EAX bit 4 (GCC 12's __builtin_cpu_supports does not know it).
 bool cpu_has_avxvnni() {
   unsigned eax, ebx, ecx, edx;
@@ -209,6 +216,47 @@ bool cpu_has_avxvnni() {
   return (eax >> 4) & 1;
 }
 
+// AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), the tile state enabled by the OS
+// (XCR0 bits 17-18) and granted to this process (Linux's arch_prctl, before any tile instruction).
+bool amx_int8_usable() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27))) return false;  // OSXSAVE
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 24)) || !(edx & (1u << 25))) return false;
+  uint32_t xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+// Each iteration: 4 tdpbusd (tiles 0-3 += tile 4 . tile 5), 16384 multiply-adds each.
+__attribute__((target("amx-tile,amx-int8"), noinline)) double tdpbusd_amx(int64_t iterations) {
+  struct alignas(64) {
+    uint8_t palette = 1, start_row = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+  } config;
+  for (int t = 0; t < 6; ++t) config.colsb[t] = 64, config.rows[t] = 16;
+  alignas(64) int8_t ones[16 * 64];
+  std::memset(ones, 1, sizeof(ones));
+  alignas(64) int32_t out[16 * 16];
+  _tile_loadconfig(&config);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  _tile_loadd(4, ones, 64);
+  _tile_loadd(5, ones, 64);
+  for (int64_t it = 0; it < iterations; ++it) {
+    _tile_dpbusd(0, 4, 5);
+    _tile_dpbusd(1, 4, 5);
+    _tile_dpbusd(2, 4, 5);
+    _tile_dpbusd(3, 4, 5);
+  }
+  _tile_stored(0, out, 64);
+  _tile_release();
+  return out[0];
+}
 
 }  // namespace
 
@@ -222,6 +270,7 @@ int main(int argc, char** argv) {
   const bool has_bf16 = has_avx512 && __builtin_cpu_supports("avx512bf16");
   const bool has_vnni512 = has_avx512 && __builtin_cpu_supports("avx512vnni");
   const bool has_avxvnni = has_avx2 && cpu_has_avxvnni();
+  const bool has_amx_int8 = has_avx512 && amx_int8_usable();
 
   const int64_t add_iterations = 2000000;  // 16 adds each: 32 M cycles, ~10 ms
   double add_s = 1e30, avx512_s = 1e30, avx2_s = 1e30;
@@ -232,7 +281,8 @@ int main(int argc, char** argv) {
   }
   auto sweep = [&](Best& best, auto run, int chains, double macs_per_instruction) {
     double seconds = 1e30;
-    for (int r = 0; r < repeats / 4 + 1; ++r) seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
+    for (int r = 0; r < repeats / 4 + 1; ++r)
+      seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
     const double gmacs = macs_per_instruction * chains * kIterations / seconds / 1e9;
     if (gmacs > best.gmacs) best = {gmacs, chains};
   };
@@ -262,16 +312,19 @@ int main(int argc, char** argv) {
     sweep(avxvnni, dpbusd_avxvnni<10>, 10, 32);
     sweep(avxvnni, dpbusd_avxvnni<12>, 12, 32);
   }
+  Best amx;  // 4 tdpbusd an iteration, each about 16 cycles: ~50 ms per repeat
+  if (has_amx_int8) sweep(amx, tdpbusd_amx, 4, 16384);
   const double ghz = 16.0 * add_iterations / add_s / 1e9;
   const double avx512 = has_avx512 ? 2.0 * kChains512 * 16 * kIterations / avx512_s / 1e9 : 0;
   const double avx2 = has_avx2 ? 2.0 * kChains256 * 8 * (2 * kIterations) / avx2_s / 1e9 : 0;
   if (json) {
-    std::printf("{\"cpu\": %d, \"ghz\": %.3f, \"avx512_gflops\": %.2f, \"avx2_gflops\": %.2f, "
-                "\"avx512_flop_per_cycle\": %.2f, \"avx2_flop_per_cycle\": %.2f, \"avx512_fma_gmacs\": %.2f, "
-                "\"avx512_bf16_gmacs\": %.2f, \"avx512_bf16_chains\": %d, \"avx512_vnni_gmacs\": %.2f, "
-                "\"avx512_vnni_chains\": %d, \"avx_vnni_gmacs\": %.2f, \"avx_vnni_chains\": %d}\n",
-                cpu, ghz, avx512, avx2, avx512 / ghz, avx2 / ghz, avx512 / 2, bf16.gmacs, bf16.chains, vnni512.gmacs,
-                vnni512.chains, avxvnni.gmacs, avxvnni.chains);
+    std::printf(
+        "{\"cpu\": %d, \"ghz\": %.3f, \"avx512_gflops\": %.2f, \"avx2_gflops\": %.2f, "
+        "\"avx512_flop_per_cycle\": %.2f, \"avx2_flop_per_cycle\": %.2f, \"avx512_fma_gmacs\": %.2f, "
+        "\"avx512_bf16_gmacs\": %.2f, \"avx512_bf16_chains\": %d, \"avx512_vnni_gmacs\": %.2f, "
+        "\"avx512_vnni_chains\": %d, \"avx_vnni_gmacs\": %.2f, \"avx_vnni_chains\": %d, \"amx_int8_gmacs\": %.2f}\n",
+        cpu, ghz, avx512, avx2, avx512 / ghz, avx2 / ghz, avx512 / 2, bf16.gmacs, bf16.chains, vnni512.gmacs,
+        vnni512.chains, avxvnni.gmacs, avxvnni.chains, amx.gmacs);
   } else {
     std::printf("core %d clock (dependent integer adds): %.3f GHz\n", cpu, ghz);
     if (has_avx512)
@@ -293,6 +346,11 @@ int main(int argc, char** argv) {
                   avxvnni.chains);
     else
       std::printf("AVX-VNNI (VEX vpdpbusd): not supported\n");
+    if (has_amx_int8)
+      std::printf("AMX-INT8    tdpbusd peak: %.1f GMAC/s int8 (4 accumulator tiles), %.2fx vpdpbusd zmm's\n", amx.gmacs,
+                  vnni512.gmacs > 0 ? amx.gmacs / vnni512.gmacs : 0.0);
+    else
+      std::printf("AMX-INT8: not supported (or the OS does not grant the tile state)\n");
     if (has_avx2)
       std::printf("AVX2    FP32 FMA peak: %.1f GFLOP/s (%.1f FLOP/cycle)\n", avx2, avx2 / ghz);
     else
@@ -346,7 +404,8 @@ int main(int argc, char** argv) {
   Best fma, sdot;
   auto sweep = [&](Best& best, auto run, int chains, double units_per_instruction) {
     double seconds = 1e30;
-    for (int r = 0; r < repeats / 4 + 1; ++r) seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
+    for (int r = 0; r < repeats / 4 + 1; ++r)
+      seconds = std::min(seconds, best_seconds([&] { return run(kIterations); }, 1));
     const double rate = units_per_instruction * chains * kIterations / seconds / 1e9;
     if (rate > best.gmacs) best = {rate, chains};
   };
@@ -363,14 +422,15 @@ int main(int argc, char** argv) {
     sweep(sdot, sdot_neon<24>, 24, 16);
   }
   if (json) {
-    std::printf("{\"cpu\": %d, \"neon_gflops\": %.2f, \"neon_fma_chains\": %d, \"neon_sdot_gmacs\": %.2f, "
-                "\"neon_sdot_chains\": %d}\n",
-                cpu, fma.gmacs, fma.chains, sdot.gmacs, sdot.chains);
+    std::printf(
+        "{\"cpu\": %d, \"neon_gflops\": %.2f, \"neon_fma_chains\": %d, \"neon_sdot_gmacs\": %.2f, "
+        "\"neon_sdot_chains\": %d}\n",
+        cpu, fma.gmacs, fma.chains, sdot.gmacs, sdot.chains);
   } else {
     std::printf("NEON FP32 FMA (fmla .4s) peak: %.1f GFLOP/s (best of 8-24 chains: %d)\n", fma.gmacs, fma.chains);
     if (has_dotprod)
-      std::printf("NEON sdot .4s peak: %.1f GMAC/s int8 (best of 4-24 chains: %d), %.2fx the FMA's %.1f\n",
-                  sdot.gmacs, sdot.chains, sdot.gmacs / (fma.gmacs / 2), fma.gmacs / 2);
+      std::printf("NEON sdot .4s peak: %.1f GMAC/s int8 (best of 4-24 chains: %d), %.2fx the FMA's %.1f\n", sdot.gmacs,
+                  sdot.chains, sdot.gmacs / (fma.gmacs / 2), fma.gmacs / 2);
     else
       std::printf("NEON dot product (asimddp): not supported\n");
   }

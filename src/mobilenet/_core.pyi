@@ -153,7 +153,7 @@ def cgroup_cpu_limit(proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: s
     """
 def cpu_features() -> list[str]:
     """
-    The half-precision features this CPU has, as /proc/cpuinfo spells them (avx512_bf16, amx_bf16, bf16, asimdhp).
+    The CPU features beyond the instruction sets that the narrow precisions use, as /proc/cpuinfo spells them (avx512_bf16, amx_bf16, amx_int8, bf16, asimdhp).
     """
 def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
     """

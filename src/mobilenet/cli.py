@@ -207,7 +207,7 @@ def _run_info(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                           "fast_precisions": fast, "other_precisions": missing}, indent=2))
         return 0
     print(summary)
-    print(f"half-precision CPU features: {', '.join(features) or 'none'}")
+    print(f"CPU features of the narrow precisions: {', '.join(features) or 'none'}")
     print(f"precisions this CPU runs on its own instructions ({net.isa} kernels): {', '.join(fast)}; "
           "default float32 (exact)")
     for precision, reason in missing.items():

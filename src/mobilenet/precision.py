@@ -49,8 +49,8 @@ def fast_precisions(isa: Optional[str] = None) -> Tuple[str, ...]:
 
 
 def cpu_features() -> Tuple[str, ...]:
-    """The half-precision features this CPU has, as /proc/cpuinfo spells them
-    ("avx512_bf16"; on ARM "bf16", "asimdhp")."""
+    """The CPU features beyond the instruction sets that the narrow precisions use, as
+    /proc/cpuinfo spells them ("avx512_bf16", "amx_bf16", "amx_int8"; on ARM "bf16", "asimdhp")."""
     return tuple(_core.cpu_features())
 
 

@@ -1419,9 +1419,14 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   compare_bytes(name + " dot", got_dot, want);
 }
 
-void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights) {
+// unsigned_weights: uint8 weights less a per-tensor zero point (column offsets
+// where a column spans past int8), else int8; per_tensor: one multiplier and
+// shift for every column (TF1's uint8 models), else one per column.
+void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights,
+                    bool per_tensor = false) {
   const std::string name = std::string(kt.name) + " int8_gemm(" + kt.int8_gemm_variant({}) + ") " + std::to_string(m) +
-                           "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w");
+                           "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w") +
+                           (per_tensor ? " per-tensor" : "");
   // Effective weights: uint8 less a zero point per tensor, or int8 (zero point 0).
   const int zp = unsigned_weights ? rng.range(0, 255) : 0;
   std::vector<int32_t> b(size_t(k) * n);
@@ -1439,7 +1444,9 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   pack_int8_gemm_weights(b.data(), k, n, packed.data(), col_offset.data());
   bool has_offset = false;
   for (int32_t v : col_offset) has_offset |= v != 0;
-  const Int8Channels q = random_requant(rng, n, np, int64_t{128} * 128 * k / 4 + 1);
+  Int8Channels q = random_requant(rng, n, np, int64_t{128} * 128 * k / 4 + 1);
+  if (per_tensor)
+    for (int j = 1; j < n; ++j) q.multiplier[j] = q.multiplier[0], q.shift[j] = q.shift[0];
   std::vector<uint8_t> want(size_t(m) * ldc, 0xA5);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
@@ -1450,9 +1457,11 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   std::vector<uint8_t> got(want.size() + 64, 0xA5);
   const Int8GemmArgs g{a.data(), lda, packed.data(), col_offset.data(), has_offset, got.data(), ldc, m,
                        n,        k,   requant_of(q)};
-  const int split = rng.range(0, m);
-  kt.int8_gemm(g, 0, split);
-  kt.int8_gemm(g, split, m);
+  // Rows in three calls, as threads split them.
+  const int split1 = rng.range(0, m), split2 = rng.range(split1, m);
+  kt.int8_gemm(g, 0, split1);
+  kt.int8_gemm(g, split1, split2);
+  kt.int8_gemm(g, split2, m);
   compare_bytes(name, got, want);
 }
 
@@ -1517,6 +1526,13 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 60; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 300), rng.range(1, 1100), rng.coin());
   for (int k : {4, 8, 64, 512, 1024}) test_int8_gemm(kt, rng, rng.range(1, 100), rng.range(1, 100), k, rng.coin());
+  // Every k tail of a 64-byte row (AMX's tiles: 64 k values of A, 16 groups of 4 of B), rows
+  // and columns across 16- and 32-wide tiles, and row counts past a chunk of rows.
+  for (int k = 1; k <= 130; ++k)
+    test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), k, rng.coin(), rng.coin());
+  for (int k : {16, 32, 96, 256, 1024, 1100})
+    test_int8_gemm(kt, rng, k <= 96 ? rng.range(4000, 4300) : rng.range(250, 600), rng.range(1, 80), k, rng.coin(),
+                   rng.coin());
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
 }
 
@@ -1901,13 +1917,19 @@ void fp16_network_tests(Isa isa) {
 // line under each emulated CPU), else a refusal that names the feature.
 void precision_tests() {
   std::string features;
-  for (CpuFeature f : {CpuFeature::Avx512Bf16, CpuFeature::AmxBf16, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
+  for (CpuFeature f :
+       {CpuFeature::Avx512Bf16, CpuFeature::AmxBf16, CpuFeature::AmxInt8, CpuFeature::ArmBf16, CpuFeature::ArmFp16})
     if (cpu_has(f)) features += std::string(" ") + cpu_feature_name(f);
   std::printf("cpu features:%s\n", features.empty() ? " none" : features.c_str());
   // AMX only with the tile state the OS granted, and then the AVX-512 table's bf16 GEMM on tiles
   // (unless MOBILENET_AMX=0): so every run on an AMX CPU, the sanitized one included, exercises it.
   if (isa_supported(Isa::Avx512))
     expect(kernel_table(Isa::Avx512).bf16_amx == bf16_amx_preferred(), "avx512: bf16 on AMX iff AMX is preferred");
+  // The same for the int8 GEMM, on a CPU with AMX-INT8.
+  if (isa_supported(Isa::Avx512)) {
+    const bool amx = std::string(kernel_table(Isa::Avx512).int8_gemm_variant({})) == "amx32x64";
+    expect(amx == int8_amx_preferred(), "avx512: the int8 GEMM on AMX iff AMX is preferred");
+  }
   for (Isa isa : supported_isas()) {
     const KernelTable& kt = kernel_table(isa);
     const std::string bf16 = precision_unavailable(Precision::BFloat16, kt);

@@ -40,6 +40,7 @@ MOBILENET_INT8_DOT=off tests/cross/int8_networks.sh "$build_dir/int8-cases" "$bu
 # The AVX-512 bf16 GEMM has three ways (AMX tiles, vdpbf16ps, FMAs): the runs
 # above test the one this CPU picks (AMX where the CPU and the OS allow it), so
 # test the other two too (MOBILENET_AMX=0: without AMX, as on AMD CPUs, which have none).
+# Every AMX CPU has AVX512_BF16: these runs also test the vpdpbusd int8 GEMM there.
 if grep -qw avx512_bf16 /proc/cpuinfo 2>/dev/null; then
   MOBILENET_AMX=0 MOBILENET_BF16_DOT=1 "$build_dir/kernel_tests" avx512
   MOBILENET_AMX=0 MOBILENET_BF16_DOT=0 "$build_dir/kernel_tests" avx512

@@ -1,0 +1,60 @@
+// The int8 GEMM the AVX-512 table chose (AMX tiles where the CPU and the OS
+// allow them; MOBILENET_AMX=0 for vpdpbusd) alone on the 1x1 shapes of
+// MobileNet 1.0/224 and its classifier: median time of 300 calls with the data
+// cache-warm, and GMAC/s (bench/RESULTS.md, log entry 60). Build and run (from the repository root):
+//   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
+//   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "kernels.h"
+
+using namespace mobilenet;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  // Rows split into this many calls, as threads split them (1: one call a layer).
+  const int calls = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1;
+  const KernelTable& kt = kernel_table(Isa::Avx512);
+  struct Shape {
+    int m, n, k;
+  };
+  const Shape shapes[] = {{12544, 64, 32}, {3136, 128, 64}, {3136, 128, 128}, {784, 256, 128},  {784, 256, 256},
+                          {196, 512, 256}, {196, 512, 512}, {49, 1024, 512},  {49, 1024, 1024}, {1, 1001, 1024}};
+  std::printf("int8 GEMM %s, rows in %d call(s)\n", kt.int8_gemm_variant({}), calls);
+  for (const Shape& s : shapes) {
+    const int np = (s.n + kInt8PanelWidth - 1) / kInt8PanelWidth * kInt8PanelWidth;
+    std::vector<uint8_t> a(size_t(s.m) * s.k + 64), c(size_t(s.m) * s.n + 64);
+    std::vector<int32_t> b(size_t(s.k) * s.n), col_offset(np), bias(np), multiplier(np, 1 << 30), shift(np, -8);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 7919 % 251);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<int32_t>(i * 104729 % 255) - 128;
+    std::vector<int8_t> packed(packed_int8_gemm_bytes(s.k, s.n));
+    pack_int8_gemm_weights(b.data(), s.k, s.n, packed.data(), col_offset.data());
+    const Int8GemmArgs g{a.data(),
+                         s.k,
+                         packed.data(),
+                         col_offset.data(),
+                         false,
+                         c.data(),
+                         s.n,
+                         s.m,
+                         s.n,
+                         s.k,
+                         {bias.data(), multiplier.data(), shift.data(), 128, 0, 255}};
+    std::vector<double> times;
+    for (int rep = 0; rep < 320; ++rep) {
+      const auto t0 = Clock::now();
+      for (int t = 0; t < calls; ++t) kt.int8_gemm(g, s.m * t / calls, s.m * (t + 1) / calls);
+      const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      if (rep >= 20) times.push_back(ns);
+    }
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    const double median = times[times.size() / 2];
+    std::printf("%5d x %4d x %4d  %8.1f us  %6.1f GMAC/s\n", s.m, s.n, s.k, median / 1e3,
+                double(s.m) * s.n * s.k / median);
+  }
+  return 0;
+}

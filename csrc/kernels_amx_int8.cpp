@@ -1,0 +1,243 @@
+// The int8 GEMM on AMX tiles (compiled with -mamx-tile -mamx-int8 on top of
+// the AVX-512 flags), entered into the AVX-512 table in place of the vpdpbusd
+// one where the CPU and the OS allow AMX-INT8 (int8_amx_preferred: CPUID, XCR0
+// and Linux's arch_prctl permission).
+//
+// Same arguments and same packed weights as the other int8 GEMMs
+// (pack_int8_gemm_weights: panels of 16 columns, each row of a panel 4 k
+// values of its 16 columns, 64 bytes): 16 rows of a panel are one B tile as
+// they lie (64 k values x 16 columns), so nothing is packed twice. A call
+// copies its rows of A into 1 KB A tiles (16 rows x 64 k values, contiguous),
+// k padded with zeros to a multiple of 64 and rows to a multiple of 16; the
+// last, partial block of 16 rows of each panel is copied into a zero-padded
+// tile, so no tile load reads past the weights.
+//
+// Eight tiles: C 32 rows x 32 columns in four int32 accumulators (0-3), two A
+// tiles (4-5, 16 rows each) and two B tiles (6-7, 16 columns each), every load
+// feeding two tdpbusd (uint8 x int8, exact int32 sums). Two such blocks fill a
+// 32 x 64 buffer on the stack, which the AVX-512 int8 epilogue
+// (kernels/int8_requant_avx512.h: bias, column offsets, TFLite's
+// requantization, clamp) turns into bytes, with each group of 64 columns'
+// constants prepared once per call: the vpdpbusd GEMM's sums through its
+// epilogue, so the same bytes. A block of 32 rows of A stays in L1 while every
+// column group passes it, and each block's epilogue runs a share of its rows
+// after each k block of the next block's tiles, so the tile unit and the
+// vector units work at the same time (bench/RESULTS.md, log entry 60).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "amx.h"
+#include "kernels.h"
+
+namespace mobilenet {
+namespace amx {
+
+namespace {
+
+#include "kernels/int8_requant_avx512.h"
+
+constexpr int kGroupCols = 64;                 // columns requantized together: 4 panels, two tile blocks
+constexpr int kBlockRows = 2 * kTileRows;      // rows of a tile block
+constexpr int kTile = kTileRows * kTileBytes;  // bytes of a tile; k values of an A tile's row
+// Rows of A a call copies at once: one chunk's tiles stay in L2 while every column group passes them.
+constexpr int64_t kChunkBytes = 256 * 1024;
+
+// Rows [m0, m0 + rows) of A into tiles: group q (16 rows), block b (64 k
+// values) at (q * blocks + b) KB; rows past `rows` and k past g.k zero. Where
+// sums is not null, each row's sum of its k bytes (for the column offsets).
+void copy_rows(const Int8GemmArgs& g, int m0, int rows, int blocks, uint8_t* tiles, int32_t* sums) {
+  const int groups = (rows + kTileRows - 1) / kTileRows;
+  for (int r = 0; r < groups * kTileRows; ++r) {
+    uint8_t* row = tiles + int64_t{r / kTileRows} * blocks * kTile + (r % kTileRows) * kTileBytes;
+    if (r >= rows) {
+      for (int b = 0; b < blocks; ++b) _mm512_store_si512(row + int64_t{b} * kTile, _mm512_setzero_si512());
+      continue;
+    }
+    const uint8_t* src = g.a + int64_t{m0 + r} * g.lda;
+    __m512i sum = _mm512_setzero_si512();
+    for (int b = 0; b < blocks; ++b) {
+      const int rest = g.k - b * kTileBytes;
+      const __mmask64 mask = rest >= kTileBytes ? ~__mmask64{0} : (__mmask64{1} << rest) - 1;
+      const __m512i v = _mm512_maskz_loadu_epi8(mask, src + b * kTileBytes);
+      _mm512_store_si512(row + int64_t{b} * kTile, v);
+      if (sums != nullptr) sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+    }
+    if (sums != nullptr) sums[r] = static_cast<int32_t>(_mm512_reduce_add_epi64(sum));
+  }
+}
+
+// One column group's constants, prepared once per call: the requantization,
+// bias and column offset of its (up to) 4 panels, and where each panel's tiles are.
+struct alignas(64) ColumnGroup {
+  Int8Rq16 rq[4];
+  __m512i bias[4], offset[4];
+  const int8_t* panel[4];
+  const int8_t* last[4];
+  int panels;
+  __mmask64 store;  // the group's columns that exist
+};
+
+// The group of panels from p0; a partial last block of each panel copied,
+// zero-padded, into tail (a tile per panel).
+void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, ColumnGroup& cg) {
+  const int k4 = (g.k + 3) / 4, tail_rows = k4 % kTileRows;
+  const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
+  cg.panels = std::min(4, (left + kInt8PanelWidth - 1) / kInt8PanelWidth);
+  cg.store = left >= kGroupCols ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  for (int j = 0; j < cg.panels; ++j) {
+    const int c0 = n0 + j * kInt8PanelWidth;
+    int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j]);
+    cg.bias[j] = _mm512_loadu_si512(g.rq.bias + c0);
+    cg.offset[j] = g.has_col_offset ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
+    cg.panel[j] = g.packed_b + int64_t{p0 + j} * k4 * kTileBytes;
+    cg.last[j] = cg.panel[j] + int64_t{blocks - 1} * kTile;
+    if (tail_rows != 0) {
+      int8_t* t = tail + j * kTile;
+      std::memcpy(t, cg.last[j], size_t{kTileBytes} * tail_rows);
+      std::memset(t + kTileBytes * tail_rows, 0, size_t{kTileBytes} * (kTileRows - tail_rows));
+      cg.last[j] = t;
+    }
+  }
+}
+
+// Rows [r0, r0 + height) of the tile block in acc, plus bias and column
+// offsets, requantized and clamped into C (the rows from `row` of C on).
+void store_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
+                int64_t row, int n0) {
+  const __m512i zero_point = _mm512_set1_epi32(g.rq.out_zero_point);
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
+  for (int i = 0; i < height; ++i) {
+    __m512i q[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int j = 0; j < cg.panels; ++j) {
+      __m512i x = _mm512_add_epi32(_mm512_load_si512(acc + i * kGroupCols + j * kInt8PanelWidth), cg.bias[j]);
+      if (sums != nullptr) x = _mm512_add_epi32(x, _mm512_mullo_epi32(cg.offset[j], _mm512_set1_epi32(sums[i])));
+      q[j] = int8_rq_apply(x, cg.rq[j], zero_point);
+    }
+    _mm512_mask_storeu_epi8(g.c + (row + i) * g.ldc + n0, cg.store,
+                            int8_pack64(q[0], q[1], q[2], q[3], act_min, act_max));
+  }
+}
+
+// The epilogue of a tile block, run a share of its rows at a time while the
+// next block's tiles compute (the tile unit works beside the vector units).
+struct Epilogue {
+  const Int8GemmArgs& g;
+  const ColumnGroup* cg = nullptr;  // null: no block waiting
+  const int32_t* acc = nullptr;
+  const int32_t* sums = nullptr;
+  int height = 0, n0 = 0, done = 0;
+  int64_t row = 0;
+  // The block's rows up to share / shares of them.
+  void run_to(int share, int shares) {
+    if (cg == nullptr) return;
+    const int end = height * share / shares;
+    store_rows(g, *cg, acc + done * kGroupCols, sums != nullptr ? sums + done : nullptr, end - done, row + done, n0);
+    done = end;
+  }
+};
+
+// C of 16 or 32 rows (TWO_GROUPS) x 16 or 32 columns (TWO_PANELS) over
+// `blocks` k blocks into acc (kGroupCols int32 a row): A tiles from `a` (its
+// second group `blocks` tiles on), B from panel[j] a tile per block, the last
+// block from last[j] (in place, or the zero-padded copy of a partial one).
+// After each k block, step `step` of `steps`, the waiting epilogue's share.
+template <bool TWO_GROUPS, bool TWO_PANELS>
+void tile_block(const uint8_t* a, int blocks, const int8_t* const* panel, const int8_t* const* last, int32_t* acc,
+                Epilogue& waiting, int step, int steps) {
+  _tile_zero(0);
+  if (TWO_PANELS) _tile_zero(1);
+  if (TWO_GROUPS) _tile_zero(2);
+  if (TWO_GROUPS && TWO_PANELS) _tile_zero(3);
+  const uint8_t* a1 = a + int64_t{blocks} * kTile;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const bool end = blk + 1 == blocks;
+    _tile_loadd(6, end ? last[0] : panel[0] + int64_t{blk} * kTile, kTileBytes);
+    if (TWO_PANELS) _tile_loadd(7, end ? last[1] : panel[1] + int64_t{blk} * kTile, kTileBytes);
+    _tile_loadd(4, a + int64_t{blk} * kTile, kTileBytes);
+    _tile_dpbusd(0, 4, 6);
+    if (TWO_PANELS) _tile_dpbusd(1, 4, 7);
+    if (TWO_GROUPS) {
+      _tile_loadd(5, a1 + int64_t{blk} * kTile, kTileBytes);
+      _tile_dpbusd(2, 5, 6);
+      if (TWO_PANELS) _tile_dpbusd(3, 5, 7);
+    }
+    waiting.run_to(step + blk + 1, steps);
+  }
+  constexpr int stride = kGroupCols * 4;
+  _tile_stored(0, acc, stride);
+  if (TWO_PANELS) _tile_stored(1, acc + kTileRows, stride);
+  if (TWO_GROUPS) _tile_stored(2, acc + kTileRows * kGroupCols, stride);
+  if (TWO_GROUPS && TWO_PANELS) _tile_stored(3, acc + kTileRows * kGroupCols + kTileRows, stride);
+}
+
+// One tile block (up to 32 rows) by the column group's panels, two at a time,
+// with the waiting epilogue spread over its k blocks.
+void group_block(const uint8_t* a, int blocks, int rows, const ColumnGroup& cg, int32_t* acc, Epilogue& waiting) {
+  const int steps = (cg.panels + 1) / 2 * blocks;
+  for (int j = 0; j < cg.panels; j += 2) {
+    const bool two_panels = cg.panels - j >= 2;
+    int32_t* out = acc + j * kInt8PanelWidth;
+    const int step = j / 2 * blocks;
+    if (rows > kTileRows) {
+      if (two_panels)
+        tile_block<true, true>(a, blocks, cg.panel + j, cg.last + j, out, waiting, step, steps);
+      else
+        tile_block<true, false>(a, blocks, cg.panel + j, cg.last + j, out, waiting, step, steps);
+    } else if (two_panels) {
+      tile_block<false, true>(a, blocks, cg.panel + j, cg.last + j, out, waiting, step, steps);
+    } else {
+      tile_block<false, false>(a, blocks, cg.panel + j, cg.last + j, out, waiting, step, steps);
+    }
+  }
+}
+
+}  // namespace
+
+void int8_gemm_kernel(const Int8GemmArgs& g, int m_begin, int m_end) {
+  if (m_begin >= m_end) return;
+  const int blocks = (g.k + kTileBytes - 1) / kTileBytes;
+  const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
+  const int groups = (panels + 3) / 4;
+  const bool tails = (g.k + 3) / 4 % kTileRows != 0;
+  const int chunk_rows = static_cast<int>(
+      std::max<int64_t>(kBlockRows, kChunkBytes / (int64_t{blocks} * kTileBytes) / kBlockRows * kBlockRows));
+  const int most_rows = std::min(chunk_rows, m_end - m_begin);
+  // The thread's scratch: the column groups, the tail tiles, A's tiles, the row sums.
+  const int64_t group_bytes = int64_t{groups} * sizeof(ColumnGroup), tail_bytes = tails ? int64_t{panels} * kTile : 0;
+  const int64_t tile_bytes = int64_t{(most_rows + kTileRows - 1) / kTileRows} * blocks * kTile;
+  thread_local Scratch scratch;
+  uint8_t* base = scratch.get<uint8_t>(group_bytes + tail_bytes + tile_bytes + int64_t{4} * most_rows);
+  ColumnGroup* cg = reinterpret_cast<ColumnGroup*>(base);
+  int8_t* tail = reinterpret_cast<int8_t*>(base + group_bytes);
+  uint8_t* a = base + group_bytes + tail_bytes;
+  int32_t* sums = g.has_col_offset ? reinterpret_cast<int32_t*>(a + tile_bytes) : nullptr;
+  for (int j = 0; j < groups; ++j) prepare_group(g, 4 * j, blocks, tail + int64_t{4 * j} * kTile, cg[j]);
+  alignas(64) int32_t acc[2][kBlockRows * kGroupCols];  // a block's sums, and the one before it
+  int cur = 0;
+  const TileSession tiles;
+  for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
+    const int rows = std::min(chunk_rows, m_end - m0);
+    copy_rows(g, m0, rows, blocks, a, sums);
+    Epilogue waiting{g};
+    // A block of rows (at most 32 KB of tiles) stays in L1 while the column groups pass.
+    for (int r = 0; r < rows; r += kBlockRows) {
+      const int height = std::min(kBlockRows, rows - r);
+      for (int j = 0; j < groups; ++j) {
+        group_block(a + int64_t{r / kTileRows} * blocks * kTile, blocks, height, cg[j], acc[cur], waiting);
+        waiting.cg = &cg[j], waiting.acc = acc[cur], waiting.sums = sums != nullptr ? sums + r : nullptr;
+        waiting.height = height, waiting.n0 = j * kGroupCols, waiting.done = 0, waiting.row = m0 + r;
+        cur ^= 1;
+      }
+    }
+    waiting.run_to(1, 1);  // before the next chunk's rows replace these
+  }
+}
+
+const char* int8_gemm_kernel_variant(const Int8GemmArgs&) { return "amx32x64"; }
+
+}  // namespace amx
+}  // namespace mobilenet
