@@ -83,28 +83,37 @@ int32_t one_over_one_plus_x(int32_t a) {
 
 void softmax_int8_rows(const uint8_t* in, int rows, int64_t cols, int32_t input_multiplier, int input_left_shift,
                        int diff_min, uint8_t* out) {
+  // Every value depends only on its distance d = top - x from the row's maximum, and d < 256:
+  // the fixed-point exp and the output are computed once per distance that occurs, then looked up.
+  int32_t exp_of[256];
+  uint8_t out_of[256];
   for (int r = 0; r < rows; ++r) {
     const uint8_t* x = in + r * cols;
     uint8_t* y = out + r * cols;
     int32_t top = 0;
     for (int64_t c = 0; c < cols; ++c) top = x[c] > top ? x[c] : top;
-    auto scaled_exp = [&](int64_t c) {
-      const int32_t diff = int32_t{x[c]} - top;  // >= diff_min: the shifted product fits int32
-      return exp_on_negative_values(srdhm(diff * (int32_t{1} << input_left_shift), input_multiplier));
-    };
+    uint32_t count[256] = {};  // wraps as the reference's sum does
+    for (int64_t c = 0; c < cols; ++c) ++count[top - x[c]];
     int32_t sum = 0;
-    for (int64_t c = 0; c < cols; ++c)
-      if (int32_t{x[c]} - top >= diff_min) sum = add(sum, multiply_by_pot(scaled_exp(c), -kAccumulationIntegerBits));
+    for (int32_t d = 0; d <= top; ++d) {
+      exp_of[d] = 0;
+      if (count[d] == 0 || -d < diff_min) continue;  // d >= -diff_min: the shifted product fits int32
+      exp_of[d] = exp_on_negative_values(srdhm(-d * (int32_t{1} << input_left_shift), input_multiplier));
+      // the sum in the reference's order: wrapping adds commute
+      const int32_t term = multiply_by_pot(exp_of[d], -kAccumulationIntegerBits);
+      sum = add(sum, static_cast<int32_t>(static_cast<uint32_t>(term) * count[d]));
+    }
     const int headroom = sum == 0 ? 32 : __builtin_clz(static_cast<uint32_t>(sum));
     const int bits_over_unit = kAccumulationIntegerBits - headroom;
     const int32_t shifted_sum_minus_one =
         static_cast<int32_t>((headroom >= 32 ? 0u : static_cast<uint32_t>(sum) << headroom) - (uint32_t{1} << 31));
     const int32_t scale = one_over_one_plus_x(shifted_sum_minus_one);
-    for (int64_t c = 0; c < cols; ++c) {
+    for (int32_t d = 0; d <= top; ++d) {
       int64_t v = 0;
-      if (int32_t{x[c]} - top >= diff_min) v = rounding_divide(srdhm(scale, scaled_exp(c)), bits_over_unit + 31 - 8);
-      y[c] = static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+      if (count[d] != 0 && -d >= diff_min) v = rounding_divide(srdhm(scale, exp_of[d]), bits_over_unit + 31 - 8);
+      out_of[d] = static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
     }
+    for (int64_t c = 0; c < cols; ++c) y[c] = out_of[top - x[c]];
   }
 }
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mobilenet
-from mobilenet import quantization as qz, reference
+from mobilenet import _core, quantization as qz, reference
 from mobilenet.io import tflite as tflite_reader
 
 from model_files import QUANT_TFLITES, reference_interpreter, shared_models
@@ -122,6 +122,25 @@ def test_softmax_is_close_to_the_real_softmax():
     q = qz.softmax(logits, 0.1, out)
     real = reference.softmax(logits.astype(np.float64) * 0.1)
     assert np.abs(out.dequantize(q) - real).max() <= 1.5 / 256
+
+
+@pytest.mark.parametrize("scale", [0.004, 0.05, 0.1, 0.35, 1.0, 8.0])
+def test_engine_softmax_matches_the_oracle(scale):
+    """The engine's integer softmax (a table per distinct distance from the row maximum) against the
+    oracle's plain one, on rows of every shape of distribution: wide, peaked, constant, two values, tiny."""
+    rng = np.random.default_rng(int(scale * 1000))
+    rows = [rng.integers(0, 256, 1001), rng.integers(200, 256, 1001), np.full(1001, 17), np.full(3000, 255),
+            np.where(rng.random(1001) < 0.5, 3, 250), rng.integers(0, 256, 1), rng.integers(0, 256, 7),
+            np.minimum(rng.geometric(0.05, 1001), 255), 255 - np.minimum(rng.geometric(0.3, 1001), 255)]
+    out = qz.QParams(1 / 256, 0, "uint8")
+    multiplier, left_shift, diff_min = qz.softmax_parameters(scale)
+    for row in rows:
+        x = row.astype(np.uint8)[None, :]
+        got = _core.softmax_int8(x, multiplier, left_shift, diff_min)
+        np.testing.assert_array_equal(got, qz.softmax(x, scale, out), err_msg=f"scale {scale}, row {row[:8]}...")
+    batch = rng.integers(0, 256, (5, 1001)).astype(np.uint8)
+    np.testing.assert_array_equal(_core.softmax_int8(batch, multiplier, left_shift, diff_min),
+                                  qz.softmax(batch, scale, out))
 
 
 def test_qparams_refuse_bad_values():
