@@ -389,9 +389,14 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
       });
       return;
     }
-    const int tasks = static_cast<int>(std::min<int64_t>(m, threads > 1 ? 4 * threads : 1));
+    // Rows in nearly equal tasks (4 a thread, for balance on a shared machine), split at
+    // multiples of the kernel's row block.
+    const int64_t block = kernels_.int8_gemm_row_block, blocks = (m + block - 1) / block;
+    const int tasks = static_cast<int>(std::min<int64_t>(blocks, threads > 1 ? 4 * threads : 1));
     run_tasks(ctx.pool, ns, tasks, [&](int t) {
-      kernels_.int8_gemm(g, static_cast<int>(m * t / tasks), static_cast<int>(m * (t + 1) / tasks));
+      const int64_t begin = std::min(m, block * (blocks * t / tasks));
+      const int64_t end = std::min(m, block * (blocks * (t + 1) / tasks));
+      kernels_.int8_gemm(g, static_cast<int>(begin), static_cast<int>(end));
     });
     return;
   }

@@ -284,6 +284,10 @@ struct KernelTable {
   void (*int8_gemm)(const Int8GemmArgs& args, int m_begin, int m_end);
   // "gemm_u8s8" (the portable form), "vnni6x64" (vpdpbusd), "sdot4x16" (NEON dot product), ...
   const char* (*int8_gemm_variant)(const Int8GemmArgs& args);
+  // Rows int8_gemm computes as one block (32 on AMX tiles, which round a call's rows up to
+  // 16 and prepare every column group's constants per call; 1 for the others): threads
+  // split the rows at multiples of it.
+  int int8_gemm_row_block;
   // The depthwise form for the layer's shape (in_c): "sdot" / "smlal" (NEON),
   // "vnni" / "mullo" (AVX-512), "portable".
   const char* (*int8_dwconv3x3_variant)(const Int8ConvArgs& args);

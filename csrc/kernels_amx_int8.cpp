@@ -239,5 +239,7 @@ void int8_gemm_kernel(const Int8GemmArgs& g, int m_begin, int m_end) {
 
 const char* int8_gemm_kernel_variant(const Int8GemmArgs&) { return "amx32x64"; }
 
+extern const int kInt8GemmRowBlock = kBlockRows;
+
 }  // namespace amx
 }  // namespace mobilenet

@@ -53,6 +53,7 @@ namespace mobilenet {
 namespace amx {
 void int8_gemm_kernel(const Int8GemmArgs& args, int m_begin, int m_end);
 const char* int8_gemm_kernel_variant(const Int8GemmArgs& args);
+extern const int kInt8GemmRowBlock;  // the rows it computes as one block
 }  // namespace amx
 }  // namespace mobilenet
 #endif
@@ -103,9 +104,11 @@ const KernelTable& table() {
 #if defined(MBN_INT8_AMX)
       int8_amx_preferred() ? amx::int8_gemm_kernel : int8_gemm,
       int8_amx_preferred() ? amx::int8_gemm_kernel_variant : int8_gemm_variant,
+      int8_amx_preferred() ? amx::kInt8GemmRowBlock : 1,
 #else
       int8_gemm,
       int8_gemm_variant,
+      1,
 #endif
       int8_dwconv3x3_variant,
       int8_avgpool,

@@ -112,3 +112,21 @@ def test_bfloat16_thread_counts_are_bit_identical(isa, cfg, layout, batch, rng):
         net.set_threads(threads)
         assert np.array_equal(net.logits(xin, layout=layout), want), f"threads={threads}"
         assert np.array_equal(net.logits(xin[:1], layout=layout), want_one), f"threads={threads}, one image"
+
+
+INT8_CONFIGS = [(dict(alpha=1.0, resolution=224), 2), (dict(alpha=0.25, resolution=(75, 131)), 3)]
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("cfg,batch", INT8_CONFIGS, ids=lambda v: str(v))
+def test_int8_thread_counts_are_bit_identical(isa, cfg, batch, rng):
+    """Integer sums are exact, so no split of rows, columns or bands may change a byte: the GEMM's
+    row tasks end at multiples of its row block (32 on AMX tiles), the few-row layers split columns."""
+    float_net = mobilenet.MobileNetV1(threads=1, isa=isa, **cfg)
+    x, _ = _input(cfg, "NHWC", batch, rng)
+    net = float_net.quantize(x)
+    want, want_one = net(x, quantized_output=True), net(x[:1], quantized_output=True)
+    for threads in (2, 3, 4, 5, 7, 8, 9, 16, 33, 64):
+        net.set_threads(threads)
+        assert np.array_equal(net(x, quantized_output=True), want), f"threads={threads}"
+        assert np.array_equal(net(x[:1], quantized_output=True), want_one), f"threads={threads}, one image"
