@@ -72,17 +72,23 @@ def test_batch_split_matches_single_images(threads, batch, rng):
     # The same engine through NCHW input and through the profiler's path.
     np.testing.assert_allclose(net.logits(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), layout="NCHW"), batched,
                                rtol=1e-5, atol=1e-6)
-    r = net._engine.profile(x, "NHWC", False, 20, 1)
-    assert r["layer_ns"].shape == (20, len(net.layers)) and (r["layer_ns"] > 0).all()
     # Threads running images side by side overlap: their layer times are scaled
     # to the wall time, so the layers add up to the pass (unscaled: T times it).
     # (Only where every thread has a core: oversubscribed, lanes stall at random.)
     # The per-layer and end-to-end times come from alternating runs, so each
     # side's fastest of 20 is compared: with 5, a host busy with other work
     # left every run of one side disturbed (ratios 0.16 and 5.3 were seen).
-    if threads <= len(os.sched_getaffinity(0)):
-        ratio = r["layer_ns"].sum(axis=1).min() / r["total_ns"].min()
-        assert 0.6 < ratio < 1.5, ratio
+    # A loaded host still moves one profile now and then (1.62 was seen with
+    # another build running): three tries, since an accounting error misses all.
+    ratios = []
+    for _ in range(3):
+        r = net._engine.profile(x, "NHWC", False, 20, 1)
+        assert r["layer_ns"].shape == (20, len(net.layers)) and (r["layer_ns"] > 0).all()
+        ratios.append(r["layer_ns"].sum(axis=1).min() / r["total_ns"].min())
+        if threads > len(os.sched_getaffinity(0)) or 0.6 < ratios[-1] < 1.5:
+            break
+    else:
+        raise AssertionError(f"layer times over the pass, three profiles: {ratios}")
 
 
 @pytest.mark.parametrize("threads", [1, 2])
