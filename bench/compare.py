@@ -60,6 +60,7 @@ import numpy as np
 
 import mobilenet
 from mobilenet.params import fold_batch_norm
+from mobilenet.profiler import layer_peak
 
 HERE = Path(__file__).resolve().parent
 TFLITE_NAME = "mobilenet_v1_0.25_224_1_default_1.tflite"
@@ -652,13 +653,11 @@ def int8_results(args, peers, folder: Path, tmp: Path, peak) -> list:
 
 
 def int8_peak_gops(peak, result) -> tuple[float | None, str]:
-    """One core's int8 dot-product peak (2 x GMAC/s) of the instruction our int8 1x1 layers use
-    (tdpbusd where they run on AMX tiles, else vpdpbusd), and its name."""
-    if "_amx" in (result.get("profile") or {}).get("pointwise_kernel", ""):
-        key, name = "amx_int8_gmacs", "tdpbusd"
-    else:
-        key, name = ("avx512_vnni_gmacs" if mobilenet.isa() == "avx512" else "avx_vnni_gmacs"), "vpdpbusd"
-    return (2 * peak[key] if peak and peak.get(key) else None), name
+    """One core's int8 dot-product peak (GOP/s) of the instruction our int8 1x1 layers use, and its
+    name: the profiler's choice for their kernel (tdpbusd on AMX tiles, else the ISA's vpdpbusd)."""
+    kernel = (result.get("profile") or {}).get("pointwise_kernel", "")
+    found = layer_peak(peak or {}, mobilenet.isa(), "int8", kernel)
+    return (found[1], found[0]) if found else (None, "")
 
 
 def print_int8_result(result, peak, out=sys.stdout) -> None:
