@@ -420,6 +420,9 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
       a.zero_point_row = reinterpret_cast<const uint8_t*>(dot + (blocks + (tail ? 1 : 0)) * kInt8DwDotBlockBytes);
     }
   }
+  if (int8_stem_packs(kernel, s.in_c, s.out_c))  // pack_int8_layer's layout: int16 taps, then the stem block
+    a.stem = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) +
+             round_up(int64_t{9} * s.in_c * packed.channels_padded * 2, 64);
   auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
   const int threads = ctx.threads();
   const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);

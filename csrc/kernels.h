@@ -134,7 +134,26 @@ struct Int8ConvArgs {
   // Optional too: the channels past the dot blocks as one block packed by
   // pack_int8_dwconv_tail (null: a kernel that uses one packs it per call).
   const int8_t* dot_tail = nullptr;
+  // The stem only, optional (null: the kernel does without): the weights
+  // packed once by pack_int8_stem.
+  const int8_t* stem = nullptr;
 };
+
+// The stem (in_c <= kInt8StemPackedMaxInC, out_c <= kInt8StemPackedMaxOutC)
+// for the dot-product GEMM of each output pixel's 9 in_c taps, packed once:
+// lanes = int8_stem_lanes(out_c) columns, where out_c <= 8 puts two pixels
+// in each 16 lanes (lane L: pixel L % 2, channel L / 2, zero weights past
+// out_c), else lane L is channel L. Layout: the effective weights [9 in_c]
+// [lanes] in pack_int8_gemm_weights' layout (packed_int8_gemm_bytes(9 in_c,
+// lanes) bytes), then 4 int32 arrays of `lanes`: bias less in_zero_point times
+// the channel's weight sum (padding taps read the zero point), multiplier,
+// shift, column offset.
+constexpr int kInt8StemPackedMaxInC = 3, kInt8StemPackedMaxOutC = 128;
+int int8_stem_lanes(int out_c);
+int64_t int8_stem_packed_bytes(int in_c, int out_c);
+// weights [9 in_c][out_c] (effective), bias (may be null), multiplier, shift [out_c].
+void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                    int in_c, int out_c, int in_zero_point, int8_t* packed);
 
 // Depthwise weights for the int8 dot-product instructions, per block b of 64
 // channels: 3 tap groups g (taps 4g..4g+3, zero past tap 8), each 4 vectors v of

@@ -78,6 +78,34 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
   }
 }
 
+int int8_stem_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
+
+int64_t int8_stem_packed_bytes(int in_c, int out_c) {
+  const int lanes = int8_stem_lanes(out_c);
+  return packed_int8_gemm_bytes(9 * in_c, lanes) + int64_t{4} * 4 * lanes;
+}
+
+void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                    int in_c, int out_c, int in_zero_point, int8_t* packed) {
+  const int k = 9 * in_c, lanes = int8_stem_lanes(out_c);
+  const bool pairs = out_c <= 8;
+  auto channel = [&](int lane) { return pairs ? (lane / 2 < out_c ? lane / 2 : -1) : (lane < out_c ? lane : -1); };
+  std::vector<int32_t> b(size_t(k) * lanes, 0);
+  for (int kk = 0; kk < k; ++kk)
+    for (int j = 0; j < lanes; ++j)
+      if (channel(j) >= 0) b[size_t(kk) * lanes + j] = weights[int64_t{kk} * out_c + channel(j)];
+  int32_t* params = reinterpret_cast<int32_t*>(packed + packed_int8_gemm_bytes(k, lanes));
+  pack_int8_gemm_weights(b.data(), k, lanes, packed, params + 3 * lanes);
+  for (int j = 0; j < lanes; ++j) {
+    const int c = channel(j);
+    int64_t sum = 0;
+    for (int kk = 0; kk < k && c >= 0; ++kk) sum += weights[int64_t{kk} * out_c + c];
+    params[j] = c < 0 ? 0 : static_cast<int32_t>((bias ? bias[c] : 0) - int64_t{in_zero_point} * sum);
+    params[lanes + j] = c < 0 ? multiplier[0] : multiplier[c];
+    params[2 * lanes + j] = c < 0 ? shift[0] : shift[c];
+  }
+}
+
 int int8_dwconv_dot_blocks(int channels) { return channels / 64; }
 
 int int8_dwconv_tail_pixels(int channels, int stride) {
@@ -205,12 +233,18 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
   const int blocks = depthwise ? int8_dwconv_dot_blocks(s.in_c) : 0;
   const int tail_pixels = depthwise ? int8_dwconv_tail_pixels(s.in_c, s.stride) : 0;
   const int64_t dot_bytes = (blocks + (tail_pixels > 0 ? 1 : 0)) * kInt8DwDotBlockBytes;
-  layer.int8_weights = byte_buffer(int16_bytes + dot_bytes + (blocks ? round_up(s.in_c, 64) : 0));
+  // The stem: its packed block after the int16 taps (pack_int8_stem), where it fits.
+  const bool stem_block = int8_stem_packs(plan.kernel, s.in_c, s.out_c);
+  const int64_t stem_bytes = stem_block ? round_up(int8_stem_packed_bytes(s.in_c, s.out_c), 64) : 0;
+  layer.int8_weights = byte_buffer(int16_bytes + dot_bytes + (blocks ? round_up(s.in_c, 64) : 0) + stem_bytes);
   int16_t* w = reinterpret_cast<int16_t*>(layer.int8_weights.data());
   for (int64_t t = 0; t < taps; ++t)
     for (int c = 0; c < s.out_c; ++c) w[t * cp + c] = static_cast<int16_t>(q.weight[t * s.out_c + c]);
   int8_t* dot = reinterpret_cast<int8_t*>(layer.int8_weights.data()) + int16_bytes;
   const int32_t* bias_in = q.bias.empty() ? nullptr : q.bias.data();
+  if (stem_block)
+    pack_int8_stem(q.weight.data(), bias_in, q.multiplier.data(), q.shift.data(), s.in_c, s.out_c, q.in_zero_point,
+                   dot);
   if (blocks > 0) {
     pack_int8_dwconv_dot(q.weight.data(), bias_in, q.multiplier.data(), q.shift.data(), s.in_c, q.in_zero_point, dot);
     std::fill_n(reinterpret_cast<uint8_t*>(dot + dot_bytes), s.in_c, static_cast<uint8_t>(q.in_zero_point));

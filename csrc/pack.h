@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "aligned_buffer.h"
+#include "kernels.h"
 #include "layer.h"
 #include "plan.h"
 
@@ -30,6 +31,11 @@ struct PackedLayer {
            sizeof(float);
   }
 };
+
+// Whether an int8 layer's packed weights carry the stem block (pack_int8_stem), after the int16 taps.
+inline bool int8_stem_packs(LayerKernel kernel, int in_c, int out_c) {
+  return kernel == LayerKernel::Int8Conv3x3 && in_c <= kInt8StemPackedMaxInC && out_c <= kInt8StemPackedMaxOutC;
+}
 
 // specs: the layers' weights; layers: the same layers validated (their output
 // sizes); both in the order of plan.layers.

@@ -415,7 +415,232 @@ void int8_conv3x3_gemm(const Int8ConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+// The stem from its block packed at load (pack_int8_stem), for in_c <= 3: in
+// chunks of pixels, each pixel's 9 in_c taps gathered into a 32-byte row
+// (three 16-byte copies where its window and the copies' overrun lie inside
+// the image, else tap by tap with the zero point) and its byte sum (vpsadbw
+// of the copies' registers, for the column offsets of uint8 weights), then
+// tiles of kStemRows rows x up to 4 panels through vpdpbusd. Out_c <= 8: two
+// pixels share each 16 lanes (their rows' dwords interleaved, so one qword
+// broadcast feeds both), halving the dot products and the requantizations.
+constexpr int kStemChunk = 192, kStemRows = 6, kStemLda = 32;
+
+struct Int8StemTile {
+  const uint8_t* rows;  // kStemLda bytes a row (pairs: 64 bytes a pair, dwords interleaved)
+  const int32_t* sums;  // a row's byte sum (pairs: two adjacent)
+  const int8_t* b;      // the panel group's first panel
+  const int32_t* col_offset;
+  bool has_offset;
+  int k4;
+  uint8_t* out;  // the tile's first pixel
+  int pixels;    // in the tile (the last pair may have one)
+  int out_c;     // bytes a pixel
+  int columns;   // this panel group's columns to store (pixels of one lane each)
+};
+
+template <int MR, int NP, bool Pairs>
+__attribute__((target("avx512vnni"))) void int8_stem_tile(const Int8StemTile& t, const __m512i* init,
+                                                          const Int8Rq16* rq, const Int8Requant& q) {
+  __m512i acc[MR][NP];
+  for (int r = 0; r < MR; ++r) {
+    __m512i sum = _mm512_setzero_si512();
+    if (t.has_offset) {
+      int64_t pair = t.sums[r];
+      if (Pairs) __builtin_memcpy(&pair, t.sums + 2 * r, 8);
+      sum = Pairs ? _mm512_set1_epi64(pair) : _mm512_set1_epi32(t.sums[r]);
+    }
+    for (int p = 0; p < NP; ++p) {
+      acc[r][p] = init[p];
+      // sum <= 27 x 255 and |offset| <= 128: one 16-bit multiply-add (their high halves are 0 and 0 or -1).
+      if (t.has_offset)
+        acc[r][p] =
+            _mm512_add_epi32(acc[r][p], _mm512_madd_epi16(sum, _mm512_loadu_si512(t.col_offset + p * kInt8PanelWidth)));
+    }
+  }
+  for (int g = 0; g < t.k4; ++g) {
+    __m512i bv[NP];
+    for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(t.b + (int64_t{p} * t.k4 + g) * 64);
+    for (int r = 0; r < MR; ++r) {
+      __m512i av;
+      if (Pairs) {
+        int64_t quads;
+        __builtin_memcpy(&quads, t.rows + r * 64 + 8 * g, 8);
+        av = _mm512_set1_epi64(quads);
+      } else {
+        int32_t quad;
+        __builtin_memcpy(&quad, t.rows + r * kStemLda + 4 * g, 4);
+        av = _mm512_set1_epi32(quad);
+      }
+      for (int p = 0; p < NP; ++p) acc[r][p] = _mm512_dpbusd_epi32(acc[r][p], av, bv[p]);
+    }
+  }
+  const __m512i zero_point = _mm512_set1_epi32(q.out_zero_point);
+  for (int p = 0; p < NP; ++p)
+    for (int r = 0; r < MR; ++r) acc[r][p] = int8_rq_apply(acc[r][p], rq[p], zero_point);
+  if (Pairs || NP == 1) {
+    const __m512i lo = _mm512_set1_epi32(q.act_min), hi = _mm512_set1_epi32(q.act_max);
+    // Pairs: lane 2c + h holds pixel h's channel c; bytes to pixel 0's channels, then pixel 1's.
+    alignas(16) int8_t order[16];
+    for (int j = 0; j < 16; ++j) order[j] = static_cast<int8_t>(j < t.out_c ? 2 * j : 2 * (j - t.out_c) + 1);
+    const __m128i shuffle = _mm_load_si128(reinterpret_cast<const __m128i*>(order));
+    for (int r = 0; r < MR; ++r) {
+      __m128i bytes = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(acc[r][0], lo), hi));
+      if (Pairs) {
+        bytes = _mm_shuffle_epi8(bytes, shuffle);
+        const int n = (2 * r + 1 < t.pixels ? 2 : 1) * t.out_c;
+        _mm_mask_storeu_epi8(t.out + int64_t{2 * r} * t.out_c, static_cast<__mmask16>((1u << n) - 1), bytes);
+      } else {
+        _mm_mask_storeu_epi8(t.out + int64_t{r} * t.out_c, int8_channel_mask(t.columns), bytes);
+      }
+    }
+  } else {
+    const __m512i lo = _mm512_set1_epi8(static_cast<char>(q.act_min));
+    const __m512i hi = _mm512_set1_epi8(static_cast<char>(q.act_max));
+    const __mmask64 store = t.columns >= 64 ? ~__mmask64{0} : (__mmask64{1} << t.columns) - 1;
+    const __m512i zero = _mm512_setzero_si512();
+    for (int r = 0; r < MR; ++r) {
+      const __m512i bytes = int8_pack64(acc[r][0], acc[r][NP > 1 ? 1 : 0], NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
+                                        NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, lo, hi);
+      _mm512_mask_storeu_epi8(t.out + int64_t{r} * t.out_c, store, bytes);
+    }
+  }
+}
+
+template <int NP, bool Pairs>
+void int8_stem_panels(Int8StemTile t, int vector_rows, const __m512i* init, const Int8Rq16* rq, const Int8Requant& q) {
+  const int pixels = t.pixels, per_row = Pairs ? 2 : 1;
+  for (int r0 = 0; r0 < vector_rows; r0 += kStemRows) {
+    const int rows = vector_rows - r0 < kStemRows ? vector_rows - r0 : kStemRows;
+    Int8StemTile u = t;
+    u.rows = t.rows + r0 * (Pairs ? 64 : kStemLda);
+    u.sums = t.sums + r0 * per_row;
+    u.out = t.out + int64_t{r0} * per_row * t.out_c;
+    u.pixels = pixels - r0 * per_row;
+    switch (rows) {
+      case 6: int8_stem_tile<6, NP, Pairs>(u, init, rq, q); break;
+      case 5: int8_stem_tile<5, NP, Pairs>(u, init, rq, q); break;
+      case 4: int8_stem_tile<4, NP, Pairs>(u, init, rq, q); break;
+      case 3: int8_stem_tile<3, NP, Pairs>(u, init, rq, q); break;
+      case 2: int8_stem_tile<2, NP, Pairs>(u, init, rq, q); break;
+      default: int8_stem_tile<1, NP, Pairs>(u, init, rq, q); break;
+    }
+  }
+}
+
+void int8_conv3x3_stem(const Int8ConvArgs& a, int row_begin, int row_end) {
+  const int k = 9 * a.in_c, k4 = (k + 3) / 4, out_c = a.out_c, lanes = int8_stem_lanes(out_c);
+  const bool pairs = out_c <= 8;
+  const int panels = lanes / kInt8PanelWidth;
+  const int32_t* params = reinterpret_cast<const int32_t*>(a.stem + packed_int8_gemm_bytes(k, lanes));
+  const int32_t *bias = params, *multiplier = params + lanes, *shift = params + 2 * lanes,
+                *col_offset = params + 3 * lanes;
+  bool has_offset = false;
+  for (int j = 0; j < lanes; ++j) has_offset |= col_offset[j] != 0;
+  Int8Rq16 rq[kInt8StemPackedMaxOutC / kInt8PanelWidth];
+  __m512i init[kInt8StemPackedMaxOutC / kInt8PanelWidth];
+  for (int p = 0; p < panels; ++p) {
+    int8_rq_prepare(multiplier + p * kInt8PanelWidth, shift + p * kInt8PanelWidth, a.rq.out_zero_point, rq[p]);
+    init[p] = _mm512_loadu_si512(bias + p * kInt8PanelWidth);
+  }
+  alignas(64) uint8_t rows[kStemChunk * kStemLda + 64] = {};
+  alignas(64) uint8_t interleaved[kStemChunk * kStemLda];
+  alignas(64) int32_t sums[kStemChunk + 2] = {};
+  const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
+  const int seg = 3 * a.in_c;  // one window row's bytes
+  const int64_t image_bytes = int64_t{a.in_h} * a.in_w * a.in_c;
+  const __mmask16 seg_mask = static_cast<__mmask16>((1u << seg) - 1);
+  const int64_t p_end = int64_t{row_end} * a.out_w;
+  for (int64_t p0 = int64_t{row_begin} * a.out_w; p0 < p_end; p0 += kStemChunk) {
+    const int m = static_cast<int>(p_end - p0 < kStemChunk ? p_end - p0 : kStemChunk);
+    // Runs of pixels along output rows: where all 3 window rows are inside the image, the
+    // pixels whose window columns (and 16-byte copies) are inside too take three copies
+    // with no test; the others tap by tap.
+    for (int i = 0; i < m;) {
+      const int64_t p = p0 + i;
+      const int oy = static_cast<int>(p / a.out_w), ox0 = static_cast<int>(p % a.out_w);
+      const int run = a.out_w - ox0 < m - i ? a.out_w - ox0 : m - i;
+      const int iy0 = oy * a.stride - a.pad.top;
+      int lo = run, hi = run;  // the run's pixels [lo, hi) are inside
+      if (iy0 >= 0 && iy0 + 3 <= a.in_h) {
+        // ix0 >= 0, ix0 + 3 <= in_w, and the last row's copy ends inside the image.
+        const int64_t limit = (image_bytes - 16) / a.in_c - int64_t{iy0 + 2} * a.in_w;
+        const int64_t last = limit < a.in_w - 3 ? limit : a.in_w - 3;
+        const int first_ox = (a.pad.left + a.stride - 1) / a.stride;
+        const int64_t last_ox = last + a.pad.left < 0 ? -1 : (last + a.pad.left) / a.stride;
+        lo = first_ox - ox0 < 0 ? 0 : (first_ox - ox0 < run ? first_ox - ox0 : run);
+        hi = last_ox + 1 - ox0 < lo ? lo : (last_ox + 1 - ox0 < run ? static_cast<int>(last_ox + 1 - ox0) : run);
+      }
+      auto tap_by_tap = [&](int j) {
+        const int ix0 = (ox0 + j) * a.stride - a.pad.left;
+        uint8_t* row = rows + (i + j) * kStemLda;
+        for (int ky = 0; ky < 3; ++ky)
+          for (int kx = 0; kx < 3; ++kx) {
+            const int iy = iy0 + ky, ix = ix0 + kx;
+            const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+            for (int ci = 0; ci < a.in_c; ++ci)
+              row[ky * seg + kx * a.in_c + ci] = inside ? a.input[(int64_t{iy} * a.in_w + ix) * a.in_c + ci] : zp;
+          }
+        int32_t sum = 0;
+        for (int kk = 0; kk < k; ++kk) sum += row[kk];
+        sums[i + j] = sum;
+      };
+      for (int j = 0; j < lo; ++j) tap_by_tap(j);
+      const int64_t in_row = int64_t{a.in_w} * a.in_c, step = int64_t{a.stride} * a.in_c;
+      const uint8_t* src = a.input + (int64_t{iy0} * a.in_w + (ox0 + lo) * a.stride - a.pad.left) * a.in_c;
+      uint8_t* row = rows + (i + lo) * kStemLda;
+      for (int j = lo; j < hi; ++j, src += step, row += kStemLda) {  // 16 bytes each, the rest overwritten
+        const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+        const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + in_row));
+        const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * in_row));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row), r0);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + seg), r1);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 2 * seg), r2);
+        if (has_offset) {  // the row's sum from the registers (a load of the row would wait for its stores)
+          const __m128i zero = _mm_setzero_si128();
+          __m128i t = _mm_add_epi64(_mm_sad_epu8(_mm_maskz_mov_epi8(seg_mask, r0), zero),
+                                    _mm_sad_epu8(_mm_maskz_mov_epi8(seg_mask, r1), zero));
+          t = _mm_add_epi64(t, _mm_sad_epu8(_mm_maskz_mov_epi8(seg_mask, r2), zero));
+          sums[i + j] = _mm_cvtsi128_si32(_mm_add_epi64(t, _mm_unpackhi_epi64(t, t)));
+        }
+      }
+      for (int j = hi; j < run; ++j) tap_by_tap(j);
+      i += run;
+    }
+    const int vector_rows = pairs ? (m + 1) / 2 : m;
+    if (pairs)
+      for (int i = 0; i < m; i += 2) {  // two rows a vector, their dwords interleaved
+        const __m512i order = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
+        _mm512_store_si512(interleaved + i * kStemLda,
+                           _mm512_permutexvar_epi32(order, _mm512_loadu_si512(rows + i * kStemLda)));
+      }
+    Int8StemTile t{};
+    t.rows = pairs ? interleaved : rows;
+    t.sums = sums, t.has_offset = has_offset, t.k4 = k4, t.pixels = m, t.out_c = out_c;
+    for (int p0g = 0; p0g < panels; p0g += kVnniPanels) {
+      const int np = panels - p0g < kVnniPanels ? panels - p0g : kVnniPanels;
+      t.b = a.stem + int64_t{p0g} * k4 * 64;
+      t.col_offset = col_offset + p0g * kInt8PanelWidth;
+      t.out = a.output + p0 * out_c + p0g * kInt8PanelWidth;
+      t.columns = out_c - p0g * kInt8PanelWidth;
+      const __m512i* in = init + p0g;
+      const Int8Rq16* r = rq + p0g;
+      if (pairs) {
+        int8_stem_panels<1, true>(t, vector_rows, in, r, a.rq);
+        continue;
+      }
+      switch (np) {
+        case 4: int8_stem_panels<4, false>(t, vector_rows, in, r, a.rq); break;
+        case 3: int8_stem_panels<3, false>(t, vector_rows, in, r, a.rq); break;
+        case 2: int8_stem_panels<2, false>(t, vector_rows, in, r, a.rq); break;
+        default: int8_stem_panels<1, false>(t, vector_rows, in, r, a.rq); break;
+      }
+    }
+  }
+}
+
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
+  if (a.stem && int8_dot_product(Isa::Avx512) && a.in_c <= kInt8StemPackedMaxInC && a.out_c <= kInt8StemPackedMaxOutC)
+    return int8_conv3x3_stem(a, row_begin, row_end);
   if (int8_conv3x3_by_gemm(a)) return int8_conv3x3_gemm(a, row_begin, row_end);
   const int cp = a.channels_padded;
   Int8Rq16 rq[kInt8StemMaxN / 16];

@@ -1392,7 +1392,23 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, 0, split);
   (depthwise ? kt.int8_dwconv3x3 : kt.int8_conv3x3)(a, split, oh);
   compare_bytes(name, got, want);
-  if (!depthwise) return;
+  if (!depthwise) {
+    if (in_c > kInt8StemPackedMaxInC || out_c > kInt8StemPackedMaxOutC) return;
+    // The block packed at load (pack_int8_stem), its bias folding the zero point.
+    std::vector<int32_t> w32(size_t(taps) * out_c);
+    for (int t = 0; t < taps; ++t)
+      for (int c = 0; c < out_c; ++c) w32[size_t(t) * out_c + c] = weights[size_t(t) * cp + c];
+    std::vector<int8_t> stem(int8_stem_packed_bytes(in_c, out_c));
+    pack_int8_stem(w32.data(), q.bias.data(), q.multiplier.data(), q.shift.data(), in_c, out_c, in_zp, stem.data());
+    a.stem = stem.data();
+    std::vector<uint8_t> got_stem(want.size() + 64, 0xA5);
+    a.output = got_stem.data();
+    const int split2 = rng.range(0, oh);
+    kt.int8_conv3x3(a, 0, split2);
+    kt.int8_conv3x3(a, split2, oh);
+    compare_bytes(name + " packed", got_stem, want);
+    return;
+  }
   const int blocks = int8_dwconv_dot_blocks(in_c), tail_pixels = int8_dwconv_tail_pixels(in_c, stride);
   if (blocks == 0 && tail_pixels == 0) return;
   // The dot-product layout too (used where the ISA has the instructions), its bias folding the zero point,
@@ -1522,6 +1538,21 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 20; ++i)
     test_int8_conv(kt, rng, false, rng.range(3, 40), rng.range(3, 40), 3, rng.range(1, 80), rng.range(1, 2),
                    random_padding(rng));
+  // The stem's packed block: every out_c up to 40 and the MobileNet widths past it, images
+  // from 1x1 to several chunks of pixels, TFLite SAME and explicit paddings.
+  for (int out_c = 1; out_c <= 40; ++out_c)
+    for (int i = 0; i < 3; ++i)
+      test_int8_conv(kt, rng, false, rng.range(1, i == 2 ? 70 : 14), rng.range(1, i == 2 ? 70 : 14),
+                     i == 0 ? rng.range(1, 3) : 3, out_c, rng.range(1, 2), random_padding(rng));
+  for (int out_c : {8, 16, 24, 32, 48, 64, 65, 96, 128})
+    for (int size : {1, 2, 3, 4, 5, 7, 8, 33, 96, 97}) {
+      // TFLite SAME at stride 2 (even: 0 before, 1 after; odd: 1 and 1), at stride 1, and
+      // the explicit padding of a PAD op before a VALID stem (none, or 1 on every side).
+      const Padding same2 = size % 2 == 0 ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1};
+      test_int8_conv(kt, rng, false, size, size, 3, out_c, 2, same2);
+      test_int8_conv(kt, rng, false, size, size, 3, out_c, 1, Padding{1, 1, 1, 1});
+      test_int8_conv(kt, rng, false, size + 2, size + 1, 3, out_c, 2, rng.coin() ? Padding{} : Padding{1, 1, 1, 1});
+    }
   for (int m = 1; m <= 20; ++m) test_int8_gemm(kt, rng, m, rng.pick(odd_channels), rng.pick(odd_channels), m % 2 == 0);
   for (int i = 0; i < 60; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 300), rng.range(1, 1100), rng.coin());
