@@ -464,8 +464,8 @@ int Executor::gemm_panels(int i) const {
 
 // ------------------------------------------------------------- pointwise GEMMs
 
-void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1,
-                               int layer_rows) const {
+void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows,
+                               bool bf16_tiles) const {
   const LayerSpec& s = layers_[i].spec;
   const LayerPlan& plan = plan_.layers[i];
   const PackedLayer& packed = packed_[i];
@@ -480,7 +480,8 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     kernels_.bias_activation(c, m1 - m0, n1 - n0, ldc, packed.bias.data() + n0, clamp);
   } else if (plan.kernel == LayerKernel::PackedGemmBf16) {
     const uint32_t* b = reinterpret_cast<const uint32_t*>(packed.weights.data());
-    const GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    if (bf16_tiles) g.a_tiles = reinterpret_cast<const uint16_t*>(in);
     kernels_.gemm_bf16(g, m0, m1, p0, p1);
   } else if (plan.kernel == LayerKernel::PackedGemmFp16) {
     const GemmFp16Args g{in,
@@ -581,9 +582,14 @@ void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1,
   a.output = band;
   a.output_row_offset = y0;
   LayerTimer timer(times);
-  (plan_.layers[pw - 1].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(a, y0, y1);
+  const LayerPlan& dw = plan_.layers[pw - 1];
+  // bf16 tiles: rows of 16 pixels from the band's first, as the GEMM reads them.
+  const bool tiles = dw.fused_bf16_tiles;
+  (tiles                                          ? kernels_.dwconv3x3_bf16_tiles
+   : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
+                                                  : kernels_.dwconv3x3)(a, y0, y1);
   timer.lap(0);
-  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w);
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w, tiles);
   timer.lap(1);
 }
 

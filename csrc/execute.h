@@ -109,7 +109,9 @@ class Executor {
   void run_pointwise(int i, const float* in, float* out, int64_t m, ThreadPool* pool) const;
   // Rows [m0, m1) and GEMM panels [p0, p1) of pointwise layer i, bias and
   // activation fused; layer_rows: all the rows of this GEMM (GemmArgs).
-  void pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows) const;
+  // bf16_tiles: `in` holds bf16 in the A-tile layout (LayerPlan::fused_bf16_tiles).
+  void pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows,
+                       bool bf16_tiles = false) const;
   // Depthwise layer i and pointwise layer i + 1 as one (their times go to
   // ctx.layer_ns[i] and [i + 1]).
   void run_fused(int i, const float* in, float* out, int batch, const RunContext& ctx) const;

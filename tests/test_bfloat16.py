@@ -32,6 +32,7 @@ import pytest
 
 import mobilenet
 from mobilenet import reference
+from mobilenet.model import engine_specs
 from mobilenet.precision import PrecisionNotAvailable, fast_precisions, precision_unavailable
 
 from conftest import ISAS, max_rel_error
@@ -126,6 +127,9 @@ def _every_gemm_in_bf16(env_overrides, kernel_marker, float32_max_k=0):
         assert r["precisions"].count("bfloat16") == len(in_bf16), r
         assert r["vs_float32"] <= BF16_VS_FLOAT32, (alpha, resolution, r)
         assert r["vs_oracle"] <= BF16_VS_ORACLE, (alpha, resolution, r)
+        # Depthwise outputs as bf16 tiles (">bf16") only for the GEMM on AMX tiles.
+        if kernel_marker != "bf16amx":
+            assert not any(">bf16" in name for name in r["kernels"]), r["kernels"]
 
 
 @pytest.mark.skipif("avx512_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
@@ -142,6 +146,38 @@ def test_every_gemm_on_amx_tiles_within_the_measured_bounds():
     # tdpbf16ps sums differently from vdpbf16ps (not bit for bit): the same bounds, not the same bits.
     # k <= 16 (the first 1x1 layers at alpha 0.25 and 0.5) stays float32 on AMX: mostly zeros in its tiles.
     _every_gemm_in_bf16({"MOBILENET_AMX": "1"}, "bf16amx", float32_max_k=16)
+
+
+@pytest.mark.skipif("amx_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
+                    reason="needs a CPU with AMX-BF16 and an OS that grants the tile state (AMD CPUs have no AMX)")
+@pytest.mark.parametrize("alpha,resolution", [(1.0, 224), (0.75, 160), (0.5, 128), (0.25, 96)])
+def test_bf16_tile_bands_give_the_same_bits(alpha, resolution, rng):
+    """On AMX, a fused depthwise layer rounds its clamped outputs to bf16 and writes them
+    as the GEMM's A tiles (kernel name ">bf16"), instead of float32 rows the GEMM rounds:
+    the same rounding of the same values, so the network's output must not change by a
+    bit. Unfused (fuse=False: float32 rows everywhere) is the comparison, on 1-3 threads
+    (2 threads fuse more pairs, and 7-row maps split pixels), batch 3."""
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, threads=1)
+    x = rng.standard_normal((3, resolution, resolution, 3)).astype(np.float32)
+    unfused = _core_network(net, 1, fuse=False)
+    if not any("bf16amx" in name for name in unfused.kernel_names):
+        pytest.skip("the GEMMs do not run on AMX tiles here (MOBILENET_AMX=0 or another ISA)")
+    want = unfused.forward(x)
+    tiled = 0
+    for threads in (1, 2, 3):
+        engine = _core_network(net, threads, fuse=True)
+        names = engine.kernel_names
+        tiled = max(tiled, sum(">bf16" in name for name in names))
+        for name, following in zip(names, names[1:]):
+            if ">bf16" in name:
+                assert name.startswith("dwconv3x3") and "_fused_" in name and "bf16amx" in following, names
+        assert np.array_equal(engine.forward(x), want), (alpha, resolution, threads)
+    assert tiled >= 1
+
+
+def _core_network(net, threads, fuse):
+    return mobilenet._core.Network(engine_specs(net.layers, net.params), threads=threads, fuse=fuse,
+                                   precision="bfloat16")
 
 
 @pytest.mark.skipif(len(BF16_ISAS) < 2, reason="only the scalar reference runs bf16 here")
