@@ -316,7 +316,9 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   };
   switch (plan.kernel) {
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
-    case LayerKernel::DwConv3x3: run_bands(dwconv_args(i, *ctx.workspace), kernels_.dwconv3x3); break;
+    case LayerKernel::DwConv3x3:
+      run_bands(dwconv_args(i, *ctx.workspace), plan.bf16_tiles ? kernels_.dwconv3x3_bf16_tiles : kernels_.dwconv3x3);
+      break;
     case LayerKernel::Conv3x3Fp16: run_bands(conv3x3_args(i, ctx.layout), kernels_.fp16_conv3x3); break;
     case LayerKernel::DwConv3x3Fp16: run_bands(dwconv_args(i, *ctx.workspace), kernels_.fp16_dwconv3x3); break;
     case LayerKernel::GlobalAvgPool:
@@ -324,9 +326,14 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
         kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
       });
       break;
+    case LayerKernel::PackedGemmBf16:
+      if (i > 0 && plan_.layers[i - 1].bf16_tiles) {
+        run_pointwise_tiles(i, in, out, batch, pool);
+        break;
+      }
+      [[fallthrough]];
     case LayerKernel::PackedGemm:
     case LayerKernel::BlasGemm:
-    case LayerKernel::PackedGemmBf16:
     case LayerKernel::PackedGemmFp16: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
@@ -531,6 +538,33 @@ void Executor::run_pointwise(int i, const float* in, float* out, int64_t m64, Th
   });
 }
 
+// A GEMM whose A is the depthwise layer's bf16 tiles (LayerPlan::bf16_tiles):
+// each image's tiles start at their own in_image, so rows are split per image,
+// in blocks of whole 32-row tile pairs (a block that began inside a pair
+// would compute that pair again), with columns split too when the blocks are few.
+void Executor::run_pointwise_tiles(int i, const float* in, float* out, int batch, ThreadPool* pool) const {
+  const LayerSpec& s = layers_[i].spec;
+  const LayerPlan& plan = plan_.layers[i];
+  const int m = s.in_h * s.in_w, threads = pool ? pool->threads() : 1;
+  constexpr int kPair = 2 * kBf16TileRows;
+  const int pairs = (m + kPair - 1) / kPair, panels = gemm_panels(i);
+  const int64_t out_image = plan.out_image;
+  const int target_tasks = threads > 1 ? 4 * threads : 1;
+  // At least one block per thread where the weights are small enough for each thread to read them all.
+  int row_blocks = 1;
+  if (threads > 1 && int64_t{s.in_c} * s.out_c * 4 <= kRowSplitMaxWeightBytes) row_blocks = std::min(pairs, threads);
+  const int col_blocks =
+      batch * row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + batch * row_blocks - 1) / (batch * row_blocks));
+  const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  const double ns = estimated_ns(s, int64_t{batch} * m * s.in_c * s.out_c);
+  run_tasks(pool, ns, batch * row_blocks * col_blocks, [&](int task) {
+    const int n = task / (row_blocks * col_blocks), rb = task / col_blocks % row_blocks, cb = task % col_blocks;
+    const int m0 = std::min(m, pairs * rb / row_blocks * kPair), m1 = std::min(m, pairs * (rb + 1) / row_blocks * kPair);
+    const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
+    if (p0 < p1 && m0 < m1) pointwise_block(i, in + n * plan.in_image, out + n * out_image, m0, m1, p0, p1, m, true);
+  });
+}
+
 // ------------------------------------------------------------ fused pairs
 
 void Executor::run_fused(int i, const float* in, float* out, int batch, const RunContext& ctx) const {
@@ -635,8 +669,10 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         args.input = in, args.in_ring_rows = in_ring;
         if (stage.count == 1) {
           args.output = out, args.output_row_offset = offset;
-          (plan_.layers[i].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(args, a,
-                                                                                                                b);
+          const LayerPlan& dw = plan_.layers[i];
+          (dw.bf16_tiles                                 ? kernels_.dwconv3x3_bf16_tiles
+           : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
+                                                          : kernels_.dwconv3x3)(args, a, b);
           timer.lap(i);
           break;
         }

@@ -180,7 +180,7 @@ const KernelTable& table() {
       false,
 #endif
 #if defined(MBN_BF16_AMX)
-      bf16_amx_preferred() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_tiles_kernel : nullptr,
+      bf16_tiles_preferred() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_tiles_kernel : nullptr,
 #else
       nullptr,
 #endif

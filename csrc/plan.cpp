@@ -213,14 +213,17 @@ LayerPlans plan_parallel_fusion(const std::vector<Layer>& layers, LayerPlans pla
 // tile layout: the GEMM's rounding pass over its rows goes (bench/RESULTS.md,
 // log entry 60: 15-38% of conv_pw_1..5's time at 1.0/224), the numbers stay
 // the same. The layout has no k padding: channels a multiple of 32.
-LayerPlans plan_bf16_bands(const std::vector<Layer>& layers, LayerPlans plans, const KernelTable& kernels) {
+LayerPlans plan_bf16_tiles(const std::vector<Layer>& layers, LayerPlans plans, int pipelined_layers,
+                           const KernelTable& kernels) {
   if (!kernels.bf16_amx || kernels.dwconv3x3_bf16_tiles == nullptr) return plans;
   for (size_t i = 0; i + 1 < layers.size(); ++i) {
     LayerPlan& p = plans[i];
-    if (!(p.fused_with_next || p.fused_when_parallel) || p.kernel != LayerKernel::DwConv3x3 ||
-        plans[i + 1].kernel != LayerKernel::PackedGemmBf16 || layers[i].spec.out_c % kBf16TileChannels != 0)
+    if (p.kernel != LayerKernel::DwConv3x3 || plans[i + 1].kernel != LayerKernel::PackedGemmBf16 ||
+        layers[i].spec.out_c % kBf16TileChannels != 0)
       continue;
-    p.fused_bf16_tiles = true;
+    p.fused_bf16_tiles = p.fused_with_next || p.fused_when_parallel;
+    // Run on its own: outside the pipeline (its GEMM too), or as its last stage (writing whole images).
+    p.bf16_tiles = !p.fused_with_next && static_cast<int>(i) + 1 >= pipelined_layers;
   }
   return plans;
 }
@@ -247,6 +250,9 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     const LayerSpec& s = layers[i].spec;
     plans[i].in_image = static_cast<int64_t>(s.in_h) * s.in_w * plans[i].in_stride;
     plans[i].out_image = static_cast<int64_t>(layers[i].out_h) * layers[i].out_w * plans[i].out_stride;
+    if (plans[i].bf16_tiles)
+      plans[i].out_image = (bf16_tiles_elements(int64_t{layers[i].out_h} * layers[i].out_w, layers[i].spec.out_c) + 1) / 2;
+    if (i > 0 && plans[i - 1].bf16_tiles) plans[i].in_image = plans[i - 1].out_image;
   }
   return plans;
 }
@@ -357,7 +363,7 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   if (fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
   if (float_kernels) plan.stages = plan_pipeline(layers, layer_plans);
   if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
-  if (fuse) layer_plans = plan_bf16_bands(layers, std::move(layer_plans), kernels);
+  layer_plans = plan_bf16_tiles(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);
