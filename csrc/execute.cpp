@@ -553,13 +553,15 @@ void Executor::run_pointwise_tiles(int i, const float* in, float* out, int batch
   // At least one block per thread where the weights are small enough for each thread to read them all.
   int row_blocks = 1;
   if (threads > 1 && int64_t{s.in_c} * s.out_c * 4 <= kRowSplitMaxWeightBytes) row_blocks = std::min(pairs, threads);
-  const int col_blocks =
-      batch * row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + batch * row_blocks - 1) / (batch * row_blocks));
+  const int col_blocks = batch * row_blocks >= target_tasks
+                             ? 1
+                             : std::min(panels, (target_tasks + batch * row_blocks - 1) / (batch * row_blocks));
   const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
   const double ns = estimated_ns(s, int64_t{batch} * m * s.in_c * s.out_c);
   run_tasks(pool, ns, batch * row_blocks * col_blocks, [&](int task) {
     const int n = task / (row_blocks * col_blocks), rb = task / col_blocks % row_blocks, cb = task % col_blocks;
-    const int m0 = std::min(m, pairs * rb / row_blocks * kPair), m1 = std::min(m, pairs * (rb + 1) / row_blocks * kPair);
+    const int m0 = std::min(m, pairs * rb / row_blocks * kPair),
+              m1 = std::min(m, pairs * (rb + 1) / row_blocks * kPair);
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
     if (p0 < p1 && m0 < m1) pointwise_block(i, in + n * plan.in_image, out + n * out_image, m0, m1, p0, p1, m, true);
   });
@@ -619,9 +621,9 @@ void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1,
   const LayerPlan& dw = plan_.layers[pw - 1];
   // bf16 tiles: rows of 16 pixels from the band's first, as the GEMM reads them.
   const bool tiles = dw.fused_bf16_tiles;
-  (tiles                                          ? kernels_.dwconv3x3_bf16_tiles
+  (tiles                                     ? kernels_.dwconv3x3_bf16_tiles
    : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
-                                                  : kernels_.dwconv3x3)(a, y0, y1);
+                                             : kernels_.dwconv3x3)(a, y0, y1);
   timer.lap(0);
   pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w, tiles);
   timer.lap(1);
@@ -670,9 +672,9 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         if (stage.count == 1) {
           args.output = out, args.output_row_offset = offset;
           const LayerPlan& dw = plan_.layers[i];
-          (dw.bf16_tiles                                 ? kernels_.dwconv3x3_bf16_tiles
+          (dw.bf16_tiles                             ? kernels_.dwconv3x3_bf16_tiles
            : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
-                                                          : kernels_.dwconv3x3)(args, a, b);
+                                                     : kernels_.dwconv3x3)(args, a, b);
           timer.lap(i);
           break;
         }

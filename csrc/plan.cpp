@@ -251,7 +251,8 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     plans[i].in_image = static_cast<int64_t>(s.in_h) * s.in_w * plans[i].in_stride;
     plans[i].out_image = static_cast<int64_t>(layers[i].out_h) * layers[i].out_w * plans[i].out_stride;
     if (plans[i].bf16_tiles)
-      plans[i].out_image = (bf16_tiles_elements(int64_t{layers[i].out_h} * layers[i].out_w, layers[i].spec.out_c) + 1) / 2;
+      plans[i].out_image =
+          (bf16_tiles_elements(int64_t{layers[i].out_h} * layers[i].out_w, layers[i].spec.out_c) + 1) / 2;
     if (i > 0 && plans[i - 1].bf16_tiles) plans[i].in_image = plans[i - 1].out_image;
   }
   return plans;
