@@ -10,6 +10,7 @@ pair (new / base) is what counts.
     python bench/ab_builds.py --base /tmp/base_pkg                 # 1 thread, batch 1
     python bench/ab_builds.py --base /tmp/base_pkg --batch 8 --threads 2 --configs 1.0/224 0.25/224
     python bench/ab_builds.py --base /tmp/base_pkg --layers        # also per-layer medians (C++ clock)
+    python bench/ab_builds.py --base /tmp/base_pkg --precision bfloat16 --configs 1.0/224 0.5/224
     python bench/ab_builds.py --base /tmp/base_pkg --new /tmp/base_pkg   # A/A: the noise, first
     python bench/ab_builds.py --base /tmp/base_pkg --layers \
         --weights ../shared/models/mobilenet_v1_0.25_128_quant.tflite   # model files (int8 ones too)
@@ -29,17 +30,20 @@ import json, sys, time
 import numpy as np
 base, threads, batch, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 layers = sys.argv[5] == "1"
+precision = sys.argv[6]
 if base != "-":
     sys.path.insert(0, base)
 import mobilenet
 out = {}
-for cfg in sys.argv[6:]:
+for cfg in sys.argv[7:]:
     if cfg.startswith("file:"):  # a model file, in the precision mobilenet.load picks for it
         net = mobilenet.load(cfg[5:], threads=threads)
         res = net.resolution[0] if isinstance(net.resolution, tuple) else net.resolution
     else:
         alpha, res = cfg.split("/")
         net = mobilenet.MobileNetV1(alpha=float(alpha), resolution=int(res), threads=threads)
+        if precision != "float32":
+            net = net.with_precision(precision)
     x = np.random.default_rng(0).random((batch, int(res), int(res), 3), dtype=np.float32)
     for _ in range(5):
         net.logits(x)
@@ -75,6 +79,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100, help="timed calls per configuration per turn")
     parser.add_argument("--pairs", type=int, default=5, help="A/B turns")
     parser.add_argument("--layers", action="store_true", help="also per-layer medians")
+    parser.add_argument("--precision", default="float32",
+                        help="the configs' precision (net.with_precision), e.g. bfloat16; model files keep theirs")
     args = parser.parse_args()
 
     configs = [f"file:{os.path.abspath(path)}" for path in args.weights] or args.configs
@@ -82,10 +88,11 @@ def main() -> None:
     for _ in range(args.pairs):
         for name, path in (("base", args.base), ("new", args.new)):
             cmd = [sys.executable, "-c", WORKER, path, str(args.threads), str(args.batch), str(args.runs),
-                   "1" if args.layers else "0", *configs]
+                   "1" if args.layers else "0", args.precision, *configs]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/")
             results[name].append(json.loads(done.stdout))
-    print(f"{args.pairs} A/B pairs, {args.threads} thread(s), batch {args.batch}, {args.runs} calls per turn")
+    print(f"{args.pairs} A/B pairs, {args.threads} thread(s), batch {args.batch}, {args.runs} calls per turn, "
+          f"{args.precision}")
     for cfg in configs:
         base = [r[cfg]["median_ms"] for r in results["base"]]
         new = [r[cfg]["median_ms"] for r in results["new"]]

@@ -43,6 +43,11 @@ bool bf16_dot_product_preferred();
 // where the CPU has AMX-BF16 and AVX512_BF16 and the build compiled the AMX
 // kernels. MOBILENET_AMX=0 says no (to test the vdpbf16ps and FMA ways there).
 bool bf16_amx_preferred();
+// Whether, with bf16 on AMX, depthwise layers write the GEMM after them its A
+// tiles in bf16 (KernelTable::dwconv3x3_bf16_tiles): the same numbers as
+// float32 rows the GEMM rounds. MOBILENET_BF16_TILES=0 says no (the tests
+// compare the two ways bit for bit).
+bool bf16_tiles_preferred();
 // Whether the AVX-512 table's int8 GEMM runs on AMX tiles (kernels_amx_int8.cpp):
 // where the CPU has AMX-INT8 and the build compiled the kernel. MOBILENET_AMX=0
 // says no (to test the vpdpbusd GEMM there), and so does MOBILENET_INT8_DOT=off.

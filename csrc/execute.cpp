@@ -316,7 +316,9 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   };
   switch (plan.kernel) {
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
-    case LayerKernel::DwConv3x3: run_bands(dwconv_args(i, *ctx.workspace), kernels_.dwconv3x3); break;
+    case LayerKernel::DwConv3x3:
+      run_bands(dwconv_args(i, *ctx.workspace), plan.bf16_tiles ? kernels_.dwconv3x3_bf16_tiles : kernels_.dwconv3x3);
+      break;
     case LayerKernel::Conv3x3Fp16: run_bands(conv3x3_args(i, ctx.layout), kernels_.fp16_conv3x3); break;
     case LayerKernel::DwConv3x3Fp16: run_bands(dwconv_args(i, *ctx.workspace), kernels_.fp16_dwconv3x3); break;
     case LayerKernel::GlobalAvgPool:
@@ -324,9 +326,14 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
         kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
       });
       break;
+    case LayerKernel::PackedGemmBf16:
+      if (i > 0 && plan_.layers[i - 1].bf16_tiles) {
+        run_pointwise_tiles(i, in, out, batch, pool);
+        break;
+      }
+      [[fallthrough]];
     case LayerKernel::PackedGemm:
     case LayerKernel::BlasGemm:
-    case LayerKernel::PackedGemmBf16:
     case LayerKernel::PackedGemmFp16: run_pointwise(i, in, out, int64_t{batch} * s.in_h * s.in_w, pool); break;
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
@@ -467,8 +474,8 @@ int Executor::gemm_panels(int i) const {
 
 // ------------------------------------------------------------- pointwise GEMMs
 
-void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1,
-                               int layer_rows) const {
+void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows,
+                               bool bf16_tiles) const {
   const LayerSpec& s = layers_[i].spec;
   const LayerPlan& plan = plan_.layers[i];
   const PackedLayer& packed = packed_[i];
@@ -483,7 +490,8 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     kernels_.bias_activation(c, m1 - m0, n1 - n0, ldc, packed.bias.data() + n0, clamp);
   } else if (plan.kernel == LayerKernel::PackedGemmBf16) {
     const uint32_t* b = reinterpret_cast<const uint32_t*>(packed.weights.data());
-    const GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    if (bf16_tiles) g.a_tiles = reinterpret_cast<const uint16_t*>(in);
     kernels_.gemm_bf16(g, m0, m1, p0, p1);
   } else if (plan.kernel == LayerKernel::PackedGemmFp16) {
     const GemmFp16Args g{in,
@@ -530,6 +538,35 @@ void Executor::run_pointwise(int i, const float* in, float* out, int64_t m64, Th
     const int m0 = static_cast<int>(m64 * rb / row_blocks), m1 = static_cast<int>(m64 * (rb + 1) / row_blocks);
     const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
     if (p0 < p1) pointwise_block(i, in, out, m0, m1, p0, p1, m);
+  });
+}
+
+// A GEMM whose A is the depthwise layer's bf16 tiles (LayerPlan::bf16_tiles):
+// each image's tiles start at their own in_image, so rows are split per image,
+// in blocks of whole 32-row tile pairs (a block that began inside a pair
+// would compute that pair again), with columns split too when the blocks are few.
+void Executor::run_pointwise_tiles(int i, const float* in, float* out, int batch, ThreadPool* pool) const {
+  const LayerSpec& s = layers_[i].spec;
+  const LayerPlan& plan = plan_.layers[i];
+  const int m = s.in_h * s.in_w, threads = pool ? pool->threads() : 1;
+  constexpr int kPair = 2 * kBf16TileRows;
+  const int pairs = (m + kPair - 1) / kPair, panels = gemm_panels(i);
+  const int64_t out_image = plan.out_image;
+  const int target_tasks = threads > 1 ? 4 * threads : 1;
+  // At least one block per thread where the weights are small enough for each thread to read them all.
+  int row_blocks = 1;
+  if (threads > 1 && int64_t{s.in_c} * s.out_c * 4 <= kRowSplitMaxWeightBytes) row_blocks = std::min(pairs, threads);
+  const int col_blocks = batch * row_blocks >= target_tasks
+                             ? 1
+                             : std::min(panels, (target_tasks + batch * row_blocks - 1) / (batch * row_blocks));
+  const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  const double ns = estimated_ns(s, int64_t{batch} * m * s.in_c * s.out_c);
+  run_tasks(pool, ns, batch * row_blocks * col_blocks, [&](int task) {
+    const int n = task / (row_blocks * col_blocks), rb = task / col_blocks % row_blocks, cb = task % col_blocks;
+    const int m0 = std::min(m, pairs * rb / row_blocks * kPair),
+              m1 = std::min(m, pairs * (rb + 1) / row_blocks * kPair);
+    const int p0 = cb * panels_per_block, p1 = std::min(panels, p0 + panels_per_block);
+    if (p0 < p1 && m0 < m1) pointwise_block(i, in + n * plan.in_image, out + n * out_image, m0, m1, p0, p1, m, true);
   });
 }
 
@@ -584,9 +621,14 @@ void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1,
   a.output = band;
   a.output_row_offset = y0;
   LayerTimer timer(times);
-  (plan_.layers[pw - 1].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(a, y0, y1);
+  const LayerPlan& dw = plan_.layers[pw - 1];
+  // bf16 tiles: rows of 16 pixels from the band's first, as the GEMM reads them.
+  const bool tiles = dw.fused_bf16_tiles;
+  (tiles                                     ? kernels_.dwconv3x3_bf16_tiles
+   : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
+                                             : kernels_.dwconv3x3)(a, y0, y1);
   timer.lap(0);
-  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w);
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w, tiles);
   timer.lap(1);
 }
 
@@ -632,8 +674,10 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         args.input = in, args.in_ring_rows = in_ring;
         if (stage.count == 1) {
           args.output = out, args.output_row_offset = offset;
-          (plan_.layers[i].kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3)(args, a,
-                                                                                                                b);
+          const LayerPlan& dw = plan_.layers[i];
+          (dw.bf16_tiles                             ? kernels_.dwconv3x3_bf16_tiles
+           : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
+                                                     : kernels_.dwconv3x3)(args, a, b);
           timer.lap(i);
           break;
         }

@@ -107,9 +107,13 @@ class Executor {
   // An int8 layer (its buffers hold uint8 storage, see kernels.h).
   void run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const;
   void run_pointwise(int i, const float* in, float* out, int64_t m, ThreadPool* pool) const;
+  // The same where A is the depthwise layer's bf16 tiles (LayerPlan::bf16_tiles), image by image.
+  void run_pointwise_tiles(int i, const float* in, float* out, int batch, ThreadPool* pool) const;
   // Rows [m0, m1) and GEMM panels [p0, p1) of pointwise layer i, bias and
   // activation fused; layer_rows: all the rows of this GEMM (GemmArgs).
-  void pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows) const;
+  // bf16_tiles: `in` holds bf16 in the A-tile layout (LayerPlan::fused_bf16_tiles).
+  void pointwise_block(int i, const float* in, float* out, int m0, int m1, int p0, int p1, int layer_rows,
+                       bool bf16_tiles = false) const;
   // Depthwise layer i and pointwise layer i + 1 as one (their times go to
   // ctx.layer_ns[i] and [i + 1]).
   void run_fused(int i, const float* in, float* out, int batch, const RunContext& ctx) const;

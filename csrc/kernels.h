@@ -80,6 +80,20 @@ struct DwConvArgs {
   const uint16_t* bias_fp16 = nullptr;
 };
 
+// bfloat16 activations in the AMX A-tile layout (KernelTable::dwconv3x3_bf16_tiles
+// writes it, the AMX gemm_bf16 reads it through GemmBf16Args::a_tiles): pixel p
+// (a row of the GEMM's A), channels [32b, 32b + 32) are 64 contiguous bytes at
+// bf16 element ((p / 16) * blocks + b) * 512 + (p % 16) * 32, blocks = channels / 32.
+// So 16 pixels x 32 channels are one 1 KB A tile, and a group of 16 pixels the
+// `blocks` tiles that follow each other. Channels must be a multiple of 32
+// (there is no zero padding of k in this layout).
+constexpr int kBf16TileRows = 16;
+constexpr int kBf16TileChannels = 32;
+// bf16 elements of a buffer that holds `pixels` pixels of `channels` in that layout.
+inline int64_t bf16_tiles_elements(int64_t pixels, int channels) {
+  return (pixels + kBf16TileRows - 1) / kBf16TileRows * kBf16TileRows * channels;
+}
+
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by
 // pack_gemm_weights into panels of gemm_panel_width columns.
 struct GemmArgs {
@@ -235,6 +249,12 @@ struct GemmBf16Args {
   int m, n, k;
   Clamp clamp;
   int layer_rows;  // as GemmArgs::layer_rows
+  // Where not null (AMX only: KernelTable::dwconv3x3_bf16_tiles), A is already
+  // bf16 in the A-tile layout, row r of the GEMM at pixel r of it (a and lda
+  // unused, k a multiple of kBf16TileChannels): the kernel loads its tiles as
+  // they lie, with no rounding pass. Rows of a group of 16 outside [m_begin,
+  // m_end) are read (and computed, not stored): they must be readable memory.
+  const uint16_t* a_tiles = nullptr;
 };
 
 // float16 (Precision::Float16, Armv8.2 FP16 arithmetic; kernels/fp16.h):
@@ -342,6 +362,14 @@ struct KernelTable {
   const char* (*fp16_gemm_variant)(const GemmFp16Args& args);
   // Whether the fp16 kernels run on the CPU's own FP16 arithmetic (not the scalar emulation).
   bool fp16_fast;
+
+  // bfloat16 on AMX: the float32 depthwise kernel (dwconv3x3, the same
+  // variants and sums) with its clamped outputs rounded to bf16 as the bf16
+  // GEMM rounds A (vcvtneps2bf16: nearest even, denormals flushed) and written
+  // in the A-tile layout (kBf16TileRows), args.output the layout's start and
+  // args.output_row_offset as for dwconv3x3 (out_pixel_stride unused;
+  // channels a multiple of kBf16TileChannels). Null where gemm_bf16 is not on AMX tiles.
+  void (*dwconv3x3_bf16_tiles)(const DwConvArgs& args, int row_begin, int row_end);
 };
 
 const KernelTable& kernel_table(Isa isa);

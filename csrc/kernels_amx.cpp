@@ -18,6 +18,11 @@
 // feeds two tdpbf16ps. The accumulators go through a 4 KB buffer on the stack
 // for the bias and the clamp, stored float32 as the other GEMMs do.
 //
+// Where the depthwise layer before wrote A as bf16 in that tile layout
+// (GemmBf16Args::a_tiles), the tiles are loaded as they lie: no rounding pass,
+// and the same numbers (the depthwise rounds its float32 outputs as
+// round_rows would).
+//
 // Not bit-identical to vdpbf16ps: tdpbf16ps sums each pair of products (and
 // flushes denormals) in its own way. Each output's k blocks are summed in the
 // same order however the rows and panels are split, so a row comes out the
@@ -133,10 +138,46 @@ void tile_block(const uint32_t* a, int blocks, const uint32_t* b, const uint32_t
   }
 }
 
+// A already bf16 in the A-tile layout (GemmBf16Args::a_tiles, written by the
+// depthwise layer before): the same loops over the tiles as they lie, with no
+// rounding pass and no partial k block (k is a multiple of 32). A block of 32
+// rows is a pair of the layout's groups; rows of a group outside [m_begin,
+// m_end) are computed with the others and not stored.
+void gemm_bf16_from_tiles(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
+  const int blocks = g.k / (2 * kBlockPairs);
+  const int64_t group_words = int64_t{blocks} * kATileWords;
+  const int first_group = m_begin / kRows, end_group = (m_end + kRows - 1) / kRows;
+  const int chunk_groups = static_cast<int>(std::max<int64_t>(2, kChunkBytes / (group_words * 4) / 2 * 2));
+  const int panel_words = g.k / 2 * kPanel;
+  const bool stream = int64_t{panel_words} * 4 * ((g.n + kPanel - 1) / kPanel) >= kStreamWeightBytes;
+  const uint32_t* a = reinterpret_cast<const uint32_t*>(g.a_tiles);
+  alignas(64) float acc[2 * kRows * kPanel];
+  const TileSession tiles;
+  for (int c0 = first_group; c0 < end_group; c0 += chunk_groups) {
+    const int c1 = std::min(end_group, c0 + chunk_groups);
+    for (int p = panel_begin; p < panel_end; ++p) {
+      const uint32_t* b = g.packed_b + int64_t{p} * panel_words;
+      const int n0 = p * kPanel, cols = std::min(kPanel, g.n - n0);
+      const uint32_t* next = stream && p + 1 < panel_end && c0 == first_group ? b + panel_words : nullptr;
+      for (int gr = c0; gr < c1; gr += 2) {
+        const uint32_t* at = a + int64_t{gr} * group_words;
+        const bool two = gr + 1 < c1;
+        if (two)
+          tile_block<true>(at, blocks, b, nullptr, gr == c0 ? next : nullptr, panel_words, acc);
+        else
+          tile_block<false>(at, blocks, b, nullptr, gr == c0 ? next : nullptr, panel_words, acc);
+        const int r0 = std::max(m_begin, gr * kRows), r1 = std::min(m_end, (gr + (two ? 2 : 1)) * kRows);
+        store_rows(g, acc + (r0 - gr * kRows) * kPanel, r0, r1 - r0, n0, cols);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void gemm_bf16_kernel(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
   if (m_begin >= m_end || panel_begin >= panel_end) return;
+  if (g.a_tiles != nullptr) return gemm_bf16_from_tiles(g, m_begin, m_end, panel_begin, panel_end);
   const int kp = (g.k + 1) / 2, blocks = (kp + kBlockPairs - 1) / kBlockPairs, tail_pairs = kp % kBlockPairs;
   const int64_t row_bytes = int64_t{blocks} * kBlockPairs * 4;
   const int chunk_rows =

@@ -38,6 +38,10 @@ const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
 #if defined(MBN_HAVE_AMX_BF16) && defined(MBN_BF16_BY_FMA)
 // The AVX-512 table's bf16 GEMM on AMX tiles, where the CPU and the OS allow it (kernels_amx.cpp).
 #define MBN_BF16_AMX 1
+// The depthwise kernel that writes its output for it (kernels_avx512_bf16.cpp).
+namespace MBN_BF16_KERNELS_NS {
+void dwconv3x3_bf16_tiles_kernel(const DwConvArgs& args, int row_begin, int row_end);
+}  // namespace MBN_BF16_KERNELS_NS
 namespace amx {
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
@@ -174,6 +178,11 @@ const KernelTable& table() {
       nullptr,
       nullptr,
       false,
+#endif
+#if defined(MBN_BF16_AMX)
+      bf16_tiles_preferred() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_tiles_kernel : nullptr,
+#else
+      nullptr,
 #endif
   };
   return t;

@@ -207,6 +207,27 @@ LayerPlans plan_parallel_fusion(const std::vector<Layer>& layers, LayerPlans pla
   return plans;
 }
 
+// Pass 4b: the fused pairs whose band can be bf16 tiles: the GEMM on AMX
+// tiles rounds its A to bf16 before any product, so the depthwise layer can
+// round its (clamped) outputs instead, as the GEMM would, and write them in the
+// tile layout: the GEMM's rounding pass over its rows goes (bench/RESULTS.md,
+// log entry 60: 15-38% of conv_pw_1..5's time at 1.0/224), the numbers stay
+// the same. The layout has no k padding: channels a multiple of 32.
+LayerPlans plan_bf16_tiles(const std::vector<Layer>& layers, LayerPlans plans, int pipelined_layers,
+                           const KernelTable& kernels) {
+  if (!kernels.bf16_amx || kernels.dwconv3x3_bf16_tiles == nullptr) return plans;
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    LayerPlan& p = plans[i];
+    if (p.kernel != LayerKernel::DwConv3x3 || plans[i + 1].kernel != LayerKernel::PackedGemmBf16 ||
+        layers[i].spec.out_c % kBf16TileChannels != 0)
+      continue;
+    p.fused_bf16_tiles = p.fused_with_next || p.fused_when_parallel;
+    // Run on its own: outside the pipeline (its GEMM too), or as its last stage (writing whole images).
+    p.bf16_tiles = !p.fused_with_next && static_cast<int>(i) + 1 >= pipelined_layers;
+  }
+  return plans;
+}
+
 // Pass 5: pixel strides, once every fusion is known (a fused depthwise layer
 // writes its band dense).
 LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans) {
@@ -229,6 +250,10 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     const LayerSpec& s = layers[i].spec;
     plans[i].in_image = static_cast<int64_t>(s.in_h) * s.in_w * plans[i].in_stride;
     plans[i].out_image = static_cast<int64_t>(layers[i].out_h) * layers[i].out_w * plans[i].out_stride;
+    if (plans[i].bf16_tiles)
+      plans[i].out_image =
+          (bf16_tiles_elements(int64_t{layers[i].out_h} * layers[i].out_w, layers[i].spec.out_c) + 1) / 2;
+    if (i > 0 && plans[i - 1].bf16_tiles) plans[i].in_image = plans[i - 1].out_image;
   }
   return plans;
 }
@@ -252,6 +277,7 @@ int plan_batch_split(const std::vector<Layer>& layers, const LayerPlans& plans) 
 // Pass 7: the buffers the plan's layers need.
 BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& plans) {
   BufferSizes sizes;
+  bool bf16_tiles = false;
   for (size_t i = 0; i < layers.size(); ++i) {
     const Layer& layer = layers[i];
     const LayerPlan& p = plans[i];
@@ -261,9 +287,16 @@ BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& pla
     if (p.fused_with_next || p.fused_when_parallel) {
       // Bands of pixels (see Executor::run_fused) may start and end inside a row: room for one more.
       const int64_t row_floats = int64_t{layer.out_w} * layer.spec.out_c;
-      sizes.band = std::max(sizes.band, std::min(p.fused_band_rows + 1, layer.out_h) * row_floats);
+      const int rows = std::min(p.fused_band_rows + 1, layer.out_h);
+      sizes.band = std::max(sizes.band, rows * row_floats);
+      // bf16 tiles: whole groups of 16 pixels (the GEMM reads a band's last group whole), 2 per float.
+      if (p.fused_bf16_tiles)
+        sizes.band = std::max(sizes.band, (bf16_tiles_elements(int64_t{rows} * layer.out_w, layer.spec.out_c) + 1) / 2);
+      bf16_tiles = bf16_tiles || p.fused_bf16_tiles;
     }
   }
+  // Each thread's band then starts on a cache line, as the tiles do.
+  if (bf16_tiles) sizes.band = round_up(sizes.band, int64_t{16});
   return sizes;
 }
 
@@ -331,6 +364,7 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   if (fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
   if (float_kernels) plan.stages = plan_pipeline(layers, layer_plans);
   if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  layer_plans = plan_bf16_tiles(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);

@@ -69,6 +69,15 @@ struct LayerPlan {
   // two GEMM tiles, as for the row split in Executor::run_pointwise.
   int64_t fused_max_threads = 0;
   int fused_band_rows = 0;
+  // bfloat16 on AMX, a fused depthwise layer whose GEMM is on AMX tiles: the
+  // band between them holds bf16 in the A-tile layout (kernels.h), written by
+  // KernelTable::dwconv3x3_bf16_tiles and loaded by the GEMM as it lies. The
+  // same numbers as a float32 band that the GEMM rounds (plan_bf16_bands).
+  bool fused_bf16_tiles = false;
+  // The same for the whole output of a depthwise layer run on its own (its
+  // out_image and the GEMM's in_image are then the layout's, in floats): where
+  // neither is inside the row pipeline's rings (the depthwise layer may be its last stage).
+  bool bf16_tiles = false;
   // Floats from one pixel to the next in this layer's input and output
   // buffers: the channel count, or a little more (plan_pixel_strides).
   int in_stride = 0, out_stride = 0;

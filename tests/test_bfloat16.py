@@ -5,6 +5,9 @@ plan keeps the GEMMs with small weights float32 too; every GEMM runs in bf16 on 
 scalar reference, on AMX tiles (tdpbf16ps, where the CPU and the OS allow AMX: the
 AVX-512 table's choice there) and through vdpbf16ps (MOBILENET_BF16_DOT=1 forces it
 where the CPU has AVX512_BF16, MOBILENET_AMX=0 turns AMX off: the subprocess tests below).
+On AMX the depthwise layers before a GEMM on tiles write its A tiles in bf16 (the
+GEMM's own rounding, moved): bit-identical to float32 rows the GEMM rounds
+(MOBILENET_BF16_TILES=0), asserted below.
 
 Checked against the oracle's plain bf16 version (mobilenet.reference, precision=
 "bfloat16"), against float32 on random networks and on the real float model, on
@@ -126,6 +129,9 @@ def _every_gemm_in_bf16(env_overrides, kernel_marker, float32_max_k=0):
         assert r["precisions"].count("bfloat16") == len(in_bf16), r
         assert r["vs_float32"] <= BF16_VS_FLOAT32, (alpha, resolution, r)
         assert r["vs_oracle"] <= BF16_VS_ORACLE, (alpha, resolution, r)
+        # Depthwise outputs as bf16 tiles (">bf16") only for the GEMM on AMX tiles.
+        if kernel_marker != "bf16amx":
+            assert not any(">bf16" in name for name in r["kernels"]), r["kernels"]
 
 
 @pytest.mark.skipif("avx512_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
@@ -142,6 +148,54 @@ def test_every_gemm_on_amx_tiles_within_the_measured_bounds():
     # tdpbf16ps sums differently from vdpbf16ps (not bit for bit): the same bounds, not the same bits.
     # k <= 16 (the first 1x1 layers at alpha 0.25 and 0.5) stays float32 on AMX: mostly zeros in its tiles.
     _every_gemm_in_bf16({"MOBILENET_AMX": "1"}, "bf16amx", float32_max_k=16)
+
+
+_TILES_SCRIPT = r"""
+import hashlib, json, sys
+import numpy as np
+import mobilenet
+from mobilenet.model import engine_specs
+out = {}
+for alpha, resolution in json.loads(sys.argv[1]):
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, threads=1)
+    x = np.random.default_rng(5).standard_normal((3, resolution, resolution, 3)).astype(np.float32)
+    for threads in (1, 2, 3):
+        for fuse in (True, False):
+            engine = mobilenet._core.Network(engine_specs(net.layers, net.params), threads=threads, fuse=fuse,
+                                             precision="bfloat16")
+            out[f"{alpha}/{resolution}/{threads}/{fuse}"] = {
+                "sha1": hashlib.sha1(engine.forward(x).tobytes()).hexdigest(), "kernels": engine.kernel_names}
+print(json.dumps(out))
+"""
+
+
+# AMX: Intel Xeon from Sapphire Rapids on, with Linux's permission (arch_prctl); AMD CPUs have none.
+@pytest.mark.skipif("amx_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
+                    reason="needs a CPU with AMX-BF16 and an OS that grants the tile state (AMD CPUs have no AMX)")
+def test_bf16_tiles_from_the_depthwise_layers_give_the_same_bits():
+    """On AMX, a depthwise layer before a GEMM on tiles rounds its clamped outputs to bf16
+    and writes them as the GEMM's A tiles (kernel name ">bf16"), fused or not, instead of
+    float32 rows that the GEMM rounds: the same rounding of the same values, so the
+    network's output must not change by a bit. MOBILENET_BF16_TILES=0 is the other way;
+    1-3 threads (2 threads fuse more pairs, 7-row maps split pixels), fused and not, batch 3."""
+    cases = [(1.0, 224), (0.75, 160), (0.5, 128), (0.25, 96)]
+    runs = {}
+    for tiles in ("1", "0"):
+        env = dict(os.environ, MOBILENET_AMX="1", MOBILENET_BF16_TILES=tiles)
+        env.pop("MOBILENET_ISA", None)
+        proc = subprocess.run([sys.executable, "-c", _TILES_SCRIPT, json.dumps(cases)], env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        runs[tiles] = json.loads(proc.stdout)
+    for key, on in runs["1"].items():
+        off = runs["0"][key]
+        assert not any(">bf16" in name for name in off["kernels"]), off["kernels"]
+        names = on["kernels"]
+        assert any(">bf16" in name for name in names), (key, names)
+        for name, following in zip(names, names[1:]):
+            if ">bf16" in name:
+                assert name.startswith("dwconv3x3") and "bf16amx" in following, names
+        assert on["sha1"] == off["sha1"], key
 
 
 @pytest.mark.skipif(len(BF16_ISAS) < 2, reason="only the scalar reference runs bf16 here")

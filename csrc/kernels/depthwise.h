@@ -11,6 +11,21 @@ inline const float* dw_input_row(const DwConvArgs& a, int iy) {
   return a.input + static_cast<int64_t>(slot) * a.in_w * dw_in_stride(a);
 }
 
+// Where the kernels below store output pixels: float32 NHWC rows, pixels CO
+// floats apart. An Out has a Row (a handle on output row y, counted from
+// output_row_offset) and stores n channels from c0 of pixel ox of a row; the
+// bf16 A-tile output (kernels_avx512_bf16.cpp) is the other one.
+struct DwFloatOut {
+  float* base;
+  int64_t row_floats;
+  int CO;
+  using Row = float*;
+  explicit DwFloatOut(const DwConvArgs& a)
+      : base(a.output), row_floats(static_cast<int64_t>(a.out_w) * dw_out_stride(a)), CO(dw_out_stride(a)) {}
+  Row row(int y) const { return base + y * row_floats; }
+  void store(Row r, int ox, int c0, Vec v, int n) const { store_n(v, r + static_cast<int64_t>(ox) * CO + c0, n); }
+};
+
 // One output pixel near the left or right border from its three input rows
 // (rows[0..2], pixels CI floats apart): only the taps inside the row count.
 inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int CI, int c0, const Vec* w, Vec bias) {
@@ -26,10 +41,10 @@ inline Vec dw_border_sum(const float* const* rows, int ix0, int in_w, int CI, in
 // One output pixel (ox) of R rows for the channel tile at c0: each input vector
 // loaded (one tap column of one of the (R-1)*S+3 input rows) feeds every output
 // row whose window covers that input row. Pixels are CI floats apart in the
-// input rows and CO in the output rows.
-template <int R, int S>
-inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, int CI, int CO, int pl, int ox, int c0,
-                              int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
+// input rows; `out` stores them.
+template <int R, int S, class Out>
+inline void dw_interior_pixel(const float* const* rows, const Out& out, const typename Out::Row* out_rows, int CI,
+                              int pl, int ox, int c0, int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
   constexpr int NR = (R - 1) * S + 3;
   const int64_t off = static_cast<int64_t>(ox * S - pl) * CI + c0;
   Vec acc[R];
@@ -48,15 +63,15 @@ inline void dw_interior_pixel(const float* const* rows, float* const* out_rows, 
     }
   }
   MBN_UNROLL
-  for (int r = 0; r < R; ++r) store_n(clamp(acc[r], lo, hi), out_rows[r] + ox * CO + c0, n);
+  for (int r = 0; r < R; ++r) out.store(out_rows[r], ox, c0, clamp(acc[r], lo, hi), n);
 }
 
 // R output rows starting at oy0. Each channel tile sweeps the rows with its
 // weights held in registers.
-template <int R, int S>
-void dwconv3x3_block(const DwConvArgs& a, int oy0) {
+template <int R, int S, class Out>
+void dwconv3x3_block(const DwConvArgs& a, const Out& out, int oy0) {
   constexpr int NR = (R - 1) * S + 3;  // input rows the block reads
-  const int C = a.channels, CI = dw_in_stride(a), CO = dw_out_stride(a), pl = a.pad.left;
+  const int C = a.channels, CI = dw_in_stride(a), pl = a.pad.left;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   const InteriorColumns interior = interior_columns(a.in_w, a.out_w, pl, S);
 
@@ -65,9 +80,8 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
     const int iy = oy0 * S - a.pad.top + j;
     rows[j] = dw_input_row(a, iy);
   }
-  float* out_rows[R];
-  for (int r = 0; r < R; ++r)
-    out_rows[r] = a.output + static_cast<int64_t>(oy0 + r - a.output_row_offset) * a.out_w * CO;
+  typename Out::Row out_rows[R];
+  for (int r = 0; r < R; ++r) out_rows[r] = out.row(oy0 + r - a.output_row_offset);
 
   for (int c0 = 0; c0 < C; c0 += W) {
     const int n = imin(W, C - c0);
@@ -77,12 +91,12 @@ void dwconv3x3_block(const DwConvArgs& a, int oy0) {
     const Vec bias = Vec::load(a.bias + c0);
     auto border_pixel = [&](int ox) {
       for (int r = 0; r < R; ++r)
-        store_n(clamp(dw_border_sum(rows + r * S, ox * S - pl, a.in_w, CI, c0, w, bias), lo, hi),
-                out_rows[r] + ox * CO + c0, n);
+        out.store(out_rows[r], ox, c0, clamp(dw_border_sum(rows + r * S, ox * S - pl, a.in_w, CI, c0, w, bias), lo, hi),
+                  n);
     };
     for (int ox = 0; ox < interior.begin; ++ox) border_pixel(ox);
     for (int ox = interior.begin; ox < interior.end; ++ox)
-      dw_interior_pixel<R, S>(rows, out_rows, CI, CO, pl, ox, c0, n, w, bias, lo, hi);
+      dw_interior_pixel<R, S>(rows, out, out_rows, CI, pl, ox, c0, n, w, bias, lo, hi);
     for (int ox = interior.end; ox < a.out_w; ++ox) border_pixel(ox);
   }
 }
@@ -98,26 +112,26 @@ constexpr int kDwBlockRows = 2;
 constexpr bool kDwSlidingColumns = false;
 #endif
 
-template <int S>
-void dwconv3x3_blocks(const DwConvArgs& a, int row_begin, int row_end) {
+template <int S, class Out>
+void dwconv3x3_blocks(const DwConvArgs& a, const Out& out, int row_begin, int row_end) {
   int oy = row_begin;
-  for (; oy + kDwBlockRows <= row_end; oy += kDwBlockRows) dwconv3x3_block<kDwBlockRows, S>(a, oy);
+  for (; oy + kDwBlockRows <= row_end; oy += kDwBlockRows) dwconv3x3_block<kDwBlockRows, S>(a, out, oy);
   if (row_end - oy >= 2) {
-    dwconv3x3_block<2, S>(a, oy);
+    dwconv3x3_block<2, S>(a, out, oy);
     oy += 2;
   }
-  if (oy < row_end) dwconv3x3_block<1, S>(a, oy);
+  if (oy < row_end) dwconv3x3_block<1, S>(a, out, oy);
 }
 
-// Output pixels [ox_lo, ox_hi) of one row for one channel tile, from its three
-// input rows (r[ky] points at the tile's channels), with one accumulator chain
+// Output pixels [ox_lo, ox_hi) of one row for the channel tile at ch, from its
+// three input rows (r[ky] points at the tile's channels), with one accumulator chain
 // per kernel row. With 32 vector registers the window's columns slide along
 // in registers: a pixel loads only its new columns, 3 vectors at stride 1 and
 // 6 at stride 2 instead of 9 (left to itself, the compiler reloads all nine,
 // since the output store might alias them). Same arithmetic either way.
-template <int S>
-inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, int pl, int ox_lo, int ox_hi, int n,
-                            const Vec* w, Vec bias, Vec lo, Vec hi) {
+template <int S, class Out>
+inline void dw_row_interior(const float* const* r, const Out& out, typename Out::Row out_row, int ch, int CI, int pl,
+                            int ox_lo, int ox_hi, int n, const Vec* w, Vec bias, Vec lo, Vec hi) {
   auto pixel = [&](int ox, const Vec* c0, const Vec* c1, const Vec* c2) {
     Vec acc0 = fmadd(c0[0], w[0], bias);
     Vec acc1 = mul(c0[1], w[3]);
@@ -128,7 +142,7 @@ inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, i
     acc0 = fmadd(c2[0], w[2], acc0);
     acc1 = fmadd(c2[1], w[5], acc1);
     acc2 = fmadd(c2[2], w[8], acc2);
-    store_n(clamp(add(add(acc0, acc1), acc2), lo, hi), out + static_cast<int64_t>(ox) * CO, n);
+    out.store(out_row, ox, ch, clamp(add(add(acc0, acc1), acc2), lo, hi), n);
   };
   auto column = [&](int64_t off, Vec* c) { MBN_UNROLL for (int ky = 0; ky < 3; ++ky) c[ky] = Vec::load(r[ky] + off); };
   if (ox_lo >= ox_hi) return;
@@ -160,8 +174,9 @@ inline void dw_row_interior(const float* const* r, float* out, int CI, int CO, i
 
 // One output row at a time, three accumulator chains per pixel (one per
 // kernel row): the fastest order while three input rows fit in L1.
-void dwconv3x3_rows(const DwConvArgs& a, int row_begin, int row_end) {
-  const int C = a.channels, CI = dw_in_stride(a), CO = dw_out_stride(a), s = a.stride, pl = a.pad.left;
+template <class Out>
+void dwconv3x3_rows(const DwConvArgs& a, const Out& out, int row_begin, int row_end) {
+  const int C = a.channels, CI = dw_in_stride(a), s = a.stride, pl = a.pad.left;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   // The interior columns take the branch-free path.
   const InteriorColumns interior = interior_columns(a.in_w, a.out_w, pl, s);
@@ -172,27 +187,27 @@ void dwconv3x3_rows(const DwConvArgs& a, int row_begin, int row_end) {
       const int iy = oy * s - a.pad.top + ky;
       rows[ky] = dw_input_row(a, iy);
     }
-    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * CO;
+    const typename Out::Row out_row = out.row(oy - a.output_row_offset);
     for (int c0 = 0; c0 < C; c0 += W) {
       const int n = imin(W, C - c0);
       Vec w[9];
       for (int k = 0; k < 9; ++k) w[k] = Vec::load(a.weights + k * a.channels_padded + c0);
       const Vec bias = Vec::load(a.bias + c0);
       auto border_pixel = [&](int ox) {
-        store_n(clamp(dw_border_sum(rows, ox * s - pl, a.in_w, CI, c0, w, bias), lo, hi), out_row + ox * CO + c0, n);
+        out.store(out_row, ox, c0, clamp(dw_border_sum(rows, ox * s - pl, a.in_w, CI, c0, w, bias), lo, hi), n);
       };
       for (int ox = 0; ox < interior.begin; ++ox) border_pixel(ox);
       const float* in_rows[3] = {rows[0] + c0, rows[1] + c0, rows[2] + c0};
-      float* out = out_row + c0;
       if (s == 1)
-        dw_row_interior<1>(in_rows, out, CI, CO, pl, interior.begin, interior.end, n, w, bias, lo, hi);
+        dw_row_interior<1>(in_rows, out, out_row, c0, CI, pl, interior.begin, interior.end, n, w, bias, lo, hi);
       else
-        dw_row_interior<2>(in_rows, out, CI, CO, pl, interior.begin, interior.end, n, w, bias, lo, hi);
+        dw_row_interior<2>(in_rows, out, out_row, c0, CI, pl, interior.begin, interior.end, n, w, bias, lo, hi);
       for (int ox = interior.end; ox < a.out_w; ++ox) border_pixel(ox);
     }
   }
 }
 
+#if !defined(MBN_DW_TILES_ONLY)  // the bf16 A-tile translation unit uses the rows and blocks variants only
 // Fewer channels than a vector holds, at stride 1 (0.25's first depthwise layer
 // has 8): one vector covers the W / C neighbouring pixels whose channels lie
 // side by side in NHWC, with every weight repeated every C lanes.
@@ -238,6 +253,8 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+#endif
+
 // The variant dwconv3x3 runs, by the layer's shape and pixel strides alone:
 // never by how many rows a call asks for (the variants round differently, and
 // a pixel must come out the same whichever band, and so whichever thread
@@ -261,6 +278,17 @@ inline DwVariant dw_variant(const DwConvArgs& a) {
   return DwVariant::Blocks;
 }
 
+// The rows and blocks variants into `out` (PackedPixels writes float32 only).
+template <class Out>
+void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_end) {
+  if (dw_variant(a) == DwVariant::Rows) return dwconv3x3_rows(a, out, row_begin, row_end);
+  if (a.stride == 1)
+    dwconv3x3_blocks<1>(a, out, row_begin, row_end);
+  else
+    dwconv3x3_blocks<2>(a, out, row_begin, row_end);
+}
+
+#if !defined(MBN_DW_TILES_ONLY)
 const char* dwconv3x3_variant(const DwConvArgs& a) {
   switch (dw_variant(a)) {
     case DwVariant::PackedPixels: return "packed";
@@ -271,13 +299,7 @@ const char* dwconv3x3_variant(const DwConvArgs& a) {
 }
 
 void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
-  switch (dw_variant(a)) {
-    case DwVariant::PackedPixels: return dwconv3x3_packed_pixels(a, row_begin, row_end);
-    case DwVariant::Rows: return dwconv3x3_rows(a, row_begin, row_end);
-    case DwVariant::Blocks: break;
-  }
-  if (a.stride == 1)
-    dwconv3x3_blocks<1>(a, row_begin, row_end);
-  else
-    dwconv3x3_blocks<2>(a, row_begin, row_end);
+  if (dw_variant(a) == DwVariant::PackedPixels) return dwconv3x3_packed_pixels(a, row_begin, row_end);
+  dwconv3x3_to(a, DwFloatOut(a), row_begin, row_end);
 }
+#endif

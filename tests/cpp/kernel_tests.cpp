@@ -646,6 +646,77 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
   expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
 }
 
+// bf16 on AMX: the depthwise kernel that writes bf16 A tiles
+// (KernelTable::dwconv3x3_bf16_tiles) gives, value for value, the float32
+// kernel's outputs rounded by bf16_from_float, in the layout kernels.h
+// describes, whatever the bands; and the AMX GEMM reading those tiles
+// (GemmBf16Args::a_tiles) gives the same bits as reading the float32 rows,
+// for any split of its rows and panels (rows in a group outside a call's range
+// are computed, never stored).
+void test_bf16_tiles(const KernelTable& kt, Rng& rng, DwCase t, int n) {
+  const std::string name = std::string(kt.name) + " dwconv3x3_bf16_tiles " + std::to_string(t.h) + "x" +
+                           std::to_string(t.w) + "x" + std::to_string(t.c) + " s" + std::to_string(t.stride) + " " +
+                           activation_name(t.act) + " -> gemm n=" + std::to_string(n);
+  ++g_stats.cases;
+  const Shape s{t.h, t.w, t.c};
+  std::vector<float> in_buf = rng.floats(s.size(), -2.0f, 2.0f);
+  if (t.nan_input) in_buf[rng.range(0, static_cast<int>(s.size()) - 1)] = kNaN;
+  in_buf.resize(s.size() + kBufferSlack, 0.0f);
+  const int cp = static_cast<int>(round_up(t.c, kChannelPad));
+  const std::vector<float> packed = rng.floats(9 * size_t(cp), -1.0f, 1.0f), bias = rng.floats(cp, -1.0f, 1.0f);
+  const std::vector<float> zero_row(size_t(t.w) * t.c + kBufferSlack, 0.0f);
+  DwConvArgs a{};
+  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
+  a.out_h = (t.h + t.pad.top + t.pad.bottom - 3) / t.stride + 1;
+  a.out_w = (t.w + t.pad.left + t.pad.right - 3) / t.stride + 1;
+  a.stride = t.stride, a.pad = t.pad;
+  a.weights = packed.data(), a.bias = bias.data(), a.channels_padded = cp, a.zero_row = zero_row.data();
+  a.clamp = clamp_for(t.act);
+  const int m = a.out_h * a.out_w;
+  std::vector<float> f32(size_t(m) * t.c + kBufferSlack);
+  a.output = f32.data();
+  kt.dwconv3x3(a, 0, a.out_h);
+  // The tiles, in bands of rows each written from its own start (output_row_offset), as a fused band is.
+  std::vector<float> tiles(bf16_tiles_elements(m, t.c) / 2 + kBufferSlack, 0.0f);
+  const uint16_t* tb = reinterpret_cast<const uint16_t*>(tiles.data());
+  int bad = 0;
+  for (const auto& band : random_split(rng, a.out_h)) {
+    std::fill(tiles.begin(), tiles.end(), kSentinel);
+    DwConvArgs b = a;
+    b.output = tiles.data(), b.output_row_offset = band.first;
+    kt.dwconv3x3_bf16_tiles(b, band.first, band.second);
+    for (int p = 0; p < (band.second - band.first) * a.out_w; ++p)
+      for (int c = 0; c < t.c; ++c) {
+        const uint16_t got = tb[(p / 16) * 16 * t.c + (c / 32) * 512 + (p % 16) * 32 + c % 32];
+        const uint16_t want = bf16_from_float(f32[(int64_t{band.first} * a.out_w + p) * t.c + c]);
+        const bool nans = std::isnan(float_from_bf16(got)) && std::isnan(float_from_bf16(want));
+        if (got != want && !nans) ++bad;
+      }
+  }
+  expect(bad == 0, name + ": " + std::to_string(bad) + " tile values differ from the rounded float32 outputs");
+  // The whole image as tiles, then the GEMM both ways.
+  a.output = tiles.data(), a.output_row_offset = 0;
+  kt.dwconv3x3_bf16_tiles(a, 0, a.out_h);
+  const int nr = kt.gemm_panel_width;
+  std::vector<uint32_t> pb(packed_gemm_bf16_words(t.c, n, nr));
+  pack_gemm_weights_bf16(rng.floats(size_t(t.c) * n, -1.0f, 1.0f).data(), t.c, n, nr, pb.data());
+  const std::vector<float> gbias = padded_copy(rng.floats(n, -1.0f, 1.0f), round_up(n, std::max(kChannelPad, nr)));
+  std::vector<float> c_rows(size_t(m) * n, kSentinel), c_tiles(size_t(m) * n, kSentinel);
+  GemmBf16Args g{f32.data(), t.c, pb.data(), gbias.data(), c_rows.data(), n, m, n, t.c, clamp_for(t.act), m};
+  const int panels = static_cast<int>(round_up(n, nr) / nr);
+  kt.gemm_bf16(g, 0, m, 0, panels);
+  g.c = c_tiles.data();
+  g.a_tiles = tb;
+  for (const auto& rb : random_split(rng, m))
+    for (const auto& pb2 : random_split(rng, panels)) kt.gemm_bf16(g, rb.first, rb.second, pb2.first, pb2.second);
+  int differ = 0;
+  for (size_t i = 0; i < c_rows.size(); ++i) {
+    const float x = c_rows[i], y = c_tiles[i];
+    if (!(std::isnan(x) && std::isnan(y)) && std::memcmp(&x, &y, sizeof x) != 0) ++differ;
+  }
+  expect(differ == 0, name + ": " + std::to_string(differ) + " GEMM outputs from the tiles differ from the rows'");
+}
+
 // The input check: every length up to a few vectors past the unrolled body,
 // one bad value (NaN, +Inf, -Inf) anywhere, or only finite extremes (the
 // largest float, denormals, -0) which must pass.
@@ -781,6 +852,22 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   test_gemm_bf16(kt, rng, {196, 512, 512, 0, 0, Activation::ReLU6, false});
   test_gemm_bf16(kt, rng, {784, 256, 128, 0, 0, Activation::ReLU, false});
   test_gemm_bf16(kt, rng, {1, 1000, 1024, 0, 0, Activation::None, false});
+
+  if (kt.dwconv3x3_bf16_tiles == nullptr) return;
+  // Both variants (rows; blocks where three input rows overflow L1), both strides, maps whose
+  // pixels fill no whole group of 16, NaN input; the shapes of 1.0/224's fused pairs.
+  const Padding same{1, 1, 1, 1}, tf_s2{0, 0, 1, 1};
+  for (int i = 0; i < 24; ++i) {
+    const int stride = rng.range(1, 2);
+    test_bf16_tiles(kt, rng,
+                    {rng.range(3, 20), rng.range(3, 40), 32 * rng.range(1, 4), stride, stride == 1 ? same : tf_s2,
+                     i % 2 ? Activation::ReLU6 : Activation::None, i % 8 == 7},
+                    rng.range(1, 80));
+  }
+  test_bf16_tiles(kt, rng, {12, 112, 32, 1, same, Activation::ReLU6, false}, 64);
+  test_bf16_tiles(kt, rng, {10, 112, 64, 2, tf_s2, Activation::ReLU6, false}, 128);
+  test_bf16_tiles(kt, rng, {6, 56, 128, 1, same, Activation::ReLU6, false}, 128);
+  test_bf16_tiles(kt, rng, {14, 14, 512, 1, same, Activation::ReLU6, false}, 96);
 }
 
 // ---------------------------------------------------------- Network chains
