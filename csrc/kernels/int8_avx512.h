@@ -276,6 +276,66 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
   }
 }
 
+// One column of a block: rows 0-2 (64 channels each) byte- then word-interleaved
+// with a zero, in the lane order of the dot-product layout (its column layout).
+__attribute__((target("avx512vnni"))) inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
+  const __m512i lo2 = _mm512_unpacklo_epi8(r2, zero), hi2 = _mm512_unpackhi_epi8(r2, zero);
+  q[0] = _mm512_unpacklo_epi16(lo01, lo2), q[1] = _mm512_unpackhi_epi16(lo01, lo2);
+  q[2] = _mm512_unpacklo_epi16(hi01, hi2), q[3] = _mm512_unpackhi_epi16(hi01, hi2);
+}
+
+// The interior pixels of one output row and one block on the column layout
+// (pack_int8_dwconv_dot): `count` pixels, all 3 taps of each inside the row,
+// the first's window starting at column 0 of row[0..2] (pointers at the
+// block's channels; a row in the padding points at the zero point row with
+// step 0). Each input column is interleaved once, and at stride 1 serves 3
+// pixels, at stride 2 two of its columns are new per pixel. REM: the block
+// has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
+template <int S, bool REM>
+__attribute__((target("avx512vnni"))) void int8_dw_interior(const uint8_t* const* row, const int64_t* step, int count,
+                                                            const int8_t* block, const Int8DwBlock& blk, int mask,
+                                                            const Int8Requant& rq, uint8_t* out, int64_t out_step) {
+  const int8_t* wc = block + kInt8DwColumnOffset;
+  const int8_t* wr = wc + 3 * 4 * 64;
+  const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
+  const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
+  const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  auto column = [&](__m512i* q) {
+    int8_dw_column(_mm512_loadu_si512(p0), _mm512_loadu_si512(p1), _mm512_loadu_si512(p2), q);
+    p0 += s0, p1 += s1, p2 += s2;
+  };
+  __m512i qa[4], qb[4], qc[4];
+  column(qa);
+  if (S == 1) column(qb);
+  for (int i = 0; i < count; ++i) {
+    if (S == 2) column(qb);
+    column(qc);
+    __m512i acc[4];
+    for (int v = 0; v < 4; ++v) {
+      acc[v] = _mm512_dpbusd_epi32(blk.bias[v], qa[v], _mm512_loadu_si512(wc + v * 64));
+      acc[v] = _mm512_dpbusd_epi32(acc[v], qb[v], _mm512_loadu_si512(wc + (4 + v) * 64));
+      acc[v] = _mm512_dpbusd_epi32(acc[v], qc[v], _mm512_loadu_si512(wc + (8 + v) * 64));
+      if (REM) {
+        if (mask & (1 << v)) acc[v] = _mm512_dpbusd_epi32(acc[v], qa[v], _mm512_loadu_si512(wr + v * 64));
+        if (mask & (1 << (4 + v))) acc[v] = _mm512_dpbusd_epi32(acc[v], qb[v], _mm512_loadu_si512(wr + (4 + v) * 64));
+        if (mask & (1 << (8 + v))) acc[v] = _mm512_dpbusd_epi32(acc[v], qc[v], _mm512_loadu_si512(wr + (8 + v) * 64));
+      }
+    }
+    __m512i q[4];
+    for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply(acc[v], blk.rq[v], zero_point);
+    const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+    _mm512_storeu_si512(out, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
+    out += out_step;
+    for (int v = 0; v < 4; ++v) qa[v] = qc[v];
+    if (S == 1)
+      for (int v = 0; v < 4; ++v) qa[v] = qb[v], qb[v] = qc[v];
+  }
+}
+
 constexpr int kInt8DwGroupBlocks = 8;  // blocks prepared at a time (on the stack)
 
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
@@ -287,21 +347,56 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   // The dot-product blocks, a group of them at a time over the rows.
   Int8DwBlock blocks[kInt8DwGroupBlocks];
   const uint8_t* tap[9];
+  const InteriorColumns inside = interior_columns(a.in_w, a.out_w, a.pad.left, a.stride);
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
     for (int b = b0; b < b1; ++b)
       int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, blocks[b - b0]);
-    for (int oy = row_begin; oy < row_end; ++oy)
-      for (int ox = 0; ox < a.out_w; ++ox) {
-        int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
-        uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
-        for (int b = b0; b < b1; ++b) {
-          const uint8_t* block_tap[9];
-          for (int t = 0; t < 9; ++t) block_tap[t] = tap[t] + 64 * b;
-          int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0}, a.rq,
-                             out + 64 * b);
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      auto pixels = [&](int ox_begin, int ox_end, int b_begin, int b_end) {
+        for (int ox = ox_begin; ox < ox_end; ++ox) {
+          int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
+          uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
+          for (int b = b_begin; b < b_end; ++b) {
+            const uint8_t* block_tap[9];
+            for (int t = 0; t < 9; ++t) block_tap[t] = tap[t] + 64 * b;
+            int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0},
+                               a.rq, out + 64 * b);
+          }
         }
+      };
+      const bool columns = a.stride == 1 || a.stride == 2;
+      pixels(0, inside.begin, b0, b1);
+      if (!columns) pixels(inside.begin, inside.end, b0, b1);
+      // The interior columns on the column layout, block by block.
+      const int iy0 = oy * a.stride - a.pad.top, ix0 = inside.begin * a.stride - a.pad.left;
+      for (int b = b0; b < b1 && inside.end > inside.begin && columns; ++b) {
+        const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
+        const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+        if (flags[0] == 0) {
+          pixels(inside.begin, inside.end, b, b + 1);
+          continue;
+        }
+        const uint8_t* row[3];
+        int64_t step[3];
+        for (int ky = 0; ky < 3; ++ky) {
+          const int iy = iy0 + ky;
+          const bool in = iy >= 0 && iy < a.in_h;
+          row[ky] = in ? a.input + (int64_t{iy} * a.in_w + ix0) * channels + 64 * b : a.zero_point_row + 64 * b;
+          step[ky] = in ? channels : 0;
+        }
+        uint8_t* out = a.output + (int64_t{oy} * a.out_w + inside.begin) * channels + 64 * b;
+        const int count = inside.end - inside.begin, mask = flags[1];
+        const Int8DwBlock& blk = blocks[b - b0];
+        if (a.stride == 1)
+          (mask ? int8_dw_interior<1, true> : int8_dw_interior<1, false>)(row, step, count, block, blk, mask, a.rq, out,
+                                                                          channels);
+        else
+          (mask ? int8_dw_interior<2, true> : int8_dw_interior<2, false>)(row, step, count, block, blk, mask, a.rq, out,
+                                                                          channels);
       }
+      pixels(inside.end, a.out_w, b0, b1);
+    }
   }
   // Fewer than 64 channels left (32 at alpha 1's first layer): a tail block.
   const int tail_pixels =
