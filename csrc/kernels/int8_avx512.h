@@ -278,7 +278,7 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
 
 // One column of a block: rows 0-2 (64 channels each) byte- then word-interleaved
 // with a zero, in the lane order of the dot-product layout (its column layout).
-__attribute__((target("avx512vnni"))) inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
+inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
   const __m512i zero = _mm512_setzero_si512();
   const __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
   const __m512i lo2 = _mm512_unpacklo_epi8(r2, zero), hi2 = _mm512_unpackhi_epi8(r2, zero);
@@ -286,17 +286,18 @@ __attribute__((target("avx512vnni"))) inline void int8_dw_column(__m512i r0, __m
   q[2] = _mm512_unpacklo_epi16(hi01, hi2), q[3] = _mm512_unpackhi_epi16(hi01, hi2);
 }
 
-// The interior pixels of one output row and one block on the column layout
-// (pack_int8_dwconv_dot): `count` pixels, all 3 taps of each inside the row,
-// the first's window starting at column 0 of row[0..2] (pointers at the
-// block's channels; a row in the padding points at the zero point row with
-// step 0). Each input column is interleaved once, and at stride 1 serves 3
-// pixels, at stride 2 two of its columns are new per pixel. REM: the block
-// has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
+// The pixels of one output row and one block on the column layout
+// (pack_int8_dwconv_dot): `count` pixels, the first's window starting at
+// input column x0 (row[0..2]: the rows at column 0 and the block's channels;
+// a row in the padding points at the zero point row, step 0). Columns outside
+// [0, in_w) read the zero point. Each input column is interleaved once: at
+// stride 1 it serves 3 pixels, at stride 2 two columns are new per pixel.
+// REM: the block has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
 template <int S, bool REM>
-__attribute__((target("avx512vnni"))) void int8_dw_interior(const uint8_t* const* row, const int64_t* step, int count,
-                                                            const int8_t* block, const Int8DwBlock& blk, int mask,
-                                                            const Int8Requant& rq, uint8_t* out, int64_t out_step) {
+__attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row, const int64_t* step, int x0, int in_w,
+                                                       int count, const int8_t* block, const Int8DwBlock& blk, int mask,
+                                                       const Int8Requant& rq, __m512i pad, uint8_t* out,
+                                                       int64_t out_step) {
   const int8_t* wc = block + kInt8DwColumnOffset;
   const int8_t* wr = wc + 3 * 4 * 64;
   const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
@@ -304,9 +305,14 @@ __attribute__((target("avx512vnni"))) void int8_dw_interior(const uint8_t* const
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
   const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
   const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  int x = x0;
   auto column = [&](__m512i* q) {
-    int8_dw_column(_mm512_loadu_si512(p0), _mm512_loadu_si512(p1), _mm512_loadu_si512(p2), q);
-    p0 += s0, p1 += s1, p2 += s2;
+    if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w))
+      int8_dw_column(_mm512_loadu_si512(p0 + x * s0), _mm512_loadu_si512(p1 + x * s1), _mm512_loadu_si512(p2 + x * s2),
+                     q);
+    else
+      int8_dw_column(pad, pad, pad, q);
+    ++x;
   };
   __m512i qa[4], qb[4], qc[4];
   column(qa);
@@ -347,7 +353,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   // The dot-product blocks, a group of them at a time over the rows.
   Int8DwBlock blocks[kInt8DwGroupBlocks];
   const uint8_t* tap[9];
-  const InteriorColumns inside = interior_columns(a.in_w, a.out_w, a.pad.left, a.stride);
+  const __m512i pad = _mm512_set1_epi8(static_cast<char>(a.in_zero_point));
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
     for (int b = b0; b < b1; ++b)
@@ -365,37 +371,32 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
           }
         }
       };
+      // On the column layout, block by block (the old layout where a block's weights reach 255).
       const bool columns = a.stride == 1 || a.stride == 2;
-      pixels(0, inside.begin, b0, b1);
-      if (!columns) pixels(inside.begin, inside.end, b0, b1);
-      // The interior columns on the column layout, block by block.
-      const int iy0 = oy * a.stride - a.pad.top, ix0 = inside.begin * a.stride - a.pad.left;
-      for (int b = b0; b < b1 && inside.end > inside.begin && columns; ++b) {
+      const int iy0 = oy * a.stride - a.pad.top;
+      const uint8_t* row[3];
+      int64_t step[3];
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const bool in = iy >= 0 && iy < a.in_h;
+        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels : a.zero_point_row;
+        step[ky] = in ? channels : 0;
+      }
+      for (int b = b0; b < b1; ++b) {
         const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
         const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
-        if (flags[0] == 0) {
-          pixels(inside.begin, inside.end, b, b + 1);
+        if (!columns || flags[0] == 0) {
+          pixels(0, a.out_w, b, b + 1);
           continue;
         }
-        const uint8_t* row[3];
-        int64_t step[3];
-        for (int ky = 0; ky < 3; ++ky) {
-          const int iy = iy0 + ky;
-          const bool in = iy >= 0 && iy < a.in_h;
-          row[ky] = in ? a.input + (int64_t{iy} * a.in_w + ix0) * channels + 64 * b : a.zero_point_row + 64 * b;
-          step[ky] = in ? channels : 0;
-        }
-        uint8_t* out = a.output + (int64_t{oy} * a.out_w + inside.begin) * channels + 64 * b;
-        const int count = inside.end - inside.begin, mask = flags[1];
+        const uint8_t* block_row[3] = {row[0] + 64 * b, row[1] + 64 * b, row[2] + 64 * b};
+        uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + 64 * b;
+        const int mask = flags[1];
         const Int8DwBlock& blk = blocks[b - b0];
-        if (a.stride == 1)
-          (mask ? int8_dw_interior<1, true> : int8_dw_interior<1, false>)(row, step, count, block, blk, mask, a.rq, out,
-                                                                          channels);
-        else
-          (mask ? int8_dw_interior<2, true> : int8_dw_interior<2, false>)(row, step, count, block, blk, mask, a.rq, out,
-                                                                          channels);
+        auto run = a.stride == 1 ? (mask ? int8_dw_row<1, true> : int8_dw_row<1, false>)
+                                 : (mask ? int8_dw_row<2, true> : int8_dw_row<2, false>);
+        run(block_row, step, -a.pad.left, a.in_w, a.out_w, block, blk, mask, a.rq, pad, out, channels);
       }
-      pixels(inside.end, a.out_w, b0, b1);
     }
   }
   // Fewer than 64 channels left (32 at alpha 1's first layer): a tail block.
