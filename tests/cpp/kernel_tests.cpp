@@ -1531,7 +1531,7 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int c : {8, 16, 24, 32, 40, 48, 56})
     for (int i = 0; i < 12; ++i)
       test_int8_conv(kt, rng, true, rng.range(1, 12), i % 2 == 0 ? rng.range(1, 12) : rng.range(12, 48), c, 0,
-                     1 + i % 3 / 2, random_padding(rng));
+                     1 + i % 3 / 2, random_padding(rng), i % 4 % 3);
   // Whole 64-channel blocks and tails past them, every width from 1 (the
   // interior columns of a row, its edges, or both), paddings, both strides and
   // the weights with and without remainders past int8.
