@@ -177,8 +177,15 @@ void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* 
 // bias (less in_zero_point times the channel's weight sum: padding taps read
 // the zero point), multiplier, shift, the channel's weight offset, and 128
 // times the channel's weight sum (NEON's sdot multiplies x - 128 as an int8:
-// sum (x - 128) w + 128 sum w = sum x w).
-constexpr int64_t kInt8DwDotBlockBytes = 3 * 4 * 64 + 5 * 64 * 4;
+// sum (x - 128) w + 128 sum w = sum x w). Then the column layout (AVX-512's
+// interior pixels): 3 columns kx, each 4 vectors v of 16 lanes in the same lane
+// order, lane L holding the channel's taps 0-2 of column kx (rows ky = 0, 1, 2:
+// tap 3 ky + kx) and a zero, as clamp(w, -128, 127); the same again with the
+// remainders w - clamp(w, -128, 127); 16 int32: whether the layout holds every
+// weight (not where a remainder is 128, i.e. w = 255), and a mask of the
+// vectors 4 kx + v whose remainders are not all zero.
+constexpr int64_t kInt8DwColumnOffset = 3 * 4 * 64 + 5 * 64 * 4;
+constexpr int64_t kInt8DwDotBlockBytes = kInt8DwColumnOffset + 2 * 3 * 4 * 64 + 64;
 int int8_dwconv_dot_blocks(int channels);
 // The channels past the last full block (rest = channels % 64) in one block of
 // that layout, `pixels` output pixels side by side: lane j holds channel j % rest

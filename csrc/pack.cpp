@@ -153,6 +153,28 @@ void pack_int8_dwconv_dot(const int32_t* weights, const int32_t* bias, const int
         params[192 + at] = offset;
         params[256 + at] = 128 * sum;
       }
+    // The column layout: the taps of one column kx (rows 0-2) in one lane, each
+    // weight split into an int8 part and an int8 remainder.
+    int8_t* column = w + kInt8DwColumnOffset;
+    int8_t* remainder = column + 3 * 4 * 64;
+    int32_t* flags = reinterpret_cast<int32_t*>(remainder + 3 * 4 * 64);
+    int32_t usable = 1, mask = 0;
+    for (int kx = 0; kx < 3; ++kx)
+      for (int v = 0; v < 4; ++v)
+        for (int lane = 0; lane < 16; ++lane) {
+          const int c = 64 * b + 16 * (lane / 4) + 4 * v + lane % 4;
+          for (int k = 0; k < 4; ++k) {
+            const int32_t e = k < 3 ? weights[int64_t{3 * k + kx} * channels + c] : 0;
+            const int32_t part = std::max(-128, std::min(127, e)), rest = e - part;
+            if (rest > 127) usable = 0;  // w - w_zp = 255 (weight zero point 0)
+            if (rest != 0) mask |= 1 << (4 * kx + v);
+            const int at = ((kx * 4 + v) * 16 + lane) * 4 + k;
+            column[at] = static_cast<int8_t>(part);
+            remainder[at] = static_cast<int8_t>(rest > 127 ? 0 : rest);
+          }
+        }
+    for (int j = 0; j < 16; ++j) flags[j] = 0;
+    flags[0] = usable, flags[1] = usable ? mask : 0;
   }
 }
 

@@ -199,6 +199,76 @@ inline void int8_dw_taps(const Int8ConvArgs& a, int oy, int ox, const uint8_t* p
   }
 }
 
+// One column of a block: rows 0-2 (64 channels each) byte- then word-interleaved
+// with a zero, in the lane order of the dot-product layout (its column layout).
+inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i lo01 = _mm512_unpacklo_epi8(r0, r1), hi01 = _mm512_unpackhi_epi8(r0, r1);
+  const __m512i lo2 = _mm512_unpacklo_epi8(r2, zero), hi2 = _mm512_unpackhi_epi8(r2, zero);
+  q[0] = _mm512_unpacklo_epi16(lo01, lo2), q[1] = _mm512_unpackhi_epi16(lo01, lo2);
+  q[2] = _mm512_unpacklo_epi16(hi01, hi2), q[3] = _mm512_unpackhi_epi16(hi01, hi2);
+}
+
+// The pixels of one output row and one block on the column layout
+// (pack_int8_dwconv_dot): `count` pixels, the first's window starting at
+// input column x0 (row[0..2]: the rows at column 0 and the block's channels;
+// a row in the padding points at the zero point row, step 0). Columns outside
+// [0, in_w) read the zero point. Each input column is interleaved once: at
+// stride 1 it serves 3 pixels, at stride 2 two columns are new per pixel.
+// (The tail block of S pixels side by side, at stride 1: columns of S pixels,
+// the outputs S pixels apart, all three columns new.)
+// REM: the block has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
+template <int S, bool REM>
+__attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row, const int64_t* step, int x0, int in_w,
+                                                       int count, const int8_t* block, const Int8DwBlock& blk, int mask,
+                                                       const Int8Requant& rq, __m512i pad, uint8_t* out,
+                                                       int64_t out_step) {
+  const int8_t* wc = block + kInt8DwColumnOffset;
+  const int8_t* wr = wc + 3 * 4 * 64;
+  const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
+  const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
+  const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  int x = x0;
+  auto column = [&](__m512i* q) {
+    if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w))
+      int8_dw_column(_mm512_loadu_si512(p0 + x * s0), _mm512_loadu_si512(p1 + x * s1), _mm512_loadu_si512(p2 + x * s2),
+                     q);
+    else
+      int8_dw_column(pad, pad, pad, q);
+    ++x;
+  };
+  __m512i qa[4], qb[4], qc[4];
+  if (S <= 2) column(qa);
+  if (S == 1) column(qb);
+  for (int i = 0; i < count; ++i) {
+    if (S > 2) column(qa);
+    if (S >= 2) column(qb);
+    column(qc);
+    if (S > 3) x += S - 3;
+    __m512i acc[4];
+    for (int v = 0; v < 4; ++v) {
+      acc[v] = _mm512_dpbusd_epi32(blk.bias[v], qa[v], _mm512_loadu_si512(wc + v * 64));
+      acc[v] = _mm512_dpbusd_epi32(acc[v], qb[v], _mm512_loadu_si512(wc + (4 + v) * 64));
+      acc[v] = _mm512_dpbusd_epi32(acc[v], qc[v], _mm512_loadu_si512(wc + (8 + v) * 64));
+      if (REM) {
+        if (mask & (1 << v)) acc[v] = _mm512_dpbusd_epi32(acc[v], qa[v], _mm512_loadu_si512(wr + v * 64));
+        if (mask & (1 << (4 + v))) acc[v] = _mm512_dpbusd_epi32(acc[v], qb[v], _mm512_loadu_si512(wr + (4 + v) * 64));
+        if (mask & (1 << (8 + v))) acc[v] = _mm512_dpbusd_epi32(acc[v], qc[v], _mm512_loadu_si512(wr + (8 + v) * 64));
+      }
+    }
+    __m512i q[4];
+    for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply(acc[v], blk.rq[v], zero_point);
+    const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
+    _mm512_storeu_si512(out, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
+    out += out_step;
+    for (int v = 0; v < 4; ++v) qa[v] = qc[v];
+    if (S == 1)
+      for (int v = 0; v < 4; ++v) qa[v] = qb[v], qb[v] = qc[v];
+  }
+}
+
 // The channels past the last full block (fewer than 64) as one dot-product
 // block (a.dot_tail, or packed here: a few hundred bytes), `pixels` output
 // pixels side by side (int8_dwconv_tail_pixels): the interior columns run that
@@ -250,6 +320,26 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
     if (pixels > 1) {
       for (; ox < inside.begin; ++ox) one_pixel(ox);
       const int iy0 = oy * a.stride - a.pad.top;
+      const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+      const int groups = (inside.end - ox) / pixels;
+      if (a.stride == 1 && width == 64 && flags[0] != 0 && groups > 0) {
+        // On the column layout: pixels ox.. in groups of `pixels`.
+        const uint8_t* row[3];
+        int64_t step[3];
+        for (int ky = 0; ky < 3; ++ky) {
+          const int iy = iy0 + ky;
+          const bool in = iy >= 0 && iy < a.in_h;
+          row[ky] = in ? a.input + int64_t{iy} * in_pixel_row + c_begin : pad_row;
+          step[ky] = in ? a.in_c : 0;
+        }
+        const int mask = flags[1];
+        auto run = pixels == 2   ? (mask ? int8_dw_row<2, true> : int8_dw_row<2, false>)
+                   : pixels == 4 ? (mask ? int8_dw_row<4, true> : int8_dw_row<4, false>)
+                                 : (mask ? int8_dw_row<8, true> : int8_dw_row<8, false>);
+        run(row, step, ox - a.pad.left, a.in_w, groups, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
+            64);
+        ox += groups * pixels;
+      }
       for (; ox + pixels <= inside.end; ox += pixels) {
         const int ix0 = ox * a.stride - a.pad.left;
         __m512i t[9];
@@ -287,21 +377,51 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   // The dot-product blocks, a group of them at a time over the rows.
   Int8DwBlock blocks[kInt8DwGroupBlocks];
   const uint8_t* tap[9];
+  const __m512i pad = _mm512_set1_epi8(static_cast<char>(a.in_zero_point));
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
     for (int b = b0; b < b1; ++b)
       int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, blocks[b - b0]);
-    for (int oy = row_begin; oy < row_end; ++oy)
-      for (int ox = 0; ox < a.out_w; ++ox) {
-        int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
-        uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
-        for (int b = b0; b < b1; ++b) {
-          const uint8_t* block_tap[9];
-          for (int t = 0; t < 9; ++t) block_tap[t] = tap[t] + 64 * b;
-          int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0}, a.rq,
-                             out + 64 * b);
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      auto pixels = [&](int ox_begin, int ox_end, int b_begin, int b_end) {
+        for (int ox = ox_begin; ox < ox_end; ++ox) {
+          int8_dw_taps(a, oy, ox, a.zero_point_row, 0, tap);
+          uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
+          for (int b = b_begin; b < b_end; ++b) {
+            const uint8_t* block_tap[9];
+            for (int t = 0; t < 9; ++t) block_tap[t] = tap[t] + 64 * b;
+            int8_dwconv3x3_dot(block_tap, a.dot + int64_t{b} * kInt8DwDotBlockBytes, blocks[b - b0], ~__mmask64{0},
+                               a.rq, out + 64 * b);
+          }
         }
+      };
+      // On the column layout, block by block (the old layout where a block's weights reach 255).
+      const bool columns = a.stride == 1 || a.stride == 2;
+      const int iy0 = oy * a.stride - a.pad.top;
+      const uint8_t* row[3];
+      int64_t step[3];
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const bool in = iy >= 0 && iy < a.in_h;
+        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels : a.zero_point_row;
+        step[ky] = in ? channels : 0;
       }
+      for (int b = b0; b < b1; ++b) {
+        const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
+        const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+        if (!columns || flags[0] == 0) {
+          pixels(0, a.out_w, b, b + 1);
+          continue;
+        }
+        const uint8_t* block_row[3] = {row[0] + 64 * b, row[1] + 64 * b, row[2] + 64 * b};
+        uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + 64 * b;
+        const int mask = flags[1];
+        const Int8DwBlock& blk = blocks[b - b0];
+        auto run = a.stride == 1 ? (mask ? int8_dw_row<1, true> : int8_dw_row<1, false>)
+                                 : (mask ? int8_dw_row<2, true> : int8_dw_row<2, false>);
+        run(block_row, step, -a.pad.left, a.in_w, a.out_w, block, blk, mask, a.rq, pad, out, channels);
+      }
+    }
   }
   // Fewer than 64 channels left (32 at alpha 1's first layer): a tail block.
   const int tail_pixels =

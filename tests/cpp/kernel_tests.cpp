@@ -1429,8 +1429,12 @@ std::vector<uint8_t> random_bytes(Rng& rng, size_t n) {
 }
 
 // The stem (depthwise = false: in_c inputs to out_c outputs) or depthwise (in_c = out_c).
+// weights (depthwise): 0, every channel's effective weights span 255 values
+// from a random start (or are int8); 1, int8 but in a few channels, which span
+// past it (vectors of the dot-product layout with and without remainders); 2,
+// as 1 and a channel whose weights reach 255 (a weight zero point of 0).
 void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int w, int in_c, int out_c, int stride,
-                    Padding pad) {
+                    Padding pad, int weight_mode = 0) {
   if (depthwise) out_c = in_c;
   const int oh = (h + pad.top + pad.bottom - 3) / stride + 1, ow = (w + pad.left + pad.right - 3) / stride + 1;
   if (oh < 1 || ow < 1) return;
@@ -1442,10 +1446,19 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   // Effective weights w - w_zp span 255 values, like an 8-bit weight less its
   // zero point; or, as per-channel int8 weights, [-128, 127] (no offset in the
   // dot-product layout).
-  const int w_lo = rng.range(0, 3) == 0 ? -128 : rng.range(-255, 0);
+  const int w_lo = rng.range(0, 3) == 0 || weight_mode > 0 ? -128 : rng.range(-255, 0);
+  std::vector<int> channel_lo(out_c, w_lo);
+  if (weight_mode > 0)
+    for (int c = 0; c < out_c; ++c)
+      if (rng.range(0, 15) == 0) channel_lo[c] = rng.range(-255, 0);
+  if (weight_mode == 2) channel_lo[rng.range(0, out_c - 1)] = 0;
   std::vector<int16_t> weights(size_t(taps) * cp, 0);
   for (int t = 0; t < taps; ++t)
-    for (int c = 0; c < out_c; ++c) weights[size_t(t) * cp + c] = static_cast<int16_t>(rng.range(w_lo, w_lo + 255));
+    for (int c = 0; c < out_c; ++c)
+      weights[size_t(t) * cp + c] = static_cast<int16_t>(rng.range(channel_lo[c], channel_lo[c] + 255));
+  if (weight_mode == 2)
+    for (int c = 0; c < out_c; ++c)
+      if (channel_lo[c] == 0) weights[size_t(rng.range(0, taps - 1)) * cp + c] = 255;
   const std::vector<uint8_t> input = random_bytes(rng, size_t(h) * w * in_c);
   const int in_zp = rng.range(0, 255);
   const Int8Channels q = random_requant(rng, out_c, cp, int64_t{128} * 128 * (depthwise ? 3 : 3 * in_c / 2 + 1));
@@ -1621,7 +1634,18 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int c : {8, 16, 24, 32, 40, 48, 56})
     for (int i = 0; i < 12; ++i)
       test_int8_conv(kt, rng, true, rng.range(1, 12), i % 2 == 0 ? rng.range(1, 12) : rng.range(12, 48), c, 0,
-                     1 + i % 3 / 2, random_padding(rng));
+                     1 + i % 3 / 2, random_padding(rng), i % 4 % 3);
+  // Whole 64-channel blocks and tails past them, every width from 1 (the
+  // interior columns of a row, its edges, or both), paddings, both strides and
+  // the weights with and without remainders past int8.
+  for (int c : {64, 128, 192, 80, 136})
+    for (int width = 1; width <= 13; ++width)
+      for (int stride = 1; stride <= 2; ++stride)
+        test_int8_conv(kt, rng, true, rng.range(1, 7), width, c, 0, stride, random_padding(rng), (width + c) % 3);
+  for (int i = 0; i < 20; ++i)
+    test_int8_conv(kt, rng, true, rng.range(1, 40), rng.range(14, 60),
+                   64 * rng.range(1, 4) + rng.pick(std::vector<int>{0, 0, 16, 40}), 0, rng.range(1, 2),
+                   random_padding(rng), rng.range(0, 2));
   for (int i = 0; i < 20; ++i)
     test_int8_conv(kt, rng, false, rng.range(3, 40), rng.range(3, 40), 3, rng.range(1, 80), rng.range(1, 2),
                    random_padding(rng));
