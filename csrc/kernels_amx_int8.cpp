@@ -22,15 +22,15 @@
 // epilogue, so the same bytes. Where the layer clamps at or above its zero
 // point (a fused ReLU or ReLU6) and no column offsets, the group's epilogue is
 // the short one (store_rows_short: 32-bit requantization without the sign
-// correction, the bias folded into the rounding offsets; bench/RESULTS.md, log entry 65). A block of 32 rows of A stays in L1 while every
-// column group passes it, and each block's epilogue runs a share of its rows
-// after each k block of the next block's tiles, so the tile unit and the
-// vector units work at the same time (bench/RESULTS.md, log entry 60).
+// correction, the bias folded into the rounding offsets; bench/RESULTS.md,
+// log entry 65). A block of 32 rows of A stays in L1 while every column group
+// passes it, and each block's epilogue runs a share of its rows after each k
+// block of the next block's tiles, so the tile unit and the vector units work
+// at the same time (bench/RESULTS.md, log entry 60).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 
 #include "amx.h"
@@ -99,8 +99,8 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, Colu
   const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
   cg.panels = std::min(4, (left + kInt8PanelWidth - 1) / kInt8PanelWidth);
   cg.store = left >= kGroupCols ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
-  // The largest |sum| of the tiles: k products of a byte and an int8.
-  const int64_t most_sum = int64_t{g.k} * 255 * 128;
+  // The largest |bias| with which no sum of the tiles (k products of a byte and an int8) wraps.
+  const int64_t bias_limit = (int64_t{1} << 31) - 1 - int64_t{g.k} * 255 * 128;
   cg.short_epilogue = true;
   cg.clamp_min = g.rq.act_min > 0, cg.clamp_max = g.rq.act_max < 255;
   for (int j = 0; j < cg.panels; ++j) {
@@ -109,11 +109,11 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, Colu
     cg.bias[j] = _mm512_loadu_si512(g.rq.bias + c0);
     cg.offset[j] = g.has_col_offset ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
     const Int8Rq16& rq = cg.rq[j];
-    cg.short_epilogue &= rq.dword && !rq.correct && rq.zero_point_folded;
-    for (int l = 0; l < kInt8PanelWidth; ++l) {
-      cg.short_epilogue &= !g.has_col_offset || g.col_offset[c0 + l] == 0;
-      cg.short_epilogue &= std::abs(int64_t{g.rq.bias[c0 + l]}) + most_sum < (int64_t{1} << 31);
-    }
+    cg.short_epilogue &= rq.dword && !rq.correct && rq.zero_point_folded && bias_limit >= 0;
+    if (cg.short_epilogue)  // no column offsets, no |bias| past the limit (|INT32_MIN| unsigned is past it)
+      cg.short_epilogue = _mm512_test_epi32_mask(cg.offset[j], cg.offset[j]) == 0 &&
+                          _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(cg.bias[j]),
+                                                  _mm512_set1_epi32(static_cast<int32_t>(bias_limit))) == 0;
     cg.panel[j] = g.packed_b + int64_t{p0 + j} * k4 * kTileBytes;
     cg.last[j] = cg.panel[j] + int64_t{blocks - 1} * kTile;
     if (tail_rows != 0) {
