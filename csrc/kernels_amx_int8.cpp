@@ -19,10 +19,14 @@
 // (kernels/int8_requant_avx512.h: bias, column offsets, TFLite's
 // requantization, clamp) turns into bytes, with each group of 64 columns'
 // constants prepared once per call: the vpdpbusd GEMM's sums through its
-// epilogue, so the same bytes. A block of 32 rows of A stays in L1 while every
-// column group passes it, and each block's epilogue runs a share of its rows
-// after each k block of the next block's tiles, so the tile unit and the
-// vector units work at the same time (bench/RESULTS.md, log entry 60).
+// epilogue, so the same bytes. Where the layer clamps at or above its zero
+// point (a fused ReLU or ReLU6) and no column offsets, the group's epilogue is
+// the short one (store_rows_short: 32-bit requantization without the sign
+// correction, the bias folded into the rounding offsets; bench/RESULTS.md,
+// log entry 65). A block of 32 rows of A stays in L1 while every column group
+// passes it, and each block's epilogue runs a share of its rows after each k
+// block of the next block's tiles, so the tile unit and the vector units work
+// at the same time (bench/RESULTS.md, log entry 60).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -78,6 +82,14 @@ struct alignas(64) ColumnGroup {
   const int8_t* last[4];
   int panels;
   __mmask64 store;  // the group's columns that exist
+  // The short epilogue (store_rows_short): every panel's requantization in
+  // 32-bit lanes without the sign correction (a clamp at or above the zero
+  // point), the zero point folded, no column offsets, and the bias folded into
+  // the offsets: (acc + bias) M + off = acc M + (bias M + off) in 64-bit lanes
+  // wherever acc + bias cannot wrap in int32 (|bias| + k 255 128 < 2^31), so
+  // the sums go in as the tiles left them.
+  bool short_epilogue;
+  bool clamp_min, clamp_max;  // the byte clamps that the saturating packs leave to do
 };
 
 // The group of panels from p0; a partial last block of each panel copied,
@@ -87,11 +99,21 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, Colu
   const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
   cg.panels = std::min(4, (left + kInt8PanelWidth - 1) / kInt8PanelWidth);
   cg.store = left >= kGroupCols ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  // The largest |bias| with which no sum of the tiles (k products of a byte and an int8) wraps.
+  const int64_t bias_limit = (int64_t{1} << 31) - 1 - int64_t{g.k} * 255 * 128;
+  cg.short_epilogue = true;
+  cg.clamp_min = g.rq.act_min > 0, cg.clamp_max = g.rq.act_max < 255;
   for (int j = 0; j < cg.panels; ++j) {
     const int c0 = n0 + j * kInt8PanelWidth;
-    int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j]);
+    int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j], g.rq.act_min);
     cg.bias[j] = _mm512_loadu_si512(g.rq.bias + c0);
     cg.offset[j] = g.has_col_offset ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
+    const Int8Rq16& rq = cg.rq[j];
+    cg.short_epilogue &= rq.dword && !rq.correct && rq.zero_point_folded && bias_limit >= 0;
+    if (cg.short_epilogue)  // no column offsets, no |bias| past the limit (|INT32_MIN| unsigned is past it)
+      cg.short_epilogue = _mm512_test_epi32_mask(cg.offset[j], cg.offset[j]) == 0 &&
+                          _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(cg.bias[j]),
+                                                  _mm512_set1_epi32(static_cast<int32_t>(bias_limit))) == 0;
     cg.panel[j] = g.packed_b + int64_t{p0 + j} * k4 * kTileBytes;
     cg.last[j] = cg.panel[j] + int64_t{blocks - 1} * kTile;
     if (tail_rows != 0) {
@@ -101,6 +123,14 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, Colu
       cg.last[j] = t;
     }
   }
+  if (cg.short_epilogue)
+    for (int j = 0; j < cg.panels; ++j) {
+      const __m512i bias = cg.bias[j];
+      Int8Rq16& rq = cg.rq[j];
+      rq.off_even = _mm512_add_epi64(rq.off_even, _mm512_mul_epi32(bias, rq.mul_even));
+      rq.off_odd =
+          _mm512_add_epi64(rq.off_odd, _mm512_mul_epi32(_mm512_shuffle_epi32(bias, _MM_PERM_DDBB), rq.mul_odd));
+    }
 }
 
 // Rows [r0, r0 + height) of the tile block in acc, plus bias and column
@@ -122,6 +152,51 @@ void store_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc
   }
 }
 
+// store_rows where the group allows the short epilogue (ColumnGroup): per 16
+// columns two loads (the sums, and the sums one column on, whose even lanes
+// are the odd columns), two vpmuldq, two 64-bit adds, one vpermt2d and one
+// vpsravd (int8_requant_avx512.h's 32-bit evaluation). acc is readable one
+// int32 past the rows' last column. NP: the group's panels.
+template <int NP>
+void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, int height, int64_t row,
+                      int n0) {
+  const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
+  const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
+  const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
+  const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  for (int i = 0; i < height; ++i) {
+    __m512i q[4];
+    for (int j = 0; j < 4; ++j) {
+      if (j >= NP) {
+        q[j] = _mm512_setzero_si512();
+        continue;
+      }
+      const Int8Rq16& c = cg.rq[j];
+      const int32_t* x = acc + i * kGroupCols + j * kInt8PanelWidth;
+      const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), c.mul_even), c.off_even);
+      const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), c.mul_odd), c.off_odd);
+      q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+    }
+    __m512i bytes = _mm512_permutexvar_epi32(
+        order, _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+    if (cg.clamp_min) bytes = _mm512_max_epu8(bytes, act_min);
+    if (cg.clamp_max) bytes = _mm512_min_epu8(bytes, act_max);
+    _mm512_mask_storeu_epi8(g.c + (row + i) * g.ldc + n0, cg.store, bytes);
+  }
+}
+
+// The rows' epilogue, short where the group allows it.
+void epilogue_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
+                   int64_t row, int n0) {
+  if (!cg.short_epilogue) return store_rows(g, cg, acc, sums, height, row, n0);
+  switch (cg.panels) {
+    case 4: return store_rows_short<4>(g, cg, acc, height, row, n0);
+    case 3: return store_rows_short<3>(g, cg, acc, height, row, n0);
+    case 2: return store_rows_short<2>(g, cg, acc, height, row, n0);
+    default: return store_rows_short<1>(g, cg, acc, height, row, n0);
+  }
+}
+
 // The epilogue of a tile block, run a share of its rows at a time while the
 // next block's tiles compute (the tile unit works beside the vector units).
 struct Epilogue {
@@ -135,7 +210,7 @@ struct Epilogue {
   void run_to(int share, int shares) {
     if (cg == nullptr) return;
     const int end = height * share / shares;
-    store_rows(g, *cg, acc + done * kGroupCols, sums != nullptr ? sums + done : nullptr, end - done, row + done, n0);
+    epilogue_rows(g, *cg, acc + done * kGroupCols, sums != nullptr ? sums + done : nullptr, end - done, row + done, n0);
     done = end;
   }
 };
@@ -216,7 +291,8 @@ void int8_gemm_kernel(const Int8GemmArgs& g, int m_begin, int m_end) {
   uint8_t* a = base + group_bytes + tail_bytes;
   int32_t* sums = g.has_col_offset ? reinterpret_cast<int32_t*>(a + tile_bytes) : nullptr;
   for (int j = 0; j < groups; ++j) prepare_group(g, 4 * j, blocks, tail + int64_t{4 * j} * kTile, cg[j]);
-  alignas(64) int32_t acc[2][kBlockRows * kGroupCols];  // a block's sums, and the one before it
+  // A block's sums, and the one before it (and an int32 more to read: store_rows_short).
+  alignas(64) int32_t acc[2][kBlockRows * kGroupCols + kInt8PanelWidth];
   int cur = 0;
   const TileSession tiles;
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {

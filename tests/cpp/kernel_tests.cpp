@@ -1539,7 +1539,7 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
 // where a column spans past int8), else int8; per_tensor: one multiplier and
 // shift for every column (TF1's uint8 models), else one per column.
 void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights,
-                    bool per_tensor = false) {
+                    bool per_tensor = false, bool extreme_bias = false) {
   const std::string name = std::string(kt.name) + " int8_gemm(" + kt.int8_gemm_variant({}) + ") " + std::to_string(m) +
                            "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w") +
                            (per_tensor ? " per-tensor" : "");
@@ -1563,6 +1563,9 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   Int8Channels q = random_requant(rng, n, np, int64_t{128} * 128 * k / 4 + 1);
   if (per_tensor)
     for (int j = 1; j < n; ++j) q.multiplier[j] = q.multiplier[0], q.shift[j] = q.shift[0];
+  if (extreme_bias)
+    for (int j = 0; j < n; ++j)
+      if (rng.coin()) q.bias[j] = rng.coin() ? INT32_MAX - rng.range(0, 1 << 20) : INT32_MIN + rng.range(0, 1 << 20);
   std::vector<uint8_t> want(size_t(m) * ldc, 0xA5);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
@@ -1614,6 +1617,74 @@ void test_int8_avgpool(const KernelTable& kt, Rng& rng, int pixels, int channels
                    q.multiplier[0], q.shift[0]});
   compare_bytes(name + " mean", got_mean, want);
 }
+
+#if defined(MBN_HAVE_AVX512)
+namespace mobilenet {
+namespace avx512 {
+void int8_requantize_lanes(const int32_t* x, int count, const int32_t* multiplier, const int32_t* shift,
+                           int out_zero_point, int act_min, int32_t* out);  // kernels_avx512.cpp
+}  // namespace avx512
+}  // namespace mobilenet
+
+// The AVX-512 requantization (kernels/int8_requant_avx512.h: the epilogue of every
+// int8 kernel on this ISA) alone against TFLite's formula, over every kind of
+// column it evaluates differently: multipliers in [2^30, 2^31), 0 and below 2^30;
+// right shifts 1..31, none, left shifts 1..30, mixed in one vector or one for all;
+// zero points in and past the uint8 range; sums at and near INT32_MIN and
+// INT32_MAX, small ones (the rounding ties of small shifts) and random ones.
+// Exact, or with a clamp at act_min >= zero point known to it, exact once clamped.
+void int8_requantize_tests(uint64_t seed) {
+  if (!isa_supported(Isa::Avx512)) return;
+  Rng rng(seed);
+  const int32_t q31_lo = 1 << 30, q31_hi = INT32_MAX;
+  int failures = 0, checks = 0;
+  for (int trial = 0; trial < 40000 && failures < 5; ++trial) {
+    int32_t multiplier[16], shift[16];
+    const int kind = rng.range(0, 5);
+    const int32_t m0 = rng.range(q31_lo, q31_hi), s0 = rng.range(-31, 30);
+    for (int j = 0; j < 16; ++j) {
+      const int draw = rng.range(0, 19);
+      multiplier[j] = kind == 0 ? m0 : draw == 0 ? 0 : draw == 1 ? rng.range(1, q31_lo - 1) : rng.range(q31_lo, q31_hi);
+      shift[j] = kind <= 1   ? s0
+                 : kind == 2 ? rng.range(-31, 30)
+                 : kind == 3 ? rng.range(-31, -1)
+                 : kind == 4 ? rng.range(-12, -1)
+                             : rng.range(-31, 0);
+    }
+    const int zp = rng.range(0, 7) == 0 ? rng.range(-255, 255) : rng.range(0, 255);
+    // A clamp at or above the zero point (a fused ReLU), or none known.
+    const bool clamp = rng.coin();
+    const int act_min = clamp ? rng.range(zp, 255 + 1) : INT32_MIN;
+    std::vector<int32_t> x(16 * 64), got(x.size());
+    for (int32_t& v : x) {
+      switch (rng.range(0, 9)) {
+        case 0: v = INT32_MIN; break;
+        case 1: v = INT32_MAX; break;
+        case 2: v = INT32_MIN + rng.range(0, 1000); break;
+        case 3: v = INT32_MAX - rng.range(0, 1000); break;
+        case 4: v = rng.range(-4, 4); break;
+        case 5: v = rng.range(-(1 << 20), 1 << 20); break;
+        case 6: v = rng.range(-70000, 70000) * (1 << rng.range(0, 12)); break;
+        default: v = rng.range(INT32_MIN, INT32_MAX);
+      }
+    }
+    avx512::int8_requantize_lanes(x.data(), static_cast<int>(x.size()), multiplier, shift, zp, act_min, got.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      const int j = static_cast<int>(i % 16);
+      const int64_t want = int64_t{ref_requantize(x[i], multiplier[j], shift[j])} + zp;
+      const bool ok = clamp ? std::max<int64_t>(got[i], act_min) == std::max<int64_t>(want, act_min) : got[i] == want;
+      ++checks;
+      if (!ok && ++failures <= 5)
+        std::printf("FAILED int8 requantize x=%d multiplier=%d shift=%d zero point %d act_min %d: %d, want %lld\n",
+                    x[i], multiplier[j], shift[j], zp, act_min, got[i], static_cast<long long>(want));
+    }
+  }
+  expect(failures == 0, "avx512 int8 requantize: " + std::to_string(failures) + " of " + std::to_string(checks) +
+                            " values differ from TFLite's formula");
+}
+#else
+void int8_requantize_tests(uint64_t) {}
+#endif
 
 void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   Rng rng(seed);
@@ -1676,6 +1747,9 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
     test_int8_gemm(kt, rng, k <= 96 ? rng.range(4000, 4300) : rng.range(250, 600), rng.range(1, 80), k, rng.coin(),
                    rng.coin());
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
+  // Biases near the int32 limits, where acc + bias wraps (as TFLite's int32 does).
+  for (int i = 0; i < 6; ++i)
+    test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), rng.range(1, 300), rng.coin(), rng.coin(), true);
 }
 
 // The int8 kernels each instruction set chooses, printed (tests/cross/run_aarch64.sh
@@ -2156,6 +2230,7 @@ int main(int argc, char** argv) {
     // The same seed for every ISA: each one sees exactly the same cases.
     kernel_tests(kernel_table(isa), 20261127);
     int8_kernel_tests(kernel_table(isa), 20261130);
+    if (isa == Isa::Avx512) int8_requantize_tests(20261130);
     fp16_kernel_tests(kernel_table(isa), 20261201);
     fp16_network_tests(isa);
     float_environment_tests(isa);
