@@ -58,7 +58,7 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
   __m512i init[NP];
   for (int p = 0; p < NP; ++p) {
     const int n0 = (p0 + p) * kInt8PanelWidth;
-    int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p]);
+    int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
     init[p] = _mm512_loadu_si512(g.rq.bias + n0);
   }
   for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
@@ -178,11 +178,11 @@ __attribute__((target("avx512vnni"))) inline void int8_dwconv3x3_dot(const uint8
 }
 
 // A block's constants from its packed parameters (pack_int8_dwconv_dot).
-inline void int8_dw_prepare(const int8_t* block, int out_zero_point, Int8DwBlock& blk) {
+inline void int8_dw_prepare(const int8_t* block, int out_zero_point, int act_min, Int8DwBlock& blk) {
   const int32_t* params = reinterpret_cast<const int32_t*>(block + 3 * 4 * 64);
   blk.any_offset = false;
   for (int v = 0; v < 4; ++v) {
-    int8_rq_prepare(params + 64 + 16 * v, params + 128 + 16 * v, out_zero_point, blk.rq[v]);
+    int8_rq_prepare(params + 64 + 16 * v, params + 128 + 16 * v, out_zero_point, blk.rq[v], act_min);
     blk.bias[v] = _mm512_loadu_si512(params + 16 * v);
     blk.offset[v] = _mm512_loadu_si512(params + 192 + 16 * v);
     for (int j = 0; j < 16; ++j) blk.any_offset |= params[192 + 16 * v + j] != 0;
@@ -289,7 +289,7 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
     block = packed;
   }
   Int8DwBlock blk;
-  int8_dw_prepare(block, a.rq.out_zero_point, blk);
+  int8_dw_prepare(block, a.rq.out_zero_point, a.rq.act_min, blk);
   alignas(64) uint8_t pad_row[64];
   for (uint8_t& v : pad_row) v = static_cast<uint8_t>(a.in_zero_point);
   const __mmask64 mask = (__mmask64{1} << rest) - 1;
@@ -381,7 +381,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
     for (int b = b0; b < b1; ++b)
-      int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, blocks[b - b0]);
+      int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, a.rq.act_min, blocks[b - b0]);
     for (int oy = row_begin; oy < row_end; ++oy) {
       auto pixels = [&](int ox_begin, int ox_end, int b_begin, int b_end) {
         for (int ox = ox_begin; ox < ox_end; ++ox) {
@@ -438,7 +438,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
     const int chunk_end = channels - chunk < 64 ? channels : chunk + 64;
     Int8Rq16 rq[4];
     for (int c0 = chunk; c0 < chunk_end; c0 += 16)
-      int8_rq_prepare(a.rq.multiplier + c0, a.rq.shift + c0, a.rq.out_zero_point, rq[(c0 - chunk) / 16]);
+      int8_rq_prepare(a.rq.multiplier + c0, a.rq.shift + c0, a.rq.out_zero_point, rq[(c0 - chunk) / 16], a.rq.act_min);
     for (int oy = row_begin; oy < row_end; ++oy) {
       const int iy0 = oy * a.stride - a.pad.top;
       const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.in_h - iy0 < 3 ? a.in_h - iy0 : 3;
@@ -659,7 +659,8 @@ void int8_conv3x3_stem(const Int8ConvArgs& a, int row_begin, int row_end) {
   Int8Rq16 rq[kInt8StemPackedMaxOutC / kInt8PanelWidth];
   __m512i init[kInt8StemPackedMaxOutC / kInt8PanelWidth];
   for (int p = 0; p < panels; ++p) {
-    int8_rq_prepare(multiplier + p * kInt8PanelWidth, shift + p * kInt8PanelWidth, a.rq.out_zero_point, rq[p]);
+    int8_rq_prepare(multiplier + p * kInt8PanelWidth, shift + p * kInt8PanelWidth, a.rq.out_zero_point, rq[p],
+                    a.rq.act_min);
     init[p] = _mm512_loadu_si512(bias + p * kInt8PanelWidth);
   }
   alignas(64) uint8_t rows[kStemChunk * kStemLda + 64] = {};
@@ -766,7 +767,7 @@ void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   Int8Rq16 rq[kInt8StemMaxN / 16];
   const int prepared = a.out_c <= kInt8StemMaxN ? (a.out_c + 15) / 16 : 0;
   for (int j = 0; j < prepared; ++j)
-    int8_rq_prepare(a.rq.multiplier + 16 * j, a.rq.shift + 16 * j, a.rq.out_zero_point, rq[j]);
+    int8_rq_prepare(a.rq.multiplier + 16 * j, a.rq.shift + 16 * j, a.rq.out_zero_point, rq[j], a.rq.act_min);
   const __m512i out_zp = _mm512_set1_epi32(a.rq.out_zero_point);
   const __m512i act_min = _mm512_set1_epi32(a.rq.act_min), act_max = _mm512_set1_epi32(a.rq.act_max);
   for (int oy = row_begin; oy < row_end; ++oy) {
