@@ -84,6 +84,20 @@ namespace {
 #include "kernels/fp16.h"
 #endif
 
+#if defined(MBN_INT8_AMX)
+// Fewer rows than one AMX tile holds (the classifier at batch 1-15): the tiles
+// would multiply mostly zero rows and their per-call setup outweighs them, so
+// vpdpbusd runs those (the same packed panels, the same exact epilogue).
+constexpr int kInt8AmxMinRows = 16;
+void int8_gemm_tiles_or_dot(const Int8GemmArgs& g, int m_begin, int m_end) {
+  if (g.m < kInt8AmxMinRows) return int8_gemm(g, m_begin, m_end);
+  amx::int8_gemm_kernel(g, m_begin, m_end);
+}
+const char* int8_gemm_tiles_or_dot_variant(const Int8GemmArgs& g) {
+  return g.m < kInt8AmxMinRows ? int8_gemm_variant(g) : amx::int8_gemm_kernel_variant(g);
+}
+#endif
+
 }  // namespace
 
 const KernelTable& table() {
@@ -106,8 +120,8 @@ const KernelTable& table() {
       int8_conv3x3,
       int8_dwconv3x3,
 #if defined(MBN_INT8_AMX)
-      int8_amx_preferred() ? amx::int8_gemm_kernel : int8_gemm,
-      int8_amx_preferred() ? amx::int8_gemm_kernel_variant : int8_gemm_variant,
+      int8_amx_preferred() ? int8_gemm_tiles_or_dot : int8_gemm,
+      int8_amx_preferred() ? int8_gemm_tiles_or_dot_variant : int8_gemm_variant,
       int8_amx_preferred() ? amx::kInt8GemmRowBlock : 1,
 #else
       int8_gemm,

@@ -178,6 +178,8 @@ std::string Network::kernel_name(int index) const {
     }
     case LayerKernel::Int8AvgPool: return "int8_avgpool_" + isa;
     case LayerKernel::Int8Gemm: {
+      // One image's rows: a kernel that chooses by rows may run another variant for a large
+      // batch (the AVX-512 table's classifier moves onto AMX tiles from 16 rows).
       Int8GemmArgs g{};
       g.m = layer.out_h * layer.out_w, g.n = s.out_c, g.k = s.in_c;
       return "int8_" + op + "_" + kernels.int8_gemm_variant(g) + "_" + isa;

@@ -2143,8 +2143,13 @@ void precision_tests() {
     expect(kernel_table(Isa::Avx512).bf16_amx == bf16_amx_preferred(), "avx512: bf16 on AMX iff AMX is preferred");
   // The same for the int8 GEMM, on a CPU with AMX-INT8.
   if (isa_supported(Isa::Avx512)) {
-    const bool amx = std::string(kernel_table(Isa::Avx512).int8_gemm_variant({})) == "amx32x64";
+    Int8GemmArgs rows64{}, one_row{};
+    rows64.m = 64, one_row.m = 1;
+    const bool amx = std::string(kernel_table(Isa::Avx512).int8_gemm_variant(rows64)) == "amx32x64";
     expect(amx == int8_amx_preferred(), "avx512: the int8 GEMM on AMX iff AMX is preferred");
+    // A single row (the classifier at batch 1) runs on vpdpbusd, tiles or not.
+    expect(std::string(kernel_table(Isa::Avx512).int8_gemm_variant(one_row)) != "amx32x64",
+           "avx512: a one-row int8 GEMM stays off the AMX tiles");
   }
   for (Isa isa : supported_isas()) {
     const KernelTable& kt = kernel_table(isa);
