@@ -28,8 +28,9 @@ inline int32_t int8_multiply_by_quantized_multiplier(int32_t x, int32_t multipli
 }
 
 inline uint8_t int8_requantize(int32_t acc, const Int8Requant& rq, int c) {
-  int32_t v =
-      int8_multiply_by_quantized_multiplier(acc + rq.bias[c], rq.multiplier[c], rq.shift[c]) + rq.out_zero_point;
+  // acc + bias wraps as TFLite's int32 does (unsigned: no undefined overflow).
+  const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(rq.bias[c]));
+  int32_t v = int8_multiply_by_quantized_multiplier(sum, rq.multiplier[c], rq.shift[c]) + rq.out_zero_point;
   v = v < rq.act_min ? rq.act_min : v;
   v = v > rq.act_max ? rq.act_max : v;
   return static_cast<uint8_t>(v);
