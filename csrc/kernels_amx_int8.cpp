@@ -20,13 +20,18 @@
 // requantization, clamp) turns into bytes, with each group of 64 columns'
 // constants prepared once per call: the vpdpbusd GEMM's sums through its
 // epilogue, so the same bytes. Where the layer clamps at or above its zero
-// point (a fused ReLU or ReLU6) and no column offsets, the group's epilogue is
-// the short one (store_rows_short: 32-bit requantization without the sign
-// correction, the bias folded into the rounding offsets; bench/RESULTS.md,
-// log entry 65). A block of 32 rows of A stays in L1 while every column group
+// point (a fused ReLU or ReLU6), the group's epilogue is the short one
+// (store_rows_short: 32-bit requantization without the sign correction, the
+// bias folded into the rounding offsets; bench/RESULTS.md, log entry 68), the
+// column offsets of the panels that have any added before it (uint8 models
+// have them in 1-2 columns of a layer; log entry 69). A block of 32 rows of A stays in L1 while every column group
 // passes it, and each block's epilogue runs a share of its rows after each k
 // block of the next block's tiles, so the tile unit and the vector units work
-// at the same time (bench/RESULTS.md, log entry 60).
+// at the same time (bench/RESULTS.md, log entry 60). Where k <= 32 and every
+// column offset is an int8 (folded_offsets), the offsets ride in the tiles'
+// unused k values 32..63 (A's row twice, B's rows the offsets), so such a
+// layer (the first 1x1 of the uint8 models) needs neither row sums nor the
+// long epilogue.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -52,7 +57,9 @@ constexpr int64_t kChunkBytes = 256 * 1024;
 // Rows [m0, m0 + rows) of A into tiles: group q (16 rows), block b (64 k
 // values) at (q * blocks + b) KB; rows past `rows` and k past g.k zero. Where
 // sums is not null, each row's sum of its k bytes (for the column offsets).
-void copy_rows(const Int8GemmArgs& g, int m0, int rows, int blocks, uint8_t* tiles, int32_t* sums) {
+// twice (k <= 32, one block): each row's k bytes also at k values 32.., where
+// the B tile holds the column offsets (folded_offsets).
+void copy_rows(const Int8GemmArgs& g, int m0, int rows, int blocks, uint8_t* tiles, int32_t* sums, bool twice) {
   const int groups = (rows + kTileRows - 1) / kTileRows;
   for (int r = 0; r < groups * kTileRows; ++r) {
     uint8_t* row = tiles + int64_t{r / kTileRows} * blocks * kTile + (r % kTileRows) * kTileBytes;
@@ -61,6 +68,11 @@ void copy_rows(const Int8GemmArgs& g, int m0, int rows, int blocks, uint8_t* til
       continue;
     }
     const uint8_t* src = g.a + int64_t{m0 + r} * g.lda;
+    if (twice) {
+      const __m512i v = _mm512_maskz_loadu_epi8((__mmask64{1} << g.k) - 1, src);
+      _mm512_store_si512(row, _mm512_inserti64x4(v, _mm512_castsi512_si256(v), 1));
+      continue;
+    }
     __m512i sum = _mm512_setzero_si512();
     for (int b = 0; b < blocks; ++b) {
       const int rest = g.k - b * kTileBytes;
@@ -84,35 +96,54 @@ struct alignas(64) ColumnGroup {
   __mmask64 store;  // the group's columns that exist
   // The short epilogue (store_rows_short): every panel's requantization in
   // 32-bit lanes without the sign correction (a clamp at or above the zero
-  // point), the zero point folded, no column offsets, and the bias folded into
+  // point), the zero point folded, and the bias folded into
   // the offsets: (acc + bias) M + off = acc M + (bias M + off) in 64-bit lanes
   // wherever acc + bias cannot wrap in int32 (|bias| + k 255 128 < 2^31), so
   // the sums go in as the tiles left them.
+  // Panels with column offsets (bit j: panel j) still take the short one: their
+  // sums plus offset x row sum go in (one vpmulld per 16 outputs), the bias folded
+  // where that sum plus the bias cannot wrap (|bias| + k 255 255 < 2^31).
   bool short_epilogue;
   bool clamp_min, clamp_max;  // the byte clamps that the saturating packs leave to do
+  unsigned offset_panels;
 };
 
+// Whether the call folds the column offsets into the tiles: k <= 32 (one k
+// block, whose A rows copy_rows fills twice) and every offset an int8. The
+// sum a.(w - o) + a.o of the tile is then the column's whole sum, exact in
+// int32, and the group's epilogue has no column offsets (the short one where
+// the rest allows it): no row sums, no multiply per output.
+bool folded_offsets(const Int8GemmArgs& g) {
+  if (!g.has_col_offset || g.k > kTileBytes / 2) return false;
+  for (int j = 0; j < g.n; ++j)
+    if (g.col_offset[j] < -128 || g.col_offset[j] > 127) return false;
+  return true;
+}
+
 // The group of panels from p0; a partial last block of each panel copied,
-// zero-padded, into tail (a tile per panel).
-void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, ColumnGroup& cg) {
+// zero-padded, into tail (a tile per panel). fold (folded_offsets): the
+// tile's rows for k values 32..63 hold each column's offset.
+void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, bool fold, ColumnGroup& cg) {
   const int k4 = (g.k + 3) / 4, tail_rows = k4 % kTileRows;
   const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
   cg.panels = std::min(4, (left + kInt8PanelWidth - 1) / kInt8PanelWidth);
   cg.store = left >= kGroupCols ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
   // The largest |bias| with which no sum of the tiles (k products of a byte and an int8) wraps.
-  const int64_t bias_limit = (int64_t{1} << 31) - 1 - int64_t{g.k} * 255 * 128;
+  const bool offsets = g.has_col_offset && !fold;
+  const int64_t bias_limit = (int64_t{1} << 31) - 1 - int64_t{fold ? 2 * g.k : g.k} * 255 * (offsets ? 255 : 128);
+  cg.offset_panels = 0;
   cg.short_epilogue = true;
   cg.clamp_min = g.rq.act_min > 0, cg.clamp_max = g.rq.act_max < 255;
   for (int j = 0; j < cg.panels; ++j) {
     const int c0 = n0 + j * kInt8PanelWidth;
     int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j], g.rq.act_min);
     cg.bias[j] = _mm512_loadu_si512(g.rq.bias + c0);
-    cg.offset[j] = g.has_col_offset ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
+    cg.offset[j] = offsets ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
+    if (_mm512_test_epi32_mask(cg.offset[j], cg.offset[j]) != 0) cg.offset_panels |= 1u << j;
     const Int8Rq16& rq = cg.rq[j];
     cg.short_epilogue &= rq.dword && !rq.correct && rq.zero_point_folded && bias_limit >= 0;
-    if (cg.short_epilogue)  // no column offsets, no |bias| past the limit (|INT32_MIN| unsigned is past it)
-      cg.short_epilogue = _mm512_test_epi32_mask(cg.offset[j], cg.offset[j]) == 0 &&
-                          _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(cg.bias[j]),
+    if (cg.short_epilogue)  // no |bias| past the limit (|INT32_MIN| unsigned is past it)
+      cg.short_epilogue = _mm512_cmpgt_epu32_mask(_mm512_abs_epi32(cg.bias[j]),
                                                   _mm512_set1_epi32(static_cast<int32_t>(bias_limit))) == 0;
     cg.panel[j] = g.packed_b + int64_t{p0 + j} * k4 * kTileBytes;
     cg.last[j] = cg.panel[j] + int64_t{blocks - 1} * kTile;
@@ -121,6 +152,15 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, Colu
       std::memcpy(t, cg.last[j], size_t{kTileBytes} * tail_rows);
       std::memset(t + kTileBytes * tail_rows, 0, size_t{kTileBytes} * (kTileRows - tail_rows));
       cg.last[j] = t;
+    }
+    if (fold) {  // rows 8-15 (k values 32-63): each column's offset in its 4 bytes (columns past n: 0)
+      const int cols = std::min(kInt8PanelWidth, g.n - c0);
+      const __m512i off =
+          _mm512_maskz_loadu_epi32(static_cast<__mmask16>((uint32_t{1} << cols) - 1), g.col_offset + c0);
+      const __m512i bytes =
+          _mm512_mullo_epi32(_mm512_and_si512(off, _mm512_set1_epi32(0xFF)), _mm512_set1_epi32(0x01010101));
+      int8_t* t = tail + j * kTile;
+      for (int r = kTileRows / 2; r < kTileRows; ++r) _mm512_store_si512(t + r * kTileBytes, bytes);
     }
   }
   if (cg.short_epilogue)
@@ -158,8 +198,8 @@ void store_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc
 // vpsravd (int8_requant_avx512.h's 32-bit evaluation). acc is readable one
 // int32 past the rows' last column. NP: the group's panels.
 template <int NP>
-void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, int height, int64_t row,
-                      int n0) {
+void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
+                      int64_t row, int n0) {
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
   const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
@@ -173,6 +213,15 @@ void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_
       }
       const Int8Rq16& c = cg.rq[j];
       const int32_t* x = acc + i * kGroupCols + j * kInt8PanelWidth;
+      if (cg.offset_panels >> j & 1) {  // the sums plus offset x row sum; the odd lanes by a dword shuffle
+        const __m512i v =
+            _mm512_add_epi32(_mm512_load_si512(x), _mm512_mullo_epi32(cg.offset[j], _mm512_set1_epi32(sums[i])));
+        const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(v, c.mul_even), c.off_even);
+        const __m512i to =
+            _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_DDBB), c.mul_odd), c.off_odd);
+        q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+        continue;
+      }
       const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), c.mul_even), c.off_even);
       const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), c.mul_odd), c.off_odd);
       q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
@@ -190,10 +239,10 @@ void epilogue_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* 
                    int64_t row, int n0) {
   if (!cg.short_epilogue) return store_rows(g, cg, acc, sums, height, row, n0);
   switch (cg.panels) {
-    case 4: return store_rows_short<4>(g, cg, acc, height, row, n0);
-    case 3: return store_rows_short<3>(g, cg, acc, height, row, n0);
-    case 2: return store_rows_short<2>(g, cg, acc, height, row, n0);
-    default: return store_rows_short<1>(g, cg, acc, height, row, n0);
+    case 4: return store_rows_short<4>(g, cg, acc, sums, height, row, n0);
+    case 3: return store_rows_short<3>(g, cg, acc, sums, height, row, n0);
+    case 2: return store_rows_short<2>(g, cg, acc, sums, height, row, n0);
+    default: return store_rows_short<1>(g, cg, acc, sums, height, row, n0);
   }
 }
 
@@ -289,15 +338,16 @@ void int8_gemm_kernel(const Int8GemmArgs& g, int m_begin, int m_end) {
   ColumnGroup* cg = reinterpret_cast<ColumnGroup*>(base);
   int8_t* tail = reinterpret_cast<int8_t*>(base + group_bytes);
   uint8_t* a = base + group_bytes + tail_bytes;
-  int32_t* sums = g.has_col_offset ? reinterpret_cast<int32_t*>(a + tile_bytes) : nullptr;
-  for (int j = 0; j < groups; ++j) prepare_group(g, 4 * j, blocks, tail + int64_t{4 * j} * kTile, cg[j]);
+  const bool fold = folded_offsets(g);
+  int32_t* sums = g.has_col_offset && !fold ? reinterpret_cast<int32_t*>(a + tile_bytes) : nullptr;
+  for (int j = 0; j < groups; ++j) prepare_group(g, 4 * j, blocks, tail + int64_t{4 * j} * kTile, fold, cg[j]);
   // A block's sums, and the one before it (and an int32 more to read: store_rows_short).
   alignas(64) int32_t acc[2][kBlockRows * kGroupCols + kInt8PanelWidth];
   int cur = 0;
   const TileSession tiles;
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
     const int rows = std::min(chunk_rows, m_end - m0);
-    copy_rows(g, m0, rows, blocks, a, sums);
+    copy_rows(g, m0, rows, blocks, a, sums, fold);
     Epilogue waiting{g};
     // A block of rows (at most 32 KB of tiles) stays in L1 while the column groups pass.
     for (int r = 0; r < rows; r += kBlockRows) {

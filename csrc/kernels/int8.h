@@ -140,11 +140,20 @@ inline uint8_t int8_avgpool_finish(const Int8PoolArgs& a, int32_t acc) {
   return static_cast<uint8_t>(v);
 }
 
+// Channels in chunks whose sums stay in L1, each pixel's row of the chunk added
+// at once (contiguous bytes: the compiler vectorizes the inner loop; a channel
+// at a time strides through the whole tensor).
 [[maybe_unused]] void int8_avgpool_portable(const Int8PoolArgs& a) {
-  for (int c = 0; c < a.channels; ++c) {
-    int32_t acc = 0;
-    for (int p = 0; p < a.pixels; ++p) acc += a.input[int64_t{p} * a.channels + c];
-    a.output[c] = int8_avgpool_finish(a, acc);
+  constexpr int kChunk = 512;
+  int32_t acc[kChunk];
+  for (int c0 = 0; c0 < a.channels; c0 += kChunk) {
+    const int width = a.channels - c0 < kChunk ? a.channels - c0 : kChunk;
+    for (int c = 0; c < width; ++c) acc[c] = 0;
+    for (int p = 0; p < a.pixels; ++p) {
+      const uint8_t* row = a.input + int64_t{p} * a.channels + c0;
+      for (int c = 0; c < width; ++c) acc[c] += row[c];
+    }
+    for (int c = 0; c < width; ++c) a.output[c0 + c] = int8_avgpool_finish(a, acc[c]);
   }
 }
 

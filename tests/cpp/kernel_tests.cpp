@@ -1538,13 +1538,14 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
 // unsigned_weights: uint8 weights less a per-tensor zero point (column offsets
 // where a column spans past int8), else int8; per_tensor: one multiplier and
 // shift for every column (TF1's uint8 models), else one per column.
+// weight_zp: the uint8 weights' zero point (default: drawn).
 void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights,
-                    bool per_tensor = false, bool extreme_bias = false) {
+                    bool per_tensor = false, bool extreme_bias = false, int weight_zp = -1) {
   const std::string name = std::string(kt.name) + " int8_gemm(" + kt.int8_gemm_variant({}) + ") " + std::to_string(m) +
                            "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w") +
                            (per_tensor ? " per-tensor" : "");
   // Effective weights: uint8 less a zero point per tensor, or int8 (zero point 0).
-  const int zp = unsigned_weights ? rng.range(0, 255) : 0;
+  const int zp = unsigned_weights ? (weight_zp >= 0 ? weight_zp : rng.range(0, 255)) : 0;
   std::vector<int32_t> b(size_t(k) * n);
   for (int32_t& v : b) v = unsigned_weights ? rng.range(0, 255) - zp : rng.range(-128, 127);
   // Extreme values too: the largest sums a formulation could saturate on.
@@ -1739,6 +1740,11 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 60; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 300), rng.range(1, 1100), rng.coin());
   for (int k : {4, 8, 64, 512, 1024}) test_int8_gemm(kt, rng, rng.range(1, 100), rng.range(1, 100), k, rng.coin());
+  // k <= 32 with column offsets, past a 32-row block (AMX folds int8 offsets into the tiles): weight zero
+  // points below 128 (offsets 1..127), above (-127..-1), 128 (none), and 0 (an offset of 128: not folded).
+  for (int k = 1; k <= 33; ++k)
+    test_int8_gemm(kt, rng, rng.range(17, 200), rng.range(1, 140), k, true, rng.coin(), false,
+                   rng.pick(std::vector<int>{0, 1, 100, 127, 128, 129, 200, 255}));
   // Every k tail of a 64-byte row (AMX's tiles: 64 k values of A, 16 groups of 4 of B), rows
   // and columns across 16- and 32-wide tiles, and row counts past a chunk of rows.
   for (int k = 1; k <= 130; ++k)
@@ -1747,6 +1753,9 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
     test_int8_gemm(kt, rng, k <= 96 ? rng.range(4000, 4300) : rng.range(250, 600), rng.range(1, 80), k, rng.coin(),
                    rng.coin());
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
+  // Past one chunk of channel sums (512), and many pixels (7x7 to 64x64).
+  for (int channels : {511, 512, 513, 1024, 1100})
+    test_int8_avgpool(kt, rng, rng.pick(std::vector<int>{49, 1, 25, 4096}), channels, rng.coin());
   // Biases near the int32 limits, where acc + bias wraps (as TFLite's int32 does).
   for (int i = 0; i < 6; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), rng.range(1, 300), rng.coin(), rng.coin(), true);
