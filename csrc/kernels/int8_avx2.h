@@ -1,5 +1,5 @@
-// The int8 GEMM on AVX2 (the stem and depthwise layers use the portable
-// kernels, which the compiler vectorizes). Two formulations, both exact:
+// The int8 GEMM on AVX2 (the stem and depthwise layers: int8_avx2_conv.h,
+// included at the end). Two formulations, both exact:
 //  - AVX-VNNI (the VEX vpdpbusd on ymm, where the CPU has it): 6 rows x 16
 //    columns a tile, 4 products (u8 x s8) summed into each int32 lane;
 //  - plain AVX2: vpmaddwd on int16, never vpmaddubsw. vpmaddubsw adds two
@@ -152,12 +152,7 @@ void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end) {
   }
 }
 
-void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) { int8_conv3x3_portable(a, row_begin, row_end); }
-void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
-  int8_dwconv3x3_portable(a, row_begin, row_end);
-}
-
-const char* int8_dwconv3x3_variant(const Int8ConvArgs&) { return "portable"; }
+#include "int8_avx2_conv.h"
 
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
   if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx2<true>(g, m_begin, m_end);
