@@ -10,11 +10,12 @@
 // TFLite's requantization of 8 int32 sums (columns n0..n0+7), as int8_requantize
 // but 8 lanes at a time: 64-bit products of the even and odd lanes (AVX2 has no
 // 64-bit arithmetic shift: the low 32 bits of a logical shift are the same).
-inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
+// x: the sums with the bias in; multiplier, shift: 8 columns' (any values).
+inline __m256i int8_requantize8_sum(__m256i x, const int32_t* multiplier_at, const int32_t* shift_at,
+                                    int out_zero_point, int act_min, int act_max) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
-  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + n0));
-  const __m256i multiplier = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + n0));
-  __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.bias + n0)));
+  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift_at));
+  const __m256i multiplier = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(multiplier_at));
   x = _mm256_sllv_epi32(x, _mm256_max_epi32(shift, zero));
   const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
   auto high_half = [&](__m256i product) {  // (product + nudge) / 2^31, truncated toward zero
@@ -33,9 +34,82 @@ inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
       _mm256_add_epi32(_mm256_srai_epi32(mask, 1), _mm256_and_si256(_mm256_cmpgt_epi32(zero, high), one));
   __m256i r =
       _mm256_add_epi32(_mm256_srav_epi32(high, right), _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
-  r = _mm256_add_epi32(r, _mm256_set1_epi32(rq.out_zero_point));
-  r = _mm256_max_epi32(r, _mm256_set1_epi32(rq.act_min));
-  return _mm256_min_epi32(r, _mm256_set1_epi32(rq.act_max));
+  r = _mm256_add_epi32(r, _mm256_set1_epi32(out_zero_point));
+  r = _mm256_max_epi32(r, _mm256_set1_epi32(act_min));
+  return _mm256_min_epi32(r, _mm256_set1_epi32(act_max));
+}
+
+inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
+  const __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.bias + n0)));
+  return int8_requantize8_sum(x, rq.multiplier + n0, rq.shift + n0, rq.out_zero_point, rq.act_min, rq.act_max);
+}
+
+// The same with 8 columns' constants prepared once (int8_rq8_prepare), for
+// kernels that requantize the same columns many times (stem, depthwise): the
+// AVX-512 epilogue's 32-bit evaluation (int8_requant_avx512.h derives it)
+// where every column shifts right (r >= 1): with p = x M (64-bit), K = 2^30 +
+// 2^(30+r) (+ zp 2^(31+r) where that cannot overflow) and T = p + K,
+// q = floor((H - [x < 0] (1 - bit 31 of L)) / 2^(r-1)) for H, L the high and
+// low dwords of T; the sign correction left out where the clamp is at or
+// above the zero point. Other columns (left shifts, r = 0) take the general
+// form above.
+struct alignas(32) Int8Rq8 {
+  __m256i mul_even, mul_odd;  // multipliers of lanes 2i / 2i + 1 in the low dword of qword i
+  __m256i off_even, off_odd;  // qwords: K (+ zp 2^(31+r)) of lanes 2i / 2i + 1
+  __m256i shift;              // dwords r - 1
+  __m256i zero_point, act_min, act_max;
+  const int32_t *multiplier, *shift_at;  // the general form's
+  int zp, lo, hi;
+  bool dword, correct, zero_point_folded;
+};
+
+inline void int8_rq8_prepare(const int32_t* multiplier, const int32_t* shift, int out_zero_point, int act_min,
+                             int act_max, Int8Rq8& c) {
+  alignas(32) int32_t dword_shift[8];
+  alignas(32) int64_t off_even[4], off_odd[4];
+  int64_t off[8];
+  int total[8];
+  bool dword = true, fold = out_zero_point > -256 && out_zero_point < 256;
+  for (int j = 0; j < 8; ++j) {
+    int r = shift[j] > 0 ? 0 : -shift[j];
+    if (multiplier[j] == 0) r = shift[j] > 0 ? 0 : 1;  // q = 0 under any right shift
+    dword &= r >= 1 && shift[j] <= 0;
+    fold &= r <= 21;  // |p| < 2^62: the sum stays below 2^63
+    off[j] = (int64_t{1} << 30) + (r > 0 ? int64_t{1} << (30 + r) : 0);
+    total[j] = 31 + r;
+    dword_shift[j] = r - 1;
+  }
+  if (fold)
+    for (int j = 0; j < 8; ++j) off[j] += int64_t{out_zero_point} * (int64_t{1} << total[j]);
+  for (int i = 0; i < 4; ++i) off_even[i] = off[2 * i], off_odd[i] = off[2 * i + 1];
+  const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(multiplier));
+  c.mul_even = m;
+  c.mul_odd = _mm256_srli_epi64(m, 32);
+  c.off_even = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_even));
+  c.off_odd = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_odd));
+  c.shift = _mm256_load_si256(reinterpret_cast<const __m256i*>(dword_shift));
+  c.zero_point = _mm256_set1_epi32(out_zero_point);
+  c.act_min = _mm256_set1_epi32(act_min), c.act_max = _mm256_set1_epi32(act_max);
+  c.multiplier = multiplier, c.shift_at = shift;
+  c.zp = out_zero_point, c.lo = act_min, c.hi = act_max;
+  c.dword = dword, c.correct = act_min < out_zero_point, c.zero_point_folded = fold;
+}
+
+// x: 8 sums with the bias in; the result requantized and clamped.
+inline __m256i int8_rq8_apply(__m256i x, const Int8Rq8& c) {
+  if (!c.dword) {
+    return int8_requantize8_sum(x, c.multiplier, c.shift_at, c.zp, c.lo, c.hi);
+  }
+  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
+  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
+  __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);  // the high dwords, in lane order
+  if (c.correct) {
+    const __m256i l = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);  // the low dwords
+    h = _mm256_add_epi32(h, _mm256_srai_epi32(_mm256_andnot_si256(l, x), 31));    // - c (1 - bit 31 of L)
+  }
+  __m256i r = _mm256_srav_epi32(h, c.shift);
+  if (!c.zero_point_folded) r = _mm256_add_epi32(r, c.zero_point);
+  return _mm256_min_epi32(_mm256_max_epi32(r, c.act_min), c.act_max);
 }
 
 // One panel's 16 sums of one row (lo: columns 0-7, hi: 8-15) requantized and stored.

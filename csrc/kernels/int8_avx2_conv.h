@@ -20,6 +20,7 @@ constexpr int kInt8DwChunk = 256;
 
 struct alignas(32) Int8DwPairs {
   __m256i w[kInt8DwChunk / 16][5][2];  // [group of 16 channels][pair][unpacklo, unpackhi order]
+  Int8Rq8 rq[kInt8DwChunk / 8];        // the requantization constants of 8 channels
   int32_t bias[kInt8DwChunk];          // bias - zp x the channel's weight sum
 };
 
@@ -42,6 +43,9 @@ inline void int8_dw_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int8DwP
     pw.bias[c - c0] = static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
                                            static_cast<uint32_t>(a.in_zero_point) * sum);
   }
+  for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 8)  // multiplier and shift: padded to channels_padded
+    int8_rq8_prepare(a.rq.multiplier + c, a.rq.shift + c, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max,
+                     pw.rq[(c - c0) / 8]);
 }
 
 // 16 requantized int32 (channels 0-7, 8-15) to bytes: `left` of them stored.
@@ -84,8 +88,6 @@ inline void int8_dwconv3x3_madd(const Int8ConvArgs& a, int c_begin, int row_begi
   for (int c0 = c_begin; c0 < channels; c0 += kInt8DwChunk) {
     const int c1 = channels - c0 < kInt8DwChunk ? channels : c0 + kInt8DwChunk, width = c1 - c0;
     int8_dw_pairs_prepare(a, c0, c1, pw);
-    const Int8Requant rq{pw.bias, a.rq.multiplier + c0, a.rq.shift + c0, a.rq.out_zero_point, a.rq.act_min,
-                         a.rq.act_max};
     const uint8_t* tap[9];
     for (int oy = row_begin; oy < row_end; ++oy)
       for (int ox = 0; ox < a.out_w; ++ox) {
@@ -100,7 +102,9 @@ inline void int8_dwconv3x3_madd(const Int8ConvArgs& a, int c_begin, int row_begi
         for (int c = 0; c < width; c += 16) {
           __m256i s0, s1;
           int8_dw_madd16(tap, c, pw.w[c / 16], s0, s1);
-          int8_store16(out + c, int8_requantize8(s0, rq, c), int8_requantize8(s1, rq, c + 8), width - c);
+          s0 = _mm256_add_epi32(s0, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.bias + c)));
+          s1 = _mm256_add_epi32(s1, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.bias + c + 8)));
+          int8_store16(out + c, int8_rq8_apply(s0, pw.rq[c / 8]), int8_rq8_apply(s1, pw.rq[c / 8 + 1]), width - c);
         }
       }
   }
@@ -113,66 +117,77 @@ inline void int8_dwconv3x3_madd(const Int8ConvArgs& a, int c_begin, int row_begi
 // channel's 4 taps in one int32 lane, against its 4 int8 weights w - offset;
 // where a block has offsets (uint8 weights spanning past int8), vpdpbusd
 // against ones sums the pixels too: sum w x = sum (w - offset) x + offset sum x.
+constexpr int kInt8DwVnniGroup = 4;  // blocks whose constants are prepared at a time (on the stack)
+
 __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int channels = a.in_c;
-  constexpr int kFlags = 64;
-  bool offsets[kFlags];
-  for (int b = 0; b < a.dot_blocks && b < kFlags; ++b) {
-    const int32_t* offset =
-        reinterpret_cast<const int32_t*>(a.dot + int64_t{b} * kInt8DwDotBlockBytes + 3 * 4 * 64) + 192;
-    offsets[b] = false;
-    for (int j = 0; j < 64; ++j) offsets[b] |= offset[j] != 0;
-  }
   const __m256i ones = _mm256_set1_epi32(0x01010101), zero = _mm256_setzero_si256();
+  Int8Rq8 rq[kInt8DwVnniGroup][8];  // [block][4 v + h]
+  bool offsets[kInt8DwVnniGroup];
   const uint8_t* tap[9];
-  for (int oy = row_begin; oy < row_end; ++oy)
-    for (int ox = 0; ox < a.out_w; ++ox) {
-      const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
-      for (int t = 0; t < 9; ++t) {
-        const int iy = iy0 + t / 3, ix = ix0 + t % 3;
-        tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? a.zero_point_row
-                                                                  : a.input + (int64_t{iy} * a.in_w + ix) * channels;
-      }
-      uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
-      for (int b = 0; b < a.dot_blocks; ++b) {
-        const int8_t* w = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
-        const int32_t* params = reinterpret_cast<const int32_t*>(w + 3 * 4 * 64);
-        const Int8Requant rq{params, params + 64, params + 128, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max};
-        const bool off = b < kFlags ? offsets[b] : true;
-        for (int h = 0; h < 2; ++h) {
-          const int at = 64 * b + 32 * h;
-          __m256i t[9];
-          for (int i = 0; i < 9; ++i) t[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tap[i] + at));
-          __m256i acc[4], sums[4];
-          for (int v = 0; v < 4; ++v) acc[v] = sums[v] = zero;
-          for (int g = 0; g < 3; ++g) {
-            const __m256i t0 = t[4 * g], t1 = g < 2 ? t[4 * g + 1] : zero;
-            const __m256i t2 = g < 2 ? t[4 * g + 2] : zero, t3 = g < 2 ? t[4 * g + 3] : zero;
-            const __m256i lo01 = _mm256_unpacklo_epi8(t0, t1), hi01 = _mm256_unpackhi_epi8(t0, t1);
-            const __m256i lo23 = _mm256_unpacklo_epi8(t2, t3), hi23 = _mm256_unpackhi_epi8(t2, t3);
-            const __m256i quads[4] = {_mm256_unpacklo_epi16(lo01, lo23), _mm256_unpackhi_epi16(lo01, lo23),
-                                      _mm256_unpacklo_epi16(hi01, hi23), _mm256_unpackhi_epi16(hi01, hi23)};
-            for (int v = 0; v < 4; ++v) {
-              const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (g * 4 + v) * 64 + 32 * h));
-              acc[v] = _mm256_dpbusd_avx_epi32(acc[v], quads[v], wv);
-              if (off) sums[v] = _mm256_dpbusd_avx_epi32(sums[v], quads[v], ones);  // taps 9-11: zero pixels
+  for (int b0 = 0; b0 < a.dot_blocks; b0 += kInt8DwVnniGroup) {
+    const int b1 = a.dot_blocks - b0 < kInt8DwVnniGroup ? a.dot_blocks : b0 + kInt8DwVnniGroup;
+    for (int b = b0; b < b1; ++b) {
+      const int32_t* params = reinterpret_cast<const int32_t*>(a.dot + int64_t{b} * kInt8DwDotBlockBytes + 3 * 4 * 64);
+      offsets[b - b0] = false;
+      for (int j = 0; j < 64; ++j) offsets[b - b0] |= params[192 + j] != 0;
+      for (int v = 0; v < 4; ++v)
+        for (int h = 0; h < 2; ++h)
+          int8_rq8_prepare(params + 64 + 16 * v + 8 * h, params + 128 + 16 * v + 8 * h, a.rq.out_zero_point,
+                           a.rq.act_min, a.rq.act_max, rq[b - b0][2 * v + h]);
+    }
+    for (int oy = row_begin; oy < row_end; ++oy)
+      for (int ox = 0; ox < a.out_w; ++ox) {
+        const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+        for (int t = 0; t < 9; ++t) {
+          const int iy = iy0 + t / 3, ix = ix0 + t % 3;
+          tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? a.zero_point_row
+                                                                    : a.input + (int64_t{iy} * a.in_w + ix) * channels;
+        }
+        uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
+        for (int b = b0; b < b1; ++b) {
+          const int8_t* w = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
+          const int32_t* params = reinterpret_cast<const int32_t*>(w + 3 * 4 * 64);
+          const bool off = offsets[b - b0];
+          for (int h = 0; h < 2; ++h) {
+            const int at = 64 * b + 32 * h;
+            __m256i t[9];
+            for (int i = 0; i < 9; ++i) t[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tap[i] + at));
+            __m256i acc[4], sums[4];
+            for (int v = 0; v < 4; ++v) {  // the bias, in the layout's lane order
+              acc[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(params + 16 * v + 8 * h));
+              sums[v] = zero;
             }
+            for (int g = 0; g < 3; ++g) {
+              const __m256i t0 = t[4 * g], t1 = g < 2 ? t[4 * g + 1] : zero;
+              const __m256i t2 = g < 2 ? t[4 * g + 2] : zero, t3 = g < 2 ? t[4 * g + 3] : zero;
+              const __m256i lo01 = _mm256_unpacklo_epi8(t0, t1), hi01 = _mm256_unpackhi_epi8(t0, t1);
+              const __m256i lo23 = _mm256_unpacklo_epi8(t2, t3), hi23 = _mm256_unpackhi_epi8(t2, t3);
+              const __m256i quads[4] = {_mm256_unpacklo_epi16(lo01, lo23), _mm256_unpackhi_epi16(lo01, lo23),
+                                        _mm256_unpacklo_epi16(hi01, hi23), _mm256_unpackhi_epi16(hi01, hi23)};
+              for (int v = 0; v < 4; ++v) {
+                const __m256i wv =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (g * 4 + v) * 64 + 32 * h));
+                acc[v] = _mm256_dpbusd_avx_epi32(acc[v], quads[v], wv);
+                if (off) sums[v] = _mm256_dpbusd_avx_epi32(sums[v], quads[v], ones);  // taps 9-11: zero pixels
+              }
+            }
+            __m256i q[4];
+            for (int v = 0; v < 4; ++v) {
+              if (off)
+                acc[v] = _mm256_add_epi32(
+                    acc[v], _mm256_mullo_epi32(
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(params + 192 + 16 * v + 8 * h)),
+                                sums[v]));
+              q[v] = int8_rq8_apply(acc[v], rq[b - b0][2 * v + h]);
+            }
+            // Packing back to bytes undoes the interleaves: channels in order (values already clamped).
+            const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + at), bytes);
           }
-          __m256i q[4];
-          for (int v = 0; v < 4; ++v) {
-            const int lane = 16 * v + 8 * h;  // the layout's lane order
-            if (off)
-              acc[v] = _mm256_add_epi32(
-                  acc[v], _mm256_mullo_epi32(
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(params + 192 + lane)), sums[v]));
-            q[v] = int8_requantize8(acc[v], rq, lane);
-          }
-          // Packing back to bytes undoes the interleaves: channels in order (values already clamped).
-          const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + at), bytes);
         }
       }
-    }
+  }
 }
 
 template <bool Vnni>
