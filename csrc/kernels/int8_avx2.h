@@ -113,7 +113,9 @@ inline __m256i int8_rq8_apply(__m256i x, const Int8Rq8& c) {
 }
 
 // One panel's 16 sums of one row (lo: columns 0-7, hi: 8-15) requantized and stored.
-inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i lo, __m256i hi, int32_t row_sum) {
+// rq8: the columns' constants prepared (int8_rq8_prepare, 8 columns each), or null.
+inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i lo, __m256i hi, int32_t row_sum,
+                             const Int8Rq8* rq8) {
   if (g.has_col_offset) {
     const __m256i s = _mm256_set1_epi32(row_sum);
     lo = _mm256_add_epi32(
@@ -121,7 +123,15 @@ inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i 
     hi = _mm256_add_epi32(
         hi, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.col_offset + n0 + 8)), s));
   }
-  const __m256i q0 = int8_requantize8(lo, g.rq, n0), q1 = int8_requantize8(hi, g.rq, n0 + 8);
+  __m256i q0, q1;
+  if (rq8 != nullptr) {
+    q0 = int8_rq8_apply(_mm256_add_epi32(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0))),
+                        rq8[n0 / 8]);
+    q1 = int8_rq8_apply(_mm256_add_epi32(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0 + 8))),
+                        rq8[n0 / 8 + 1]);
+  } else {
+    q0 = int8_requantize8(lo, g.rq, n0), q1 = int8_requantize8(hi, g.rq, n0 + 8);
+  }
   // In range already: the packs keep the values; the permutes undo their lane order.
   const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
   const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
@@ -142,7 +152,7 @@ constexpr int kAvxVnniRows = 6;
 
 template <int MR>
 __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g, int i0, int p, int k4,
-                                                           const int32_t* row_sums) {
+                                                           const int32_t* row_sums, const Int8Rq8* rq8) {
   __m256i lo[MR], hi[MR];
   for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm256_setzero_si256();
   const int8_t* b = g.packed_b + int64_t{p} * k4 * 64;
@@ -159,12 +169,12 @@ __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g
     }
   }
   for (int r = 0; r < MR; ++r)
-    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo[r], hi[r], row_sums[r]);
+    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo[r], hi[r], row_sums[r], rq8);
 }
 
 // Plain AVX2: 2 rows x 16 columns, each row's sums in 4 vectors of (column, half of the group of 4).
 template <int MR>
-void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t* row_sums) {
+void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
   __m256i acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_si256();
@@ -185,22 +195,23 @@ void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int
     // Lanes hold (column, first or second pair of the group): add the pairs, columns back in order.
     const __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
     const __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
-    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo, hi, row_sums[r]);
+    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo, hi, row_sums[r], rq8);
   }
 }
 
 template <int MR, bool Vnni>
-void int8_avx2_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums) {
+void int8_avx2_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
   for (int p = 0; p < panels; ++p) {
     if constexpr (Vnni)
-      int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums);
+      int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums, rq8);
     else
-      int8_avx2_madd_tile<MR>(g, i0, p, k4, row_sums);
+      int8_avx2_madd_tile<MR>(g, i0, p, k4, row_sums, rq8);
   }
 }
 
+// rq8: every column's requantization constants prepared (int8_rq8_prepare), or null.
 template <bool Vnni>
-void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end) {
+void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
   constexpr int rows = Vnni ? kAvxVnniRows : 2;
   const int k4 = (g.k + 3) / 4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
@@ -210,18 +221,18 @@ void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end) {
     for (int r = 0; r < mr; ++r) row_sums[r] = g.has_col_offset ? int8_row_sum(g, i0 + r) : 0;
     if constexpr (Vnni) {
       switch (mr) {
-        case 6: int8_avx2_rows<6, true>(g, i0, panels, k4, row_sums); break;
-        case 5: int8_avx2_rows<5, true>(g, i0, panels, k4, row_sums); break;
-        case 4: int8_avx2_rows<4, true>(g, i0, panels, k4, row_sums); break;
-        case 3: int8_avx2_rows<3, true>(g, i0, panels, k4, row_sums); break;
-        case 2: int8_avx2_rows<2, true>(g, i0, panels, k4, row_sums); break;
-        default: int8_avx2_rows<1, true>(g, i0, panels, k4, row_sums); break;
+        case 6: int8_avx2_rows<6, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 5: int8_avx2_rows<5, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 4: int8_avx2_rows<4, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 3: int8_avx2_rows<3, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 2: int8_avx2_rows<2, true>(g, i0, panels, k4, row_sums, rq8); break;
+        default: int8_avx2_rows<1, true>(g, i0, panels, k4, row_sums, rq8); break;
       }
     } else {
       if (mr == 2)
-        int8_avx2_rows<2, false>(g, i0, panels, k4, row_sums);
+        int8_avx2_rows<2, false>(g, i0, panels, k4, row_sums, rq8);
       else
-        int8_avx2_rows<1, false>(g, i0, panels, k4, row_sums);
+        int8_avx2_rows<1, false>(g, i0, panels, k4, row_sums, rq8);
     }
   }
 }

@@ -249,6 +249,9 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
   }
   bool has_offset = false;
   for (int c = 0; c < (n + 15) / 16 * 16; ++c) has_offset |= col_offset[c] != 0;
+  Int8Rq8 rq8[kInt8StemMaxN / 8];  // multiplier and shift are padded to 16 columns
+  for (int c = 0; c < (n + 15) / 16 * 16; c += 8)
+    int8_rq8_prepare(rq.multiplier + c, rq.shift + c, rq.out_zero_point, rq.act_min, rq.act_max, rq8[c / 8]);
   alignas(32) uint8_t rows[kInt8StemChunk * kInt8StemMaxK];
   const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
   const int seg = 3 * a.in_c;  // one window row's bytes
@@ -282,7 +285,7 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
       if (++ox == a.out_w) ox = 0, ++oy;
     }
     const Int8GemmArgs g{rows, lda, packed, col_offset, has_offset, a.output + p0 * n, n, m, n, k, rq};
-    int8_gemm_avx2<Vnni>(g, 0, m);
+    int8_gemm_avx2<Vnni>(g, 0, m, rq8);
   }
 }
 
