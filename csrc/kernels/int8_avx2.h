@@ -105,7 +105,7 @@ inline __m256i int8_rq8_apply(__m256i x, const Int8Rq8& c) {
   __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);  // the high dwords, in lane order
   if (c.correct) {
     const __m256i l = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);  // the low dwords
-    h = _mm256_add_epi32(h, _mm256_srai_epi32(_mm256_andnot_si256(l, x), 31));    // - c (1 - bit 31 of L)
+    h = _mm256_add_epi32(h, _mm256_srai_epi32(_mm256_andnot_si256(l, x), 31));  // - c (1 - bit 31 of L)
   }
   __m256i r = _mm256_srav_epi32(h, c.shift);
   if (!c.zero_point_folded) r = _mm256_add_epi32(r, c.zero_point);

@@ -40,8 +40,8 @@ inline void int8_dw_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int8DwP
   for (int c = c0; c < c1; ++c) {
     uint32_t sum = 0;
     for (int t = 0; t < 9; ++t) sum += static_cast<uint32_t>(int32_t{a.weights[t * cp + c]});
-    pw.bias[c - c0] = static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
-                                           static_cast<uint32_t>(a.in_zero_point) * sum);
+    pw.bias[c - c0] =
+        static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) - static_cast<uint32_t>(a.in_zero_point) * sum);
   }
   for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 8)  // multiplier and shift: padded to channels_padded
     int8_rq8_prepare(a.rq.multiplier + c, a.rq.shift + c, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max,
@@ -166,8 +166,7 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
               const __m256i quads[4] = {_mm256_unpacklo_epi16(lo01, lo23), _mm256_unpackhi_epi16(lo01, lo23),
                                         _mm256_unpacklo_epi16(hi01, hi23), _mm256_unpackhi_epi16(hi01, hi23)};
               for (int v = 0; v < 4; ++v) {
-                const __m256i wv =
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (g * 4 + v) * 64 + 32 * h));
+                const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (g * 4 + v) * 64 + 32 * h));
                 acc[v] = _mm256_dpbusd_avx_epi32(acc[v], quads[v], wv);
                 if (off) sums[v] = _mm256_dpbusd_avx_epi32(sums[v], quads[v], ones);  // taps 9-11: zero pixels
               }
@@ -176,9 +175,9 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
             for (int v = 0; v < 4; ++v) {
               if (off)
                 acc[v] = _mm256_add_epi32(
-                    acc[v], _mm256_mullo_epi32(
-                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(params + 192 + 16 * v + 8 * h)),
-                                sums[v]));
+                    acc[v],
+                    _mm256_mullo_epi32(
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(params + 192 + 16 * v + 8 * h)), sums[v]));
               q[v] = int8_rq8_apply(acc[v], rq[b - b0][2 * v + h]);
             }
             // Packing back to bytes undoes the interleaves: channels in order (values already clamped).
@@ -241,9 +240,10 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
     for (int c = 0; c < (n + 15) / 16 * 16; ++c) {
       uint32_t sum = 0;
       for (int kk = 0; kk < k && c < n; ++kk) sum += static_cast<uint32_t>(effective[kk * n + c]);
-      own_bias[c] = c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
-                                                 static_cast<uint32_t>(a.in_zero_point) * sum)
-                          : 0;
+      own_bias[c] =
+          c < n
+              ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) - static_cast<uint32_t>(a.in_zero_point) * sum)
+              : 0;
     }
     rq.bias = own_bias;
   }
