@@ -119,6 +119,74 @@ inline void int8_dwconv3x3_madd(const Int8ConvArgs& a, int c_begin, int row_begi
 // against ones sums the pixels too: sum w x = sum (w - offset) x + offset sum x.
 constexpr int kInt8DwVnniGroup = 4;  // blocks whose constants are prepared at a time (on the stack)
 
+// One column of a block's half: rows 0-2 (32 channels each) byte- then
+// word-interleaved with a zero, in the lane order of the column layout.
+__attribute__((target("avxvnni"))) inline void int8_dw_column8(__m256i r0, __m256i r1, __m256i r2, __m256i* q) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i lo01 = _mm256_unpacklo_epi8(r0, r1), hi01 = _mm256_unpackhi_epi8(r0, r1);
+  const __m256i lo2 = _mm256_unpacklo_epi8(r2, zero), hi2 = _mm256_unpackhi_epi8(r2, zero);
+  q[0] = _mm256_unpacklo_epi16(lo01, lo2), q[1] = _mm256_unpackhi_epi16(lo01, lo2);
+  q[2] = _mm256_unpacklo_epi16(hi01, hi2), q[3] = _mm256_unpackhi_epi16(hi01, hi2);
+}
+
+// One output row of one block's half h (32 channels) on the column layout
+// (pack_int8_dwconv_dot, as the AVX-512 kernel's int8_dw_row): `count`
+// pixels, the first one's window starting at input column x0; row[0..2]: the
+// window rows at column 0 and this half's channels (a row in the padding:
+// the zero point row, step 0); columns outside [0, in_w) read the zero point.
+// Each input column is interleaved once: at stride 1 it serves 3 pixels, at
+// stride 2 two columns are new per pixel. REM: the block has remainders
+// (weights past int8), whose vectors (mask) add a vpdpbusd.
+template <int S, bool REM>
+__attribute__((target("avxvnni"))) void int8_dw_row8(const uint8_t* const* row, const int64_t* step, int x0, int in_w,
+                                                     int count, const int8_t* block, int h, const Int8Rq8* rq, int mask,
+                                                     __m256i pad, uint8_t* out, int64_t out_step) {
+  const int8_t* wc = block + kInt8DwColumnOffset + 32 * h;
+  const int8_t* wr = wc + 3 * 4 * 64;
+  const int32_t* bias = reinterpret_cast<const int32_t*>(block + 3 * 4 * 64) + 8 * h;
+  const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
+  const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  int x = x0;
+  auto column = [&](__m256i* q) {
+    if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w))
+      int8_dw_column8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p0 + x * s0)),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p1 + x * s1)),
+                      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p2 + x * s2)), q);
+    else
+      int8_dw_column8(pad, pad, pad, q);
+    ++x;
+  };
+  auto weights = [](const int8_t* w, int i) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * 64));
+  };
+  __m256i qa[4], qb[4], qc[4];
+  column(qa);
+  if (S == 1) column(qb);
+  for (int i = 0; i < count; ++i) {
+    if (S == 2) column(qb);
+    column(qc);
+    __m256i q[4];
+    for (int v = 0; v < 4; ++v) {
+      __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 16 * v));
+      acc = _mm256_dpbusd_avx_epi32(acc, qa[v], weights(wc, v));
+      acc = _mm256_dpbusd_avx_epi32(acc, qb[v], weights(wc, 4 + v));
+      acc = _mm256_dpbusd_avx_epi32(acc, qc[v], weights(wc, 8 + v));
+      if (REM) {
+        if (mask & (1 << v)) acc = _mm256_dpbusd_avx_epi32(acc, qa[v], weights(wr, v));
+        if (mask & (1 << (4 + v))) acc = _mm256_dpbusd_avx_epi32(acc, qb[v], weights(wr, 4 + v));
+        if (mask & (1 << (8 + v))) acc = _mm256_dpbusd_avx_epi32(acc, qc[v], weights(wr, 8 + v));
+      }
+      q[v] = int8_rq8_apply(acc, rq[2 * v + h]);
+    }
+    const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), bytes);
+    out += out_step;
+    for (int v = 0; v < 4; ++v) qa[v] = qc[v];
+    if (S == 1)
+      for (int v = 0; v < 4; ++v) qa[v] = qb[v], qb[v] = qc[v];
+  }
+}
+
 __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int channels = a.in_c;
   const __m256i ones = _mm256_set1_epi32(0x01010101), zero = _mm256_setzero_si256();
@@ -136,9 +204,41 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
           int8_rq8_prepare(params + 64 + 16 * v + 8 * h, params + 128 + 16 * v + 8 * h, a.rq.out_zero_point,
                            a.rq.act_min, a.rq.act_max, rq[b - b0][2 * v + h]);
     }
-    for (int oy = row_begin; oy < row_end; ++oy)
+    // On the column layout where the block holds every weight in it (not where one reaches 255).
+    bool columns[kInt8DwVnniGroup], any_pixels = false;
+    for (int b = b0; b < b1; ++b) {
+      const int32_t* flags = reinterpret_cast<const int32_t*>(a.dot + int64_t{b} * kInt8DwDotBlockBytes +
+                                                              kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+      columns[b - b0] = (a.stride == 1 || a.stride == 2) && flags[0] != 0;
+      any_pixels |= !columns[b - b0];
+    }
+    const __m256i pad = _mm256_set1_epi8(static_cast<char>(a.in_zero_point));
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      const int iy0 = oy * a.stride - a.pad.top;
+      const uint8_t* row[3];
+      int64_t step[3];
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const bool in = iy >= 0 && iy < a.in_h;
+        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels : a.zero_point_row;
+        step[ky] = in ? channels : 0;
+      }
+      for (int b = b0; b < b1; ++b) {
+        if (!columns[b - b0]) continue;
+        const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
+        const int mask = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64)[1];
+        auto run = a.stride == 1 ? (mask ? int8_dw_row8<1, true> : int8_dw_row8<1, false>)
+                                 : (mask ? int8_dw_row8<2, true> : int8_dw_row8<2, false>);
+        for (int h = 0; h < 2; ++h) {
+          const int at = 64 * b + 32 * h;
+          const uint8_t* half_row[3] = {row[0] + at, row[1] + at, row[2] + at};
+          run(half_row, step, -a.pad.left, a.in_w, a.out_w, block, h, rq[b - b0], mask, pad,
+              a.output + int64_t{oy} * a.out_w * channels + at, channels);
+        }
+      }
+      if (!any_pixels) continue;
       for (int ox = 0; ox < a.out_w; ++ox) {
-        const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+        const int ix0 = ox * a.stride - a.pad.left;
         for (int t = 0; t < 9; ++t) {
           const int iy = iy0 + t / 3, ix = ix0 + t % 3;
           tap[t] = iy < 0 || iy >= a.in_h || ix < 0 || ix >= a.in_w ? a.zero_point_row
@@ -146,6 +246,7 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
         }
         uint8_t* out = a.output + (int64_t{oy} * a.out_w + ox) * channels;
         for (int b = b0; b < b1; ++b) {
+          if (columns[b - b0]) continue;
           const int8_t* w = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
           const int32_t* params = reinterpret_cast<const int32_t*>(w + 3 * 4 * 64);
           const bool off = offsets[b - b0];
@@ -186,6 +287,7 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
           }
         }
       }
+    }
   }
 }
 
