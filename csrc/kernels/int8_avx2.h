@@ -1,5 +1,5 @@
-// The int8 GEMM on AVX2 (the stem and depthwise layers use the portable
-// kernels, which the compiler vectorizes). Two formulations, both exact:
+// The int8 GEMM on AVX2 (the stem and depthwise layers: int8_avx2_conv.h,
+// included at the end). Two formulations, both exact:
 //  - AVX-VNNI (the VEX vpdpbusd on ymm, where the CPU has it): 6 rows x 16
 //    columns a tile, 4 products (u8 x s8) summed into each int32 lane;
 //  - plain AVX2: vpmaddwd on int16, never vpmaddubsw. vpmaddubsw adds two
@@ -10,11 +10,12 @@
 // TFLite's requantization of 8 int32 sums (columns n0..n0+7), as int8_requantize
 // but 8 lanes at a time: 64-bit products of the even and odd lanes (AVX2 has no
 // 64-bit arithmetic shift: the low 32 bits of a logical shift are the same).
-inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
+// x: the sums with the bias in; multiplier, shift: 8 columns' (any values).
+inline __m256i int8_requantize8_sum(__m256i x, const int32_t* multiplier_at, const int32_t* shift_at,
+                                    int out_zero_point, int act_min, int act_max) {
   const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1);
-  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.shift + n0));
-  const __m256i multiplier = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.multiplier + n0));
-  __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.bias + n0)));
+  const __m256i shift = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(shift_at));
+  const __m256i multiplier = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(multiplier_at));
   x = _mm256_sllv_epi32(x, _mm256_max_epi32(shift, zero));
   const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
   auto high_half = [&](__m256i product) {  // (product + nudge) / 2^31, truncated toward zero
@@ -33,13 +34,88 @@ inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
       _mm256_add_epi32(_mm256_srai_epi32(mask, 1), _mm256_and_si256(_mm256_cmpgt_epi32(zero, high), one));
   __m256i r =
       _mm256_add_epi32(_mm256_srav_epi32(high, right), _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
-  r = _mm256_add_epi32(r, _mm256_set1_epi32(rq.out_zero_point));
-  r = _mm256_max_epi32(r, _mm256_set1_epi32(rq.act_min));
-  return _mm256_min_epi32(r, _mm256_set1_epi32(rq.act_max));
+  r = _mm256_add_epi32(r, _mm256_set1_epi32(out_zero_point));
+  r = _mm256_max_epi32(r, _mm256_set1_epi32(act_min));
+  return _mm256_min_epi32(r, _mm256_set1_epi32(act_max));
+}
+
+inline __m256i int8_requantize8(__m256i acc, const Int8Requant& rq, int n0) {
+  const __m256i x = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rq.bias + n0)));
+  return int8_requantize8_sum(x, rq.multiplier + n0, rq.shift + n0, rq.out_zero_point, rq.act_min, rq.act_max);
+}
+
+// The same with 8 columns' constants prepared once (int8_rq8_prepare), for
+// kernels that requantize the same columns many times (stem, depthwise): the
+// AVX-512 epilogue's 32-bit evaluation (int8_requant_avx512.h derives it)
+// where every column shifts right (r >= 1): with p = x M (64-bit), K = 2^30 +
+// 2^(30+r) (+ zp 2^(31+r) where that cannot overflow) and T = p + K,
+// q = floor((H - [x < 0] (1 - bit 31 of L)) / 2^(r-1)) for H, L the high and
+// low dwords of T; the sign correction left out where the clamp is at or
+// above the zero point. Other columns (left shifts, r = 0) take the general
+// form above.
+struct alignas(32) Int8Rq8 {
+  __m256i mul_even, mul_odd;  // multipliers of lanes 2i / 2i + 1 in the low dword of qword i
+  __m256i off_even, off_odd;  // qwords: K (+ zp 2^(31+r)) of lanes 2i / 2i + 1
+  __m256i shift;              // dwords r - 1
+  __m256i zero_point, act_min, act_max;
+  const int32_t *multiplier, *shift_at;  // the general form's
+  int zp, lo, hi;
+  bool dword, correct, zero_point_folded;
+};
+
+inline void int8_rq8_prepare(const int32_t* multiplier, const int32_t* shift, int out_zero_point, int act_min,
+                             int act_max, Int8Rq8& c) {
+  alignas(32) int32_t dword_shift[8];
+  alignas(32) int64_t off_even[4], off_odd[4];
+  int64_t off[8];
+  int total[8];
+  bool dword = true, fold = out_zero_point > -256 && out_zero_point < 256;
+  for (int j = 0; j < 8; ++j) {
+    int r = shift[j] > 0 ? 0 : -shift[j];
+    if (multiplier[j] == 0) r = shift[j] > 0 ? 0 : 1;  // q = 0 under any right shift
+    dword &= r >= 1 && shift[j] <= 0;
+    fold &= r <= 21;  // |p| < 2^62: the sum stays below 2^63
+    off[j] = (int64_t{1} << 30) + (r > 0 ? int64_t{1} << (30 + r) : 0);
+    total[j] = 31 + r;
+    dword_shift[j] = r - 1;
+  }
+  if (fold)
+    for (int j = 0; j < 8; ++j) off[j] += int64_t{out_zero_point} * (int64_t{1} << total[j]);
+  for (int i = 0; i < 4; ++i) off_even[i] = off[2 * i], off_odd[i] = off[2 * i + 1];
+  const __m256i m = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(multiplier));
+  c.mul_even = m;
+  c.mul_odd = _mm256_srli_epi64(m, 32);
+  c.off_even = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_even));
+  c.off_odd = _mm256_load_si256(reinterpret_cast<const __m256i*>(off_odd));
+  c.shift = _mm256_load_si256(reinterpret_cast<const __m256i*>(dword_shift));
+  c.zero_point = _mm256_set1_epi32(out_zero_point);
+  c.act_min = _mm256_set1_epi32(act_min), c.act_max = _mm256_set1_epi32(act_max);
+  c.multiplier = multiplier, c.shift_at = shift;
+  c.zp = out_zero_point, c.lo = act_min, c.hi = act_max;
+  c.dword = dword, c.correct = act_min < out_zero_point, c.zero_point_folded = fold;
+}
+
+// x: 8 sums with the bias in; the result requantized and clamped.
+inline __m256i int8_rq8_apply(__m256i x, const Int8Rq8& c) {
+  if (!c.dword) {
+    return int8_requantize8_sum(x, c.multiplier, c.shift_at, c.zp, c.lo, c.hi);
+  }
+  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
+  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
+  __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);  // the high dwords, in lane order
+  if (c.correct) {
+    const __m256i l = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);  // the low dwords
+    h = _mm256_add_epi32(h, _mm256_srai_epi32(_mm256_andnot_si256(l, x), 31));  // - c (1 - bit 31 of L)
+  }
+  __m256i r = _mm256_srav_epi32(h, c.shift);
+  if (!c.zero_point_folded) r = _mm256_add_epi32(r, c.zero_point);
+  return _mm256_min_epi32(_mm256_max_epi32(r, c.act_min), c.act_max);
 }
 
 // One panel's 16 sums of one row (lo: columns 0-7, hi: 8-15) requantized and stored.
-inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i lo, __m256i hi, int32_t row_sum) {
+// rq8: the columns' constants prepared (int8_rq8_prepare, 8 columns each), or null.
+inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i lo, __m256i hi, int32_t row_sum,
+                             const Int8Rq8* rq8) {
   if (g.has_col_offset) {
     const __m256i s = _mm256_set1_epi32(row_sum);
     lo = _mm256_add_epi32(
@@ -47,7 +123,15 @@ inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i 
     hi = _mm256_add_epi32(
         hi, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.col_offset + n0 + 8)), s));
   }
-  const __m256i q0 = int8_requantize8(lo, g.rq, n0), q1 = int8_requantize8(hi, g.rq, n0 + 8);
+  __m256i q0, q1;
+  if (rq8 != nullptr) {
+    q0 = int8_rq8_apply(_mm256_add_epi32(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0))),
+                        rq8[n0 / 8]);
+    q1 = int8_rq8_apply(_mm256_add_epi32(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0 + 8))),
+                        rq8[n0 / 8 + 1]);
+  } else {
+    q0 = int8_requantize8(lo, g.rq, n0), q1 = int8_requantize8(hi, g.rq, n0 + 8);
+  }
   // In range already: the packs keep the values; the permutes undo their lane order.
   const __m256i words = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
   const __m256i bytes = _mm256_permute4x64_epi64(_mm256_packus_epi16(words, words), 0x08);
@@ -68,7 +152,7 @@ constexpr int kAvxVnniRows = 6;
 
 template <int MR>
 __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g, int i0, int p, int k4,
-                                                           const int32_t* row_sums) {
+                                                           const int32_t* row_sums, const Int8Rq8* rq8) {
   __m256i lo[MR], hi[MR];
   for (int r = 0; r < MR; ++r) lo[r] = hi[r] = _mm256_setzero_si256();
   const int8_t* b = g.packed_b + int64_t{p} * k4 * 64;
@@ -85,12 +169,12 @@ __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g
     }
   }
   for (int r = 0; r < MR; ++r)
-    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo[r], hi[r], row_sums[r]);
+    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo[r], hi[r], row_sums[r], rq8);
 }
 
 // Plain AVX2: 2 rows x 16 columns, each row's sums in 4 vectors of (column, half of the group of 4).
 template <int MR>
-void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t* row_sums) {
+void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
   __m256i acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_si256();
@@ -111,22 +195,23 @@ void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int
     // Lanes hold (column, first or second pair of the group): add the pairs, columns back in order.
     const __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
     const __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
-    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo, hi, row_sums[r]);
+    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo, hi, row_sums[r], rq8);
   }
 }
 
 template <int MR, bool Vnni>
-void int8_avx2_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums) {
+void int8_avx2_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
   for (int p = 0; p < panels; ++p) {
     if constexpr (Vnni)
-      int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums);
+      int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums, rq8);
     else
-      int8_avx2_madd_tile<MR>(g, i0, p, k4, row_sums);
+      int8_avx2_madd_tile<MR>(g, i0, p, k4, row_sums, rq8);
   }
 }
 
+// rq8: every column's requantization constants prepared (int8_rq8_prepare), or null.
 template <bool Vnni>
-void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end) {
+void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
   constexpr int rows = Vnni ? kAvxVnniRows : 2;
   const int k4 = (g.k + 3) / 4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
@@ -136,28 +221,23 @@ void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end) {
     for (int r = 0; r < mr; ++r) row_sums[r] = g.has_col_offset ? int8_row_sum(g, i0 + r) : 0;
     if constexpr (Vnni) {
       switch (mr) {
-        case 6: int8_avx2_rows<6, true>(g, i0, panels, k4, row_sums); break;
-        case 5: int8_avx2_rows<5, true>(g, i0, panels, k4, row_sums); break;
-        case 4: int8_avx2_rows<4, true>(g, i0, panels, k4, row_sums); break;
-        case 3: int8_avx2_rows<3, true>(g, i0, panels, k4, row_sums); break;
-        case 2: int8_avx2_rows<2, true>(g, i0, panels, k4, row_sums); break;
-        default: int8_avx2_rows<1, true>(g, i0, panels, k4, row_sums); break;
+        case 6: int8_avx2_rows<6, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 5: int8_avx2_rows<5, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 4: int8_avx2_rows<4, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 3: int8_avx2_rows<3, true>(g, i0, panels, k4, row_sums, rq8); break;
+        case 2: int8_avx2_rows<2, true>(g, i0, panels, k4, row_sums, rq8); break;
+        default: int8_avx2_rows<1, true>(g, i0, panels, k4, row_sums, rq8); break;
       }
     } else {
       if (mr == 2)
-        int8_avx2_rows<2, false>(g, i0, panels, k4, row_sums);
+        int8_avx2_rows<2, false>(g, i0, panels, k4, row_sums, rq8);
       else
-        int8_avx2_rows<1, false>(g, i0, panels, k4, row_sums);
+        int8_avx2_rows<1, false>(g, i0, panels, k4, row_sums, rq8);
     }
   }
 }
 
-void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) { int8_conv3x3_portable(a, row_begin, row_end); }
-void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
-  int8_dwconv3x3_portable(a, row_begin, row_end);
-}
-
-const char* int8_dwconv3x3_variant(const Int8ConvArgs&) { return "portable"; }
+#include "int8_avx2_conv.h"
 
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
   if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx2<true>(g, m_begin, m_end);

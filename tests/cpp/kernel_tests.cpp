@@ -1786,6 +1786,17 @@ void int8_report() {
       expect(std::string(kt.int8_dwconv3x3_variant(narrow)) == "smlal", "neon: int8 depthwise under 64 channels");
     }
 #endif
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa == Isa::Avx2) {
+      // AVX-VNNI read through the compiler's own CPUID check, not the library's detection.
+      const char* env = std::getenv("MOBILENET_INT8_DOT");
+      const bool dot = __builtin_cpu_supports("avxvnni") && !(env && std::string(env) == "off");
+      std::printf("avx2: int8 dot product %s\n", dot ? "on (avxvnni)" : "off");
+      expect(std::string(kt.int8_gemm_variant(g)) == (dot ? "avxvnni6x16" : "madd2x16"), "avx2: int8 GEMM variant");
+      expect(std::string(kt.int8_dwconv3x3_variant(wide)) == (dot ? "vnni" : "madd"), "avx2: int8 depthwise variant");
+      expect(std::string(kt.int8_dwconv3x3_variant(narrow)) == "madd", "avx2: int8 depthwise under 64 channels");
+    }
+#endif
     const Stats before = g_stats;
     int8_kernel_tests(kt, 20261130);
     std::printf("%s: int8 %d checks, %d failed\n", kt.name, g_stats.cases - before.cases,
