@@ -422,6 +422,7 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     const int blocks = int8_dwconv_dot_blocks(s.in_c);
     const bool tail = int8_dwconv_tail_pixels(s.in_c, s.stride) > 0;
     if (tail) a.dot_tail = dot + blocks * kInt8DwDotBlockBytes;
+    if (packed.int8_prepared.size() > 0) a.dw_prepared = packed.int8_prepared.data();
     if (blocks > 0) {
       a.dot = dot, a.dot_blocks = blocks;
       a.zero_point_row = reinterpret_cast<const uint8_t*>(dot + (blocks + (tail ? 1 : 0)) * kInt8DwDotBlockBytes);

@@ -198,6 +198,13 @@ const KernelTable& table() {
 #else
       nullptr,
 #endif
+#if defined(MBN_VEC_AVX512)
+      int8_dw_prepared_bytes,
+      int8_dw_prepare_blocks,
+#else
+      nullptr,
+      nullptr,
+#endif
   };
   return t;
 }

@@ -219,7 +219,7 @@ namespace {
 AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
 
 // An int8 layer: weights for its kernel, and bias / multiplier / shift / column offset.
-void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& layer) {
+void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTable& kernels, PackedLayer& layer) {
   const LayerSpec::Int8& q = s.int8;
   const int cp = layer.channels_padded;
   layer.int8_params = AlignedBuffer(size_t{4} * cp);
@@ -277,6 +277,12 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
                           q.shift.data() + c0, s.in_c - c0, tail_pixels, q.in_zero_point,
                           dot + blocks * kInt8DwDotBlockBytes);
   }
+  // Every packed block's constants, once here rather than in every call of every band.
+  const int packed_blocks = blocks + (tail_pixels > 0 ? 1 : 0);
+  if (packed_blocks > 0 && kernels.int8_dw_prepare_blocks != nullptr) {
+    layer.int8_prepared = byte_buffer(kernels.int8_dw_prepared_bytes(packed_blocks));
+    kernels.int8_dw_prepare_blocks(dot, packed_blocks, q.out_zero_point, q.act_min, layer.int8_prepared.data());
+  }
 }
 
 PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& plan, const KernelTable& kernels) {
@@ -313,7 +319,7 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
-    case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, layer); break;
+    case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, kernels, layer); break;
     case LayerKernel::PackedGemmBf16:  // 32-bit words of bf16 pairs, in the float buffer
       layer.weights = AlignedBuffer(packed_gemm_bf16_words(s.in_c, s.out_c, kernels.gemm_panel_width));
       pack_gemm_weights_bf16(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width,

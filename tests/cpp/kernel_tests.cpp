@@ -1533,6 +1533,19 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   kt.int8_dwconv3x3(a, 0, split);
   kt.int8_dwconv3x3(a, split, oh);
   compare_bytes(name + " dot", got_dot, want);
+  if (kt.int8_dw_prepare_blocks == nullptr) return;
+  // The blocks' constants prepared once, as packing does (the same bytes), in other bands.
+  const int packed_blocks = blocks + (tail_pixels > 0 ? 1 : 0);
+  AlignedBuffer prepared((kt.int8_dw_prepared_bytes(packed_blocks) + 3) / 4);
+  kt.int8_dw_prepare_blocks(dot.data(), packed_blocks, q.out_zp, q.act_min, prepared.data());
+  a.dw_prepared = prepared.data();
+  std::vector<uint8_t> got_prepared(want.size() + 64, 0xA5);
+  a.output = got_prepared.data();
+  const int split2 = rng.range(0, oh), split3 = rng.range(split2, oh);
+  kt.int8_dwconv3x3(a, 0, split2);
+  kt.int8_dwconv3x3(a, split2, split3);
+  kt.int8_dwconv3x3(a, split3, oh);
+  compare_bytes(name + " prepared", got_prepared, want);
 }
 
 // unsigned_weights: uint8 weights less a per-tensor zero point (column offsets
