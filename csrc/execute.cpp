@@ -79,7 +79,7 @@ double int8_estimated_ns(const Layer& layer, int batch) {
       return outputs * (0.27 + 4.0 / s.in_c + (s.in_c < 64 && s.stride == 2 ? 0.25 : 0.0));
     case LayerKind::Conv1x1:
     case LayerKind::FullyConnected:
-      return std::max(outputs * 0.3 + outputs * s.in_c / 1000, double{1} * s.in_c * s.out_c / 40);
+      return std::max(outputs * 0.3 + outputs * s.in_c / 1000, double{1} * s.in_c * s.out_c / 80);
     case LayerKind::GlobalAvgPool: return double{1} * batch * s.in_h * s.in_w * s.in_c / 10;
   }
   return 0;
@@ -418,7 +418,8 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
                          static_cast<int>(m),
                          s.out_c,
                          s.in_c,
-                         rq};
+                         rq,
+                         packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr};
     // Few rows (the 7x7 and 14x14 layers, the classifier): the threads split the
     // columns, in groups of 64 (the kernels' widest tile), so each reads its own
     // part of B and prepares only its own columns' constants. (x86 only: there
@@ -436,6 +437,9 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
         part.c += n0;
         part.n = n1 - n0;
         part.rq.bias += n0, part.rq.multiplier += n0, part.rq.shift += n0;
+        if (part.rq_prepared != nullptr)
+          part.rq_prepared = static_cast<const char*>(part.rq_prepared) +
+                             n0 / kInt8PanelWidth * kernels_.int8_gemm_prepared_bytes(kInt8PanelWidth);
         kernels_.int8_gemm(part, 0, static_cast<int>(m));
       });
       return;

@@ -222,6 +222,9 @@ struct Int8GemmArgs {
   int64_t ldc;
   int m, n, k;
   Int8Requant rq;
+  // Optional (null: the kernel prepares them per call): each 16-column panel's
+  // requantization constants, KernelTable::int8_gemm_prepare's, from column 0 of this call.
+  const void* rq_prepared = nullptr;
 };
 constexpr int kInt8PanelWidth = 16;
 
@@ -390,6 +393,12 @@ struct KernelTable {
   int64_t (*int8_dw_prepared_bytes)(int blocks) = nullptr;
   void (*int8_dw_prepare_blocks)(const int8_t* dot, int blocks, int out_zero_point, int act_min,
                                  void* prepared) = nullptr;
+  // int8 GEMM: the requantization constants of n columns (rq's multiplier,
+  // shift, zero point and clamp), int8_gemm_prepared_bytes(n) bytes per call of
+  // int8_gemm_prepare (those of 16 columns, a panel, are
+  // int8_gemm_prepared_bytes(16)), for Int8GemmArgs::rq_prepared. Null where none.
+  int64_t (*int8_gemm_prepared_bytes)(int n) = nullptr;
+  void (*int8_gemm_prepare)(const Int8Requant& rq, int n, void* prepared) = nullptr;
 };
 
 const KernelTable& kernel_table(Isa isa);

@@ -244,6 +244,12 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTabl
       for (int kk = 0; kk < s.in_c; ++kk) column += q.weight[int64_t{kk} * s.out_c + c];
       bias[c] = static_cast<int32_t>(bias[c] - int64_t{q.in_zero_point} * column);
     }
+    // Each panel's requantization constants, once here rather than in every call of every task.
+    if (kernels.int8_gemm_prepare != nullptr) {
+      layer.int8_prepared = byte_buffer(kernels.int8_gemm_prepared_bytes(s.out_c));
+      const Int8Requant rq{bias, multiplier, shift, q.out_zero_point, q.act_min, q.act_max};
+      kernels.int8_gemm_prepare(rq, s.out_c, layer.int8_prepared.data());
+    }
     return;
   }
   // The stem [9 * in_c][cp] and depthwise [9][cp] taps as int16; for depthwise, then the

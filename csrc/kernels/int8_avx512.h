@@ -52,13 +52,27 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   }
 }
 
+// KernelTable::int8_gemm_prepare: each panel's constants once (the multipliers
+// and shifts are padded to whole panels).
+int64_t int8_gemm_prepared_bytes(int n) {
+  return int64_t{(n + kInt8PanelWidth - 1) / kInt8PanelWidth} * static_cast<int64_t>(sizeof(Int8Rq16));
+}
+void int8_gemm_prepare(const Int8Requant& rq, int n, void* prepared) {
+  for (int p = 0; p * kInt8PanelWidth < n; ++p)
+    int8_rq_prepare(rq.multiplier + p * kInt8PanelWidth, rq.shift + p * kInt8PanelWidth, rq.out_zero_point,
+                    *new (static_cast<Int8Rq16*>(prepared) + p) Int8Rq16, rq.act_min);
+}
+
 template <int NP>
 void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int k4, const int32_t* row_sums) {
   Int8Rq16 rq[NP];
   __m512i init[NP];
   for (int p = 0; p < NP; ++p) {
     const int n0 = (p0 + p) * kInt8PanelWidth;
-    int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
+    if (g.rq_prepared != nullptr)
+      rq[p] = static_cast<const Int8Rq16*>(g.rq_prepared)[p0 + p];
+    else
+      int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
     init[p] = _mm512_loadu_si512(g.rq.bias + n0);
   }
   for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
