@@ -65,6 +65,45 @@ int64_t layer_macs(const Layer& layer) {
   return 0;
 }
 
+// int8 layers: a rough one-thread time, from per-layer profiles of the shared
+// uint8 models on AVX-512 VNNI with AMX (Sapphire Rapids; bench/RESULTS.md, log
+// entry 69), within 2x of the measured times: the stem and depthwise layers by
+// outputs, the GEMMs by outputs (the epilogue) and mult-adds, or by the weights
+// they stream where the rows are few (the classifier).
+double int8_estimated_ns(const Layer& layer, int batch) {
+  const LayerSpec& s = layer.spec;
+  const double outputs = double{1} * batch * layer.out_h * layer.out_w * s.out_c;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return outputs * 0.8;
+    case LayerKind::DwConv3x3:  // slower per output below 64 channels (the tail block), more so at stride 2
+      return outputs * (0.27 + 4.0 / s.in_c + (s.in_c < 64 && s.stride == 2 ? 0.25 : 0.0));
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected:
+      return std::max(outputs * 0.3 + outputs * s.in_c / 1000, double{1} * s.in_c * s.out_c / 80);
+    case LayerKind::GlobalAvgPool: return double{1} * batch * s.in_h * s.in_w * s.in_c / 10;
+  }
+  return 0;
+}
+
+// An int8 layer estimated below kInt8MinParallelNs runs on the calling thread
+// alone; the others in tasks of at least kInt8MinTaskNs each, one to four a
+// thread (four for balance on a shared machine), a multiple of the threads so
+// that each thread's share of the rows lines up with its share of the layer
+// before (at most `most`). At 0.25/128 on 2 threads, the layers of 2-3.5 us
+// on one thread (8x8 and 4x4 pixels) ran 1.0-1.4x slower split in two (the
+// pool's wake and join, the halo rows from the other core), those of 4-5 us
+// (16x16) 0.82-0.85x; four bands a thread (and a call each) had made the
+// 16x16 layers 1.0-1.8x slower (bench/RESULTS.md, log entry 69).
+constexpr double kInt8MinParallelNs = 4000;
+constexpr double kInt8MinTaskNs = 2500;
+
+int int8_tasks(double ns, int threads, int64_t most) {
+  if (threads <= 1 || ns < kInt8MinParallelNs) return 1;
+  // A multiple of the threads: each thread's own rows line up with the previous layer's.
+  const int tasks = std::clamp(static_cast<int>(ns / kInt8MinTaskNs) / threads, 1, 4) * threads;
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(tasks, most)));
+}
+
 bool has_int8_col_offset(const PackedLayer& packed, int n) {
   for (int j = 0; j < n; ++j)
     if (packed.int8_param(3)[j] != 0) return true;
@@ -350,11 +389,17 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   const PackedLayer& packed = packed_[i];
   const LayerKernel kernel = plan_.layers[i].kernel;
   const int64_t in_image = int64_t{s.in_h} * s.in_w * s.in_c, out_image = layer.out_size();
-  const double ns = estimated_ns(s, batch * layer_macs(layer));
+  const double ns = int8_estimated_ns(layer, batch);
+  const int threads = ctx.threads();
+  // n tasks on the pool, or on the calling thread alone.
+  auto run_int8_tasks = [&](bool parallel, int n, auto&& fn) {
+    if (parallel && n > 1 && ctx.pool != nullptr) return ctx.pool->parallel_for(n, fn);
+    for (int t = 0; t < n; ++t) fn(t);
+  };
   const Int8Requant rq{packed.int8_param(0),  packed.int8_param(1), packed.int8_param(2),
                        s.int8.out_zero_point, s.int8.act_min,       s.int8.act_max};
   if (kernel == LayerKernel::Int8AvgPool) {
-    run_tasks(ctx.pool, ns, batch, [&](int n) {
+    run_int8_tasks(int8_tasks(ns, threads, batch) > 1, batch, [&](int n) {
       kernels_.int8_avgpool({in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image, s.int8.signed_values,
                              s.int8.act_min, s.int8.act_max, s.int8.mean, s.int8.in_zero_point, s.int8.out_zero_point,
                              packed.int8_param(1)[0], packed.int8_param(2)[0]});
@@ -373,8 +418,8 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
                          static_cast<int>(m),
                          s.out_c,
                          s.in_c,
-                         rq};
-    const int threads = ctx.threads();
+                         rq,
+                         packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr};
     // Few rows (the 7x7 and 14x14 layers, the classifier): the threads split the
     // columns, in groups of 64 (the kernels' widest tile), so each reads its own
     // part of B and prepares only its own columns' constants. (x86 only: there
@@ -382,9 +427,9 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     const int groups = (s.out_c + 63) / 64;
     const bool x86 = kernels_.isa == Isa::Avx512 || kernels_.isa == Isa::Avx2;
     if (x86 && threads > 1 && m < int64_t{32} * threads && groups >= 2) {
-      const int tasks = std::min(groups, 2 * threads);
+      const int tasks = std::min(2 * threads, int8_tasks(ns, threads, groups));
       const int k4 = (s.in_c + 3) / 4;
-      run_tasks(ctx.pool, ns, tasks, [&](int t) {
+      run_int8_tasks(true, tasks, [&](int t) {
         const int n0 = 64 * (groups * t / tasks), n1 = std::min(s.out_c, 64 * (groups * (t + 1) / tasks));
         Int8GemmArgs part = g;
         part.packed_b += int64_t{n0 / kInt8PanelWidth} * k4 * 4 * kInt8PanelWidth;
@@ -392,15 +437,17 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
         part.c += n0;
         part.n = n1 - n0;
         part.rq.bias += n0, part.rq.multiplier += n0, part.rq.shift += n0;
+        if (part.rq_prepared != nullptr)
+          part.rq_prepared = static_cast<const char*>(part.rq_prepared) +
+                             n0 / kInt8PanelWidth * kernels_.int8_gemm_prepared_bytes(kInt8PanelWidth);
         kernels_.int8_gemm(part, 0, static_cast<int>(m));
       });
       return;
     }
-    // Rows in nearly equal tasks (4 a thread, for balance on a shared machine), split at
-    // multiples of the kernel's row block.
+    // Rows in nearly equal tasks (int8_tasks), split at multiples of the kernel's row block.
     const int64_t block = kernels_.int8_gemm_row_block, blocks = (m + block - 1) / block;
-    const int tasks = static_cast<int>(std::min<int64_t>(blocks, threads > 1 ? 4 * threads : 1));
-    run_tasks(ctx.pool, ns, tasks, [&](int t) {
+    const int tasks = int8_tasks(ns, threads, blocks);
+    run_int8_tasks(true, tasks, [&](int t) {
       const int64_t begin = std::min(m, block * (blocks * t / tasks));
       const int64_t end = std::min(m, block * (blocks * (t + 1) / tasks));
       kernels_.int8_gemm(g, static_cast<int>(begin), static_cast<int>(end));
@@ -422,6 +469,7 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     const int blocks = int8_dwconv_dot_blocks(s.in_c);
     const bool tail = int8_dwconv_tail_pixels(s.in_c, s.stride) > 0;
     if (tail) a.dot_tail = dot + blocks * kInt8DwDotBlockBytes;
+    if (packed.int8_prepared.size() > 0) a.dw_prepared = packed.int8_prepared.data();
     if (blocks > 0) {
       a.dot = dot, a.dot_blocks = blocks;
       a.zero_point_row = reinterpret_cast<const uint8_t*>(dot + (blocks + (tail ? 1 : 0)) * kInt8DwDotBlockBytes);
@@ -431,9 +479,10 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     a.stem = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) +
              round_up(int64_t{9} * s.in_c * packed.channels_padded * 2, 64);
   auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
-  const int threads = ctx.threads();
-  const int bands = threads == 1 ? 1 : std::min(layer.out_h, 4 * threads);
-  run_tasks(ctx.pool, ns, batch * bands, [&](int task) {
+  // Bands of output rows in each image: as many as int8_tasks gives the batch.
+  const int tasks = int8_tasks(ns, threads, int64_t{batch} * layer.out_h);
+  const int bands = std::min(layer.out_h, (tasks + batch - 1) / batch);
+  run_int8_tasks(tasks > 1, batch * bands, [&](int task) {
     Int8ConvArgs t = a;
     const int n = task / bands, band = task % bands;
     t.input = in + n * in_image;

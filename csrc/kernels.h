@@ -151,6 +151,10 @@ struct Int8ConvArgs {
   // The stem only, optional (null: the kernel does without): the weights
   // packed once by pack_int8_stem.
   const int8_t* stem = nullptr;
+  // Depthwise only, optional (null: the kernel prepares them per call): the
+  // constants of the packed blocks (the dot blocks, then the tail block) as
+  // KernelTable::int8_dw_prepare_blocks worked them out once at packing.
+  const void* dw_prepared = nullptr;
 };
 
 // The stem (in_c <= kInt8StemPackedMaxInC, out_c <= kInt8StemPackedMaxOutC)
@@ -218,6 +222,9 @@ struct Int8GemmArgs {
   int64_t ldc;
   int m, n, k;
   Int8Requant rq;
+  // Optional (null: the kernel prepares them per call): each 16-column panel's
+  // requantization constants, KernelTable::int8_gemm_prepare's, from column 0 of this call.
+  const void* rq_prepared = nullptr;
 };
 constexpr int kInt8PanelWidth = 16;
 
@@ -377,6 +384,21 @@ struct KernelTable {
   // args.output_row_offset as for dwconv3x3 (out_pixel_stride unused;
   // channels a multiple of kBf16TileChannels). Null where gemm_bf16 is not on AMX tiles.
   void (*dwconv3x3_bf16_tiles)(const DwConvArgs& args, int row_begin, int row_end);
+
+  // int8 depthwise: the per-block constants (requantization, bias, weight
+  // offsets) of `blocks` blocks in pack_int8_dwconv_dot's layout, worked out
+  // once at packing into int8_dw_prepared_bytes(blocks) bytes (64-byte
+  // aligned) for Int8ConvArgs::dw_prepared, instead of in every call (every
+  // thread's band). Null where the kernels prepare none.
+  int64_t (*int8_dw_prepared_bytes)(int blocks) = nullptr;
+  void (*int8_dw_prepare_blocks)(const int8_t* dot, int blocks, int out_zero_point, int act_min,
+                                 void* prepared) = nullptr;
+  // int8 GEMM: the requantization constants of n columns (rq's multiplier,
+  // shift, zero point and clamp), int8_gemm_prepared_bytes(n) bytes per call of
+  // int8_gemm_prepare (those of 16 columns, a panel, are
+  // int8_gemm_prepared_bytes(16)), for Int8GemmArgs::rq_prepared. Null where none.
+  int64_t (*int8_gemm_prepared_bytes)(int n) = nullptr;
+  void (*int8_gemm_prepare)(const Int8Requant& rq, int n, void* prepared) = nullptr;
 };
 
 const KernelTable& kernel_table(Isa isa);

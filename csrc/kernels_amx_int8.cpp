@@ -136,7 +136,10 @@ void prepare_group(const Int8GemmArgs& g, int p0, int blocks, int8_t* tail, bool
   cg.clamp_min = g.rq.act_min > 0, cg.clamp_max = g.rq.act_max < 255;
   for (int j = 0; j < cg.panels; ++j) {
     const int c0 = n0 + j * kInt8PanelWidth;
-    int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j], g.rq.act_min);
+    if (g.rq_prepared != nullptr)  // prepared once at packing
+      cg.rq[j] = static_cast<const Int8Rq16*>(g.rq_prepared)[p0 + j];
+    else
+      int8_rq_prepare(g.rq.multiplier + c0, g.rq.shift + c0, g.rq.out_zero_point, cg.rq[j], g.rq.act_min);
     cg.bias[j] = _mm512_loadu_si512(g.rq.bias + c0);
     cg.offset[j] = offsets ? _mm512_loadu_si512(g.col_offset + c0) : _mm512_setzero_si512();
     if (_mm512_test_epi32_mask(cg.offset[j], cg.offset[j]) != 0) cg.offset_panels |= 1u << j;

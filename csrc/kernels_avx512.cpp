@@ -1,6 +1,8 @@
 // AVX-512 (F/DQ/BW/VL) kernels. 32 zmm registers: a 12x32 GEMM tile uses 24
 // accumulators, enough independent FMA chains to cover the FMA latency.
 #include <immintrin.h>
+
+#include <new>  // the int8 depthwise constants prepared at packing
 #define MBN_KERNEL_NS avx512
 #define MBN_KERNEL_ISA Isa::Avx512
 #define MBN_KERNEL_NAME "avx512"

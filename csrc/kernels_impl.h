@@ -198,6 +198,17 @@ const KernelTable& table() {
 #else
       nullptr,
 #endif
+#if defined(MBN_VEC_AVX512)
+      int8_dw_prepared_bytes,
+      int8_dw_prepare_blocks,
+      int8_gemm_prepared_bytes,
+      int8_gemm_prepare,
+#else
+      nullptr,
+      nullptr,
+      nullptr,
+      nullptr,
+#endif
   };
   return t;
 }

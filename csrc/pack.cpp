@@ -219,7 +219,7 @@ namespace {
 AlignedBuffer byte_buffer(int64_t bytes) { return AlignedBuffer((bytes + 3) / 4); }
 
 // An int8 layer: weights for its kernel, and bias / multiplier / shift / column offset.
-void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& layer) {
+void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTable& kernels, PackedLayer& layer) {
   const LayerSpec::Int8& q = s.int8;
   const int cp = layer.channels_padded;
   layer.int8_params = AlignedBuffer(size_t{4} * cp);
@@ -243,6 +243,12 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
       int64_t column = 0;
       for (int kk = 0; kk < s.in_c; ++kk) column += q.weight[int64_t{kk} * s.out_c + c];
       bias[c] = static_cast<int32_t>(bias[c] - int64_t{q.in_zero_point} * column);
+    }
+    // Each panel's requantization constants, once here rather than in every call of every task.
+    if (kernels.int8_gemm_prepare != nullptr) {
+      layer.int8_prepared = byte_buffer(kernels.int8_gemm_prepared_bytes(s.out_c));
+      const Int8Requant rq{bias, multiplier, shift, q.out_zero_point, q.act_min, q.act_max};
+      kernels.int8_gemm_prepare(rq, s.out_c, layer.int8_prepared.data());
     }
     return;
   }
@@ -276,6 +282,12 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, PackedLayer& lay
     pack_int8_dwconv_tail(q.weight.data() + c0, s.in_c, bias_in ? bias_in + c0 : nullptr, q.multiplier.data() + c0,
                           q.shift.data() + c0, s.in_c - c0, tail_pixels, q.in_zero_point,
                           dot + blocks * kInt8DwDotBlockBytes);
+  }
+  // Every packed block's constants, once here rather than in every call of every band.
+  const int packed_blocks = blocks + (tail_pixels > 0 ? 1 : 0);
+  if (packed_blocks > 0 && kernels.int8_dw_prepare_blocks != nullptr) {
+    layer.int8_prepared = byte_buffer(kernels.int8_dw_prepared_bytes(packed_blocks));
+    kernels.int8_dw_prepare_blocks(dot, packed_blocks, q.out_zero_point, q.act_min, layer.int8_prepared.data());
   }
 }
 
@@ -313,7 +325,7 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
     case LayerKernel::Int8Conv3x3:
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
-    case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, layer); break;
+    case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, kernels, layer); break;
     case LayerKernel::PackedGemmBf16:  // 32-bit words of bf16 pairs, in the float buffer
       layer.weights = AlignedBuffer(packed_gemm_bf16_words(s.in_c, s.out_c, kernels.gemm_panel_width));
       pack_gemm_weights_bf16(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width,

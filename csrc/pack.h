@@ -22,12 +22,17 @@ struct PackedLayer {
   // shift, GEMM column offset.
   AlignedBuffer int8_weights;
   AlignedBuffer int8_params;
+  // int8 depthwise and GEMM layers: the packed blocks' or the panels'
+  // constants, prepared once (KernelTable::int8_dw_prepare_blocks,
+  // int8_gemm_prepare; empty where the kernels have none).
+  AlignedBuffer int8_prepared;
   const int32_t* int8_param(int which) const {
     return reinterpret_cast<const int32_t*>(int8_params.data()) + int64_t{which} * channels_padded;
   }
 
   int64_t bytes() const {
-    return (weights.size() + bias.size() + pair_weights.size() + int8_weights.size() + int8_params.size()) *
+    return (weights.size() + bias.size() + pair_weights.size() + int8_weights.size() + int8_params.size() +
+            int8_prepared.size()) *
            sizeof(float);
   }
 };

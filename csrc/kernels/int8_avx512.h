@@ -52,13 +52,27 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   }
 }
 
+// KernelTable::int8_gemm_prepare: each panel's constants once (the multipliers
+// and shifts are padded to whole panels).
+int64_t int8_gemm_prepared_bytes(int n) {
+  return int64_t{(n + kInt8PanelWidth - 1) / kInt8PanelWidth} * static_cast<int64_t>(sizeof(Int8Rq16));
+}
+void int8_gemm_prepare(const Int8Requant& rq, int n, void* prepared) {
+  for (int p = 0; p * kInt8PanelWidth < n; ++p)
+    int8_rq_prepare(rq.multiplier + p * kInt8PanelWidth, rq.shift + p * kInt8PanelWidth, rq.out_zero_point,
+                    *new (static_cast<Int8Rq16*>(prepared) + p) Int8Rq16, rq.act_min);
+}
+
 template <int NP>
 void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int k4, const int32_t* row_sums) {
   Int8Rq16 rq[NP];
   __m512i init[NP];
   for (int p = 0; p < NP; ++p) {
     const int n0 = (p0 + p) * kInt8PanelWidth;
-    int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
+    if (g.rq_prepared != nullptr)
+      rq[p] = static_cast<const Int8Rq16*>(g.rq_prepared)[p0 + p];
+    else
+      int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
     init[p] = _mm512_loadu_si512(g.rq.bias + n0);
   }
   for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
@@ -189,6 +203,14 @@ inline void int8_dw_prepare(const int8_t* block, int out_zero_point, int act_min
   }
 }
 
+// KernelTable::int8_dw_prepare_blocks: every packed block's constants, once.
+int64_t int8_dw_prepared_bytes(int blocks) { return int64_t{blocks} * static_cast<int64_t>(sizeof(Int8DwBlock)); }
+void int8_dw_prepare_blocks(const int8_t* dot, int blocks, int out_zero_point, int act_min, void* prepared) {
+  for (int b = 0; b < blocks; ++b)
+    int8_dw_prepare(dot + int64_t{b} * kInt8DwDotBlockBytes, out_zero_point, act_min,
+                    *new (static_cast<Int8DwBlock*>(prepared) + b) Int8DwBlock);
+}
+
 // The 9 taps' pixels (from channel c0) of output pixel (oy, ox), padding taps at pad_row.
 inline void int8_dw_taps(const Int8ConvArgs& a, int oy, int ox, const uint8_t* pad_row, int c0, const uint8_t** tap) {
   const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
@@ -288,8 +310,13 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
                           pixels, a.in_zero_point, packed);
     block = packed;
   }
-  Int8DwBlock blk;
-  int8_dw_prepare(block, a.rq.out_zero_point, a.rq.act_min, blk);
+  // Prepared at packing where the block is the packed one (it follows the dot blocks).
+  Int8DwBlock local;
+  const Int8DwBlock* prepared = a.dw_prepared != nullptr && block == a.dot_tail
+                                    ? static_cast<const Int8DwBlock*>(a.dw_prepared) + int8_dwconv_dot_blocks(a.in_c)
+                                    : nullptr;
+  if (prepared == nullptr) int8_dw_prepare(block, a.rq.out_zero_point, a.rq.act_min, local);
+  const Int8DwBlock& blk = prepared != nullptr ? *prepared : local;
   alignas(64) uint8_t pad_row[64];
   for (uint8_t& v : pad_row) v = static_cast<uint8_t>(a.in_zero_point);
   const __mmask64 mask = (__mmask64{1} << rest) - 1;
@@ -374,14 +401,18 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   const bool dot = vnni && a.dot != nullptr && a.dot_blocks > 0;
   const int dot_blocks = dot ? a.dot_blocks : 0;
   int c_begin = 64 * dot_blocks;
-  // The dot-product blocks, a group of them at a time over the rows.
-  Int8DwBlock blocks[kInt8DwGroupBlocks];
+  // The dot-product blocks, a group of them at a time over the rows, their
+  // constants prepared at packing (a.dw_prepared) or here.
+  Int8DwBlock local[kInt8DwGroupBlocks];
+  const Int8DwBlock* prepared = static_cast<const Int8DwBlock*>(a.dw_prepared);
   const uint8_t* tap[9];
   const __m512i pad = _mm512_set1_epi8(static_cast<char>(a.in_zero_point));
   for (int b0 = 0; b0 < dot_blocks; b0 += kInt8DwGroupBlocks) {
     const int b1 = dot_blocks - b0 < kInt8DwGroupBlocks ? dot_blocks : b0 + kInt8DwGroupBlocks;
-    for (int b = b0; b < b1; ++b)
-      int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, a.rq.act_min, blocks[b - b0]);
+    if (prepared == nullptr)
+      for (int b = b0; b < b1; ++b)
+        int8_dw_prepare(a.dot + int64_t{b} * kInt8DwDotBlockBytes, a.rq.out_zero_point, a.rq.act_min, local[b - b0]);
+    const Int8DwBlock* blocks = prepared != nullptr ? prepared + b0 : local;
     for (int oy = row_begin; oy < row_end; ++oy) {
       auto pixels = [&](int ox_begin, int ox_end, int b_begin, int b_end) {
         for (int ox = ox_begin; ox < ox_end; ++ox) {

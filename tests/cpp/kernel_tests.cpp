@@ -1533,6 +1533,19 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
   kt.int8_dwconv3x3(a, 0, split);
   kt.int8_dwconv3x3(a, split, oh);
   compare_bytes(name + " dot", got_dot, want);
+  if (kt.int8_dw_prepare_blocks == nullptr) return;
+  // The blocks' constants prepared once, as packing does (the same bytes), in other bands.
+  const int packed_blocks = blocks + (tail_pixels > 0 ? 1 : 0);
+  AlignedBuffer prepared((kt.int8_dw_prepared_bytes(packed_blocks) + 3) / 4);
+  kt.int8_dw_prepare_blocks(dot.data(), packed_blocks, q.out_zp, q.act_min, prepared.data());
+  a.dw_prepared = prepared.data();
+  std::vector<uint8_t> got_prepared(want.size() + 64, 0xA5);
+  a.output = got_prepared.data();
+  const int split2 = rng.range(0, oh), split3 = rng.range(split2, oh);
+  kt.int8_dwconv3x3(a, 0, split2);
+  kt.int8_dwconv3x3(a, split2, split3);
+  kt.int8_dwconv3x3(a, split3, oh);
+  compare_bytes(name + " prepared", got_prepared, want);
 }
 
 // unsigned_weights: uint8 weights less a per-tensor zero point (column offsets
@@ -1583,6 +1596,27 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   kt.int8_gemm(g, split1, split2);
   kt.int8_gemm(g, split2, m);
   compare_bytes(name, got, want);
+  if (kt.int8_gemm_prepare == nullptr) return;
+  // The panels' constants prepared once, as packing does; the columns from 64 on as a
+  // GEMM of their own too, as the executor's column split runs them.
+  AlignedBuffer prepared((kt.int8_gemm_prepared_bytes(n) + 3) / 4);
+  kt.int8_gemm_prepare(g.rq, n, prepared.data());
+  std::vector<uint8_t> got_prepared(want.size() + 64, 0xA5);
+  Int8GemmArgs h = g;
+  h.c = got_prepared.data(), h.rq_prepared = prepared.data();
+  const int n0 = n > 64 ? 64 : n;
+  h.n = n0;
+  kt.int8_gemm(h, 0, split1);
+  kt.int8_gemm(h, split1, m);
+  if (n0 < n) {
+    h.packed_b += int64_t{n0 / kInt8PanelWidth} * ((k + 3) / 4) * 4 * kInt8PanelWidth;
+    h.col_offset += n0, h.c += n0, h.n = n - n0;
+    h.rq.bias += n0, h.rq.multiplier += n0, h.rq.shift += n0;
+    h.rq_prepared = reinterpret_cast<const char*>(prepared.data()) +
+                    n0 / kInt8PanelWidth * kt.int8_gemm_prepared_bytes(kInt8PanelWidth);
+    kt.int8_gemm(h, 0, m);
+  }
+  compare_bytes(name + " prepared", got_prepared, want);
 }
 
 void test_int8_avgpool(const KernelTable& kt, Rng& rng, int pixels, int channels, bool signed_values) {
