@@ -316,6 +316,7 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   };
   switch (plan.kernel) {
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
+    case LayerKernel::Conv3x3Bf16: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3_bf16); break;
     case LayerKernel::DwConv3x3:
       run_bands(dwconv_args(i, *ctx.workspace), plan.bf16_tiles ? kernels_.dwconv3x3_bf16_tiles : kernels_.dwconv3x3);
       break;
@@ -463,6 +464,10 @@ Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
   if (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16) {
     a.weights_fp16 = reinterpret_cast<const uint16_t*>(packed.weights.data());
     a.bias_fp16 = reinterpret_cast<const uint16_t*>(packed.bias.data());
+  }
+  if (plan_.layers[i].kernel == LayerKernel::Conv3x3Bf16) {
+    a.weights = nullptr, a.pair_weights = nullptr;
+    a.weights_bf16 = reinterpret_cast<const uint32_t*>(packed.weights.data());
   }
   return a;
 }
@@ -651,10 +656,14 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
     const int offset = a - out_slot(a);  // output row y goes to slot y - offset
     switch (plan_.layers[i].kernel) {
       case LayerKernel::Conv3x3:
+      case LayerKernel::Conv3x3Bf16:
       case LayerKernel::Conv3x3Fp16: {
         Conv3x3Args args = conv3x3_args(i, ctx.layout);
         args.input = in, args.output = out, args.output_row_offset = offset;
-        (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16 ? kernels_.fp16_conv3x3 : kernels_.conv3x3)(args, a, b);
+        const LayerKernel kernel = plan_.layers[i].kernel;
+        (kernel == LayerKernel::Conv3x3Fp16   ? kernels_.fp16_conv3x3
+         : kernel == LayerKernel::Conv3x3Bf16 ? kernels_.conv3x3_bf16
+                                              : kernels_.conv3x3)(args, a, b);
         timer.lap(i);
         break;
       }

@@ -38,6 +38,9 @@ struct Conv3x3Args {
   // in the layout of weights and bias above (KernelTable::fp16_conv3x3).
   const uint16_t* weights_fp16 = nullptr;
   const uint16_t* bias_fp16 = nullptr;
+  // Precision::BFloat16 on AMX (KernelTable::conv3x3_bf16): the weights as a
+  // [9 * in_c] x out_c matrix in pack_gemm_weights_bf16's panels of 32 columns.
+  const uint32_t* weights_bf16 = nullptr;
 };
 
 // The AVX-512 stem for RGB input at stride 2 with few output channels (where
@@ -377,7 +380,14 @@ struct KernelTable {
   // args.output_row_offset as for dwconv3x3 (out_pixel_stride unused;
   // channels a multiple of kBf16TileChannels). Null where gemm_bf16 is not on AMX tiles.
   void (*dwconv3x3_bf16_tiles)(const DwConvArgs& args, int row_begin, int row_end);
+  // bfloat16 on AMX: the stem (9 * in_c <= 32 taps) on tiles, its inputs rounded
+  // to bf16 as the GEMM rounds A, its weights Conv3x3Args::weights_bf16, float32
+  // sums and output (tdpbf16ps). Null where gemm_bf16 is not on AMX tiles.
+  void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
 };
+
+// The largest input channel count of a stem that KernelTable::conv3x3_bf16 takes (9 taps each, 32 at most).
+constexpr int kConv3x3Bf16MaxInC = 3;
 
 const KernelTable& kernel_table(Isa isa);
 
