@@ -76,7 +76,7 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
 // would cost accuracy and gain nothing (bench/RESULTS.md, entry 53).
 constexpr int64_t kBf16MinWeightBytes = 1024 * 1024;
 // The AMX stem pays from this many output channels on (one thread, the kernel alone,
-// 1.0/224's shape: 0.64x the float32 time at 32 channels, 0.80x at 24, 0.92x at 16, 1.5x at 8).
+// 1.0/224's shape: 0.78x the float32 time at 32 channels, 0.80x at 24, 0.92x at 16, 1.5x at 8).
 constexpr int kConv3x3Bf16MinOutC = 16;
 // On AMX tiles k runs in blocks of 32 bf16 values, zero-padded: GEMMs with
 // k <= kAmxFloat32MaxK (the first 1x1 layers at alpha 0.25 and 0.5) would
