@@ -201,9 +201,10 @@ def ours_bf16(net, x_nhwc, softmax: bool) -> Runtime | None:
              if layer.type in ("conv1x1", "fc")]
     in_bf16 = [k for k, p in gemms if p == "bfloat16"]
     kernel = in_bf16[0].split("_")[1] if in_bf16 else "-"
+    stem = "the stem, " if bf16.layer_precisions[0] == "bfloat16" else ""  # on AMX tiles
     call = bf16 if softmax else bf16.logits
     return Runtime("mobilenet-bf16", lambda: call(x_nhwc),
-                   f"bfloat16: {len(in_bf16)} of {len(gemms)} GEMMs in bf16 ({kernel}), the rest float32")
+                   f"bfloat16: {len(in_bf16)} of {len(gemms)} GEMMs in bf16 ({kernel}), {stem}the rest float32")
 
 
 def litert_peer(model_path, x_nhwc, threads: int) -> Runtime:

@@ -196,6 +196,11 @@ bool bf16_tiles_preferred() {
   return bf16_amx_preferred() && !(forced && forced[0] == '0');
 }
 
+bool bf16_stem_preferred() {
+  const char* forced = std::getenv("MOBILENET_BF16_STEM");
+  return bf16_amx_preferred() && !(forced && forced[0] == '0');
+}
+
 bool bf16_amx_preferred() {
 #if defined(MBN_HAVE_AMX_BF16)
   static const bool preferred = amx_allowed() && cpu_has(CpuFeature::AmxBf16) && cpu_has(CpuFeature::Avx512Bf16);

@@ -67,7 +67,7 @@ int64_t layer_macs(const Layer& layer) {
 
 // int8 layers: a rough one-thread time, from per-layer profiles of the shared
 // uint8 models on AVX-512 VNNI with AMX (Sapphire Rapids; bench/RESULTS.md, log
-// entry 69), within 2x of the measured times: the stem and depthwise layers by
+// entry 71), within 2x of the measured times: the stem and depthwise layers by
 // outputs, the GEMMs by outputs (the epilogue) and mult-adds, or by the weights
 // they stream where the rows are few (the classifier).
 double int8_estimated_ns(const Layer& layer, int batch) {
@@ -93,7 +93,7 @@ double int8_estimated_ns(const Layer& layer, int batch) {
 // on one thread (8x8 and 4x4 pixels) ran 1.0-1.4x slower split in two (the
 // pool's wake and join, the halo rows from the other core), those of 4-5 us
 // (16x16) 0.82-0.85x; four bands a thread (and a call each) had made the
-// 16x16 layers 1.0-1.8x slower (bench/RESULTS.md, log entry 69).
+// 16x16 layers 1.0-1.8x slower (bench/RESULTS.md, log entry 71).
 constexpr double kInt8MinParallelNs = 4000;
 constexpr double kInt8MinTaskNs = 2500;
 
@@ -355,6 +355,7 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
   };
   switch (plan.kernel) {
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
+    case LayerKernel::Conv3x3Bf16: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3_bf16); break;
     case LayerKernel::DwConv3x3:
       run_bands(dwconv_args(i, *ctx.workspace), plan.bf16_tiles ? kernels_.dwconv3x3_bf16_tiles : kernels_.dwconv3x3);
       break;
@@ -512,6 +513,10 @@ Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
   if (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16) {
     a.weights_fp16 = reinterpret_cast<const uint16_t*>(packed.weights.data());
     a.bias_fp16 = reinterpret_cast<const uint16_t*>(packed.bias.data());
+  }
+  if (plan_.layers[i].kernel == LayerKernel::Conv3x3Bf16) {
+    a.weights = nullptr, a.pair_weights = nullptr;
+    a.weights_bf16 = reinterpret_cast<const uint32_t*>(packed.weights.data());
   }
   return a;
 }
@@ -700,10 +705,14 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
     const int offset = a - out_slot(a);  // output row y goes to slot y - offset
     switch (plan_.layers[i].kernel) {
       case LayerKernel::Conv3x3:
+      case LayerKernel::Conv3x3Bf16:
       case LayerKernel::Conv3x3Fp16: {
         Conv3x3Args args = conv3x3_args(i, ctx.layout);
         args.input = in, args.output = out, args.output_row_offset = offset;
-        (plan_.layers[i].kernel == LayerKernel::Conv3x3Fp16 ? kernels_.fp16_conv3x3 : kernels_.conv3x3)(args, a, b);
+        const LayerKernel kernel = plan_.layers[i].kernel;
+        (kernel == LayerKernel::Conv3x3Fp16   ? kernels_.fp16_conv3x3
+         : kernel == LayerKernel::Conv3x3Bf16 ? kernels_.conv3x3_bf16
+                                              : kernels_.conv3x3)(args, a, b);
         timer.lap(i);
         break;
       }

@@ -38,6 +38,9 @@ struct Conv3x3Args {
   // in the layout of weights and bias above (KernelTable::fp16_conv3x3).
   const uint16_t* weights_fp16 = nullptr;
   const uint16_t* bias_fp16 = nullptr;
+  // Precision::BFloat16 on AMX (KernelTable::conv3x3_bf16): the weights as a
+  // [9 * in_c] x out_c matrix in pack_gemm_weights_bf16's panels of 32 columns.
+  const uint32_t* weights_bf16 = nullptr;
 };
 
 // The AVX-512 stem for RGB input at stride 2 with few output channels (where
@@ -384,6 +387,10 @@ struct KernelTable {
   // args.output_row_offset as for dwconv3x3 (out_pixel_stride unused;
   // channels a multiple of kBf16TileChannels). Null where gemm_bf16 is not on AMX tiles.
   void (*dwconv3x3_bf16_tiles)(const DwConvArgs& args, int row_begin, int row_end);
+  // bfloat16 on AMX: the stem (9 * in_c <= 32 taps) on tiles, its inputs rounded
+  // to bf16 as the GEMM rounds A, its weights Conv3x3Args::weights_bf16, float32
+  // sums and output (tdpbf16ps). Null where gemm_bf16 is not on AMX tiles.
+  void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
 
   // int8 depthwise: the per-block constants (requantization, bias, weight
   // offsets) of `blocks` blocks in pack_int8_dwconv_dot's layout, worked out
@@ -400,6 +407,9 @@ struct KernelTable {
   int64_t (*int8_gemm_prepared_bytes)(int n) = nullptr;
   void (*int8_gemm_prepare)(const Int8Requant& rq, int n, void* prepared) = nullptr;
 };
+
+// The largest input channel count of a stem that KernelTable::conv3x3_bf16 takes (9 taps each, 32 at most).
+constexpr int kConv3x3Bf16MaxInC = 3;
 
 const KernelTable& kernel_table(Isa isa);
 

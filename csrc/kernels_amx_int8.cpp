@@ -24,7 +24,7 @@
 // (store_rows_short: 32-bit requantization without the sign correction, the
 // bias folded into the rounding offsets; bench/RESULTS.md, log entry 68), the
 // column offsets of the panels that have any added before it (uint8 models
-// have them in 1-2 columns of a layer; log entry 69). A block of 32 rows of A stays in L1 while every column group
+// have them in 1-2 columns of a layer; log entry 70). A block of 32 rows of A stays in L1 while every column group
 // passes it, and each block's epilogue runs a share of its rows after each k
 // block of the next block's tiles, so the tile unit and the vector units work
 // at the same time (bench/RESULTS.md, log entry 60). Where k <= 32 and every

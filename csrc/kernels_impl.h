@@ -43,6 +43,7 @@ namespace MBN_BF16_KERNELS_NS {
 void dwconv3x3_bf16_tiles_kernel(const DwConvArgs& args, int row_begin, int row_end);
 }  // namespace MBN_BF16_KERNELS_NS
 namespace amx {
+void conv3x3_bf16_kernel(const Conv3x3Args& args, int row_begin, int row_end);
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
 }  // namespace amx
@@ -195,7 +196,9 @@ const KernelTable& table() {
 #endif
 #if defined(MBN_BF16_AMX)
       bf16_tiles_preferred() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_tiles_kernel : nullptr,
+      bf16_stem_preferred() ? amx::conv3x3_bf16_kernel : nullptr,
 #else
+      nullptr,
       nullptr,
 #endif
 #if defined(MBN_VEC_AVX512)

@@ -326,6 +326,11 @@ PackedLayer pack_layer(const LayerSpec& s, const Layer& shape, const LayerPlan& 
     case LayerKernel::Int8DwConv3x3:
     case LayerKernel::Int8Gemm:
     case LayerKernel::Int8AvgPool: pack_int8_layer(s, plan, kernels, layer); break;
+    case LayerKernel::Conv3x3Bf16:  // the taps as a [9 * in_c] x out_c GEMM's B, in bf16 pairs
+      layer.weights = AlignedBuffer(packed_gemm_bf16_words(9 * s.in_c, s.out_c, kernels.gemm_panel_width));
+      pack_gemm_weights_bf16(s.weight.data(), 9 * s.in_c, s.out_c, kernels.gemm_panel_width,
+                             reinterpret_cast<uint32_t*>(layer.weights.data()));
+      break;
     case LayerKernel::PackedGemmBf16:  // 32-bit words of bf16 pairs, in the float buffer
       layer.weights = AlignedBuffer(packed_gemm_bf16_words(s.in_c, s.out_c, kernels.gemm_panel_width));
       pack_gemm_weights_bf16(s.weight.data(), s.in_c, s.out_c, kernels.gemm_panel_width,

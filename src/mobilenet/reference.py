@@ -5,9 +5,10 @@ Used by the tests to check every kernel and whole networks; never on the fast pa
 
 `forward(..., precision="bfloat16")` is the plain bf16 version: what the engine
 rounds, rounded the same way (to nearest even, from float32), and the rest in
-float64. The 1x1 convolutions and the classifier multiply bf16 inputs by bf16
-weights (batch norm folded first, as the engine folds it); the stem, the
-depthwise layers and the pooling stay float32 in the engine and exact here.
+float64. The 1x1 convolutions, the classifier and the stem (where the engine
+runs it in bf16: on AMX tiles; pass the network's `layer_precisions`) multiply
+bf16 inputs by bf16 weights (batch norm folded first, as the engine folds it);
+the depthwise layers and the pooling stay float32 in the engine and exact here.
 
 `forward(..., precision="float16")` is the plain fp16 version: the stem, the
 depthwise and the 1x1 layers (the ones the engine runs in fp16) take fp16
@@ -97,12 +98,13 @@ def round_to_bfloat16(x: ArrayLike) -> np.ndarray:
 
 
 def layer_forward_bfloat16(layer: Layer, p: LayerParams, x: np.ndarray) -> np.ndarray:
-    """One layer as the engine's bfloat16 precision runs it: bf16 GEMM inputs and
-    weights (batch norm folded), exact sums; the other layers as in float32."""
-    if layer.type not in (LayerType.CONV1X1, LayerType.FC):
+    """One layer as the engine's bfloat16 precision runs it: bf16 inputs and weights
+    (batch norm folded) for the GEMMs and the stem, exact sums, the bias as it is;
+    the other layers as in float32."""
+    if layer.type not in (LayerType.CONV1X1, LayerType.FC, LayerType.CONV3X3):
         return layer_forward(layer, p, x)
     weight, bias = fold_batch_norm(layer, p)
-    y = round_to_bfloat16(x) @ round_to_bfloat16(weight) + np.asarray(bias, np.float64)
+    y = apply_weights(layer, round_to_bfloat16(x), round_to_bfloat16(weight)) + np.asarray(bias, np.float64)
     return activate(y, layer.activation)
 
 

@@ -646,6 +646,61 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
   expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
 }
 
+// bf16 on AMX: the stem on tiles (KernelTable::conv3x3_bf16) against the
+// float64 convolution of the same bf16-rounded input and weights (the bias as
+// it is), for any split of its rows, both input layouts, every padding, and
+// bands written from an output row offset (the row pipeline's rings).
+void test_conv3x3_bf16(const KernelTable& kt, Rng& rng, StemCase t) {
+  if (t.h + t.pad.top + t.pad.bottom < 3) t.h = 3 - t.pad.top - t.pad.bottom;
+  if (t.w + t.pad.left + t.pad.right < 3) t.w = 3 - t.pad.left - t.pad.right;
+  const std::string name = std::string(kt.name) + " conv3x3_bf16 " + std::to_string(t.h) + "x" + std::to_string(t.w) +
+                           "x" + std::to_string(t.in_c) + "->" + std::to_string(t.out_c) + " s" +
+                           std::to_string(t.stride) + " " + fmt_pad(t.pad) + " " + activation_name(t.act) +
+                           (t.nchw ? " NCHW" : " NHWC");
+  const Shape s{t.h, t.w, t.in_c};
+  std::vector<float> input = rng.floats(s.size(), -2.0f, 2.0f);  // NHWC
+  std::vector<float> weight = rng.floats(9 * size_t(t.in_c) * t.out_c, -1.0f, 1.0f);
+  const std::vector<float> bias = rng.floats(t.out_c, -1.0f, 1.0f);
+  std::vector<uint32_t> packed(packed_gemm_bf16_words(9 * t.in_c, t.out_c, kt.gemm_panel_width));
+  pack_gemm_weights_bf16(weight.data(), 9 * t.in_c, t.out_c, kt.gemm_panel_width, packed.data());
+  // The caller's array in place: exactly its size, no slack.
+  std::vector<float> in_buf(input.size());
+  const int64_t hw = int64_t{t.h} * t.w;
+  for (int64_t p = 0; p < hw; ++p)
+    for (int c = 0; c < t.in_c; ++c) in_buf[t.nchw ? c * hw + p : p * t.in_c + c] = input[p * t.in_c + c];
+  for (float& v : input) v = float_from_bf16(bf16_from_float(v));
+  for (float& v : weight) v = float_from_bf16(bf16_from_float(v));
+  const std::vector<float> bias_p = padded_copy(bias, static_cast<int>(round_up(t.out_c, kChannelPad)));
+  Shape os;
+  const Ref ref = ref_conv3x3(ref_from(input), s, t.out_c, false, weight, bias, t.stride, t.pad, t.act, &os);
+  std::vector<float> out = with_sentinel_guard(os.size());
+  Conv3x3Args a{};
+  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.in_c = t.in_c;
+  if (t.nchw)
+    a.in_row_stride = t.w, a.in_col_stride = 1, a.in_channel_stride = hw;
+  else
+    a.in_row_stride = int64_t{t.w} * t.in_c, a.in_col_stride = t.in_c, a.in_channel_stride = 1;
+  a.output = out.data(), a.out_h = os.h, a.out_w = os.w, a.out_c = t.out_c, a.stride = t.stride, a.pad = t.pad;
+  a.bias = bias_p.data(), a.out_c_padded = static_cast<int>(bias_p.size()), a.clamp = clamp_for(t.act);
+  a.weights_bf16 = packed.data();
+  for (const auto& band : random_split(rng, os.h)) kt.conv3x3_bf16(a, band.first, band.second);
+  if (compare(name, out.data(), ref, kRtol, [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name, out, os.size());
+  // One band into a buffer of its own rows (output_row_offset), as the row pipeline writes its ring.
+  const int y0 = rng.range(0, os.h - 1), y1 = rng.range(y0 + 1, os.h);
+  const int64_t row = int64_t{os.w} * os.c;
+  std::vector<float> band = with_sentinel_guard((y1 - y0) * row);
+  Conv3x3Args b = a;
+  b.output = band.data(), b.output_row_offset = y0;
+  kt.conv3x3_bf16(b, y0, y1);
+  Ref band_ref((y1 - y0) * row);
+  std::copy(ref.val.begin() + y0 * row, ref.val.begin() + y1 * row, band_ref.val.begin());
+  std::copy(ref.mag.begin() + y0 * row, ref.mag.begin() + y1 * row, band_ref.mag.begin());
+  if (compare(name + " rows " + std::to_string(y0) + ".." + std::to_string(y1), band.data(), band_ref, kRtol,
+              [&](size_t i) { return pixel_where(i, os.w, os.c); }))
+    guard_intact(name + " band", band, (y1 - y0) * row);
+}
+
 // bf16 on AMX: the depthwise kernel that writes bf16 A tiles
 // (KernelTable::dwconv3x3_bf16_tiles) gives, value for value, the float32
 // kernel's outputs rounded by bf16_from_float, in the layout kernels.h
@@ -852,6 +907,28 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   test_gemm_bf16(kt, rng, {196, 512, 512, 0, 0, Activation::ReLU6, false});
   test_gemm_bf16(kt, rng, {784, 256, 128, 0, 0, Activation::ReLU, false});
   test_gemm_bf16(kt, rng, {1, 1000, 1024, 0, 0, Activation::None, false});
+
+  if (kt.conv3x3_bf16 != nullptr) {
+    // The stem on AMX tiles: 1-3 input channels (dense RGB takes the vector path inside the image), both
+    // layouts, every padding and stride, 1-70 output channels (one panel and more, partial column tiles),
+    // images of 1-40 columns (chunks and tiles ending mid-row); then 1.0/224's and 0.5/192's shapes.
+    for (int oc = 1; oc <= 70; ++oc)
+      test_conv3x3_bf16(kt, rng,
+                        {rng.range(1, 14), rng.range(1, 40), oc % 4 == 0 ? rng.range(1, 3) : 3, oc, rng.range(1, 2),
+                         random_padding(rng), act(), oc % 5 == 0});
+    for (int pad = 0; pad < 81; pad += 2)
+      test_conv3x3_bf16(kt, rng,
+                        {rng.range(1, 9),
+                         rng.range(1, 9),
+                         3,
+                         rng.pick(odd_channels),
+                         1 + pad % 2,
+                         {pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3},
+                         act(),
+                         false});
+    test_conv3x3_bf16(kt, rng, {224, 224, 3, 32, 2, {0, 0, 1, 1}, Activation::ReLU6, false});
+    test_conv3x3_bf16(kt, rng, {192, 192, 3, 16, 2, {0, 0, 1, 1}, Activation::ReLU6, true});
+  }
 
   if (kt.dwconv3x3_bf16_tiles == nullptr) return;
   // Both variants (rows; blocks where three input rows overflow L1), both strides, maps whose
