@@ -1,4 +1,4 @@
-"""1 thread against 2 on quantized model files, in the same process (bench/RESULTS.md, log entry 69).
+"""1 thread against 2 on quantized model files, in the same process (bench/RESULTS.md, log entry 71).
 
     MOBILENET_TEST_MODELS=../shared/models python bench/int8_threads.py                # the three small uint8 models
     python bench/int8_threads.py --layers --weights ../shared/models/mobilenet_v1_0.25_128_quant.tflite
