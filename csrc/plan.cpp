@@ -229,9 +229,11 @@ LayerPlans plan_parallel_fusion(const std::vector<Layer>& layers, LayerPlans pla
 // layer by layer they paid more in barriers than they saved (bench/RESULTS.md,
 // log entry 71). Only pairs estimated below kInt8FusedMaxNs on one thread:
 // there a barrier is a large share of the time saved; longer pairs lost or
-// gained nothing fused (1.0/224's 14x14 pairs 1.1x slower, the 64x64 and 32x32
-// ones of the small models unchanged: bench/RESULTS.md, log entry 74). At least
-// kInt8FusedMinRowPixels pixels per thread.
+// gained nothing fused (1.0/224's 14x14 pairs 1.1x slower, the 64x64 ones of
+// the small models unchanged). On 2 threads (AMX) the fused pairs of 0.5/160
+// ran 0.6-0.8x their unfused time but for the 20x20 one (1.08x), those of
+// 0.25/128 0.77-0.84x at stride 2 and 0.96-1.10x otherwise (bench/RESULTS.md,
+// log entry 74). At least kInt8FusedMinRowPixels pixels per thread.
 constexpr int kInt8FusedMinRowPixels = 4;
 constexpr double kInt8FusedMaxNs = 30000;
 
