@@ -65,26 +65,6 @@ int64_t layer_macs(const Layer& layer) {
   return 0;
 }
 
-// int8 layers: a rough one-thread time, from per-layer profiles of the shared
-// uint8 models on AVX-512 VNNI with AMX (Sapphire Rapids; bench/RESULTS.md, log
-// entry 71), within 2x of the measured times: the stem and depthwise layers by
-// outputs, the GEMMs by outputs (the epilogue) and mult-adds, or by the weights
-// they stream where the rows are few (the classifier).
-double int8_estimated_ns(const Layer& layer, int batch) {
-  const LayerSpec& s = layer.spec;
-  const double outputs = double{1} * batch * layer.out_h * layer.out_w * s.out_c;
-  switch (s.kind) {
-    case LayerKind::Conv3x3: return outputs * 0.8;
-    case LayerKind::DwConv3x3:  // slower per output below 64 channels (the tail block), more so at stride 2
-      return outputs * (0.27 + 4.0 / s.in_c + (s.in_c < 64 && s.stride == 2 ? 0.25 : 0.0));
-    case LayerKind::Conv1x1:
-    case LayerKind::FullyConnected:
-      return std::max(outputs * 0.3 + outputs * s.in_c / 1000, double{1} * s.in_c * s.out_c / 80);
-    case LayerKind::GlobalAvgPool: return double{1} * batch * s.in_h * s.in_w * s.in_c / 10;
-  }
-  return 0;
-}
-
 // An int8 layer estimated below kInt8MinParallelNs runs on the calling thread
 // alone; the others in tasks of at least kInt8MinTaskNs each, one to four a
 // thread (four for balance on a shared machine), a multiple of the threads so
@@ -397,8 +377,6 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     if (parallel && n > 1 && ctx.pool != nullptr) return ctx.pool->parallel_for(n, fn);
     for (int t = 0; t < n; ++t) fn(t);
   };
-  const Int8Requant rq{packed.int8_param(0),  packed.int8_param(1), packed.int8_param(2),
-                       s.int8.out_zero_point, s.int8.act_min,       s.int8.act_max};
   if (kernel == LayerKernel::Int8AvgPool) {
     run_int8_tasks(int8_tasks(ns, threads, batch) > 1, batch, [&](int n) {
       kernels_.int8_avgpool({in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image, s.int8.signed_values,
@@ -409,18 +387,7 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   }
   if (kernel == LayerKernel::Int8Gemm) {
     const int64_t m = int64_t{batch} * s.in_h * s.in_w;
-    const Int8GemmArgs g{in,
-                         s.in_c,
-                         reinterpret_cast<const int8_t*>(packed.int8_weights.data()),
-                         packed.int8_param(3),
-                         has_int8_col_offset(packed, s.out_c),
-                         out,
-                         s.out_c,
-                         static_cast<int>(m),
-                         s.out_c,
-                         s.in_c,
-                         rq,
-                         packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr};
+    const Int8GemmArgs g = int8_gemm_args(i, in, out, static_cast<int>(m));
     // Few rows (the 7x7 and 14x14 layers, the classifier): the threads split the
     // columns, in groups of 64 (the kernels' widest tile), so each reads its own
     // part of B and prepares only its own columns' constants. (x86 only: there
@@ -455,6 +422,49 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     });
     return;
   }
+  const Int8ConvArgs a = int8_conv_args(i);
+  auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
+  // Bands of output rows in each image: as many as int8_tasks gives the batch.
+  const int tasks = int8_tasks(ns, threads, int64_t{batch} * layer.out_h);
+  const int bands = std::min(layer.out_h, (tasks + batch - 1) / batch);
+  run_int8_tasks(tasks > 1, batch * bands, [&](int task) {
+    Int8ConvArgs t = a;
+    const int n = task / bands, band = task % bands;
+    t.input = in + n * in_image;
+    t.output = out + n * out_image;
+    run(t, layer.out_h * band / bands, layer.out_h * (band + 1) / bands);
+  });
+}
+
+Int8Requant Executor::int8_requant(int i) const {
+  const LayerSpec& s = layers_[i].spec;
+  const PackedLayer& packed = packed_[i];
+  return {packed.int8_param(0),  packed.int8_param(1), packed.int8_param(2),
+          s.int8.out_zero_point, s.int8.act_min,       s.int8.act_max};
+}
+
+Int8GemmArgs Executor::int8_gemm_args(int i, const uint8_t* in, uint8_t* out, int m) const {
+  const LayerSpec& s = layers_[i].spec;
+  const PackedLayer& packed = packed_[i];
+  return {in,
+          s.in_c,
+          reinterpret_cast<const int8_t*>(packed.int8_weights.data()),
+          packed.int8_param(3),
+          has_int8_col_offset(packed, s.out_c),
+          out,
+          s.out_c,
+          m,
+          s.out_c,
+          s.in_c,
+          int8_requant(i),
+          packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr};
+}
+
+Int8ConvArgs Executor::int8_conv_args(int i) const {
+  const Layer& layer = layers_[i];
+  const LayerSpec& s = layer.spec;
+  const PackedLayer& packed = packed_[i];
+  const LayerKernel kernel = plan_.layers[i].kernel;
   Int8ConvArgs a{};
   a.in_h = s.in_h, a.in_w = s.in_w, a.in_c = s.in_c;
   a.out_h = layer.out_h, a.out_w = layer.out_w, a.out_c = s.out_c;
@@ -462,7 +472,7 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   a.weights = reinterpret_cast<const int16_t*>(packed.int8_weights.data());
   a.channels_padded = packed.channels_padded;
   a.in_zero_point = s.int8.in_zero_point;
-  a.rq = rq;
+  a.rq = int8_requant(i);
   if (kernel == LayerKernel::Int8DwConv3x3) {
     // pack_int8_layer's layout: int16 taps, the dot blocks, the tail block, the zero point row.
     const int8_t* dot = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) +
@@ -479,17 +489,7 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
   if (int8_stem_packs(kernel, s.in_c, s.out_c))  // pack_int8_layer's layout: int16 taps, then the stem block
     a.stem = reinterpret_cast<const int8_t*>(packed.int8_weights.data()) +
              round_up(int64_t{9} * s.in_c * packed.channels_padded * 2, 64);
-  auto run = kernel == LayerKernel::Int8Conv3x3 ? kernels_.int8_conv3x3 : kernels_.int8_dwconv3x3;
-  // Bands of output rows in each image: as many as int8_tasks gives the batch.
-  const int tasks = int8_tasks(ns, threads, int64_t{batch} * layer.out_h);
-  const int bands = std::min(layer.out_h, (tasks + batch - 1) / batch);
-  run_int8_tasks(tasks > 1, batch * bands, [&](int task) {
-    Int8ConvArgs t = a;
-    const int n = task / bands, band = task % bands;
-    t.input = in + n * in_image;
-    t.output = out + n * out_image;
-    run(t, layer.out_h * band / bands, layer.out_h * (band + 1) / bands);
-  });
+  return a;
 }
 
 DwConvArgs Executor::dwconv_args(int i, const Workspace& ws) const {
@@ -627,6 +627,8 @@ void Executor::run_pointwise_tiles(int i, const float* in, float* out, int batch
 // ------------------------------------------------------------ fused pairs
 
 void Executor::run_fused(int i, const float* in, float* out, int batch, const RunContext& ctx) const {
+  if (plan_.layers[i].precision == Precision::Int8)
+    return run_int8_fused(i, reinterpret_cast<const uint8_t*>(in), reinterpret_cast<uint8_t*>(out), batch, ctx);
   const Layer& dw = layers_[i];
   const Layer& pw = layers_[i + 1];
   const LayerPlan& dw_plan = plan_.layers[i];
@@ -662,6 +664,57 @@ void Executor::run_fused(int i, const float* in, float* out, int batch, const Ru
     dw_ns += times[0];
     pw_ns += times[1];
   });
+  if (wall.timing()) {
+    const int64_t wall_ns = wall.elapsed_ns();
+    const double dw_share = static_cast<double>(dw_ns) / std::max<int64_t>(1, dw_ns + pw_ns);
+    ctx.layer_ns[i] += static_cast<int64_t>(wall_ns * dw_share);
+    ctx.layer_ns[i + 1] += wall_ns - static_cast<int64_t>(wall_ns * dw_share);
+  }
+}
+
+void Executor::run_int8_fused(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const {
+  const Layer& dw = layers_[i];
+  const Layer& pw = layers_[i + 1];
+  const int threads = ctx.threads();
+  // Bands of whole rows, a multiple of the threads (int8_tasks: more than one a
+  // thread where the pair is long enough to pay for the balance), so that each
+  // thread's rows line up with its rows of the layer before; but no more than
+  // the plan's bound (each band's GEMM at least a row block: on AMX tiles a call
+  // costs ~0.7 us before its first product, and computes its rows in tiles of 16).
+  const double ns = int8_estimated_ns(dw, batch) + int8_estimated_ns(pw, batch);
+  const int most = static_cast<int>(plan_.layers[i].fused_max_threads);
+  const int bands = std::min(most, std::max(threads, int8_tasks(ns, threads, most) / threads * threads));
+  const int64_t in_image = int64_t{dw.spec.in_h} * dw.spec.in_w * dw.spec.in_c, out_image = pw.out_size();
+  const int64_t row = int64_t{dw.out_w} * dw.spec.out_c;  // bytes of a depthwise output row
+  const int pw_row = dw.out_w * pw.spec.out_c;
+  const Int8ConvArgs args = int8_conv_args(i);
+  // Each thread's depthwise rows at their places in its buffer of the whole layer's output.
+  uint8_t* buffers = reinterpret_cast<uint8_t*>(ctx.workspace->bands.data());
+  const int64_t buffer_bytes = plan_.buffers.band * int64_t{sizeof(float)};
+  std::atomic<int64_t> dw_ns{0}, pw_ns{0};
+  const LayerTimer wall(ctx.layer_ns);
+  auto task = [&](int t, int thread) {
+    const int n = t / bands, band = t % bands;
+    const int y0 = dw.out_h * band / bands, y1 = dw.out_h * (band + 1) / bands;
+    uint8_t* mid = buffers + thread * buffer_bytes;
+    Int8ConvArgs a = args;
+    a.input = in + n * in_image;
+    a.output = mid;
+    int64_t times[2] = {0, 0};
+    LayerTimer timer(wall.timing() ? times : nullptr);
+    kernels_.int8_dwconv3x3(a, y0, y1);
+    timer.lap(0);
+    const Int8GemmArgs g =
+        int8_gemm_args(i + 1, mid + y0 * row, out + n * out_image + int64_t{y0} * pw_row, (y1 - y0) * dw.out_w);
+    kernels_.int8_gemm(g, 0, g.m);
+    timer.lap(1);
+    dw_ns += times[0];
+    pw_ns += times[1];
+  };
+  if (ctx.pool != nullptr && threads > 1)
+    ctx.pool->parallel_for(batch * bands, task);
+  else
+    for (int t = 0; t < batch * bands; ++t) task(t, 0);
   if (wall.timing()) {
     const int64_t wall_ns = wall.elapsed_ns();
     const double dw_share = static_cast<double>(dw_ns) / std::max<int64_t>(1, dw_ns + pw_ns);

@@ -106,6 +106,14 @@ class Executor {
   void run_layer(int i, const float* in, float* out, int batch, const RunContext& ctx) const;
   // An int8 layer (its buffers hold uint8 storage, see kernels.h).
   void run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const;
+  // An int8 depthwise layer i and pointwise layer i + 1 split across threads by
+  // output rows (LayerPlan::fused_when_parallel), with no barrier between the two.
+  void run_int8_fused(int i, const uint8_t* in, uint8_t* out, int batch, const RunContext& ctx) const;
+  Int8Requant int8_requant(int i) const;
+  // Layer i's GEMM of m rows from `in` into `out`, both dense.
+  Int8GemmArgs int8_gemm_args(int i, const uint8_t* in, uint8_t* out, int m) const;
+  // Layer i's stem or depthwise arguments, but for the input and output.
+  Int8ConvArgs int8_conv_args(int i) const;
   void run_pointwise(int i, const float* in, float* out, int64_t m, ThreadPool* pool) const;
   // The same where A is the depthwise layer's bf16 tiles (LayerPlan::bf16_tiles), image by image.
   void run_pointwise_tiles(int i, const float* in, float* out, int batch, ThreadPool* pool) const;

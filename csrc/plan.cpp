@@ -221,6 +221,44 @@ LayerPlans plan_parallel_fusion(const std::vector<Layer>& layers, LayerPlans pla
   return plans;
 }
 
+// Pass 4 for int8 (no row pipeline, no fusion on one thread): every
+// depthwise/pointwise pair whose GEMM's weights every thread may read, split
+// across threads by whole output rows, each thread making its rows of both
+// layers with no barrier between them. The late layers of the small models
+// (8x8 and 4x4 pixels, 1-3 us each) otherwise ran on one thread, since split
+// layer by layer they paid more in barriers than they saved (bench/RESULTS.md,
+// log entry 71). Only pairs estimated below kInt8FusedMaxNs on one thread:
+// there a barrier is a large share of the time saved; longer pairs lost or
+// gained nothing fused (1.0/224's 14x14 pairs 1.1x slower, the 64x64 ones of
+// the small models unchanged). On 2 threads (AMX) the fused pairs of 0.5/160
+// ran 0.6-0.8x their unfused time but for the 20x20 one (1.08x), those of
+// 0.25/128 0.77-0.84x at stride 2 and 0.96-1.10x otherwise (bench/RESULTS.md,
+// log entry 75). At least kInt8FusedMinRowPixels pixels per thread.
+constexpr int kInt8FusedMinRowPixels = 4;
+constexpr double kInt8FusedMaxNs = 30000;
+
+LayerPlans plan_int8_parallel_fusion(const std::vector<Layer>& layers, LayerPlans plans, const KernelTable& kernels) {
+  for (size_t i = 0; i + 1 < layers.size(); ++i) {
+    if (plans[i].kernel != LayerKernel::Int8DwConv3x3 || plans[i + 1].kernel != LayerKernel::Int8Gemm ||
+        layers[i + 1].spec.kind != LayerKind::Conv1x1)
+      continue;
+    const Layer& dw = layers[i];
+    const LayerSpec& pw = layers[i + 1].spec;
+    if (int64_t{pw.in_c} * pw.out_c > kRowSplitMaxWeightBytes) continue;  // int8 weights: a byte each
+    if (int8_estimated_ns(dw, 1) + int8_estimated_ns(layers[i + 1], 1) > kInt8FusedMaxNs) continue;
+    // Whole rows, at least a row block of the GEMM's (32 pixels on AMX tiles,
+    // which compute a call's rows in tiles of 16: a 4x4 layer split in two
+    // would compute as many tiles on each thread as on one).
+    const int64_t min_pixels = std::max(kInt8FusedMinRowPixels, kernels.int8_gemm_row_block);
+    const int64_t rows_per_thread = (min_pixels + dw.out_w - 1) / dw.out_w;
+    plans[i].fused_when_parallel = true;
+    plans[i].fused_max_threads = dw.out_h / rows_per_thread;
+    plans[i].fused_band_rows = dw.out_h;  // a thread's rows are at most the whole layer's
+    ++i;
+  }
+  return plans;
+}
+
 // Pass 4b: the fused pairs whose band can be bf16 tiles: the GEMM on AMX
 // tiles rounds its A to bf16 before any product, so the depthwise layer can
 // round its (clamped) outputs instead, as the GEMM would, and write them in the
@@ -298,7 +336,12 @@ BufferSizes plan_buffers(const std::vector<Layer>& layers, const LayerPlans& pla
     sizes.activation = std::max(sizes.activation, p.out_image);
     if (layer.spec.kind == LayerKind::DwConv3x3)
       sizes.zero_row = std::max<int64_t>(sizes.zero_row, int64_t{layer.spec.in_w} * p.in_stride);
-    if (p.fused_with_next || p.fused_when_parallel) {
+    if (p.fused_when_parallel && p.precision == Precision::Int8) {
+      // A thread's rows of the depthwise output at their places in the whole
+      // layer's (uint8 storage, 4 to a float), and a cache line that the
+      // kernels may read past the last row without touching another thread's.
+      sizes.band = std::max(sizes.band, (round_up(layer.out_size(), int64_t{64}) + 64) / 4);
+    } else if (p.fused_with_next || p.fused_when_parallel) {
       // Bands of pixels (see Executor::run_fused) may start and end inside a row: room for one more.
       const int64_t row_floats = int64_t{layer.out_w} * layer.spec.out_c;
       const int rows = std::min(p.fused_band_rows + 1, layer.out_h);
@@ -367,17 +410,39 @@ std::string precision_unavailable(Precision precision, const KernelTable& kernel
   return "unknown precision";
 }
 
+// From per-layer profiles of the shared
+// uint8 models on AVX-512 VNNI with AMX (Sapphire Rapids; bench/RESULTS.md, log
+// entry 71), within 2x of the measured times: the stem and depthwise layers by
+// outputs, the GEMMs by outputs (the epilogue) and mult-adds, or by the weights
+// they stream where the rows are few (the classifier).
+double int8_estimated_ns(const Layer& layer, int batch) {
+  const LayerSpec& s = layer.spec;
+  const double outputs = double{1} * batch * layer.out_h * layer.out_w * s.out_c;
+  switch (s.kind) {
+    case LayerKind::Conv3x3: return outputs * 0.8;
+    case LayerKind::DwConv3x3:  // slower per output below 64 channels (the tail block), more so at stride 2
+      return outputs * (0.27 + 4.0 / s.in_c + (s.in_c < 64 && s.stride == 2 ? 0.25 : 0.0));
+    case LayerKind::Conv1x1:
+    case LayerKind::FullyConnected:
+      return std::max(outputs * 0.3 + outputs * s.in_c / 1000, double{1} * s.in_c * s.out_c / 80);
+    case LayerKind::GlobalAvgPool: return double{1} * batch * s.in_h * s.in_w * s.in_c / 10;
+  }
+  return 0;
+}
+
 Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options) {
   Plan plan;
   plan.kernels = &kernels;
   plan.backend = options.backend;
   LayerPlans layer_plans = choose_kernels(layers, kernels, options);
-  // Fusion and the row pipeline are the float kernels' (int8 runs layer by layer).
+  // Fusion at load and the row pipeline are the float kernels' (int8 runs
+  // layer by layer, fusing pairs only when they are split across threads).
   const bool float_kernels = options.precision != Precision::Int8;
   const bool fuse = options.fuse && float_kernels;
   if (fuse) layer_plans = plan_fusion(layers, std::move(layer_plans));
   if (float_kernels) plan.stages = plan_pipeline(layers, layer_plans);
   if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  if (options.fuse && !float_kernels) layer_plans = plan_int8_parallel_fusion(layers, std::move(layer_plans), kernels);
   layer_plans = plan_bf16_tiles(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);

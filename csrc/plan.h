@@ -120,6 +120,9 @@ struct Plan {
   }
 };
 
+// An int8 layer's rough one-thread time on `batch` images, in ns: what splitting it across threads may save.
+double int8_estimated_ns(const Layer& layer, int batch);
+
 // layers: validated (each one's input is the previous one's output).
 Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, const PlanOptions& options);
 

@@ -186,6 +186,36 @@ def test_engine_matches_oracle_bit_for_bit(models, name, isa):
     np.testing.assert_array_equal(net(x[:1], quantized_output=True), expected[:1])
 
 
+# Where the small depthwise/pointwise pairs must run fused across threads (each thread its rows
+# of both layers, no barrier between them): 8 and 16 threads are past this machine's cores.
+FUSED_THREADS = {"mobilenet_v1_0.25_128_quant.tflite": (2, 3, 8, 16), "mobilenet_v1_0.5_160_quant.tflite": (2, 3)}
+
+
+@pytest.mark.parametrize("isa", mobilenet._core.supported_isas())
+@pytest.mark.parametrize("name", sorted(FUSED_THREADS))
+def test_pairs_fused_across_threads_are_exact(models, name, isa):
+    """The fused pairs are planned only on more than one thread, come as a depthwise layer and its
+    pointwise one, and give TFLite's reference arithmetic (the oracle, itself checked against
+    LiteRT's reference kernels above) on every thread count, batch 1 and a batch."""
+    net = mobilenet.load(models / name, isa=isa, threads=1)
+    x = batch_of(models, QUANT_TFLITES[name])
+    expected = reference.forward_int8(net.layers, net.quantization, x)
+    for threads in (1, 2, 3, 8, 16):
+        net.set_threads(threads)
+        fused = [i for i, kernel in enumerate(net.kernel_names) if "_fused_" in kernel]
+        if threads == 1 or threads not in FUSED_THREADS[name]:
+            assert threads > 1 or fused == [], net.kernel_names
+        else:
+            assert fused, f"{threads} threads: no pair fused: {net.kernel_names}"
+        assert len(fused) % 2 == 0
+        for dw, pw in zip(fused[::2], fused[1::2]):
+            assert pw == dw + 1, fused
+            assert net.kernel_names[dw].startswith("int8_dwconv3x3"), net.kernel_names[dw]
+            assert net.kernel_names[pw].startswith("int8_conv1x1"), net.kernel_names[pw]
+        np.testing.assert_array_equal(net(x, quantized_output=True), expected, err_msg=f"{threads} threads")
+        np.testing.assert_array_equal(net(x[:1], quantized_output=True), expected[:1], err_msg=f"{threads} threads")
+
+
 def test_engine_every_layer_matches_reference_kernels(models):
     """The engine's layer outputs, run as prefixes of the network, against LiteRT's tensors."""
     name = "mobilenet_v1_0.25_128_quant.tflite"

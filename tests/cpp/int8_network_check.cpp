@@ -216,11 +216,20 @@ int check(const Case& c, Isa isa) {
                       c.softmax_diff_min, probs.data());
     failures += !same(at + " whole network, softmax", probs, c.expected[n], c.batch, {1, 1, int(net.output_size())});
   }
+  // On 3 threads, where the small depthwise/pointwise pairs run fused across
+  // the threads (plan.cpp, plan_int8_parallel_fusion) in bands of unequal rows.
+  Network split(c.layers, isa, 3, PointwiseBackend::Gemm, true, Precision::Int8);
+  PageEndBuffer split_in(c.input), split_out(c.expected[n - 1].size());
+  split.forward_int8(split_in.data(), c.batch, split_out.data());
+  failures += !same(at + " whole network on 3 threads, last layer", split_out.bytes(), c.expected[n - 1], c.batch,
+                    split.output_shape(n - 1));
+  int fused = 0;
+  for (int i = 0; i < n; ++i) fused += split.kernel_name(i).find("_fused_") != std::string::npos;
   std::string kernels;
   for (int i = 0; i < n; ++i)
     if (kernels.find(net.kernel_name(i)) == std::string::npos) kernels += " " + net.kernel_name(i);
-  std::printf("%s: %d layers x %d images: %s; kernels:%s\n", at.c_str(), n, c.batch,
-              failures ? "FAILED" : "each layer alone, the whole network and its softmax bit-identical",
+  std::printf("%s: %d layers x %d images: %s (on 3 threads too, %d layers fused there); kernels:%s\n", at.c_str(), n,
+              c.batch, failures ? "FAILED" : "each layer alone, the whole network and its softmax bit-identical", fused,
               kernels.c_str());
   return failures;
 }
