@@ -199,14 +199,30 @@ void store_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc
 // columns two loads (the sums, and the sums one column on, whose even lanes
 // are the odd columns), two vpmuldq, two 64-bit adds, one vpermt2d and one
 // vpsravd (int8_requant_avx512.h's 32-bit evaluation). acc is readable one
-// int32 past the rows' last column. NP: the group's panels.
-template <int NP>
+// int32 past the rows' last column. NP: the group's panels; OFFSETS: some of
+// them have column offsets (ColumnGroup::offset_panels). The constants are
+// copied into locals first: stores through g.c (bytes) may alias anything, so
+// read through cg the compiler reloads every constant each row (5 loads per
+// 16 outputs beside the 2 of the sums); as locals they stay in registers.
+template <int NP, bool OFFSETS>
 void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
                       int64_t row, int n0) {
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
   const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  __m512i mul_even[NP], mul_odd[NP], off_even[NP], off_odd[NP], shift[NP], offset[OFFSETS ? NP : 1];
+  for (int j = 0; j < NP; ++j) {
+    mul_even[j] = cg.rq[j].mul_even, mul_odd[j] = cg.rq[j].mul_odd;
+    off_even[j] = cg.rq[j].off_even, off_odd[j] = cg.rq[j].off_odd;
+    shift[j] = cg.rq[j].shift;
+    if (OFFSETS) offset[j] = cg.offset[j];
+  }
+  const unsigned offset_panels = cg.offset_panels;
+  const bool clamp_min = cg.clamp_min, clamp_max = cg.clamp_max;
+  const __mmask64 store = cg.store;
+  uint8_t* out = g.c + row * g.ldc + n0;
+  const int64_t ldc = g.ldc;
   for (int i = 0; i < height; ++i) {
     __m512i q[4];
     for (int j = 0; j < 4; ++j) {
@@ -214,26 +230,25 @@ void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_
         q[j] = _mm512_setzero_si512();
         continue;
       }
-      const Int8Rq16& c = cg.rq[j];
       const int32_t* x = acc + i * kGroupCols + j * kInt8PanelWidth;
-      if (cg.offset_panels >> j & 1) {  // the sums plus offset x row sum; the odd lanes by a dword shuffle
+      if (OFFSETS && (offset_panels >> j & 1)) {  // the sums plus offset x row sum; the odd lanes by a dword shuffle
         const __m512i v =
-            _mm512_add_epi32(_mm512_load_si512(x), _mm512_mullo_epi32(cg.offset[j], _mm512_set1_epi32(sums[i])));
-        const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(v, c.mul_even), c.off_even);
+            _mm512_add_epi32(_mm512_load_si512(x), _mm512_mullo_epi32(offset[j], _mm512_set1_epi32(sums[i])));
+        const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(v, mul_even[j]), off_even[j]);
         const __m512i to =
-            _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_DDBB), c.mul_odd), c.off_odd);
-        q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+            _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_DDBB), mul_odd[j]), off_odd[j]);
+        q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), shift[j]);
         continue;
       }
-      const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), c.mul_even), c.off_even);
-      const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), c.mul_odd), c.off_odd);
-      q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+      const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), mul_even[j]), off_even[j]);
+      const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), mul_odd[j]), off_odd[j]);
+      q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), shift[j]);
     }
     __m512i bytes = _mm512_permutexvar_epi32(
         order, _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
-    if (cg.clamp_min) bytes = _mm512_max_epu8(bytes, act_min);
-    if (cg.clamp_max) bytes = _mm512_min_epu8(bytes, act_max);
-    _mm512_mask_storeu_epi8(g.c + (row + i) * g.ldc + n0, cg.store, bytes);
+    if (clamp_min) bytes = _mm512_max_epu8(bytes, act_min);
+    if (clamp_max) bytes = _mm512_min_epu8(bytes, act_max);
+    _mm512_mask_storeu_epi8(out + i * ldc, store, bytes);
   }
 }
 
@@ -241,11 +256,17 @@ void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_
 void epilogue_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
                    int64_t row, int n0) {
   if (!cg.short_epilogue) return store_rows(g, cg, acc, sums, height, row, n0);
+  if (cg.offset_panels != 0) switch (cg.panels) {
+      case 4: return store_rows_short<4, true>(g, cg, acc, sums, height, row, n0);
+      case 3: return store_rows_short<3, true>(g, cg, acc, sums, height, row, n0);
+      case 2: return store_rows_short<2, true>(g, cg, acc, sums, height, row, n0);
+      default: return store_rows_short<1, true>(g, cg, acc, sums, height, row, n0);
+    }
   switch (cg.panels) {
-    case 4: return store_rows_short<4>(g, cg, acc, sums, height, row, n0);
-    case 3: return store_rows_short<3>(g, cg, acc, sums, height, row, n0);
-    case 2: return store_rows_short<2>(g, cg, acc, sums, height, row, n0);
-    default: return store_rows_short<1>(g, cg, acc, sums, height, row, n0);
+    case 4: return store_rows_short<4, false>(g, cg, acc, sums, height, row, n0);
+    case 3: return store_rows_short<3, false>(g, cg, acc, sums, height, row, n0);
+    case 2: return store_rows_short<2, false>(g, cg, acc, sums, height, row, n0);
+    default: return store_rows_short<1, false>(g, cg, acc, sums, height, row, n0);
   }
 }
 
