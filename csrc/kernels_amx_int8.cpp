@@ -6,9 +6,12 @@
 // Same arguments and same packed weights as the other int8 GEMMs
 // (pack_int8_gemm_weights: panels of 16 columns, each row of a panel 4 k
 // values of its 16 columns, 64 bytes): 16 rows of a panel are one B tile as
-// they lie (64 k values x 16 columns), so nothing is packed twice. A call
-// copies its rows of A into 1 KB A tiles (16 rows x 64 k values, contiguous),
-// k padded with zeros to a multiple of 64 and rows to a multiple of 16; the
+// they lie (64 k values x 16 columns), so nothing is packed twice. Where k is
+// a multiple of 64 the A tiles are A's own rows (16 rows lda apart, read in
+// place; bench/RESULTS.md, log entry 77), and only a last, partial group of 16
+// rows is copied. Otherwise a call copies its rows of A into 1 KB A tiles (16
+// rows x 64 k values, contiguous), k padded with zeros to a multiple of 64 and
+// rows to a multiple of 16; the
 // last, partial block of 16 rows of each panel is copied into a zero-padded
 // tile, so no tile load reads past the weights.
 //
@@ -82,6 +85,18 @@ void copy_rows(const Int8GemmArgs& g, int m0, int rows, int blocks, uint8_t* til
       if (sums != nullptr) sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, _mm512_setzero_si512()));
     }
     if (sums != nullptr) sums[r] = static_cast<int32_t>(_mm512_reduce_add_epi64(sum));
+  }
+}
+
+// Each of rows [m0, m0 + rows)'s sum of its k bytes (k a multiple of 64), for the
+// column offsets where the tiles read A in place.
+void row_sums(const Int8GemmArgs& g, int m0, int rows, int32_t* sums) {
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* src = g.a + int64_t{m0 + r} * g.lda;
+    __m512i sum = _mm512_setzero_si512();
+    for (int b = 0; b < g.k; b += kTileBytes)
+      sum = _mm512_add_epi64(sum, _mm512_sad_epu8(_mm512_loadu_si512(src + b), _mm512_setzero_si512()));
+    sums[r] = static_cast<int32_t>(_mm512_reduce_add_epi64(sum));
   }
 }
 
@@ -199,14 +214,30 @@ void store_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc
 // columns two loads (the sums, and the sums one column on, whose even lanes
 // are the odd columns), two vpmuldq, two 64-bit adds, one vpermt2d and one
 // vpsravd (int8_requant_avx512.h's 32-bit evaluation). acc is readable one
-// int32 past the rows' last column. NP: the group's panels.
-template <int NP>
+// int32 past the rows' last column. NP: the group's panels; OFFSETS: some of
+// them have column offsets (ColumnGroup::offset_panels). The constants are
+// copied into locals first: stores through g.c (bytes) may alias anything, so
+// read through cg the compiler reloads every constant each row (5 loads per
+// 16 outputs beside the 2 of the sums); as locals they stay in registers.
+template <int NP, bool OFFSETS>
 void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
                       int64_t row, int n0) {
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
   const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+  __m512i mul_even[NP], mul_odd[NP], off_even[NP], off_odd[NP], shift[NP], offset[OFFSETS ? NP : 1];
+  for (int j = 0; j < NP; ++j) {
+    mul_even[j] = cg.rq[j].mul_even, mul_odd[j] = cg.rq[j].mul_odd;
+    off_even[j] = cg.rq[j].off_even, off_odd[j] = cg.rq[j].off_odd;
+    shift[j] = cg.rq[j].shift;
+    if (OFFSETS) offset[j] = cg.offset[j];
+  }
+  const unsigned offset_panels = cg.offset_panels;
+  const bool clamp_min = cg.clamp_min, clamp_max = cg.clamp_max;
+  const __mmask64 store = cg.store;
+  uint8_t* out = g.c + row * g.ldc + n0;
+  const int64_t ldc = g.ldc;
   for (int i = 0; i < height; ++i) {
     __m512i q[4];
     for (int j = 0; j < 4; ++j) {
@@ -214,26 +245,25 @@ void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_
         q[j] = _mm512_setzero_si512();
         continue;
       }
-      const Int8Rq16& c = cg.rq[j];
       const int32_t* x = acc + i * kGroupCols + j * kInt8PanelWidth;
-      if (cg.offset_panels >> j & 1) {  // the sums plus offset x row sum; the odd lanes by a dword shuffle
+      if (OFFSETS && (offset_panels >> j & 1)) {  // the sums plus offset x row sum; the odd lanes by a dword shuffle
         const __m512i v =
-            _mm512_add_epi32(_mm512_load_si512(x), _mm512_mullo_epi32(cg.offset[j], _mm512_set1_epi32(sums[i])));
-        const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(v, c.mul_even), c.off_even);
+            _mm512_add_epi32(_mm512_load_si512(x), _mm512_mullo_epi32(offset[j], _mm512_set1_epi32(sums[i])));
+        const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(v, mul_even[j]), off_even[j]);
         const __m512i to =
-            _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_DDBB), c.mul_odd), c.off_odd);
-        q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+            _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(v, _MM_PERM_DDBB), mul_odd[j]), off_odd[j]);
+        q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), shift[j]);
         continue;
       }
-      const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), c.mul_even), c.off_even);
-      const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), c.mul_odd), c.off_odd);
-      q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), c.shift);
+      const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(_mm512_load_si512(x), mul_even[j]), off_even[j]);
+      const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_loadu_si512(x + 1), mul_odd[j]), off_odd[j]);
+      q[j] = _mm512_srav_epi32(_mm512_permutex2var_epi32(te, high, to), shift[j]);
     }
     __m512i bytes = _mm512_permutexvar_epi32(
         order, _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
-    if (cg.clamp_min) bytes = _mm512_max_epu8(bytes, act_min);
-    if (cg.clamp_max) bytes = _mm512_min_epu8(bytes, act_max);
-    _mm512_mask_storeu_epi8(g.c + (row + i) * g.ldc + n0, cg.store, bytes);
+    if (clamp_min) bytes = _mm512_max_epu8(bytes, act_min);
+    if (clamp_max) bytes = _mm512_min_epu8(bytes, act_max);
+    _mm512_mask_storeu_epi8(out + i * ldc, store, bytes);
   }
 }
 
@@ -241,11 +271,17 @@ void store_rows_short(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_
 void epilogue_rows(const Int8GemmArgs& g, const ColumnGroup& cg, const int32_t* acc, const int32_t* sums, int height,
                    int64_t row, int n0) {
   if (!cg.short_epilogue) return store_rows(g, cg, acc, sums, height, row, n0);
+  if (cg.offset_panels != 0) switch (cg.panels) {
+      case 4: return store_rows_short<4, true>(g, cg, acc, sums, height, row, n0);
+      case 3: return store_rows_short<3, true>(g, cg, acc, sums, height, row, n0);
+      case 2: return store_rows_short<2, true>(g, cg, acc, sums, height, row, n0);
+      default: return store_rows_short<1, true>(g, cg, acc, sums, height, row, n0);
+    }
   switch (cg.panels) {
-    case 4: return store_rows_short<4>(g, cg, acc, sums, height, row, n0);
-    case 3: return store_rows_short<3>(g, cg, acc, sums, height, row, n0);
-    case 2: return store_rows_short<2>(g, cg, acc, sums, height, row, n0);
-    default: return store_rows_short<1>(g, cg, acc, sums, height, row, n0);
+    case 4: return store_rows_short<4, false>(g, cg, acc, sums, height, row, n0);
+    case 3: return store_rows_short<3, false>(g, cg, acc, sums, height, row, n0);
+    case 2: return store_rows_short<2, false>(g, cg, acc, sums, height, row, n0);
+    default: return store_rows_short<1, false>(g, cg, acc, sums, height, row, n0);
   }
 }
 
@@ -267,28 +303,36 @@ struct Epilogue {
   }
 };
 
+// Where a tile block's (up to) two groups of 16 rows of A lie: group g's k block b
+// at group[g] + b step[g], its rows stride[g] bytes apart. Either copied into 1 KB
+// tiles (step kTile, stride 64) or, where k is a multiple of 64 and the group's 16
+// rows exist, A's own rows (step 64, stride lda), with nothing copied.
+struct ATiles {
+  const uint8_t* group[2];
+  int64_t step[2], stride[2];
+};
+
 // C of 16 or 32 rows (TWO_GROUPS) x 16 or 32 columns (TWO_PANELS) over
-// `blocks` k blocks into acc (kGroupCols int32 a row): A tiles from `a` (its
-// second group `blocks` tiles on), B from panel[j] a tile per block, the last
+// `blocks` k blocks into acc (kGroupCols int32 a row): A tiles from `a` (ATiles),
+// B from panel[j] a tile per block, the last
 // block from last[j] (in place, or the zero-padded copy of a partial one).
 // After each k block, step `step` of `steps`, the waiting epilogue's share.
 template <bool TWO_GROUPS, bool TWO_PANELS>
-void tile_block(const uint8_t* a, int blocks, const int8_t* const* panel, const int8_t* const* last, int32_t* acc,
+void tile_block(const ATiles& a, int blocks, const int8_t* const* panel, const int8_t* const* last, int32_t* acc,
                 Epilogue& waiting, int step, int steps) {
   _tile_zero(0);
   if (TWO_PANELS) _tile_zero(1);
   if (TWO_GROUPS) _tile_zero(2);
   if (TWO_GROUPS && TWO_PANELS) _tile_zero(3);
-  const uint8_t* a1 = a + int64_t{blocks} * kTile;
   for (int blk = 0; blk < blocks; ++blk) {
     const bool end = blk + 1 == blocks;
     _tile_loadd(6, end ? last[0] : panel[0] + int64_t{blk} * kTile, kTileBytes);
     if (TWO_PANELS) _tile_loadd(7, end ? last[1] : panel[1] + int64_t{blk} * kTile, kTileBytes);
-    _tile_loadd(4, a + int64_t{blk} * kTile, kTileBytes);
+    _tile_loadd(4, a.group[0] + blk * a.step[0], a.stride[0]);
     _tile_dpbusd(0, 4, 6);
     if (TWO_PANELS) _tile_dpbusd(1, 4, 7);
     if (TWO_GROUPS) {
-      _tile_loadd(5, a1 + int64_t{blk} * kTile, kTileBytes);
+      _tile_loadd(5, a.group[1] + blk * a.step[1], a.stride[1]);
       _tile_dpbusd(2, 5, 6);
       if (TWO_PANELS) _tile_dpbusd(3, 5, 7);
     }
@@ -303,7 +347,7 @@ void tile_block(const uint8_t* a, int blocks, const int8_t* const* panel, const 
 
 // One tile block (up to 32 rows) by the column group's panels, two at a time,
 // with the waiting epilogue spread over its k blocks.
-void group_block(const uint8_t* a, int blocks, int rows, const ColumnGroup& cg, int32_t* acc, Epilogue& waiting) {
+void group_block(const ATiles& a, int blocks, int rows, const ColumnGroup& cg, int32_t* acc, Epilogue& waiting) {
   const int steps = (cg.panels + 1) / 2 * blocks;
   for (int j = 0; j < cg.panels; j += 2) {
     const bool two_panels = cg.panels - j >= 2;
@@ -348,15 +392,31 @@ void int8_gemm_kernel(const Int8GemmArgs& g, int m_begin, int m_end) {
   alignas(64) int32_t acc[2][kBlockRows * kGroupCols + kInt8PanelWidth];
   int cur = 0;
   const TileSession tiles;
+  // k a multiple of 64: the tiles read A's rows where they lie (no copy); only a
+  // last, partial group of 16 rows is copied (zero-padded), and the row sums are
+  // taken apart where the column offsets need them.
+  const bool direct = g.k % kTileBytes == 0;
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
     const int rows = std::min(chunk_rows, m_end - m0);
-    copy_rows(g, m0, rows, blocks, a, sums, fold);
+    const int full = direct ? rows / kTileRows * kTileRows : 0;  // rows read in place
+    if (full > 0 && sums != nullptr) row_sums(g, m0, full, sums);
+    if (full < rows) copy_rows(g, m0 + full, rows - full, blocks, a, sums != nullptr ? sums + full : nullptr, fold);
+    auto group_at = [&](int q, ATiles& at, int i) {  // group q of the chunk (16 rows from 16 q)
+      if (q * kTileRows < full) {
+        at.group[i] = g.a + int64_t{m0 + q * kTileRows} * g.lda, at.step[i] = kTileBytes, at.stride[i] = g.lda;
+      } else {
+        at.group[i] = a + int64_t{q - full / kTileRows} * blocks * kTile, at.step[i] = kTile, at.stride[i] = kTileBytes;
+      }
+    };
     Epilogue waiting{g};
     // A block of rows (at most 32 KB of tiles) stays in L1 while the column groups pass.
     for (int r = 0; r < rows; r += kBlockRows) {
       const int height = std::min(kBlockRows, rows - r);
+      ATiles at;
+      group_at(r / kTileRows, at, 0);
+      group_at(r / kTileRows + 1, at, 1);
       for (int j = 0; j < groups; ++j) {
-        group_block(a + int64_t{r / kTileRows} * blocks * kTile, blocks, height, cg[j], acc[cur], waiting);
+        group_block(at, blocks, height, cg[j], acc[cur], waiting);
         waiting.cg = &cg[j], waiting.acc = acc[cur], waiting.sums = sums != nullptr ? sums + r : nullptr;
         waiting.height = height, waiting.n0 = j * kGroupCols, waiting.done = 0, waiting.row = m0 + r;
         cur ^= 1;

@@ -1863,6 +1863,13 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int k : {16, 32, 96, 256, 1024, 1100})
     test_int8_gemm(kt, rng, k <= 96 ? rng.range(4000, 4300) : rng.range(250, 600), rng.range(1, 80), k, rng.coin(),
                    rng.coin());
+  // Every panel count of a 64-column group (1-4, whole and partial panels), with and without
+  // column offsets (uint8 weights at zero points 100 and 128), k within and past a 64-wide
+  // block, several times each: the AMX short epilogue has one loop per panel count and offsets.
+  for (int n : {5, 16, 29, 32, 40, 48, 63, 64, 80, 112, 128})
+    for (int k : {40, 64, 200})
+      for (int rep = 0; rep < 3; ++rep)
+        test_int8_gemm(kt, rng, rng.range(33, 120), n, k, true, rep == 1, false, rep == 2 ? 128 : 100);
   for (int i = 0; i < 30; ++i) test_int8_avgpool(kt, rng, rng.range(1, 60), rng.pick(odd_channels), rng.coin());
   // Past one chunk of channel sums (512), and many pixels (7x7 to 64x64).
   for (int channels : {511, 512, 513, 1024, 1100})
