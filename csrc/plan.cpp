@@ -253,7 +253,6 @@ LayerPlans plan_int8_parallel_fusion(const std::vector<Layer>& layers, LayerPlan
     const int64_t rows_per_thread = (min_pixels + dw.out_w - 1) / dw.out_w;
     plans[i].fused_when_parallel = true;
     plans[i].fused_max_threads = dw.out_h / rows_per_thread;
-    plans[i].fused_band_rows = dw.out_h;  // a thread's rows are at most the whole layer's
     ++i;
   }
   return plans;
