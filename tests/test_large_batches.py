@@ -28,14 +28,13 @@ def test_chunks_give_the_bits_of_one_call(monkeypatch, isa, threads):
 
 
 def test_blas_chunks_agree_to_rounding(monkeypatch):
-    # OpenBLAS may pick another kernel for a chunk's smaller GEMMs on 2+ threads.
+    # OpenBLAS may pick another kernel for a chunk's smaller GEMMs: on 2+ threads, and on some
+    # CPUs on one thread too (its Haswell kernels on AMD Zen 3 differ in the last bit).
     monkeypatch.setattr(mobilenet.model, "CHUNK_BYTES", 1)
     for threads in (1, 2):
         net = mobilenet.MobileNetV1(alpha=0.25, resolution=64, threads=threads, backend="blas")
         x = np.random.default_rng(0).uniform(-1, 1, (100,) + net.input_shape).astype(np.float32)
         one_call = net._engine.forward(x, "NHWC", False, True)
-        if threads == 1:
-            np.testing.assert_array_equal(net.logits(x), one_call)
         np.testing.assert_allclose(net.logits(x), one_call, rtol=1e-5, atol=1e-5)
 
 
