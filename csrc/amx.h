@@ -1,6 +1,6 @@
 // What the AMX kernels share (kernels_amx.cpp: bf16, kernels_amx_int8.cpp:
 // int8; each compiled with -mamx-tile): the tile configuration, which both
-// use as it is, and a thread's buffer for the rows of A laid out as tiles.
+// use as it is (each thread's rows of A laid out as tiles: scratch.h).
 #pragma once
 #include <immintrin.h>
 
@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common.h"
+#include "scratch.h"
 
 namespace mobilenet {
 namespace amx {
@@ -46,25 +47,6 @@ struct TileSession {
   ~TileSession() { _tile_release(); }
   TileSession(const TileSession&) = delete;
   TileSession& operator=(const TileSession&) = delete;
-};
-
-// The thread's buffer of A rows laid out as tiles, 64-byte aligned, grown as
-// needed (never shrunk).
-struct Scratch {
-  void* data = nullptr;
-  int64_t bytes = 0;
-  ~Scratch() { std::free(data); }
-  template <typename T>
-  T* get(int64_t count) {
-    const int64_t want = (count * static_cast<int64_t>(sizeof(T)) + 63) / 64 * 64;
-    if (want > bytes) {
-      std::free(data);
-      data = std::aligned_alloc(64, static_cast<size_t>(want));
-      MBN_CHECK(data != nullptr, "out of memory for an AMX kernel's rows of A");
-      bytes = want;
-    }
-    return static_cast<T*>(data);
-  }
 };
 
 }  // namespace

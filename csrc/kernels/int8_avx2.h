@@ -172,69 +172,192 @@ __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g
     int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo[r], hi[r], row_sums[r], rq8);
 }
 
-// Plain AVX2: 2 rows x 16 columns, each row's sums in 4 vectors of (column, half of the group of 4).
 template <int MR>
-void int8_avx2_madd_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
-  __m256i acc[MR][4];
-  for (int r = 0; r < MR; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_setzero_si256();
-  const int8_t* b = g.packed_b + int64_t{p} * k4 * 64;
-  const uint8_t* a = g.a + int64_t{i0} * g.lda;
-  for (int grp = 0; grp < k4; ++grp) {
-    __m256i bw[4];  // columns 4v..4v+3, their 4 weights as int16
-    for (int v = 0; v < 4; ++v)
-      bw[v] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + grp * 64 + 16 * v)));
-    for (int r = 0; r < MR; ++r) {
-      int32_t quad;
-      __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);
-      const __m256i av = _mm256_cvtepu8_epi16(_mm_set1_epi32(quad));  // (a0, a1, a2, a3) x 4 as int16
-      for (int v = 0; v < 4; ++v) acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(bw[v], av));
-    }
-  }
-  for (int r = 0; r < MR; ++r) {
-    // Lanes hold (column, first or second pair of the group): add the pairs, columns back in order.
-    const __m256i lo = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][0], acc[r][1]), 0xD8);
-    const __m256i hi = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[r][2], acc[r][3]), 0xD8);
-    int8_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, lo, hi, row_sums[r], rq8);
-  }
-}
-
-template <int MR, bool Vnni>
-void int8_avx2_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums, const Int8Rq8* rq8) {
-  for (int p = 0; p < panels; ++p) {
-    if constexpr (Vnni)
-      int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums, rq8);
-    else
-      int8_avx2_madd_tile<MR>(g, i0, p, k4, row_sums, rq8);
-  }
+void int8_avx2_vnni_rows(const Int8GemmArgs& g, int i0, int panels, int k4, const int32_t* row_sums,
+                         const Int8Rq8* rq8) {
+  for (int p = 0; p < panels; ++p) int8_avx_vnni_tile<MR>(g, i0, p, k4, row_sums, rq8);
 }
 
 // rq8: every column's requantization constants prepared (int8_rq8_prepare), or null.
-template <bool Vnni>
-void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
-  constexpr int rows = Vnni ? kAvxVnniRows : 2;
+void int8_gemm_avx_vnni(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
   const int k4 = (g.k + 3) / 4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
   int32_t row_sums[kAvxVnniRows] = {};
-  for (int i0 = m_begin; i0 < m_end; i0 += rows) {
-    const int mr = m_end - i0 < rows ? m_end - i0 : rows;
+  for (int i0 = m_begin; i0 < m_end; i0 += kAvxVnniRows) {
+    const int mr = m_end - i0 < kAvxVnniRows ? m_end - i0 : kAvxVnniRows;
     for (int r = 0; r < mr; ++r) row_sums[r] = g.has_col_offset ? int8_row_sum(g, i0 + r) : 0;
-    if constexpr (Vnni) {
-      switch (mr) {
-        case 6: int8_avx2_rows<6, true>(g, i0, panels, k4, row_sums, rq8); break;
-        case 5: int8_avx2_rows<5, true>(g, i0, panels, k4, row_sums, rq8); break;
-        case 4: int8_avx2_rows<4, true>(g, i0, panels, k4, row_sums, rq8); break;
-        case 3: int8_avx2_rows<3, true>(g, i0, panels, k4, row_sums, rq8); break;
-        case 2: int8_avx2_rows<2, true>(g, i0, panels, k4, row_sums, rq8); break;
-        default: int8_avx2_rows<1, true>(g, i0, panels, k4, row_sums, rq8); break;
-      }
-    } else {
-      if (mr == 2)
-        int8_avx2_rows<2, false>(g, i0, panels, k4, row_sums, rq8);
-      else
-        int8_avx2_rows<1, false>(g, i0, panels, k4, row_sums, rq8);
+    switch (mr) {
+      case 6: int8_avx2_vnni_rows<6>(g, i0, panels, k4, row_sums, rq8); break;
+      case 5: int8_avx2_vnni_rows<5>(g, i0, panels, k4, row_sums, rq8); break;
+      case 4: int8_avx2_vnni_rows<4>(g, i0, panels, k4, row_sums, rq8); break;
+      case 3: int8_avx2_vnni_rows<3>(g, i0, panels, k4, row_sums, rq8); break;
+      case 2: int8_avx2_vnni_rows<2>(g, i0, panels, k4, row_sums, rq8); break;
+      default: int8_avx2_vnni_rows<1>(g, i0, panels, k4, row_sums, rq8); break;
     }
   }
+}
+
+// Plain AVX2: vpmaddwd on int16 copies of A and B, made once per block of rows
+// (A) and once per panel in it (B) in the thread's scratch, so that the inner
+// loop only loads, multiplies and adds. A tile is kMaddRows rows x 8 columns:
+// each row's sums in 2 vectors of (column, first or second pair of a group of
+// 4 k), one broadcast of the row's 4 int16 per group. Zen 3 runs at most about
+// 1.5 vpmaddwd + vpaddd pairs a cycle (bench/peak): this loop is bound by them.
+constexpr int kMaddRows = 4;            // 8 accumulators: with 5 rows GCC 12 kept half of them on the stack
+constexpr int kMaddBlockBytes = 65536;  // A's int16 rows of a block (read from L2 once per 8 columns)
+
+// 8 sums per row of rows [0, MR) in column order, from A's int16 rows (stride
+// a_stride int16) and a panel half's int16 groups (16 int16 each: 4 columns x 4 k).
+template <int MR>
+inline void int8_madd_tile(const int16_t* a, int64_t a_stride, const int16_t* b, int k4, __m256i* sums) {
+  __m256i acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  for (int grp = 0; grp < k4; ++grp) {
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + grp * 32));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + grp * 32 + 16));
+    for (int r = 0; r < MR; ++r) {
+      // (a0, a1, a2, a3) x 4
+      const __m256i av =
+          _mm256_castpd_si256(_mm256_broadcast_sd(reinterpret_cast<const double*>(a + r * a_stride + grp * 4)));
+      acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(av, b0));
+      acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(av, b1));
+    }
+  }
+  // Lanes hold (column, first or second pair): add the pairs, columns back in order.
+  for (int r = 0; r < MR; ++r) sums[r] = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc0[r], acc1[r]), 0xD8);
+}
+
+// One row's 8 sums (columns n0..n0+7) requantized and stored (those below n).
+inline void int8_madd_store8(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i x, int32_t row_sum,
+                             const Int8Rq8& rq8) {
+  if (g.has_col_offset)
+    x = _mm256_add_epi32(x, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.col_offset + n0)),
+                                               _mm256_set1_epi32(row_sum)));
+  x = _mm256_add_epi32(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0)));
+  const __m256i q = int8_rq8_apply(x, rq8);
+  // In range already: the packs keep the values.
+  const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  const __m128i bytes = _mm_packus_epi16(words, words);
+  if (g.n - n0 >= 8) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(c + n0), bytes);
+  } else {
+    alignas(16) uint8_t out[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(out), bytes);
+    for (int j = 0; j < g.n - n0; ++j) c[n0 + j] = out[j];
+  }
+}
+
+template <int MR>
+void int8_madd_rows(const Int8GemmArgs& g, int i0, const int16_t* a, int64_t a_stride, const int16_t* b, int k4, int n0,
+                    const int32_t* row_sums, const Int8Rq8& rq8) {
+  __m256i sums[MR];
+  int8_madd_tile<MR>(a, a_stride, b, k4, sums);
+  for (int r = 0; r < MR; ++r) int8_madd_store8(g, g.c + int64_t{i0 + r} * g.ldc, n0, sums[r], row_sums[r], rq8);
+}
+
+// One row against B as packed (int8), widened in registers: for calls of fewer
+// rows than a tile (the classifier's one), where the int16 copy of B would
+// cost more than it saves. row16: the row as int16, zeros past k.
+void int8_madd_row_direct(const Int8GemmArgs& g, const int16_t* row16, int k4, int32_t row_sum, const Int8Rq8* rq8,
+                          uint8_t* c) {
+  const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
+  for (int p = 0; p < panels; ++p) {
+    const int8_t* b = g.packed_b + int64_t{p} * k4 * 64;
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int grp = 0; grp < k4; ++grp) {
+      const __m256i av = _mm256_castpd_si256(_mm256_broadcast_sd(reinterpret_cast<const double*>(row16 + grp * 4)));
+      for (int v = 0; v < 4; ++v)  // columns 4v..4v+3, their 4 weights as int16
+        acc[v] = _mm256_add_epi32(
+            acc[v],
+            _mm256_madd_epi16(
+                av, _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + grp * 64 + 16 * v)))));
+    }
+    for (int h = 0; h < 2 && p * kInt8PanelWidth + 8 * h < g.n; ++h) {
+      const int n0 = p * kInt8PanelWidth + 8 * h;
+      int8_madd_store8(g, c, n0, _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[2 * h], acc[2 * h + 1]), 0xD8), row_sum,
+                       rq8[n0 / 8]);
+    }
+  }
+}
+
+// prepared: every column's requantization constants (int8_rq8_prepare), or null to prepare them here.
+void int8_gemm_madd(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* prepared = nullptr) {
+  if (m_begin >= m_end) return;
+  const int k4 = (g.k + 3) / 4, a_stride = 4 * k4;
+  const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth, octets = (g.n + 7) / 8;
+  const int block_rows = std::max(kMaddRows, kMaddBlockBytes / (2 * a_stride) / kMaddRows * kMaddRows);
+  const int most_rows = std::min(block_rows, m_end - m_begin);
+  // The thread's scratch: the requantization constants, a panel's int16 B, a block's int16 A, its row sums.
+  const int64_t rq_bytes = prepared ? 0 : int64_t{octets} * sizeof(Int8Rq8);
+  const int64_t b_bytes = m_end - m_begin < kMaddRows ? 0 : int64_t{k4} * 128;
+  const int64_t a_bytes = (int64_t{most_rows} * a_stride * 2 + 63) / 64 * 64;
+  thread_local Scratch scratch;
+  uint8_t* base = scratch.get<uint8_t>(rq_bytes + b_bytes + a_bytes + int64_t{4} * most_rows);
+  Int8Rq8* own = reinterpret_cast<Int8Rq8*>(base);
+  const Int8Rq8* rq8 = prepared ? prepared : own;
+  int16_t* b16 = reinterpret_cast<int16_t*>(base + rq_bytes);
+  int16_t* a16 = reinterpret_cast<int16_t*>(base + rq_bytes + b_bytes);
+  int32_t* row_sums = reinterpret_cast<int32_t*>(base + rq_bytes + b_bytes + a_bytes);
+  // Reads up to 8 columns past n: the constants are padded to the panels.
+  for (int o = 0; o < octets && !prepared; ++o)
+    int8_rq8_prepare(g.rq.multiplier + 8 * o, g.rq.shift + 8 * o, g.rq.out_zero_point, g.rq.act_min, g.rq.act_max,
+                     own[o]);
+  for (int m0 = m_begin; m0 < m_end; m0 += block_rows) {
+    const int rows = std::min(block_rows, m_end - m0);
+    for (int r = 0; r < rows; ++r) {  // A's rows as int16, zeros past k; their sums
+      const uint8_t* src = g.a + int64_t{m0 + r} * g.lda;
+      int16_t* dst = a16 + int64_t{r} * a_stride;
+      __m128i total = _mm_setzero_si128();
+      int kk = 0;
+      for (; kk + 16 <= g.k; kk += 16) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + kk));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk), _mm256_cvtepu8_epi16(x));
+        total = _mm_add_epi64(total, _mm_sad_epu8(x, _mm_setzero_si128()));
+      }
+      int32_t sum = _mm_cvtsi128_si32(total) + _mm_extract_epi32(total, 2);
+      for (; kk < g.k; ++kk) dst[kk] = src[kk], sum += src[kk];
+      for (; kk < a_stride; ++kk) dst[kk] = 0;
+      row_sums[r] = sum;
+    }
+    if (rows < kMaddRows) {
+      for (int r = 0; r < rows; ++r)
+        int8_madd_row_direct(g, a16 + int64_t{r} * a_stride, k4, row_sums[r], rq8, g.c + int64_t{m0 + r} * g.ldc);
+      continue;
+    }
+    for (int p = 0; p < panels; ++p) {
+      // The panel's B as int16: its two halves of 8 columns, each k4 groups of (4 columns x 4 k) x 2.
+      const int8_t* src = g.packed_b + int64_t{p} * k4 * 64;
+      for (int grp = 0; grp < k4; ++grp)
+        for (int v = 0; v < 4; ++v)
+          _mm256_store_si256(
+              reinterpret_cast<__m256i*>(b16 + (v / 2) * int64_t{k4} * 32 + grp * 32 + (v % 2) * 16),
+              _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + grp * 64 + 16 * v))));
+      for (int h = 0; h < 2 && p * kInt8PanelWidth + 8 * h < g.n; ++h) {
+        const int n0 = p * kInt8PanelWidth + 8 * h;
+        const int16_t* b = b16 + h * int64_t{k4} * 32;
+        int r = 0;
+        for (; r + kMaddRows <= rows; r += kMaddRows)
+          int8_madd_rows<kMaddRows>(g, m0 + r, a16 + int64_t{r} * a_stride, a_stride, b, k4, n0, row_sums + r,
+                                    rq8[n0 / 8]);
+        const int16_t* a = a16 + int64_t{r} * a_stride;
+        switch (rows - r) {
+          case 3: int8_madd_rows<3>(g, m0 + r, a, a_stride, b, k4, n0, row_sums + r, rq8[n0 / 8]); break;
+          case 2: int8_madd_rows<2>(g, m0 + r, a, a_stride, b, k4, n0, row_sums + r, rq8[n0 / 8]); break;
+          case 1: int8_madd_rows<1>(g, m0 + r, a, a_stride, b, k4, n0, row_sums + r, rq8[n0 / 8]); break;
+          default: break;
+        }
+      }
+    }
+  }
+}
+
+// The GEMM of either formulation (the stem's im2col rows: int8_avx2_conv.h).
+template <bool Vnni>
+void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
+  if constexpr (Vnni)
+    int8_gemm_avx_vnni(g, m_begin, m_end, rq8);
+  else
+    int8_gemm_madd(g, m_begin, m_end, rq8);
 }
 
 #include "int8_avx2_conv.h"
@@ -244,4 +367,4 @@ void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
   int8_gemm_avx2<false>(g, m_begin, m_end);
 }
 
-const char* int8_gemm_variant(const Int8GemmArgs&) { return int8_dot_product(Isa::Avx2) ? "avxvnni6x16" : "madd2x16"; }
+const char* int8_gemm_variant(const Int8GemmArgs&) { return int8_dot_product(Isa::Avx2) ? "avxvnni6x16" : "madd4x8"; }

@@ -117,6 +117,7 @@ _PEAK_KEYS: Dict[str, Tuple[str, float, str]] = {
     "bf16_avx512": ("avx512_bf16_gmacs", 2.0, "vdpbf16ps"),
     "int8_avx512": ("avx512_vnni_gmacs", 2.0, "vpdpbusd zmm"),
     "int8_avx2": ("avx_vnni_gmacs", 2.0, "vpdpbusd ymm"),
+    "int8_avx2_madd": ("avx2_madd_gmacs", 2.0, "vpmaddwd+vpaddd"),
     "int8_amx": ("amx_int8_gmacs", 2.0, "tdpbusd"),
     "fma_neon": ("neon_gflops", 1.0, "fmla"),
     "int8_neon": ("neon_sdot_gmacs", 2.0, "sdot"),
@@ -157,9 +158,15 @@ def layer_peak(peak: Dict[str, float], isa: str, precision: str, kernel: str) ->
     GOP/s (2 x multiply-adds / s), or None where `peak` has none for it: float32 layers and bf16
     layers run by FMA ("bf16fma") against the FMA of the ISA, bf16 dot-product layers against
     vdpbf16ps, int8 layers against the ISA's int8 dot product (vpdpbusd zmm with AVX-512,
-    AVX-VNNI's ymm form with AVX2, sdot with NEON, tdpbusd for the GEMM on AMX tiles)."""
+    AVX-VNNI's ymm form with AVX2, sdot with NEON, tdpbusd for the GEMM on AMX tiles; AVX2's
+    kernels without AVX-VNNI, named "madd", against the vpmaddwd + vpaddd pair)."""
     if precision == "int8":
-        which = "int8_amx" if "_amx" in kernel else f"int8_{isa}"
+        if "_amx" in kernel:
+            which = "int8_amx"
+        elif isa == "avx2" and "madd" in kernel:
+            which = "int8_avx2_madd"
+        else:
+            which = f"int8_{isa}"
     elif precision == "bfloat16" and "bf16gemm" in kernel:
         which = "bf16_avx512" if isa == "avx512" else ""
     elif precision in ("float32", "bfloat16"):
