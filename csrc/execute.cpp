@@ -408,6 +408,9 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
         if (part.rq_prepared != nullptr)
           part.rq_prepared = static_cast<const char*>(part.rq_prepared) +
                              n0 / kInt8PanelWidth * kernels_.int8_gemm_prepared_bytes(kInt8PanelWidth);
+        if (part.bounded != nullptr)
+          part.bounded =
+              static_cast<const char*>(part.bounded) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(s.in_c);
         kernels_.int8_gemm(part, 0, static_cast<int>(m));
       });
       return;
@@ -457,7 +460,8 @@ Int8GemmArgs Executor::int8_gemm_args(int i, const uint8_t* in, uint8_t* out, in
           s.out_c,
           s.in_c,
           int8_requant(i),
-          packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr};
+          packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr,
+          packed.int8_bounded.size() > 0 ? packed.int8_bounded.data() : nullptr};
 }
 
 Int8ConvArgs Executor::int8_conv_args(int i) const {

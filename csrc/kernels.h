@@ -228,8 +228,28 @@ struct Int8GemmArgs {
   // Optional (null: the kernel prepares them per call): each 16-column panel's
   // requantization constants, KernelTable::int8_gemm_prepare's, from column 0 of this call.
   const void* rq_prepared = nullptr;
+  // Optional (KernelTable::int8_gemm_bounded): B split by pack_int8_bounded, from column 0 of this call.
+  const void* bounded = nullptr;
 };
 constexpr int kInt8PanelWidth = 16;
+
+// B split for vpmaddubsw, which sums two uint8 x int8 products into an int16
+// with saturation: a bounded part, whose pairs of k (4g, 4g + 1 and 4g + 2,
+// 4g + 3) have |w| + |w'| <= 128 (at most 255 x 128 = 32640: exact), and the
+// rest, a short list per panel. Packed weights of quantization-aware trained
+// models leave 0.001-0.1% of their weights beyond the bound; post-training
+// per-channel int8 ones 5-30%, which would cost more than they save
+// (int8_bounded_bytes is then 0). Per panel of 16 columns,
+// int8_bounded_panel_bytes(k) bytes: the bounded part in the panel layout of
+// pack_int8_gemm_weights (k4 x 64 bytes), then the int32 count and the int32
+// offset (in bytes, from the panel's start) of its list of remainders, int32s
+// (k << 16) | (column in the panel << 8) | (uint8) remainder (in [-64, 63]).
+int64_t int8_bounded_panel_bytes(int k);
+// The bytes of the split of packed B (pack_int8_gemm_weights), or 0 where more
+// than 1 in kInt8BoundedMaxShare of its weights lie beyond the bound.
+constexpr int kInt8BoundedMaxShare = 512;
+int64_t int8_bounded_bytes(const int8_t* packed, int k, int n);
+void pack_int8_bounded(const int8_t* packed, int k, int n, void* out);
 
 // Global average pool of uint8 storage, clamped to [act_min, act_max]:
 // AVERAGE_POOL_2D (mean = false) rounds the mean of the values (half up for
@@ -406,6 +426,8 @@ struct KernelTable {
   // int8_gemm_prepared_bytes(16)), for Int8GemmArgs::rq_prepared. Null where none.
   int64_t (*int8_gemm_prepared_bytes)(int n) = nullptr;
   void (*int8_gemm_prepare)(const Int8Requant& rq, int n, void* prepared) = nullptr;
+  // Whether int8_gemm runs Int8GemmArgs::bounded where a layer has it (AVX2 without AVX-VNNI).
+  bool int8_gemm_bounded = false;
 };
 
 // The largest input channel count of a stem that KernelTable::conv3x3_bf16 takes (9 taps each, 32 at most).

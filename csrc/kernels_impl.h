@@ -212,6 +212,11 @@ const KernelTable& table() {
       nullptr,
       nullptr,
 #endif
+#if defined(MBN_VEC_AVX2)
+      !int8_dot_product(Isa::Avx2),
+#else
+      false,
+#endif
   };
   return t;
 }

@@ -182,6 +182,7 @@ std::string Network::kernel_name(int index) const {
       // batch (the AVX-512 table's classifier moves onto AMX tiles from 16 rows).
       Int8GemmArgs g{};
       g.m = layer.out_h * layer.out_w, g.n = s.out_c, g.k = s.in_c;
+      if (packed_[index].int8_bounded.size() > 0) g.bounded = packed_[index].int8_bounded.data();
       return "int8_" + op + "_" + kernels.int8_gemm_variant(g) + "_" + isa;
     }
     case LayerKernel::Conv3x3:

@@ -1,6 +1,8 @@
 #include "pack.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "bf16.h"
@@ -75,6 +77,58 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
     int32_t sum = 0;
     for (int kk = 0; kk < k && j < n; ++kk) sum += b[int64_t{kk} * n + j] - col_offset[j];
     sums[j] = 128 * sum;
+  }
+}
+
+int64_t int8_bounded_panel_bytes(int k) { return round_up(k, 4) * kInt8PanelWidth + 64; }
+
+namespace {
+constexpr int kInt8PairBound = 128;  // 255 x 128 = 32640: no int16 saturation
+constexpr int kInt8HalfBound = kInt8PairBound / 2;
+
+// Calls f(panel, byte index in the panel, bounded value, remainder) for each packed weight of B.
+template <class F>
+void for_each_bounded(const int8_t* packed, int k, int n, F&& f) {
+  const int panels = static_cast<int>(round_up(n, kInt8PanelWidth) / kInt8PanelWidth);
+  const int64_t panel_bytes = round_up(k, 4) * kInt8PanelWidth;
+  for (int p = 0; p < panels; ++p)
+    for (int64_t i = 0; i < panel_bytes; i += 2) {  // a pair: k 4g + 2h and 4g + 2h + 1 of one column
+      const int w0 = packed[p * panel_bytes + i], w1 = packed[p * panel_bytes + i + 1];
+      const bool within = std::abs(w0) + std::abs(w1) <= kInt8PairBound;
+      const int b0 = within ? w0 : std::clamp(w0, -kInt8HalfBound, kInt8HalfBound);
+      const int b1 = within ? w1 : std::clamp(w1, -kInt8HalfBound, kInt8HalfBound);
+      f(p, i, b0, w0 - b0);
+      f(p, i + 1, b1, w1 - b1);
+    }
+}
+}  // namespace
+
+int64_t int8_bounded_bytes(const int8_t* packed, int k, int n) {
+  int64_t remainders = 0;
+  for_each_bounded(packed, k, n, [&](int, int64_t, int, int r) { remainders += r != 0; });
+  if (remainders * kInt8BoundedMaxShare > int64_t{k} * n) return 0;
+  return round_up(n, kInt8PanelWidth) / kInt8PanelWidth * int8_bounded_panel_bytes(k) + 4 * remainders;
+}
+
+void pack_int8_bounded(const int8_t* packed, int k, int n, void* out) {
+  const int panels = static_cast<int>(round_up(n, kInt8PanelWidth) / kInt8PanelWidth);
+  const int64_t stride = int8_bounded_panel_bytes(k), panel_bytes = round_up(k, 4) * kInt8PanelWidth;
+  char* base = static_cast<char*>(out);
+  std::vector<std::vector<int32_t>> lists(panels);
+  for_each_bounded(packed, k, n, [&](int p, int64_t i, int b, int r) {
+    base[p * stride + i] = static_cast<char>(b);
+    // Byte i of a panel: column (i / 4) % 16, k 4 (i / 64) + i % 4 (pack_int8_gemm_weights).
+    if (r != 0)
+      lists[p].push_back(static_cast<int32_t>(((i / 64 * 4 + i % 4) << 16) | ((i / 4 % kInt8PanelWidth) << 8) |
+                                              static_cast<uint8_t>(r)));
+  });
+  int64_t tail = panels * stride;  // the lists, after the panels
+  for (int p = 0; p < panels; ++p) {
+    int32_t* header = reinterpret_cast<int32_t*>(base + p * stride + panel_bytes);
+    header[0] = static_cast<int32_t>(lists[p].size());
+    header[1] = static_cast<int32_t>(tail - p * stride);
+    if (!lists[p].empty()) std::memcpy(base + tail, lists[p].data(), 4 * lists[p].size());
+    tail += 4 * static_cast<int64_t>(lists[p].size());
   }
 }
 
@@ -249,6 +303,14 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTabl
       layer.int8_prepared = byte_buffer(kernels.int8_gemm_prepared_bytes(s.out_c));
       const Int8Requant rq{bias, multiplier, shift, q.out_zero_point, q.act_min, q.act_max};
       kernels.int8_gemm_prepare(rq, s.out_c, layer.int8_prepared.data());
+    }
+    if (kernels.int8_gemm_bounded) {
+      const int8_t* packed = reinterpret_cast<const int8_t*>(layer.int8_weights.data());
+      const int64_t bytes = int8_bounded_bytes(packed, s.in_c, s.out_c);
+      if (bytes > 0) {
+        layer.int8_bounded = byte_buffer(bytes);
+        pack_int8_bounded(packed, s.in_c, s.out_c, layer.int8_bounded.data());
+      }
     }
     return;
   }

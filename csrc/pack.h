@@ -26,13 +26,16 @@ struct PackedLayer {
   // constants, prepared once (KernelTable::int8_dw_prepare_blocks,
   // int8_gemm_prepare; empty where the kernels have none).
   AlignedBuffer int8_prepared;
+  // int8 GEMM layers where KernelTable::int8_gemm_bounded: B split for vpmaddubsw
+  // (pack_int8_bounded; empty where too many weights lie beyond its bound).
+  AlignedBuffer int8_bounded;
   const int32_t* int8_param(int which) const {
     return reinterpret_cast<const int32_t*>(int8_params.data()) + int64_t{which} * channels_padded;
   }
 
   int64_t bytes() const {
     return (weights.size() + bias.size() + pair_weights.size() + int8_weights.size() + int8_params.size() +
-            int8_prepared.size()) *
+            int8_prepared.size() + int8_bounded.size()) *
            sizeof(float);
   }
 };

@@ -351,6 +351,96 @@ void int8_gemm_madd(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8
   }
 }
 
+// Plain AVX2 on B split for vpmaddubsw (Int8GemmArgs::bounded, pack_int8_bounded):
+// A's bytes as they lie, 4 rows x 16 columns a tile; each group of 4 k is a
+// vpmaddubsw (two products into an int16, which the bound keeps from
+// saturating), a vpmaddwd by ones (the two int16 into the column's int32) and
+// a vpaddd: 3 instructions per 32 multiply-adds, where the int16 form takes 4,
+// and no copies of A or B. The panel's few remainders beyond the bound are
+// added to the sums before the requantization.
+constexpr int kBoundedRows = 4;
+constexpr int kBoundedBlockBytes = 65536;  // A's rows of a block, read once per panel
+
+template <int MR>
+void int8_bounded_tile(const Int8GemmArgs& g, int i0, int p, int k4, const char* panel, const int32_t* row_sums,
+                       const Int8Rq8* rq8) {
+  __m256i acc0[MR], acc1[MR];
+  for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = _mm256_setzero_si256();
+  const int8_t* b = reinterpret_cast<const int8_t*>(panel);
+  const uint8_t* a = g.a + int64_t{i0} * g.lda;
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int grp = 0; grp < k4; ++grp) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + grp * 64));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + grp * 64 + 32));
+    for (int r = 0; r < MR; ++r) {
+      int32_t quad;
+      __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);  // beyond k: times zero weights
+      const __m256i av = _mm256_set1_epi32(quad);
+      acc0[r] = _mm256_add_epi32(acc0[r], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+      acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+    }
+  }
+  const int32_t* header = reinterpret_cast<const int32_t*>(panel + int64_t{k4} * 64);
+  if (header[0] > 0) {
+    alignas(32) int32_t sums[MR][kInt8PanelWidth];
+    for (int r = 0; r < MR; ++r) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums[r]), acc0[r]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(sums[r] + 8), acc1[r]);
+    }
+    const uint32_t* list = reinterpret_cast<const uint32_t*>(panel + header[1]);
+    for (int e = 0; e < header[0]; ++e) {
+      const int kk = static_cast<int>(list[e] >> 16), j = static_cast<int>(list[e] >> 8 & 0xFF);
+      const int remainder = static_cast<int8_t>(list[e] & 0xFF);
+      for (int r = 0; r < MR; ++r) sums[r][j] += a[r * g.lda + kk] * remainder;
+    }
+    for (int r = 0; r < MR; ++r) {
+      acc0[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sums[r]));
+      acc1[r] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sums[r] + 8));
+    }
+  }
+  const int n0 = p * kInt8PanelWidth;
+  for (int r = 0; r < MR; ++r) {
+    uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
+    int8_madd_store8(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
+    if (n0 + 8 < g.n) int8_madd_store8(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
+  }
+}
+
+void int8_gemm_bounded(const Int8GemmArgs& g, int m_begin, int m_end) {
+  if (m_begin >= m_end) return;
+  const int k4 = (g.k + 3) / 4, octets = (g.n + 7) / 8;
+  const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth;
+  const int64_t panel_bytes = int8_bounded_panel_bytes(g.k);
+  const int block_rows = std::max(kBoundedRows, kBoundedBlockBytes / (4 * k4) / kBoundedRows * kBoundedRows);
+  const int most_rows = std::min(block_rows, m_end - m_begin);
+  // The thread's scratch: the requantization constants, a block's row sums.
+  const int64_t rq_bytes = int64_t{octets} * sizeof(Int8Rq8);
+  thread_local Scratch scratch;
+  uint8_t* base = scratch.get<uint8_t>(rq_bytes + int64_t{4} * most_rows);
+  Int8Rq8* rq8 = reinterpret_cast<Int8Rq8*>(base);
+  int32_t* row_sums = reinterpret_cast<int32_t*>(base + rq_bytes);
+  // Reads up to 8 columns past n: the constants are padded to the panels.
+  for (int o = 0; o < octets; ++o)
+    int8_rq8_prepare(g.rq.multiplier + 8 * o, g.rq.shift + 8 * o, g.rq.out_zero_point, g.rq.act_min, g.rq.act_max,
+                     rq8[o]);
+  for (int m0 = m_begin; m0 < m_end; m0 += block_rows) {
+    const int rows = std::min(block_rows, m_end - m0);
+    for (int r = 0; r < rows; ++r) row_sums[r] = g.has_col_offset ? int8_row_sum(g, m0 + r) : 0;
+    for (int p = 0; p < panels; ++p) {
+      const char* panel = static_cast<const char*>(g.bounded) + p * panel_bytes;
+      int r = 0;
+      for (; r + kBoundedRows <= rows; r += kBoundedRows)
+        int8_bounded_tile<kBoundedRows>(g, m0 + r, p, k4, panel, row_sums + r, rq8);
+      switch (rows - r) {
+        case 3: int8_bounded_tile<3>(g, m0 + r, p, k4, panel, row_sums + r, rq8); break;
+        case 2: int8_bounded_tile<2>(g, m0 + r, p, k4, panel, row_sums + r, rq8); break;
+        case 1: int8_bounded_tile<1>(g, m0 + r, p, k4, panel, row_sums + r, rq8); break;
+        default: break;
+      }
+    }
+  }
+}
+
 // The GEMM of either formulation (the stem's im2col rows: int8_avx2_conv.h).
 template <bool Vnni>
 void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
@@ -364,7 +454,11 @@ void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8
 
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
   if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx2<true>(g, m_begin, m_end);
+  if (g.bounded != nullptr) return int8_gemm_bounded(g, m_begin, m_end);
   int8_gemm_avx2<false>(g, m_begin, m_end);
 }
 
-const char* int8_gemm_variant(const Int8GemmArgs&) { return int8_dot_product(Isa::Avx2) ? "avxvnni6x16" : "madd4x8"; }
+const char* int8_gemm_variant(const Int8GemmArgs& g) {
+  if (int8_dot_product(Isa::Avx2)) return "avxvnni6x16";
+  return g.bounded != nullptr ? "maddubs4x16" : "madd4x8";
+}

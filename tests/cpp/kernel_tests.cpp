@@ -89,6 +89,7 @@ struct Stats {
 };
 
 Stats g_stats;
+int g_int8_bounded_checks = 0;  // int8 GEMMs run on B split for vpmaddubsw (KernelTable::int8_gemm_bounded)
 
 // A reference value and the magnitude of the terms it was computed from.
 struct Ref {
@@ -1639,8 +1640,20 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   std::vector<int32_t> b(size_t(k) * n);
   for (int32_t& v : b) v = unsigned_weights ? rng.range(0, 255) - zp : rng.range(-128, 127);
   // Extreme values too: the largest sums a formulation could saturate on.
-  if (rng.range(0, 3) == 0)
+  const int kind = rng.range(0, 5);
+  if (kind == 0)
     for (int32_t& v : b) v = unsigned_weights ? (rng.coin() ? 255 : 0) - zp : (rng.coin() ? 127 : -128);
+  // Or as quantization-aware training leaves them: within +-64 but for a pair or two of large
+  // ones (k 4g + 2h and 4g + 2h + 1 of one column, a pair of vpmaddubsw's), which the split
+  // for vpmaddubsw (pack_int8_bounded) must carry as remainders.
+  if (kind == 1) {
+    for (int32_t& v : b) v = rng.range(-64, 64);
+    for (int big = 0; big < 2 && k >= 2 && int64_t{k} * n >= 1024; ++big) {
+      const int kk = rng.range(0, (k - 2) / 2) * 2, j = rng.range(0, n - 1);
+      b[size_t(kk) * n + j] = rng.coin() ? rng.range(100, 127) : -rng.range(100, 128);
+      b[size_t(kk + 1) * n + j] = rng.coin() ? rng.range(100, 127) : -rng.range(100, 128);
+    }
+  }
   const int lda = k + rng.range(0, 3), ldc = n + rng.range(0, 3);
   std::vector<uint8_t> a = random_bytes(rng, size_t(m) * lda);
   if (rng.range(0, 3) == 0)
@@ -1673,6 +1686,27 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   kt.int8_gemm(g, split1, split2);
   kt.int8_gemm(g, split2, m);
   compare_bytes(name, got, want);
+  if (kt.int8_gemm_bounded && int8_bounded_bytes(packed.data(), k, n) > 0) {
+    // B split for vpmaddubsw, as packing does; the columns from 64 on as a GEMM of their own.
+    AlignedBuffer split((int8_bounded_bytes(packed.data(), k, n) + 3) / 4);
+    pack_int8_bounded(packed.data(), k, n, split.data());
+    std::vector<uint8_t> got_bounded(want.size() + 64, 0xA5);
+    Int8GemmArgs h = g;
+    h.c = got_bounded.data(), h.bounded = split.data();
+    const int n0 = n > 64 ? 64 : n;
+    h.n = n0;
+    kt.int8_gemm(h, 0, split1);
+    kt.int8_gemm(h, split1, m);
+    if (n0 < n) {
+      h.packed_b += int64_t{n0 / kInt8PanelWidth} * ((k + 3) / 4) * 4 * kInt8PanelWidth;
+      h.col_offset += n0, h.c += n0, h.n = n - n0;
+      h.rq.bias += n0, h.rq.multiplier += n0, h.rq.shift += n0;
+      h.bounded = reinterpret_cast<const char*>(split.data()) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(k);
+      kt.int8_gemm(h, 0, m);
+    }
+    compare_bytes(name + " bounded (" + kt.int8_gemm_variant(h) + ")", got_bounded, want);
+    ++g_int8_bounded_checks;
+  }
   if (kt.int8_gemm_prepare == nullptr) return;
   // The panels' constants prepared once, as packing does; the columns from 64 on as a
   // GEMM of their own too, as the executor's column split runs them.
@@ -1877,6 +1911,14 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   // Biases near the int32 limits, where acc + bias wraps (as TFLite's int32 does).
   for (int i = 0; i < 6; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), rng.range(1, 300), rng.coin(), rng.coin(), true);
+  if (kt.int8_gemm_bounded) {
+    // Weights that split for vpmaddubsw come about once in five draws: make sure they did.
+    const int before = g_int8_bounded_checks;
+    for (int i = 0; i < 40; ++i)
+      test_int8_gemm(kt, rng, rng.range(1, 300), rng.range(1, 300), rng.range(1, 1100), rng.coin(), rng.coin());
+    std::printf("%s: int8 GEMM on B split for vpmaddubsw: %d cases\n", kt.name, g_int8_bounded_checks);
+    expect(g_int8_bounded_checks - before >= 4, std::string(kt.name) + ": int8 GEMM on B split for vpmaddubsw ran");
+  }
 }
 
 // The int8 kernels each instruction set chooses, printed (tests/cross/run_aarch64.sh
@@ -1910,7 +1952,7 @@ void int8_report() {
       const char* env = std::getenv("MOBILENET_INT8_DOT");
       const bool dot = __builtin_cpu_supports("avxvnni") && !(env && std::string(env) == "off");
       std::printf("avx2: int8 dot product %s\n", dot ? "on (avxvnni)" : "off");
-      expect(std::string(kt.int8_gemm_variant(g)) == (dot ? "avxvnni6x16" : "madd2x16"), "avx2: int8 GEMM variant");
+      expect(std::string(kt.int8_gemm_variant(g)) == (dot ? "avxvnni6x16" : "madd4x8"), "avx2: int8 GEMM variant");
       expect(std::string(kt.int8_dwconv3x3_variant(wide)) == (dot ? "vnni" : "madd"), "avx2: int8 depthwise variant");
       expect(std::string(kt.int8_dwconv3x3_variant(narrow)) == "madd", "avx2: int8 depthwise under 64 channels");
     }
