@@ -1030,7 +1030,8 @@ def main(argv=None) -> int:
               f"AVX2 {peak['avx2_gflops']:.1f} GFLOP/s at {peak['ghz']:.2f} GHz; vdpbf16ps "
               f"{peak.get('avx512_bf16_gmacs', 0):.1f} GMAC/s; vpdpbusd zmm {peak.get('avx512_vnni_gmacs', 0):.1f}, "
               f"ymm (AVX-VNNI) {peak.get('avx_vnni_gmacs', 0):.1f}, tdpbusd (AMX) {peak.get('amx_int8_gmacs', 0):.1f}, "
-              f"vpmaddwd+vpaddd (AVX2) {peak.get('avx2_madd_gmacs', 0):.1f} GMAC/s (0: not on this CPU)")
+              f"vpmaddwd+vpaddd (AVX2) {peak.get('avx2_madd_gmacs', 0):.1f}, vpmaddubsw (AVX2) "
+              f"{peak.get('avx2_maddubs_gmacs', 0):.1f} GMAC/s (0: not on this CPU)")
     turns = "A B C A B C" if args.block == 1 else f"turns of 1 untimed + {args.block} timed calls"
     print(f"runs {args.runs} per runtime after {args.warmup} warm-up calls, runtimes interleaved ({turns})")
 

@@ -284,7 +284,7 @@ def test_profile_names_the_int8_kernels_and_their_peak(models, tmp_path):
     peak = tmp_path / "peak.json"  # as `bench/peak --json` writes it (numbers made up: only shares are checked)
     peak.write_text(json.dumps({"avx512_gflops": 100.0, "avx2_gflops": 50.0, "avx512_vnni_gmacs": 200.0,
                                 "avx_vnni_gmacs": 100.0, "amx_int8_gmacs": 1000.0, "neon_gflops": 20.0,
-                                "neon_sdot_gmacs": 40.0, "avx2_madd_gmacs": 60.0}))
+                                "neon_sdot_gmacs": 40.0, "avx2_madd_gmacs": 60.0, "avx2_maddubs_gmacs": 80.0}))
     code, out, err = run("profile", *RUNS, "--weights", str(models / QUANT), "--peak", str(peak), "--json", "-")
     assert code == 0, err
     report = json.loads(out)
@@ -296,8 +296,9 @@ def test_profile_names_the_int8_kernels_and_their_peak(models, tmp_path):
     if isa in ("avx512", "avx2", "neon"):
         for row in report["layers"]:
             # The 1x1 layers on AMX tiles (where the CPU has them) against tdpbusd's peak; AVX2's
-            # kernels without AVX-VNNI ("madd") against the vpmaddwd + vpaddd pair.
+            # kernels without AVX-VNNI against vpmaddubsw ("maddubs") or the vpmaddwd + vpaddd pair.
             expected = ("tdpbusd", 2000.0) if "_amx" in row["kernel"] else \
+                ("vpmaddubsw", 160.0) if isa == "avx2" and "maddubs" in row["kernel"] else \
                 ("vpmaddwd+vpaddd", 120.0) if isa == "avx2" and "madd" in row["kernel"] else \
                 {"avx512": ("vpdpbusd zmm", 400.0), "avx2": ("vpdpbusd ymm", 200.0), "neon": ("sdot", 80.0)}[isa]
             if row["mult_adds"]:

@@ -377,8 +377,9 @@ def run_in_process(tmp_path, script, args, **env):
 
 
 def test_int8_kernels_without_dot_product_instructions(models, tmp_path):
-    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, never the
-    saturating vpmaddubsw; no AMX tiles either), bit for bit the oracle's, in a process of their own."""
+    """MOBILENET_INT8_DOT=off: the kernels a CPU without VNNI runs (AVX2: vpmaddwd, and vpmaddubsw
+    only on weights split where it cannot saturate; no AMX tiles either), bit for bit the oracle's,
+    in a process of their own."""
     script = (
         "import sys, numpy as np, mobilenet\n"
         "from mobilenet import reference\n"

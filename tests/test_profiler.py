@@ -248,7 +248,7 @@ def test_timed_passes_is_the_engine_clock_of_the_public_api():
 
 PEAK = {"avx512_gflops": 160.0, "avx2_gflops": 80.0, "avx512_bf16_gmacs": 40.0, "avx512_vnni_gmacs": 320.0,
         "avx_vnni_gmacs": 0.0, "amx_int8_gmacs": 2000.0, "neon_gflops": 30.0, "neon_sdot_gmacs": 60.0, "ghz": 2.0,
-        "avx2_madd_gmacs": 70.0}
+        "avx2_madd_gmacs": 70.0, "avx2_maddubs_gmacs": 90.0}
 
 
 @pytest.mark.parametrize("isa, precision, kernel, expected", [
@@ -260,6 +260,7 @@ PEAK = {"avx512_gflops": 160.0, "avx2_gflops": 80.0, "avx512_bf16_gmacs": 40.0, 
     ("avx512", "int8", "int8_conv1x1_amx32x64_avx512", ("tdpbusd", 4000.0)),  # AMX tiles
     ("avx512", "int8", "int8_dwconv3x3s1_avx512", ("vpdpbusd zmm", 640.0)),
     ("avx2", "int8", "int8_conv1x1_madd4x8_avx2", ("vpmaddwd+vpaddd", 140.0)),  # without AVX-VNNI
+    ("avx2", "int8", "int8_conv1x1_maddubs4x16_avx2", ("vpmaddubsw", 180.0)),  # its bounded weights
     ("avx2", "int8", "int8_conv1x1_avxvnni6x16_avx2", None),  # this CPU has no AVX-VNNI: no peak
     ("neon", "int8", "int8_conv1x1_sdot_neon", ("sdot", 120.0)),
     ("neon", "float32", "conv1x1_gemm8x12_neon", ("fmla", 30.0)),

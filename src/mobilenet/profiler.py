@@ -118,6 +118,7 @@ _PEAK_KEYS: Dict[str, Tuple[str, float, str]] = {
     "int8_avx512": ("avx512_vnni_gmacs", 2.0, "vpdpbusd zmm"),
     "int8_avx2": ("avx_vnni_gmacs", 2.0, "vpdpbusd ymm"),
     "int8_avx2_madd": ("avx2_madd_gmacs", 2.0, "vpmaddwd+vpaddd"),
+    "int8_avx2_maddubs": ("avx2_maddubs_gmacs", 2.0, "vpmaddubsw"),
     "int8_amx": ("amx_int8_gmacs", 2.0, "tdpbusd"),
     "fma_neon": ("neon_gflops", 1.0, "fmla"),
     "int8_neon": ("neon_sdot_gmacs", 2.0, "sdot"),
@@ -159,10 +160,13 @@ def layer_peak(peak: Dict[str, float], isa: str, precision: str, kernel: str) ->
     layers run by FMA ("bf16fma") against the FMA of the ISA, bf16 dot-product layers against
     vdpbf16ps, int8 layers against the ISA's int8 dot product (vpdpbusd zmm with AVX-512,
     AVX-VNNI's ymm form with AVX2, sdot with NEON, tdpbusd for the GEMM on AMX tiles; AVX2's
-    kernels without AVX-VNNI, named "madd", against the vpmaddwd + vpaddd pair)."""
+    kernels without AVX-VNNI, named "madd", against the vpmaddwd + vpaddd pair, or "maddubs" against
+    vpmaddubsw + vpmaddwd + vpaddd)."""
     if precision == "int8":
         if "_amx" in kernel:
             which = "int8_amx"
+        elif isa == "avx2" and "maddubs" in kernel:
+            which = "int8_avx2_maddubs"
         elif isa == "avx2" and "madd" in kernel:
             which = "int8_avx2_madd"
         else:
