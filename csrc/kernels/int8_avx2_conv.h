@@ -79,6 +79,148 @@ inline void int8_dw_madd16(const uint8_t* const* tap, int c, const __m256i (&w)[
   s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
 }
 
+// The same along rows (strides 1 and 2): each input column's 16 channels are
+// widened and interleaved once and serve every output pixel whose window
+// holds it, not once per tap. The pairs: rows 0 and 1 of a column (taps
+// (0, kx), (1, kx)), and row 2 of two neighbouring columns (x, x + 1): taps
+// (2, 0), (2, 1) of the pixel whose window starts at x, and (2, 2) (against
+// a zero weight for (2, 1)) of the pixel whose window starts at x - 1; 5
+// vpmaddwd per 8 channels and pixel as before, but 7 widening shuffles per
+// column instead of 21 per pixel. The lanes stay in vpunpck order (channels
+// 0-3 | 8-11, 4-7 | 12-15): the bias and requantization constants are
+// permuted to match, and one vpackssdw puts them back in channel order.
+struct alignas(32) Int8DwRowPairs {
+  __m256i w[kInt8DwChunk / 16][5][2];  // [group][(0,x)+(1,x) for x = 0..2, (2,0)+(2,1), 0+(2,2)][lo, hi]
+  Int8Rq8 rq[kInt8DwChunk / 8];        // [2 group + half], permuted lanes
+  int32_t bias[kInt8DwChunk];          // bias - zp x the weight sum, permuted lanes
+  int32_t multiplier[kInt8DwChunk], shift[kInt8DwChunk];  // permuted (rq's general form reads them)
+};
+
+inline void int8_dw_row_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int8DwRowPairs& pw) {
+  const int64_t cp = a.channels_padded;
+  const __m256i zero = _mm256_setzero_si256();
+  auto tap = [&](int t, int c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.weights + t * cp + c)); };
+  for (int c = c0; c < c1; c += 16) {  // the weights are zero-padded to channels_padded (a multiple of 16)
+    const int j = (c - c0) / 16;
+    const __m256i first[5] = {tap(0, c), tap(1, c), tap(2, c), tap(6, c), zero};
+    const __m256i second[5] = {tap(3, c), tap(4, c), tap(5, c), tap(7, c), tap(8, c)};
+    for (int p = 0; p < 5; ++p) {
+      pw.w[j][p][0] = _mm256_unpacklo_epi16(first[p], second[p]);
+      pw.w[j][p][1] = _mm256_unpackhi_epi16(first[p], second[p]);
+    }
+  }
+  // Lane i of half h of a group: channel 4 (i / 4 * 2 + h) + i % 4 of it.
+  auto lane_channel = [](int i, int h) { return 4 * (i / 4 * 2 + h) + i % 4; };
+  for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 16)  // multiplier and shift: padded to channels_padded
+    for (int h = 0; h < 2; ++h) {
+      int32_t* multiplier = pw.multiplier + c - c0 + 8 * h;
+      int32_t* shift = pw.shift + c - c0 + 8 * h;
+      for (int i = 0; i < 8; ++i) {
+        const int ch = c + lane_channel(i, h);
+        multiplier[i] = a.rq.multiplier[ch], shift[i] = a.rq.shift[ch];
+        int32_t bias = 0;
+        if (ch < c1) {
+          uint32_t sum = 0;
+          for (int t = 0; t < 9; ++t) sum += static_cast<uint32_t>(int32_t{a.weights[t * cp + ch]});
+          bias = static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[ch]) -
+                                      static_cast<uint32_t>(a.in_zero_point) * sum);
+        }
+        pw.bias[c - c0 + 8 * h + i] = bias;
+      }
+      int8_rq8_prepare(multiplier, shift, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max, pw.rq[(c - c0) / 8 + h]);
+    }
+}
+
+// One output row of one group of 16 channels: row[k] + x * step[k] is input
+// column x of window row k at the group's channels (step 0: a padding row,
+// the zero point's); columns outside [0, in_w) read the zero point too.
+template <int S>
+inline void int8_dw_row_madd16(const uint8_t* const* row, const int64_t* step, int x0, int in_w, int count,
+                               const __m256i (&w)[5][2], const int32_t* bias, const Int8Rq8* rq_pair, __m256i pad,
+                               uint8_t* out, int64_t out_step, int left) {
+  const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
+  const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  const Int8Rq8 rq0 = rq_pair[0], rq1 = rq_pair[1];
+  const __m256i bias0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+  const __m256i bias1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
+  auto widen = [](const uint8_t* p) {
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  };
+  // Column x: rows 0 and 1 interleaved (a[0], a[1]) and row 2 widened (r2).
+  auto column = [&](int x, __m256i* a, __m256i& r2) {
+    __m256i r0 = pad, r1 = pad;
+    r2 = pad;
+    if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w)) {
+      r0 = widen(p0 + x * s0), r1 = widen(p1 + x * s1), r2 = widen(p2 + x * s2);
+    }
+    a[0] = _mm256_unpacklo_epi16(r0, r1), a[1] = _mm256_unpackhi_epi16(r0, r1);
+  };
+  auto madd = [](__m256i acc, __m256i x, __m256i w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); };
+  __m256i a0[2], a1[2], a2[2], r2a, r2b, r2c;
+  int x = x0;
+  column(x, a0, r2a);
+  if (S == 1) column(x + 1, a1, r2b);
+  for (int i = 0; i < count; ++i, x += S) {
+    if (S == 2) column(x + 1, a1, r2b);
+    column(x + 2, a2, r2c);
+    const __m256i b0lo = _mm256_unpacklo_epi16(r2a, r2b), b0hi = _mm256_unpackhi_epi16(r2a, r2b);
+    const __m256i b1lo = _mm256_unpacklo_epi16(r2b, r2c), b1hi = _mm256_unpackhi_epi16(r2b, r2c);
+    __m256i lo = madd(bias0, a0[0], w[0][0]), hi = madd(bias1, a0[1], w[0][1]);
+    __m256i lo2 = _mm256_madd_epi16(a1[0], w[1][0]), hi2 = _mm256_madd_epi16(a1[1], w[1][1]);
+    lo = madd(lo, a2[0], w[2][0]), hi = madd(hi, a2[1], w[2][1]);
+    lo2 = madd(lo2, b0lo, w[3][0]), hi2 = madd(hi2, b0hi, w[3][1]);
+    lo = madd(lo, b1lo, w[4][0]), hi = madd(hi, b1hi, w[4][1]);
+    const __m256i q0 = int8_rq8_apply(_mm256_add_epi32(lo, lo2), rq0);
+    const __m256i q1 = int8_rq8_apply(_mm256_add_epi32(hi, hi2), rq1);
+    const __m256i words = _mm256_packs_epi32(q0, q1);  // channels 0-7 | 8-15 (in range: the packs keep them)
+    const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    if (left >= 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    } else {
+      alignas(16) uint8_t tmp[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+      for (int j = 0; j < left; ++j) out[j] = tmp[j];
+    }
+    out += out_step;
+    if (S == 1) {
+      a0[0] = a1[0], a0[1] = a1[1], a1[0] = a2[0], a1[1] = a2[1], r2a = r2b, r2b = r2c;
+    } else {
+      a0[0] = a2[0], a0[1] = a2[1], r2a = r2c;
+    }
+  }
+}
+
+inline void int8_dwconv3x3_madd_rows(const Int8ConvArgs& a, int c_begin, int row_begin, int row_end) {
+  const int channels = a.in_c;
+  alignas(32) uint8_t zero_point_row[kInt8DwChunk + 32];
+  for (uint8_t& v : zero_point_row) v = static_cast<uint8_t>(a.in_zero_point);
+  const __m256i pad = _mm256_set1_epi16(static_cast<uint8_t>(a.in_zero_point));
+  Int8DwRowPairs pw;
+  for (int c0 = c_begin; c0 < channels; c0 += kInt8DwChunk) {
+    const int c1 = channels - c0 < kInt8DwChunk ? channels : c0 + kInt8DwChunk, width = c1 - c0;
+    int8_dw_row_pairs_prepare(a, c0, c1, pw);
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      const int iy0 = oy * a.stride - a.pad.top;
+      const uint8_t* row[3];
+      int64_t step[3];
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const bool in = iy >= 0 && iy < a.in_h;
+        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels + c0 : zero_point_row;
+        step[ky] = in ? channels : 0;
+      }
+      uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + c0;
+      for (int c = 0; c < width; c += 16) {
+        const uint8_t* group_row[3] = {row[0] + (step[0] ? c : 0), row[1] + (step[1] ? c : 0),
+                                       row[2] + (step[2] ? c : 0)};
+        (a.stride == 1 ? int8_dw_row_madd16<1> : int8_dw_row_madd16<2>)(
+            group_row, step, -a.pad.left, a.in_w, a.out_w, pw.w[c / 16], pw.bias + c, pw.rq + c / 8, pad, out + c,
+            channels, width - c);
+      }
+    }
+  }
+}
+
 // Channels [c_begin, in_c) by vpmaddwd, in chunks of kInt8DwChunk whose weights are interleaved once.
 inline void int8_dwconv3x3_madd(const Int8ConvArgs& a, int c_begin, int row_begin, int row_end) {
   const int channels = a.in_c;
@@ -298,7 +440,9 @@ void int8_dwconv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
     int8_dwconv3x3_vnni(a, row_begin, row_end);
     c_begin = 64 * a.dot_blocks;
   }
-  if (c_begin < a.in_c) int8_dwconv3x3_madd(a, c_begin, row_begin, row_end);
+  if (c_begin >= a.in_c) return;
+  if (a.stride == 1 || a.stride == 2) return int8_dwconv3x3_madd_rows(a, c_begin, row_begin, row_end);
+  int8_dwconv3x3_madd(a, c_begin, row_begin, row_end);
 }
 
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
