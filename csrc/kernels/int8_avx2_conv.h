@@ -109,38 +109,60 @@ inline void int8_dw_row_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int
       pw.w[j][p][1] = _mm256_unpackhi_epi16(first[p], second[p]);
     }
   }
-  // Lane i of half h of a group: channel 4 (i / 4 * 2 + h) + i % 4 of it.
-  auto lane_channel = [](int i, int h) { return 4 * (i / 4 * 2 + h) + i % 4; };
-  for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 16)  // multiplier and shift: padded to channels_padded
+  // The lanes of a group's halves: (channels 0-3 | 8-11) and (4-7 | 12-15), as vpunpck{l,h}wd leave them.
+  auto halves = [](const int32_t* p, __m256i& lo, __m256i& hi) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8));
+    lo = _mm256_permute2x128_si256(a, b, 0x20), hi = _mm256_permute2x128_si256(a, b, 0x31);
+  };
+  const __m256i zp = _mm256_set1_epi32(a.in_zero_point);
+  for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 16) {  // bias, multiplier, shift: padded to channels_padded
+    const int at = c - c0;
+    // The weight sum (at most 9 x 255 in magnitude: exact in int16), widened in the halves' lane order.
+    __m256i sum = tap(0, c);
+    for (int t = 1; t < 9; ++t) sum = _mm256_add_epi16(sum, tap(t, c));
+    const __m256i sign = _mm256_srai_epi16(sum, 15);
+    const __m256i sums[2] = {_mm256_unpacklo_epi16(sum, sign), _mm256_unpackhi_epi16(sum, sign)};
+    __m256i bias[2], multiplier[2], shift[2];
+    halves(a.rq.bias + c, bias[0], bias[1]);
+    halves(a.rq.multiplier + c, multiplier[0], multiplier[1]);
+    halves(a.rq.shift + c, shift[0], shift[1]);
     for (int h = 0; h < 2; ++h) {
-      int32_t* multiplier = pw.multiplier + c - c0 + 8 * h;
-      int32_t* shift = pw.shift + c - c0 + 8 * h;
-      for (int i = 0; i < 8; ++i) {
-        const int ch = c + lane_channel(i, h);
-        multiplier[i] = a.rq.multiplier[ch], shift[i] = a.rq.shift[ch];
-        int32_t bias = 0;
-        if (ch < c1) {
-          uint32_t sum = 0;
-          for (int t = 0; t < 9; ++t) sum += static_cast<uint32_t>(int32_t{a.weights[t * cp + ch]});
-          bias = static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[ch]) -
-                                      static_cast<uint32_t>(a.in_zero_point) * sum);
-        }
-        pw.bias[c - c0 + 8 * h + i] = bias;
-      }
-      int8_rq8_prepare(multiplier, shift, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max, pw.rq[(c - c0) / 8 + h]);
+      // bias - zp x sum, wrapping as TFLite's int32 does (channels past c1: zero weights, any bias).
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.bias + at + 8 * h),
+                         _mm256_sub_epi32(bias[h], _mm256_mullo_epi32(zp, sums[h])));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.multiplier + at + 8 * h), multiplier[h]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.shift + at + 8 * h), shift[h]);
+      // int8_rq8_prepare keeps these pointers for its general form: the chunk's own copies.
+      int8_rq8_prepare(pw.multiplier + at + 8 * h, pw.shift + at + 8 * h, a.rq.out_zero_point, a.rq.act_min,
+                       a.rq.act_max, pw.rq[at / 8 + h]);
     }
+  }
+}
+
+// int8_rq8_apply where the constants take its shortest form (every column
+// shifts right, the zero point folded, no sign correction: a clamp at or
+// above the zero point, as ReLU and ReLU6 give).
+inline bool int8_rq8_short(const Int8Rq8& c) { return c.dword && !c.correct && c.zero_point_folded; }
+
+inline __m256i int8_rq8_apply_short(__m256i x, const Int8Rq8& c) {
+  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
+  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
+  const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);
+  return _mm256_min_epi32(_mm256_max_epi32(_mm256_srav_epi32(h, c.shift), c.act_min), c.act_max);
 }
 
 // One output row of one group of 16 channels: row[k] + x * step[k] is input
 // column x of window row k at the group's channels (step 0: a padding row,
 // the zero point's); columns outside [0, in_w) read the zero point too.
-template <int S>
+template <int S, bool Short>
 inline void int8_dw_row_madd16(const uint8_t* const* row, const int64_t* step, int x0, int in_w, int count,
                                const __m256i (&w)[5][2], const int32_t* bias, const Int8Rq8* rq_pair, __m256i pad,
                                uint8_t* out, int64_t out_step, int left) {
   const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
   const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
-  const Int8Rq8 rq0 = rq_pair[0], rq1 = rq_pair[1];
+  const Int8Rq8 &rq0 = rq_pair[0], &rq1 = rq_pair[1];
+  auto requantize = [](__m256i x, const Int8Rq8& c) { return Short ? int8_rq8_apply_short(x, c) : int8_rq8_apply(x, c); };
   const __m256i bias0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
   const __m256i bias1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
   auto widen = [](const uint8_t* p) {
@@ -170,8 +192,8 @@ inline void int8_dw_row_madd16(const uint8_t* const* row, const int64_t* step, i
     lo = madd(lo, a2[0], w[2][0]), hi = madd(hi, a2[1], w[2][1]);
     lo2 = madd(lo2, b0lo, w[3][0]), hi2 = madd(hi2, b0hi, w[3][1]);
     lo = madd(lo, b1lo, w[4][0]), hi = madd(hi, b1hi, w[4][1]);
-    const __m256i q0 = int8_rq8_apply(_mm256_add_epi32(lo, lo2), rq0);
-    const __m256i q1 = int8_rq8_apply(_mm256_add_epi32(hi, hi2), rq1);
+    const __m256i q0 = requantize(_mm256_add_epi32(lo, lo2), rq0);
+    const __m256i q1 = requantize(_mm256_add_epi32(hi, hi2), rq1);
     const __m256i words = _mm256_packs_epi32(q0, q1);  // channels 0-7 | 8-15 (in range: the packs keep them)
     const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
     if (left >= 16) {
@@ -213,7 +235,10 @@ inline void int8_dwconv3x3_madd_rows(const Int8ConvArgs& a, int c_begin, int row
       for (int c = 0; c < width; c += 16) {
         const uint8_t* group_row[3] = {row[0] + (step[0] ? c : 0), row[1] + (step[1] ? c : 0),
                                        row[2] + (step[2] ? c : 0)};
-        (a.stride == 1 ? int8_dw_row_madd16<1> : int8_dw_row_madd16<2>)(
+        const bool short_form = int8_rq8_short(pw.rq[c / 8]) && int8_rq8_short(pw.rq[c / 8 + 1]);
+        auto run = a.stride == 1 ? (short_form ? int8_dw_row_madd16<1, true> : int8_dw_row_madd16<1, false>)
+                                 : (short_form ? int8_dw_row_madd16<2, true> : int8_dw_row_madd16<2, false>);
+        run(
             group_row, step, -a.pad.left, a.in_w, a.out_w, pw.w[c / 16], pw.bias + c, pw.rq + c / 8, pad, out + c,
             channels, width - c);
       }
@@ -535,8 +560,122 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+// Without AVX-VNNI, directly rather than through the GEMM (whose tiles and
+// row sums are built for long K; the stem's K is 9 in_c, 27 for RGB): each
+// pixel's taps widened to int16 once, each pair of them broadcast as a dword
+// and multiplied by vpmaddwd against the pair's weights of 8 output
+// channels; the zero point folded into the bias. Per pixel and 8 channels:
+// ceil(9 in_c / 2) vpmaddwd (14 for RGB) and one requantization.
+constexpr int kInt8StemPairs = kInt8StemMaxK / 2, kInt8StemGroups = kInt8StemMaxN / 8;
+constexpr int kInt8StemGroupsAtOnce = 4;  // accumulators per pixel (32 channels)
+
+struct alignas(32) Int8StemPairs {
+  int16_t w[kInt8StemPairs][kInt8StemGroups][8][2];  // [tap pair][group of 8 channels][channel][tap 2p, 2p + 1]
+  int32_t bias[kInt8StemMaxN];                       // bias - zp x the channel's weight sum
+  Int8Rq8 rq[kInt8StemGroups];
+};
+
+// Pixels [0, m) of a block: row16 + i ldw holds pixel i's taps widened (the
+// pair past k: a zero weight); channels [8 g0, 8 (g0 + G)) of out (n a pixel).
+template <int G, bool Short>
+void int8_stem_block(const int16_t* row16, int ldw, int m, int pairs, const Int8StemPairs& pw, int g0, uint8_t* out,
+                     int n) {
+  for (int i = 0; i < m; ++i) {
+    const int16_t* x = row16 + int64_t{i} * ldw;
+    __m256i acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.bias + 8 * (g0 + g)));
+    for (int p = 0; p < pairs; ++p) {
+      int32_t taps;  // taps 2p and 2p + 1
+      __builtin_memcpy(&taps, x + 2 * p, sizeof taps);
+      const __m256i b = _mm256_set1_epi32(taps);
+      for (int g = 0; g < G; ++g)
+        acc[g] = _mm256_add_epi32(
+            acc[g], _mm256_madd_epi16(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.w[p][g0 + g]))));
+    }
+    __m256i q[G];
+    for (int g = 0; g < G; ++g)
+      q[g] = Short ? int8_rq8_apply_short(acc[g], pw.rq[g0 + g]) : int8_rq8_apply(acc[g], pw.rq[g0 + g]);
+    uint8_t* o = out + int64_t{i} * n + 8 * g0;
+    const int left = n - 8 * g0;
+    for (int g = 0; g < G; g += 2)
+      int8_store16(o + 8 * g, q[g], g + 1 < G ? q[g + 1] : q[g], left - 8 * g < 16 ? left - 8 * g : 16);
+  }
+}
+
+void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
+  const int k = 9 * a.in_c, pairs = (k + 1) / 2, n = a.out_c, groups = (n + 7) / 8, ldw = (k + 15) / 16 * 16;
+  const int64_t cp = a.channels_padded;
+  Int8StemPairs pw;
+  for (int p = 0; p < pairs; ++p)
+    for (int c = 0; c < groups * 8; ++c)
+      for (int h = 0; h < 2; ++h) {
+        const int kk = 2 * p + h;
+        pw.w[p][c / 8][c % 8][h] = kk < k && c < n ? a.weights[kk * cp + c] : 0;
+      }
+  for (int c = 0; c < groups * 8; ++c) {
+    uint32_t sum = 0;
+    for (int kk = 0; kk < k && c < n; ++kk) sum += static_cast<uint32_t>(int32_t{a.weights[kk * cp + c]});
+    pw.bias[c] = c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
+                                              static_cast<uint32_t>(a.in_zero_point) * sum)
+                       : 0;
+  }
+  bool short_form = true;
+  for (int g = 0; g < groups; ++g) {  // multiplier and shift are padded to 16 channels
+    int8_rq8_prepare(a.rq.multiplier + 8 * g, a.rq.shift + 8 * g, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max,
+                     pw.rq[g]);
+    short_form &= int8_rq8_short(pw.rq[g]);
+  }
+  alignas(32) uint8_t rows[kInt8StemChunk * kInt8StemMaxK];
+  alignas(32) int16_t rows16[kInt8StemChunk * kInt8StemMaxK];
+  const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
+  const int seg = 3 * a.in_c;  // one window row's bytes
+  const int64_t p_end = int64_t{row_end} * a.out_w;
+  for (int64_t p0 = int64_t{row_begin} * a.out_w; p0 < p_end; p0 += kInt8StemChunk) {
+    const int m = static_cast<int>(p_end - p0 < kInt8StemChunk ? p_end - p0 : kInt8StemChunk);
+    int oy = static_cast<int>(p0 / a.out_w), ox = static_cast<int>(p0 % a.out_w);
+    for (int i = 0; i < m; ++i) {
+      const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
+      uint8_t* row = rows + i * ldw;
+      const bool columns_inside = ix0 >= 0 && ix0 + 3 <= a.in_w;
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        uint8_t* dst = row + ky * seg;
+        if (iy >= 0 && iy < a.in_h && columns_inside) {  // 3 whole pixels: one copy
+          const uint8_t* src = a.input + (int64_t{iy} * a.in_w + ix0) * a.in_c;
+          if (seg == 9)
+            __builtin_memcpy(dst, src, 9);
+          else
+            for (int j = 0; j < seg; ++j) dst[j] = src[j];
+          continue;
+        }
+        for (int kx = 0; kx < 3; ++kx) {
+          const int ix = ix0 + kx;
+          const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+          for (int ci = 0; ci < a.in_c; ++ci)
+            dst[kx * a.in_c + ci] = inside ? a.input[(int64_t{iy} * a.in_w + ix) * a.in_c + ci] : zp;
+        }
+      }
+      for (int kk = k; kk < ldw; ++kk) row[kk] = 0;  // times zero weights
+      for (int j = 0; j < ldw; j += 16)
+        _mm256_store_si256(reinterpret_cast<__m256i*>(rows16 + i * ldw + j),
+                           _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row + j))));
+      if (++ox == a.out_w) ox = 0, ++oy;
+    }
+    uint8_t* out = a.output + p0 * n;
+    for (int g0 = 0; g0 < groups; g0 += kInt8StemGroupsAtOnce) {
+      const int count = groups - g0 < kInt8StemGroupsAtOnce ? groups - g0 : kInt8StemGroupsAtOnce;
+      static_assert(kInt8StemGroupsAtOnce == 4, "the dispatch below");
+      auto run = count == 4   ? (short_form ? int8_stem_block<4, true> : int8_stem_block<4, false>)
+                 : count == 3 ? (short_form ? int8_stem_block<3, true> : int8_stem_block<3, false>)
+                 : count == 2 ? (short_form ? int8_stem_block<2, true> : int8_stem_block<2, false>)
+                              : (short_form ? int8_stem_block<1, true> : int8_stem_block<1, false>);
+      run(rows16, ldw, m, pairs, pw, g0, out, n);
+    }
+  }
+}
+
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   if (9 * a.in_c > kInt8StemMaxK || a.out_c > kInt8StemMaxN) return int8_conv3x3_portable(a, row_begin, row_end);
   if (int8_dot_product(Isa::Avx2)) return int8_conv3x3_avx2<true>(a, row_begin, row_end);
-  int8_conv3x3_avx2<false>(a, row_begin, row_end);
+  int8_conv3x3_madd(a, row_begin, row_end);
 }
