@@ -561,60 +561,67 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
 }
 
 // Without AVX-VNNI, directly rather than through the GEMM (whose tiles and
-// row sums are built for long K; the stem's K is 9 in_c, 27 for RGB): each
-// pixel's taps widened to int16 once, each pair of them broadcast as a dword
-// and multiplied by vpmaddwd against the pair's weights of 8 output
-// channels; the zero point folded into the bias. Per pixel and 8 channels:
-// ceil(9 in_c / 2) vpmaddwd (14 for RGB) and one requantization.
-constexpr int kInt8StemPairs = kInt8StemMaxK / 2, kInt8StemGroups = kInt8StemMaxN / 8;
+// row sums are built for long K; the stem's K is 9 in_c, 27 for RGB): the 3
+// input rows of an output row widened to int16 once (padding columns and
+// rows: the zero point), and each pixel's taps read from them in place, in
+// pairs broadcast as a dword against the pair's weights of 8 output channels
+// (vpmaddwd). A window row's 3 in_c taps are rounded up to pairs (the odd
+// one out, for RGB the tenth, times a zero weight): 15 vpmaddwd per pixel and
+// 8 channels for RGB, and one requantization; the zero point folded into the bias.
+constexpr int kInt8StemSegmentPairs = (kInt8StemMaxK / 9 * 3 + 1) / 2;  // a window row's pairs, at most
+constexpr int kInt8StemPairs = 3 * kInt8StemSegmentPairs, kInt8StemGroups = kInt8StemMaxN / 8;
 constexpr int kInt8StemGroupsAtOnce = 4;  // accumulators per pixel (32 channels)
 
 struct alignas(32) Int8StemPairs {
-  int16_t w[kInt8StemPairs][kInt8StemGroups][8][2];  // [tap pair][group of 8 channels][channel][tap 2p, 2p + 1]
+  int16_t w[kInt8StemPairs][kInt8StemGroups][8][2];  // [window row x its pairs][group of 8 channels][channel][tap]
   int32_t bias[kInt8StemMaxN];                       // bias - zp x the channel's weight sum
   Int8Rq8 rq[kInt8StemGroups];
 };
 
-// Pixels [0, m) of a block: row16 + i ldw holds pixel i's taps widened (the
-// pair past k: a zero weight); channels [8 g0, 8 (g0 + G)) of out (n a pixel).
+// `count` pixels of an output row: window row ky of the first one at
+// rows[ky] (int16), the next one `step` values on; channels [8 g0, 8 (g0 + G)).
 template <int G, bool Short>
-void int8_stem_block(const int16_t* row16, int ldw, int m, int pairs, const Int8StemPairs& pw, int g0, uint8_t* out,
-                     int n) {
-  for (int i = 0; i < m; ++i) {
-    const int16_t* x = row16 + int64_t{i} * ldw;
+void int8_stem_row(const int16_t* const* rows, int64_t step, int count, int segment_pairs, const Int8StemPairs& pw,
+                   int g0, uint8_t* out, int n) {
+  const int left = n - 8 * g0;
+  for (int i = 0; i < count; ++i) {
     __m256i acc[G];
     for (int g = 0; g < G; ++g) acc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.bias + 8 * (g0 + g)));
-    for (int p = 0; p < pairs; ++p) {
-      int32_t taps;  // taps 2p and 2p + 1
-      __builtin_memcpy(&taps, x + 2 * p, sizeof taps);
-      const __m256i b = _mm256_set1_epi32(taps);
-      for (int g = 0; g < G; ++g)
-        acc[g] = _mm256_add_epi32(
-            acc[g], _mm256_madd_epi16(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.w[p][g0 + g]))));
+    for (int ky = 0; ky < 3; ++ky) {
+      const int16_t* x = rows[ky] + i * step;
+      for (int j = 0; j < segment_pairs; ++j) {
+        int32_t taps;  // taps 2j and 2j + 1 of the window row
+        __builtin_memcpy(&taps, x + 2 * j, sizeof taps);
+        const __m256i b = _mm256_set1_epi32(taps);
+        const int p = ky * segment_pairs + j;
+        for (int g = 0; g < G; ++g)
+          acc[g] = _mm256_add_epi32(
+              acc[g], _mm256_madd_epi16(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.w[p][g0 + g]))));
+      }
     }
     __m256i q[G];
     for (int g = 0; g < G; ++g)
       q[g] = Short ? int8_rq8_apply_short(acc[g], pw.rq[g0 + g]) : int8_rq8_apply(acc[g], pw.rq[g0 + g]);
     uint8_t* o = out + int64_t{i} * n + 8 * g0;
-    const int left = n - 8 * g0;
     for (int g = 0; g < G; g += 2)
       int8_store16(o + 8 * g, q[g], g + 1 < G ? q[g + 1] : q[g], left - 8 * g < 16 ? left - 8 * g : 16);
   }
 }
 
 void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
-  const int k = 9 * a.in_c, pairs = (k + 1) / 2, n = a.out_c, groups = (n + 7) / 8, ldw = (k + 15) / 16 * 16;
+  const int in_c = a.in_c, seg = 3 * in_c, segment_pairs = (seg + 1) / 2, n = a.out_c, groups = (n + 7) / 8;
   const int64_t cp = a.channels_padded;
   Int8StemPairs pw;
-  for (int p = 0; p < pairs; ++p)
-    for (int c = 0; c < groups * 8; ++c)
-      for (int h = 0; h < 2; ++h) {
-        const int kk = 2 * p + h;
-        pw.w[p][c / 8][c % 8][h] = kk < k && c < n ? a.weights[kk * cp + c] : 0;
-      }
+  for (int ky = 0; ky < 3; ++ky)
+    for (int j = 0; j < segment_pairs; ++j)
+      for (int c = 0; c < groups * 8; ++c)
+        for (int h = 0; h < 2; ++h) {
+          const int s = 2 * j + h;
+          pw.w[ky * segment_pairs + j][c / 8][c % 8][h] = s < seg && c < n ? a.weights[(ky * seg + s) * cp + c] : 0;
+        }
   for (int c = 0; c < groups * 8; ++c) {
     uint32_t sum = 0;
-    for (int kk = 0; kk < k && c < n; ++kk) sum += static_cast<uint32_t>(int32_t{a.weights[kk * cp + c]});
+    for (int kk = 0; kk < 9 * in_c && c < n; ++kk) sum += static_cast<uint32_t>(int32_t{a.weights[kk * cp + c]});
     pw.bias[c] = c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
                                               static_cast<uint32_t>(a.in_zero_point) * sum)
                        : 0;
@@ -625,51 +632,44 @@ void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
                      pw.rq[g]);
     short_form &= int8_rq8_short(pw.rq[g]);
   }
-  alignas(32) uint8_t rows[kInt8StemChunk * kInt8StemMaxK];
-  alignas(32) int16_t rows16[kInt8StemChunk * kInt8StemMaxK];
-  const uint8_t zp = static_cast<uint8_t>(a.in_zero_point);
-  const int seg = 3 * a.in_c;  // one window row's bytes
-  const int64_t p_end = int64_t{row_end} * a.out_w;
-  for (int64_t p0 = int64_t{row_begin} * a.out_w; p0 < p_end; p0 += kInt8StemChunk) {
-    const int m = static_cast<int>(p_end - p0 < kInt8StemChunk ? p_end - p0 : kInt8StemChunk);
-    int oy = static_cast<int>(p0 / a.out_w), ox = static_cast<int>(p0 % a.out_w);
-    for (int i = 0; i < m; ++i) {
-      const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
-      uint8_t* row = rows + i * ldw;
-      const bool columns_inside = ix0 >= 0 && ix0 + 3 <= a.in_w;
-      for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        uint8_t* dst = row + ky * seg;
-        if (iy >= 0 && iy < a.in_h && columns_inside) {  // 3 whole pixels: one copy
-          const uint8_t* src = a.input + (int64_t{iy} * a.in_w + ix0) * a.in_c;
-          if (seg == 9)
-            __builtin_memcpy(dst, src, 9);
-          else
-            for (int j = 0; j < seg; ++j) dst[j] = src[j];
-          continue;
-        }
-        for (int kx = 0; kx < 3; ++kx) {
-          const int ix = ix0 + kx;
-          const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
-          for (int ci = 0; ci < a.in_c; ++ci)
-            dst[kx * a.in_c + ci] = inside ? a.input[(int64_t{iy} * a.in_w + ix) * a.in_c + ci] : zp;
-        }
-      }
-      for (int kk = k; kk < ldw; ++kk) row[kk] = 0;  // times zero weights
-      for (int j = 0; j < ldw; j += 16)
-        _mm256_store_si256(reinterpret_cast<__m256i*>(rows16 + i * ldw + j),
-                           _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(row + j))));
-      if (++ox == a.out_w) ox = 0, ++oy;
+  // Each widened row: the padding columns on the left, the row, and the right
+  // ones with one pixel more (a last pair's odd tap reads past the window).
+  const int64_t left_values = int64_t{a.pad.left} * in_c, row_values = int64_t{a.in_w} * in_c;
+  const int64_t width = left_values + row_values + (int64_t{a.pad.right} + 1) * in_c + 16;
+  std::vector<int16_t> widened(3 * width);
+  const int16_t zp = static_cast<uint8_t>(a.in_zero_point);
+  auto run = [&](int count) {
+    switch (count) {
+      case 4: return short_form ? int8_stem_row<4, true> : int8_stem_row<4, false>;
+      case 3: return short_form ? int8_stem_row<3, true> : int8_stem_row<3, false>;
+      case 2: return short_form ? int8_stem_row<2, true> : int8_stem_row<2, false>;
+      default: return short_form ? int8_stem_row<1, true> : int8_stem_row<1, false>;
     }
-    uint8_t* out = a.output + p0 * n;
+  };
+  static_assert(kInt8StemGroupsAtOnce == 4, "the dispatch above");
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const int16_t* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      int16_t* w = widened.data() + ky * width;
+      const int iy = oy * a.stride - a.pad.top + ky;
+      if (iy < 0 || iy >= a.in_h) {
+        std::fill(w, w + width, zp);
+      } else {
+        std::fill(w, w + left_values, zp);
+        const uint8_t* src = a.input + int64_t{iy} * row_values;
+        int64_t j = 0;
+        for (; j + 16 <= row_values; j += 16)  // never past the row: the last row ends the input
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + left_values + j),
+                              _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
+        for (; j < row_values; ++j) w[left_values + j] = src[j];
+        std::fill(w + left_values + row_values, w + width, zp);
+      }
+      rows[ky] = w;  // pixel 0's window starts at padded column 0
+    }
+    uint8_t* out = a.output + int64_t{oy} * a.out_w * n;
     for (int g0 = 0; g0 < groups; g0 += kInt8StemGroupsAtOnce) {
       const int count = groups - g0 < kInt8StemGroupsAtOnce ? groups - g0 : kInt8StemGroupsAtOnce;
-      static_assert(kInt8StemGroupsAtOnce == 4, "the dispatch below");
-      auto run = count == 4   ? (short_form ? int8_stem_block<4, true> : int8_stem_block<4, false>)
-                 : count == 3 ? (short_form ? int8_stem_block<3, true> : int8_stem_block<3, false>)
-                 : count == 2 ? (short_form ? int8_stem_block<2, true> : int8_stem_block<2, false>)
-                              : (short_form ? int8_stem_block<1, true> : int8_stem_block<1, false>);
-      run(rows16, ldw, m, pairs, pw, g0, out, n);
+      run(count)(rows, int64_t{a.stride} * in_c, a.out_w, segment_pairs, pw, g0, out, n);
     }
   }
 }
