@@ -56,6 +56,10 @@ inline void int8_store16(uint8_t* out, __m256i q0, __m256i q1, int left) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
     return;
   }
+  if (left == 8) {  // the stem's 8 channels (alpha 0.25)
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), bytes);
+    return;
+  }
   alignas(16) uint8_t tmp[16];
   _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
   for (int j = 0; j < left; ++j) out[j] = tmp[j];
@@ -162,7 +166,9 @@ inline void int8_dw_row_madd16(const uint8_t* const* row, const int64_t* step, i
   const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
   const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
   const Int8Rq8 &rq0 = rq_pair[0], &rq1 = rq_pair[1];
-  auto requantize = [](__m256i x, const Int8Rq8& c) { return Short ? int8_rq8_apply_short(x, c) : int8_rq8_apply(x, c); };
+  auto requantize = [](__m256i x, const Int8Rq8& c) {
+    return Short ? int8_rq8_apply_short(x, c) : int8_rq8_apply(x, c);
+  };
   const __m256i bias0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
   const __m256i bias1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
   auto widen = [](const uint8_t* p) {
@@ -238,8 +244,7 @@ inline void int8_dwconv3x3_madd_rows(const Int8ConvArgs& a, int c_begin, int row
         const bool short_form = int8_rq8_short(pw.rq[c / 8]) && int8_rq8_short(pw.rq[c / 8 + 1]);
         auto run = a.stride == 1 ? (short_form ? int8_dw_row_madd16<1, true> : int8_dw_row_madd16<1, false>)
                                  : (short_form ? int8_dw_row_madd16<2, true> : int8_dw_row_madd16<2, false>);
-        run(
-            group_row, step, -a.pad.left, a.in_w, a.out_w, pw.w[c / 16], pw.bias + c, pw.rq + c / 8, pad, out + c,
+        run(group_row, step, -a.pad.left, a.in_w, a.out_w, pw.w[c / 16], pw.bias + c, pw.rq + c / 8, pad, out + c,
             channels, width - c);
       }
     }
@@ -580,9 +585,11 @@ struct alignas(32) Int8StemPairs {
 
 // `count` pixels of an output row: window row ky of the first one at
 // rows[ky] (int16), the next one `step` values on; channels [8 g0, 8 (g0 + G)).
-template <int G, bool Short>
+// RGB (Pairs 5, a window row's pairs) unrolled; Pairs 0: any, segment_pairs.
+template <int G, bool Short, int Pairs>
 void int8_stem_row(const int16_t* const* rows, int64_t step, int count, int segment_pairs, const Int8StemPairs& pw,
                    int g0, uint8_t* out, int n) {
+  if (Pairs > 0) segment_pairs = Pairs;
   const int left = n - 8 * g0;
   for (int i = 0; i < count; ++i) {
     __m256i acc[G];
@@ -622,9 +629,9 @@ void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
   for (int c = 0; c < groups * 8; ++c) {
     uint32_t sum = 0;
     for (int kk = 0; kk < 9 * in_c && c < n; ++kk) sum += static_cast<uint32_t>(int32_t{a.weights[kk * cp + c]});
-    pw.bias[c] = c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) -
-                                              static_cast<uint32_t>(a.in_zero_point) * sum)
-                       : 0;
+    pw.bias[c] =
+        c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) - static_cast<uint32_t>(a.in_zero_point) * sum)
+              : 0;
   }
   bool short_form = true;
   for (int g = 0; g < groups; ++g) {  // multiplier and shift are padded to 16 channels
@@ -638,12 +645,21 @@ void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int64_t width = left_values + row_values + (int64_t{a.pad.right} + 1) * in_c + 16;
   std::vector<int16_t> widened(3 * width);
   const int16_t zp = static_cast<uint8_t>(a.in_zero_point);
+  auto pick = [&](auto rgb, auto any) { return segment_pairs == 5 ? rgb : any; };
   auto run = [&](int count) {
     switch (count) {
-      case 4: return short_form ? int8_stem_row<4, true> : int8_stem_row<4, false>;
-      case 3: return short_form ? int8_stem_row<3, true> : int8_stem_row<3, false>;
-      case 2: return short_form ? int8_stem_row<2, true> : int8_stem_row<2, false>;
-      default: return short_form ? int8_stem_row<1, true> : int8_stem_row<1, false>;
+      case 4:
+        return short_form ? pick(int8_stem_row<4, true, 5>, int8_stem_row<4, true, 0>)
+                          : pick(int8_stem_row<4, false, 5>, int8_stem_row<4, false, 0>);
+      case 3:
+        return short_form ? pick(int8_stem_row<3, true, 5>, int8_stem_row<3, true, 0>)
+                          : pick(int8_stem_row<3, false, 5>, int8_stem_row<3, false, 0>);
+      case 2:
+        return short_form ? pick(int8_stem_row<2, true, 5>, int8_stem_row<2, true, 0>)
+                          : pick(int8_stem_row<2, false, 5>, int8_stem_row<2, false, 0>);
+      default:
+        return short_form ? pick(int8_stem_row<1, true, 5>, int8_stem_row<1, true, 0>)
+                          : pick(int8_stem_row<1, false, 5>, int8_stem_row<1, false, 0>);
     }
   };
   static_assert(kInt8StemGroupsAtOnce == 4, "the dispatch above");
