@@ -56,6 +56,10 @@ inline void int8_store16(uint8_t* out, __m256i q0, __m256i q1, int left) {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
     return;
   }
+  if (left == 8) {  // the stem's 8 channels (alpha 0.25)
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out), bytes);
+    return;
+  }
   alignas(16) uint8_t tmp[16];
   _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
   for (int j = 0; j < left; ++j) out[j] = tmp[j];
@@ -77,6 +81,174 @@ inline void int8_dw_madd16(const uint8_t* const* tap, int c, const __m256i (&w)[
   hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x8, zero), w[4][1]));
   s0 = _mm256_permute2x128_si256(lo, hi, 0x20);
   s1 = _mm256_permute2x128_si256(lo, hi, 0x31);
+}
+
+// The same along rows (strides 1 and 2): each input column's 16 channels are
+// widened and interleaved once and serve every output pixel whose window
+// holds it, not once per tap. The pairs: rows 0 and 1 of a column (taps
+// (0, kx), (1, kx)), and row 2 of two neighbouring columns (x, x + 1): taps
+// (2, 0), (2, 1) of the pixel whose window starts at x, and (2, 2) (against
+// a zero weight for (2, 1)) of the pixel whose window starts at x - 1; 5
+// vpmaddwd per 8 channels and pixel as before, but 7 widening shuffles per
+// column instead of 21 per pixel. The lanes stay in vpunpck order (channels
+// 0-3 | 8-11, 4-7 | 12-15): the bias and requantization constants are
+// permuted to match, and one vpackssdw puts them back in channel order.
+struct alignas(32) Int8DwRowPairs {
+  __m256i w[kInt8DwChunk / 16][5][2];  // [group][(0,x)+(1,x) for x = 0..2, (2,0)+(2,1), 0+(2,2)][lo, hi]
+  Int8Rq8 rq[kInt8DwChunk / 8];        // [2 group + half], permuted lanes
+  int32_t bias[kInt8DwChunk];          // bias - zp x the weight sum, permuted lanes
+  int32_t multiplier[kInt8DwChunk], shift[kInt8DwChunk];  // permuted (rq's general form reads them)
+};
+
+inline void int8_dw_row_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int8DwRowPairs& pw) {
+  const int64_t cp = a.channels_padded;
+  const __m256i zero = _mm256_setzero_si256();
+  auto tap = [&](int t, int c) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.weights + t * cp + c)); };
+  for (int c = c0; c < c1; c += 16) {  // the weights are zero-padded to channels_padded (a multiple of 16)
+    const int j = (c - c0) / 16;
+    const __m256i first[5] = {tap(0, c), tap(1, c), tap(2, c), tap(6, c), zero};
+    const __m256i second[5] = {tap(3, c), tap(4, c), tap(5, c), tap(7, c), tap(8, c)};
+    for (int p = 0; p < 5; ++p) {
+      pw.w[j][p][0] = _mm256_unpacklo_epi16(first[p], second[p]);
+      pw.w[j][p][1] = _mm256_unpackhi_epi16(first[p], second[p]);
+    }
+  }
+  // The lanes of a group's halves: (channels 0-3 | 8-11) and (4-7 | 12-15), as vpunpck{l,h}wd leave them.
+  auto halves = [](const int32_t* p, __m256i& lo, __m256i& hi) {
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i b = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 8));
+    lo = _mm256_permute2x128_si256(a, b, 0x20), hi = _mm256_permute2x128_si256(a, b, 0x31);
+  };
+  const __m256i zp = _mm256_set1_epi32(a.in_zero_point);
+  for (int c = c0; c < c0 + (c1 - c0 + 15) / 16 * 16; c += 16) {  // bias, multiplier, shift: padded to channels_padded
+    const int at = c - c0;
+    // The weight sum (at most 9 x 255 in magnitude: exact in int16), widened in the halves' lane order.
+    __m256i sum = tap(0, c);
+    for (int t = 1; t < 9; ++t) sum = _mm256_add_epi16(sum, tap(t, c));
+    const __m256i sign = _mm256_srai_epi16(sum, 15);
+    const __m256i sums[2] = {_mm256_unpacklo_epi16(sum, sign), _mm256_unpackhi_epi16(sum, sign)};
+    __m256i bias[2], multiplier[2], shift[2];
+    halves(a.rq.bias + c, bias[0], bias[1]);
+    halves(a.rq.multiplier + c, multiplier[0], multiplier[1]);
+    halves(a.rq.shift + c, shift[0], shift[1]);
+    for (int h = 0; h < 2; ++h) {
+      // bias - zp x sum, wrapping as TFLite's int32 does (channels past c1: zero weights, any bias).
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.bias + at + 8 * h),
+                         _mm256_sub_epi32(bias[h], _mm256_mullo_epi32(zp, sums[h])));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.multiplier + at + 8 * h), multiplier[h]);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(pw.shift + at + 8 * h), shift[h]);
+      // int8_rq8_prepare keeps these pointers for its general form: the chunk's own copies.
+      int8_rq8_prepare(pw.multiplier + at + 8 * h, pw.shift + at + 8 * h, a.rq.out_zero_point, a.rq.act_min,
+                       a.rq.act_max, pw.rq[at / 8 + h]);
+    }
+  }
+}
+
+// int8_rq8_apply where the constants take its shortest form (every column
+// shifts right, the zero point folded, no sign correction: a clamp at or
+// above the zero point, as ReLU and ReLU6 give).
+inline bool int8_rq8_short(const Int8Rq8& c) { return c.dword && !c.correct && c.zero_point_folded; }
+
+inline __m256i int8_rq8_apply_short(__m256i x, const Int8Rq8& c) {
+  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
+  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
+  const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);
+  return _mm256_min_epi32(_mm256_max_epi32(_mm256_srav_epi32(h, c.shift), c.act_min), c.act_max);
+}
+
+// One output row of one group of 16 channels: row[k] + x * step[k] is input
+// column x of window row k at the group's channels (step 0: a padding row,
+// the zero point's); columns outside [0, in_w) read the zero point too.
+template <int S, bool Short>
+inline void int8_dw_row_madd16(const uint8_t* const* row, const int64_t* step, int x0, int in_w, int count,
+                               const __m256i (&w)[5][2], const int32_t* bias, const Int8Rq8* rq_pair, __m256i pad,
+                               uint8_t* out, int64_t out_step, int left) {
+  const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
+  const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
+  const Int8Rq8 &rq0 = rq_pair[0], &rq1 = rq_pair[1];
+  auto requantize = [](__m256i x, const Int8Rq8& c) {
+    return Short ? int8_rq8_apply_short(x, c) : int8_rq8_apply(x, c);
+  };
+  const __m256i bias0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+  const __m256i bias1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias + 8));
+  auto widen = [](const uint8_t* p) {
+    return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  };
+  // Column x: rows 0 and 1 interleaved (a[0], a[1]) and row 2 widened (r2).
+  auto column = [&](int x, __m256i* a, __m256i& r2) {
+    __m256i r0 = pad, r1 = pad;
+    r2 = pad;
+    if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w)) {
+      r0 = widen(p0 + x * s0), r1 = widen(p1 + x * s1), r2 = widen(p2 + x * s2);
+    }
+    a[0] = _mm256_unpacklo_epi16(r0, r1), a[1] = _mm256_unpackhi_epi16(r0, r1);
+  };
+  auto madd = [](__m256i acc, __m256i x, __m256i w) { return _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)); };
+  __m256i a0[2], a1[2], a2[2], r2a, r2b, r2c;
+  int x = x0;
+  column(x, a0, r2a);
+  if (S == 1) column(x + 1, a1, r2b);
+  for (int i = 0; i < count; ++i, x += S) {
+    if (S == 2) column(x + 1, a1, r2b);
+    column(x + 2, a2, r2c);
+    const __m256i b0lo = _mm256_unpacklo_epi16(r2a, r2b), b0hi = _mm256_unpackhi_epi16(r2a, r2b);
+    const __m256i b1lo = _mm256_unpacklo_epi16(r2b, r2c), b1hi = _mm256_unpackhi_epi16(r2b, r2c);
+    __m256i lo = madd(bias0, a0[0], w[0][0]), hi = madd(bias1, a0[1], w[0][1]);
+    __m256i lo2 = _mm256_madd_epi16(a1[0], w[1][0]), hi2 = _mm256_madd_epi16(a1[1], w[1][1]);
+    lo = madd(lo, a2[0], w[2][0]), hi = madd(hi, a2[1], w[2][1]);
+    lo2 = madd(lo2, b0lo, w[3][0]), hi2 = madd(hi2, b0hi, w[3][1]);
+    lo = madd(lo, b1lo, w[4][0]), hi = madd(hi, b1hi, w[4][1]);
+    const __m256i q0 = requantize(_mm256_add_epi32(lo, lo2), rq0);
+    const __m256i q1 = requantize(_mm256_add_epi32(hi, hi2), rq1);
+    const __m256i words = _mm256_packs_epi32(q0, q1);  // channels 0-7 | 8-15 (in range: the packs keep them)
+    const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));
+    if (left >= 16) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out), bytes);
+    } else {
+      alignas(16) uint8_t tmp[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(tmp), bytes);
+      for (int j = 0; j < left; ++j) out[j] = tmp[j];
+    }
+    out += out_step;
+    if (S == 1) {
+      a0[0] = a1[0], a0[1] = a1[1], a1[0] = a2[0], a1[1] = a2[1], r2a = r2b, r2b = r2c;
+    } else {
+      a0[0] = a2[0], a0[1] = a2[1], r2a = r2c;
+    }
+  }
+}
+
+inline void int8_dwconv3x3_madd_rows(const Int8ConvArgs& a, int c_begin, int row_begin, int row_end) {
+  const int channels = a.in_c;
+  alignas(32) uint8_t zero_point_row[kInt8DwChunk + 32];
+  for (uint8_t& v : zero_point_row) v = static_cast<uint8_t>(a.in_zero_point);
+  const __m256i pad = _mm256_set1_epi16(static_cast<uint8_t>(a.in_zero_point));
+  Int8DwRowPairs pw;
+  for (int c0 = c_begin; c0 < channels; c0 += kInt8DwChunk) {
+    const int c1 = channels - c0 < kInt8DwChunk ? channels : c0 + kInt8DwChunk, width = c1 - c0;
+    int8_dw_row_pairs_prepare(a, c0, c1, pw);
+    for (int oy = row_begin; oy < row_end; ++oy) {
+      const int iy0 = oy * a.stride - a.pad.top;
+      const uint8_t* row[3];
+      int64_t step[3];
+      for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const bool in = iy >= 0 && iy < a.in_h;
+        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels + c0 : zero_point_row;
+        step[ky] = in ? channels : 0;
+      }
+      uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + c0;
+      for (int c = 0; c < width; c += 16) {
+        const uint8_t* group_row[3] = {row[0] + (step[0] ? c : 0), row[1] + (step[1] ? c : 0),
+                                       row[2] + (step[2] ? c : 0)};
+        const bool short_form = int8_rq8_short(pw.rq[c / 8]) && int8_rq8_short(pw.rq[c / 8 + 1]);
+        auto run = a.stride == 1 ? (short_form ? int8_dw_row_madd16<1, true> : int8_dw_row_madd16<1, false>)
+                                 : (short_form ? int8_dw_row_madd16<2, true> : int8_dw_row_madd16<2, false>);
+        run(group_row, step, -a.pad.left, a.in_w, a.out_w, pw.w[c / 16], pw.bias + c, pw.rq + c / 8, pad, out + c,
+            channels, width - c);
+      }
+    }
+  }
 }
 
 // Channels [c_begin, in_c) by vpmaddwd, in chunks of kInt8DwChunk whose weights are interleaved once.
@@ -298,7 +470,9 @@ void int8_dwconv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
     int8_dwconv3x3_vnni(a, row_begin, row_end);
     c_begin = 64 * a.dot_blocks;
   }
-  if (c_begin < a.in_c) int8_dwconv3x3_madd(a, c_begin, row_begin, row_end);
+  if (c_begin >= a.in_c) return;
+  if (a.stride == 1 || a.stride == 2) return int8_dwconv3x3_madd_rows(a, c_begin, row_begin, row_end);
+  int8_dwconv3x3_madd(a, c_begin, row_begin, row_end);
 }
 
 void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
@@ -391,8 +565,133 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
   }
 }
 
+// Without AVX-VNNI, directly rather than through the GEMM (whose tiles and
+// row sums are built for long K; the stem's K is 9 in_c, 27 for RGB): the 3
+// input rows of an output row widened to int16 once (padding columns and
+// rows: the zero point), and each pixel's taps read from them in place, in
+// pairs broadcast as a dword against the pair's weights of 8 output channels
+// (vpmaddwd). A window row's 3 in_c taps are rounded up to pairs (the odd
+// one out, for RGB the tenth, times a zero weight): 15 vpmaddwd per pixel and
+// 8 channels for RGB, and one requantization; the zero point folded into the bias.
+constexpr int kInt8StemSegmentPairs = (kInt8StemMaxK / 9 * 3 + 1) / 2;  // a window row's pairs, at most
+constexpr int kInt8StemPairs = 3 * kInt8StemSegmentPairs, kInt8StemGroups = kInt8StemMaxN / 8;
+constexpr int kInt8StemGroupsAtOnce = 4;  // accumulators per pixel (32 channels)
+
+struct alignas(32) Int8StemPairs {
+  int16_t w[kInt8StemPairs][kInt8StemGroups][8][2];  // [window row x its pairs][group of 8 channels][channel][tap]
+  int32_t bias[kInt8StemMaxN];                       // bias - zp x the channel's weight sum
+  Int8Rq8 rq[kInt8StemGroups];
+};
+
+// `count` pixels of an output row: window row ky of the first one at
+// rows[ky] (int16), the next one `step` values on; channels [8 g0, 8 (g0 + G)).
+// RGB (Pairs 5, a window row's pairs) unrolled; Pairs 0: any, segment_pairs.
+template <int G, bool Short, int Pairs>
+void int8_stem_row(const int16_t* const* rows, int64_t step, int count, int segment_pairs, const Int8StemPairs& pw,
+                   int g0, uint8_t* out, int n) {
+  if (Pairs > 0) segment_pairs = Pairs;
+  const int left = n - 8 * g0;
+  for (int i = 0; i < count; ++i) {
+    __m256i acc[G];
+    for (int g = 0; g < G; ++g) acc[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.bias + 8 * (g0 + g)));
+    for (int ky = 0; ky < 3; ++ky) {
+      const int16_t* x = rows[ky] + i * step;
+      for (int j = 0; j < segment_pairs; ++j) {
+        int32_t taps;  // taps 2j and 2j + 1 of the window row
+        __builtin_memcpy(&taps, x + 2 * j, sizeof taps);
+        const __m256i b = _mm256_set1_epi32(taps);
+        const int p = ky * segment_pairs + j;
+        for (int g = 0; g < G; ++g)
+          acc[g] = _mm256_add_epi32(
+              acc[g], _mm256_madd_epi16(b, _mm256_load_si256(reinterpret_cast<const __m256i*>(pw.w[p][g0 + g]))));
+      }
+    }
+    __m256i q[G];
+    for (int g = 0; g < G; ++g)
+      q[g] = Short ? int8_rq8_apply_short(acc[g], pw.rq[g0 + g]) : int8_rq8_apply(acc[g], pw.rq[g0 + g]);
+    uint8_t* o = out + int64_t{i} * n + 8 * g0;
+    for (int g = 0; g < G; g += 2)
+      int8_store16(o + 8 * g, q[g], g + 1 < G ? q[g + 1] : q[g], left - 8 * g < 16 ? left - 8 * g : 16);
+  }
+}
+
+void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
+  const int in_c = a.in_c, seg = 3 * in_c, segment_pairs = (seg + 1) / 2, n = a.out_c, groups = (n + 7) / 8;
+  const int64_t cp = a.channels_padded;
+  Int8StemPairs pw;
+  for (int ky = 0; ky < 3; ++ky)
+    for (int j = 0; j < segment_pairs; ++j)
+      for (int c = 0; c < groups * 8; ++c)
+        for (int h = 0; h < 2; ++h) {
+          const int s = 2 * j + h;
+          pw.w[ky * segment_pairs + j][c / 8][c % 8][h] = s < seg && c < n ? a.weights[(ky * seg + s) * cp + c] : 0;
+        }
+  for (int c = 0; c < groups * 8; ++c) {
+    uint32_t sum = 0;
+    for (int kk = 0; kk < 9 * in_c && c < n; ++kk) sum += static_cast<uint32_t>(int32_t{a.weights[kk * cp + c]});
+    pw.bias[c] =
+        c < n ? static_cast<int32_t>(static_cast<uint32_t>(a.rq.bias[c]) - static_cast<uint32_t>(a.in_zero_point) * sum)
+              : 0;
+  }
+  bool short_form = true;
+  for (int g = 0; g < groups; ++g) {  // multiplier and shift are padded to 16 channels
+    int8_rq8_prepare(a.rq.multiplier + 8 * g, a.rq.shift + 8 * g, a.rq.out_zero_point, a.rq.act_min, a.rq.act_max,
+                     pw.rq[g]);
+    short_form &= int8_rq8_short(pw.rq[g]);
+  }
+  // Each widened row: the padding columns on the left, the row, and the right
+  // ones with one pixel more (a last pair's odd tap reads past the window).
+  const int64_t left_values = int64_t{a.pad.left} * in_c, row_values = int64_t{a.in_w} * in_c;
+  const int64_t width = left_values + row_values + (int64_t{a.pad.right} + 1) * in_c + 16;
+  std::vector<int16_t> widened(3 * width);
+  const int16_t zp = static_cast<uint8_t>(a.in_zero_point);
+  auto pick = [&](auto rgb, auto any) { return segment_pairs == 5 ? rgb : any; };
+  auto run = [&](int count) {
+    switch (count) {
+      case 4:
+        return short_form ? pick(int8_stem_row<4, true, 5>, int8_stem_row<4, true, 0>)
+                          : pick(int8_stem_row<4, false, 5>, int8_stem_row<4, false, 0>);
+      case 3:
+        return short_form ? pick(int8_stem_row<3, true, 5>, int8_stem_row<3, true, 0>)
+                          : pick(int8_stem_row<3, false, 5>, int8_stem_row<3, false, 0>);
+      case 2:
+        return short_form ? pick(int8_stem_row<2, true, 5>, int8_stem_row<2, true, 0>)
+                          : pick(int8_stem_row<2, false, 5>, int8_stem_row<2, false, 0>);
+      default:
+        return short_form ? pick(int8_stem_row<1, true, 5>, int8_stem_row<1, true, 0>)
+                          : pick(int8_stem_row<1, false, 5>, int8_stem_row<1, false, 0>);
+    }
+  };
+  static_assert(kInt8StemGroupsAtOnce == 4, "the dispatch above");
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const int16_t* rows[3];
+    for (int ky = 0; ky < 3; ++ky) {
+      int16_t* w = widened.data() + ky * width;
+      const int iy = oy * a.stride - a.pad.top + ky;
+      if (iy < 0 || iy >= a.in_h) {
+        std::fill(w, w + width, zp);
+      } else {
+        std::fill(w, w + left_values, zp);
+        const uint8_t* src = a.input + int64_t{iy} * row_values;
+        int64_t j = 0;
+        for (; j + 16 <= row_values; j += 16)  // never past the row: the last row ends the input
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(w + left_values + j),
+                              _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + j))));
+        for (; j < row_values; ++j) w[left_values + j] = src[j];
+        std::fill(w + left_values + row_values, w + width, zp);
+      }
+      rows[ky] = w;  // pixel 0's window starts at padded column 0
+    }
+    uint8_t* out = a.output + int64_t{oy} * a.out_w * n;
+    for (int g0 = 0; g0 < groups; g0 += kInt8StemGroupsAtOnce) {
+      const int count = groups - g0 < kInt8StemGroupsAtOnce ? groups - g0 : kInt8StemGroupsAtOnce;
+      run(count)(rows, int64_t{a.stride} * in_c, a.out_w, segment_pairs, pw, g0, out, n);
+    }
+  }
+}
+
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   if (9 * a.in_c > kInt8StemMaxK || a.out_c > kInt8StemMaxN) return int8_conv3x3_portable(a, row_begin, row_end);
   if (int8_dot_product(Isa::Avx2)) return int8_conv3x3_avx2<true>(a, row_begin, row_end);
-  int8_conv3x3_avx2<false>(a, row_begin, row_end);
+  int8_conv3x3_madd(a, row_begin, row_end);
 }
