@@ -91,8 +91,10 @@ def main() -> None:
                    "1" if args.layers else "0", args.precision, *configs]
             done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd="/")
             results[name].append(json.loads(done.stdout))
+    # Model files run in the precision mobilenet.load picks for them (int8 for quantized ones).
+    precision = "each file's own precision" if args.weights else args.precision
     print(f"{args.pairs} A/B pairs, {args.threads} thread(s), batch {args.batch}, {args.runs} calls per turn, "
-          f"{args.precision}")
+          f"{precision}")
     for cfg in configs:
         base = [r[cfg]["median_ms"] for r in results["base"]]
         new = [r[cfg]["median_ms"] for r in results["new"]]
