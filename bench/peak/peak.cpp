@@ -157,6 +157,18 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) double dpbusd_avx512(int
   return static_cast<double>(_mm512_reduce_add_epi32(sum));
 }
 
+// The sum of the int32 lanes of CHAINS accumulators (keeps the results alive).
+template <int CHAINS>
+__attribute__((target("avx2"))) inline double sum_epi32_lanes(const __m256i (&acc)[CHAINS]) {
+  __m256i sum = acc[0];
+  for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
+  int32_t lanes[8];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), sum);
+  double total = 0;
+  for (int32_t v : lanes) total += v;
+  return total;
+}
+
 // The VEX (AVX-VNNI) vpdpbusd on ymm: 8 lanes x 4 products = 32 * CHAINS multiply-adds per iteration
 // ({vex}: without it the assembler picks the EVEX form, which is AVX512-VNNI's).
 template <int CHAINS>
@@ -168,56 +180,29 @@ __attribute__((target("avx2,avxvnni"), noinline)) double dpbusd_avxvnni(int64_t 
 #pragma GCC unroll 16
     for (int i = 0; i < CHAINS; ++i) asm volatile("%{vex%} vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
   }
-  __m256i sum = acc[0];
-  for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
-  int32_t lanes[8];
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), sum);
-  double total = 0;
-  for (int32_t v : lanes) total += v;
-  return total;
+  return sum_epi32_lanes(acc);
 }
 
-// Plain AVX2's exact int8 multiply-add (no VNNI): vpmaddwd on int16 (8 lanes x 2 products) and the
-// vpaddd that accumulates it, 16 multiply-adds per pair (the AVX2 int8 GEMM's inner loop, int8_avx2.h).
-// Each chain multiplies its own accumulator (latency of the pair: 4 cycles on Zen 3), so that the
-// compiler can neither hoist nor share the products; the lanes wrap, which is harmless here.
-template <int CHAINS>
+// Plain AVX2's exact int8 multiply-adds (no VNNI), the AVX2 int8 GEMM's inner loops (int8_avx2.h):
+// BYTES false: vpmaddwd on int16 (8 lanes x 2 products) and the vpaddd that accumulates it, 16
+// multiply-adds; BYTES true: vpmaddubsw first (two uint8 x int8 products into an int16: the GEMM on
+// weights split where it cannot saturate), then vpmaddwd by ones and vpaddd, 32 multiply-adds.
+// Each chain multiplies its own accumulator (latency of the vpmaddwd pair: 4 cycles on Zen 3), so
+// that the compiler can neither hoist nor share the products; the lanes wrap, which is harmless here.
+template <int CHAINS, bool BYTES>
 __attribute__((target("avx2"), noinline)) double madd_avx2(int64_t iterations) {
   __m256i acc[CHAINS];
   for (int i = 0; i < CHAINS; ++i) acc[i] = _mm256_set1_epi32(i);
-  const __m256i b = _mm256_set1_epi16(3);
+  const __m256i b = BYTES ? _mm256_set1_epi8(3) : _mm256_set1_epi16(3), ones = _mm256_set1_epi16(1);
   for (int64_t it = 0; it < iterations; ++it) {
 #pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; ++i) acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(acc[i], b));
+    for (int i = 0; i < CHAINS; ++i) {
+      const __m256i product =
+          BYTES ? _mm256_madd_epi16(_mm256_maddubs_epi16(acc[i], b), ones) : _mm256_madd_epi16(acc[i], b);
+      acc[i] = _mm256_add_epi32(acc[i], product);
+    }
   }
-  __m256i sum = acc[0];
-  for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
-  int32_t lanes[8];
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), sum);
-  double total = 0;
-  for (int32_t v : lanes) total += v;
-  return total;
-}
-
-// The same with vpmaddubsw first (two uint8 x int8 products into an int16; the AVX2 int8 GEMM on
-// weights split where it cannot saturate): vpmaddubsw, vpmaddwd by ones, vpaddd, 32 multiply-adds.
-template <int CHAINS>
-__attribute__((target("avx2"), noinline)) double maddubs_avx2(int64_t iterations) {
-  __m256i acc[CHAINS];
-  for (int i = 0; i < CHAINS; ++i) acc[i] = _mm256_set1_epi32(i);
-  const __m256i b = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
-  for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; ++i)
-      acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(acc[i], b), ones));
-  }
-  __m256i sum = acc[0];
-  for (int i = 1; i < CHAINS; ++i) sum = _mm256_add_epi32(sum, acc[i]);
-  int32_t lanes[8];
-  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), sum);
-  double total = 0;
-  for (int32_t v : lanes) total += v;
-  return total;
+  return sum_epi32_lanes(acc);
 }
 
 __attribute__((target("avx2,fma"), noinline)) double fma_avx2(int64_t iterations) {
@@ -356,16 +341,16 @@ int main(int argc, char** argv) {
     sweep(avxvnni, dpbusd_avxvnni<12>, 12, 32);
   }
   if (has_avx2) {  // 16 ymm registers: a product register besides each chain
-    sweep(madd, madd_avx2<4>, 4, 16);
-    sweep(madd, madd_avx2<6>, 6, 16);
-    sweep(madd, madd_avx2<8>, 8, 16);
-    sweep(madd, madd_avx2<10>, 10, 16);
-    sweep(madd, madd_avx2<12>, 12, 16);
-    sweep(maddubs, maddubs_avx2<4>, 4, 32);
-    sweep(maddubs, maddubs_avx2<6>, 6, 32);
-    sweep(maddubs, maddubs_avx2<8>, 8, 32);
-    sweep(maddubs, maddubs_avx2<10>, 10, 32);
-    sweep(maddubs, maddubs_avx2<12>, 12, 32);
+    sweep(madd, madd_avx2<4, false>, 4, 16);
+    sweep(madd, madd_avx2<6, false>, 6, 16);
+    sweep(madd, madd_avx2<8, false>, 8, 16);
+    sweep(madd, madd_avx2<10, false>, 10, 16);
+    sweep(madd, madd_avx2<12, false>, 12, 16);
+    sweep(maddubs, madd_avx2<4, true>, 4, 32);
+    sweep(maddubs, madd_avx2<6, true>, 6, 32);
+    sweep(maddubs, madd_avx2<8, true>, 8, 32);
+    sweep(maddubs, madd_avx2<10, true>, 10, 32);
+    sweep(maddubs, madd_avx2<12, true>, 12, 32);
   }
   Best amx;  // 4 tdpbusd an iteration, each about 16 cycles: ~50 ms per repeat
   if (has_amx_int8) sweep(amx, tdpbusd_amx, 4, 16384);
