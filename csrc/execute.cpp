@@ -396,21 +396,9 @@ void Executor::run_int8_layer(int i, const uint8_t* in, uint8_t* out, int batch,
     const bool x86 = kernels_.isa == Isa::Avx512 || kernels_.isa == Isa::Avx2;
     if (x86 && threads > 1 && m < int64_t{32} * threads && groups >= 2) {
       const int tasks = std::min(2 * threads, int8_tasks(ns, threads, groups));
-      const int k4 = (s.in_c + 3) / 4;
       run_int8_tasks(true, tasks, [&](int t) {
         const int n0 = 64 * (groups * t / tasks), n1 = std::min(s.out_c, 64 * (groups * (t + 1) / tasks));
-        Int8GemmArgs part = g;
-        part.packed_b += int64_t{n0 / kInt8PanelWidth} * k4 * 4 * kInt8PanelWidth;
-        part.col_offset += n0;
-        part.c += n0;
-        part.n = n1 - n0;
-        part.rq.bias += n0, part.rq.multiplier += n0, part.rq.shift += n0;
-        if (part.rq_prepared != nullptr)
-          part.rq_prepared = static_cast<const char*>(part.rq_prepared) +
-                             n0 / kInt8PanelWidth * kernels_.int8_gemm_prepared_bytes(kInt8PanelWidth);
-        if (part.bounded != nullptr)
-          part.bounded =
-              static_cast<const char*>(part.bounded) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(s.in_c);
+        const Int8GemmArgs part = int8_gemm_columns(kernels_, g, n0, n1);
         kernels_.int8_gemm(part, 0, static_cast<int>(m));
       });
       return;

@@ -37,6 +37,22 @@ const KernelTable& kernel_table(Isa isa) {
   }
 }
 
+Int8GemmArgs int8_gemm_columns(const KernelTable& kt, const Int8GemmArgs& g, int n0, int n1) {
+  MBN_CHECK(n0 % kInt8PanelWidth == 0 && 0 <= n0 && n0 <= n1 && n1 <= g.n, "int8 GEMM columns out of range");
+  Int8GemmArgs part = g;
+  part.packed_b += int64_t{n0 / kInt8PanelWidth} * ((g.k + 3) / 4) * 4 * kInt8PanelWidth;
+  part.col_offset += n0;
+  part.c += n0;
+  part.n = n1 - n0;
+  part.rq.bias += n0, part.rq.multiplier += n0, part.rq.shift += n0;
+  if (part.rq_prepared != nullptr)
+    part.rq_prepared = static_cast<const char*>(part.rq_prepared) +
+                       n0 / kInt8PanelWidth * kt.int8_gemm_prepared_bytes(kInt8PanelWidth);
+  if (part.bounded != nullptr)
+    part.bounded = static_cast<const char*>(part.bounded) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(g.k);
+  return part;
+}
+
 // The packed weight layouts are defined in pack.cpp.
 
 }  // namespace mobilenet

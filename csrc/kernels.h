@@ -430,6 +430,11 @@ struct KernelTable {
   bool int8_gemm_bounded = false;
 };
 
+// Columns [n0, n1) of g as a GEMM of their own (n0 a multiple of kInt8PanelWidth): B's panels,
+// the column constants, C and the prepared data (rq_prepared by kt's layout, bounded) from n0 on.
+// The executor's column split runs these, on kernels where a range of panels is a GEMM of its own.
+Int8GemmArgs int8_gemm_columns(const KernelTable& kt, const Int8GemmArgs& g, int n0, int n1);
+
 // The largest input channel count of a stem that KernelTable::conv3x3_bf16 takes (9 taps each, 32 at most).
 constexpr int kConv3x3Bf16MaxInC = 3;
 

@@ -1686,47 +1686,35 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   kt.int8_gemm(g, split1, split2);
   kt.int8_gemm(g, split2, m);
   compare_bytes(name, got, want);
+  // Rows in two calls, then the columns from 64 on as a GEMM of their own, as the executor's
+  // column split runs them.
+  auto run_split = [&](Int8GemmArgs h) {
+    const int n0 = n > 64 ? 64 : n;
+    h.n = n0;
+    kt.int8_gemm(h, 0, split1);
+    kt.int8_gemm(h, split1, m);
+    h.n = n;
+    if (n0 < n) kt.int8_gemm(int8_gemm_columns(kt, h, n0, n), 0, m);
+  };
   if (kt.int8_gemm_bounded && int8_bounded_bytes(packed.data(), k, n) > 0) {
-    // B split for vpmaddubsw, as packing does; the columns from 64 on as a GEMM of their own.
+    // B split for vpmaddubsw, as packing does.
     AlignedBuffer split((int8_bounded_bytes(packed.data(), k, n) + 3) / 4);
     pack_int8_bounded(packed.data(), k, n, split.data());
     std::vector<uint8_t> got_bounded(want.size() + 64, 0xA5);
     Int8GemmArgs h = g;
     h.c = got_bounded.data(), h.bounded = split.data();
-    const int n0 = n > 64 ? 64 : n;
-    h.n = n0;
-    kt.int8_gemm(h, 0, split1);
-    kt.int8_gemm(h, split1, m);
-    if (n0 < n) {
-      h.packed_b += int64_t{n0 / kInt8PanelWidth} * ((k + 3) / 4) * 4 * kInt8PanelWidth;
-      h.col_offset += n0, h.c += n0, h.n = n - n0;
-      h.rq.bias += n0, h.rq.multiplier += n0, h.rq.shift += n0;
-      h.bounded = reinterpret_cast<const char*>(split.data()) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(k);
-      kt.int8_gemm(h, 0, m);
-    }
+    run_split(h);
     compare_bytes(name + " bounded (" + kt.int8_gemm_variant(h) + ")", got_bounded, want);
     ++g_int8_bounded_checks;
   }
   if (kt.int8_gemm_prepare == nullptr) return;
-  // The panels' constants prepared once, as packing does; the columns from 64 on as a
-  // GEMM of their own too, as the executor's column split runs them.
+  // The panels' constants prepared once, as packing does.
   AlignedBuffer prepared((kt.int8_gemm_prepared_bytes(n) + 3) / 4);
   kt.int8_gemm_prepare(g.rq, n, prepared.data());
   std::vector<uint8_t> got_prepared(want.size() + 64, 0xA5);
   Int8GemmArgs h = g;
   h.c = got_prepared.data(), h.rq_prepared = prepared.data();
-  const int n0 = n > 64 ? 64 : n;
-  h.n = n0;
-  kt.int8_gemm(h, 0, split1);
-  kt.int8_gemm(h, split1, m);
-  if (n0 < n) {
-    h.packed_b += int64_t{n0 / kInt8PanelWidth} * ((k + 3) / 4) * 4 * kInt8PanelWidth;
-    h.col_offset += n0, h.c += n0, h.n = n - n0;
-    h.rq.bias += n0, h.rq.multiplier += n0, h.rq.shift += n0;
-    h.rq_prepared = reinterpret_cast<const char*>(prepared.data()) +
-                    n0 / kInt8PanelWidth * kt.int8_gemm_prepared_bytes(kInt8PanelWidth);
-    kt.int8_gemm(h, 0, m);
-  }
+  run_split(h);
   compare_bytes(name + " prepared", got_prepared, want);
 }
 
