@@ -38,6 +38,19 @@ inline uint8_t int8_requantize(int32_t acc, const Int8Requant& rq, int c) {
 
 constexpr int kInt8ChannelBlock = 64;  // int32 accumulators of one pixel's channel block
 
+// The input rows of output row oy's 3x3 window, from channel c0 on: row[ky] + x * step[ky] is input
+// column x of window row ky; a row in the padding reads zero_row (the zero point's) with step 0.
+inline void int8_window_rows(const Int8ConvArgs& a, int oy, int c0, const uint8_t* zero_row, const uint8_t* (&row)[3],
+                             int64_t (&step)[3]) {
+  const int iy0 = oy * a.stride - a.pad.top;
+  for (int ky = 0; ky < 3; ++ky) {
+    const int iy = iy0 + ky;
+    const bool in = iy >= 0 && iy < a.in_h;
+    row[ky] = in ? a.input + int64_t{iy} * a.in_w * a.in_c + c0 : zero_row;
+    step[ky] = in ? a.in_c : 0;
+  }
+}
+
 // The stem: a full 3x3 convolution, taps outside the image skipped.
 [[maybe_unused]] void int8_conv3x3_portable(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int cp = a.channels_padded;

@@ -228,15 +228,9 @@ inline void int8_dwconv3x3_madd_rows(const Int8ConvArgs& a, int c_begin, int row
     const int c1 = channels - c0 < kInt8DwChunk ? channels : c0 + kInt8DwChunk, width = c1 - c0;
     int8_dw_row_pairs_prepare(a, c0, c1, pw);
     for (int oy = row_begin; oy < row_end; ++oy) {
-      const int iy0 = oy * a.stride - a.pad.top;
       const uint8_t* row[3];
       int64_t step[3];
-      for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        const bool in = iy >= 0 && iy < a.in_h;
-        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels + c0 : zero_point_row;
-        step[ky] = in ? channels : 0;
-      }
+      int8_window_rows(a, oy, c0, zero_point_row, row, step);
       uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + c0;
       for (int c = 0; c < width; c += 16) {
         const uint8_t* group_row[3] = {row[0] + (step[0] ? c : 0), row[1] + (step[1] ? c : 0),
@@ -386,15 +380,10 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
     }
     const __m256i pad = _mm256_set1_epi8(static_cast<char>(a.in_zero_point));
     for (int oy = row_begin; oy < row_end; ++oy) {
-      const int iy0 = oy * a.stride - a.pad.top;
       const uint8_t* row[3];
       int64_t step[3];
-      for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        const bool in = iy >= 0 && iy < a.in_h;
-        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels : a.zero_point_row;
-        step[ky] = in ? channels : 0;
-      }
+      int8_window_rows(a, oy, 0, a.zero_point_row, row, step);
+      const int iy0 = oy * a.stride - a.pad.top;  // the pixel path's taps
       for (int b = b0; b < b1; ++b) {
         if (!columns[b - b0]) continue;
         const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;

@@ -428,15 +428,9 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
       };
       // On the column layout, block by block (the old layout where a block's weights reach 255).
       const bool columns = a.stride == 1 || a.stride == 2;
-      const int iy0 = oy * a.stride - a.pad.top;
       const uint8_t* row[3];
       int64_t step[3];
-      for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        const bool in = iy >= 0 && iy < a.in_h;
-        row[ky] = in ? a.input + int64_t{iy} * a.in_w * channels : a.zero_point_row;
-        step[ky] = in ? channels : 0;
-      }
+      int8_window_rows(a, oy, 0, a.zero_point_row, row, step);
       for (int b = b0; b < b1; ++b) {
         const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
         const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
