@@ -280,28 +280,26 @@ void int8_madd_row_direct(const Int8GemmArgs& g, const int16_t* row16, int k4, i
   }
 }
 
-// prepared: every column's requantization constants (int8_rq8_prepare), or null to prepare them here.
-void int8_gemm_madd(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* prepared = nullptr) {
+void int8_gemm_madd(const Int8GemmArgs& g, int m_begin, int m_end) {
   if (m_begin >= m_end) return;
   const int k4 = (g.k + 3) / 4, a_stride = 4 * k4;
   const int panels = (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth, octets = (g.n + 7) / 8;
   const int block_rows = std::max(kMaddRows, kMaddBlockBytes / (2 * a_stride) / kMaddRows * kMaddRows);
   const int most_rows = std::min(block_rows, m_end - m_begin);
   // The thread's scratch: the requantization constants, a panel's int16 B, a block's int16 A, its row sums.
-  const int64_t rq_bytes = prepared ? 0 : int64_t{octets} * sizeof(Int8Rq8);
+  const int64_t rq_bytes = int64_t{octets} * sizeof(Int8Rq8);
   const int64_t b_bytes = m_end - m_begin < kMaddRows ? 0 : int64_t{k4} * 128;
   const int64_t a_bytes = (int64_t{most_rows} * a_stride * 2 + 63) / 64 * 64;
   thread_local Scratch scratch;
   uint8_t* base = scratch.get<uint8_t>(rq_bytes + b_bytes + a_bytes + int64_t{4} * most_rows);
-  Int8Rq8* own = reinterpret_cast<Int8Rq8*>(base);
-  const Int8Rq8* rq8 = prepared ? prepared : own;
+  Int8Rq8* rq8 = reinterpret_cast<Int8Rq8*>(base);
   int16_t* b16 = reinterpret_cast<int16_t*>(base + rq_bytes);
   int16_t* a16 = reinterpret_cast<int16_t*>(base + rq_bytes + b_bytes);
   int32_t* row_sums = reinterpret_cast<int32_t*>(base + rq_bytes + b_bytes + a_bytes);
   // Reads up to 8 columns past n: the constants are padded to the panels.
-  for (int o = 0; o < octets && !prepared; ++o)
+  for (int o = 0; o < octets; ++o)
     int8_rq8_prepare(g.rq.multiplier + 8 * o, g.rq.shift + 8 * o, g.rq.out_zero_point, g.rq.act_min, g.rq.act_max,
-                     own[o]);
+                     rq8[o]);
   for (int m0 = m_begin; m0 < m_end; m0 += block_rows) {
     const int rows = std::min(block_rows, m_end - m0);
     for (int r = 0; r < rows; ++r) {  // A's rows as int16, zeros past k; their sums
@@ -441,21 +439,12 @@ void int8_gemm_bounded(const Int8GemmArgs& g, int m_begin, int m_end) {
   }
 }
 
-// The GEMM of either formulation (the stem's im2col rows: int8_avx2_conv.h).
-template <bool Vnni>
-void int8_gemm_avx2(const Int8GemmArgs& g, int m_begin, int m_end, const Int8Rq8* rq8 = nullptr) {
-  if constexpr (Vnni)
-    int8_gemm_avx_vnni(g, m_begin, m_end, rq8);
-  else
-    int8_gemm_madd(g, m_begin, m_end, rq8);
-}
-
 #include "int8_avx2_conv.h"
 
 void int8_gemm(const Int8GemmArgs& g, int m_begin, int m_end) {
-  if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx2<true>(g, m_begin, m_end);
+  if (int8_dot_product(Isa::Avx2)) return int8_gemm_avx_vnni(g, m_begin, m_end);
   if (g.bounded != nullptr) return int8_gemm_bounded(g, m_begin, m_end);
-  int8_gemm_avx2<false>(g, m_begin, m_end);
+  int8_gemm_madd(g, m_begin, m_end);
 }
 
 const char* int8_gemm_variant(const Int8GemmArgs& g) {

@@ -476,15 +476,14 @@ const char* int8_dwconv3x3_variant(const Int8ConvArgs& a) {
 }
 
 // ------------------------------------------------------------------ the stem
-// Through the GEMM above (AVX-VNNI or vpmaddwd): each output pixel's 3 x 3 x
+// With AVX-VNNI, through its GEMM above (without it: int8_conv3x3_madd): each output pixel's 3 x 3 x
 // in_c taps gathered into a row of A (taps in the padding read the zero
 // point), in chunks of pixels; B is the block packed at load (pack_int8_stem,
 // where its lanes are channels: out_c > 8) or the taps packed here per call
 // (a few hundred bytes), the zero point folded into the bias.
 constexpr int kInt8StemMaxK = 64, kInt8StemMaxN = 128, kInt8StemChunk = 96;
 
-template <bool Vnni>
-void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
+void int8_conv3x3_vnni(const Int8ConvArgs& a, int row_begin, int row_end) {
   const int k = 9 * a.in_c, k4 = (k + 3) / 4, n = a.out_c, lda = 4 * k4;
   const int64_t cp = a.channels_padded;
   alignas(32) int8_t own[kInt8StemMaxK * kInt8StemMaxN + 4 * kInt8StemMaxN];
@@ -550,7 +549,7 @@ void int8_conv3x3_avx2(const Int8ConvArgs& a, int row_begin, int row_end) {
       if (++ox == a.out_w) ox = 0, ++oy;
     }
     const Int8GemmArgs g{rows, lda, packed, col_offset, has_offset, a.output + p0 * n, n, m, n, k, rq};
-    int8_gemm_avx2<Vnni>(g, 0, m, rq8);
+    int8_gemm_avx_vnni(g, 0, m, rq8);
   }
 }
 
@@ -681,6 +680,6 @@ void int8_conv3x3_madd(const Int8ConvArgs& a, int row_begin, int row_end) {
 
 void int8_conv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
   if (9 * a.in_c > kInt8StemMaxK || a.out_c > kInt8StemMaxN) return int8_conv3x3_portable(a, row_begin, row_end);
-  if (int8_dot_product(Isa::Avx2)) return int8_conv3x3_avx2<true>(a, row_begin, row_end);
+  if (int8_dot_product(Isa::Avx2)) return int8_conv3x3_vnni(a, row_begin, row_end);
   int8_conv3x3_madd(a, row_begin, row_end);
 }
