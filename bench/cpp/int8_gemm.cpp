@@ -44,8 +44,9 @@ int main(int argc, char** argv) {
     std::vector<int8_t> packed(packed_int8_gemm_bytes(s.k, s.n));
     pack_int8_gemm_weights(b.data(), s.k, s.n, packed.data(), col_offset.data());
     std::vector<int32_t> split;
-    if (bounded && kt.int8_gemm_bounded && int8_bounded_bytes(packed.data(), s.k, s.n) > 0) {
-      split.resize((int8_bounded_bytes(packed.data(), s.k, s.n) + 3) / 4);
+    const int64_t split_bytes = bounded && kt.int8_gemm_bounded ? int8_bounded_bytes(packed.data(), s.k, s.n) : 0;
+    if (split_bytes > 0) {
+      split.resize((split_bytes + 3) / 4);
       pack_int8_bounded(packed.data(), s.k, s.n, split.data());
     }
     Int8GemmArgs g{a.data(),

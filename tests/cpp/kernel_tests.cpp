@@ -1696,9 +1696,10 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
     h.n = n;
     if (n0 < n) kt.int8_gemm(int8_gemm_columns(kt, h, n0, n), 0, m);
   };
-  if (kt.int8_gemm_bounded && int8_bounded_bytes(packed.data(), k, n) > 0) {
+  const int64_t split_bytes = kt.int8_gemm_bounded ? int8_bounded_bytes(packed.data(), k, n) : 0;
+  if (split_bytes > 0) {
     // B split for vpmaddubsw, as packing does.
-    AlignedBuffer split((int8_bounded_bytes(packed.data(), k, n) + 3) / 4);
+    AlignedBuffer split((split_bytes + 3) / 4);
     pack_int8_bounded(packed.data(), k, n, split.data());
     std::vector<uint8_t> got_bounded(want.size() + 64, 0xA5);
     Int8GemmArgs h = g;
