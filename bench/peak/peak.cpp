@@ -139,22 +139,41 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) double dpbf16_avx512(int
   return _mm512_reduce_add_ps(sum);
 }
 
-// Each iteration: CHAINS vpdpbusd of 16 lanes x 4 products = 64 * CHAINS multiply-adds. In asm: with
-// the intrinsic GCC 12 copied every accumulator to another register and back each iteration (two
-// vmovdqa per vpdpbusd), so the front end, not the dot product, set the rate.
+// Each iteration: CHAINS vpdpbusd of 16 lanes x 4 products = 64 * CHAINS multiply-adds. The whole
+// loop is one asm block with the accumulators in zmm0..zmm(CHAINS-1) and the operands in zmm30/31:
+// with intrinsics, or with one asm statement per instruction on an array of accumulators, GCC 12
+// kept the accumulators in memory (a load and a store around every vpdpbusd), so memory, not the
+// dot product, set the rate. The lanes wrap, which is harmless: integer timing is data-independent.
 template <int CHAINS>
 __attribute__((target("avx512f,avx512vnni"), noinline)) double dpbusd_avx512(int64_t iterations) {
-  __m512i acc[CHAINS];
-  for (int i = 0; i < CHAINS; ++i) acc[i] = _mm512_set1_epi32(i);
-  // u8 x s8 = 1 x 1 per product: each lane grows by 4 per instruction, no overflow in 2^29 of them.
-  const __m512i a = _mm512_set1_epi8(1), b = _mm512_set1_epi8(1);
-  for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 24
-    for (int i = 0; i < CHAINS; ++i) asm volatile("vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
-  }
-  __m512i sum = acc[0];
-  for (int i = 1; i < CHAINS; ++i) sum = _mm512_add_epi32(sum, acc[i]);
-  return static_cast<double>(_mm512_reduce_add_epi32(sum));
+  static_assert(CHAINS <= 30, "zmm30 and zmm31 hold the operands");
+  if (iterations <= 0) return 0;
+  int64_t left = iterations;
+  // The assembler's .altmacro "%i" turns the counter into the register number.
+  asm volatile(
+      ".macro mobilenet_peak_vnni512 reg\n\t"
+      "vpdpbusd %%zmm31, %%zmm30, %%zmm\\reg\n\t"
+      ".endm\n\t"
+      "mov $0x01010101, %%eax\n\t"
+      "vpbroadcastd %%eax, %%zmm30\n\t"
+      "vpbroadcastd %%eax, %%zmm31\n\t"
+      "1:\n\t"
+      ".altmacro\n\t"
+      ".set mobilenet_peak_i, 0\n\t"
+      ".rept %c[chains]\n\t"
+      "mobilenet_peak_vnni512 %%mobilenet_peak_i\n\t"
+      ".set mobilenet_peak_i, mobilenet_peak_i + 1\n\t"
+      ".endr\n\t"
+      ".noaltmacro\n\t"
+      ".purgem mobilenet_peak_vnni512\n\t"
+      "dec %[left]\n\t"
+      "jnz 1b"
+      : [left] "+r"(left)
+      : [chains] "n"(CHAINS)
+      : "eax", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21",
+        "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+  return static_cast<double>(iterations);
 }
 
 // The sum of the int32 lanes of CHAINS accumulators (keeps the results alive).
@@ -173,14 +192,33 @@ __attribute__((target("avx2"))) inline double sum_epi32_lanes(const __m256i (&ac
 // ({vex}: without it the assembler picks the EVEX form, which is AVX512-VNNI's).
 template <int CHAINS>
 __attribute__((target("avx2,avxvnni"), noinline)) double dpbusd_avxvnni(int64_t iterations) {
-  __m256i acc[CHAINS];
-  for (int i = 0; i < CHAINS; ++i) acc[i] = _mm256_set1_epi32(i);
-  const __m256i a = _mm256_set1_epi8(1), b = _mm256_set1_epi8(1);
-  for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 16
-    for (int i = 0; i < CHAINS; ++i) asm volatile("%{vex%} vpdpbusd %1, %2, %0" : "+v"(acc[i]) : "v"(a), "v"(b));
-  }
-  return sum_epi32_lanes(acc);
+  static_assert(CHAINS <= 14, "ymm14 and ymm15 hold the operands");
+  if (iterations <= 0) return 0;
+  int64_t left = iterations;
+  asm volatile(  // as dpbusd_avx512, on ymm0..ymm(CHAINS-1)
+      ".macro mobilenet_peak_avxvnni reg\n\t"
+      "%{vex%} vpdpbusd %%ymm15, %%ymm14, %%ymm\\reg\n\t"
+      ".endm\n\t"
+      "mov $0x01010101, %%eax\n\t"
+      "vmovd %%eax, %%xmm14\n\t"
+      "vpbroadcastd %%xmm14, %%ymm14\n\t"
+      "vmovdqa %%ymm14, %%ymm15\n\t"
+      "1:\n\t"
+      ".altmacro\n\t"
+      ".set mobilenet_peak_i, 0\n\t"
+      ".rept %c[chains]\n\t"
+      "mobilenet_peak_avxvnni %%mobilenet_peak_i\n\t"
+      ".set mobilenet_peak_i, mobilenet_peak_i + 1\n\t"
+      ".endr\n\t"
+      ".noaltmacro\n\t"
+      ".purgem mobilenet_peak_avxvnni\n\t"
+      "dec %[left]\n\t"
+      "jnz 1b"
+      : [left] "+r"(left)
+      : [chains] "n"(CHAINS)
+      : "eax", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+  return static_cast<double>(iterations);
 }
 
 // Plain AVX2's exact int8 multiply-adds (no VNNI), the AVX2 int8 GEMM's inner loops (int8_avx2.h):
