@@ -7,6 +7,13 @@
 //    so it is wrong for the full uint8 range; widened to int16, each pair of
 //    products (at most 2 * 255 * 128) sums exactly into an int32 lane.
 
+// AVX-VNNI's vpdpbusd acc += a (u8) x b (s8), in asm for the reason of the
+// AVX-512 one (int8_avx512.h's dpbusd): GCC 12 spills the intrinsic's accumulators.
+__attribute__((target("avxvnni"))) inline __m256i dpbusd_vex(__m256i acc, __m256i a, __m256i b) {
+  asm("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "xm"(b));
+  return acc;
+}
+
 // TFLite's requantization of 8 int32 sums (columns n0..n0+7), as int8_requantize
 // but 8 lanes at a time: 64-bit products of the even and odd lanes (AVX2 has no
 // 64-bit arithmetic shift: the low 32 bits of a logical shift are the same).
@@ -160,12 +167,12 @@ __attribute__((target("avxvnni"))) void int8_avx_vnni_tile(const Int8GemmArgs& g
   for (int grp = 0; grp < k4; ++grp) {
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + grp * 64));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + grp * 64 + 32));
-    for (int r = 0; r < MR; ++r) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
       int32_t quad;
       __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);  // beyond k: times zero weights
       const __m256i av = _mm256_set1_epi32(quad);
-      lo[r] = _mm256_dpbusd_avx_epi32(lo[r], av, b0);
-      hi[r] = _mm256_dpbusd_avx_epi32(hi[r], av, b1);
+      lo[r] = dpbusd_vex(lo[r], av, b0);
+      hi[r] = dpbusd_vex(hi[r], av, b1);
     }
   }
   for (int r = 0; r < MR; ++r)

@@ -334,13 +334,13 @@ __attribute__((target("avxvnni"))) void int8_dw_row8(const uint8_t* const* row, 
     __m256i q[4];
     for (int v = 0; v < 4; ++v) {
       __m256i acc = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 16 * v));
-      acc = _mm256_dpbusd_avx_epi32(acc, qa[v], weights(wc, v));
-      acc = _mm256_dpbusd_avx_epi32(acc, qb[v], weights(wc, 4 + v));
-      acc = _mm256_dpbusd_avx_epi32(acc, qc[v], weights(wc, 8 + v));
+      acc = dpbusd_vex(acc, qa[v], weights(wc, v));
+      acc = dpbusd_vex(acc, qb[v], weights(wc, 4 + v));
+      acc = dpbusd_vex(acc, qc[v], weights(wc, 8 + v));
       if (REM) {
-        if (mask & (1 << v)) acc = _mm256_dpbusd_avx_epi32(acc, qa[v], weights(wr, v));
-        if (mask & (1 << (4 + v))) acc = _mm256_dpbusd_avx_epi32(acc, qb[v], weights(wr, 4 + v));
-        if (mask & (1 << (8 + v))) acc = _mm256_dpbusd_avx_epi32(acc, qc[v], weights(wr, 8 + v));
+        if (mask & (1 << v)) acc = dpbusd_vex(acc, qa[v], weights(wr, v));
+        if (mask & (1 << (4 + v))) acc = dpbusd_vex(acc, qb[v], weights(wr, 4 + v));
+        if (mask & (1 << (8 + v))) acc = dpbusd_vex(acc, qc[v], weights(wr, 8 + v));
       }
       q[v] = int8_rq8_apply(acc, rq[2 * v + h]);
     }
@@ -429,8 +429,8 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
                                         _mm256_unpacklo_epi16(hi01, hi23), _mm256_unpackhi_epi16(hi01, hi23)};
               for (int v = 0; v < 4; ++v) {
                 const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (g * 4 + v) * 64 + 32 * h));
-                acc[v] = _mm256_dpbusd_avx_epi32(acc[v], quads[v], wv);
-                if (off) sums[v] = _mm256_dpbusd_avx_epi32(sums[v], quads[v], ones);  // taps 9-11: zero pixels
+                acc[v] = dpbusd_vex(acc[v], quads[v], wv);
+                if (off) sums[v] = dpbusd_vex(sums[v], quads[v], ones);  // taps 9-11: zero pixels
               }
             }
             __m256i q[4];
