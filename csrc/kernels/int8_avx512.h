@@ -25,13 +25,19 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
                                                           const __m512i* init, const int32_t* row_sums,
                                                           const Int8Rq16* rq) {
   __m512i acc[MR][NP];
+  // The bias, and col_offset x the row's sum: where the sum fits an int16 (k <= 128: at most
+  // 255 x 128; |col_offset| <= 128 by packing), one vpmaddwd (the high halves are 0, and 0
+  // or -1), else a vpmulld (2 uops).
+  const bool short_k = g.k <= 128;
   MBN_UNROLL for (int r = 0; r < MR; ++r) {
     MBN_UNROLL for (int p = 0; p < NP; ++p) {
-      acc[r][p] = init[p];  // the bias, and col_offset x the row's sum
-      if (g.has_col_offset)
-        acc[r][p] = _mm512_add_epi32(acc[r][p],
-                                     _mm512_mullo_epi32(_mm512_loadu_si512(g.col_offset + (p0 + p) * kInt8PanelWidth),
-                                                        _mm512_set1_epi32(row_sums[r])));
+      acc[r][p] = init[p];
+      if (g.has_col_offset) {
+        const __m512i offset = _mm512_loadu_si512(g.col_offset + (p0 + p) * kInt8PanelWidth);
+        const __m512i sum = _mm512_set1_epi32(row_sums[r]);
+        acc[r][p] =
+            _mm512_add_epi32(acc[r][p], short_k ? _mm512_madd_epi16(sum, offset) : _mm512_mullo_epi32(sum, offset));
+      }
     }
   }
   const int8_t* b = g.packed_b + int64_t{p0} * k4 * 64;
