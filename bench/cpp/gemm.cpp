@@ -1,0 +1,51 @@
+// The float32 GEMM of the best instruction set here (MOBILENET_ISA forces one) alone on the
+// 1x1 shapes of MobileNet 1.0/224 and its classifier: median time of 300 calls with the data
+// cache-warm, GFLOP/s, and the same as a share of one core's FMA peak when given (bench/peak's
+// "AVX-512 FP32 FMA peak", in GFLOP/s). Build and run (from the repository root):
+//   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
+//   cmake --build build/bench --target gemm && build/bench/gemm [peak GFLOP/s]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "kernels.h"
+
+using namespace mobilenet;
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  const double peak = argc > 1 ? std::atof(argv[1]) : 0.0;
+  const KernelTable& kt = kernel_table(isa_from_environment());
+  struct Shape {
+    int m, n, k;
+  };
+  const Shape shapes[] = {{12544, 64, 32}, {3136, 128, 64}, {3136, 128, 128}, {784, 256, 128},  {784, 256, 256},
+                          {196, 512, 256}, {196, 512, 512}, {49, 1024, 512},  {49, 1024, 1024}, {1, 1000, 1024}};
+  for (const Shape& s : shapes) {
+    const int w = kt.gemm_panel_width;
+    const int panels = (s.n + w - 1) / w;
+    std::vector<float> a(size_t(s.m) * s.k), b(size_t(s.k) * s.n), c(size_t(s.m) * s.n), bias(size_t(panels) * w);
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i * 7919 % 251) / 251.0f;
+    for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i * 104729 % 255) / 255.0f - 0.5f;
+    std::vector<float> packed(packed_gemm_size(s.k, s.n, w));
+    pack_gemm_weights(b.data(), s.k, s.n, w, packed.data());
+    GemmArgs g{a.data(), s.k, packed.data(), bias.data(), c.data(), s.n, s.m, s.n, s.k, Clamp{0.0f, 6.0f}, s.m};
+    if (s.m == 1) g.clamp = Clamp{-1e30f, 1e30f};
+    std::vector<double> times;
+    for (int rep = 0; rep < 320; ++rep) {
+      const auto t0 = Clock::now();
+      kt.gemm(g, 0, s.m, 0, panels);
+      const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      if (rep >= 20) times.push_back(ns);
+    }
+    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+    const double median = times[times.size() / 2], fastest = *std::min_element(times.begin(), times.end());
+    const double gflops = 2.0 * s.m * s.n * s.k / median, best = 2.0 * s.m * s.n * s.k / fastest;
+    std::printf("%5d x %4d x %4d  %8.1f us  %6.1f GFLOP/s (fastest %6.1f)", s.m, s.n, s.k, median / 1e3, gflops, best);
+    if (peak > 0) std::printf("  %3.0f%% of peak (fastest %3.0f%%)", 100 * gflops / peak, 100 * best / peak);
+    std::printf("\n");
+  }
+  return 0;
+}
