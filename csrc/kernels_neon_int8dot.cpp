@@ -16,6 +16,21 @@ namespace {
 
 #include "kernels/int8_neon_common.h"
 
+// sdot acc += a . b (4 bytes to a lane), and by element (b's 4 bytes L), in
+// asm: with the intrinsics GCC 12's pre-RA scheduler interleaved the GEMM's 4
+// groups of k, whose 16 weight vectors then pushed 6 of the 16 accumulators to
+// the stack, and the depthwise kernel copied accumulators. volatile keeps the
+// source order, in which they fit in the registers.
+inline int32x4_t sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  asm volatile("sdot %0.4s, %1.16b, %2.16b" : "+w"(acc) : "w"(a), "w"(b));
+  return acc;
+}
+template <int L>
+inline int32x4_t sdot_lane(int32x4_t acc, int8x16_t a, int8x16_t b) {
+  asm volatile("sdot %0.4s, %1.16b, %2.4b[%3]" : "+w"(acc) : "w"(a), "w"(b), "i"(L));
+  return acc;
+}
+
 // ------------------------------------------------------------------ GEMM
 // A tile is 4 rows x one panel of 16 columns: 16 accumulators, the packed
 // panel's 16-byte vectors (4 columns x 4 k) as they are, and 16 bytes of
@@ -26,10 +41,10 @@ template <int L, int MR>
 inline void dot_group(int32x4_t (&acc)[MR][4], const int8_t* b, const int8x16_t (&av)[MR]) {
   const int8x16_t w0 = vld1q_s8(b), w1 = vld1q_s8(b + 16), w2 = vld1q_s8(b + 32), w3 = vld1q_s8(b + 48);
   for (int r = 0; r < MR; ++r) {
-    acc[r][0] = vdotq_laneq_s32(acc[r][0], w0, av[r], L);
-    acc[r][1] = vdotq_laneq_s32(acc[r][1], w1, av[r], L);
-    acc[r][2] = vdotq_laneq_s32(acc[r][2], w2, av[r], L);
-    acc[r][3] = vdotq_laneq_s32(acc[r][3], w3, av[r], L);
+    acc[r][0] = sdot_lane<L>(acc[r][0], w0, av[r]);
+    acc[r][1] = sdot_lane<L>(acc[r][1], w1, av[r]);
+    acc[r][2] = sdot_lane<L>(acc[r][2], w2, av[r]);
+    acc[r][3] = sdot_lane<L>(acc[r][3], w3, av[r]);
   }
 }
 
@@ -92,8 +107,8 @@ inline void dot_dw_16(const Int8ConvArgs& a, const uint8_t* const (&tap)[12], in
         vreinterpretq_s8_s16(vzip1q_s16(lo01, lo23)), vreinterpretq_s8_s16(vzip2q_s16(lo01, lo23)),
         vreinterpretq_s8_s16(vzip1q_s16(hi01, hi23)), vreinterpretq_s8_s16(vzip2q_s16(hi01, hi23))};
     for (int v = 0; v < 4; ++v) {
-      acc[v] = vdotq_s32(acc[v], quads[v], vld1q_s8(w + (g * 4 + v) * 64 + 16 * s));
-      if (offsets) sums[v] = vdotq_s32(sums[v], quads[v], g < 2 ? ones : tap8);  // taps 9-11 are tap 8 again
+      acc[v] = sdot(acc[v], quads[v], vld1q_s8(w + (g * 4 + v) * 64 + 16 * s));
+      if (offsets) sums[v] = sdot(sums[v], quads[v], g < 2 ? ones : tap8);  // taps 9-11 are tap 8 again
     }
   }
   int32x4_t q[4];

@@ -48,10 +48,15 @@ struct H8 {
 };
 // acc + a * b, rounded once (FMLA).
 inline H8 hfma(H8 acc, H8 a, H8 b) { return {vfmaq_f16(acc.v, a.v, b.v)}; }
-// acc + b * a[J] (FMLA by element).
+// acc + b * a[J] (FMLA by element), in asm: GCC 12 turned most of the
+// intrinsics into a DUP of the lane and a vector FMLA, and copied and spilled
+// accumulators of the 8x16 tile. volatile keeps the source order (GCC's pre-RA
+// scheduler would interleave the k steps past the 32 registers). a must be in
+// v0-v15 ("x").
 template <int J>
 inline H8 hfma_lane(H8 acc, H8 b, H8 a) {
-  return {vfmaq_laneq_f16(acc.v, b.v, a.v, J)};
+  asm volatile("fmla %0.8h, %1.8h, %2.h[%3]" : "+w"(acc.v) : "w"(b.v), "x"(a.v), "i"(J));
+  return acc;
 }
 inline H8 hmul(H8 a, H8 b) { return {vmulq_f16(a.v, b.v)}; }
 inline H8 hadd(H8 a, H8 b) { return {vaddq_f16(a.v, b.v)}; }

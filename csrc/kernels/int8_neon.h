@@ -19,14 +19,30 @@
 // row's int16 activations (smlal by element).
 constexpr int kNeonInt8Rows = 4;
 
+// smlal / smlal2 by element (acc += the low / high half of x times a[L]), in
+// asm: with the intrinsics GCC 12 copied accumulators between registers and
+// stored some on the stack every k step. volatile keeps the source order, in
+// which the 4x16 tile fits in the registers (GCC's pre-RA scheduler would
+// interleave the k steps). a must be in v0-v15 ("x").
+template <int L>
+inline int32x4_t smlal_lane(int32x4_t acc, int16x8_t x, int16x8_t a) {
+  asm volatile("smlal %0.4s, %1.4h, %2.h[%3]" : "+w"(acc) : "w"(x), "x"(a), "i"(L));
+  return acc;
+}
+template <int L>
+inline int32x4_t smlal2_lane(int32x4_t acc, int16x8_t x, int16x8_t a) {
+  asm volatile("smlal2 %0.4s, %1.8h, %2.h[%3]" : "+w"(acc) : "w"(x), "x"(a), "i"(L));
+  return acc;
+}
+
 template <int L, int MR>
 inline void int8_neon_k(int32x4_t (&acc)[MR][4], int8x16_t w, const int16x8_t (&av)[MR]) {
   const int16x8_t lo = vmovl_s8(vget_low_s8(w)), hi = vmovl_high_s8(w);
   for (int r = 0; r < MR; ++r) {
-    acc[r][0] = vmlal_laneq_s16(acc[r][0], vget_low_s16(lo), av[r], L);
-    acc[r][1] = vmlal_high_laneq_s16(acc[r][1], lo, av[r], L);
-    acc[r][2] = vmlal_laneq_s16(acc[r][2], vget_low_s16(hi), av[r], L);
-    acc[r][3] = vmlal_high_laneq_s16(acc[r][3], hi, av[r], L);
+    acc[r][0] = smlal_lane<L>(acc[r][0], lo, av[r]);
+    acc[r][1] = smlal2_lane<L>(acc[r][1], lo, av[r]);
+    acc[r][2] = smlal_lane<L>(acc[r][2], hi, av[r]);
+    acc[r][3] = smlal2_lane<L>(acc[r][3], hi, av[r]);
   }
 }
 
@@ -63,8 +79,10 @@ void int8_neon_tile(const Int8GemmArgs& g, int i0, int p, int k4, const int32_t*
     }
     int8_neon_group<0, MR>(acc, b + grp * 64, av);
   }
-  for (int r = 0; r < MR; ++r)
+  // Unrolled: rolled, GCC kept the accumulators' stack copies up to date every k step.
+  MBN_UNROLL for (int r = 0; r < MR; ++r) {
     int8_neon_store_panel(g, g.c + int64_t{i0 + r} * g.ldc, p * kInt8PanelWidth, acc[r], row_sums[r], nullptr, o);
+  }
 }
 
 void int8_gemm_smlal(const Int8GemmArgs& g, int m_begin, int m_end) {
