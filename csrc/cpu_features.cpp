@@ -184,12 +184,14 @@ bool bf16_dot_product_preferred() {
   return false;
 }
 
+#if defined(MBN_HAVE_AMX_BF16) || defined(MBN_HAVE_AMX_INT8)
 namespace {
 bool amx_allowed() {
   const char* forced = std::getenv("MOBILENET_AMX");
   return !(forced && forced[0] == '0');
 }
 }  // namespace
+#endif
 
 bool bf16_tiles_preferred() {
   const char* forced = std::getenv("MOBILENET_BF16_TILES");
