@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import platform
+import textwrap
 import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -528,12 +529,14 @@ class ProfileReport:
                 f"(batch / median)"]
 
 def context_lines(context: Dict[str, Any]) -> List[str]:
-    """The model, the settings and the machine a timing was taken on, in two lines of text."""
+    """The model, the settings and the machine a timing was taken on, as lines of at most 100 columns
+    (the machine's line wraps where its CPU's name is long)."""
     c = context
+    machine = (f"CPU: {c['cpu']}; mobilenet {c['mobilenet_version']}; OPENBLAS_CORETYPE={c['OPENBLAS_CORETYPE']}, "
+               f"OPENBLAS_L2_SIZE={c['OPENBLAS_L2_SIZE']}")
     return [f"MobileNet v1 {_model_label(c)}, batch {c['batch']}, {c['threads']} thread(s), {c['isa']} kernels, "
             f"{c['backend']} backend" + (f", {c['precision']}" if c.get("precision", "float32") != "float32" else ""),
-            f"CPU: {c['cpu']}; mobilenet {c['mobilenet_version']}; OPENBLAS_CORETYPE={c['OPENBLAS_CORETYPE']}, "
-            f"OPENBLAS_L2_SIZE={c['OPENBLAS_L2_SIZE']}"]
+            *textwrap.wrap(machine, width=100, subsequent_indent="  ")]
 
 
 _PRECISION_LABELS = {"float32": "f32", "bfloat16": "bf16", "float16": "f16", "int8": "i8"}
