@@ -40,10 +40,18 @@ struct H8 {
       vst1q_f32(p + 4, hi);
       return;
     }
-    float tmp[8];
-    vst1q_f32(tmp, lo);
-    vst1q_f32(tmp + 4, hi);
-    for (int i = 0; i < n; ++i) p[i] = tmp[i];
+    // The tail lane by lane: a copy loop became a memcpy call, and around it GCC
+    // reloaded the depthwise row's weights from the stack for every pixel.
+    float32x4_t part = lo;
+    if (n >= 4) {
+      vst1q_f32(p, lo);
+      part = hi;
+      p += 4;
+      n -= 4;
+    }
+    if (n > 0) vst1q_lane_f32(p, part, 0);
+    if (n > 1) vst1q_lane_f32(p + 1, part, 1);
+    if (n > 2) vst1q_lane_f32(p + 2, part, 2);
   }
 };
 // acc + a * b, rounded once (FMLA).
