@@ -139,6 +139,22 @@ __attribute__((target("avx512f,avx512bf16"), noinline)) double dpbf16_avx512(int
   return _mm512_reduce_add_ps(sum);
 }
 
+// The loop of the dot-product peaks, after its asm statement has defined the assembler macro
+// mobilenet_peak_dot (one instruction on the accumulator register whose number it is given):
+// %[left] iterations of %c[chains] uses of it, numbered by .altmacro's "%i" from 0.
+#define MBN_PEAK_DOT_LOOP                           \
+  "1:\n\t"                                          \
+  ".altmacro\n\t"                                   \
+  ".set mobilenet_peak_i, 0\n\t"                    \
+  ".rept %c[chains]\n\t"                            \
+  "mobilenet_peak_dot %%mobilenet_peak_i\n\t"       \
+  ".set mobilenet_peak_i, mobilenet_peak_i + 1\n\t" \
+  ".endr\n\t"                                       \
+  ".noaltmacro\n\t"                                 \
+  ".purgem mobilenet_peak_dot\n\t"                  \
+  "dec %[left]\n\t"                                 \
+  "jnz 1b"
+
 // Each iteration: CHAINS vpdpbusd of 16 lanes x 4 products = 64 * CHAINS multiply-adds. The whole
 // loop is one asm block with the accumulators in zmm0..zmm(CHAINS-1) and the operands in zmm30/31:
 // with intrinsics, or with one asm statement per instruction on an array of accumulators, GCC 12
@@ -149,25 +165,13 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) double dpbusd_avx512(int
   static_assert(CHAINS <= 30, "zmm30 and zmm31 hold the operands");
   if (iterations <= 0) return 0;
   int64_t left = iterations;
-  // The assembler's .altmacro "%i" turns the counter into the register number.
   asm volatile(
-      ".macro mobilenet_peak_vnni512 reg\n\t"
+      ".macro mobilenet_peak_dot reg\n\t"
       "vpdpbusd %%zmm31, %%zmm30, %%zmm\\reg\n\t"
       ".endm\n\t"
       "mov $0x01010101, %%eax\n\t"
       "vpbroadcastd %%eax, %%zmm30\n\t"
-      "vpbroadcastd %%eax, %%zmm31\n\t"
-      "1:\n\t"
-      ".altmacro\n\t"
-      ".set mobilenet_peak_i, 0\n\t"
-      ".rept %c[chains]\n\t"
-      "mobilenet_peak_vnni512 %%mobilenet_peak_i\n\t"
-      ".set mobilenet_peak_i, mobilenet_peak_i + 1\n\t"
-      ".endr\n\t"
-      ".noaltmacro\n\t"
-      ".purgem mobilenet_peak_vnni512\n\t"
-      "dec %[left]\n\t"
-      "jnz 1b"
+      "vpbroadcastd %%eax, %%zmm31\n\t" MBN_PEAK_DOT_LOOP
       : [left] "+r"(left)
       : [chains] "n"(CHAINS)
       : "eax", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
@@ -196,24 +200,13 @@ __attribute__((target("avx2,avxvnni"), noinline)) double dpbusd_avxvnni(int64_t 
   if (iterations <= 0) return 0;
   int64_t left = iterations;
   asm volatile(  // as dpbusd_avx512, on ymm0..ymm(CHAINS-1)
-      ".macro mobilenet_peak_avxvnni reg\n\t"
+      ".macro mobilenet_peak_dot reg\n\t"
       "%{vex%} vpdpbusd %%ymm15, %%ymm14, %%ymm\\reg\n\t"
       ".endm\n\t"
       "mov $0x01010101, %%eax\n\t"
       "vmovd %%eax, %%xmm14\n\t"
       "vpbroadcastd %%xmm14, %%ymm14\n\t"
-      "vmovdqa %%ymm14, %%ymm15\n\t"
-      "1:\n\t"
-      ".altmacro\n\t"
-      ".set mobilenet_peak_i, 0\n\t"
-      ".rept %c[chains]\n\t"
-      "mobilenet_peak_avxvnni %%mobilenet_peak_i\n\t"
-      ".set mobilenet_peak_i, mobilenet_peak_i + 1\n\t"
-      ".endr\n\t"
-      ".noaltmacro\n\t"
-      ".purgem mobilenet_peak_avxvnni\n\t"
-      "dec %[left]\n\t"
-      "jnz 1b"
+      "vmovdqa %%ymm14, %%ymm15\n\t" MBN_PEAK_DOT_LOOP
       : [left] "+r"(left)
       : [chains] "n"(CHAINS)
       : "eax", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
