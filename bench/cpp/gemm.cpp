@@ -4,16 +4,14 @@
 // "AVX-512 FP32 FMA peak", in GFLOP/s). Build and run (from the repository root):
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
 //   cmake --build build/bench --target gemm && build/bench/gemm [peak GFLOP/s]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
+#include "call_times.h"
 #include "kernels.h"
 
 using namespace mobilenet;
-using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   const double peak = argc > 1 ? std::atof(argv[1]) : 0.0;
@@ -33,15 +31,8 @@ int main(int argc, char** argv) {
     pack_gemm_weights(b.data(), s.k, s.n, w, packed.data());
     GemmArgs g{a.data(), s.k, packed.data(), bias.data(), c.data(), s.n, s.m, s.n, s.k, Clamp{0.0f, 6.0f}, s.m};
     if (s.m == 1) g.clamp = Clamp{-1e30f, 1e30f};
-    std::vector<double> times;
-    for (int rep = 0; rep < 320; ++rep) {
-      const auto t0 = Clock::now();
-      kt.gemm(g, 0, s.m, 0, panels);
-      const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-      if (rep >= 20) times.push_back(ns);
-    }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    const double median = times[times.size() / 2], fastest = *std::min_element(times.begin(), times.end());
+    const CallTimes t = time_calls([&] { kt.gemm(g, 0, s.m, 0, panels); });
+    const double median = t.median_ns, fastest = t.fastest_ns;
     const double gflops = 2.0 * s.m * s.n * s.k / median, best = 2.0 * s.m * s.n * s.k / fastest;
     std::printf("%5d x %4d x %4d  %8.1f us  %6.1f GFLOP/s (fastest %6.1f)", s.m, s.n, s.k, median / 1e3, gflops, best);
     if (peak > 0) std::printf("  %3.0f%% of peak (fastest %3.0f%%)", 100 * gflops / peak, 100 * best / peak);

@@ -6,16 +6,15 @@
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
 //   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls]
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "call_times.h"
 #include "kernels.h"
 
 using namespace mobilenet;
-using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   // Rows split into this many calls, as threads split them (1: one call a layer).
@@ -63,16 +62,10 @@ int main(int argc, char** argv) {
                    // classifier's none (zero point 128, clamped at 0 only).
                    {bias.data(), multiplier.data(), shift.data(), s.m > 1 ? 0 : 128, 0, 255}};
     if (!split.empty()) g.bounded = split.data();
-    std::vector<double> times;
-    for (int rep = 0; rep < 320; ++rep) {
-      const auto t0 = Clock::now();
-      for (int t = 0; t < calls; ++t) kt.int8_gemm(g, s.m * t / calls, s.m * (t + 1) / calls);
-      const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
-      if (rep >= 20) times.push_back(ns);
-    }
-    std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-    const double median = times[times.size() / 2], fastest = *std::min_element(times.begin(), times.end());
-    // The fastest call too: on a shared host the median moves with the neighbours' load.
+    const CallTimes t = time_calls([&] {
+      for (int c = 0; c < calls; ++c) kt.int8_gemm(g, s.m * c / calls, s.m * (c + 1) / calls);
+    });
+    const double median = t.median_ns, fastest = t.fastest_ns;
     std::printf("%5d x %4d x %4d  %8.1f us  %6.1f GMAC/s  (fastest %6.1f)\n", s.m, s.n, s.k, median / 1e3,
                 double(s.m) * s.n * s.k / median, double(s.m) * s.n * s.k / fastest);
   }
