@@ -4,7 +4,7 @@
 // MobileNet 1.0/224 and its classifier: median time of 300 calls with the data
 // cache-warm, and GMAC/s (bench/RESULTS.md, log entries 62 and 65). Build and run (from the repository root):
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
-//   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls]
+//   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls] [bounded|offset]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
   // "bounded": weights as quantization-aware training leaves them (most within +-64, one in
   // 2000 beyond), split for vpmaddubsw where the table takes it (KernelTable::int8_gemm_bounded).
   const bool bounded = argc > 2 && std::string(argv[2]) == "bounded";
+  // "offset": one column's weights span [-150, 104], as in the real uint8 models (their per-tensor
+  // zero point leaves 1-3 columns a layer beyond int8): that column gets a column offset.
+  const bool offset = argc > 2 && std::string(argv[2]) == "offset";
   const KernelTable& kt = kernel_table(isa_from_environment());
   struct Shape {
     int m, n, k;
@@ -31,7 +34,9 @@ int main(int argc, char** argv) {
   Int8GemmArgs named{};
   if (bounded && kt.int8_gemm_bounded) named.bounded = &named;  // any pointer: the variant's name
   std::printf("int8 GEMM %s, rows in %d call(s)%s\n", kt.int8_gemm_variant(named), calls,
-              bounded ? ", bounded weights" : "");
+              bounded  ? ", bounded weights"
+              : offset ? ", a column offset"
+                       : "");
   for (const Shape& s : shapes) {
     const int np = (s.n + kInt8PanelWidth - 1) / kInt8PanelWidth * kInt8PanelWidth;
     std::vector<uint8_t> a(size_t(s.m) * s.k + 64), c(size_t(s.m) * s.n + 64);
@@ -40,6 +45,8 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < b.size(); ++i)
       b[i] = bounded && i % 1999 != 0 ? static_cast<int32_t>(i * 104729 % 121) - 60
                                       : static_cast<int32_t>(i * 104729 % 255) - 128;
+    if (offset)
+      for (int kk = 0; kk < s.k; ++kk) b[size_t(kk) * s.n] = -150 + kk % 255;
     std::vector<int8_t> packed(packed_int8_gemm_bytes(s.k, s.n));
     pack_int8_gemm_weights(b.data(), s.k, s.n, packed.data(), col_offset.data());
     std::vector<int32_t> split;
@@ -52,7 +59,7 @@ int main(int argc, char** argv) {
                    s.k,
                    packed.data(),
                    col_offset.data(),
-                   false,
+                   std::any_of(col_offset.begin(), col_offset.end(), [](int32_t o) { return o != 0; }),
                    c.data(),
                    s.n,
                    s.m,

@@ -20,19 +20,19 @@ __attribute__((target("avx512vnni"))) inline __m512i dpbusd(__m512i acc, __m512i
   return acc;
 }
 
-template <int MR, int NP>
+template <int MR, int NP, RqEval E = RqEval::Any>
 __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g, int i0, int p0, int k4,
-                                                          const __m512i* init, const int32_t* row_sums,
-                                                          const Int8Rq16* rq) {
+                                                          const __m512i* init, unsigned offsets,
+                                                          const int32_t* row_sums, const Int8Rq16* rq) {
   __m512i acc[MR][NP];
-  // The bias, and col_offset x the row's sum: where the sum fits an int16 (k <= 128: at most
-  // 255 x 128; |col_offset| <= 128 by packing), one vpmaddwd (the high halves are 0, and 0
-  // or -1), else a vpmulld (2 uops).
+  // The bias, and col_offset x the row's sum in the panels with offsets (bit p): where the sum fits
+  // an int16 (k <= 128: at most 255 x 128; |col_offset| <= 128 by packing), one vpmaddwd (the
+  // high halves are 0, and 0 or -1), else a vpmulld (2 uops).
   const bool short_k = g.k <= 128;
   MBN_UNROLL for (int r = 0; r < MR; ++r) {
     MBN_UNROLL for (int p = 0; p < NP; ++p) {
       acc[r][p] = init[p];
-      if (g.has_col_offset) {
+      if (offsets >> p & 1) {
         const __m512i offset = _mm512_loadu_si512(g.col_offset + (p0 + p) * kInt8PanelWidth);
         const __m512i sum = _mm512_set1_epi32(row_sums[r]);
         acc[r][p] =
@@ -54,7 +54,7 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   }
   const __m512i zero_point = _mm512_set1_epi32(g.rq.out_zero_point);
   MBN_UNROLL for (int p = 0; p < NP; ++p) {
-    MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] = int8_rq_apply(acc[r][p], rq[p], zero_point);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] = int8_rq_apply<E>(acc[r][p], rq[p], zero_point);
   }
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(g.rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
@@ -92,29 +92,66 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
       int8_rq_prepare(g.rq.multiplier + n0, g.rq.shift + n0, g.rq.out_zero_point, rq[p], g.rq.act_min);
     init[p] = _mm512_loadu_si512(g.rq.bias + n0);
   }
+  // The panels with column offsets: per-tensor uint8 weights leave one or two columns of a
+  // layer past int8 (its extreme weights), so most panels have none.
+  unsigned offsets = 0;
+  for (int j = 0; g.has_col_offset && j < NP * kInt8PanelWidth; ++j)
+    offsets |= (g.col_offset[p0 * kInt8PanelWidth + j] != 0 ? 1u : 0u) << (j / kInt8PanelWidth);
+  // Whole tiles of 4 panels with the epilogue fixed at compile time (int8_rq_eval): the
+  // rest take the run-time choice.
+  const RqEval eval = NP == kVnniPanels ? int8_rq_eval(rq, NP) : RqEval::Any;
   for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
     const int rows = i_end - i0 < kVnniRows ? i_end - i0 : kVnniRows;
     const int32_t* sums = row_sums + (i0 - i_begin);
+    if (rows == kVnniRows && eval == RqEval::Dword) {
+      int8_vnni_tile<kVnniRows, NP, RqEval::Dword>(g, i0, p0, k4, init, offsets, sums, rq);
+      continue;
+    }
+    if (rows == kVnniRows && eval == RqEval::DwordCorrect) {
+      int8_vnni_tile<kVnniRows, NP, RqEval::DwordCorrect>(g, i0, p0, k4, init, offsets, sums, rq);
+      continue;
+    }
     switch (rows) {
-      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, sums, rq); break;
-      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, sums, rq); break;
-      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, sums, rq); break;
-      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, sums, rq); break;
-      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, sums, rq); break;
-      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, sums, rq); break;
+      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
     }
   }
 }
 
-// The sum of a row's k bytes (vpsadbw against zero: 8 sums of 8 bytes a vector).
-inline int32_t int8_row_sum(const uint8_t* a, int k) {
-  __m512i s = _mm512_setzero_si512();
-  for (int kk = 0; kk < k; kk += 64) {
-    const int left = k - kk;
-    const __mmask64 m = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
-    s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(m, a + kk), _mm512_setzero_si512()));
+// The sums of the k bytes of rows [i, i_end) of A into sums[0..): vpsadbw against zero
+// (8 qword sums of 8 bytes a vector), then 8 rows' vectors added across in one transpose
+// (14 shuffles and 7 adds for the 8 rows, where a reduction per row takes 3 and 3 each).
+inline void int8_row_sums(const Int8GemmArgs& g, int i, int i_end, int32_t* sums) {
+  const __m512i zero = _mm512_setzero_si512();
+  const int tail = g.k % 64;  // bytes of the last (masked) load of a row, 0: a whole one
+  const __mmask64 last = tail == 0 ? ~__mmask64{0} : (__mmask64{1} << tail) - 1;
+  const int whole = (g.k - 1) / 64;  // loads before the last
+  auto row = [&](int r) {
+    const uint8_t* a = g.a + int64_t{r} * g.lda;
+    __m512i s = _mm512_sad_epu8(_mm512_maskz_loadu_epi8(last, a + 64 * whole), zero);
+    for (int j = 0; j < whole; ++j) s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_loadu_si512(a + 64 * j), zero));
+    return s;
+  };
+  for (; i + 8 <= i_end; i += 8, sums += 8) {
+    __m512i v[8];
+    MBN_UNROLL for (int r = 0; r < 8; ++r) v[r] = row(i + r);
+    // Qword j of pair[q]: rows 2q and 2q + 1 alternating per 128-bit lane, each the sum of two qwords.
+    __m512i pair[4], quad[2];
+    MBN_UNROLL for (int q = 0; q < 4; ++q) pair[q] =
+        _mm512_add_epi64(_mm512_unpacklo_epi64(v[2 * q], v[2 * q + 1]), _mm512_unpackhi_epi64(v[2 * q], v[2 * q + 1]));
+    // 128-bit lanes 0, 2 and 1, 3 of two pairs: lane l of quad holds rows of pair 2h + l / 2.
+    MBN_UNROLL for (int h = 0; h < 2; ++h) quad[h] =
+        _mm512_add_epi64(_mm512_shuffle_i64x2(pair[2 * h], pair[2 * h + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_i64x2(pair[2 * h], pair[2 * h + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i all = _mm512_add_epi64(_mm512_shuffle_i64x2(quad[0], quad[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                         _mm512_shuffle_i64x2(quad[0], quad[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), _mm512_cvtepi64_epi32(all));
   }
-  return static_cast<int32_t>(_mm512_reduce_add_epi64(s));
+  for (; i < i_end; ++i) *sums++ = static_cast<int32_t>(_mm512_reduce_add_epi64(row(i)));
 }
 
 void int8_gemm_vnni(const Int8GemmArgs& g, int m_begin, int m_end) {
@@ -124,8 +161,7 @@ void int8_gemm_vnni(const Int8GemmArgs& g, int m_begin, int m_end) {
   // Rows in chunks (their A stays in cache while each 64-column panel group passes over them).
   for (int c0 = m_begin; c0 < m_end; c0 += kVnniChunkRows) {
     const int c1 = m_end - c0 < kVnniChunkRows ? m_end : c0 + kVnniChunkRows;
-    if (g.has_col_offset)
-      for (int i = c0; i < c1; ++i) row_sums[i - c0] = int8_row_sum(g.a + int64_t{i} * g.lda, g.k);
+    if (g.has_col_offset) int8_row_sums(g, c0, c1, row_sums);
     int p0 = 0;
     for (; p0 + kVnniPanels <= panels; p0 += kVnniPanels) int8_vnni_panels<kVnniPanels>(g, c0, c1, p0, k4, row_sums);
     switch (panels - p0) {
@@ -166,6 +202,7 @@ struct alignas(64) Int8DwBlock {
 // the padding read the zero point, which the packed bias corrects for.
 // t: the 9 taps' 64 bytes (tap 8's group is filled with zeros, times zero
 // weights); returns the 64 requantized, clamped bytes in channel order.
+template <RqEval E = RqEval::Any>
 __attribute__((target("avx512vnni"))) inline __m512i int8_dwconv3x3_dot_bytes(const __m512i* t, const int8_t* w,
                                                                               const Int8DwBlock& blk,
                                                                               const Int8Requant& rq) {
@@ -190,7 +227,7 @@ __attribute__((target("avx512vnni"))) inline __m512i int8_dwconv3x3_dot_bytes(co
   for (int v = 0; v < 4; ++v) {
     // sum (w - offset) x + offset sum x = sum w x; the bias holds -zero_point sum w.
     if (blk.any_offset) acc[v] = _mm512_add_epi32(acc[v], _mm512_mullo_epi32(blk.offset[v], sums[v]));
-    q[v] = int8_rq_apply(acc[v], blk.rq[v], zero_point);
+    q[v] = int8_rq_apply<E>(acc[v], blk.rq[v], zero_point);
   }
   // Packing back to bytes undoes the interleaves: channels in order.
   const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
@@ -257,7 +294,7 @@ inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
 // (The tail block of S pixels side by side, at stride 1: columns of S pixels,
 // the outputs S pixels apart, all three columns new.)
 // REM: the block has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
-template <int S, bool REM>
+template <int S, bool REM, RqEval E>
 __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row, const int64_t* step, int x0, int in_w,
                                                        int count, const int8_t* block, const Int8DwBlock& blk, int mask,
                                                        const Int8Requant& rq, __m512i pad, uint8_t* out,
@@ -298,7 +335,7 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
       }
     }
     __m512i q[4];
-    for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply(acc[v], blk.rq[v], zero_point);
+    for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply<E>(acc[v], blk.rq[v], zero_point);
     const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
     _mm512_storeu_si512(out, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
     out += out_step;
@@ -306,6 +343,15 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
     if (S == 1)
       for (int v = 0; v < 4; ++v) qa[v] = qb[v], qb[v] = qc[v];
   }
+}
+
+// int8_dw_row for S, the block's remainders and its epilogue (int8_rq_eval of its 4 vectors).
+using Int8DwRowFn = decltype(&int8_dw_row<1, false, RqEval::Any>);
+template <int S>
+Int8DwRowFn int8_dw_row_for(bool rem, const Int8DwBlock& blk) {
+  if (int8_rq_eval(blk.rq, 4) == RqEval::Dword)
+    return rem ? int8_dw_row<S, true, RqEval::Dword> : int8_dw_row<S, false, RqEval::Dword>;
+  return rem ? int8_dw_row<S, true, RqEval::Any> : int8_dw_row<S, false, RqEval::Any>;
 }
 
 // The channels past the last full block (fewer than 64) as one dot-product
@@ -334,6 +380,7 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
                                     : nullptr;
   if (prepared == nullptr) int8_dw_prepare(block, a.rq.out_zero_point, a.rq.act_min, local);
   const Int8DwBlock& blk = prepared != nullptr ? *prepared : local;
+  const bool dword = int8_rq_eval(blk.rq, 4) == RqEval::Dword;
   alignas(64) uint8_t pad_row[64];
   for (uint8_t& v : pad_row) v = static_cast<uint8_t>(a.in_zero_point);
   const __mmask64 mask = (__mmask64{1} << rest) - 1;
@@ -377,9 +424,9 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
           step[ky] = in ? a.in_c : 0;
         }
         const int mask = flags[1];
-        auto run = pixels == 2   ? (mask ? int8_dw_row<2, true> : int8_dw_row<2, false>)
-                   : pixels == 4 ? (mask ? int8_dw_row<4, true> : int8_dw_row<4, false>)
-                                 : (mask ? int8_dw_row<8, true> : int8_dw_row<8, false>);
+        auto run = pixels == 2   ? int8_dw_row_for<2>(mask != 0, blk)
+                   : pixels == 4 ? int8_dw_row_for<4>(mask != 0, blk)
+                                 : int8_dw_row_for<8>(mask != 0, blk);
         run(row, step, ox - a.pad.left, a.in_w, groups, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
             64);
         ox += groups * pixels;
@@ -403,7 +450,9 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
               t[3 * ky + kx] = _mm512_maskz_loadu_epi8(wide, p);
           }
         }
-        _mm512_mask_storeu_epi8(out_row + int64_t{ox} * a.in_c, wide, int8_dwconv3x3_dot_bytes(t, block, blk, a.rq));
+        const __m512i bytes = dword ? int8_dwconv3x3_dot_bytes<RqEval::Dword>(t, block, blk, a.rq)
+                                    : int8_dwconv3x3_dot_bytes(t, block, blk, a.rq);
+        _mm512_mask_storeu_epi8(out_row + int64_t{ox} * a.in_c, wide, bytes);
       }
     }
     for (; ox < a.out_w; ++ox) one_pixel(ox);
@@ -459,8 +508,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
         uint8_t* out = a.output + int64_t{oy} * a.out_w * channels + 64 * b;
         const int mask = flags[1];
         const Int8DwBlock& blk = blocks[b - b0];
-        auto run = a.stride == 1 ? (mask ? int8_dw_row<1, true> : int8_dw_row<1, false>)
-                                 : (mask ? int8_dw_row<2, true> : int8_dw_row<2, false>);
+        auto run = a.stride == 1 ? int8_dw_row_for<1>(mask != 0, blk) : int8_dw_row_for<2>(mask != 0, blk);
         run(block_row, step, -a.pad.left, a.in_w, a.out_w, block, blk, mask, a.rq, pad, out, channels);
       }
     }
@@ -600,18 +648,18 @@ struct Int8StemTile {
   int columns;   // this panel group's columns to store (pixels of one lane each)
 };
 
-template <int MR, int NP, bool Pairs>
+template <int MR, int NP, bool Pairs, RqEval E = RqEval::Any>
 __attribute__((target("avx512vnni"))) void int8_stem_tile(const Int8StemTile& t, const __m512i* init,
                                                           const Int8Rq16* rq, const Int8Requant& q) {
   __m512i acc[MR][NP];
-  for (int r = 0; r < MR; ++r) {
+  MBN_UNROLL for (int r = 0; r < MR; ++r) {
     __m512i sum = _mm512_setzero_si512();
     if (t.has_offset) {
       int64_t pair = t.sums[r];
       if (Pairs) __builtin_memcpy(&pair, t.sums + 2 * r, 8);
       sum = Pairs ? _mm512_set1_epi64(pair) : _mm512_set1_epi32(t.sums[r]);
     }
-    for (int p = 0; p < NP; ++p) {
+    MBN_UNROLL for (int p = 0; p < NP; ++p) {
       acc[r][p] = init[p];
       // sum <= 27 x 255 and |offset| <= 128: one 16-bit multiply-add (their high halves are 0 and 0 or -1).
       if (t.has_offset)
@@ -637,8 +685,8 @@ __attribute__((target("avx512vnni"))) void int8_stem_tile(const Int8StemTile& t,
     }
   }
   const __m512i zero_point = _mm512_set1_epi32(q.out_zero_point);
-  for (int p = 0; p < NP; ++p)
-    for (int r = 0; r < MR; ++r) acc[r][p] = int8_rq_apply(acc[r][p], rq[p], zero_point);
+  MBN_UNROLL for (int p = 0; p < NP; ++p) MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] =
+      int8_rq_apply<E>(acc[r][p], rq[p], zero_point);
   if (Pairs || NP == 1) {
     const __m512i lo = _mm512_set1_epi32(q.act_min), hi = _mm512_set1_epi32(q.act_max);
     // Pairs: lane 2c + h holds pixel h's channel c; bytes to pixel 0's channels, then pixel 1's.
@@ -671,6 +719,7 @@ __attribute__((target("avx512vnni"))) void int8_stem_tile(const Int8StemTile& t,
 template <int NP, bool Pairs>
 void int8_stem_panels(Int8StemTile t, int vector_rows, const __m512i* init, const Int8Rq16* rq, const Int8Requant& q) {
   const int pixels = t.pixels, per_row = Pairs ? 2 : 1;
+  const RqEval eval = int8_rq_eval(rq, NP);  // whole tiles with the epilogue fixed at compile time
   for (int r0 = 0; r0 < vector_rows; r0 += kStemRows) {
     const int rows = vector_rows - r0 < kStemRows ? vector_rows - r0 : kStemRows;
     Int8StemTile u = t;
@@ -678,6 +727,10 @@ void int8_stem_panels(Int8StemTile t, int vector_rows, const __m512i* init, cons
     u.sums = t.sums + r0 * per_row;
     u.out = t.out + int64_t{r0} * per_row * t.out_c;
     u.pixels = pixels - r0 * per_row;
+    if (rows == kStemRows && eval == RqEval::Dword) {
+      int8_stem_tile<kStemRows, NP, Pairs, RqEval::Dword>(u, init, rq, q);
+      continue;
+    }
     switch (rows) {
       case 6: int8_stem_tile<6, NP, Pairs>(u, init, rq, q); break;
       case 5: int8_stem_tile<5, NP, Pairs>(u, init, rq, q); break;

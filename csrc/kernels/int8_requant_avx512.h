@@ -98,21 +98,44 @@ inline void int8_rq_prepare(const int32_t* multiplier, const int32_t* shift, int
   c.any_left = any_left, c.zero_point_folded = fold;
 }
 
+// The 32-bit evaluation (Int8Rq16::dword), with the sign correction or without.
+inline __m512i int8_rq_dword(__m512i x, const Int8Rq16& c, bool correct) {
+  const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(x, c.mul_even), c.off_even);
+  const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), c.mul_odd), c.off_odd);
+  const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
+  __m512i h = _mm512_permutex2var_epi32(te, high, to);
+  if (correct) {
+    const __m512i low = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
+    const __m512i l = _mm512_permutex2var_epi32(te, low, to);
+    h = _mm512_add_epi32(h, _mm512_srai_epi32(_mm512_andnot_si512(l, x), 31));  // - c (1 - bit 31 of L)
+  }
+  return _mm512_srav_epi32(h, c.shift);
+}
+
+// The evaluation int8_rq_apply takes: chosen per call at run time (Any), or
+// fixed at compile time where a kernel dispatches once on int8_rq_eval. In a
+// loop, Any's tests and its untaken 64-bit path cost GCC registers, copies and
+// branches in every iteration: the depthwise pixel loop ran about 190
+// instructions a pixel, 72-79 with Dword.
+enum class RqEval { Any, Dword, DwordCorrect };
+
+// Dword(Correct) where every one of `count` column sets takes the 32-bit
+// evaluation with the zero point folded in (DwordCorrect if any needs the
+// sign correction), else Any.
+inline RqEval int8_rq_eval(const Int8Rq16* c, int count) {
+  bool dword = true, correct = false;
+  for (int i = 0; i < count; ++i) dword &= c[i].dword && c[i].zero_point_folded, correct |= c[i].correct;
+  return !dword ? RqEval::Any : correct ? RqEval::DwordCorrect : RqEval::Dword;
+}
+
 // x: 16 sums with the bias in; the result: out_zero_point + the requantized
 // sums (not clamped; see int8_rq_prepare's act_min).
+template <RqEval E = RqEval::Any>
 inline __m512i int8_rq_apply(__m512i x, const Int8Rq16& c, __m512i zero_point) {
+  if constexpr (E != RqEval::Any) return int8_rq_dword(x, c, E == RqEval::DwordCorrect);
   __m512i r;
   if (c.dword) {
-    const __m512i te = _mm512_add_epi64(_mm512_mul_epi32(x, c.mul_even), c.off_even);
-    const __m512i to = _mm512_add_epi64(_mm512_mul_epi32(_mm512_shuffle_epi32(x, _MM_PERM_DDBB), c.mul_odd), c.off_odd);
-    const __m512i high = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
-    __m512i h = _mm512_permutex2var_epi32(te, high, to);
-    if (c.correct) {
-      const __m512i low = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
-      const __m512i l = _mm512_permutex2var_epi32(te, low, to);
-      h = _mm512_add_epi32(h, _mm512_srai_epi32(_mm512_andnot_si512(l, x), 31));  // - c (1 - bit 31 of L)
-    }
-    r = _mm512_srav_epi32(h, c.shift);
+    r = int8_rq_dword(x, c, c.correct);
   } else {
     if (c.any_left) x = _mm512_sllv_epi32(x, c.left);  // wraps as TFLite's int32 does
     const __m512i pe = _mm512_mul_epi32(x, c.mul_even);
