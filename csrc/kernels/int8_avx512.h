@@ -60,11 +60,12 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(g.rq.act_max));
   const int n0 = p0 * kInt8PanelWidth, left = g.n - n0;
   const __mmask64 store = left >= 64 ? ~__mmask64{0} : (__mmask64{1} << left) - 1;
+  const bool clamp = int8_clamps(g.rq);
   for (int r = 0; r < MR; ++r) {
     const __m512i zero = _mm512_setzero_si512();
     const __m512i bytes =
         int8_pack64(acc[r][0], NP > 1 ? acc[r][NP > 1 ? 1 : 0] : zero, NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
-                    NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, act_min, act_max);
+                    NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, act_min, act_max, clamp);
     _mm512_mask_storeu_epi8(g.c + int64_t{i0 + r} * g.ldc + n0, store, bytes);
   }
 }
@@ -304,6 +305,7 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
   const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
   const __m512i act_min = _mm512_set1_epi8(static_cast<char>(rq.act_min));
   const __m512i act_max = _mm512_set1_epi8(static_cast<char>(rq.act_max));
+  const bool clamp = int8_clamps(rq);
   const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
   const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
   int x = x0;
@@ -337,7 +339,7 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
     __m512i q[4];
     for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply<E>(acc[v], blk.rq[v], zero_point);
     const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
-    _mm512_storeu_si512(out, _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max));
+    _mm512_storeu_si512(out, clamp ? _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max) : bytes);
     out += out_step;
     for (int v = 0; v < 4; ++v) qa[v] = qc[v];
     if (S == 1)

@@ -162,12 +162,18 @@ inline __m512i int8_requantize16(__m512i acc, const Int8Requant& rq, int n0) {
 }
 
 // 4 vectors of 16 requantized columns (unclamped int32) to 64 bytes in column
-// order, clamped: the saturating packs keep the order of values, so clamping
-// the bytes afterwards is the same as clamping the int32s ([act_min, act_max]
-// lies in [0, 255]).
-inline __m512i int8_pack64(__m512i q0, __m512i q1, __m512i q2, __m512i q3, __m512i act_min, __m512i act_max) {
+// order, clamped (unless clamp is false: see int8_clamps): the saturating packs
+// keep the order of values, so clamping the bytes afterwards is the same as
+// clamping the int32s ([act_min, act_max] lies in [0, 255]).
+inline __m512i int8_pack64(__m512i q0, __m512i q1, __m512i q2, __m512i q3, __m512i act_min, __m512i act_max,
+                           bool clamp = true) {
   const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q0, q1), _mm512_packs_epi32(q2, q3));
   // Dword 4l + s holds columns 4l..4l+3 of q_s: transpose the 4 x 4 dwords.
   const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-  return _mm512_min_epu8(_mm512_max_epu8(_mm512_permutexvar_epi32(order, bytes), act_min), act_max);
+  const __m512i ordered = _mm512_permutexvar_epi32(order, bytes);
+  return clamp ? _mm512_min_epu8(_mm512_max_epu8(ordered, act_min), act_max) : ordered;
 }
+
+// Whether [act_min, act_max] leaves any byte out: ReLU6 with the output range [0, 6] (scale
+// 6 / 255, zero point 0) clamps to [0, 255], which the saturating packs already do.
+inline bool int8_clamps(const Int8Requant& rq) { return rq.act_min > 0 || rq.act_max < 255; }
