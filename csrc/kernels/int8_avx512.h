@@ -98,9 +98,9 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
   unsigned offsets = 0;
   for (int j = 0; g.has_col_offset && j < NP * kInt8PanelWidth; ++j)
     offsets |= (g.col_offset[p0 * kInt8PanelWidth + j] != 0 ? 1u : 0u) << (j / kInt8PanelWidth);
-  // Whole tiles of 4 panels with the epilogue fixed at compile time (int8_rq_eval): the
-  // rest take the run-time choice.
-  const RqEval eval = NP == kVnniPanels ? int8_rq_eval(rq, NP) : RqEval::Any;
+  // Whole tiles (6 rows) with the epilogue fixed at compile time (int8_rq_eval): the last
+  // rows of a call take the run-time choice.
+  const RqEval eval = int8_rq_eval(rq, NP);
   for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
     const int rows = i_end - i0 < kVnniRows ? i_end - i0 : kVnniRows;
     const int32_t* sums = row_sums + (i0 - i_begin);
