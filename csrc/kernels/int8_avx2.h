@@ -119,6 +119,18 @@ inline __m256i int8_rq8_apply(__m256i x, const Int8Rq8& c) {
   return _mm256_min_epi32(_mm256_max_epi32(r, c.act_min), c.act_max);
 }
 
+// int8_rq8_apply where the constants take its shortest form (every column
+// shifts right, the zero point folded, no sign correction: a clamp at or
+// above the zero point, as ReLU and ReLU6 give).
+inline bool int8_rq8_short(const Int8Rq8& c) { return c.dword && !c.correct && c.zero_point_folded; }
+
+inline __m256i int8_rq8_apply_short(__m256i x, const Int8Rq8& c) {
+  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
+  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
+  const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);
+  return _mm256_min_epi32(_mm256_max_epi32(_mm256_srav_epi32(h, c.shift), c.act_min), c.act_max);
+}
+
 // One panel's 16 sums of one row (lo: columns 0-7, hi: 8-15) requantized and stored.
 // rq8: the columns' constants prepared (int8_rq8_prepare, 8 columns each), or null.
 inline void int8_store_panel(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i lo, __m256i hi, int32_t row_sum,
@@ -235,13 +247,15 @@ inline void int8_madd_tile(const int16_t* a, int64_t a_stride, const int16_t* b,
 }
 
 // One row's 8 sums (columns n0..n0+7) requantized and stored (those below n).
+// Short: the constants take int8_rq8_apply_short's form (the caller checked int8_rq8_short).
+template <bool Short = false>
 inline void int8_madd_store8(const Int8GemmArgs& g, uint8_t* c, int n0, __m256i x, int32_t row_sum,
                              const Int8Rq8& rq8) {
   if (g.has_col_offset)
     x = _mm256_add_epi32(x, _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.col_offset + n0)),
                                                _mm256_set1_epi32(row_sum)));
   x = _mm256_add_epi32(x, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.rq.bias + n0)));
-  const __m256i q = int8_rq8_apply(x, rq8);
+  const __m256i q = Short ? int8_rq8_apply_short(x, rq8) : int8_rq8_apply(x, rq8);
   // In range already: the packs keep the values.
   const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
   const __m128i bytes = _mm_packus_epi16(words, words);
@@ -259,7 +273,12 @@ void int8_madd_rows(const Int8GemmArgs& g, int i0, const int16_t* a, int64_t a_s
                     const int32_t* row_sums, const Int8Rq8& rq8) {
   __m256i sums[MR];
   int8_madd_tile<MR>(a, a_stride, b, k4, sums);
-  for (int r = 0; r < MR; ++r) int8_madd_store8(g, g.c + int64_t{i0 + r} * g.ldc, n0, sums[r], row_sums[r], rq8);
+  // The epilogue's form chosen once, not per vector (its run-time tests cost as much as its arithmetic).
+  if (int8_rq8_short(rq8))
+    for (int r = 0; r < MR; ++r)
+      int8_madd_store8<true>(g, g.c + int64_t{i0 + r} * g.ldc, n0, sums[r], row_sums[r], rq8);
+  else
+    for (int r = 0; r < MR; ++r) int8_madd_store8(g, g.c + int64_t{i0 + r} * g.ldc, n0, sums[r], row_sums[r], rq8);
 }
 
 // One row against B as packed (int8), widened in registers: for calls of fewer
@@ -404,10 +423,19 @@ void int8_bounded_tile(const Int8GemmArgs& g, int i0, int p, int k4, const char*
     }
   }
   const int n0 = p * kInt8PanelWidth;
+  const bool both = n0 + 8 < g.n;
+  if (int8_rq8_short(rq8[n0 / 8]) && (!both || int8_rq8_short(rq8[n0 / 8 + 1]))) {
+    for (int r = 0; r < MR; ++r) {
+      uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
+      int8_madd_store8<true>(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
+      if (both) int8_madd_store8<true>(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
+    }
+    return;
+  }
   for (int r = 0; r < MR; ++r) {
     uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
     int8_madd_store8(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
-    if (n0 + 8 < g.n) int8_madd_store8(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
+    if (both) int8_madd_store8(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
   }
 }
 

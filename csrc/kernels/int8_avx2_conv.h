@@ -144,18 +144,6 @@ inline void int8_dw_row_pairs_prepare(const Int8ConvArgs& a, int c0, int c1, Int
   }
 }
 
-// int8_rq8_apply where the constants take its shortest form (every column
-// shifts right, the zero point folded, no sign correction: a clamp at or
-// above the zero point, as ReLU and ReLU6 give).
-inline bool int8_rq8_short(const Int8Rq8& c) { return c.dword && !c.correct && c.zero_point_folded; }
-
-inline __m256i int8_rq8_apply_short(__m256i x, const Int8Rq8& c) {
-  const __m256i te = _mm256_add_epi64(_mm256_mul_epi32(x, c.mul_even), c.off_even);
-  const __m256i to = _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), c.mul_odd), c.off_odd);
-  const __m256i h = _mm256_blend_epi32(_mm256_srli_epi64(te, 32), to, 0xAA);
-  return _mm256_min_epi32(_mm256_max_epi32(_mm256_srav_epi32(h, c.shift), c.act_min), c.act_max);
-}
-
 // One output row of one group of 16 channels: row[k] + x * step[k] is input
 // column x of window row k at the group's channels (step 0: a padding row,
 // the zero point's); columns outside [0, in_w) read the zero point too.
