@@ -295,11 +295,13 @@ inline void int8_dw_column(__m512i r0, __m512i r1, __m512i r2, __m512i* q) {
 // (The tail block of S pixels side by side, at stride 1: columns of S pixels,
 // the outputs S pixels apart, all three columns new.)
 // REM: the block has remainders (weights past int8), whose vectors (mask) add a vpdpbusd.
-template <int S, bool REM, RqEval E>
+// Masked: only the bytes of `lanes` are read and written (a tail block of one pixel, fewer
+// than 64 channels: the other lanes would be the next pixel's, or past the tensor's end).
+template <int S, bool REM, RqEval E, bool Masked>
 __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row, const int64_t* step, int x0, int in_w,
                                                        int count, const int8_t* block, const Int8DwBlock& blk, int mask,
                                                        const Int8Requant& rq, __m512i pad, uint8_t* out,
-                                                       int64_t out_step) {
+                                                       int64_t out_step, __mmask64 lanes) {
   const int8_t* wc = block + kInt8DwColumnOffset;
   const int8_t* wr = wc + 3 * 4 * 64;
   const __m512i zero_point = _mm512_set1_epi32(rq.out_zero_point);
@@ -309,10 +311,10 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
   const uint8_t *p0 = row[0], *p1 = row[1], *p2 = row[2];
   const int64_t s0 = step[0], s1 = step[1], s2 = step[2];
   int x = x0;
+  auto load = [&](const uint8_t* p) { return Masked ? _mm512_maskz_loadu_epi8(lanes, p) : _mm512_loadu_si512(p); };
   auto column = [&](__m512i* q) {
     if (static_cast<unsigned>(x) < static_cast<unsigned>(in_w))
-      int8_dw_column(_mm512_loadu_si512(p0 + x * s0), _mm512_loadu_si512(p1 + x * s1), _mm512_loadu_si512(p2 + x * s2),
-                     q);
+      int8_dw_column(load(p0 + x * s0), load(p1 + x * s1), load(p2 + x * s2), q);
     else
       int8_dw_column(pad, pad, pad, q);
     ++x;
@@ -339,7 +341,11 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
     __m512i q[4];
     for (int v = 0; v < 4; ++v) q[v] = int8_rq_apply<E>(acc[v], blk.rq[v], zero_point);
     const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3]));
-    _mm512_storeu_si512(out, clamp ? _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max) : bytes);
+    const __m512i clamped = clamp ? _mm512_min_epu8(_mm512_max_epu8(bytes, act_min), act_max) : bytes;
+    if (Masked)
+      _mm512_mask_storeu_epi8(out, lanes, clamped);
+    else
+      _mm512_storeu_si512(out, clamped);
     out += out_step;
     for (int v = 0; v < 4; ++v) qa[v] = qc[v];
     if (S == 1)
@@ -348,12 +354,12 @@ __attribute__((target("avx512vnni"))) void int8_dw_row(const uint8_t* const* row
 }
 
 // int8_dw_row for S, the block's remainders and its epilogue (int8_rq_eval of its 4 vectors).
-using Int8DwRowFn = decltype(&int8_dw_row<1, false, RqEval::Any>);
-template <int S>
+using Int8DwRowFn = decltype(&int8_dw_row<1, false, RqEval::Any, false>);
+template <int S, bool Masked = false>
 Int8DwRowFn int8_dw_row_for(bool rem, const Int8DwBlock& blk) {
   if (int8_rq_eval(blk.rq, 4) == RqEval::Dword)
-    return rem ? int8_dw_row<S, true, RqEval::Dword> : int8_dw_row<S, false, RqEval::Dword>;
-  return rem ? int8_dw_row<S, true, RqEval::Any> : int8_dw_row<S, false, RqEval::Any>;
+    return rem ? int8_dw_row<S, true, RqEval::Dword, Masked> : int8_dw_row<S, false, RqEval::Dword, Masked>;
+  return rem ? int8_dw_row<S, true, RqEval::Any, Masked> : int8_dw_row<S, false, RqEval::Any, Masked>;
 }
 
 // The channels past the last full block (fewer than 64) as one dot-product
@@ -403,8 +409,23 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
   const InteriorColumns inside = interior_columns(a.in_w, a.out_w, a.pad.left, a.stride);
   const int64_t in_pixel_row = int64_t{a.in_w} * a.in_c;
   const uint8_t* tap[9];
+  // One pixel a vector (16-63 channels): whole rows on the column layout, as the full blocks
+  // run them, reading and writing only the block's channels.
+  const int32_t* column_flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+  const bool rows_of_one = pixels == 1 && (a.stride == 1 || a.stride == 2) && column_flags[0] != 0;
+  const Int8DwRowFn row_of_one = !rows_of_one    ? nullptr
+                                 : a.stride == 1 ? int8_dw_row_for<1, true>(column_flags[1] != 0, blk)
+                                                 : int8_dw_row_for<2, true>(column_flags[1] != 0, blk);
   for (int oy = row_begin; oy < row_end; ++oy) {
     uint8_t* out_row = a.output + int64_t{oy} * a.out_w * a.in_c + c_begin;
+    if (rows_of_one) {
+      const uint8_t* row[3];
+      int64_t step[3];
+      int8_window_rows(a, oy, c_begin, pad_row, row, step);
+      row_of_one(row, step, -a.pad.left, a.in_w, a.out_w, block, blk, column_flags[1], a.rq, pad, out_row, a.in_c,
+                 mask);
+      continue;
+    }
     auto one_pixel = [&](int ox) {
       int8_dw_taps(a, oy, ox, pad_row, c_begin, tap);
       int8_dwconv3x3_dot(tap, block, blk, mask, a.rq, out_row + int64_t{ox} * a.in_c);
@@ -415,8 +436,9 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
       const int iy0 = oy * a.stride - a.pad.top;
       const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
       const int groups = (inside.end - ox) / pixels;
-      if (a.stride == 1 && width == 64 && flags[0] != 0 && groups > 0) {
-        // On the column layout: pixels ox.. in groups of `pixels`.
+      if (a.stride == 1 && (width == 64 || pixels == 2) && flags[0] != 0 && groups > 0) {
+        // On the column layout: pixels ox.. in groups of `pixels` (two of 24 channels: 48 of the
+        // 64 bytes read and written).
         const uint8_t* row[3];
         int64_t step[3];
         for (int ky = 0; ky < 3; ++ky) {
@@ -426,11 +448,12 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
           step[ky] = in ? a.in_c : 0;
         }
         const int mask = flags[1];
-        auto run = pixels == 2   ? int8_dw_row_for<2>(mask != 0, blk)
+        auto run = pixels == 2
+                       ? (width == 64 ? int8_dw_row_for<2>(mask != 0, blk) : int8_dw_row_for<2, true>(mask != 0, blk))
                    : pixels == 4 ? int8_dw_row_for<4>(mask != 0, blk)
                                  : int8_dw_row_for<8>(mask != 0, blk);
         run(row, step, ox - a.pad.left, a.in_w, groups, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
-            64);
+            width, wide);
         ox += groups * pixels;
       }
       for (; ox + pixels <= inside.end; ox += pixels) {
@@ -511,7 +534,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
         const int mask = flags[1];
         const Int8DwBlock& blk = blocks[b - b0];
         auto run = a.stride == 1 ? int8_dw_row_for<1>(mask != 0, blk) : int8_dw_row_for<2>(mask != 0, blk);
-        run(block_row, step, -a.pad.left, a.in_w, a.out_w, block, blk, mask, a.rq, pad, out, channels);
+        run(block_row, step, -a.pad.left, a.in_w, a.out_w, block, blk, mask, a.rq, pad, out, channels, ~__mmask64{0});
       }
     }
   }
