@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                    {bias.data(), multiplier.data(), shift.data(), s.m > 1 ? 0 : 128, 0, 255}};
     if (!split.empty()) g.bounded = split.data();
     const CallTimes t = time_calls([&] {
-      for (int c = 0; c < calls; ++c) kt.int8_gemm(g, s.m * c / calls, s.m * (c + 1) / calls);
+      for (int part = 0; part < calls; ++part) kt.int8_gemm(g, s.m * part / calls, s.m * (part + 1) / calls);
     });
     const double median = t.median_ns, fastest = t.fastest_ns;
     std::printf("%5d x %4d x %4d  %8.1f us  %6.1f GMAC/s  (fastest %6.1f)\n", s.m, s.n, s.k, median / 1e3,

@@ -38,6 +38,12 @@ inline uint8_t int8_requantize(int32_t acc, const Int8Requant& rq, int c) {
 
 constexpr int kInt8ChannelBlock = 64;  // int32 accumulators of one pixel's channel block
 
+// A dot-product depthwise block's column-layout flags (pack_int8_dwconv_dot): [0] whether the
+// layout holds every weight, [1] the mask of its vectors with remainders past int8.
+inline const int32_t* int8_dw_column_flags(const int8_t* block) {
+  return reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+}
+
 // The input rows of output row oy's 3x3 window, from channel c0 on: row[ky] + x * step[ky] is input
 // column x of window row ky; a row in the padding reads zero_row (the zero point's) with step 0.
 inline void int8_window_rows(const Int8ConvArgs& a, int oy, int c0, const uint8_t* zero_row, const uint8_t* (&row)[3],

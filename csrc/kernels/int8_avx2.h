@@ -424,19 +424,17 @@ void int8_bounded_tile(const Int8GemmArgs& g, int i0, int p, int k4, const char*
   }
   const int n0 = p * kInt8PanelWidth;
   const bool both = n0 + 8 < g.n;
-  if (int8_rq8_short(rq8[n0 / 8]) && (!both || int8_rq8_short(rq8[n0 / 8 + 1]))) {
+  auto store = [&](auto short_form) {  // std::bool_constant: the epilogue's form, chosen once
     for (int r = 0; r < MR; ++r) {
       uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
-      int8_madd_store8<true>(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
-      if (both) int8_madd_store8<true>(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
+      int8_madd_store8<short_form>(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
+      if (both) int8_madd_store8<short_form>(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
     }
-    return;
-  }
-  for (int r = 0; r < MR; ++r) {
-    uint8_t* c = g.c + int64_t{i0 + r} * g.ldc;
-    int8_madd_store8(g, c, n0, acc0[r], row_sums[r], rq8[n0 / 8]);
-    if (both) int8_madd_store8(g, c, n0 + 8, acc1[r], row_sums[r], rq8[n0 / 8 + 1]);
-  }
+  };
+  if (int8_rq8_short(rq8[n0 / 8]) && (!both || int8_rq8_short(rq8[n0 / 8 + 1])))
+    store(std::true_type{});
+  else
+    store(std::false_type{});
 }
 
 void int8_gemm_bounded(const Int8GemmArgs& g, int m_begin, int m_end) {

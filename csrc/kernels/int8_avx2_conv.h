@@ -361,8 +361,7 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
     // On the column layout where the block holds every weight in it (not where one reaches 255).
     bool columns[kInt8DwVnniGroup], any_pixels = false;
     for (int b = b0; b < b1; ++b) {
-      const int32_t* flags = reinterpret_cast<const int32_t*>(a.dot + int64_t{b} * kInt8DwDotBlockBytes +
-                                                              kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+      const int32_t* flags = int8_dw_column_flags(a.dot + int64_t{b} * kInt8DwDotBlockBytes);
       columns[b - b0] = (a.stride == 1 || a.stride == 2) && flags[0] != 0;
       any_pixels |= !columns[b - b0];
     }
@@ -375,7 +374,7 @@ __attribute__((target("avxvnni"))) void int8_dwconv3x3_vnni(const Int8ConvArgs& 
       for (int b = b0; b < b1; ++b) {
         if (!columns[b - b0]) continue;
         const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
-        const int mask = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64)[1];
+        const int mask = int8_dw_column_flags(block)[1];
         auto run = a.stride == 1 ? (mask ? int8_dw_row8<1, true> : int8_dw_row8<1, false>)
                                  : (mask ? int8_dw_row8<2, true> : int8_dw_row8<2, false>);
         for (int h = 0; h < 2; ++h) {

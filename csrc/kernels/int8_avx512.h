@@ -411,7 +411,7 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
   const uint8_t* tap[9];
   // One pixel a vector (16-63 channels): whole rows on the column layout, as the full blocks
   // run them, reading and writing only the block's channels.
-  const int32_t* column_flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+  const int32_t* column_flags = int8_dw_column_flags(block);
   const bool rows_of_one = pixels == 1 && (a.stride == 1 || a.stride == 2) && column_flags[0] != 0;
   const Int8DwRowFn row_of_one = !rows_of_one    ? nullptr
                                  : a.stride == 1 ? int8_dw_row_for<1, true>(column_flags[1] != 0, blk)
@@ -434,20 +434,14 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
     if (pixels > 1) {
       for (; ox < inside.begin; ++ox) one_pixel(ox);
       const int iy0 = oy * a.stride - a.pad.top;
-      const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
       const int groups = (inside.end - ox) / pixels;
-      if (a.stride == 1 && (width == 64 || pixels == 2) && flags[0] != 0 && groups > 0) {
+      if (a.stride == 1 && (width == 64 || pixels == 2) && column_flags[0] != 0 && groups > 0) {
         // On the column layout: pixels ox.. in groups of `pixels` (two of 24 channels: 48 of the
         // 64 bytes read and written).
         const uint8_t* row[3];
         int64_t step[3];
-        for (int ky = 0; ky < 3; ++ky) {
-          const int iy = iy0 + ky;
-          const bool in = iy >= 0 && iy < a.in_h;
-          row[ky] = in ? a.input + int64_t{iy} * in_pixel_row + c_begin : pad_row;
-          step[ky] = in ? a.in_c : 0;
-        }
-        const int mask = flags[1];
+        int8_window_rows(a, oy, c_begin, pad_row, row, step);
+        const int mask = column_flags[1];
         auto run = pixels == 2
                        ? (width == 64 ? int8_dw_row_for<2>(mask != 0, blk) : int8_dw_row_for<2, true>(mask != 0, blk))
                    : pixels == 4 ? int8_dw_row_for<4>(mask != 0, blk)
@@ -524,7 +518,7 @@ void int8_dwconv3x3(const Int8ConvArgs& a, int row_begin, int row_end) {
       int8_window_rows(a, oy, 0, a.zero_point_row, row, step);
       for (int b = b0; b < b1; ++b) {
         const int8_t* block = a.dot + int64_t{b} * kInt8DwDotBlockBytes;
-        const int32_t* flags = reinterpret_cast<const int32_t*>(block + kInt8DwColumnOffset + 2 * 3 * 4 * 64);
+        const int32_t* flags = int8_dw_column_flags(block);
         if (!columns || flags[0] == 0) {
           pixels(0, a.out_w, b, b + 1);
           continue;
