@@ -134,10 +134,67 @@ void pack_int8_bounded(const int8_t* packed, int k, int n, void* out) {
 
 int int8_stem_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
 
-int64_t int8_stem_packed_bytes(int in_c, int out_c) {
+int int8_stem_rows_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
+
+int64_t int8_stem_rows_offset(int in_c, int out_c) {
   const int lanes = int8_stem_lanes(out_c);
-  return packed_int8_gemm_bytes(9 * in_c, lanes) + int64_t{4} * 4 * lanes;
+  return round_up(packed_int8_gemm_bytes(9 * in_c, lanes) + int64_t{4} * 4 * lanes, 64);
 }
+
+int64_t int8_stem_packed_bytes(int in_c, int out_c) {
+  const int lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  return int8_stem_rows_offset(in_c, out_c) + 64 + int64_t{2} * panels * kInt8StemRowGroups * 64 +
+         int64_t{3} * 4 * lanes;
+}
+
+namespace {
+
+// pack_int8_stem's window-rows block (kernels.h).
+void pack_int8_stem_rows(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                         int in_c, int out_c, int in_zero_point, int8_t* block) {
+  const int lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  const int64_t group_bytes = int64_t{panels} * kInt8StemRowGroups * 64;
+  std::fill_n(block, 64 + 2 * group_bytes + 12 * lanes, int8_t{0});
+  int32_t* header = reinterpret_cast<int32_t*>(block);
+  if (in_c != 3) return;
+  for (int64_t i = 0; i < int64_t{9} * in_c * out_c; ++i)
+    if (weights[i] < -255 || weights[i] > 254) return;
+  header[0] = 1;
+  const bool pairs = out_c <= 8;
+  auto channel = [&](int lane) {
+    const int c = pairs ? lane % 8 : lane;
+    return c < out_c ? c : -1;
+  };
+  int8_t* main = block + 64;
+  int8_t* rest = main + group_bytes;
+  for (int g = 0; g < kInt8StemRowGroups; ++g)
+    for (int b = 0; b < 4; ++b) {
+      const int byte = 4 * (g % 3) + b;  // in the window row: 3 pixels of in_c
+      if (byte >= 3 * in_c) continue;
+      const int kk = g / 3 * 3 * in_c + byte;
+      for (int lane = 0; lane < lanes; ++lane) {
+        const int c = channel(lane);
+        if (c < 0) continue;
+        const int32_t w = weights[int64_t{kk} * out_c + c];
+        const int32_t m = w < -128 ? -128 : (w > 127 ? 127 : w);
+        const int p = lane / kInt8PanelWidth;
+        const int64_t at = (int64_t{p} * kInt8StemRowGroups + g) * 64 + lane % kInt8PanelWidth * 4 + b;
+        main[at] = static_cast<int8_t>(m), rest[at] = static_cast<int8_t>(w - m);
+        if (w != m) header[1 + p] |= 1 << g;
+      }
+    }
+  int32_t* params = reinterpret_cast<int32_t*>(rest + group_bytes);
+  for (int lane = 0; lane < lanes; ++lane) {
+    const int c = channel(lane);
+    int64_t sum = 0;
+    for (int kk = 0; kk < 9 * in_c && c >= 0; ++kk) sum += weights[int64_t{kk} * out_c + c];
+    params[lane] = c < 0 ? 0 : static_cast<int32_t>((bias ? bias[c] : 0) - int64_t{in_zero_point} * sum);
+    params[lanes + lane] = c < 0 ? multiplier[0] : multiplier[c];
+    params[2 * lanes + lane] = c < 0 ? shift[0] : shift[c];
+  }
+}
+
+}  // namespace
 
 void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                     int in_c, int out_c, int in_zero_point, int8_t* packed) {
@@ -158,6 +215,8 @@ void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* 
     params[lanes + j] = c < 0 ? multiplier[0] : multiplier[c];
     params[2 * lanes + j] = c < 0 ? shift[0] : shift[c];
   }
+  pack_int8_stem_rows(weights, bias, multiplier, shift, in_c, out_c, in_zero_point,
+                      packed + int8_stem_rows_offset(in_c, out_c));
 }
 
 int int8_dwconv_dot_blocks(int channels) { return channels / 64; }

@@ -761,7 +761,210 @@ void int8_stem_panels(Int8StemTile t, int vector_rows, const __m512i* init, cons
   }
 }
 
+// The stem straight from the image (pack_int8_stem's window-rows block, in_c = 3,
+// stride S): each output pixel's window rows as 3 dword broadcasts each, read
+// where the pixel's window lies (row w of pixel r at row[w] + 3 S r), so no
+// rows are gathered and no row sums taken: weights past int8 add their
+// remainders' dot products (the groups of a panel that have any). Pairs
+// (out_c <= 8): a vector holds pixels 2r and 2r + 1 (8 lanes each).
+struct Int8StemRows {
+  const int8_t* main;     // [panel][group][64]
+  const int8_t* rest;     // the remainders, the same
+  const int32_t* groups;  // per panel: its groups with remainders (bits)
+  int out_c;
+};
+
+template <int S, int MR, int NP, bool Pairs, RqEval E = RqEval::Any>
+__attribute__((target("avx512vnni"))) void int8_stem_rows_tile(const uint8_t* const* row, const Int8StemRows& d, int p0,
+                                                               const __m512i* init, const Int8Rq16* rq,
+                                                               const Int8Requant& q, uint8_t* out, int columns,
+                                                               int pixels) {
+  constexpr int kPixel = 3 * S;  // bytes from one pixel's window to the next's
+  auto quad = [&](int w, int pixel, int j) {
+    int32_t v;
+    __builtin_memcpy(&v, row[w] + pixel * kPixel + 4 * j, 4);
+    return v;
+  };
+  auto broadcast = [&](int w, int r, int j) {
+    if (!Pairs) return _mm512_set1_epi32(quad(w, r, j));
+    return _mm512_mask_set1_epi32(_mm512_set1_epi32(quad(w, 2 * r, j)), 0xFF00, quad(w, 2 * r + 1, j));
+  };
+  __m512i acc[MR][NP];
+  MBN_UNROLL for (int r = 0; r < MR; ++r) MBN_UNROLL for (int p = 0; p < NP; ++p) acc[r][p] = init[p];
+  MBN_UNROLL for (int g = 0; g < kInt8StemRowGroups; ++g) {
+    __m512i bv[NP];
+    MBN_UNROLL for (int p = 0; p < NP; ++p) bv[p] =
+        _mm512_loadu_si512(d.main + ((p0 + p) * kInt8StemRowGroups + g) * 64);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      const __m512i av = broadcast(g / 3, r, g % 3);
+      MBN_UNROLL for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], av, bv[p]);
+    }
+  }
+  MBN_UNROLL for (int p = 0; p < NP; ++p) {
+    for (unsigned left = static_cast<unsigned>(d.groups[p0 + p]); left != 0; left &= left - 1) {
+      const int g = __builtin_ctz(left);
+      const __m512i bv = _mm512_loadu_si512(d.rest + ((p0 + p) * kInt8StemRowGroups + g) * 64);
+      MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] = dpbusd(acc[r][p], broadcast(g / 3, r, g % 3), bv);
+    }
+  }
+  const __m512i zero_point = _mm512_set1_epi32(q.out_zero_point);
+  MBN_UNROLL for (int p = 0; p < NP; ++p) MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] =
+      int8_rq_apply<E>(acc[r][p], rq[p], zero_point);
+  const int out_c = d.out_c;
+  if (Pairs || NP == 1) {
+    const __m512i lo = _mm512_set1_epi32(q.act_min), hi = _mm512_set1_epi32(q.act_max);
+    // Pairs: lanes 8h + c hold pixel h's channel c; bytes to pixel 0's channels, then pixel 1's.
+    alignas(16) int8_t order[16];
+    for (int j = 0; j < 16; ++j) order[j] = static_cast<int8_t>(j < out_c ? j : 8 + j - out_c);
+    const __m128i shuffle = _mm_load_si128(reinterpret_cast<const __m128i*>(order));
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      __m128i bytes = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(acc[r][0], lo), hi));
+      if (Pairs) {
+        if (out_c < 8) bytes = _mm_shuffle_epi8(bytes, shuffle);
+        const int n = (2 * r + 1 < pixels ? 2 : 1) * out_c;
+        _mm_mask_storeu_epi8(out + int64_t{2 * r} * out_c, static_cast<__mmask16>((1u << n) - 1), bytes);
+      } else {
+        _mm_mask_storeu_epi8(out + int64_t{r} * out_c, int8_channel_mask(columns), bytes);
+      }
+    }
+  } else {
+    const __m512i lo = _mm512_set1_epi8(static_cast<char>(q.act_min));
+    const __m512i hi = _mm512_set1_epi8(static_cast<char>(q.act_max));
+    const __mmask64 store = columns >= 64 ? ~__mmask64{0} : (__mmask64{1} << columns) - 1;
+    const __m512i zero = _mm512_setzero_si512();
+    const bool clamp = int8_clamps(q);
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      const __m512i bytes = int8_pack64(acc[r][0], acc[r][NP > 1 ? 1 : 0], NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
+                                        NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, lo, hi, clamp);
+      _mm512_mask_storeu_epi8(out + int64_t{r} * out_c, store, bytes);
+    }
+  }
+}
+
+// `pixels` output pixels of one row from their windows' rows (row[w]: pixel 0's),
+// for one group of up to 4 panels: whole tiles of 12 vectors on one panel (6
+// would leave vpdpbusd waiting on its 5-cycle latency: 6 chains feed at most 1.2
+// a cycle of the 2), else 6, with the epilogue fixed at compile time; the rest
+// up to 6 vectors at a time.
+template <int S, int NP, bool Pairs>
+void int8_stem_rows_run(const uint8_t* const* row, int pixels, const Int8StemRows& d, int p0, const __m512i* init,
+                        const Int8Rq16* rq, RqEval eval, const Int8Requant& q, uint8_t* out, int columns) {
+  constexpr int kPer = Pairs ? 2 : 1;  // pixels a vector
+  constexpr int kRows = NP == 1 ? 2 * kStemRows : kStemRows, kTile = kRows * kPer, kRest = kStemRows * kPer;
+  const uint8_t* at[3] = {row[0], row[1], row[2]};
+  auto advance = [&](int n) {
+    for (int w = 0; w < 3; ++w) at[w] += row[w] == row[3] ? 0 : int64_t{n} * 3 * S;  // row[3]: the padding row
+    out += int64_t{n} * d.out_c;
+  };
+  int i = 0;
+  if (eval == RqEval::Dword)
+    for (; i + kTile <= pixels; i += kTile, advance(kTile))
+      int8_stem_rows_tile<S, kRows, NP, Pairs, RqEval::Dword>(at, d, p0, init, rq, q, out, columns, kTile);
+  for (; i < pixels;) {
+    const int n = pixels - i < kRest ? pixels - i : kRest, vectors = (n + kPer - 1) / kPer;
+    switch (vectors) {
+      case 6: int8_stem_rows_tile<S, 6, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+      case 5: int8_stem_rows_tile<S, 5, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+      case 4: int8_stem_rows_tile<S, 4, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+      case 3: int8_stem_rows_tile<S, 3, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+      case 2: int8_stem_rows_tile<S, 2, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+      default: int8_stem_rows_tile<S, 1, NP, Pairs>(at, d, p0, init, rq, q, out, columns, n); break;
+    }
+    i += n, advance(n);
+  }
+}
+
+template <int S>
+void int8_stem_rows_panels(const uint8_t* const* row, int pixels, const Int8StemRows& d, const __m512i* init,
+                           const Int8Rq16* rq, int panels, const Int8Requant& q, uint8_t* out) {
+  if (d.out_c <= 8) return int8_stem_rows_run<S, 1, true>(row, pixels, d, 0, init, rq, int8_rq_eval(rq, 1), q, out, 8);
+  for (int p0 = 0; p0 < panels; p0 += kVnniPanels) {
+    const int np = panels - p0 < kVnniPanels ? panels - p0 : kVnniPanels;
+    const RqEval eval = int8_rq_eval(rq + p0, np);
+    const int columns = d.out_c - p0 * kInt8PanelWidth;
+    uint8_t* o = out + p0 * kInt8PanelWidth;
+    switch (np) {
+      case 4: int8_stem_rows_run<S, 4, false>(row, pixels, d, p0, init + p0, rq + p0, eval, q, o, columns); break;
+      case 3: int8_stem_rows_run<S, 3, false>(row, pixels, d, p0, init + p0, rq + p0, eval, q, o, columns); break;
+      case 2: int8_stem_rows_run<S, 2, false>(row, pixels, d, p0, init + p0, rq + p0, eval, q, o, columns); break;
+      default: int8_stem_rows_run<S, 1, false>(row, pixels, d, p0, init + p0, rq + p0, eval, q, o, columns); break;
+    }
+  }
+}
+
+// The stem on the window-rows block, stride 1 or 2: per output row, the pixels
+// whose windows lie inside the image (their last dwords too) straight from it,
+// window rows in the padding on a row of the zero point; the pixels at the
+// edges (up to 8 at a time) from a copy of their windows' bytes with the
+// padding's zero point around them.
+void int8_conv3x3_stem_rows(const Int8ConvArgs& a, const int8_t* block, int row_begin, int row_end) {
+  const int out_c = a.out_c, lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  const int32_t* header = reinterpret_cast<const int32_t*>(block);
+  Int8StemRows d{};
+  d.main = block + 64;
+  d.rest = d.main + int64_t{panels} * kInt8StemRowGroups * 64;
+  d.groups = header + 1;
+  d.out_c = out_c;
+  const int32_t* params = reinterpret_cast<const int32_t*>(d.rest + int64_t{panels} * kInt8StemRowGroups * 64);
+  Int8Rq16 rq[kInt8StemPackedMaxOutC / kInt8PanelWidth];
+  __m512i init[kInt8StemPackedMaxOutC / kInt8PanelWidth];
+  for (int p = 0; p < panels; ++p) {
+    int8_rq_prepare(params + lanes + p * kInt8PanelWidth, params + 2 * lanes + p * kInt8PanelWidth, a.rq.out_zero_point,
+                    rq[p], a.rq.act_min);
+    init[p] = _mm512_loadu_si512(params + p * kInt8PanelWidth);
+  }
+  const __m512i zp = _mm512_set1_epi8(static_cast<char>(a.in_zero_point));
+  // A window row in the padding, read by a tile's pixels (at most 24: 23 steps of 6 bytes and 12).
+  alignas(64) uint8_t pad_row[3 * 64];
+  for (int i = 0; i < 3; ++i) _mm512_store_si512(pad_row + 64 * i, zp);
+  alignas(64) uint8_t copy[3 * 64];  // the windows of up to 8 pixels at an edge, a row each 64 bytes
+  constexpr int kCopied = 8;         // (7 pixel steps of 6 bytes and one pixel's 12 fit 64)
+  const int64_t in_row = int64_t{a.in_w} * 3;
+  auto run = a.stride == 1 ? int8_stem_rows_panels<1> : int8_stem_rows_panels<2>;
+  for (int oy = row_begin; oy < row_end; ++oy) {
+    const int iy0 = oy * a.stride - a.pad.top;
+    uint8_t* out_row = a.output + int64_t{oy} * a.out_w * out_c;
+    // Inside: ix0 >= 0 and ix0 + 3 <= in_w, and where a window row is the image's last,
+    // its last dword (3 bytes past the window) too: ix0 + 4 <= in_w.
+    const int last_ix0 = a.in_w - (iy0 + 2 >= a.in_h - 1 ? 4 : 3);
+    int lo = (a.pad.left + a.stride - 1) / a.stride;
+    int hi = last_ix0 + a.pad.left < 0 ? 0 : (last_ix0 + a.pad.left) / a.stride + 1;
+    hi = hi < a.out_w ? hi : a.out_w;
+    lo = lo < hi ? lo : hi;
+    if (out_c <= 8 && (hi - lo) % 2 != 0) --hi;  // pairs: the last pixel's partner may lie outside
+    // Pixels [b, e) (e - b <= kCopied) from the copy.
+    auto copied = [&](int b, int e) {
+      const int64_t x0 = (int64_t{b} * a.stride - a.pad.left) * 3;  // the first window's first byte in its row
+      const int64_t x1 = x0 + 64 < in_row ? x0 + 64 : in_row, first = x0 > 0 ? x0 : 0;
+      for (int w = 0; w < 3; ++w) {
+        const int iy = iy0 + w;
+        _mm512_store_si512(copy + 64 * w, zp);
+        if (iy < 0 || iy >= a.in_h || x1 <= first) continue;
+        const __mmask64 bytes = x1 - first >= 64 ? ~__mmask64{0} : (__mmask64{1} << (x1 - first)) - 1;
+        _mm512_mask_storeu_epi8(copy + 64 * w + (first - x0), bytes,
+                                _mm512_maskz_loadu_epi8(bytes, a.input + iy * in_row + first));
+      }
+      const uint8_t* rows[4] = {copy, copy + 64, copy + 128, nullptr};
+      run(rows, e - b, d, init, rq, panels, a.rq, out_row + int64_t{b} * out_c);
+    };
+    for (int b = 0; b < lo; b += kCopied) copied(b, lo - b < kCopied ? lo : b + kCopied);
+    if (hi > lo) {
+      const uint8_t* rows[4];
+      for (int w = 0; w < 3; ++w) {
+        const int iy = iy0 + w;
+        rows[w] = iy < 0 || iy >= a.in_h ? pad_row : a.input + iy * in_row + int64_t{lo * a.stride - a.pad.left} * 3;
+      }
+      rows[3] = pad_row;
+      run(rows, hi - lo, d, init, rq, panels, a.rq, out_row + int64_t{lo} * out_c);
+    }
+    for (int b = hi; b < a.out_w; b += kCopied) copied(b, a.out_w - b < kCopied ? a.out_w : b + kCopied);
+  }
+}
+
 void int8_conv3x3_stem(const Int8ConvArgs& a, int row_begin, int row_end) {
+  const int8_t* rows_block = a.stem + int8_stem_rows_offset(a.in_c, a.out_c);
+  if (a.in_c == 3 && (a.stride == 1 || a.stride == 2) && reinterpret_cast<const int32_t*>(rows_block)[0] != 0)
+    return int8_conv3x3_stem_rows(a, rows_block, row_begin, row_end);
   const int k = 9 * a.in_c, k4 = (k + 3) / 4, out_c = a.out_c, lanes = int8_stem_lanes(out_c);
   const bool pairs = out_c <= 8;
   const int panels = lanes / kInt8PanelWidth;

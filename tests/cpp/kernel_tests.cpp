@@ -1866,8 +1866,8 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
       // TFLite SAME at stride 2 (even: 0 before, 1 after; odd: 1 and 1), at stride 1, and
       // the explicit padding of a PAD op before a VALID stem (none, or 1 on every side).
       const Padding same2 = size % 2 == 0 ? Padding{0, 0, 1, 1} : Padding{1, 1, 1, 1};
-      test_int8_conv(kt, rng, false, size, size, 3, out_c, 2, same2);
-      test_int8_conv(kt, rng, false, size, size, 3, out_c, 1, Padding{1, 1, 1, 1});
+      test_int8_conv(kt, rng, false, size, size, 3, out_c, 2, same2, size % 3);
+      test_int8_conv(kt, rng, false, size, size, 3, out_c, 1, Padding{1, 1, 1, 1}, (size + 1) % 3);
       test_int8_conv(kt, rng, false, size + 2, size + 1, 3, out_c, 2, rng.coin() ? Padding{} : Padding{1, 1, 1, 1});
     }
   for (int m = 1; m <= 20; ++m) test_int8_gemm(kt, rng, m, rng.pick(odd_channels), rng.pick(odd_channels), m % 2 == 0);
