@@ -1,8 +1,8 @@
 // The int8 depthwise 3x3 layers of MobileNet 1.0/224 alone, as the network runs them
 // (weights packed in the dot-product layout, their constants prepared once; ReLU6 with
 // output zero point 0): median and fastest of 300 calls with the data cache-warm, and ns
-// per 64 outputs ("0.75": the layers of 0.75/192). MOBILENET_ISA and MOBILENET_INT8_DOT=off as
-// for int8_gemm. Build and run (from the repository root):
+// per 64 outputs ("0.75": the layers of 0.75/192, "small": those of 0.5/160 and 0.25/128). MOBILENET_ISA and
+// MOBILENET_INT8_DOT=off as for int8_gemm. Build and run (from the repository root):
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
 //   cmake --build build/bench --target int8_dwconv && build/bench/int8_dwconv [0.75]
 #include <cstdio>
@@ -21,12 +21,14 @@ int main(int argc, char** argv) {
     int size, channels, stride;
   };
   // "0.75": the layers of 0.75/192 instead, whose 24-, 48- and 96-channel layers end in tail blocks.
-  const bool alpha075 = argc > 1 && std::string(argv[1]) == "0.75";
+  // "small": the first layers of 0.5/160 and 0.25/128 (16 and 8 channels, then 32 and 16 at stride 2).
+  const std::string which = argc > 1 ? argv[1] : "";
   const std::vector<Shape> shapes =
-      alpha075 ? std::vector<Shape>{{96, 24, 1},  {96, 48, 2},  {48, 96, 1},  {48, 96, 2}, {24, 192, 1},
-                                    {24, 192, 2}, {12, 384, 1}, {12, 384, 2}, {6, 768, 1}}
-               : std::vector<Shape>{{112, 32, 1}, {112, 64, 2}, {56, 128, 1}, {56, 128, 2}, {28, 256, 1},
-                                    {28, 256, 2}, {14, 512, 1}, {14, 512, 2}, {7, 1024, 1}};
+      which == "0.75"    ? std::vector<Shape>{{96, 24, 1},  {96, 48, 2},  {48, 96, 1},  {48, 96, 2}, {24, 192, 1},
+                                              {24, 192, 2}, {12, 384, 1}, {12, 384, 2}, {6, 768, 1}}
+      : which == "small" ? std::vector<Shape>{{80, 16, 1}, {80, 32, 2}, {64, 8, 1}, {64, 16, 2}, {32, 32, 1}}
+                         : std::vector<Shape>{{112, 32, 1}, {112, 64, 2}, {56, 128, 1}, {56, 128, 2}, {28, 256, 1},
+                                              {28, 256, 2}, {14, 512, 1}, {14, 512, 2}, {7, 1024, 1}};
   std::printf("int8 depthwise 3x3, %s\n", kt.name);
   for (const Shape& s : shapes) {
     const int c = s.channels, out = s.stride == 1 ? s.size : s.size / 2, cp = (c + 15) / 16 * 16;

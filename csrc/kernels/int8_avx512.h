@@ -416,6 +416,18 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
   const Int8DwRowFn row_of_one = !rows_of_one    ? nullptr
                                  : a.stride == 1 ? int8_dw_row_for<1, true>(column_flags[1] != 0, blk)
                                                  : int8_dw_row_for<2, true>(column_flags[1] != 0, blk);
+  // Several pixels a vector at stride 1: whole rows on the column layout.
+  const bool groups_of_pixels = pixels > 1 && a.stride == 1 && (width == 64 || pixels == 2) && column_flags[0] != 0;
+  Int8DwRowFn group_run = nullptr, edge_run = nullptr;
+  if (groups_of_pixels) {
+    const bool rem = column_flags[1] != 0;
+    group_run = pixels == 2   ? (width == 64 ? int8_dw_row_for<2>(rem, blk) : int8_dw_row_for<2, true>(rem, blk))
+                : pixels == 4 ? int8_dw_row_for<4>(rem, blk)
+                              : int8_dw_row_for<8>(rem, blk);
+    edge_run = pixels == 2   ? int8_dw_row_for<2, true>(rem, blk)
+               : pixels == 4 ? int8_dw_row_for<4, true>(rem, blk)
+                             : int8_dw_row_for<8, true>(rem, blk);
+  }
   for (int oy = row_begin; oy < row_end; ++oy) {
     uint8_t* out_row = a.output + int64_t{oy} * a.out_w * a.in_c + c_begin;
     if (rows_of_one) {
@@ -430,26 +442,48 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
       int8_dw_taps(a, oy, ox, pad_row, c_begin, tap);
       int8_dwconv3x3_dot(tap, block, blk, mask, a.rq, out_row + int64_t{ox} * a.in_c);
     };
+    if (groups_of_pixels) {
+      // On the column layout: the row in groups of `pixels` (two of 24 channels: 48 of the 64
+      // bytes read and written), those at the edges from a copy of their windows.
+      const uint8_t* row[3];
+      int64_t step[3];
+      int8_window_rows(a, oy, c_begin, pad_row, row, step);
+      const int mask = column_flags[1];
+      // Output pixels [ox, ox + pixels) (those of them before out_w written) from a copy of
+      // their windows' columns [ox - pad.left, ox - pad.left + pixels + 2), the zero point
+      // where they lie outside the image: (pixels + 2) rest <= 128 bytes a row.
+      auto edge_group = [&](int ox) {
+        alignas(64) uint8_t copy[3][128];
+        const uint8_t* copied[3] = {copy[0], copy[1], copy[2]};
+        const int64_t copy_step[3] = {rest, rest, rest};
+        const int x0 = ox - a.pad.left, i0 = x0 > 0 ? x0 : 0;
+        const int i1 = x0 + pixels + 2 < a.in_w ? x0 + pixels + 2 : a.in_w;
+        for (int w = 0; w < 3; ++w) {
+          _mm512_store_si512(copy[w], pad), _mm512_store_si512(copy[w] + 64, pad);
+          for (int64_t b = 0, n = step[w] != 0 && i1 > i0 ? int64_t{i1 - i0} * rest : 0; b < n; b += 64) {
+            const __mmask64 bytes = n - b >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - b)) - 1;
+            _mm512_mask_storeu_epi8(copy[w] + int64_t{i0 - x0} * rest + b, bytes,
+                                    _mm512_maskz_loadu_epi8(bytes, row[w] + int64_t{i0} * step[w] + b));
+          }
+        }
+        const int outputs = a.out_w - ox < pixels ? a.out_w - ox : pixels;
+        const __mmask64 lanes = outputs * rest >= 64 ? ~__mmask64{0} : (__mmask64{1} << (outputs * rest)) - 1;
+        edge_run(copied, copy_step, 0, pixels + 2, 1, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
+                 width, lanes);
+      };
+      int ox = 0;
+      if (inside.begin > 0) edge_group(0), ox = pixels;
+      const int groups = inside.end > ox ? (inside.end - ox) / pixels : 0;
+      if (groups > 0)
+        group_run(row, step, ox - a.pad.left, a.in_w, groups, block, blk, mask, a.rq, pad,
+                  out_row + int64_t{ox} * a.in_c, width, wide);
+      for (ox += groups * pixels; ox < a.out_w; ox += pixels) edge_group(ox);
+      continue;
+    }
     int ox = 0;
     if (pixels > 1) {
       for (; ox < inside.begin; ++ox) one_pixel(ox);
       const int iy0 = oy * a.stride - a.pad.top;
-      const int groups = (inside.end - ox) / pixels;
-      if (a.stride == 1 && (width == 64 || pixels == 2) && column_flags[0] != 0 && groups > 0) {
-        // On the column layout: pixels ox.. in groups of `pixels` (two of 24 channels: 48 of the
-        // 64 bytes read and written).
-        const uint8_t* row[3];
-        int64_t step[3];
-        int8_window_rows(a, oy, c_begin, pad_row, row, step);
-        const int mask = column_flags[1];
-        auto run = pixels == 2
-                       ? (width == 64 ? int8_dw_row_for<2>(mask != 0, blk) : int8_dw_row_for<2, true>(mask != 0, blk))
-                   : pixels == 4 ? int8_dw_row_for<4>(mask != 0, blk)
-                                 : int8_dw_row_for<8>(mask != 0, blk);
-        run(row, step, ox - a.pad.left, a.in_w, groups, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
-            width, wide);
-        ox += groups * pixels;
-      }
       for (; ox + pixels <= inside.end; ox += pixels) {
         const int ix0 = ox * a.stride - a.pad.left;
         __m512i t[9];
