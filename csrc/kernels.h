@@ -175,15 +175,14 @@ struct Int8ConvArgs {
 // window row's 3 in_c bytes as 3 dwords (in_c = 3; the 3 bytes past them
 // times zero weights), 9 groups g = 3 ky + j of 4 bytes, no column offsets:
 // an effective weight w is main + remainder, main = w clamped to int8.
-// Lanes: out_c <= 8: 16, lane L pixel L / 8's channel L % 8 (two pixels a
-// vector); else round_up(out_c, 16), lane L channel L. Layout: int32 header
+// Lanes: int8_stem_lanes, but out_c <= 8 puts lane L on pixel L / 8's channel
+// L % 8 (two pixels a vector, 8 lanes each). Layout: int32 header
 // [16]: [0] 1 where the block applies (in_c = 3 and every w in [-255, 254],
 // so both parts fit int8), else 0 and nothing follows; [1 + p] panel p's
 // groups with remainders (bit g); then main [panel][9][16 lanes][4 bytes],
 // remainder (the same), and int32 bias (as above), multiplier, shift [lanes].
 constexpr int kInt8StemPackedMaxInC = 3, kInt8StemPackedMaxOutC = 128, kInt8StemRowGroups = 9;
 int int8_stem_lanes(int out_c);
-int int8_stem_rows_lanes(int out_c);
 int64_t int8_stem_rows_offset(int in_c, int out_c);
 int64_t int8_stem_packed_bytes(int in_c, int out_c);
 // weights [9 in_c][out_c] (effective), bias (may be null), multiplier, shift [out_c].

@@ -134,15 +134,13 @@ void pack_int8_bounded(const int8_t* packed, int k, int n, void* out) {
 
 int int8_stem_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
 
-int int8_stem_rows_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
-
 int64_t int8_stem_rows_offset(int in_c, int out_c) {
   const int lanes = int8_stem_lanes(out_c);
   return round_up(packed_int8_gemm_bytes(9 * in_c, lanes) + int64_t{4} * 4 * lanes, 64);
 }
 
 int64_t int8_stem_packed_bytes(int in_c, int out_c) {
-  const int lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  const int lanes = int8_stem_lanes(out_c), panels = lanes / kInt8PanelWidth;
   return int8_stem_rows_offset(in_c, out_c) + 64 + int64_t{2} * panels * kInt8StemRowGroups * 64 +
          int64_t{3} * 4 * lanes;
 }
@@ -152,7 +150,7 @@ namespace {
 // pack_int8_stem's window-rows block (kernels.h).
 void pack_int8_stem_rows(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                          int in_c, int out_c, int in_zero_point, int8_t* block) {
-  const int lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  const int lanes = int8_stem_lanes(out_c), panels = lanes / kInt8PanelWidth;
   const int64_t group_bytes = int64_t{panels} * kInt8StemRowGroups * 64;
   std::fill_n(block, 64 + 2 * group_bytes + 12 * lanes, int8_t{0});
   int32_t* header = reinterpret_cast<int32_t*>(block);

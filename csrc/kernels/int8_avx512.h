@@ -876,10 +876,10 @@ __attribute__((target("avx512vnni"))) void int8_stem_rows_tile(const uint8_t* co
 }
 
 // `pixels` output pixels of one row from their windows' rows (row[w]: pixel 0's),
-// for one group of up to 4 panels: whole tiles of 12 vectors on one panel (6
-// would leave vpdpbusd waiting on its 5-cycle latency: 6 chains feed at most 1.2
-// a cycle of the 2), else 6, with the epilogue fixed at compile time; the rest
-// up to 6 vectors at a time.
+// for one group of up to 4 panels: whole tiles of 12 vectors on one panel (as 12
+// chains: bench/peak's sweep has 6 chains of vpdpbusd at 57% of its rate, 12 at
+// 98%), else 6, with the epilogue fixed at compile time; the rest up to 6
+// vectors at a time.
 template <int S, int NP, bool Pairs>
 void int8_stem_rows_run(const uint8_t* const* row, int pixels, const Int8StemRows& d, int p0, const __m512i* init,
                         const Int8Rq16* rq, RqEval eval, const Int8Requant& q, uint8_t* out, int columns) {
@@ -932,7 +932,7 @@ void int8_stem_rows_panels(const uint8_t* const* row, int pixels, const Int8Stem
 // edges (up to 8 at a time) from a copy of their windows' bytes with the
 // padding's zero point around them.
 void int8_conv3x3_stem_rows(const Int8ConvArgs& a, const int8_t* block, int row_begin, int row_end) {
-  const int out_c = a.out_c, lanes = int8_stem_rows_lanes(out_c), panels = lanes / kInt8PanelWidth;
+  const int out_c = a.out_c, lanes = int8_stem_lanes(out_c), panels = lanes / kInt8PanelWidth;
   const int32_t* header = reinterpret_cast<const int32_t*>(block);
   Int8StemRows d{};
   d.main = block + 64;
