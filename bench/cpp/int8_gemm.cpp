@@ -29,8 +29,10 @@ int main(int argc, char** argv) {
   struct Shape {
     int m, n, k;
   };
+  // Then conv_pw_1 and conv_pw_2 of 0.5/160 and 0.25/128 (16 and 8 input channels).
   const Shape shapes[] = {{12544, 64, 32}, {3136, 128, 64}, {3136, 128, 128}, {784, 256, 128},  {784, 256, 256},
-                          {196, 512, 256}, {196, 512, 512}, {49, 1024, 512},  {49, 1024, 1024}, {1, 1001, 1024}};
+                          {196, 512, 256}, {196, 512, 512}, {49, 1024, 512},  {49, 1024, 1024}, {1, 1001, 1024},
+                          {6400, 32, 16},  {1600, 64, 32},  {4096, 16, 8},    {1024, 32, 16}};
   Int8GemmArgs named{};
   if (bounded && kt.int8_gemm_bounded) named.bounded = &named;  // any pointer: the variant's name
   std::printf("int8 GEMM %s, rows in %d call(s)%s\n", kt.int8_gemm_variant(named), calls,
@@ -39,7 +41,9 @@ int main(int argc, char** argv) {
                        : "");
   for (const Shape& s : shapes) {
     const int np = (s.n + kInt8PanelWidth - 1) / kInt8PanelWidth * kInt8PanelWidth;
-    std::vector<uint8_t> a(size_t(s.m) * s.k + 64), c(size_t(s.m) * s.n + 64);
+    // Rows at 64-byte boundaries, as the network's buffers are.
+    std::vector<uint8_t> a(size_t(s.m) * s.k + 128), c_buffer(size_t(s.m) * s.n + 128);
+    uint8_t* c = c_buffer.data() + (64 - reinterpret_cast<uintptr_t>(c_buffer.data()) % 64);
     std::vector<int32_t> b(size_t(s.k) * s.n), col_offset(np), bias(np), multiplier(np, 1 << 30), shift(np, -8);
     for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint8_t>(i * 7919 % 251);
     for (size_t i = 0; i < b.size(); ++i)
@@ -60,7 +64,7 @@ int main(int argc, char** argv) {
                    packed.data(),
                    col_offset.data(),
                    std::any_of(col_offset.begin(), col_offset.end(), [](int32_t o) { return o != 0; }),
-                   c.data(),
+                   c,
                    s.n,
                    s.m,
                    s.n,

@@ -66,7 +66,15 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
     const __m512i bytes =
         int8_pack64(acc[r][0], NP > 1 ? acc[r][NP > 1 ? 1 : 0] : zero, NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
                     NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, act_min, act_max, clamp);
-    _mm512_mask_storeu_epi8(g.c + int64_t{i0 + r} * g.ldc + n0, store, bytes);
+    // One or two panels: a 16- or 32-byte store, which rows of 16 or 32 bytes keep inside a
+    // cache line (a 64-byte masked store there spans two lines however few bytes it writes).
+    uint8_t* c = g.c + int64_t{i0 + r} * g.ldc + n0;
+    if (NP == 1)
+      _mm_mask_storeu_epi8(c, static_cast<__mmask16>(store), _mm512_castsi512_si128(bytes));
+    else if (NP == 2)
+      _mm256_mask_storeu_epi8(c, static_cast<__mmask32>(store), _mm512_castsi512_si256(bytes));
+    else
+      _mm512_mask_storeu_epi8(c, store, bytes);
   }
 }
 
@@ -870,7 +878,10 @@ __attribute__((target("avx512vnni"))) void int8_stem_rows_tile(const uint8_t* co
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const __m512i bytes = int8_pack64(acc[r][0], acc[r][NP > 1 ? 1 : 0], NP > 2 ? acc[r][NP > 2 ? 2 : 0] : zero,
                                         NP > 3 ? acc[r][NP > 3 ? 3 : 0] : zero, lo, hi, clamp);
-      _mm512_mask_storeu_epi8(out + int64_t{r} * out_c, store, bytes);
+      if (NP == 2)  // as int8_vnni_tile: pixels of 32 bytes, each inside a cache line
+        _mm256_mask_storeu_epi8(out + int64_t{r} * out_c, static_cast<__mmask32>(store), _mm512_castsi512_si256(bytes));
+      else
+        _mm512_mask_storeu_epi8(out + int64_t{r} * out_c, store, bytes);
     }
   }
 }
