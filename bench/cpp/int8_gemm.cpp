@@ -30,9 +30,10 @@ int main(int argc, char** argv) {
     int m, n, k;
   };
   // Then conv_pw_1 and conv_pw_2 of 0.5/160 and 0.25/128 (16 and 8 input channels).
-  const Shape shapes[] = {{12544, 64, 32}, {3136, 128, 64}, {3136, 128, 128}, {784, 256, 128},  {784, 256, 256},
-                          {196, 512, 256}, {196, 512, 512}, {49, 1024, 512},  {49, 1024, 1024}, {1, 1001, 1024},
-                          {6400, 32, 16},  {1600, 64, 32},  {4096, 16, 8},    {1024, 32, 16}};
+  const Shape shapes[] = {{12544, 64, 32},  {3136, 128, 64}, {3136, 128, 128}, {784, 256, 128},
+                          {784, 256, 256},  {196, 512, 256}, {196, 512, 512},  {49, 1024, 512},
+                          {49, 1024, 1024}, {1, 1001, 1024}, {6400, 32, 16},   {1600, 64, 32},
+                          {4096, 16, 8},    {1024, 32, 16},  {1, 1001, 256},   {1, 1001, 512}};
   Int8GemmArgs named{};
   if (bounded && kt.int8_gemm_bounded) named.bounded = &named;  // any pointer: the variant's name
   std::printf("int8 GEMM %s, rows in %d call(s)%s\n", kt.int8_gemm_variant(named), calls,
@@ -73,6 +74,14 @@ int main(int argc, char** argv) {
                    // classifier's none (zero point 128, clamped at 0 only).
                    {bias.data(), multiplier.data(), shift.data(), s.m > 1 ? 0 : 128, 0, 255}};
     if (!split.empty()) g.bounded = split.data();
+    // The columns' constants prepared once, as packing does for the network.
+    std::vector<uint64_t> prepared;
+    if (kt.int8_gemm_prepare != nullptr) {
+      prepared.resize((kt.int8_gemm_prepared_bytes(s.n) + 63) / 8 + 8);
+      void* at = prepared.data() + (64 - reinterpret_cast<uintptr_t>(prepared.data()) % 64) / 8;
+      kt.int8_gemm_prepare(g.rq, s.n, at);
+      g.rq_prepared = at;
+    }
     const CallTimes t = time_calls([&] {
       for (int part = 0; part < calls; ++part) kt.int8_gemm(g, s.m * part / calls, s.m * (part + 1) / calls);
     });

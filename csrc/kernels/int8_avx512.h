@@ -8,6 +8,10 @@
 // add and one shift (int8_rq_apply).
 
 constexpr int kVnniRows = 6, kVnniPanels = 4, kVnniChunkRows = 33 * kVnniRows;
+// A tile of one row (the classifier: a matrix-vector product) reads 4 new lines of B per
+// k-step and waits on them: each panel's stream is prefetched this many k-steps ahead
+// (512 bytes: 4 and 16 were slower on Ice Lake-SP, log entry 91).
+constexpr int kVnniRowPrefetch = 8;
 
 #include "int8_requant_avx512.h"
 
@@ -45,6 +49,9 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   for (int grp = 0; grp < k4; ++grp) {
     __m512i bv[NP];
     MBN_UNROLL for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(b + (int64_t{p} * k4 + grp) * 64);
+    if (MR == 1)  // (past a panel's end: the next panel's lines, or none; prefetches never fault)
+      MBN_UNROLL for (int p = 0; p < NP; ++p)
+          _mm_prefetch(reinterpret_cast<const char*>(b + (int64_t{p} * k4 + grp + kVnniRowPrefetch) * 64), _MM_HINT_T0);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       int32_t quad;
       __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);  // beyond k: times zero weights
