@@ -497,31 +497,66 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
     }
     int ox = 0;
     if (pixels > 1) {
-      for (; ox < inside.begin; ++ox) one_pixel(ox);
       const int iy0 = oy * a.stride - a.pad.top;
-      for (; ox + pixels <= inside.end; ox += pixels) {
-        const int ix0 = ox * a.stride - a.pad.left;
-        __m512i t[9];
+      // `pixels` output pixels from ox (stores: `lanes`), their window rows at row[ky] (the
+      // first's window's first column; null: the padding), pixel_step bytes a pixel.
+      // (The lambda needs the target too, or the dot product is not inlined; and inlined itself.)
+      auto group = [&](const uint8_t* const* row, int64_t pixel_step, uint8_t* out, __mmask64 lanes)
+                       __attribute__((target("avx512vnni"), always_inline)) {
+                         __m512i t[9];
+                         for (int ky = 0; ky < 3; ++ky) {
+                           if (row[ky] == nullptr) {
+                             t[3 * ky] = t[3 * ky + 1] = t[3 * ky + 2] = pad;
+                             continue;
+                           }
+                           for (int kx = 0; kx < 3; ++kx) {
+                             const uint8_t* p = row[ky] + kx * pixel_step;
+                             if (a.stride == 2)
+                               t[3 * ky + kx] = _mm512_permutex2var_epi64(_mm512_maskz_loadu_epi8(lo, p), gather,
+                                                                          _mm512_maskz_loadu_epi8(hi, p + 64));
+                             else
+                               t[3 * ky + kx] = _mm512_maskz_loadu_epi8(wide, p);
+                           }
+                         }
+                         const __m512i bytes = dword ? int8_dwconv3x3_dot_bytes<RqEval::Dword>(t, block, blk, a.rq)
+                                                     : int8_dwconv3x3_dot_bytes(t, block, blk, a.rq);
+                         _mm512_mask_storeu_epi8(out, lanes, bytes);
+                       };
+      // A group at an edge, from a copy of its windows' columns with the zero point around
+      // them: (stride (pixels - 1) + 3) rest bytes a row, read as far as 2 rest + 128.
+      auto edge_group = [&](int ox) __attribute__((target("avx512vnni"))) {
+        alignas(64) uint8_t copy[3][192];
+        const int x0 = ox * a.stride - a.pad.left, i0 = x0 > 0 ? x0 : 0;
+        const int i1 = x0 + a.stride * (pixels - 1) + 3 < a.in_w ? x0 + a.stride * (pixels - 1) + 3 : a.in_w;
+        const uint8_t* rows[3];
         for (int ky = 0; ky < 3; ++ky) {
           const int iy = iy0 + ky;
-          if (iy < 0 || iy >= a.in_h) {
-            t[3 * ky] = t[3 * ky + 1] = t[3 * ky + 2] = pad;
-            continue;
-          }
-          const uint8_t* row = a.input + iy * in_pixel_row + int64_t{ix0} * a.in_c + c_begin;
-          for (int kx = 0; kx < 3; ++kx) {
-            const uint8_t* p = row + kx * a.in_c;
-            if (a.stride == 2)
-              t[3 * ky + kx] = _mm512_permutex2var_epi64(_mm512_maskz_loadu_epi8(lo, p), gather,
-                                                         _mm512_maskz_loadu_epi8(hi, p + 64));
-            else
-              t[3 * ky + kx] = _mm512_maskz_loadu_epi8(wide, p);
+          for (int b = 0; b < 192; b += 64) _mm512_store_si512(copy[ky] + b, pad);
+          rows[ky] = copy[ky];
+          if (iy < 0 || iy >= a.in_h) continue;
+          // (Several pixels a vector only where the layer has fewer than 64 channels: in_c = rest.)
+          const uint8_t* src = a.input + iy * in_pixel_row + int64_t{i0} * a.in_c;
+          for (int64_t b = 0, n = i1 > i0 ? int64_t{i1 - i0} * rest : 0; b < n; b += 64) {
+            const __mmask64 bytes = n - b >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - b)) - 1;
+            _mm512_mask_storeu_epi8(copy[ky] + int64_t{i0 - x0} * rest + b, bytes,
+                                    _mm512_maskz_loadu_epi8(bytes, src + b));
           }
         }
-        const __m512i bytes = dword ? int8_dwconv3x3_dot_bytes<RqEval::Dword>(t, block, blk, a.rq)
-                                    : int8_dwconv3x3_dot_bytes(t, block, blk, a.rq);
-        _mm512_mask_storeu_epi8(out_row + int64_t{ox} * a.in_c, wide, bytes);
+        const int outputs = a.out_w - ox < pixels ? a.out_w - ox : pixels;
+        group(rows, rest, out_row + int64_t{ox} * a.in_c,
+              outputs * rest >= 64 ? ~__mmask64{0} : (__mmask64{1} << (outputs * rest)) - 1);
+      };
+      if (inside.begin > 0) edge_group(0), ox = pixels;
+      for (; ox + pixels <= inside.end; ox += pixels) {
+        const int ix0 = ox * a.stride - a.pad.left;
+        const uint8_t* rows[3];
+        for (int ky = 0; ky < 3; ++ky) {
+          const int iy = iy0 + ky;
+          rows[ky] = iy < 0 || iy >= a.in_h ? nullptr : a.input + iy * in_pixel_row + int64_t{ix0} * a.in_c + c_begin;
+        }
+        group(rows, a.in_c, out_row + int64_t{ox} * a.in_c, wide);
       }
+      for (; ox < a.out_w; ox += pixels) edge_group(ox);
     }
     for (; ox < a.out_w; ++ox) one_pixel(ox);
   }
