@@ -895,7 +895,18 @@ __attribute__((target("avx512vnni"))) void int8_stem_rows_tile(const uint8_t* co
   MBN_UNROLL for (int p = 0; p < NP; ++p) MBN_UNROLL for (int r = 0; r < MR; ++r) acc[r][p] =
       int8_rq_apply<E>(acc[r][p], rq[p], zero_point);
   const int out_c = d.out_c;
-  if (Pairs || NP == 1) {
+  if (MR % 4 == 0 && NP == 1 && out_c == (Pairs ? 8 : 16)) {
+    // A vector's 16 lanes are 16 consecutive output bytes: 4 vectors are 64, one store.
+    const __m512i lo = _mm512_set1_epi8(static_cast<char>(q.act_min));
+    const __m512i hi = _mm512_set1_epi8(static_cast<char>(q.act_max));
+    const int bytes = pixels * out_c;
+    MBN_UNROLL for (int r = 0; r < MR; r += 4) {
+      const __mmask64 store = bytes - 16 * r >= 64 ? ~__mmask64{0} : (__mmask64{1} << (bytes - 16 * r)) - 1;
+      _mm512_mask_storeu_epi8(
+          out + 16 * r, store,
+          int8_pack64(acc[r][0], acc[r + 1][0], acc[r + 2][0], acc[r + 3][0], lo, hi, int8_clamps(q)));
+    }
+  } else if (Pairs || NP == 1) {
     const __m512i lo = _mm512_set1_epi32(q.act_min), hi = _mm512_set1_epi32(q.act_max);
     // Pairs: lanes 8h + c hold pixel h's channel c; bytes to pixel 0's channels, then pixel 1's.
     alignas(16) int8_t order[16];
