@@ -147,6 +147,21 @@ int64_t int8_stem_packed_bytes(int in_c, int out_c) {
 
 namespace {
 
+// A stem block's int32 bias (in_zero_point times the channel's weight sum taken off), multiplier
+// and shift of each of `lanes` lanes; channel(lane): the lane's channel, or -1 (zero weights).
+template <typename Channel>
+void pack_int8_stem_params(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
+                           int in_c, int out_c, int in_zero_point, int lanes, Channel channel, int32_t* params) {
+  for (int lane = 0; lane < lanes; ++lane) {
+    const int c = channel(lane);
+    int64_t sum = 0;
+    for (int kk = 0; kk < 9 * in_c && c >= 0; ++kk) sum += weights[int64_t{kk} * out_c + c];
+    params[lane] = c < 0 ? 0 : static_cast<int32_t>((bias ? bias[c] : 0) - int64_t{in_zero_point} * sum);
+    params[lanes + lane] = c < 0 ? multiplier[0] : multiplier[c];
+    params[2 * lanes + lane] = c < 0 ? shift[0] : shift[c];
+  }
+}
+
 // pack_int8_stem's window-rows block (kernels.h).
 void pack_int8_stem_rows(const int32_t* weights, const int32_t* bias, const int32_t* multiplier, const int32_t* shift,
                          int in_c, int out_c, int in_zero_point, int8_t* block) {
@@ -181,15 +196,8 @@ void pack_int8_stem_rows(const int32_t* weights, const int32_t* bias, const int3
         if (w != m) header[1 + p] |= 1 << g;
       }
     }
-  int32_t* params = reinterpret_cast<int32_t*>(rest + group_bytes);
-  for (int lane = 0; lane < lanes; ++lane) {
-    const int c = channel(lane);
-    int64_t sum = 0;
-    for (int kk = 0; kk < 9 * in_c && c >= 0; ++kk) sum += weights[int64_t{kk} * out_c + c];
-    params[lane] = c < 0 ? 0 : static_cast<int32_t>((bias ? bias[c] : 0) - int64_t{in_zero_point} * sum);
-    params[lanes + lane] = c < 0 ? multiplier[0] : multiplier[c];
-    params[2 * lanes + lane] = c < 0 ? shift[0] : shift[c];
-  }
+  pack_int8_stem_params(weights, bias, multiplier, shift, in_c, out_c, in_zero_point, lanes, channel,
+                        reinterpret_cast<int32_t*>(rest + group_bytes));
 }
 
 }  // namespace
@@ -205,14 +213,7 @@ void pack_int8_stem(const int32_t* weights, const int32_t* bias, const int32_t* 
       if (channel(j) >= 0) b[size_t(kk) * lanes + j] = weights[int64_t{kk} * out_c + channel(j)];
   int32_t* params = reinterpret_cast<int32_t*>(packed + packed_int8_gemm_bytes(k, lanes));
   pack_int8_gemm_weights(b.data(), k, lanes, packed, params + 3 * lanes);
-  for (int j = 0; j < lanes; ++j) {
-    const int c = channel(j);
-    int64_t sum = 0;
-    for (int kk = 0; kk < k && c >= 0; ++kk) sum += weights[int64_t{kk} * out_c + c];
-    params[j] = c < 0 ? 0 : static_cast<int32_t>((bias ? bias[c] : 0) - int64_t{in_zero_point} * sum);
-    params[lanes + j] = c < 0 ? multiplier[0] : multiplier[c];
-    params[2 * lanes + j] = c < 0 ? shift[0] : shift[c];
-  }
+  pack_int8_stem_params(weights, bias, multiplier, shift, in_c, out_c, in_zero_point, lanes, channel, params);
   pack_int8_stem_rows(weights, bias, multiplier, shift, in_c, out_c, in_zero_point,
                       packed + int8_stem_rows_offset(in_c, out_c));
 }

@@ -377,6 +377,19 @@ Int8DwRowFn int8_dw_row_for(bool rem, const Int8DwBlock& blk) {
   return rem ? int8_dw_row<S, true, RqEval::Any, Masked> : int8_dw_row<S, false, RqEval::Any, Masked>;
 }
 
+// The windows of pixels at a row's edge, copied with the zero point around them: bytes
+// [x0, x0 + span) of an image row of row_bytes bytes (null: a row in the padding) into dst
+// (capacity bytes, a multiple of 64, 64-byte aligned), the zero point (pad) elsewhere.
+inline void int8_padded_row_copy(uint8_t* dst, int capacity, const uint8_t* row, int64_t row_bytes, int64_t x0,
+                                 int64_t span, __m512i pad) {
+  for (int b = 0; b < capacity; b += 64) _mm512_store_si512(dst + b, pad);
+  const int64_t first = x0 > 0 ? x0 : 0, end = x0 + span < row_bytes ? x0 + span : row_bytes;
+  for (int64_t b = first; row != nullptr && b < end; b += 64) {
+    const __mmask64 bytes = end - b >= 64 ? ~__mmask64{0} : (__mmask64{1} << (end - b)) - 1;
+    _mm512_mask_storeu_epi8(dst + (b - x0), bytes, _mm512_maskz_loadu_epi8(bytes, row + b));
+  }
+}
+
 // The channels past the last full block (fewer than 64) as one dot-product
 // block (a.dot_tail, or packed here: a few hundred bytes), `pixels` output
 // pixels side by side (int8_dwconv_tail_pixels): the interior columns run that
@@ -465,22 +478,15 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
       int8_window_rows(a, oy, c_begin, pad_row, row, step);
       const int mask = column_flags[1];
       // Output pixels [ox, ox + pixels) (those of them before out_w written) from a copy of
-      // their windows' columns [ox - pad.left, ox - pad.left + pixels + 2), the zero point
-      // where they lie outside the image: (pixels + 2) rest <= 128 bytes a row.
+      // their windows' columns [ox - pad.left, ox - pad.left + pixels + 2): (pixels + 2) rest
+      // <= 128 bytes a row (several pixels a vector only below 64 channels: in_c = rest).
       auto edge_group = [&](int ox) {
         alignas(64) uint8_t copy[3][128];
         const uint8_t* copied[3] = {copy[0], copy[1], copy[2]};
         const int64_t copy_step[3] = {rest, rest, rest};
-        const int x0 = ox - a.pad.left, i0 = x0 > 0 ? x0 : 0;
-        const int i1 = x0 + pixels + 2 < a.in_w ? x0 + pixels + 2 : a.in_w;
-        for (int w = 0; w < 3; ++w) {
-          _mm512_store_si512(copy[w], pad), _mm512_store_si512(copy[w] + 64, pad);
-          for (int64_t b = 0, n = step[w] != 0 && i1 > i0 ? int64_t{i1 - i0} * rest : 0; b < n; b += 64) {
-            const __mmask64 bytes = n - b >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - b)) - 1;
-            _mm512_mask_storeu_epi8(copy[w] + int64_t{i0 - x0} * rest + b, bytes,
-                                    _mm512_maskz_loadu_epi8(bytes, row[w] + int64_t{i0} * step[w] + b));
-          }
-        }
+        for (int w = 0; w < 3; ++w)
+          int8_padded_row_copy(copy[w], 128, step[w] != 0 ? row[w] : nullptr, int64_t{a.in_w} * rest,
+                               int64_t{ox - a.pad.left} * rest, int64_t{pixels + 2} * rest, pad);
         const int outputs = a.out_w - ox < pixels ? a.out_w - ox : pixels;
         const __mmask64 lanes = outputs * rest >= 64 ? ~__mmask64{0} : (__mmask64{1} << (outputs * rest)) - 1;
         edge_run(copied, copy_step, 0, pixels + 2, 1, block, blk, mask, a.rq, pad, out_row + int64_t{ox} * a.in_c,
@@ -523,24 +529,17 @@ __attribute__((target("avx512vnni"))) void int8_dwconv3x3_dot_tail(const Int8Con
                          _mm512_mask_storeu_epi8(out, lanes, bytes);
                        };
       // A group at an edge, from a copy of its windows' columns with the zero point around
-      // them: (stride (pixels - 1) + 3) rest bytes a row, read as far as 2 rest + 128.
+      // them: (stride (pixels - 1) + 3) rest bytes a row, read as far as 2 rest + 128
+      // (several pixels a vector only below 64 channels: in_c = rest).
       auto edge_group = [&](int ox) __attribute__((target("avx512vnni"))) {
         alignas(64) uint8_t copy[3][192];
-        const int x0 = ox * a.stride - a.pad.left, i0 = x0 > 0 ? x0 : 0;
-        const int i1 = x0 + a.stride * (pixels - 1) + 3 < a.in_w ? x0 + a.stride * (pixels - 1) + 3 : a.in_w;
         const uint8_t* rows[3];
         for (int ky = 0; ky < 3; ++ky) {
           const int iy = iy0 + ky;
-          for (int b = 0; b < 192; b += 64) _mm512_store_si512(copy[ky] + b, pad);
           rows[ky] = copy[ky];
-          if (iy < 0 || iy >= a.in_h) continue;
-          // (Several pixels a vector only where the layer has fewer than 64 channels: in_c = rest.)
-          const uint8_t* src = a.input + iy * in_pixel_row + int64_t{i0} * a.in_c;
-          for (int64_t b = 0, n = i1 > i0 ? int64_t{i1 - i0} * rest : 0; b < n; b += 64) {
-            const __mmask64 bytes = n - b >= 64 ? ~__mmask64{0} : (__mmask64{1} << (n - b)) - 1;
-            _mm512_mask_storeu_epi8(copy[ky] + int64_t{i0 - x0} * rest + b, bytes,
-                                    _mm512_maskz_loadu_epi8(bytes, src + b));
-          }
+          int8_padded_row_copy(copy[ky], 192, iy < 0 || iy >= a.in_h ? nullptr : a.input + iy * in_pixel_row,
+                               in_pixel_row, int64_t{ox * a.stride - a.pad.left} * rest,
+                               int64_t{a.stride * (pixels - 1) + 3} * rest, pad);
         }
         const int outputs = a.out_w - ox < pixels ? a.out_w - ox : pixels;
         group(rows, rest, out_row + int64_t{ox} * a.in_c,
@@ -1033,14 +1032,10 @@ void int8_conv3x3_stem_rows(const Int8ConvArgs& a, const int8_t* block, int row_
     // Pixels [b, e) (e - b <= kCopied) from the copy.
     auto copied = [&](int b, int e) {
       const int64_t x0 = (int64_t{b} * a.stride - a.pad.left) * 3;  // the first window's first byte in its row
-      const int64_t x1 = x0 + 64 < in_row ? x0 + 64 : in_row, first = x0 > 0 ? x0 : 0;
       for (int w = 0; w < 3; ++w) {
         const int iy = iy0 + w;
-        _mm512_store_si512(copy + 64 * w, zp);
-        if (iy < 0 || iy >= a.in_h || x1 <= first) continue;
-        const __mmask64 bytes = x1 - first >= 64 ? ~__mmask64{0} : (__mmask64{1} << (x1 - first)) - 1;
-        _mm512_mask_storeu_epi8(copy + 64 * w + (first - x0), bytes,
-                                _mm512_maskz_loadu_epi8(bytes, a.input + iy * in_row + first));
+        int8_padded_row_copy(copy + 64 * w, 64, iy < 0 || iy >= a.in_h ? nullptr : a.input + iy * in_row, in_row, x0,
+                             64, zp);
       }
       const uint8_t* rows[4] = {copy, copy + 64, copy + 128, nullptr};
       run(rows, e - b, d, init, rq, panels, a.rq, out_row + int64_t{b} * out_c);
