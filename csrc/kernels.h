@@ -358,8 +358,8 @@ struct KernelTable {
   void (*global_avgpool)(const float* in, int pixels, int channels, float* out);
   // Rows [m_begin, m_end) and panels [panel_begin, panel_end) of a packed GEMM.
   void (*gemm)(const GemmArgs& args, int m_begin, int m_end, int panel_begin, int panel_end);
-  // The tile of the layer's panels (args.n columns): e.g. "gemm12x32", or
-  // "gemm24x16" where a single panel has at most one vector of columns in use.
+  // The tile of most of the layer's columns (args.n): e.g. "gemm6x64" (two
+  // panels), "gemm12x32" where one panel, "gemm24x16" where one vector.
   const char* (*gemm_variant)(const GemmArgs& args);
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).

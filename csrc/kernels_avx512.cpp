@@ -1,5 +1,6 @@
-// AVX-512 (F/DQ/BW/VL) kernels. 32 zmm registers: a 12x32 GEMM tile uses 24
-// accumulators, enough independent FMA chains to cover the FMA latency.
+// AVX-512 (F/DQ/BW/VL) kernels. 32 zmm registers: a GEMM tile of 6x64 (two
+// 32-column panels) or 12x32 uses 24 accumulators, enough independent FMA
+// chains to cover the FMA latency.
 #include <immintrin.h>
 
 #include <new>  // the int8 depthwise constants prepared at packing
@@ -9,6 +10,7 @@
 #define MBN_VEC_AVX512 1
 #define MBN_GEMM_MR 12
 #define MBN_GEMM_NR_VECS 2
+#define MBN_GEMM_TILE_PANELS 2
 #define MBN_STEM_ACCUMULATORS 24
 // bfloat16 by FMA on unpacked bf16 pairs (kernels/gemm_bf16.h), or through
 // vdpbf16ps where the CPU has it and it is the faster way (bf16_dot_product_preferred).

@@ -217,8 +217,9 @@ def test_every_isa_is_named_in_kernel_names():
 
 
 # Each ISA's GEMM tiles: full panels, and the narrow panel (one vector of columns, rows doubled).
-GEMM_TILES = {"scalar": ("4x4", "16x1"), "avx2": ("6x16", "12x8"), "avx512": ("12x32", "24x16"),
-              "neon": ("8x8", "16x4")}
+# The tiles of one panel and of one vector of columns, and the widest (AVX-512: two panels).
+GEMM_TILES = {"scalar": ("4x4", "16x1", "4x4"), "avx2": ("6x16", "12x8", "6x16"),
+              "avx512": ("12x32", "24x16", "6x64"), "neon": ("8x8", "16x4", "8x8")}
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -250,10 +251,12 @@ def test_kernel_names_say_which_variant_ran(isa):
     assert name("conv3x3", 33, 4, 8, 2) == f"conv3x3s2_taps_{isa}"
     # GEMM: 64 columns fill whole panels on every ISA, 1 column is a narrow
     # panel; 65 are named by their full panels (the narrow last one is a tail).
-    full, narrow = GEMM_TILES[isa]
-    assert name("conv1x1", 8, 16, 64) == f"conv1x1_gemm{full}_{isa}"
+    panel, narrow, wide = GEMM_TILES[isa]
+    assert name("conv1x1", 8, 16, 64) == f"conv1x1_gemm{wide}_{isa}"
     assert name("conv1x1", 8, 16, 1) == f"conv1x1_gemm{narrow}_{isa}"
-    assert name("conv1x1", 8, 16, 65) == f"conv1x1_gemm{full}_{isa}"
+    assert name("conv1x1", 8, 16, 65) == f"conv1x1_gemm{wide}_{isa}"
+    assert name("conv1x1", 8, 16, {"scalar": 4, "neon": 8, "avx2": 16, "avx512": 32}[isa]) == \
+        f"conv1x1_gemm{panel}_{isa}"
 
 
 @pytest.mark.parametrize("isa", ISAS)
