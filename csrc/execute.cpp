@@ -576,7 +576,14 @@ void Executor::run_pointwise(int i, const float* in, float* out, int64_t m64, Th
   const int target_tasks = threads > 1 ? 4 * threads : 1;
   const int col_blocks =
       row_blocks >= target_tasks ? 1 : std::min(panels, (target_tasks + row_blocks - 1) / row_blocks);
-  const int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  int panels_per_block = (panels + col_blocks - 1) / col_blocks;
+  // Whole pairs of panels where the float GEMM's widest tile spans two (AVX-512):
+  // a lone panel runs a tile of half its width (1.0/224's conv_pw_1 on 2 threads,
+  // 7 row blocks of 2 panels, went in blocks of one). Kept while every thread
+  // still gets two tasks.
+  const int group = plan_.layers[i].kernel == LayerKernel::PackedGemm ? kernels_.gemm_tile_panels : 1;
+  const int grouped = (panels_per_block + group - 1) / group * group;
+  if (row_blocks * ((panels + grouped - 1) / grouped) >= 2 * threads) panels_per_block = grouped;
   const double ns = estimated_ns(s, m64 * k * n);
   run_tasks(pool, ns, row_blocks * col_blocks, [&](int task) {
     const int rb = task / col_blocks, cb = task % col_blocks;

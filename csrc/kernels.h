@@ -333,6 +333,7 @@ struct KernelTable {
   int vector_width;      // floats per vector register
   int gemm_panel_width;  // GEMM tile: gemm_tile_rows x gemm_panel_width
   int gemm_tile_rows;
+  int gemm_tile_panels;  // panels the widest tile spans: split columns in multiples of it
 
   // A kernel with variants picks one from its arguments; its *_variant
   // function names that pick (the middle of Network::kernel_name, so a profile

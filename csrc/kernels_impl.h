@@ -108,6 +108,7 @@ const KernelTable& table() {
       W,
       kGemmNR,
       kGemmMR,
+      kTilePanels,
       conv3x3,
       conv3x3_variant,
       conv3x3_uses_pair_weights,

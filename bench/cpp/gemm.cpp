@@ -1,10 +1,11 @@
 // The float32 GEMM of the best instruction set here (MOBILENET_ISA forces one) alone on the
 // 1x1 shapes of MobileNet 1.0/224 and its classifier: median time of 300 calls with the data
 // cache-warm, GFLOP/s, and the same as a share of one core's FMA peak when given (bench/peak's
-// "AVX-512 FP32 FMA peak", in GFLOP/s). Rows go in blocks of at most 256 KB of A, as the
+// "AVX-512 FP32 FMA peak", in GFLOP/s). An optional second argument pads A's rows by that
+// many floats (its row stride, lda, otherwise k). Rows go in blocks of at most 256 KB of A, as the
 // network's executor calls them on one thread. Build and run (from the repository root):
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
-//   cmake --build build/bench --target gemm && build/bench/gemm [peak GFLOP/s]
+//   cmake --build build/bench --target gemm && build/bench/gemm [peak GFLOP/s [lda padding]]
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@ using namespace mobilenet;
 
 int main(int argc, char** argv) {
   const double peak = argc > 1 ? std::atof(argv[1]) : 0.0;
+  const int lda_pad = argc > 2 ? std::atoi(argv[2]) : 0;
   const KernelTable& kt = kernel_table(isa_from_environment());
   struct Shape {
     int m, n, k;
@@ -27,12 +29,13 @@ int main(int argc, char** argv) {
   for (const Shape& s : shapes) {
     const int w = kt.gemm_panel_width;
     const int panels = (s.n + w - 1) / w;
-    std::vector<float> a(size_t(s.m) * s.k), b(size_t(s.k) * s.n), c(size_t(s.m) * s.n), bias(size_t(panels) * w);
+    const int64_t lda = s.k + lda_pad;
+    std::vector<float> a(size_t(s.m) * lda), b(size_t(s.k) * s.n), c(size_t(s.m) * s.n), bias(size_t(panels) * w);
     for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i * 7919 % 251) / 251.0f;
     for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<float>(i * 104729 % 255) / 255.0f - 0.5f;
     std::vector<float> packed(packed_gemm_size(s.k, s.n, w));
     pack_gemm_weights(b.data(), s.k, s.n, w, packed.data());
-    GemmArgs g{a.data(), s.k, packed.data(), bias.data(), c.data(), s.n, s.m, s.n, s.k, Clamp{0.0f, 6.0f}, s.m};
+    GemmArgs g{a.data(), lda, packed.data(), bias.data(), c.data(), s.n, s.m, s.n, s.k, Clamp{0.0f, 6.0f}, s.m};
     if (s.m == 1) g.clamp = Clamp{-1e30f, 1e30f};
     // Executor::run_pointwise's row blocks (kGemmBlockBytes) on one thread.
     const int max_rows = std::max(kt.gemm_tile_rows, static_cast<int>(256 * 1024 / (int64_t{s.k} * 4)));
