@@ -221,7 +221,9 @@ void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_
     if constexpr (kTilePanels == 2) {
       if (p + 1 < panel_end) {
         // Two panels, the second the layer's last where fewer than 64 columns remain.
-        const bool prefetch_next = stream_b && p + 2 < panel_end;
+        // The weights after them are fetched where they are a pair too (a tile fetches
+        // as many panels as it reads: none past the end).
+        const bool prefetch_next = stream_b && p + 3 < panel_end;
         if (cols > 3 * W)
           gemm_columns<kGemmAccumulators / 4, 4>(g, m_begin, m_end, p, prefetch_next, ks);
         else
