@@ -449,7 +449,8 @@ Int8GemmArgs Executor::int8_gemm_args(int i, const uint8_t* in, uint8_t* out, in
           s.in_c,
           int8_requant(i),
           packed.int8_prepared.size() > 0 ? packed.int8_prepared.data() : nullptr,
-          packed.int8_bounded.size() > 0 ? packed.int8_bounded.data() : nullptr};
+          packed.int8_bounded.size() > 0 ? packed.int8_bounded.data() : nullptr,
+          packed.int8_split.size() > 0 ? packed.int8_split.data() : nullptr};
 }
 
 Int8ConvArgs Executor::int8_conv_args(int i) const {

@@ -50,6 +50,7 @@ Int8GemmArgs int8_gemm_columns(const KernelTable& kt, const Int8GemmArgs& g, int
                        n0 / kInt8PanelWidth * kt.int8_gemm_prepared_bytes(kInt8PanelWidth);
   if (part.bounded != nullptr)
     part.bounded = static_cast<const char*>(part.bounded) + n0 / kInt8PanelWidth * int8_bounded_panel_bytes(g.k);
+  if (part.split != nullptr) part.split = static_cast<const int32_t*>(part.split) + n0 / kInt8PanelWidth;
   return part;
 }
 

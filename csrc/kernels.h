@@ -243,6 +243,9 @@ struct Int8GemmArgs {
   const void* rq_prepared = nullptr;
   // Optional (KernelTable::int8_gemm_bounded): B split by pack_int8_bounded, from column 0 of this call.
   const void* bounded = nullptr;
+  // Optional (KernelTable::int8_gemm_split): the panels with column offsets split by
+  // pack_int8_split, from column 0 of this call; where set, no panel takes col_offset.
+  const void* split = nullptr;
 };
 constexpr int kInt8PanelWidth = 16;
 
@@ -263,6 +266,21 @@ int64_t int8_bounded_panel_bytes(int k);
 constexpr int kInt8BoundedMaxShare = 512;
 int64_t int8_bounded_bytes(const int8_t* packed, int k, int n);
 void pack_int8_bounded(const int8_t* packed, int k, int n, void* out);
+
+// B's panels with column offsets, split for the dot-product GEMM: with v = packed + col_offset
+// (B itself), sum_k a v = sum_k a main + sum_k a rem, main = clamp(v, -128, 127), rem = v - main,
+// so the GEMM needs no row sums of A, and the uint8 models' 1-3 weights past int8 a layer cost a
+// few extra dot products. The layout: an int32 per panel of 16 columns (from column 0): the bytes
+// from that int32 to the panel's record, or 0 where the panel has no column offset (packed B's
+// panel serves); padded to 64 bytes. Each record (64-aligned): main in the panel layout of
+// pack_int8_gemm_weights (k4 x 64 bytes); 64 bytes of int32s: the count of k groups (of 4) with
+// remainders, at most kInt8SplitMaxGroups, and those groups; then a 64-byte vector of
+// remainders per group, in the panel layout.
+constexpr int kInt8SplitMaxGroups = 15;
+// The bytes of the split, or 0 where it does not apply: no column offsets, a remainder of 128
+// (a weight of 255 at zero point 0), or a panel with more than kInt8SplitMaxGroups groups.
+int64_t int8_split_bytes(const int8_t* packed, const int32_t* col_offset, int k, int n);
+void pack_int8_split(const int8_t* packed, const int32_t* col_offset, int k, int n, void* out);
 
 // Global average pool of uint8 storage, clamped to [act_min, act_max]:
 // AVERAGE_POOL_2D (mean = false) rounds the mean of the values (half up for
@@ -442,10 +460,12 @@ struct KernelTable {
   void (*int8_gemm_prepare)(const Int8Requant& rq, int n, void* prepared) = nullptr;
   // Whether int8_gemm runs Int8GemmArgs::bounded where a layer has it (AVX2 without AVX-VNNI).
   bool int8_gemm_bounded = false;
+  // Whether int8_gemm runs Int8GemmArgs::split where a layer has it (AVX512-VNNI).
+  bool int8_gemm_split = false;
 };
 
 // Columns [n0, n1) of g as a GEMM of their own (n0 a multiple of kInt8PanelWidth): B's panels,
-// the column constants, C and the prepared data (rq_prepared by kt's layout, bounded) from n0 on.
+// the column constants, C and the prepared data (rq_prepared by kt's layout, bounded, split) from n0 on.
 // The executor's column split runs these, on kernels where a range of panels is a GEMM of its own.
 Int8GemmArgs int8_gemm_columns(const KernelTable& kt, const Int8GemmArgs& g, int n0, int n1);
 

@@ -218,6 +218,11 @@ const KernelTable& table() {
 #else
       false,
 #endif
+#if defined(MBN_VEC_AVX512)
+      int8_dot_product(Isa::Avx512),
+#else
+      false,
+#endif
   };
   return t;
 }

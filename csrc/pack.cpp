@@ -132,6 +132,72 @@ void pack_int8_bounded(const int8_t* packed, int k, int n, void* out) {
   }
 }
 
+namespace {
+// Calls f(panel, its k groups with remainders, main bytes, remainder bytes) for each panel of B
+// with a column offset (pack_int8_split), the bytes in the panel layout; false where one cannot
+// be split.
+template <class F>
+bool for_each_split_panel(const int8_t* packed, const int32_t* col_offset, int k, int n, F&& f) {
+  const int k4 = (k + 3) / 4, panel_bytes = k4 * 4 * kInt8PanelWidth;
+  std::vector<int8_t> main(panel_bytes), rem(panel_bytes);
+  for (int p = 0; p * kInt8PanelWidth < n; ++p) {
+    bool offset = false;
+    for (int j = 0; j < kInt8PanelWidth; ++j) offset |= col_offset[p * kInt8PanelWidth + j] != 0;
+    if (!offset) continue;
+    std::vector<int> groups;
+    for (int i = 0; i < panel_bytes; ++i) {
+      // Byte i of a panel: column (i / 4) % 16, k 4 (i / 64) + i % 4 (pack_int8_gemm_weights);
+      // zero past k and n.
+      const int col = p * kInt8PanelWidth + i / 4 % kInt8PanelWidth, kk = i / 64 * 4 + i % 4;
+      const int v = col < n && kk < k ? packed[int64_t{p} * panel_bytes + i] + col_offset[col] : 0;
+      main[i] = static_cast<int8_t>(std::clamp(v, -128, 127));
+      if (v - main[i] > 127) return false;
+      rem[i] = static_cast<int8_t>(v - main[i]);
+      if (rem[i] != 0 && (groups.empty() || groups.back() != i / 64)) groups.push_back(i / 64);
+    }
+    if (groups.size() > kInt8SplitMaxGroups) return false;
+    f(p, groups, main, rem);
+  }
+  return true;
+}
+int64_t int8_split_record_bytes(int k, int groups) { return round_up(k, 4) * kInt8PanelWidth + 64 * (1 + groups); }
+}  // namespace
+
+int64_t int8_split_bytes(const int8_t* packed, const int32_t* col_offset, int k, int n) {
+  int64_t bytes = round_up(round_up(n, kInt8PanelWidth) / kInt8PanelWidth * 4, 64);
+  bool any = false;
+  const bool splits =
+      for_each_split_panel(packed, col_offset, k, n, [&](int, const std::vector<int>& groups, auto&, auto&) {
+        bytes += int8_split_record_bytes(k, static_cast<int>(groups.size()));
+        any = true;
+      });
+  return splits && any ? bytes : 0;
+}
+
+void pack_int8_split(const int8_t* packed, const int32_t* col_offset, int k, int n, void* out) {
+  char* base = static_cast<char*>(out);
+  const int panels = static_cast<int>(round_up(n, kInt8PanelWidth) / kInt8PanelWidth);
+  int32_t* header = reinterpret_cast<int32_t*>(base);
+  std::fill_n(header, panels, 0);
+  int64_t at = round_up(int64_t{panels} * 4, 64);
+  const int panel_bytes = static_cast<int>(round_up(k, 4) * kInt8PanelWidth);
+  const bool splits =
+      for_each_split_panel(packed, col_offset, k, n, [&](int p, const std::vector<int>& groups, auto& main, auto& rem) {
+        header[p] = static_cast<int32_t>(at - 4 * int64_t{p});
+        char* record = base + at;
+        std::memcpy(record, main.data(), panel_bytes);
+        int32_t* list = reinterpret_cast<int32_t*>(record + panel_bytes);
+        std::fill_n(list, 16, 0);
+        list[0] = static_cast<int32_t>(groups.size());
+        for (size_t i = 0; i < groups.size(); ++i) {
+          list[1 + i] = groups[i];
+          std::memcpy(record + panel_bytes + 64 * (1 + i), rem.data() + 64 * groups[i], 64);
+        }
+        at += int8_split_record_bytes(k, static_cast<int>(groups.size()));
+      });
+  MBN_CHECK(splits, "int8 GEMM weights do not split");
+}
+
 int int8_stem_lanes(int out_c) { return out_c <= 8 ? 16 : static_cast<int>(round_up(out_c, kInt8PanelWidth)); }
 
 int64_t int8_stem_rows_offset(int in_c, int out_c) {
@@ -361,6 +427,14 @@ void pack_int8_layer(const LayerSpec& s, const LayerPlan& plan, const KernelTabl
       layer.int8_prepared = byte_buffer(kernels.int8_gemm_prepared_bytes(s.out_c));
       const Int8Requant rq{bias, multiplier, shift, q.out_zero_point, q.act_min, q.act_max};
       kernels.int8_gemm_prepare(rq, s.out_c, layer.int8_prepared.data());
+    }
+    if (kernels.int8_gemm_split) {
+      const int8_t* packed = reinterpret_cast<const int8_t*>(layer.int8_weights.data());
+      const int64_t bytes = int8_split_bytes(packed, col_offset, s.in_c, s.out_c);
+      if (bytes > 0) {
+        layer.int8_split = byte_buffer(bytes);
+        pack_int8_split(packed, col_offset, s.in_c, s.out_c, layer.int8_split.data());
+      }
     }
     if (kernels.int8_gemm_bounded) {
       const int8_t* packed = reinterpret_cast<const int8_t*>(layer.int8_weights.data());

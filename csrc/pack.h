@@ -29,13 +29,16 @@ struct PackedLayer {
   // int8 GEMM layers where KernelTable::int8_gemm_bounded: B split for vpmaddubsw
   // (pack_int8_bounded; empty where too many weights lie beyond its bound).
   AlignedBuffer int8_bounded;
+  // int8 GEMM layers where KernelTable::int8_gemm_split: the panels with column offsets split
+  // (pack_int8_split; empty where none or where they do not split).
+  AlignedBuffer int8_split;
   const int32_t* int8_param(int which) const {
     return reinterpret_cast<const int32_t*>(int8_params.data()) + int64_t{which} * channels_padded;
   }
 
   int64_t bytes() const {
     return (weights.size() + bias.size() + pair_weights.size() + int8_weights.size() + int8_params.size() +
-            int8_prepared.size() + int8_bounded.size()) *
+            int8_prepared.size() + int8_bounded.size() + int8_split.size()) *
            sizeof(float);
   }
 };

@@ -4,7 +4,7 @@
 // MobileNet 1.0/224 and its classifier: median time of 300 calls with the data
 // cache-warm, and GMAC/s (bench/RESULTS.md, log entries 62 and 65). Build and run (from the repository root):
 //   cmake -S . -B build/bench -DMOBILENET_BUILD_BENCH=ON -DMOBILENET_BUILD_PYTHON=OFF -DMOBILENET_WITH_BLAS=OFF
-//   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls] [bounded|offset]
+//   cmake --build build/bench --target int8_gemm && build/bench/int8_gemm [row calls] [bounded|offset|split]
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,9 +22,12 @@ int main(int argc, char** argv) {
   // "bounded": weights as quantization-aware training leaves them (most within +-64, one in
   // 2000 beyond), split for vpmaddubsw where the table takes it (KernelTable::int8_gemm_bounded).
   const bool bounded = argc > 2 && std::string(argv[2]) == "bounded";
-  // "offset": one column's weights span [-150, 104], as in the real uint8 models (their per-tensor
-  // zero point leaves 1-3 columns a layer beyond int8): that column gets a column offset.
-  const bool offset = argc > 2 && std::string(argv[2]) == "offset";
+  // "offset": one column's weights span [-150, 104], one of them past int8, as in the real uint8
+  // models (their per-tensor zero point leaves 1-3 weights a layer beyond int8): that column gets
+  // a column offset. "split": the same weights, the column split where the table takes it
+  // (KernelTable::int8_gemm_split), as packing does.
+  const bool split_offset = argc > 2 && std::string(argv[2]) == "split";
+  const bool offset = split_offset || (argc > 2 && std::string(argv[2]) == "offset");
   const KernelTable& kt = kernel_table(isa_from_environment());
   struct Shape {
     int m, n, k;
@@ -37,9 +40,10 @@ int main(int argc, char** argv) {
   Int8GemmArgs named{};
   if (bounded && kt.int8_gemm_bounded) named.bounded = &named;  // any pointer: the variant's name
   std::printf("int8 GEMM %s, rows in %d call(s)%s\n", kt.int8_gemm_variant(named), calls,
-              bounded  ? ", bounded weights"
-              : offset ? ", a column offset"
-                       : "");
+              bounded        ? ", bounded weights"
+              : split_offset ? ", a column offset, split"
+              : offset       ? ", a column offset"
+                             : "");
   for (const Shape& s : shapes) {
     const int np = (s.n + kInt8PanelWidth - 1) / kInt8PanelWidth * kInt8PanelWidth;
     // Rows at 64-byte boundaries, as the network's buffers are.
@@ -51,7 +55,7 @@ int main(int argc, char** argv) {
       b[i] = bounded && i % 1999 != 0 ? static_cast<int32_t>(i * 104729 % 121) - 60
                                       : static_cast<int32_t>(i * 104729 % 255) - 128;
     if (offset)
-      for (int kk = 0; kk < s.k; ++kk) b[size_t(kk) * s.n] = -150 + kk % 255;
+      for (int kk = 0; kk < s.k; ++kk) b[size_t(kk) * s.n] = kk == s.k / 2 ? -150 : -100 + kk * 37 % 205;
     std::vector<int8_t> packed(packed_int8_gemm_bytes(s.k, s.n));
     pack_int8_gemm_weights(b.data(), s.k, s.n, packed.data(), col_offset.data());
     std::vector<int32_t> split;
@@ -74,6 +78,15 @@ int main(int argc, char** argv) {
                    // classifier's none (zero point 128, clamped at 0 only).
                    {bias.data(), multiplier.data(), shift.data(), s.m > 1 ? 0 : 128, 0, 255}};
     if (!split.empty()) g.bounded = split.data();
+    std::vector<uint64_t> remainders;
+    const int64_t remainder_bytes =
+        split_offset && kt.int8_gemm_split ? int8_split_bytes(packed.data(), col_offset.data(), s.k, s.n) : 0;
+    if (remainder_bytes > 0) {
+      remainders.resize(remainder_bytes / 8 + 16);
+      void* at = remainders.data() + (64 - reinterpret_cast<uintptr_t>(remainders.data()) % 64) / 8;
+      pack_int8_split(packed.data(), col_offset.data(), s.k, s.n, at);
+      g.split = at;
+    }
     // The columns' constants prepared once, as packing does for the network.
     std::vector<uint64_t> prepared;
     if (kt.int8_gemm_prepare != nullptr) {

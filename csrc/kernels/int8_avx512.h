@@ -24,10 +24,18 @@ __attribute__((target("avx512vnni"))) inline __m512i dpbusd(__m512i acc, __m512i
   return acc;
 }
 
+// The panels of a tile: B's rows of 64 bytes (packed B's panel or a split's main part), and the
+// panels with column offsets (bit p: offsets, by row sums; split: by remainders, pack_int8_split).
+struct VnniPanels {
+  const int8_t* b[kVnniPanels];
+  unsigned offsets = 0, split = 0;
+};
+
 template <int MR, int NP, RqEval E = RqEval::Any>
 __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g, int i0, int p0, int k4,
-                                                          const __m512i* init, unsigned offsets,
+                                                          const __m512i* init, const VnniPanels& panels,
                                                           const int32_t* row_sums, const Int8Rq16* rq) {
+  const unsigned offsets = panels.offsets;
   __m512i acc[MR][NP];
   // The bias, and col_offset x the row's sum in the panels with offsets (bit p): where the sum fits
   // an int16 (k <= 128: at most 255 x 128; |col_offset| <= 128 by packing), one vpmaddwd (the
@@ -44,19 +52,33 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
       }
     }
   }
-  const int8_t* b = g.packed_b + int64_t{p0} * k4 * 64;
   const uint8_t* a = g.a + int64_t{i0} * g.lda;
   for (int grp = 0; grp < k4; ++grp) {
     __m512i bv[NP];
-    MBN_UNROLL for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(b + (int64_t{p} * k4 + grp) * 64);
+    MBN_UNROLL for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(panels.b[p] + int64_t{grp} * 64);
     if (MR == 1)  // (past a panel's end: the next panel's lines, or none; prefetches never fault)
       MBN_UNROLL for (int p = 0; p < NP; ++p)
-          _mm_prefetch(reinterpret_cast<const char*>(b + (int64_t{p} * k4 + grp + kVnniRowPrefetch) * 64), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(panels.b[p] + int64_t{grp + kVnniRowPrefetch} * 64), _MM_HINT_T0);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       int32_t quad;
       __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);  // beyond k: times zero weights
       const __m512i av = _mm512_set1_epi32(quad);
       MBN_UNROLL for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], av, bv[p]);
+    }
+  }
+  // The split panels' remainders: a few k groups each, after the main part's.
+  MBN_UNROLL for (int p = 0; p < NP; ++p) {
+    if (!(panels.split >> p & 1)) continue;
+    const int32_t* list = reinterpret_cast<const int32_t*>(panels.b[p] + int64_t{k4} * 64);
+    const int8_t* rem = panels.b[p] + int64_t{k4} * 64 + 64;
+    for (int e = 0; e < list[0]; ++e) {
+      const __m512i rv = _mm512_load_si512(rem + 64 * e);
+      const int grp = list[1 + e];
+      MBN_UNROLL for (int r = 0; r < MR; ++r) {
+        int32_t quad;
+        __builtin_memcpy(&quad, a + r * g.lda + 4 * grp, 4);
+        acc[r][p] = dpbusd(acc[r][p], _mm512_set1_epi32(quad), rv);
+      }
     }
   }
   const __m512i zero_point = _mm512_set1_epi32(g.rq.out_zero_point);
@@ -109,10 +131,19 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
     init[p] = _mm512_loadu_si512(g.rq.bias + n0);
   }
   // The panels with column offsets: per-tensor uint8 weights leave one or two columns of a
-  // layer past int8 (its extreme weights), so most panels have none.
-  unsigned offsets = 0;
+  // layer past int8 (its extreme weights), so most panels have none. Split, they read the
+  // split's main part and add its remainders instead.
+  VnniPanels panels;
+  for (int p = 0; p < NP; ++p) panels.b[p] = g.packed_b + int64_t{p0 + p} * k4 * 64;
   for (int j = 0; g.has_col_offset && j < NP * kInt8PanelWidth; ++j)
-    offsets |= (g.col_offset[p0 * kInt8PanelWidth + j] != 0 ? 1u : 0u) << (j / kInt8PanelWidth);
+    panels.offsets |= (g.col_offset[p0 * kInt8PanelWidth + j] != 0 ? 1u : 0u) << (j / kInt8PanelWidth);
+  if (g.split != nullptr) {
+    for (int p = 0; p < NP; ++p) {
+      const int32_t* to = static_cast<const int32_t*>(g.split) + p0 + p;
+      if (*to != 0) panels.b[p] = reinterpret_cast<const int8_t*>(to) + *to, panels.split |= 1u << p;
+    }
+    panels.offsets &= ~panels.split;  // none left: a split covers every panel with an offset
+  }
   // Whole tiles (6 rows) with the epilogue fixed at compile time (int8_rq_eval): the last
   // rows of a call take the run-time choice.
   const RqEval eval = int8_rq_eval(rq, NP);
@@ -120,20 +151,20 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
     const int rows = i_end - i0 < kVnniRows ? i_end - i0 : kVnniRows;
     const int32_t* sums = row_sums + (i0 - i_begin);
     if (rows == kVnniRows && eval == RqEval::Dword) {
-      int8_vnni_tile<kVnniRows, NP, RqEval::Dword>(g, i0, p0, k4, init, offsets, sums, rq);
+      int8_vnni_tile<kVnniRows, NP, RqEval::Dword>(g, i0, p0, k4, init, panels, sums, rq);
       continue;
     }
     if (rows == kVnniRows && eval == RqEval::DwordCorrect) {
-      int8_vnni_tile<kVnniRows, NP, RqEval::DwordCorrect>(g, i0, p0, k4, init, offsets, sums, rq);
+      int8_vnni_tile<kVnniRows, NP, RqEval::DwordCorrect>(g, i0, p0, k4, init, panels, sums, rq);
       continue;
     }
     switch (rows) {
-      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
-      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
-      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
-      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
-      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
-      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, offsets, sums, rq); break;
+      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
+      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
+      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
+      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
+      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
+      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
     }
   }
 }
@@ -177,7 +208,7 @@ void int8_gemm_vnni(const Int8GemmArgs& g, int m_begin, int m_end) {
   // Rows in chunks (their A stays in cache while each 64-column panel group passes over them).
   for (int c0 = m_begin; c0 < m_end; c0 += kVnniChunkRows) {
     const int c1 = m_end - c0 < kVnniChunkRows ? m_end : c0 + kVnniChunkRows;
-    if (g.has_col_offset) int8_row_sums(g, c0, c1, row_sums);
+    if (g.has_col_offset && g.split == nullptr) int8_row_sums(g, c0, c1, row_sums);
     int p0 = 0;
     for (; p0 + kVnniPanels <= panels; p0 += kVnniPanels) int8_vnni_panels<kVnniPanels>(g, c0, c1, p0, k4, row_sums);
     switch (panels - p0) {

@@ -90,6 +90,7 @@ struct Stats {
 
 Stats g_stats;
 int g_int8_bounded_checks = 0;  // int8 GEMMs run on B split for vpmaddubsw (KernelTable::int8_gemm_bounded)
+int g_int8_split_checks = 0;    // int8 GEMMs run on column offsets split (KernelTable::int8_gemm_split)
 
 // A reference value and the magnitude of the terms it was computed from.
 struct Ref {
@@ -1662,6 +1663,20 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
       b[size_t(kk + 1) * n + j] = rng.coin() ? rng.range(100, 127) : -rng.range(100, 128);
     }
   }
+  // Or as the uint8 models of quantization-aware training have them: within int8 but for 1-3
+  // weights a layer past it (their column offsets split into a few remainders, pack_int8_split),
+  // sometimes with 3 of them in one panel, or more than 15 k groups with one (no split then).
+  if (kind == 2 && unsigned_weights) {
+    for (int32_t& v : b) v = rng.range(-100, 100);
+    // (One sign for them all: a column spans at most 255.)
+    const int past = rng.range(1, 3), panel = rng.range(0, (n - 1) / kInt8PanelWidth), sign = rng.coin() ? 1 : -1;
+    for (int i = 0; i < past; ++i) {
+      const int j = rng.coin() ? std::min(n - 1, panel * kInt8PanelWidth + rng.range(0, 15)) : rng.range(0, n - 1);
+      b[size_t(rng.range(0, k - 1)) * n + j] = sign * rng.range(129, 155);
+    }
+    if (rng.range(0, 5) == 0)
+      for (int kk = 0; kk < k; kk += 4) b[size_t(kk) * n] = sign * 140;
+  }
   const int lda = k + rng.range(0, 3), ldc = n + rng.range(0, 3);
   std::vector<uint8_t> a = random_bytes(rng, size_t(m) * lda);
   if (rng.range(0, 3) == 0)
@@ -1715,6 +1730,18 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
     run_split(h);
     compare_bytes(name + " bounded (" + kt.int8_gemm_variant(h) + ")", got_bounded, want);
     ++g_int8_bounded_checks;
+  }
+  const int64_t remainder_bytes = kt.int8_gemm_split ? int8_split_bytes(packed.data(), col_offset.data(), k, n) : 0;
+  if (remainder_bytes > 0) {
+    // The column offsets split into remainders, as packing does.
+    AlignedBuffer split((remainder_bytes + 3) / 4);
+    pack_int8_split(packed.data(), col_offset.data(), k, n, split.data());
+    std::vector<uint8_t> got_split(want.size() + 64, 0xA5);
+    Int8GemmArgs h = g;
+    h.c = got_split.data(), h.split = split.data();
+    run_split(h);
+    compare_bytes(name + " split", got_split, want);
+    ++g_int8_split_checks;
   }
   if (kt.int8_gemm_prepare == nullptr) return;
   // The panels' constants prepared once, as packing does.
@@ -1908,6 +1935,31 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   // Biases near the int32 limits, where acc + bias wraps (as TFLite's int32 does).
   for (int i = 0; i < 6; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), rng.range(1, 300), rng.coin(), rng.coin(), true);
+  if (kt.int8_gemm_split) {
+    // Column offsets that split come about once in six draws of uint8 weights: make sure they did.
+    const int before = g_int8_split_checks;
+    for (int i = 0; i < 60; ++i)
+      test_int8_gemm(kt, rng, rng.range(1, 300), rng.range(1, 300), rng.range(1, 1100), true, rng.coin());
+    for (int k : {1, 3, 4, 8, 16, 32, 33})
+      for (int rep = 0; rep < 4; ++rep) test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 140), k, true);
+    std::printf("%s: int8 GEMM on column offsets split: %d cases\n", kt.name, g_int8_split_checks);
+    expect(g_int8_split_checks - before >= 8, std::string(kt.name) + ": int8 GEMM on column offsets split ran");
+    // Where a split does not apply: a remainder of 128 (a weight of 255 at zero point 0), or a
+    // panel with remainders in more than kInt8SplitMaxGroups groups of k.
+    for (int apply = 0; apply < 3; ++apply) {
+      const int k = 4 * (kInt8SplitMaxGroups + 1), n = 20;
+      std::vector<int32_t> b(size_t(k) * n, 7);
+      b[size_t(5) * n + 17] = apply == 1 ? 255 : 200;  // column 17: offset 73, or 128 with the 255
+      if (apply == 2)
+        for (int kk = 0; kk < k; kk += 4) b[size_t(kk) * n + 17] = 150;
+      std::vector<int8_t> packed(packed_int8_gemm_bytes(k, n));
+      std::vector<int32_t> col_offset(32);
+      pack_int8_gemm_weights(b.data(), k, n, packed.data(), col_offset.data());
+      const int64_t bytes = int8_split_bytes(packed.data(), col_offset.data(), k, n);
+      expect((bytes > 0) == (apply == 0),
+             std::string(kt.name) + ": int8 split applies only where it can, case " + std::to_string(apply));
+    }
+  }
   if (kt.int8_gemm_bounded) {
     // Weights that split for vpmaddubsw come about once in five draws: make sure they did.
     const int before = g_int8_bounded_checks;
