@@ -8,6 +8,11 @@
 // add and one shift (int8_rq_apply).
 
 constexpr int kVnniRows = 6, kVnniPanels = 4, kVnniChunkRows = 33 * kVnniRows;
+// k blocks: B's bytes of a tile's panels per block at most, and the rows run per block.
+#ifndef MBN_VNNI_KBLOCK
+#define MBN_VNNI_KBLOCK 32768
+#endif
+constexpr int kVnniKBlockBytes = MBN_VNNI_KBLOCK, kVnniBlockRows = 11 * kVnniRows;
 // A tile of one row (the classifier: a matrix-vector product) reads 4 new lines of B per
 // k-step and waits on them: each panel's stream is prefetched this many k-steps ahead
 // (512 bytes: 4 and 16 were slower on Ice Lake-SP, log entry 91).
@@ -31,11 +36,21 @@ struct VnniPanels {
   unsigned offsets = 0, split = 0;
 };
 
-template <int MR, int NP, RqEval E = RqEval::Any>
+// A tile's k groups [begin, end): the first starts from the bias, the others from the sums
+// in `partial` (64 int32 a row), where all but the last leave theirs.
+struct VnniKBlock {
+  int begin, end;
+  bool first, last;
+  int32_t* partial;
+};
+
+template <int MR, int NP, RqEval E = RqEval::Any, bool Blocked = false>
 __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g, int i0, int p0, int k4,
                                                           const __m512i* init, const VnniPanels& panels,
-                                                          const int32_t* row_sums, const Int8Rq16* rq) {
-  const unsigned offsets = panels.offsets;
+                                                          const int32_t* row_sums, const Int8Rq16* rq,
+                                                          const VnniKBlock& kb) {
+  const bool first = !Blocked || kb.first, last = !Blocked || kb.last;
+  const unsigned offsets = first ? panels.offsets : 0;
   __m512i acc[MR][NP];
   // The bias, and col_offset x the row's sum in the panels with offsets (bit p): where the sum fits
   // an int16 (k <= 128: at most 255 x 128; |col_offset| <= 128 by packing), one vpmaddwd (the
@@ -43,7 +58,7 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
   const bool short_k = g.k <= 128;
   MBN_UNROLL for (int r = 0; r < MR; ++r) {
     MBN_UNROLL for (int p = 0; p < NP; ++p) {
-      acc[r][p] = init[p];
+      acc[r][p] = first ? init[p] : _mm512_load_si512(kb.partial + r * 64 + p * 16);
       if (offsets >> p & 1) {
         const __m512i offset = _mm512_loadu_si512(g.col_offset + (p0 + p) * kInt8PanelWidth);
         const __m512i sum = _mm512_set1_epi32(row_sums[r]);
@@ -53,7 +68,8 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
     }
   }
   const uint8_t* a = g.a + int64_t{i0} * g.lda;
-  for (int grp = 0; grp < k4; ++grp) {
+  const int grp_end = Blocked ? kb.end : k4;
+  for (int grp = Blocked ? kb.begin : 0; grp < grp_end; ++grp) {
     __m512i bv[NP];
     MBN_UNROLL for (int p = 0; p < NP; ++p) bv[p] = _mm512_loadu_si512(panels.b[p] + int64_t{grp} * 64);
     if (MR == 1)  // (past a panel's end: the next panel's lines, or none; prefetches never fault)
@@ -67,6 +83,11 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
     }
   }
   // The split panels' remainders: a few k groups each, after the main part's.
+  if (!last) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) MBN_UNROLL for (int p = 0; p < NP; ++p)
+        _mm512_store_si512(kb.partial + r * 64 + p * 16, acc[r][p]);
+    return;
+  }
   MBN_UNROLL for (int p = 0; p < NP; ++p) {
     if (!(panels.split >> p & 1)) continue;
     const int32_t* list = reinterpret_cast<const int32_t*>(panels.b[p] + int64_t{k4} * 64);
@@ -147,25 +168,42 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
   // Whole tiles (6 rows) with the epilogue fixed at compile time (int8_rq_eval): the last
   // rows of a call take the run-time choice.
   const RqEval eval = int8_rq_eval(rq, NP);
-  for (int i0 = i_begin; i0 < i_end; i0 += kVnniRows) {
-    const int rows = i_end - i0 < kVnniRows ? i_end - i0 : kVnniRows;
-    const int32_t* sums = row_sums + (i0 - i_begin);
-    if (rows == kVnniRows && eval == RqEval::Dword) {
-      int8_vnni_tile<kVnniRows, NP, RqEval::Dword>(g, i0, p0, k4, init, panels, sums, rq);
-      continue;
+  auto tiles = [&](auto blocked, int t_begin, int t_end, const VnniKBlock& block) {
+    constexpr bool B = decltype(blocked)::value;
+    VnniKBlock kb = block;
+    for (int i0 = t_begin; i0 < t_end; i0 += kVnniRows) {
+      const int rows = t_end - i0 < kVnniRows ? t_end - i0 : kVnniRows;
+      const int32_t* sums = row_sums + (i0 - i_begin);
+      kb.partial = block.partial + (i0 - t_begin) * 64;
+      if (rows == kVnniRows && eval == RqEval::Dword) {
+        int8_vnni_tile<kVnniRows, NP, RqEval::Dword, B>(g, i0, p0, k4, init, panels, sums, rq, kb);
+        continue;
+      }
+      if (rows == kVnniRows && eval == RqEval::DwordCorrect) {
+        int8_vnni_tile<kVnniRows, NP, RqEval::DwordCorrect, B>(g, i0, p0, k4, init, panels, sums, rq, kb);
+        continue;
+      }
+      switch (rows) {
+        case 6: int8_vnni_tile<6, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+        case 5: int8_vnni_tile<5, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+        case 4: int8_vnni_tile<4, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+        case 3: int8_vnni_tile<3, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+        case 2: int8_vnni_tile<2, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+        default: int8_vnni_tile<1, NP, RqEval::Any, B>(g, i0, p0, k4, init, panels, sums, rq, kb); break;
+      }
     }
-    if (rows == kVnniRows && eval == RqEval::DwordCorrect) {
-      int8_vnni_tile<kVnniRows, NP, RqEval::DwordCorrect>(g, i0, p0, k4, init, panels, sums, rq);
-      continue;
-    }
-    switch (rows) {
-      case 6: int8_vnni_tile<6, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-      case 5: int8_vnni_tile<5, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-      case 4: int8_vnni_tile<4, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-      case 3: int8_vnni_tile<3, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-      case 2: int8_vnni_tile<2, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-      default: int8_vnni_tile<1, NP>(g, i0, p0, k4, init, panels, sums, rq); break;
-    }
+  };
+  // Where B's rows of these panels outgrow kVnniKBlockBytes (k > 512 at 4 panels: the 7x7
+  // layers), k runs in blocks over up to kVnniBlockRows rows at a time, so that each block's
+  // weights stay in L1 across those rows' tiles; the sums pass between blocks in int32.
+  const int blocks = (k4 * NP * 64 + kVnniKBlockBytes - 1) / kVnniKBlockBytes;
+  if (blocks == 1 || i_end - i_begin <= kVnniRows)
+    return tiles(std::false_type{}, i_begin, i_end, {0, k4, true, true, nullptr});
+  alignas(64) int32_t partial[kVnniBlockRows * 64];
+  for (int t0 = i_begin; t0 < i_end; t0 += kVnniBlockRows) {
+    const int t1 = i_end - t0 < kVnniBlockRows ? i_end : t0 + kVnniBlockRows;
+    for (int b = 0; b < blocks; ++b)
+      tiles(std::true_type{}, t0, t1, {k4 * b / blocks, k4 * (b + 1) / blocks, b == 0, b == blocks - 1, partial});
   }
 }
 
