@@ -82,12 +82,12 @@ __attribute__((target("avx512vnni"))) void int8_vnni_tile(const Int8GemmArgs& g,
       MBN_UNROLL for (int p = 0; p < NP; ++p) acc[r][p] = dpbusd(acc[r][p], av, bv[p]);
     }
   }
-  // The split panels' remainders: a few k groups each, after the main part's.
-  if (!last) {
+  if (!last) {  // a k block before the last: the sums wait in `partial`
     MBN_UNROLL for (int r = 0; r < MR; ++r) MBN_UNROLL for (int p = 0; p < NP; ++p)
         _mm512_store_si512(kb.partial + r * 64 + p * 16, acc[r][p]);
     return;
   }
+  // The split panels' remainders: a few k groups each, after the main part's.
   MBN_UNROLL for (int p = 0; p < NP; ++p) {
     if (!(panels.split >> p & 1)) continue;
     const int32_t* list = reinterpret_cast<const int32_t*>(panels.b[p] + int64_t{k4} * 64);
