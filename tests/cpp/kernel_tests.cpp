@@ -1640,7 +1640,7 @@ void test_int8_conv(const KernelTable& kt, Rng& rng, bool depthwise, int h, int 
 // shift for every column (TF1's uint8 models), else one per column.
 // weight_zp: the uint8 weights' zero point (default: drawn).
 void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool unsigned_weights,
-                    bool per_tensor = false, bool extreme_bias = false, int weight_zp = -1) {
+                    bool per_tensor = false, bool extreme_bias = false, int weight_zp = -1, int weights_kind = -1) {
   const std::string name = std::string(kt.name) + " int8_gemm(" + kt.int8_gemm_variant({}) + ") " + std::to_string(m) +
                            "x" + std::to_string(n) + "x" + std::to_string(k) + (unsigned_weights ? " u8w" : " s8w") +
                            (per_tensor ? " per-tensor" : "");
@@ -1649,7 +1649,7 @@ void test_int8_gemm(const KernelTable& kt, Rng& rng, int m, int n, int k, bool u
   std::vector<int32_t> b(size_t(k) * n);
   for (int32_t& v : b) v = unsigned_weights ? rng.range(0, 255) - zp : rng.range(-128, 127);
   // Extreme values too: the largest sums a formulation could saturate on.
-  const int kind = rng.range(0, 5);
+  const int drawn_kind = rng.range(0, 5), kind = weights_kind >= 0 ? weights_kind : drawn_kind;
   if (kind == 0)
     for (int32_t& v : b) v = unsigned_weights ? (rng.coin() ? 255 : 0) - zp : (rng.coin() ? 127 : -128);
   // Or as quantization-aware training leaves them: within +-64 but for a pair or two of large
@@ -1936,12 +1936,14 @@ void int8_kernel_tests(const KernelTable& kt, uint64_t seed) {
   for (int i = 0; i < 6; ++i)
     test_int8_gemm(kt, rng, rng.range(1, 70), rng.range(1, 140), rng.range(1, 300), rng.coin(), rng.coin(), true);
   if (kt.int8_gemm_split) {
-    // Column offsets that split come about once in six draws of uint8 weights: make sure they did.
+    // Weights as quantization-aware training leaves them (kind 2), whose column offsets split
+    // unless a panel has more than kInt8SplitMaxGroups groups (one draw in six): make sure they did.
     const int before = g_int8_split_checks;
-    for (int i = 0; i < 60; ++i)
-      test_int8_gemm(kt, rng, rng.range(1, 300), rng.range(1, 300), rng.range(1, 1100), true, rng.coin());
+    for (int i = 0; i < 16; ++i)
+      test_int8_gemm(kt, rng, rng.range(1, 140), rng.range(1, 200), rng.range(1, 1100), true, rng.coin(), false, -1, 2);
     for (int k : {1, 3, 4, 8, 16, 32, 33})
-      for (int rep = 0; rep < 4; ++rep) test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 140), k, true);
+      for (int rep = 0; rep < 2; ++rep)
+        test_int8_gemm(kt, rng, rng.range(1, 200), rng.range(1, 140), k, true, false, false, -1, 2);
     std::printf("%s: int8 GEMM on column offsets split: %d cases\n", kt.name, g_int8_split_checks);
     expect(g_int8_split_checks - before >= 8, std::string(kt.name) + ": int8 GEMM on column offsets split ran");
     // Where a split does not apply: a remainder of 128 (a weight of 255 at zero point 0), or a
