@@ -8,11 +8,9 @@
 // add and one shift (int8_rq_apply).
 
 constexpr int kVnniRows = 6, kVnniPanels = 4, kVnniChunkRows = 33 * kVnniRows;
-// k blocks: B's bytes of a tile's panels per block at most, and the rows run per block.
-#ifndef MBN_VNNI_KBLOCK
-#define MBN_VNNI_KBLOCK 32768
-#endif
-constexpr int kVnniKBlockBytes = MBN_VNNI_KBLOCK, kVnniBlockRows = 11 * kVnniRows;
+// k blocks: B's bytes of a tile's panels per block at most (16 and 24 KB were slower on
+// Ice Lake-SP, log entry 97), and the rows run per block.
+constexpr int kVnniKBlockBytes = 32 * 1024, kVnniBlockRows = 11 * kVnniRows;
 // A tile of one row (the classifier: a matrix-vector product) reads 4 new lines of B per
 // k-step and waits on them: each panel's stream is prefetched this many k-steps ahead
 // (512 bytes: 4 and 16 were slower on Ice Lake-SP, log entry 91).
