@@ -383,6 +383,9 @@ struct KernelTable {
   // True when none of the count values is NaN or +-Inf (the input check of a
   // forward pass: ReLU's clamp would otherwise turn a NaN into a plausible 0).
   bool (*all_finite)(const float* data, int64_t count);
+  // TFLite's QUANTIZE of the input, count values in order (quantize_input.h calls it).
+  uint32_t (*int8_quantize_row)(const float* in, int64_t count, float scale, float lo, float hi, int32_t offset,
+                                uint8_t* out);
 
   // int8 (Precision::Int8), see Int8ConvArgs and friends.
   // Output rows [row_begin, row_end) of one image.

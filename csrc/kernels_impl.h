@@ -119,6 +119,7 @@ const KernelTable& table() {
       gemm,
       gemm_variant,
       all_finite,
+      int8_quantize_row,
       int8_conv3x3,
       int8_dwconv3x3,
 #if defined(MBN_INT8_AMX)

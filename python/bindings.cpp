@@ -19,6 +19,7 @@
 #include "cpu_features.h"
 #include "default_threads.h"
 #include "network.h"
+#include "quantize_input.h"
 #include "softmax_int8.h"
 #include "thread_pool.h"
 
@@ -432,6 +433,30 @@ PYBIND11_MODULE(_core, m) {
            py::arg_v("backend", PointwiseBackend::Gemm, "PointwiseBackend.GEMM"), py::arg("fuse") = true,
            py::arg_v("precision", Precision::Float32, "Precision.FLOAT32"))
       .def("forward_int8", &run_forward_int8, py::arg("x"))
+      .def(
+          "quantize_input",
+          [](const Network& net, const FloatArray& x, bool nchw, float scale, int zero_point, int qmin, int qmax,
+             int storage_offset) {
+            if (x.ndim() != 4) throw py::value_error("quantize_input takes a 4-D batch of images");
+            const int64_t n = x.shape(0), c = nchw ? x.shape(1) : x.shape(3);
+            const int64_t h = nchw ? x.shape(2) : x.shape(1), w = nchw ? x.shape(3) : x.shape(2);
+            if (c < 1 || c > 1 << 16) throw py::value_error("quantize_input: the images have no channels, or too many");
+            py::array_t<uint8_t> out({n, h, w, c});
+            const float* in = x.data();
+            uint8_t* o = out.mutable_data();
+            bool finite;
+            {
+              py::gil_scoped_release release;
+              finite = quantize_input(net.kernels(), in, n, h * w, static_cast<int>(c), nchw, scale, zero_point, qmin,
+                                      qmax, storage_offset, o);
+            }
+            if (!finite) throw py::value_error("input contains NaN or Inf");
+            return out;
+          },
+          py::arg("x"), py::arg("nchw"), py::arg("scale"), py::arg("zero_point"), py::arg("qmin"), py::arg("qmax"),
+          py::arg("storage_offset"),
+          "TFLite's QUANTIZE of a float32 batch (NHWC, or NCHW with nchw) to NHWC uint8 storage (an int8 value "
+          "+ storage_offset 128), with this network's kernels; ValueError on NaN or Inf.")
       .def(
           "profile_int8",
           [](Network& net, const Uint8Array& x, int runs) {

@@ -136,6 +136,53 @@ def test_percentile_ranges_clip_outliers():
     assert whole.range()[1] == 50.0 and whole.range()[0] == -30.0
 
 
+def test_round_half_away_is_std_round():
+    x = np.array([0.49999997, -0.49999997, 0.5, -0.5, 1.5, -2.5, 2.4999998, 8388609.0, -8388609.0, 0.0], np.float32)
+    np.testing.assert_array_equal(qz.round_half_away(x), [0, 0, 1, -1, 2, -3, 2, 8388609, -8388609, 0])
+    assert qz.round_half_away(np.float64(0.49999999999999994)) == 0.0
+
+
+@pytest.mark.parametrize("isa", mobilenet._core.supported_isas())
+def test_float_input_quantizes_as_the_oracle(isa):
+    """The engine's QUANTIZE of float input (C++, vectorized per instruction set) gives
+    QParams.quantize's values for either type, both layouts, halves and values past the range, in
+    every position of a vector; NaN or Inf anywhere is refused."""
+    qnet = small_net(resolution=32, isa=isa).quantize(random_images(small_net(resolution=32), 2))
+    assert qnet.isa == isa
+    rng = np.random.default_rng(5)
+    for dtype, zero_point, scale in [("uint8", 128, 1 / 127.5), ("uint8", 0, 0.5), ("uint8", 255, 0.01),
+                                     ("int8", -1, 2 / 255), ("int8", 127, 0.3), ("int8", -128, 6 / 255)]:
+        q = qz.QParams(float(np.float32(scale)), zero_point, dtype)
+        x = rng.normal(0, 200 * q.scale, (3, 7, 5, 3)).astype(np.float32)
+        halves = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 0.0, -0.0, 1e30, -1e30, 3e38],
+                          np.float32)
+        x.flat[rng.choice(x.size, halves.size, replace=False)] = halves * np.float32(q.scale)
+        expected = q.quantize(x)
+        storage = expected.view(np.uint8) ^ np.uint8(0x80) if dtype == "int8" else expected
+        offset = 128 if dtype == "int8" else 0
+        got = qnet._engine.quantize_input(x, False, q.scale, zero_point, q.qmin, q.qmax, offset)
+        np.testing.assert_array_equal(got, storage, err_msg=f"{dtype} {zero_point}")
+        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        got = qnet._engine.quantize_input(nchw, True, q.scale, zero_point, q.qmin, q.qmax, offset)
+        np.testing.assert_array_equal(got, storage, err_msg=f"{dtype} {zero_point} NCHW")
+    for position in (0, 7, 16, 104):
+        for bad in (np.nan, np.inf, -np.inf):
+            y = np.zeros((1, 7, 5, 3), np.float32)
+            y.flat[position] = bad
+            with pytest.raises(ValueError, match="NaN or Inf"):
+                qnet._engine.quantize_input(y, False, 0.5, 0, 0, 255, 0)
+    with pytest.raises(ValueError, match="scale"):
+        qnet._engine.quantize_input(np.zeros((1, 2, 2, 3), np.float32), False, 0.0, 0, 0, 255, 0)
+    with pytest.raises(ValueError, match="zero point"):
+        qnet._engine.quantize_input(np.zeros((1, 2, 2, 3), np.float32), False, 0.5, 300, 0, 255, 0)
+    # through the network: float input in either layout gives the quantized input's result
+    x = random_images(qnet, 3, seed=9)
+    xq = qnet.quantization.input.quantize(x)
+    expected = qnet(xq, quantized_output=True)
+    np.testing.assert_array_equal(qnet(x, quantized_output=True), expected)
+    np.testing.assert_array_equal(qnet(x.transpose(0, 3, 1, 2), layout="NCHW", quantized_output=True), expected)
+
+
 # ------------------------------------------------------------------ net.quantize
 
 def test_quantize_gives_tflites_per_channel_int8_scheme():

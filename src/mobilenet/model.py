@@ -325,9 +325,11 @@ class MobileNetV1:
                             f"(real values, quantized with its scale), got dtype {arr.dtype}")
         if arr.dtype.kind == "f":
             arr = self._check_input(arr, layout)
-            if not np.isfinite(arr).all():
-                raise ValueError("input contains NaN or Inf")
-            arr = quant.input.quantize(arr)
+            # QParams.quantize in C++, straight to NHWC storage (NumPy's took ~0.7 ms a 224x224 image);
+            # ValueError on NaN or Inf
+            q = quant.input
+            return self._engine.quantize_input(arr, layout == Layout.NCHW, q.scale, q.zero_point, q.qmin, q.qmax,
+                                               128 if q.dtype == "int8" else 0)
         else:
             h, w, c = self.input_shape
             expected = (h, w, c) if layout == Layout.NHWC else (c, h, w)

@@ -69,6 +69,8 @@ class QParams:
     def quantize(self, x: npt.ArrayLike) -> np.ndarray:
         """TFLite's QUANTIZE (reference kernel): zero_point + round(x / scale), half away from zero, clamped."""
         scaled = np.asarray(x, np.float32) / np.float32(self.scale)
+        # beyond +-512 every zero point clamps; clipping first keeps huge values off int64's edge
+        scaled = np.clip(scaled, np.float32(-512), np.float32(512))
         q: np.ndarray = round_half_away(scaled).astype(np.int64) + self.zero_point
         return np.clip(q, self.qmin, self.qmax).astype(self.numpy_dtype)
 
@@ -135,9 +137,11 @@ class Quantization:
 # ------------------------------------------------------------------ the fixed-point arithmetic
 
 def round_half_away(x: npt.ArrayLike) -> np.ndarray:
-    """std::round: halves away from zero (NumPy's round goes to even)."""
+    """std::round: halves away from zero (NumPy's round goes to even). The fraction x - trunc(x) is
+    exact, so this also keeps 0.49999997 at 0 and 2^23 + 1 odd, where floor(|x| + 0.5) does not."""
     x = np.asarray(x)
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+    whole = np.trunc(x)
+    return whole + np.sign(x) * (np.abs(x - whole) >= 0.5)
 
 
 def quantize_multiplier(real: float) -> Tuple[int, int]:

@@ -35,6 +35,7 @@
 #include "cpu_features.h"
 #include "kernels.h"
 #include "network.h"
+#include "quantize_input.h"
 #include "thread_pool.h"
 
 #if defined(__aarch64__) && defined(__linux__)
@@ -774,6 +775,53 @@ void test_bf16_tiles(const KernelTable& kt, Rng& rng, DwCase t, int n) {
   expect(differ == 0, name + ": " + std::to_string(differ) + " GEMM outputs from the tiles differ from the rows'");
 }
 
+// The int8 networks' QUANTIZE (quantize_input): against std::round of the float32 quotient,
+// clamped, for both storage types, both layouts and every length up to a few vectors, with
+// halves, values just below them and values past the range; NaN or Inf anywhere refused.
+void test_quantize_input(const KernelTable& kt, Rng& rng) {
+  struct Type {
+    float scale;
+    int zero_point, qmin, qmax, offset;
+  };
+  const Type types[] = {{1 / 127.5f, 128, 0, 255, 0},
+                        {0.5f, 0, 0, 255, 0},
+                        {2 / 255.0f, -1, -128, 127, 128},
+                        {0.3f, 127, -128, 127, 128}};
+  const float specials[] = {0.5f, -0.5f, 1.5f, -2.5f, 0.49999997f, -0.49999997f, 1e30f, -1e30f, 0.0f, -0.0f};
+  for (const Type& t : types)
+    for (int n = 1; n <= 5 * kt.vector_width + 3; n += 2)
+      for (bool nchw : {false, true}) {
+        const int channels = nchw ? 3 : 1 + n % 3, pixels = n;
+        std::vector<float> x = rng.floats(static_cast<size_t>(2 * pixels * channels), -300 * t.scale, 300 * t.scale);
+        for (size_t i = 0; i < x.size(); i += 3) x[i] = specials[i / 3 % 10] * t.scale;
+        std::vector<uint8_t> out(x.size());
+        const bool finite = quantize_input(kt, x.data(), 2, pixels, channels, nchw, t.scale, t.zero_point, t.qmin,
+                                           t.qmax, t.offset, out.data());
+        expect(finite, std::string(kt.name) + " quantize_input: finite values reported as not finite");
+        for (int img = 0; img < 2; ++img)
+          for (int p = 0; p < pixels; ++p)
+            for (int c = 0; c < channels; ++c) {
+              const int64_t at = (int64_t{img} * pixels + p) * channels + c;
+              const float v = x[nchw ? (int64_t{img} * channels + c) * pixels + p : at];
+              const double q = std::clamp(std::round(static_cast<double>(v / t.scale)) + t.zero_point,
+                                          static_cast<double>(t.qmin), static_cast<double>(t.qmax));
+              if (out[at] != static_cast<int>(q) + t.offset) {
+                expect(false, std::string(kt.name) + " quantize_input: " + std::to_string(v) + " gave " +
+                                  std::to_string(out[at]) + ", not " + std::to_string(static_cast<int>(q) + t.offset));
+                return;
+              }
+            }
+        for (size_t pos = 0; pos < x.size(); pos += 5) {
+          const float saved = x[pos];
+          x[pos] = pos % 2 ? kNaN : -std::numeric_limits<float>::infinity();
+          expect(!quantize_input(kt, x.data(), 2, pixels, channels, nchw, t.scale, t.zero_point, t.qmin, t.qmax,
+                                 t.offset, out.data()),
+                 std::string(kt.name) + " quantize_input: missed NaN or Inf at " + std::to_string(pos));
+          x[pos] = saved;
+        }
+      }
+}
+
 // The input check: every length up to a few vectors past the unrolled body,
 // one bad value (NaN, +Inf, -Inf) anywhere, or only finite extremes (the
 // largest float, denormals, -0) which must pass.
@@ -892,6 +940,7 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   test_gemm(kt, rng, {25, 192, 1024, 0, 0, Activation::ReLU6, false});
   for (int m : {1, 2, 3}) test_gemm(kt, rng, {m, 1000, 1024, 0, 0, Activation::None, false});
   test_all_finite(kt, rng);
+  test_quantize_input(kt, rng);
 
   // The bf16 GEMM over the same shapes, where this instruction set has it here.
   if (kt.gemm_bf16 == nullptr) {
