@@ -80,6 +80,16 @@ void pack_int8_gemm_weights(const int32_t* b, int k, int n, int8_t* packed, int3
   }
 }
 
+namespace {
+// Byte i of a packed panel (pack_int8_gemm_weights' layout): its column in the panel and its k.
+struct PanelByte {
+  int column, k;
+};
+PanelByte int8_panel_byte(int64_t i) {
+  return {static_cast<int>(i / 4 % kInt8PanelWidth), static_cast<int>(i / 64 * 4 + i % 4)};
+}
+}  // namespace
+
 int64_t int8_bounded_panel_bytes(int k) { return round_up(k, 4) * kInt8PanelWidth + 64; }
 
 namespace {
@@ -117,10 +127,8 @@ void pack_int8_bounded(const int8_t* packed, int k, int n, void* out) {
   std::vector<std::vector<int32_t>> lists(panels);
   for_each_bounded(packed, k, n, [&](int p, int64_t i, int b, int r) {
     base[p * stride + i] = static_cast<char>(b);
-    // Byte i of a panel: column (i / 4) % 16, k 4 (i / 64) + i % 4 (pack_int8_gemm_weights).
-    if (r != 0)
-      lists[p].push_back(static_cast<int32_t>(((i / 64 * 4 + i % 4) << 16) | ((i / 4 % kInt8PanelWidth) << 8) |
-                                              static_cast<uint8_t>(r)));
+    const PanelByte at = int8_panel_byte(i);
+    if (r != 0) lists[p].push_back(static_cast<int32_t>((at.k << 16) | (at.column << 8) | static_cast<uint8_t>(r)));
   });
   int64_t tail = panels * stride;  // the lists, after the panels
   for (int p = 0; p < panels; ++p) {
@@ -146,10 +154,9 @@ bool for_each_split_panel(const int8_t* packed, const int32_t* col_offset, int k
     if (!offset) continue;
     std::vector<int> groups;
     for (int i = 0; i < panel_bytes; ++i) {
-      // Byte i of a panel: column (i / 4) % 16, k 4 (i / 64) + i % 4 (pack_int8_gemm_weights);
-      // zero past k and n.
-      const int col = p * kInt8PanelWidth + i / 4 % kInt8PanelWidth, kk = i / 64 * 4 + i % 4;
-      const int v = col < n && kk < k ? packed[int64_t{p} * panel_bytes + i] + col_offset[col] : 0;
+      const PanelByte at = int8_panel_byte(i);
+      const int col = p * kInt8PanelWidth + at.column;  // zero past k and n
+      const int v = col < n && at.k < k ? packed[int64_t{p} * panel_bytes + i] + col_offset[col] : 0;
       main[i] = static_cast<int8_t>(std::clamp(v, -128, 127));
       if (v - main[i] > 127) return false;
       rem[i] = static_cast<int8_t>(v - main[i]);
