@@ -104,6 +104,10 @@ class Network:
         """
         Timed int8 passes: (layer_ns (runs, layers), total_ns (runs,)), whole passes and per-layer passes alternating.
         """
+    def quantize_input(self, x: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], nchw: bool, scale: typing.SupportsFloat | typing.SupportsIndex, zero_point: typing.SupportsInt | typing.SupportsIndex, qmin: typing.SupportsInt | typing.SupportsIndex, qmax: typing.SupportsInt | typing.SupportsIndex, storage_offset: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        TFLite's QUANTIZE of a float32 batch (NHWC, or NCHW with nchw) to NHWC uint8 storage (an int8 value + storage_offset 128), with this network's kernels; ValueError on NaN or Inf.
+        """
     def trim_workspaces(self, max_batch: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
