@@ -115,7 +115,7 @@ def engine_specs_int8(layers: Sequence[Layer], quantization: Quantization) -> Li
         out = q.output
         if out.dtype != x_q.dtype:
             raise ValueError(f"layer {layer.name!r}: {x_q.dtype} input but {out.dtype} output")
-        offset = 128 if out.dtype == "int8" else 0  # uint8 storage of an int8 tensor
+        offset = out.storage_offset
         (h, w, cin), cout = layer.in_shape, layer.out_shape[2]
         spec = _core.LayerSpec(_core_word(layer.type, LayerType, _core.LayerKind), h, w, cin, cout,
                                stride=layer.stride, padding=layer.padding,
@@ -329,13 +329,12 @@ class MobileNetV1:
             # ValueError on NaN or Inf
             q = quant.input
             return self._engine.quantize_input(arr, layout == Layout.NCHW, q.scale, q.zero_point, q.qmin, q.qmax,
-                                               128 if q.dtype == "int8" else 0)
-        else:
-            h, w, c = self.input_shape
-            expected = (h, w, c) if layout == Layout.NHWC else (c, h, w)
-            if arr.ndim != 4 or tuple(arr.shape[1:]) != expected:
-                raise ValueError(f"input shape {tuple(arr.shape)} does not match (N, {', '.join(map(str, expected))}) "
-                                 f"for layout={layout!r}")
+                                               q.storage_offset)
+        h, w, c = self.input_shape
+        expected = (h, w, c) if layout == Layout.NHWC else (c, h, w)
+        if arr.ndim != 4 or tuple(arr.shape[1:]) != expected:
+            raise ValueError(f"input shape {tuple(arr.shape)} does not match (N, {', '.join(map(str, expected))}) "
+                             f"for layout={layout!r}")
         if layout == Layout.NCHW:
             arr = arr.transpose(0, 2, 3, 1)
         # uint8 storage (an int8 value + 128): a uint8 <-> int8 recast of the input is the same storage.

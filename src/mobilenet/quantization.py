@@ -66,6 +66,11 @@ class QParams:
     def numpy_dtype(self) -> np.dtype:
         return np.dtype(self.dtype)
 
+    @property
+    def storage_offset(self) -> int:
+        """What the engine's uint8 storage adds to a value: 128 for int8, 0 for uint8."""
+        return 128 if self.dtype == "int8" else 0
+
     def quantize(self, x: npt.ArrayLike) -> np.ndarray:
         """TFLite's QUANTIZE (reference kernel): zero_point + round(x / scale), half away from zero, clamped."""
         scaled = np.asarray(x, np.float32) / np.float32(self.scale)
