@@ -3,7 +3,6 @@
 // chains to cover the FMA latency.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <new>  // the int8 depthwise constants prepared at packing
 #define MBN_KERNEL_NS avx512
 #define MBN_KERNEL_ISA Isa::Avx512

@@ -186,7 +186,7 @@ void int8_vnni_panels(const Int8GemmArgs& g, int i_begin, int i_end, int p0, int
   // Lake-SP the 7x7 layers of 1.0/224 ran 0.82x the time, the 14x14 ones 0.92-0.95x (log entry 99).
   const int blocks = (k4 * NP * 64 + kVnniKBlockBytes - 1) / kVnniKBlockBytes;
   VnniPrefetch pf, none;
-  const int next_panels = std::min(NP, (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth - p0 - NP);
+  const int next_panels = imin(NP, (g.n + kInt8PanelWidth - 1) / kInt8PanelWidth - p0 - NP);
   if (next_panels > 0) {
     pf.at = reinterpret_cast<const char*>(g.packed_b + int64_t{p0 + NP} * k4 * 64);
     pf.end = pf.at + int64_t{next_panels} * k4 * 64;
