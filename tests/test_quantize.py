@@ -158,6 +158,13 @@ def test_float_input_quantizes_as_the_oracle(isa):
         halves = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 0.0, -0.0, 1e30, -1e30, 3e38],
                           np.float32)
         x.flat[rng.choice(x.size, halves.size, replace=False)] = halves * np.float32(q.scale)
+        # quotients within a few ulps of a half-integer: x * (1 / scale) may round otherwise there
+        near = (np.arange(-20, 21, dtype=np.float32) + np.float32(0.5)) * np.float32(q.scale)
+        for ulps in (-3, -2, -1, 1, 2, 3):
+            nudged = near.copy()
+            for _ in range(abs(ulps)):
+                nudged = np.nextafter(nudged, np.float32(np.sign(ulps) * np.inf))
+            x.flat[rng.choice(x.size, near.size, replace=False)] = nudged
         expected = q.quantize(x)
         storage = expected.view(np.uint8) ^ np.uint8(0x80) if dtype == "int8" else expected
         offset = q.storage_offset
