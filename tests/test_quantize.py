@@ -158,7 +158,7 @@ def test_float_input_quantizes_as_the_oracle(isa):
         halves = np.array([0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 0.0, -0.0, 1e30, -1e30, 3e38],
                           np.float32)
         x.flat[rng.choice(x.size, halves.size, replace=False)] = halves * np.float32(q.scale)
-        # quotients within a few ulps of a half-integer: x * (1 / scale) may round otherwise there
+        # quotients within a few ulps of a half-integer, where a multiply by 1 / scale can round otherwise
         near = (np.arange(-20, 21, dtype=np.float32) + np.float32(0.5)) * np.float32(q.scale)
         for ulps in (-3, -2, -1, 1, 2, 3):
             nudged = near.copy()

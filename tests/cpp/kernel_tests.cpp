@@ -795,7 +795,7 @@ void test_quantize_input(const KernelTable& kt, Rng& rng) {
         std::vector<float> x = rng.floats(static_cast<size_t>(2 * pixels * channels), -300 * t.scale, 300 * t.scale);
         for (size_t i = 0; i < x.size(); i += 3) x[i] = specials[i / 3 % 10] * t.scale;
         // Quotients within a few ulps of a half-integer, where x * (1 / scale) and x / scale can
-        // round to different integers (the kernel's multiply must then fall back to the division).
+        // round to different integers: a multiply in place of TFLite's division fails here.
         for (size_t i = 1; i < x.size(); i += 3) {
           float v = (static_cast<float>(static_cast<int>(i % 41) - 20) + 0.5f) * t.scale;
           for (int u = static_cast<int>(i / 3 % 7) - 3; u != 0; u += u < 0 ? 1 : -1)
