@@ -787,6 +787,17 @@ void test_quantize_input(const KernelTable& kt, Rng& rng) {
                         {0.5f, 0, 0, 255, 0},
                         {2 / 255.0f, -1, -128, 127, 128},
                         {0.3f, 127, -128, 127, 128}};
+  // Whether `got` is TFLite's QUANTIZE of v as storage, clamp(round(v / scale) + zero point) +
+  // offset (the division in float, as TFLite's); if not, says so (what: which cases).
+  auto matches = [&](float v, uint8_t got, const Type& t, const char* what) {
+    const double q = std::clamp(std::round(static_cast<double>(v / t.scale)) + t.zero_point,
+                                static_cast<double>(t.qmin), static_cast<double>(t.qmax));
+    const int want = static_cast<int>(q) + t.offset;
+    if (got == want) return true;
+    expect(false, std::string(kt.name) + " quantize_input" + what + ": " + std::to_string(v) + " gave " +
+                      std::to_string(got) + ", not " + std::to_string(want));
+    return false;
+  };
   // Quotients within 0-3 ulps of n + 0.5 (n in [-20, 20]), where x * (1 / scale) and x / scale
   // can round to different integers: a multiply in place of TFLite's division fails here.
   for (const Type& t : types) {
@@ -800,15 +811,8 @@ void test_quantize_input(const KernelTable& kt, Rng& rng) {
     std::vector<uint8_t> out(x.size());
     quantize_input(kt, x.data(), 1, static_cast<int>(x.size()), 1, false, t.scale, t.zero_point, t.qmin, t.qmax,
                    t.offset, out.data());
-    for (size_t i = 0; i < x.size(); ++i) {
-      const double q = std::clamp(std::round(static_cast<double>(x[i] / t.scale)) + t.zero_point,
-                                  static_cast<double>(t.qmin), static_cast<double>(t.qmax));
-      if (out[i] != static_cast<int>(q) + t.offset) {
-        expect(false, std::string(kt.name) + " quantize_input near a half-integer: " + std::to_string(x[i]) + " gave " +
-                          std::to_string(out[i]) + ", not " + std::to_string(static_cast<int>(q) + t.offset));
-        break;
-      }
-    }
+    for (size_t i = 0; i < x.size(); ++i)
+      if (!matches(x[i], out[i], t, " near a half-integer")) break;
   }
   const float specials[] = {0.5f, -0.5f, 1.5f, -2.5f, 0.49999997f, -0.49999997f, 1e30f, -1e30f, 0.0f, -0.0f};
   for (const Type& t : types)
@@ -826,13 +830,7 @@ void test_quantize_input(const KernelTable& kt, Rng& rng) {
             for (int c = 0; c < channels; ++c) {
               const int64_t at = (int64_t{img} * pixels + p) * channels + c;
               const float v = x[nchw ? (int64_t{img} * channels + c) * pixels + p : at];
-              const double q = std::clamp(std::round(static_cast<double>(v / t.scale)) + t.zero_point,
-                                          static_cast<double>(t.qmin), static_cast<double>(t.qmax));
-              if (out[at] != static_cast<int>(q) + t.offset) {
-                expect(false, std::string(kt.name) + " quantize_input: " + std::to_string(v) + " gave " +
-                                  std::to_string(out[at]) + ", not " + std::to_string(static_cast<int>(q) + t.offset));
-                return;
-              }
+              if (!matches(v, out[at], t, "")) return;
             }
         for (size_t pos = 0; pos < x.size(); pos += 5) {
           const float saved = x[pos];
