@@ -410,7 +410,7 @@ struct KernelTable {
   // products in the order vdpbf16ps does, one float32 rounding per product.
   // The panels are gemm_panel_width columns wide, as for gemm.
   void (*gemm_bf16)(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
-  // The tile of the layer's panels, e.g. "bf16gemm12x32".
+  // The tile of most of the layer's columns, e.g. "bf16gemm6x64".
   const char* (*gemm_bf16_variant)(const GemmBf16Args& args);
   // Whether gemm_bf16 is a fast kernel (vdpbf16ps or FMA), not the scalar emulation.
   bool bf16_fast;

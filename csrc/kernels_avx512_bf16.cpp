@@ -1,7 +1,8 @@
 // AVX512_BF16 kernels (compiled with -mavx512bf16 on top of the AVX-512 flags):
 // the bf16 GEMM on vdpbf16ps, entered into the AVX-512 table only where the
-// CPU has AVX512_BF16 (kernels_impl.h). 32 zmm registers: a 12x32 tile uses 24
-// accumulators, each vdpbf16ps two multiply-adds per lane.
+// CPU has AVX512_BF16 (kernels_impl.h). 32 zmm registers: a 6x64 tile (12x32
+// for a layer's last lone panel) uses 24 accumulators, each vdpbf16ps two
+// multiply-adds per lane.
 // Also the float32 depthwise kernel writing bf16 in the AMX A-tile layout
 // (KernelTable::dwconv3x3_bf16_tiles), for the AMX bf16 GEMM after it.
 #include <immintrin.h>
@@ -13,6 +14,7 @@
 #define MBN_VEC_AVX512 1
 #define MBN_GEMM_NR_VECS 2
 #define MBN_GEMM_BF16_MR 12
+#define MBN_GEMM_BF16_TILE_PANELS 2
 
 namespace mobilenet {
 namespace avx512_bf16 {

@@ -140,42 +140,78 @@ inline void round_to_bf16_pairs(const float* src, int k, uint32_t* dst) {
 constexpr int kBf16MR = MBN_GEMM_BF16_MR;
 constexpr int kBf16NV = MBN_GEMM_NR_VECS;
 constexpr int kBf16NR = kBf16NV * W;  // the table's gemm_panel_width
-constexpr int kBf16NarrowMR = kBf16MR * kBf16NV;
+constexpr int kBf16Accumulators = kBf16MR * kBf16NV;
+constexpr int kBf16NarrowMR = kBf16Accumulators;
+// Panels one tile may span (MBN_GEMM_BF16_TILE_PANELS, default 1). With
+// vdpbf16ps on AVX-512, two: a tile of 6 rows x 64 columns loads 4 weight
+// vectors and broadcasts 6 pairs of A per k-pair step for its 24 dot products,
+// where 12 x 32 loads 2 and broadcasts 12, and its A is read half as often (as
+// the float32 GEMM's 6x64 tile, gemm.h). The FMA way keeps one panel: its
+// unpacked weights take two registers per vector.
+#if defined(MBN_GEMM_BF16_TILE_PANELS)
+constexpr int kBf16TilePanels = MBN_GEMM_BF16_TILE_PANELS;
+#else
+constexpr int kBf16TilePanels = 1;
+#endif
+static_assert(kBf16TilePanels == 1 || (kBf16TilePanels == 2 && kBf16NV == 2 && !kBf16ByFma),
+              "two-panel bf16 tiles of 2 + 2 vectors, by dot products");
 // Words of A's rounded rows a call holds on its stack at once (128 KB).
 constexpr int kBf16ChunkWords = 32 * 1024;
 constexpr int64_t kBf16StreamWeightBytes = 512 * 1024;
+// As the float32 GEMM (kGemmKBlockBytes): where a tile's columns of weights
+// would not stay in L1 across the row tiles, k runs in blocks that do, and the
+// partial sums go through C (exact: float32 stored and reloaded, so every
+// output comes out as from one block, and as the scalar reference's).
+constexpr int64_t kBf16KBlockBytes = 32 * 1024;
 
 // Partial sums over k for thin tiles, as the float GEMM (gemm.h) chooses them.
 constexpr int bf16_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
 
+// Pairs [begin, end) of k; `first` starts from the bias, `last` clamps and stores the result.
+struct Bf16KBlock {
+  int begin, end;
+  bool first, last;
+};
+
 // MR rows x NV vectors of C from MR rows of rounded A (a, a_words apart) over
-// all kp pairs of k.
+// the pairs of k block kb; vector v lies in panel panel + v / kBf16NV. With
+// PREFETCH, the weights read next (`next`, its panels kp * kBf16NR words
+// apart) are fetched into L2 along the way.
 template <int MR, int NV, bool PREFETCH, int KS>
-inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Vec lo,
-                      Vec hi) {
+inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Bf16KBlock kb,
+                      const uint32_t* next) {
+  constexpr int kParts = (NV + kBf16NV - 1) / kBf16NV;
   const int n0 = panel * kBf16NR;
-  const uint32_t* b = g.packed_b + static_cast<int64_t>(panel) * kp * kBf16NR;
+  const int64_t panel_words = static_cast<int64_t>(kp) * kBf16NR;
+  const uint32_t* b = g.packed_b + panel * panel_words + int64_t{kb.begin} * kBf16NR;
   // Rows in groups of 12 from their own base pointers (see gemm_tile).
   constexpr int kRowGroup = 12, kGroups = (MR + kRowGroup - 1) / kRowGroup;
   const uint32_t* a_group[kGroups];
   MBN_UNROLL for (int q = 0; q < kGroups; ++q) a_group[q] = a + q * kRowGroup * a_words;
   Vec acc[KS][MR][NV];
-  MBN_UNROLL for (int v = 0; v < NV; ++v) {
-    const Vec bias = Vec::load(g.bias + n0 + v * W);
+  MBN_UNROLL for (int s = 1; s < KS; ++s) MBN_UNROLL for (int r = 0; r < MR; ++r)
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = Vec::zero();
+  if (kb.first) {
+    MBN_UNROLL for (int v = 0; v < NV; ++v) {
+      const Vec bias = Vec::load(g.bias + n0 + v * W);
+      MBN_UNROLL for (int r = 0; r < MR; ++r) acc[0][r][v] = bias;
+    }
+  } else {  // a later k block (whole columns, KS = 1): the partial sums from C
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
-      acc[0][r][v] = bias;
-      MBN_UNROLL for (int s = 1; s < KS; ++s) acc[s][r][v] = Vec::zero();
+      const float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = Vec::load(c + v * W);
     }
   }
-  const uint32_t* next_b = b + static_cast<int64_t>(kp) * kBf16NR;
   auto step = [&](int s, int q) {
     if (PREFETCH) {
-      MBN_UNROLL for (int off = 0; off < kBf16NR; off += 16) __builtin_prefetch(next_b + off, 0, 2);
-      next_b += kBf16NR;
+      MBN_UNROLL for (int part = 0; part < kParts; ++part) MBN_UNROLL for (int off = 0; off < kBf16NR; off += 16)
+          __builtin_prefetch(next + part * panel_words + off, 0, 2);
+      next += kBf16NR;
     }
 #if defined(MBN_BF16_BY_FMA)
     Vec first[NV], second[NV];
-    MBN_UNROLL for (int v = 0; v < NV; ++v) unpack_pairs(b + v * W, first[v], second[v]);
+    MBN_UNROLL for (int v = 0; v < NV; ++v)
+        unpack_pairs(b + (v / kBf16NV) * panel_words + (v % kBf16NV) * W, first[v], second[v]);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const float* x = reinterpret_cast<const float*>(a_group[r / kRowGroup] + (r % kRowGroup) * a_words) + 2 * q;
       const Vec x_second = Vec::broadcast(x[1]);
@@ -185,7 +221,7 @@ inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int
     }
 #else
     Bf16Pairs bv[NV];
-    MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = load_pairs(b + v * W);
+    MBN_UNROLL for (int v = 0; v < NV; ++v) bv[v] = load_pairs(b + (v / kBf16NV) * panel_words + (v % kBf16NV) * W);
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       const Bf16Pairs x = broadcast_pair(a_group[r / kRowGroup] + (r % kRowGroup) * a_words + q);
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[s][r][v] = dot_pairs(acc[s][r][v], x, bv[v]);
@@ -193,15 +229,22 @@ inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int
 #endif
     b += kBf16NR;
   };
-  int q = 0;
-  for (; q + KS <= kp; q += KS) {
+  int q = kb.begin;
+  for (; q + KS <= kb.end; q += KS) {
     MBN_UNROLL for (int s = 0; s < KS; ++s) step(s, q + s);
   }
-  for (; q < kp; ++q) step(0, q);
+  for (; q < kb.end; ++q) step(0, q);
   MBN_UNROLL for (int s = 1; s < KS; ++s) MBN_UNROLL for (int r = 0; r < MR; ++r)
       MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v] = add(acc[0][r][v], acc[s][r][v]);
   const int cols = imin(NV * W, g.n - n0);
-  if (cols == NV * W && g.clamp.unbounded_above()) {
+  // The clamp's bounds only now, as in gemm_tile: fewer registers in the k loop.
+  const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
+  if (!kb.last) {
+    MBN_UNROLL for (int r = 0; r < MR; ++r) {
+      float* c = g.c + (m0 + r) * g.ldc + n0;
+      MBN_UNROLL for (int v = 0; v < NV; ++v) acc[0][r][v].store(c + v * W);
+    }
+  } else if (cols == NV * W && g.clamp.unbounded_above()) {
     MBN_UNROLL for (int r = 0; r < MR; ++r) {
       float* c = g.c + (m0 + r) * g.ldc + n0;
       MBN_UNROLL for (int v = 0; v < NV; ++v) clamp_below(acc[0][r][v], lo).store(c + v * W);
@@ -223,25 +266,27 @@ inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int
 }
 
 template <int MR, int NV, int KS>
-void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp,
-                        bool prefetch_next, Vec lo, Vec hi) {
-  if (prefetch_next)
-    bf16_tile<MR, NV, true, KS>(g, a, a_words, m0, panel, kp, lo, hi);
+void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Bf16KBlock kb,
+                        const uint32_t* next) {
+  if (next != nullptr)
+    bf16_tile<MR, NV, true, KS>(g, a, a_words, m0, panel, kp, kb, next);
   else
-    bf16_tile<MR, NV, false, KS>(g, a, a_words, m0, panel, kp, lo, hi);
+    bf16_tile<MR, NV, false, KS>(g, a, a_words, m0, panel, kp, kb, next);
 }
 
+// ks: the layer's partial sums (bf16_k_split), from the one-panel tile's
+// geometry as in gemm_tile_rows, so a two-panel tile of the same rows has them too.
 template <int MR, int NV>
 void bf16_tile_rows(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
-                    bool prefetch_next, int ks, Vec lo, Vec hi) {
+                    Bf16KBlock kb, const uint32_t* next, int ks) {
   if constexpr (MR > 1) {
-    if (rows < MR) return bf16_tile_rows<MR - 1, NV>(g, a, a_words, m0, rows, panel, kp, prefetch_next, ks, lo, hi);
+    if (rows < MR) return bf16_tile_rows<MR - 1, NV>(g, a, a_words, m0, rows, panel, kp, kb, next, ks);
   }
-  if constexpr (bf16_partial_sums(MR, NV) > 1) {
-    if (ks == 4) return bf16_tile_prefetch<MR, NV, 4>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
-    if (ks == 2) return bf16_tile_prefetch<MR, NV, 2>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
+  if constexpr (bf16_partial_sums(MR, NV == 1 ? 1 : kBf16NV) > 1) {
+    if (ks == 4) return bf16_tile_prefetch<MR, NV, 4>(g, a, a_words, m0, panel, kp, kb, next);
+    if (ks == 2) return bf16_tile_prefetch<MR, NV, 2>(g, a, a_words, m0, panel, kp, kb, next);
   }
-  bf16_tile_prefetch<MR, NV, 1>(g, a, a_words, m0, panel, kp, prefetch_next, lo, hi);
+  bf16_tile_prefetch<MR, NV, 1>(g, a, a_words, m0, panel, kp, kb, next);
 }
 
 // The partial sums of every tile of the layer (from its rows, never from a
@@ -253,19 +298,42 @@ int bf16_k_split(const GemmBf16Args& g) {
   return bf16_partial_sums((rows + tiles - 1) / tiles, NV);
 }
 
-// Rows [m0, m0 + rows) of C (rounded A from `a`) of one panel, in tiles of nearly equal height.
+// Rows [m0, m0 + rows) of C (rounded A from `a`) of the columns of `panel` on
+// that NV vectors cover, in tiles of nearly equal height, k in blocks
+// (kBf16KBlockBytes) where the weights are large, every column is in use, the
+// tiles are several and take no partial sums. prefetch_next: fetch the panels
+// after these while the first tile runs.
 template <int MR, int NV>
-void bf16_panel(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
-                bool prefetch_next, Vec lo, Vec hi) {
+void bf16_columns(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
+                  bool prefetch_next, int ks) {
   const int tiles = (rows + MR - 1) / MR;
   if (tiles == 0) return;
   const int base = rows / tiles, extra = rows % tiles;
-  const int ks = bf16_k_split<MR, NV>(g);
-  for (int t = 0; t < tiles; ++t) {
-    const int height = base + (t < extra ? 1 : 0);
-    bf16_tile_rows<MR, NV>(g, a, a_words, m0, height, panel, kp, prefetch_next && t == 0, ks, lo, hi);
-    a += height * a_words;
-    m0 += height;
+  const int64_t bytes = int64_t{kp} * NV * W * 4;
+  const bool whole = g.n - panel * kBf16NR >= NV * W;
+  const int blocks = bytes > kBf16KBlockBytes && tiles > 1 && ks == 1 && whole
+                         ? static_cast<int>((bytes - 1) / kBf16KBlockBytes + 1)
+                         : 1;
+  const int64_t panel_words = static_cast<int64_t>(kp) * kBf16NR;
+  const uint32_t* columns_b = g.packed_b + panel * panel_words;
+  constexpr int kParts = (NV + kBf16NV - 1) / kBf16NV;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const Bf16KBlock kb{static_cast<int>(int64_t{kp} * blk / blocks),
+                        static_cast<int>(int64_t{kp} * (blk + 1) / blocks), blk == 0, blk == blocks - 1};
+    // Read next: this block's successor in the same panels, or the next panels' first.
+    const uint32_t* next = nullptr;
+    if (!kb.last)
+      next = columns_b + int64_t{kb.end} * kBf16NR;
+    else if (prefetch_next)
+      next = columns_b + kParts * panel_words;
+    const uint32_t* rows_a = a;
+    int m = m0;
+    for (int t = 0; t < tiles; ++t) {
+      const int height = base + (t < extra ? 1 : 0);
+      bf16_tile_rows<MR, NV>(g, rows_a, a_words, m, height, panel, kp, kb, t == 0 ? next : nullptr, ks);
+      rows_a += height * a_words;
+      m += height;
+    }
   }
 }
 
@@ -279,9 +347,9 @@ inline int bf16_row_words(int k) {
 }
 
 void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
-  const Vec lo = Vec::broadcast(g.clamp.lo), hi = Vec::broadcast(g.clamp.hi);
   const int kp = (g.k + 1) / 2, a_words = bf16_row_words(g.k);
   const bool stream_b = static_cast<int64_t>(kp) * g.n * 4 >= kBf16StreamWeightBytes;
+  const int ks = bf16_k_split<kBf16MR, kBf16NV>(g);
   alignas(64) uint32_t chunk[kBf16ChunkWords];
   const int chunk_rows = imax(1, kBf16ChunkWords / a_words);
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {
@@ -293,17 +361,33 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
       round_to_bf16_pairs(g.a + (m0 + r) * g.lda, g.k, chunk + r * a_words);
 #endif
     }
-    for (int p = panel_begin; p < panel_end; ++p) {
-      const bool prefetch_next = stream_b && p + 1 < panel_end && m0 == m_begin;
+    const bool first_chunk = m0 == m_begin;
+    for (int p = panel_begin; p < panel_end;) {
+      if constexpr (kBf16TilePanels == 2) {
+        if (p + 1 < panel_end) {
+          // Two panels, the second the layer's last where fewer than 64 columns remain;
+          // the weights after them fetched where they are a pair too.
+          const bool prefetch_next = stream_b && first_chunk && p + 3 < panel_end;
+          if (g.n - p * kBf16NR > 3 * W)
+            bf16_columns<kBf16Accumulators / 4, 4>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
+          else
+            bf16_columns<kBf16Accumulators / 3, 3>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
+          p += 2;
+          continue;
+        }
+      }
+      const bool prefetch_next = stream_b && first_chunk && p + 1 < panel_end;
       if (bf16_narrow_panel(g, p))
-        bf16_panel<kBf16NarrowMR, 1>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, lo, hi);
+        bf16_columns<kBf16NarrowMR, 1>(g, chunk, a_words, m0, rows, p, kp, false, ks);
       else
-        bf16_panel<kBf16MR, kBf16NV>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, lo, hi);
+        bf16_columns<kBf16MR, kBf16NV>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
+      p += 1;
     }
   }
 }
 
-// "bf16gemm12x32" ("bf16fma12x32" by FMA), or the narrow tile where the layer's single panel is narrow.
+// The tile of most of a layer's columns: "bf16gemm6x64" (two panels), "bf16gemm12x32" where one
+// panel (or with one-panel tiles; "bf16fma12x32" by FMA), or the narrow tile where that panel is narrow.
 struct Bf16TileName {
   char text[24] = {};
   constexpr Bf16TileName(int rows, int columns) {
@@ -327,7 +411,9 @@ struct Bf16TileName {
 };
 constexpr Bf16TileName kBf16FullPanelName(kBf16MR, kBf16NR);
 constexpr Bf16TileName kBf16NarrowPanelName(kBf16NarrowMR, W);
+constexpr Bf16TileName kBf16WideName(kBf16Accumulators / (kBf16TilePanels * kBf16NV), kBf16TilePanels* kBf16NR);
 
 const char* gemm_bf16_variant(const GemmBf16Args& g) {
-  return bf16_narrow_panel(g, 0) ? kBf16NarrowPanelName.text : kBf16FullPanelName.text;
+  if (bf16_narrow_panel(g, 0)) return kBf16NarrowPanelName.text;
+  return g.n <= kBf16NR ? kBf16FullPanelName.text : kBf16WideName.text;
 }
