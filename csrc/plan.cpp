@@ -289,10 +289,12 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     p.in_stride = i == 0 ? layer.spec.in_c : plans[i - 1].out_stride;
     p.out_stride = layer.spec.out_c;
     // Only the pointwise and depthwise kernels write strided pixels (the stem
-    // writes dense ones), a fused depthwise layer writes its band dense, and
-    // the network's output is the caller's dense array.
+    // writes dense ones; the bf16 GEMM writes float32 as the float one does),
+    // a fused depthwise layer writes its band dense, and the network's output
+    // is the caller's dense array.
     const LayerKind kind = layer.spec.kind;
-    if (p.precision == Precision::Float32 && i + 1 < num_layers && !p.fused_with_next &&
+    const bool float_output = p.precision == Precision::Float32 || p.kernel == LayerKernel::PackedGemmBf16;
+    if (float_output && i + 1 < num_layers && !p.fused_with_next &&
         (kind == LayerKind::Conv1x1 || kind == LayerKind::DwConv3x3) &&
         layers[i + 1].spec.kind == LayerKind::DwConv3x3 && layer.spec.out_c >= kPaddedPixelMinChannels)
       p.out_stride += kPixelPadding;
