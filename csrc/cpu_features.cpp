@@ -200,7 +200,7 @@ bool bf16_tiles_preferred() {
 
 bool bf16_stem_preferred() {
   const char* forced = std::getenv("MOBILENET_BF16_STEM");
-  return bf16_amx_preferred() && !(forced && forced[0] == '0');
+  return (bf16_amx_preferred() || bf16_dot_product_preferred()) && !(forced && forced[0] == '0');
 }
 
 bool bf16_amx_preferred() {

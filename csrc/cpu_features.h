@@ -48,9 +48,10 @@ bool bf16_amx_preferred();
 // float32 rows the GEMM rounds. MOBILENET_BF16_TILES=0 says no (the tests
 // compare the two ways bit for bit).
 bool bf16_tiles_preferred();
-// Whether, with bf16 on AMX, the stem runs on tiles in bf16 too
-// (KernelTable::conv3x3_bf16; it changes the results: its inputs and weights
-// are rounded to bf16). MOBILENET_BF16_STEM=0 keeps it float32.
+// Whether, with bf16 on AMX or vdpbf16ps, the stem runs in bf16 too, on the
+// same instructions as the GEMMs (KernelTable::conv3x3_bf16; it changes the
+// results: its inputs and weights are rounded to bf16). MOBILENET_BF16_STEM=0
+// keeps it float32.
 bool bf16_stem_preferred();
 // Whether the AVX-512 table's int8 GEMM runs on AMX tiles (kernels_amx_int8.cpp):
 // where the CPU has AMX-INT8 and the build compiled the kernel. MOBILENET_AMX=0

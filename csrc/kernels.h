@@ -38,7 +38,7 @@ struct Conv3x3Args {
   // in the layout of weights and bias above (KernelTable::fp16_conv3x3).
   const uint16_t* weights_fp16 = nullptr;
   const uint16_t* bias_fp16 = nullptr;
-  // Precision::BFloat16 on AMX (KernelTable::conv3x3_bf16): the weights as a
+  // Precision::BFloat16 (KernelTable::conv3x3_bf16): the weights as a
   // [9 * in_c] x out_c matrix in pack_gemm_weights_bf16's panels of 32 columns.
   const uint32_t* weights_bf16 = nullptr;
 };
@@ -442,9 +442,11 @@ struct KernelTable {
   // args.output_row_offset as for dwconv3x3 (out_pixel_stride unused;
   // channels a multiple of kBf16TileChannels). Null where gemm_bf16 is not on AMX tiles.
   void (*dwconv3x3_bf16_tiles)(const DwConvArgs& args, int row_begin, int row_end);
-  // bfloat16 on AMX: the stem (9 * in_c <= 32 taps) on tiles, its inputs rounded
-  // to bf16 as the GEMM rounds A, its weights Conv3x3Args::weights_bf16, float32
-  // sums and output (tdpbf16ps). Null where gemm_bf16 is not on AMX tiles.
+  // bfloat16: the stem (9 * in_c <= 32 taps) as a GEMM over its windows, its
+  // inputs rounded to bf16 as the GEMM rounds A, its weights
+  // Conv3x3Args::weights_bf16, float32 sums and output, on AMX tiles
+  // (tdpbf16ps) or vdpbf16ps as gemm_bf16 is. Null where gemm_bf16 is neither,
+  // or MOBILENET_BF16_STEM=0 (bf16_stem_preferred).
   void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
 
   // int8 depthwise: the per-block constants (requantization, bias, weight

@@ -173,56 +173,11 @@ void gemm_bf16_from_tiles(const GemmBf16Args& g, int m_begin, int m_end, int pan
   }
 }
 
-// The stem on tiles (KernelTable::conv3x3_bf16): an output pixel is a row of A
-// holding its 3x3 window's k = 9 * in_c <= 32 inputs in the order of the
-// weights ([ky][kx][ci]), rounded to bf16 as the GEMM rounds A and zero past k
-// and outside the image, so one tile product per 16 pixels and 16 columns does
-// the whole convolution. For dense RGB (in_c 3, NHWC) a kernel row of the window
-// is 9 contiguous floats: 4 masked loads place the 3 rows in 32 lanes (row 0 in
-// lanes 0-8, row 1 in 9-17, row 2 in 18-26), masks leaving out the columns and
-// rows outside the image; other layouts gather the values one by one.
-__attribute__((always_inline)) inline void stem_window_inside(const float* r0, int64_t row_stride, uint32_t* dst) {
-  const __m512 x0 = _mm512_maskz_loadu_ps(0x1ff, r0);
-  const __m512 x1 = _mm512_maskz_loadu_ps(0x1ff, r0 + row_stride);
-  const __m512 x2 = _mm512_maskz_loadu_ps(0x1ff, r0 + 2 * row_stride);
-  // Lanes 9-15 of x1 are zero: the padding of k from 27 to 32.
-  const __m512i lo_index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 17, 18, 19, 20, 21, 22);
-  const __m512i hi_index = _mm512_setr_epi32(7, 8, 16, 17, 18, 19, 20, 21, 22, 23, 24, 9, 9, 9, 9, 9);
-  const __m512 lo = _mm512_permutex2var_ps(x0, lo_index, x1), hi = _mm512_permutex2var_ps(x1, hi_index, x2);
-  _mm512_store_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-}
-
-// Any pixel of any stem layout (the image's border, NCHW input, in_c < 3).
-inline void stem_window(const Conv3x3Args& a, int oy, int ox, uint32_t* dst) {
-  const int iy0 = oy * a.stride - a.pad.top, ix0 = ox * a.stride - a.pad.left;
-  const int kx_begin = std::max(0, -ix0), kx_end = std::min(3, a.in_w - ix0);
-  if (a.in_c == 3 && a.in_col_stride == 3 && a.in_channel_stride == 1) {
-    uint32_t cols = kx_end > kx_begin ? ((1u << (3 * kx_end)) - 1u) & ~((1u << (3 * kx_begin)) - 1u) : 0u;
-    uint32_t m[3];
-    for (int ky = 0; ky < 3; ++ky) m[ky] = iy0 + ky >= 0 && iy0 + ky < a.in_h ? cols : 0u;
-    // Addresses of masked-off lanes are never read, so they may lie outside the input.
-    const auto at = [&](int ky, int lane0) {
-      return reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(a.input) +
-                                            static_cast<uintptr_t>(((iy0 + ky) * a.in_row_stride + ix0 * 3 - lane0) *
-                                                                   static_cast<int64_t>(sizeof(float))));
-    };
-    __m512 lo = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m[0]), at(0, 0));
-    lo = _mm512_mask_loadu_ps(lo, static_cast<__mmask16>(m[1] << 9), at(1, 9));
-    __m512 hi = _mm512_maskz_loadu_ps(static_cast<__mmask16>(m[1] >> 7), at(1, -7));
-    hi = _mm512_mask_loadu_ps(hi, static_cast<__mmask16>(m[2] << 2), at(2, 2));
-    _mm512_store_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-    return;
-  }
-  alignas(64) float window[32] = {};
-  for (int ky = 0; ky < 3; ++ky) {
-    if (iy0 + ky < 0 || iy0 + ky >= a.in_h) continue;
-    for (int kx = kx_begin; kx < kx_end; ++kx)
-      for (int ci = 0; ci < a.in_c; ++ci)
-        window[(ky * 3 + kx) * a.in_c + ci] =
-            a.input[(iy0 + ky) * a.in_row_stride + (ix0 + kx) * a.in_col_stride + ci * a.in_channel_stride];
-  }
-  _mm512_store_si512(dst, (__m512i)_mm512_cvtne2ps_pbh(_mm512_load_ps(window + 16), _mm512_load_ps(window)));
-}
+// The stem on tiles (KernelTable::conv3x3_bf16): its windows as rows of A
+// (kernels/stem_bf16.h), k <= 32, so one tile product per 16 pixels and 16
+// columns does the whole convolution.
+#include "kernels/stem_bf16.h"
+static_assert(kStemWindowWords == kBlockPairs, "a window row is one row of an A tile");
 
 // C tiles plus bias, clamped, into `rows` output pixels from `c` (out_c floats
 // apart) and the panel's first `cols` columns.
@@ -243,9 +198,6 @@ void store_stem_rows(const Conv3x3Args& a, const float* acc, float* c, int rows,
   }
 }
 
-// Output pixels a call lays out as A tiles at once (16 KB of tiles, in L1).
-constexpr int kStemChunkPixels = 256;
-
 }  // namespace
 
 void conv3x3_bf16_kernel(const Conv3x3Args& a, int row_begin, int row_end) {
@@ -259,34 +211,12 @@ void conv3x3_bf16_kernel(const Conv3x3Args& a, int row_begin, int row_end) {
   // Pixels are numbered from the band's first: output rows are contiguous (out_w pixels of out_c each).
   const int64_t pixels = int64_t{row_end - row_begin} * a.out_w;
   float* const out = a.output + int64_t{row_begin - a.output_row_offset} * a.out_w * a.out_c;
-  const bool dense_rgb = a.in_c == 3 && a.in_col_stride == 3 && a.in_channel_stride == 1;
-  // Output columns whose window lies inside the image's columns.
-  const int inside_first = std::min(a.out_w, (a.pad.left + a.stride - 1) / a.stride);
-  const int last_window = a.in_w - 3 + a.pad.left;  // in padded input columns
-  const int inside_last =
-      last_window >= 0 ? std::max(inside_first, std::min(a.out_w, last_window / a.stride + 1)) : inside_first;
+  const StemWindows windows(a);
   const TileSession tiles;
   for (int64_t p0 = 0; p0 < pixels; p0 += kStemChunkPixels) {
     const int count = static_cast<int>(std::min<int64_t>(kStemChunkPixels, pixels - p0));
-    int oy = row_begin + static_cast<int>(p0 / a.out_w), ox = static_cast<int>(p0 % a.out_w);
-    for (int r = 0; r < count; ox = 0, ++oy) {
-      // This output row's pixels [ox, end) of the chunk; those whose window lies inside the image
-      // (columns [inside_begin, inside_end)) straight from dense RGB.
-      const int end = std::min(a.out_w, ox + (count - r)), iy0 = oy * a.stride - a.pad.top;
-      const bool rows_inside = dense_rgb && iy0 >= 0 && iy0 + 3 <= a.in_h;
-      const int inside_begin = rows_inside ? std::max(ox, inside_first) : end;
-      const int inside_end = rows_inside ? std::max(inside_begin, std::min(end, inside_last)) : end;
-      // Pixel r's row of A: tiles of 16 rows follow each other, so rows are kBlockPairs words apart.
-      uint32_t* dst = a_tiles + int64_t{r} * kBlockPairs;
-      const auto next = [&] { ++r, dst += kBlockPairs; };
-      for (int x = ox; x < inside_begin; ++x, next()) stem_window(a, oy, x, dst);
-      if (inside_begin < inside_end) {
-        const float* r0 = a.input + iy0 * a.in_row_stride + (inside_begin * a.stride - a.pad.left) * 3;
-        for (int x = inside_begin; x < inside_end; ++x, r0 += 3 * a.stride, next())
-          stem_window_inside(r0, a.in_row_stride, dst);
-      }
-      for (int x = inside_end; x < end; ++x, next()) stem_window(a, oy, x, dst);
-    }
+    // Pixel r's row of A: tiles of 16 rows follow each other, so rows are kBlockPairs words apart.
+    windows.build(row_begin, p0, count, a_tiles);
     // Rows past the last pixel of the last tile: zeros (computed, never stored).
     for (int r = count; r % kRows != 0; ++r)
       _mm512_store_si512(a_tiles + int64_t{r} * kBlockPairs, _mm512_setzero_si512());

@@ -3,8 +3,9 @@
 // CPU has AVX512_BF16 (kernels_impl.h). 32 zmm registers: a 6x64 tile (12x32
 // for a layer's last lone panel) uses 24 accumulators, each vdpbf16ps two
 // multiply-adds per lane.
-// Also the float32 depthwise kernel writing bf16 in the AMX A-tile layout
-// (KernelTable::dwconv3x3_bf16_tiles), for the AMX bf16 GEMM after it.
+// Also the stem on vdpbf16ps (KernelTable::conv3x3_bf16 where the GEMM is
+// vdpbf16ps), and the float32 depthwise kernel writing bf16 in the AMX A-tile
+// layout (KernelTable::dwconv3x3_bf16_tiles), for the AMX bf16 GEMM after it.
 #include <immintrin.h>
 
 #include <type_traits>
@@ -29,6 +30,8 @@ namespace {
 
 #define MBN_DW_TILES_ONLY 1
 #include "kernels/depthwise.h"
+
+#include "kernels/stem_bf16.h"
 
 // The depthwise output as bf16 in the A-tile layout (kernels.h): a Row is the
 // pixel index of its column 0; each vector (16 channels, c0 a multiple of 16)
@@ -58,6 +61,32 @@ void dwconv3x3_bf16_tiles_kernel(const DwConvArgs& args, int row_begin, int row_
   MBN_CHECK(args.channels % kBf16TileChannels == 0 && dw_variant(args) != DwVariant::PackedPixels,
             "internal error: the bf16 tile depthwise kernel needs channels a multiple of 32");
   dwconv3x3_to(args, DwBf16TileOut(args), row_begin, row_end);
+}
+
+// The stem as a GEMM over its windows (kernels/stem_bf16.h: one row of k = 9 *
+// in_c <= 27 taps a pixel, 14 pairs for RGB), the weights packed as the
+// AMX stem's ([9 * in_c] x out_c in the GEMM's panels), the bias and clamp in
+// the tile as for a 1x1 layer: 14 vdpbf16ps per 16 outputs where the float32
+// stem spends 27 FMAs.
+void conv3x3_bf16_kernel(const Conv3x3Args& a, int row_begin, int row_end) {
+  if (row_begin >= row_end) return;
+  MBN_CHECK(9 * a.in_c <= 2 * kStemWindowWords && a.weights_bf16 != nullptr,
+            "internal error: the bf16 stem takes at most 32 taps, packed in bf16");
+  // Pixels are numbered from the band's first: output rows are contiguous (out_w pixels of out_c each).
+  const int64_t pixels = int64_t{row_end - row_begin} * a.out_w;
+  float* const out = a.output + int64_t{row_begin - a.output_row_offset} * a.out_w * a.out_c;
+  GemmBf16Args g{};
+  g.packed_b = a.weights_bf16, g.bias = a.bias, g.ldc = a.out_c;
+  g.n = a.out_c, g.k = 9 * a.in_c, g.clamp = a.clamp, g.layer_rows = a.out_h * a.out_w;
+  const int ks = bf16_k_split<kBf16MR, kBf16NV>(g), panels = (a.out_c + kBf16NR - 1) / kBf16NR;
+  const StemWindows windows(a);
+  alignas(64) uint32_t rows[kStemChunkPixels * kStemWindowWords];
+  for (int64_t p0 = 0; p0 < pixels; p0 += kStemChunkPixels) {
+    const int count = static_cast<int>(pixels - p0 < kStemChunkPixels ? pixels - p0 : kStemChunkPixels);
+    windows.build(row_begin, p0, count, rows);
+    g.c = out + p0 * a.out_c, g.m = count;
+    bf16_rows(g, rows, kStemWindowWords, 0, count, 0, panels, ks, false);
+  }
 }
 
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end) {

@@ -34,6 +34,10 @@ namespace mobilenet {
 namespace MBN_BF16_KERNELS_NS {
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
+#if defined(MBN_BF16_BY_FMA)
+// The AVX-512 table's stem on vdpbf16ps (kernels_avx512_bf16.cpp).
+void conv3x3_bf16_kernel(const Conv3x3Args& args, int row_begin, int row_end);
+#endif
 }  // namespace MBN_BF16_KERNELS_NS
 #if defined(MBN_HAVE_AMX_BF16) && defined(MBN_BF16_BY_FMA)
 // The AVX-512 table's bf16 GEMM on AMX tiles, where the CPU and the OS allow it (kernels_amx.cpp).
@@ -198,7 +202,12 @@ const KernelTable& table() {
 #endif
 #if defined(MBN_BF16_AMX)
       bf16_tiles_preferred() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_tiles_kernel : nullptr,
-      bf16_stem_preferred() ? amx::conv3x3_bf16_kernel : nullptr,
+      !bf16_stem_preferred() ? nullptr
+      : bf16_amx_preferred() ? amx::conv3x3_bf16_kernel
+                             : MBN_BF16_KERNELS_NS::conv3x3_bf16_kernel,
+#elif defined(MBN_BF16_BY_FMA) && defined(MBN_BF16_KERNELS_NS)
+      nullptr,
+      bf16_stem_preferred() ? MBN_BF16_KERNELS_NS::conv3x3_bf16_kernel : nullptr,
 #else
       nullptr,
       nullptr,

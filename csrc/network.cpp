@@ -208,7 +208,8 @@ std::string Network::kernel_name(int index) const {
       g.lda = lp.in_stride, g.ldc = lp.out_stride;
       return op + "_" + kernels.gemm_bf16_variant(g) + "_" + isa;
     }
-    case LayerKernel::Conv3x3Bf16: return "conv3x3s" + std::to_string(s.stride) + "_bf16amx_" + isa;
+    case LayerKernel::Conv3x3Bf16:
+      return "conv3x3s" + std::to_string(s.stride) + (kernels.bf16_amx ? "_bf16amx_" : "_bf16gemm_") + isa;
     case LayerKernel::Conv3x3Fp16: return "fp16_conv3x3" + stride + isa;
     case LayerKernel::DwConv3x3Fp16: return "fp16_dwconv3x3" + stride + isa;
     case LayerKernel::PackedGemmFp16: {

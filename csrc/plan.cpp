@@ -63,7 +63,7 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
 }
 
 // bfloat16: the GEMMs (1x1 and classifier: 95% of the multiply-adds) run on
-// bf16 weights and inputs with float32 sums, and on AMX the stem too (below).
+// bf16 weights and inputs with float32 sums, and on AMX and vdpbf16ps the stem too (below).
 // The depthwise layers, the pooling and elsewhere the stem stay float32: they
 // are a few percent of the work, read activations that the row pipeline and
 // the fusion keep in cache, and would gain no more than their conversions cost. (On AArch64, bfmlalb and
@@ -75,8 +75,10 @@ LayerKernel choose_int8_kernel(LayerKind kind) {
 // kBf16MinWeightBytes run in bf16: the others compute from cache, where bf16
 // would cost accuracy and gain nothing (bench/RESULTS.md, entry 53).
 constexpr int64_t kBf16MinWeightBytes = 1024 * 1024;
-// The AMX stem pays from this many output channels on (one thread, the kernel alone,
-// 1.0/224's shape: 0.78x the float32 time at 32 channels, 0.80x at 24, 0.92x at 16, 1.5x at 8).
+// The bf16 stem pays from this many output channels on. On AMX (one thread, the kernel
+// alone, 1.0/224's shape): 0.78x the float32 time at 32 channels, 0.80x at 24, 0.92x at
+// 16, 1.5x at 8. On vdpbf16ps (AMD Zen 4, in the network, bench/RESULTS.md entry 102):
+// float32 1.21x its time at 32 channels, 1.11x at 24, 1.23x at 16, 0.79x at 8.
 constexpr int kConv3x3Bf16MinOutC = 16;
 // On AMX tiles k runs in blocks of 32 bf16 values, zero-padded: GEMMs with
 // k <= kAmxFloat32MaxK (the first 1x1 layers at alpha 0.25 and 0.5) would
@@ -87,10 +89,11 @@ constexpr int kAmxFloat32MaxK = 16;
 
 void choose_bf16_kernel(const Layer& layer, const KernelTable& kernels, const PlanOptions& options, LayerPlan& p) {
   if (options.precision != Precision::BFloat16) return;
-  // The stem on AMX tiles: one tile product per 16 pixels and 16 channels
-  // (9 * in_c <= 32 taps), where the float32 kernel spends 27 FMAs per vector
-  // (15 per 8 channels for tap pairs): from kConv3x3Bf16MinOutC channels on
-  // (bench/RESULTS.md, log entry 73).
+  // The stem as a GEMM over its windows (9 * in_c <= 32 taps): on AMX one tile
+  // product per 16 pixels and 16 channels, on vdpbf16ps 14 dot products per
+  // vector, where the float32 kernel spends 27 FMAs per vector (15 per 8
+  // channels for tap pairs): from kConv3x3Bf16MinOutC channels on
+  // (bench/RESULTS.md, log entries 73 and 102).
   if (p.kernel == LayerKernel::Conv3x3 && kernels.conv3x3_bf16 != nullptr && layer.spec.in_c <= kConv3x3Bf16MaxInC &&
       layer.spec.out_c >= kConv3x3Bf16MinOutC) {
     p.kernel = LayerKernel::Conv3x3Bf16;

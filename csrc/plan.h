@@ -42,7 +42,7 @@ enum class LayerKernel : int {
   Int8AvgPool = 8,    // KernelTable::int8_avgpool
   // bfloat16
   PackedGemmBf16 = 16,  // 1x1 conv and classifier on bf16 weights (KernelTable::gemm_bf16)
-  Conv3x3Bf16 = 20,     // the stem on AMX tiles (KernelTable::conv3x3_bf16)
+  Conv3x3Bf16 = 20,     // the stem in bf16, on AMX tiles or vdpbf16ps (KernelTable::conv3x3_bf16)
   // float16
   Conv3x3Fp16 = 17,     // KernelTable::fp16_conv3x3
   DwConv3x3Fp16 = 18,   // KernelTable::fp16_dwconv3x3

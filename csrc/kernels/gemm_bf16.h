@@ -346,6 +346,34 @@ inline int bf16_row_words(int k) {
   return words % 256 == 0 ? words + 16 : words;
 }
 
+// Rows [m0, m0 + rows) of C of panels [panel_begin, panel_end) from rounded
+// rows of A (`a`, a_words apart, from row m0 on). stream_b: fetch each pair's
+// or panel's successor while its first tile runs.
+void bf16_rows(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel_begin, int panel_end,
+               int ks, bool stream_b) {
+  const int kp = (g.k + 1) / 2;
+  for (int p = panel_begin; p < panel_end;) {
+    if constexpr (kBf16TilePanels == 2) {
+      if (p + 1 < panel_end) {
+        // Two panels, the second the layer's last where fewer than 64 columns remain;
+        // the weights after them fetched where they are a pair too.
+        const bool prefetch_next = stream_b && p + 3 < panel_end;
+        if (g.n - p * kBf16NR > 3 * W)
+          bf16_columns<kBf16Accumulators / 4, 4>(g, a, a_words, m0, rows, p, kp, prefetch_next, ks);
+        else
+          bf16_columns<kBf16Accumulators / 3, 3>(g, a, a_words, m0, rows, p, kp, prefetch_next, ks);
+        p += 2;
+        continue;
+      }
+    }
+    if (bf16_narrow_panel(g, p))
+      bf16_columns<kBf16NarrowMR, 1>(g, a, a_words, m0, rows, p, kp, false, ks);
+    else
+      bf16_columns<kBf16MR, kBf16NV>(g, a, a_words, m0, rows, p, kp, stream_b && p + 1 < panel_end, ks);
+    p += 1;
+  }
+}
+
 void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, int panel_end) {
   const int kp = (g.k + 1) / 2, a_words = bf16_row_words(g.k);
   const bool stream_b = static_cast<int64_t>(kp) * g.n * 4 >= kBf16StreamWeightBytes;
@@ -361,28 +389,7 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
       round_to_bf16_pairs(g.a + (m0 + r) * g.lda, g.k, chunk + r * a_words);
 #endif
     }
-    const bool first_chunk = m0 == m_begin;
-    for (int p = panel_begin; p < panel_end;) {
-      if constexpr (kBf16TilePanels == 2) {
-        if (p + 1 < panel_end) {
-          // Two panels, the second the layer's last where fewer than 64 columns remain;
-          // the weights after them fetched where they are a pair too.
-          const bool prefetch_next = stream_b && first_chunk && p + 3 < panel_end;
-          if (g.n - p * kBf16NR > 3 * W)
-            bf16_columns<kBf16Accumulators / 4, 4>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
-          else
-            bf16_columns<kBf16Accumulators / 3, 3>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
-          p += 2;
-          continue;
-        }
-      }
-      const bool prefetch_next = stream_b && first_chunk && p + 1 < panel_end;
-      if (bf16_narrow_panel(g, p))
-        bf16_columns<kBf16NarrowMR, 1>(g, chunk, a_words, m0, rows, p, kp, false, ks);
-      else
-        bf16_columns<kBf16MR, kBf16NV>(g, chunk, a_words, m0, rows, p, kp, prefetch_next, ks);
-      p += 1;
-    }
+    bf16_rows(g, chunk, a_words, m0, rows, panel_begin, panel_end, ks, stream_b && m0 == m_begin);
   }
 }
 

@@ -443,7 +443,8 @@ class MobileNetV1:
     @property
     def layer_precisions(self) -> List[str]:
         """Each layer's precision as the plan chose it: a bfloat16 network runs its 1x1
-        convolutions and classifier in bf16, its stem, depthwise and pooling in float32."""
+        convolutions and classifier in bf16, its depthwise and pooling layers in float32, and
+        its stem in bf16 where the CPU's bf16 GEMM runs it (AMX, vdpbf16ps) from 16 channels on."""
         return [str(p.name).lower() for p in self._engine.precisions]
 
     def timed_passes(self, x: npt.ArrayLike, runs: int, warmup: int = 10, layout: str = Layout.NHWC, *,
