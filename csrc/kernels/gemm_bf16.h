@@ -418,7 +418,8 @@ struct Bf16TileName {
 };
 constexpr Bf16TileName kBf16FullPanelName(kBf16MR, kBf16NR);
 constexpr Bf16TileName kBf16NarrowPanelName(kBf16NarrowMR, W);
-constexpr Bf16TileName kBf16WideName(kBf16Accumulators / (kBf16TilePanels * kBf16NV), kBf16TilePanels* kBf16NR);
+constexpr int kBf16WideMR = kBf16Accumulators / (kBf16TilePanels * kBf16NV), kBf16WideNR = kBf16TilePanels * kBf16NR;
+constexpr Bf16TileName kBf16WideName(kBf16WideMR, kBf16WideNR);
 
 const char* gemm_bf16_variant(const GemmBf16Args& g) {
   if (bf16_narrow_panel(g, 0)) return kBf16NarrowPanelName.text;
