@@ -23,27 +23,12 @@ static_assert(kTilePanels == 1 || (kTilePanels == 2 && kPanelVecs == 2), "two-pa
 constexpr int kCacheLineFloats = 16;
 // Weights beyond L2 come from memory: the tiles prefetch the next panel (smaller ones stay cached).
 constexpr int64_t kStreamWeightBytes = 512 * 1024;
-// Each row tile reads its columns' k rows of weights. Where those would not stay
-// in L1 across the row tiles (two panels at k > 128), k is split into blocks
-// that do, and the partial sums go through C: exact, as float32 stored and
-// reloaded, so the sums come out as from one block.
-constexpr int64_t kGemmKBlockBytes = 32 * 1024;
-
-// Steps [begin, end) of k; `first` starts from the bias, `last` applies the clamp.
-struct KBlock {
-  int begin, end;
-  bool first, last;
-};
-
 // MR rows x NV vectors of columns of C from `panel` on (vector v lies in panel
 // panel + v / kPanelVecs), accumulated in registers over k block kb.
 // With PREFETCH, the rows of the weights read next (`next`, its panels
 // g.k * kGemmNR apart) are fetched into L2 along the way: large weight matrices
 // stream from memory, and the first row tile would otherwise wait for them.
-// Thin tiles (the classifier's single row) would leave too few independent
-// FMA chains to cover the FMA latency: they also split k into partial sums,
-// as many as the layer's rows give (k_split), the same in every tile of it.
-constexpr int k_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
+// KS: partial sums over k for thin tiles (k_partial_sums, shared.h).
 
 template <int MR, int NV, bool PREFETCH, int KS>
 inline void gemm_tile(const GemmArgs& g, int m0, int panel, KBlock kb, const float* next) {
@@ -180,15 +165,12 @@ void gemm_columns(const GemmArgs& g, int m_begin, int m_end, int panel, bool pre
   const int base = rows / tiles, extra = rows % tiles;
   const int64_t bytes = int64_t{g.k} * NV * W * int64_t{sizeof(float)};
   const bool whole = g.n - panel * kGemmNR >= NV * W;
-  const int blocks = bytes > kGemmKBlockBytes && tiles > 1 && ks == 1 && whole
-                         ? static_cast<int>((bytes - 1) / kGemmKBlockBytes + 1)
-                         : 1;
+  const int blocks = k_blocks(bytes, tiles, ks, whole);
   const int64_t panel_floats = static_cast<int64_t>(g.k) * kGemmNR;
   const float* columns_b = g.packed_b + panel * panel_floats;
   constexpr int kParts = (NV + kPanelVecs - 1) / kPanelVecs;
   for (int blk = 0; blk < blocks; ++blk) {
-    const KBlock kb{static_cast<int>(int64_t{g.k} * blk / blocks), static_cast<int>(int64_t{g.k} * (blk + 1) / blocks),
-                    blk == 0, blk == blocks - 1};
+    const KBlock kb = k_block(g.k, blk, blocks);
     // Read next: this block's successor in the same panels, or the next panels' first.
     const float* next = nullptr;
     if (!kb.last)
@@ -240,27 +222,6 @@ void gemm(const GemmArgs& g, int m_begin, int m_end, int panel_begin, int panel_
     p += 1;
   }
 }
-
-// A name spelled at compile time: std::string would bring out-of-line library
-// code into this per-ISA translation unit (see kernels_impl.h).
-struct SpelledName {
-  char text[48] = {};
-  int length = 0;
-  constexpr SpelledName& operator<<(const char* s) {
-    while (*s != 0) text[length++] = *s++;
-    return *this;
-  }
-  constexpr SpelledName& operator<<(int n) {
-    char digits[10] = {};
-    int count = 0;
-    do {
-      digits[count++] = static_cast<char>('0' + n % 10);
-      n /= 10;
-    } while (n > 0);
-    while (count > 0) text[length++] = digits[--count];
-    return *this;
-  }
-};
 
 constexpr SpelledName gemm_name(int rows, int columns) {
   SpelledName name;

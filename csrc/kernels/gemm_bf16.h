@@ -158,27 +158,17 @@ static_assert(kBf16TilePanels == 1 || (kBf16TilePanels == 2 && kBf16NV == 2 && !
 // Words of A's rounded rows a call holds on its stack at once (128 KB).
 constexpr int kBf16ChunkWords = 32 * 1024;
 constexpr int64_t kBf16StreamWeightBytes = 512 * 1024;
-// As the float32 GEMM (kGemmKBlockBytes): where a tile's columns of weights
-// would not stay in L1 across the row tiles, k runs in blocks that do, and the
-// partial sums go through C (exact: float32 stored and reloaded, so every
-// output comes out as from one block, and as the scalar reference's).
-constexpr int64_t kBf16KBlockBytes = 32 * 1024;
-
-// Partial sums over k for thin tiles, as the float GEMM (gemm.h) chooses them.
-constexpr int bf16_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
-
-// Pairs [begin, end) of k; `first` starts from the bias, `last` clamps and stores the result.
-struct Bf16KBlock {
-  int begin, end;
-  bool first, last;
-};
+// k runs in blocks (k_blocks, shared.h) as in the float32 GEMM, in pairs of k:
+// the partial sums through C come out as from one block, and as the scalar
+// reference's. Thin tiles take partial sums as the float GEMM chooses them
+// (k_partial_sums).
 
 // MR rows x NV vectors of C from MR rows of rounded A (a, a_words apart) over
 // the pairs of k block kb; vector v lies in panel panel + v / kBf16NV. With
 // PREFETCH, the weights read next (`next`, its panels kp * kBf16NR words
 // apart) are fetched into L2 along the way.
 template <int MR, int NV, bool PREFETCH, int KS>
-inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Bf16KBlock kb,
+inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, KBlock kb,
                       const uint32_t* next) {
   constexpr int kParts = (NV + kBf16NV - 1) / kBf16NV;
   const int n0 = panel * kBf16NR;
@@ -266,7 +256,7 @@ inline void bf16_tile(const GemmBf16Args& g, const uint32_t* a, int a_words, int
 }
 
 template <int MR, int NV, int KS>
-void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, Bf16KBlock kb,
+void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int panel, int kp, KBlock kb,
                         const uint32_t* next) {
   if (next != nullptr)
     bf16_tile<MR, NV, true, KS>(g, a, a_words, m0, panel, kp, kb, next);
@@ -278,11 +268,11 @@ void bf16_tile_prefetch(const GemmBf16Args& g, const uint32_t* a, int a_words, i
 // geometry as in gemm_tile_rows, so a two-panel tile of the same rows has them too.
 template <int MR, int NV>
 void bf16_tile_rows(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0, int rows, int panel, int kp,
-                    Bf16KBlock kb, const uint32_t* next, int ks) {
+                    KBlock kb, const uint32_t* next, int ks) {
   if constexpr (MR > 1) {
     if (rows < MR) return bf16_tile_rows<MR - 1, NV>(g, a, a_words, m0, rows, panel, kp, kb, next, ks);
   }
-  if constexpr (bf16_partial_sums(MR, NV == 1 ? 1 : kBf16NV) > 1) {
+  if constexpr (k_partial_sums(MR, NV == 1 ? 1 : kBf16NV) > 1) {
     if (ks == 4) return bf16_tile_prefetch<MR, NV, 4>(g, a, a_words, m0, panel, kp, kb, next);
     if (ks == 2) return bf16_tile_prefetch<MR, NV, 2>(g, a, a_words, m0, panel, kp, kb, next);
   }
@@ -295,12 +285,12 @@ template <int MR, int NV>
 int bf16_k_split(const GemmBf16Args& g) {
   const int rows = imax(1, g.layer_rows);
   const int tiles = (rows + MR - 1) / MR;
-  return bf16_partial_sums((rows + tiles - 1) / tiles, NV);
+  return k_partial_sums((rows + tiles - 1) / tiles, NV);
 }
 
 // Rows [m0, m0 + rows) of C (rounded A from `a`) of the columns of `panel` on
 // that NV vectors cover, in tiles of nearly equal height, k in blocks
-// (kBf16KBlockBytes) where the weights are large, every column is in use, the
+// (k_blocks) where the weights are large, every column is in use, the
 // tiles are several and take no partial sums. prefetch_next: fetch the panels
 // after these while the first tile runs.
 template <int MR, int NV>
@@ -311,15 +301,12 @@ void bf16_columns(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0,
   const int base = rows / tiles, extra = rows % tiles;
   const int64_t bytes = int64_t{kp} * NV * W * 4;
   const bool whole = g.n - panel * kBf16NR >= NV * W;
-  const int blocks = bytes > kBf16KBlockBytes && tiles > 1 && ks == 1 && whole
-                         ? static_cast<int>((bytes - 1) / kBf16KBlockBytes + 1)
-                         : 1;
+  const int blocks = k_blocks(bytes, tiles, ks, whole);
   const int64_t panel_words = static_cast<int64_t>(kp) * kBf16NR;
   const uint32_t* columns_b = g.packed_b + panel * panel_words;
   constexpr int kParts = (NV + kBf16NV - 1) / kBf16NV;
   for (int blk = 0; blk < blocks; ++blk) {
-    const Bf16KBlock kb{static_cast<int>(int64_t{kp} * blk / blocks),
-                        static_cast<int>(int64_t{kp} * (blk + 1) / blocks), blk == 0, blk == blocks - 1};
+    const KBlock kb = k_block(kp, blk, blocks);
     // Read next: this block's successor in the same panels, or the next panels' first.
     const uint32_t* next = nullptr;
     if (!kb.last)
@@ -395,31 +382,15 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
 
 // The tile of most of a layer's columns: "bf16gemm6x64" (two panels), "bf16gemm12x32" where one
 // panel (or with one-panel tiles; "bf16fma12x32" by FMA), or the narrow tile where that panel is narrow.
-struct Bf16TileName {
-  char text[24] = {};
-  constexpr Bf16TileName(int rows, int columns) {
-    const char* prefix = kBf16ByFma ? "bf16fma" : "bf16gemm";
-    int n = 0;
-    while (*prefix != 0) text[n++] = *prefix++;
-    n = append(n, rows);
-    text[n++] = 'x';
-    append(n, columns);
-  }
-  constexpr int append(int n, int value) {
-    char digits[10] = {};
-    int count = 0;
-    do {
-      digits[count++] = static_cast<char>('0' + value % 10);
-      value /= 10;
-    } while (value > 0);
-    while (count > 0) text[n++] = digits[--count];
-    return n;
-  }
-};
-constexpr Bf16TileName kBf16FullPanelName(kBf16MR, kBf16NR);
-constexpr Bf16TileName kBf16NarrowPanelName(kBf16NarrowMR, W);
+constexpr SpelledName bf16_tile_name(int rows, int columns) {
+  SpelledName name;
+  name << (kBf16ByFma ? "bf16fma" : "bf16gemm") << rows << "x" << columns;
+  return name;
+}
+constexpr SpelledName kBf16FullPanelName = bf16_tile_name(kBf16MR, kBf16NR);
+constexpr SpelledName kBf16NarrowPanelName = bf16_tile_name(kBf16NarrowMR, W);
 constexpr int kBf16WideMR = kBf16Accumulators / (kBf16TilePanels * kBf16NV), kBf16WideNR = kBf16TilePanels * kBf16NR;
-constexpr Bf16TileName kBf16WideName(kBf16WideMR, kBf16WideNR);
+constexpr SpelledName kBf16WideName = bf16_tile_name(kBf16WideMR, kBf16WideNR);
 
 const char* gemm_bf16_variant(const GemmBf16Args& g) {
   if (bf16_narrow_panel(g, 0)) return kBf16NarrowPanelName.text;

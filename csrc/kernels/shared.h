@@ -66,3 +66,59 @@ MBN_ALWAYS_INLINE inline int blocks_then_overlapping_rest(int begin, int end, Bl
   }
   return ox;
 }
+
+// ---- Shared by the float32 and bf16 GEMMs (gemm.h, gemm_bf16.h).
+
+// Each row tile reads its columns' k rows of weights. Where those would not stay
+// in L1 across the row tiles (two panels at k > 128), k is split into blocks
+// that do, and the partial sums go through C: exact, as float32 stored and
+// reloaded, so the sums come out as from one block.
+constexpr int64_t kGemmKBlockBytes = 32 * 1024;
+
+// Steps [begin, end) of k (pairs of k in bf16); `first` starts from the bias,
+// `last` applies the clamp.
+struct KBlock {
+  int begin, end;
+  bool first, last;
+};
+
+// The k blocks of a tile's columns whose weights take `bytes` over all of k: one
+// unless they exceed kGemmKBlockBytes, the tiles are several, take no partial
+// sums (C has room for whole vectors and no tile keeps more than one sum) and
+// every column is in use. Block blk of `blocks` over `steps` steps of k.
+inline int k_blocks(int64_t bytes, int tiles, int ks, bool whole_columns) {
+  return bytes > kGemmKBlockBytes && tiles > 1 && ks == 1 && whole_columns
+             ? static_cast<int>((bytes - 1) / kGemmKBlockBytes + 1)
+             : 1;
+}
+inline KBlock k_block(int steps, int blk, int blocks) {
+  return {static_cast<int>(int64_t{steps} * blk / blocks), static_cast<int>(int64_t{steps} * (blk + 1) / blocks),
+          blk == 0, blk == blocks - 1};
+}
+
+// Thin tiles (the classifier's single row) would leave too few independent
+// chains to cover the FMA's (or dot product's) latency: they also split k into
+// partial sums, as many as the layer's rows give (k_split), the same in every
+// tile of it.
+constexpr int k_partial_sums(int rows, int nv) { return rows * nv <= 2 ? 4 : (rows * nv <= 6 ? 2 : 1); }
+
+// A name spelled at compile time: std::string would bring out-of-line library
+// code into this per-ISA translation unit (see kernels_impl.h).
+struct SpelledName {
+  char text[48] = {};
+  int length = 0;
+  constexpr SpelledName& operator<<(const char* s) {
+    while (*s != 0) text[length++] = *s++;
+    return *this;
+  }
+  constexpr SpelledName& operator<<(int n) {
+    char digits[10] = {};
+    int count = 0;
+    do {
+      digits[count++] = static_cast<char>('0' + n % 10);
+      n /= 10;
+    } while (n > 0);
+    while (count > 0) text[length++] = digits[--count];
+    return *this;
+  }
+};
