@@ -198,6 +198,11 @@ bool bf16_tiles_preferred() {
   return bf16_amx_preferred() && !(forced && forced[0] == '0');
 }
 
+bool bf16_rows_allowed() {
+  const char* forced = std::getenv("MOBILENET_BF16_ROWS");
+  return !(forced && forced[0] == '0');
+}
+
 bool bf16_stem_preferred() {
   const char* forced = std::getenv("MOBILENET_BF16_STEM");
   return (bf16_amx_preferred() || bf16_dot_product_preferred()) && !(forced && forced[0] == '0');

@@ -48,6 +48,12 @@ bool bf16_amx_preferred();
 // float32 rows the GEMM rounds. MOBILENET_BF16_TILES=0 says no (the tests
 // compare the two ways bit for bit).
 bool bf16_tiles_preferred();
+// Whether, with bf16 on vdpbf16ps (or the scalar reference), depthwise layers
+// write the GEMM after them its A as rows of bf16 pairs
+// (KernelTable::dwconv3x3_bf16_rows): the same numbers as float32 rows the
+// GEMM rounds. MOBILENET_BF16_ROWS=0 says no (the tests compare the two ways
+// bit for bit). The kernel table decides where the kernel exists.
+bool bf16_rows_allowed();
 // Whether, with bf16 on AMX or vdpbf16ps, the stem runs in bf16 too, on the
 // same instructions as the GEMMs (KernelTable::conv3x3_bf16; it changes the
 // results: its inputs and weights are rounded to bf16). MOBILENET_BF16_STEM=0

@@ -337,10 +337,8 @@ void Executor::run_layer(int i, const float* in, float* out, int batch, const Ru
     case LayerKernel::Conv3x3: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3); break;
     case LayerKernel::Conv3x3Bf16: run_bands(conv3x3_args(i, ctx.layout), kernels_.conv3x3_bf16); break;
     case LayerKernel::DwConv3x3:
-      run_bands(dwconv_args(i, *ctx.workspace), plan.bf16_tiles ? kernels_.dwconv3x3_bf16_tiles : kernels_.dwconv3x3);
-      break;
+    case LayerKernel::DwConv3x3Fp16: run_bands(dwconv_args(i, *ctx.workspace), depthwise_kernel(i, false)); break;
     case LayerKernel::Conv3x3Fp16: run_bands(conv3x3_args(i, ctx.layout), kernels_.fp16_conv3x3); break;
-    case LayerKernel::DwConv3x3Fp16: run_bands(dwconv_args(i, *ctx.workspace), kernels_.fp16_dwconv3x3); break;
     case LayerKernel::GlobalAvgPool:
       run_tasks(pool, ns, batch, [&](int n) {
         kernels_.global_avgpool(in + n * in_image, s.in_h * s.in_w, s.in_c, out + n * out_image);
@@ -514,6 +512,13 @@ Conv3x3Args Executor::conv3x3_args(int i, InputLayout layout) const {
   return a;
 }
 
+DwKernel Executor::depthwise_kernel(int i, bool fused) const {
+  const LayerPlan& p = plan_.layers[i];
+  if (fused ? p.fused_bf16_tiles : p.bf16_tiles) return kernels_.dwconv3x3_bf16_tiles;
+  if (p.bf16_rows) return kernels_.dwconv3x3_bf16_rows;
+  return p.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3 : kernels_.dwconv3x3;
+}
+
 int Executor::gemm_panels(int i) const {
   const int width = plan_.layers[i].kernel == LayerKernel::PackedGemmFp16 ? kFp16PanelWidth : kernels_.gemm_panel_width;
   return (layers_[i].spec.out_c + width - 1) / width;
@@ -539,6 +544,8 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     const uint32_t* b = reinterpret_cast<const uint32_t*>(packed.weights.data());
     GemmBf16Args g{in, lda, b, packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
     if (bf16_tiles) g.a_tiles = reinterpret_cast<const uint16_t*>(in);
+    if (i > 0 && plan_.layers[i - 1].bf16_rows)
+      g.a_pairs = reinterpret_cast<const uint32_t*>(in), g.a_pair_stride = lda;
     kernels_.gemm_bf16(g, m0, m1, p0, p1);
   } else if (plan.kernel == LayerKernel::PackedGemmFp16) {
     const GemmFp16Args g{in,
@@ -728,14 +735,11 @@ void Executor::run_fused_band(int pw, DwConvArgs a, float* band, int y0, int y1,
   a.output = band;
   a.output_row_offset = y0;
   LayerTimer timer(times);
-  const LayerPlan& dw = plan_.layers[pw - 1];
   // bf16 tiles: rows of 16 pixels from the band's first, as the GEMM reads them.
-  const bool tiles = dw.fused_bf16_tiles;
-  (tiles                                     ? kernels_.dwconv3x3_bf16_tiles
-   : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
-                                             : kernels_.dwconv3x3)(a, y0, y1);
+  depthwise_kernel(pw - 1, true)(a, y0, y1);
   timer.lap(0);
-  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w, tiles);
+  pointwise_block(pw, band, out, p0, p1, 0, gemm_panels(pw), layers_[pw].out_h * layers_[pw].out_w,
+                  plan_.layers[pw - 1].fused_bf16_tiles);
   timer.lap(1);
 }
 
@@ -785,10 +789,7 @@ void Executor::run_stage_rows(int k, const float* in, float* out, int y0, int y1
         args.input = in, args.in_ring_rows = in_ring;
         if (stage.count == 1) {
           args.output = out, args.output_row_offset = offset;
-          const LayerPlan& dw = plan_.layers[i];
-          (dw.bf16_tiles                             ? kernels_.dwconv3x3_bf16_tiles
-           : dw.kernel == LayerKernel::DwConv3x3Fp16 ? kernels_.fp16_dwconv3x3
-                                                     : kernels_.dwconv3x3)(args, a, b);
+          depthwise_kernel(i, false)(args, a, b);
           timer.lap(i);
           break;
         }

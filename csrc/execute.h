@@ -81,6 +81,8 @@ class LayerTimer {
   Clock::time_point start_;
 };
 
+using DwKernel = void (*)(const DwConvArgs& args, int row_begin, int row_end);
+
 class Executor {
  public:
   Executor(const std::vector<Layer>& layers, const std::vector<PackedLayer>& packed, const Plan& plan)
@@ -135,6 +137,9 @@ class Executor {
   DwConvArgs dwconv_args(int i, const Workspace& ws) const;
   Conv3x3Args conv3x3_args(int i, InputLayout layout) const;
   int gemm_panels(int i) const;  // GEMM panels of a pointwise layer's packed weights
+  // Depthwise layer i's kernel: float32, fp16, or float32 writing bf16 for the
+  // GEMM after it (A tiles where its plan says so, fused or not; rows of pairs).
+  DwKernel depthwise_kernel(int i, bool fused) const;
   // Output rows [y0, y1) of one image of stage k, on the calling thread, with
   // `band` as the fused depthwise output buffer.
   void run_stage_rows(int k, const float* in, float* out, int y0, int y1, float* band, const RunContext& ctx) const;

@@ -97,6 +97,14 @@ inline int64_t bf16_tiles_elements(int64_t pixels, int channels) {
   return (pixels + kBf16TileRows - 1) / kBf16TileRows * kBf16TileRows * channels;
 }
 
+// bfloat16 activations as rows of pairs (KernelTable::dwconv3x3_bf16_rows
+// writes them, gemm_bf16 reads them through GemmBf16Args::a_pairs): pixel p's
+// channels c and c + 1 (c even) are one 32-bit word, c in the low half, at word
+// p * stride + c / 2. A float32 buffer holds them at stride channels / 2 floats
+// a pixel. Channels must be even, and at least 16 (one vector of 16 lanes).
+constexpr int kBf16RowsMinChannels = 16;
+inline bool bf16_rows_channels(int channels) { return channels % 2 == 0 && channels >= kBf16RowsMinChannels; }
+
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by
 // pack_gemm_weights into panels of gemm_panel_width columns.
 struct GemmArgs {
@@ -323,6 +331,11 @@ struct GemmBf16Args {
   // they lie, with no rounding pass. Rows of a group of 16 outside [m_begin,
   // m_end) are read (and computed, not stored): they must be readable memory.
   const uint16_t* a_tiles = nullptr;
+  // Where not null (vdpbf16ps and the scalar reference: KernelTable::dwconv3x3_bf16_rows),
+  // A is already bf16 as rows of pairs: row r's k / 2 pairs (k even) from word
+  // r * a_pair_stride (a and lda unused). The kernel reads them as they lie, with no rounding pass.
+  const uint32_t* a_pairs = nullptr;
+  int64_t a_pair_stride = 0;
 };
 
 // float16 (Precision::Float16, Armv8.2 FP16 arithmetic; kernels/fp16.h):
@@ -448,6 +461,13 @@ struct KernelTable {
   // (tdpbf16ps) or vdpbf16ps as gemm_bf16 is. Null where gemm_bf16 is neither,
   // or MOBILENET_BF16_STEM=0 (bf16_stem_preferred).
   void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
+  // bfloat16 on vdpbf16ps (and the scalar reference): the float32 depthwise
+  // kernel (dwconv3x3's rows and blocks variants, the same sums) with its
+  // clamped outputs rounded to bf16 as gemm_bf16 rounds A, written as rows of
+  // pairs (kernels.h), args.out_pixel_stride words a pixel (0: channels / 2):
+  // gemm_bf16's A through GemmBf16Args::a_pairs. Channels: bf16_rows_channels.
+  // Null where gemm_bf16 is on AMX tiles, by FMA or on NEON, or with MOBILENET_BF16_ROWS=0.
+  void (*dwconv3x3_bf16_rows)(const DwConvArgs& args, int row_begin, int row_end);
 
   // int8 depthwise: the per-block constants (requantization, bias, weight
   // offsets) of `blocks` blocks in pack_int8_dwconv_dot's layout, worked out

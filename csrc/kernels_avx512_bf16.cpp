@@ -4,8 +4,9 @@
 // for a layer's last lone panel) uses 24 accumulators, each vdpbf16ps two
 // multiply-adds per lane.
 // Also the stem on vdpbf16ps (KernelTable::conv3x3_bf16 where the GEMM is
-// vdpbf16ps), and the float32 depthwise kernel writing bf16 in the AMX A-tile
-// layout (KernelTable::dwconv3x3_bf16_tiles), for the AMX bf16 GEMM after it.
+// vdpbf16ps), and the float32 depthwise kernel writing bf16: in the AMX A-tile
+// layout (KernelTable::dwconv3x3_bf16_tiles) for the AMX bf16 GEMM after it, and
+// as rows of pairs (dwconv3x3_bf16_rows) for the vdpbf16ps one.
 #include <immintrin.h>
 
 #include <type_traits>
@@ -56,6 +57,10 @@ struct DwBf16TileOut {
 };
 
 }  // namespace
+
+void dwconv3x3_bf16_rows_kernel(const DwConvArgs& args, int row_begin, int row_end) {
+  dwconv3x3_bf16_rows(args, row_begin, row_end);
+}
 
 void dwconv3x3_bf16_tiles_kernel(const DwConvArgs& args, int row_begin, int row_end) {
   MBN_CHECK(args.channels % kBf16TileChannels == 0 && dw_variant(args) != DwVariant::PackedPixels,

@@ -35,8 +35,10 @@ namespace MBN_BF16_KERNELS_NS {
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
 #if defined(MBN_BF16_BY_FMA)
-// The AVX-512 table's stem on vdpbf16ps (kernels_avx512_bf16.cpp).
+// The AVX-512 table's stem on vdpbf16ps, and the depthwise kernel that writes
+// the vdpbf16ps GEMM its A (kernels_avx512_bf16.cpp).
 void conv3x3_bf16_kernel(const Conv3x3Args& args, int row_begin, int row_end);
+void dwconv3x3_bf16_rows_kernel(const DwConvArgs& args, int row_begin, int row_end);
 #endif
 }  // namespace MBN_BF16_KERNELS_NS
 #if defined(MBN_HAVE_AMX_BF16) && defined(MBN_BF16_BY_FMA)
@@ -205,10 +207,19 @@ const KernelTable& table() {
       !bf16_stem_preferred() ? nullptr
       : bf16_amx_preferred() ? amx::conv3x3_bf16_kernel
                              : MBN_BF16_KERNELS_NS::conv3x3_bf16_kernel,
+      !bf16_amx_preferred() && bf16_dot_product_preferred() && bf16_rows_allowed()
+          ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_rows_kernel
+          : nullptr,
 #elif defined(MBN_BF16_BY_FMA) && defined(MBN_BF16_KERNELS_NS)
       nullptr,
       bf16_stem_preferred() ? MBN_BF16_KERNELS_NS::conv3x3_bf16_kernel : nullptr,
+      bf16_dot_product_preferred() && bf16_rows_allowed() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_rows_kernel : nullptr,
+#elif defined(MBN_VEC_SCALAR)
+      nullptr,
+      nullptr,
+      bf16_rows_allowed() ? dwconv3x3_bf16_rows : nullptr,
 #else
+      nullptr,
       nullptr,
       nullptr,
 #endif

@@ -282,6 +282,20 @@ LayerPlans plan_bf16_tiles(const std::vector<Layer>& layers, LayerPlans plans, i
   return plans;
 }
 
+// Pass 4c: the depthwise layers that write the vdpbf16ps GEMM after them its A
+// as rows of bf16 pairs: the GEMM rounds its A to bf16 before any product, so
+// the depthwise layer can round its (clamped) outputs instead, as the GEMM
+// would. The GEMM's rounding pass goes and the depthwise layer writes half the
+// bytes; the numbers stay the same. Fused or not, in the row pipeline or not:
+// the layout is the float one at half the pixel stride.
+LayerPlans plan_bf16_rows(const std::vector<Layer>& layers, LayerPlans plans, const KernelTable& kernels) {
+  if (kernels.dwconv3x3_bf16_rows == nullptr) return plans;
+  for (size_t i = 0; i + 1 < layers.size(); ++i)
+    plans[i].bf16_rows = plans[i].kernel == LayerKernel::DwConv3x3 &&
+                         plans[i + 1].kernel == LayerKernel::PackedGemmBf16 && bf16_rows_channels(layers[i].spec.out_c);
+  return plans;
+}
+
 // Pass 5: pixel strides, once every fusion is known (a fused depthwise layer
 // writes its band dense).
 LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans) {
@@ -290,7 +304,7 @@ LayerPlans plan_pixel_strides(const std::vector<Layer>& layers, LayerPlans plans
     const Layer& layer = layers[i];
     LayerPlan& p = plans[i];
     p.in_stride = i == 0 ? layer.spec.in_c : plans[i - 1].out_stride;
-    p.out_stride = layer.spec.out_c;
+    p.out_stride = p.bf16_rows ? layer.spec.out_c / 2 : layer.spec.out_c;
     // Only the pointwise and depthwise kernels write strided pixels (the stem
     // writes dense ones; the bf16 GEMM writes float32 as the float one does),
     // a fused depthwise layer writes its band dense, and the network's output
@@ -448,6 +462,7 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   if (fuse) layer_plans = plan_parallel_fusion(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
   if (options.fuse && !float_kernels) layer_plans = plan_int8_parallel_fusion(layers, std::move(layer_plans), kernels);
   layer_plans = plan_bf16_tiles(layers, std::move(layer_plans), plan.pipelined_layers(), kernels);
+  layer_plans = plan_bf16_rows(layers, std::move(layer_plans), kernels);
   layer_plans = plan_pixel_strides(layers, std::move(layer_plans));
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);

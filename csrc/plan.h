@@ -79,6 +79,12 @@ struct LayerPlan {
   // out_image and the GEMM's in_image are then the layout's, in floats): where
   // neither is inside the row pipeline's rings (the depthwise layer may be its last stage).
   bool bf16_tiles = false;
+  // bfloat16 on vdpbf16ps, a depthwise layer before a bf16 GEMM: its outputs,
+  // fused band or whole, go to the GEMM as rows of bf16 pairs (kernels.h),
+  // written by KernelTable::dwconv3x3_bf16_rows and read as they lie: its
+  // out_stride and the GEMM's in_stride are then channels / 2 floats. The same
+  // numbers as float32 rows that the GEMM rounds (plan_bf16_rows).
+  bool bf16_rows = false;
   // Floats from one pixel to the next in this layer's input and output
   // buffers: the channel count, or a little more (plan_pixel_strides).
   int in_stride = 0, out_stride = 0;

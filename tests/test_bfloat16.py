@@ -9,7 +9,8 @@ AVX-512 table's choice there) and through vdpbf16ps (MOBILENET_BF16_DOT=1 forces
 where the CPU has AVX512_BF16, MOBILENET_AMX=0 turns AMX off: the subprocess tests below).
 On AMX the depthwise layers before a GEMM on tiles write its A tiles in bf16 (the
 GEMM's own rounding, moved): bit-identical to float32 rows the GEMM rounds
-(MOBILENET_BF16_TILES=0), asserted below.
+(MOBILENET_BF16_TILES=0), asserted below; so do rows of bf16 pairs where the GEMM is
+vdpbf16ps and on the scalar reference (MOBILENET_BF16_ROWS=0).
 
 Checked against the oracle's plain bf16 version (mobilenet.reference, precision=
 "bfloat16"), against float32 on random networks and on the real float model, on
@@ -138,9 +139,12 @@ def _every_gemm_in_bf16(env_overrides, kernel_marker, float32_max_k=0, stem_min_
         assert r["precisions"].count("bfloat16") == len(in_bf16) + stem_bf16, r
         assert r["vs_float32"] <= BF16_VS_FLOAT32, (alpha, resolution, r)
         assert r["vs_oracle"] <= BF16_VS_ORACLE, (alpha, resolution, r)
-        # Depthwise outputs as bf16 tiles (">bf16") only for the GEMM on AMX tiles.
-        if kernel_marker != "bf16amx":
-            assert not any(">bf16" in name for name in r["kernels"]), r["kernels"]
+        # Depthwise outputs in bf16 (">bf16": AMX tiles, or rows of pairs for vdpbf16ps) only
+        # right before a GEMM of the marker.
+        names = r["kernels"]
+        for name, following in zip(names, names[1:]):
+            if ">bf16" in name:
+                assert name.startswith("dwconv3x3") and kernel_marker in following, names
 
 
 @pytest.mark.skipif("avx512_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
@@ -183,13 +187,14 @@ import numpy as np
 import mobilenet
 from mobilenet.model import engine_specs
 out = {}
+isa = sys.argv[2] if len(sys.argv) > 2 else None
 for alpha, resolution in json.loads(sys.argv[1]):
-    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, threads=1)
+    net = mobilenet.MobileNetV1(alpha=alpha, resolution=resolution, threads=1, isa=isa)
     x = np.random.default_rng(5).standard_normal((3, resolution, resolution, 3)).astype(np.float32)
     for threads in (1, 2, 3):
         for fuse in (True, False):
             engine = mobilenet._core.Network(engine_specs(net.layers, net.params), threads=threads, fuse=fuse,
-                                             precision="bfloat16")
+                                             precision="bfloat16", isa=net.isa)
             out[f"{alpha}/{resolution}/{threads}/{fuse}"] = {
                 "sha1": hashlib.sha1(engine.forward(x).tobytes()).hexdigest(), "kernels": engine.kernel_names}
 print(json.dumps(out))
@@ -222,6 +227,44 @@ def test_bf16_tiles_from_the_depthwise_layers_give_the_same_bits():
         for name, following in zip(names, names[1:]):
             if ">bf16" in name:
                 assert name.startswith("dwconv3x3") and "bf16amx" in following, names
+        assert on["sha1"] == off["sha1"], key
+
+
+def _rows_ways(isa):
+    """Where the depthwise layers write the GEMM after them its A as rows of bf16 pairs:
+    the scalar reference, and the AVX-512 table where its GEMM is vdpbf16ps."""
+    if isa == "scalar":
+        return {}
+    if isa == "avx512" and "avx512_bf16" in mobilenet._core.cpu_features():
+        return {"MOBILENET_AMX": "0", "MOBILENET_BF16_DOT": "1"}
+    return None
+
+
+@pytest.mark.parametrize("isa", [isa for isa in BF16_ISAS if _rows_ways(isa) is not None])
+def test_bf16_rows_from_the_depthwise_layers_give_the_same_bits(isa):
+    """Where the GEMM is vdpbf16ps (and on the scalar reference), a depthwise layer before
+    a bf16 GEMM rounds its clamped outputs to bf16 and writes them as rows of pairs
+    (kernel name ">bf16"), fused or not, in the row pipeline or not, instead of float32
+    rows that the GEMM rounds: the same rounding of the same values, so the network's
+    output must not change by a bit. MOBILENET_BF16_ROWS=0 is the other way; 1-3 threads,
+    fused and not, batch 3; alpha 0.25's 8-channel layer keeps float32 rows."""
+    cases = [(0.25, 96), (0.5, 64)] if isa == "scalar" else [(1.0, 224), (0.75, 160), (0.5, 128), (0.25, 96)]
+    runs = {}
+    for rows in ("1", "0"):
+        env = dict(os.environ, MOBILENET_BF16_ROWS=rows, **_rows_ways(isa))
+        env.pop("MOBILENET_ISA", None)
+        proc = subprocess.run([sys.executable, "-c", _TILES_SCRIPT, json.dumps(cases), isa], env=env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+        runs[rows] = json.loads(proc.stdout)
+    for key, on in runs["1"].items():
+        off = runs["0"][key]
+        assert not any(">bf16" in name for name in off["kernels"]), off["kernels"]
+        names = on["kernels"]
+        for name, following in zip(names, names[1:]):
+            if ">bf16" in name:
+                assert name.startswith("dwconv3x3") and "bf16gemm" in following, names
+        assert sum(">bf16" in name for name in names) == (12 if key.startswith("0.25/") else 13), (key, names)
         assert on["sha1"] == off["sha1"], key
 
 

@@ -14,7 +14,7 @@ inline const float* dw_input_row(const DwConvArgs& a, int iy) {
 // Where the kernels below store output pixels: float32 NHWC rows, pixels CO
 // floats apart. An Out has a Row (a handle on output row y, counted from
 // output_row_offset) and stores n channels from c0 of pixel ox of a row; the
-// bf16 A-tile output (kernels_avx512_bf16.cpp) is the other one.
+// bf16 outputs (DwBf16RowsOut below, the A tiles of kernels_avx512_bf16.cpp) are the others.
 struct DwFloatOut {
   float* base;
   int64_t row_floats;
@@ -287,6 +287,44 @@ void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_en
   else
     dwconv3x3_blocks<2>(a, out, row_begin, row_end);
 }
+
+#if defined(MBN_VEC_SCALAR) || (defined(MBN_VEC_AVX512) && defined(__AVX512BF16__))
+// The depthwise output as rows of bf16 pairs (kernels.h), pixels `words` 32-bit
+// words apart, each value rounded as the bf16 GEMM rounds A (bf16_from_float:
+// nearest even, denormals to signed zero, NaN kept quiet), so the GEMM reading
+// them computes what it would from the float32 outputs.
+struct DwBf16RowsOut {
+  uint16_t* base;
+  int64_t row_elements;
+  int64_t pixel_elements;
+  using Row = uint16_t*;
+  explicit DwBf16RowsOut(const DwConvArgs& a)
+      : base(reinterpret_cast<uint16_t*>(a.output)),
+        row_elements(int64_t{a.out_w} * 2 * (a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels / 2)),
+        pixel_elements(2 * (a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels / 2)) {}
+  Row row(int y) const { return base + y * row_elements; }
+  void store(Row r, int ox, int c0, Vec v, int n) const {
+    uint16_t* dst = r + ox * pixel_elements + c0;
+#if defined(MBN_VEC_SCALAR)
+    (void)n;
+    dst[0] = bf16_from_float(v.v);
+#else
+    const __m256i h = (__m256i)_mm512_cvtneps_pbh(v.v);
+    if (n >= W)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), h);
+    else
+      _mm256_mask_storeu_epi16(dst, static_cast<__mmask16>((1u << n) - 1u), h);
+#endif
+  }
+};
+
+// KernelTable::dwconv3x3_bf16_rows.
+void dwconv3x3_bf16_rows(const DwConvArgs& a, int row_begin, int row_end) {
+  MBN_CHECK(bf16_rows_channels(a.channels) && dw_variant(a) != DwVariant::PackedPixels,
+            "internal error: the bf16 rows depthwise kernel needs an even channel count of at least 16");
+  dwconv3x3_to(a, DwBf16RowsOut(a), row_begin, row_end);
+}
+#endif
 
 #if !defined(MBN_DW_TILES_ONLY)
 const char* dwconv3x3_variant(const DwConvArgs& a) {

@@ -4,10 +4,10 @@
 // namespace after shared.h: by kernels_impl.h for the scalar reference, and by
 // kernels_avx512_bf16.cpp (compiled with -mavx512bf16) for vdpbf16ps.
 //
-// The activations stay float32 between layers: each call rounds its rows of A
-// to bf16 once, into a buffer on the stack, and every panel then reads them
-// from there. The rounding costs one conversion per k/2 dot products of each
-// panel, and the depthwise layers and the stem keep float32 inputs.
+// A arrives as float32 rows (the stem's and the 1x1 layers' outputs): each
+// call rounds its rows of A to bf16 once, into a buffer on the stack, and every
+// panel then reads them from there. Or as rows of bf16 pairs
+// (GemmBf16Args::a_pairs) that a depthwise layer has rounded as it wrote them.
 //
 // Two ways to multiply, one result (each product of two bf16 values is exact
 // in float32, and each is added with one rounding, the second of a pair first):
@@ -365,6 +365,14 @@ void gemm_bf16(const GemmBf16Args& g, int m_begin, int m_end, int panel_begin, i
   const int kp = (g.k + 1) / 2, a_words = bf16_row_words(g.k);
   const bool stream_b = static_cast<int64_t>(kp) * g.n * 4 >= kBf16StreamWeightBytes;
   const int ks = bf16_k_split<kBf16MR, kBf16NV>(g);
+  if (g.a_pairs != nullptr) {  // A rounded by the layer before (KernelTable::dwconv3x3_bf16_rows)
+    MBN_CHECK(!kBf16ByFma && g.k % 2 == 0 && g.a_pair_stride >= kp && g.a_pair_stride <= INT32_MAX,
+              "internal error: bf16 rows of pairs need the dot product GEMM, an even k and a stride of k / 2 or more");
+    if (m_begin < m_end)
+      bf16_rows(g, g.a_pairs + m_begin * g.a_pair_stride, static_cast<int>(g.a_pair_stride), m_begin, m_end - m_begin,
+                panel_begin, panel_end, ks, stream_b);
+    return;
+  }
   alignas(64) uint32_t chunk[kBf16ChunkWords];
   const int chunk_rows = imax(1, kBf16ChunkWords / a_words);
   for (int m0 = m_begin; m0 < m_end; m0 += chunk_rows) {

@@ -704,6 +704,74 @@ void test_conv3x3_bf16(const KernelTable& kt, Rng& rng, StemCase t) {
     guard_intact(name + " band", band, (y1 - y0) * row);
 }
 
+// A depthwise layer's inputs and its float32 outputs (KernelTable::dwconv3x3),
+// for the kernels that write the same outputs rounded to bf16.
+struct DwBf16Case {
+  std::vector<float> input, weights, bias, zero_row, f32;
+  DwConvArgs args{};
+  int m = 0;  // output pixels
+};
+
+DwBf16Case dw_bf16_case(const KernelTable& kt, Rng& rng, DwCase t) {
+  DwBf16Case d;
+  const Shape s{t.h, t.w, t.c};
+  d.input = rng.floats(s.size(), -2.0f, 2.0f);
+  if (t.nan_input) d.input[rng.range(0, static_cast<int>(s.size()) - 1)] = kNaN;
+  d.input.resize(s.size() + kBufferSlack, 0.0f);
+  const int cp = static_cast<int>(round_up(t.c, kChannelPad));
+  d.weights = rng.floats(9 * size_t(cp), -1.0f, 1.0f), d.bias = rng.floats(cp, -1.0f, 1.0f);
+  d.zero_row.assign(size_t(t.w) * t.c + kBufferSlack, 0.0f);
+  DwConvArgs& a = d.args;
+  a.input = d.input.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
+  a.out_h = (t.h + t.pad.top + t.pad.bottom - 3) / t.stride + 1;
+  a.out_w = (t.w + t.pad.left + t.pad.right - 3) / t.stride + 1;
+  a.stride = t.stride, a.pad = t.pad;
+  a.weights = d.weights.data(), a.bias = d.bias.data(), a.channels_padded = cp, a.zero_row = d.zero_row.data();
+  a.clamp = clamp_for(t.act);
+  d.m = a.out_h * a.out_w;
+  d.f32.assign(size_t(d.m) * t.c + kBufferSlack, 0.0f);
+  a.output = d.f32.data();
+  kt.dwconv3x3(a, 0, a.out_h);
+  return d;
+}
+
+// Whether `got` is bf16_from_float(want), NaN matching any NaN.
+bool same_bf16(uint16_t got, float want) {
+  const uint16_t rounded = bf16_from_float(want);
+  return got == rounded || (std::isnan(float_from_bf16(got)) && std::isnan(float_from_bf16(rounded)));
+}
+
+// gemm_bf16 over the float32 rows of `d` against the same GEMM with A given
+// another way (`set_a`), in random splits of its rows and panels: the same bits.
+template <class SetA>
+void expect_same_gemm_bf16(const KernelTable& kt, Rng& rng, const DwBf16Case& d, int n, Activation act,
+                           const std::string& name, SetA set_a) {
+  const int k = d.args.channels, m = d.m, nr = kt.gemm_panel_width;
+  std::vector<uint32_t> pb(packed_gemm_bf16_words(k, n, nr));
+  pack_gemm_weights_bf16(rng.floats(size_t(k) * n, -1.0f, 1.0f).data(), k, n, nr, pb.data());
+  const std::vector<float> gbias = padded_copy(rng.floats(n, -1.0f, 1.0f), round_up(n, std::max(kChannelPad, nr)));
+  std::vector<float> c_rows(size_t(m) * n, kSentinel), c_other(size_t(m) * n, kSentinel);
+  GemmBf16Args g{d.f32.data(), k, pb.data(), gbias.data(), c_rows.data(), n, m, n, k, clamp_for(act), m};
+  const int panels = static_cast<int>(round_up(n, nr) / nr);
+  kt.gemm_bf16(g, 0, m, 0, panels);
+  g.c = c_other.data();
+  set_a(g);
+  for (const auto& rb : random_split(rng, m))
+    for (const auto& pb2 : random_split(rng, panels)) kt.gemm_bf16(g, rb.first, rb.second, pb2.first, pb2.second);
+  int differ = 0;
+  for (size_t i = 0; i < c_rows.size(); ++i) {
+    const float x = c_rows[i], y = c_other[i];
+    if (!(std::isnan(x) && std::isnan(y)) && std::memcmp(&x, &y, sizeof x) != 0) ++differ;
+  }
+  expect(differ == 0, name + ": " + std::to_string(differ) + " GEMM outputs differ from those of float32 rows");
+}
+
+std::string dw_bf16_name(const KernelTable& kt, const char* kernel, DwCase t, int n) {
+  return std::string(kt.name) + " " + kernel + " " + std::to_string(t.h) + "x" + std::to_string(t.w) + "x" +
+         std::to_string(t.c) + " s" + std::to_string(t.stride) + " " + activation_name(t.act) +
+         " -> gemm n=" + std::to_string(n);
+}
+
 // bf16 on AMX: the depthwise kernel that writes bf16 A tiles
 // (KernelTable::dwconv3x3_bf16_tiles) gives, value for value, the float32
 // kernel's outputs rounded by bf16_from_float, in the layout kernels.h
@@ -712,28 +780,11 @@ void test_conv3x3_bf16(const KernelTable& kt, Rng& rng, StemCase t) {
 // for any split of its rows and panels (rows in a group outside a call's range
 // are computed, never stored).
 void test_bf16_tiles(const KernelTable& kt, Rng& rng, DwCase t, int n) {
-  const std::string name = std::string(kt.name) + " dwconv3x3_bf16_tiles " + std::to_string(t.h) + "x" +
-                           std::to_string(t.w) + "x" + std::to_string(t.c) + " s" + std::to_string(t.stride) + " " +
-                           activation_name(t.act) + " -> gemm n=" + std::to_string(n);
+  const std::string name = dw_bf16_name(kt, "dwconv3x3_bf16_tiles", t, n);
   ++g_stats.cases;
-  const Shape s{t.h, t.w, t.c};
-  std::vector<float> in_buf = rng.floats(s.size(), -2.0f, 2.0f);
-  if (t.nan_input) in_buf[rng.range(0, static_cast<int>(s.size()) - 1)] = kNaN;
-  in_buf.resize(s.size() + kBufferSlack, 0.0f);
-  const int cp = static_cast<int>(round_up(t.c, kChannelPad));
-  const std::vector<float> packed = rng.floats(9 * size_t(cp), -1.0f, 1.0f), bias = rng.floats(cp, -1.0f, 1.0f);
-  const std::vector<float> zero_row(size_t(t.w) * t.c + kBufferSlack, 0.0f);
-  DwConvArgs a{};
-  a.input = in_buf.data(), a.in_h = t.h, a.in_w = t.w, a.channels = t.c;
-  a.out_h = (t.h + t.pad.top + t.pad.bottom - 3) / t.stride + 1;
-  a.out_w = (t.w + t.pad.left + t.pad.right - 3) / t.stride + 1;
-  a.stride = t.stride, a.pad = t.pad;
-  a.weights = packed.data(), a.bias = bias.data(), a.channels_padded = cp, a.zero_row = zero_row.data();
-  a.clamp = clamp_for(t.act);
-  const int m = a.out_h * a.out_w;
-  std::vector<float> f32(size_t(m) * t.c + kBufferSlack);
-  a.output = f32.data();
-  kt.dwconv3x3(a, 0, a.out_h);
+  DwBf16Case d = dw_bf16_case(kt, rng, t);
+  DwConvArgs a = d.args;
+  const int m = d.m;
   // The tiles, in bands of rows each written from its own start (output_row_offset), as a fused band is.
   std::vector<float> tiles(bf16_tiles_elements(m, t.c) / 2 + kBufferSlack, 0.0f);
   const uint16_t* tb = reinterpret_cast<const uint16_t*>(tiles.data());
@@ -746,33 +797,53 @@ void test_bf16_tiles(const KernelTable& kt, Rng& rng, DwCase t, int n) {
     for (int p = 0; p < (band.second - band.first) * a.out_w; ++p)
       for (int c = 0; c < t.c; ++c) {
         const uint16_t got = tb[(p / 16) * 16 * t.c + (c / 32) * 512 + (p % 16) * 32 + c % 32];
-        const uint16_t want = bf16_from_float(f32[(int64_t{band.first} * a.out_w + p) * t.c + c]);
-        const bool nans = std::isnan(float_from_bf16(got)) && std::isnan(float_from_bf16(want));
-        if (got != want && !nans) ++bad;
+        if (!same_bf16(got, d.f32[(int64_t{band.first} * a.out_w + p) * t.c + c])) ++bad;
       }
   }
   expect(bad == 0, name + ": " + std::to_string(bad) + " tile values differ from the rounded float32 outputs");
   // The whole image as tiles, then the GEMM both ways.
   a.output = tiles.data(), a.output_row_offset = 0;
   kt.dwconv3x3_bf16_tiles(a, 0, a.out_h);
-  const int nr = kt.gemm_panel_width;
-  std::vector<uint32_t> pb(packed_gemm_bf16_words(t.c, n, nr));
-  pack_gemm_weights_bf16(rng.floats(size_t(t.c) * n, -1.0f, 1.0f).data(), t.c, n, nr, pb.data());
-  const std::vector<float> gbias = padded_copy(rng.floats(n, -1.0f, 1.0f), round_up(n, std::max(kChannelPad, nr)));
-  std::vector<float> c_rows(size_t(m) * n, kSentinel), c_tiles(size_t(m) * n, kSentinel);
-  GemmBf16Args g{f32.data(), t.c, pb.data(), gbias.data(), c_rows.data(), n, m, n, t.c, clamp_for(t.act), m};
-  const int panels = static_cast<int>(round_up(n, nr) / nr);
-  kt.gemm_bf16(g, 0, m, 0, panels);
-  g.c = c_tiles.data();
-  g.a_tiles = tb;
-  for (const auto& rb : random_split(rng, m))
-    for (const auto& pb2 : random_split(rng, panels)) kt.gemm_bf16(g, rb.first, rb.second, pb2.first, pb2.second);
-  int differ = 0;
-  for (size_t i = 0; i < c_rows.size(); ++i) {
-    const float x = c_rows[i], y = c_tiles[i];
-    if (!(std::isnan(x) && std::isnan(y)) && std::memcmp(&x, &y, sizeof x) != 0) ++differ;
+  expect_same_gemm_bf16(kt, rng, d, n, t.act, name, [&](GemmBf16Args& g) { g.a_tiles = tb; });
+}
+
+// bf16 on vdpbf16ps and the scalar reference: the depthwise kernel that writes
+// rows of bf16 pairs (KernelTable::dwconv3x3_bf16_rows) gives, value for value,
+// the float32 kernel's outputs rounded by bf16_from_float, pixels `stride`
+// words apart (dense, or wider with the gap untouched), whatever the bands; and
+// the GEMM reading those rows (GemmBf16Args::a_pairs) gives the same bits as
+// reading the float32 rows, for any split of its rows and panels.
+void test_bf16_rows(const KernelTable& kt, Rng& rng, DwCase t, int n, int stride) {
+  const std::string name = dw_bf16_name(kt, "dwconv3x3_bf16_rows", t, n) + " stride " + std::to_string(stride);
+  ++g_stats.cases;
+  DwBf16Case d = dw_bf16_case(kt, rng, t);
+  DwConvArgs a = d.args;
+  const int m = d.m, used = t.c / 2;
+  a.out_pixel_stride = stride;
+  std::vector<float> rows(size_t(m) * stride + kBufferSlack, kSentinel);
+  const uint16_t* rb16 = reinterpret_cast<const uint16_t*>(rows.data());
+  int bad = 0, touched = 0;
+  for (const auto& band : random_split(rng, a.out_h)) {
+    std::fill(rows.begin(), rows.end(), kSentinel);
+    DwConvArgs b = a;
+    b.output = rows.data(), b.output_row_offset = band.first;
+    kt.dwconv3x3_bf16_rows(b, band.first, band.second);
+    const int pixels = (band.second - band.first) * a.out_w;
+    for (int p = 0; p < pixels; ++p) {
+      for (int c = 0; c < t.c; ++c)
+        if (!same_bf16(rb16[int64_t{p} * 2 * stride + c], d.f32[(int64_t{band.first} * a.out_w + p) * t.c + c])) ++bad;
+      for (int w = used; w < stride; ++w) touched += rows[size_t(p) * stride + w] != kSentinel;
+    }
+    for (size_t w = size_t(pixels) * stride; w < rows.size(); ++w) touched += rows[w] != kSentinel;
   }
-  expect(differ == 0, name + ": " + std::to_string(differ) + " GEMM outputs from the tiles differ from the rows'");
+  expect(bad == 0, name + ": " + std::to_string(bad) + " values differ from the rounded float32 outputs");
+  expect(touched == 0, name + ": " + std::to_string(touched) + " words outside the rows written");
+  a.output = rows.data(), a.output_row_offset = 0;
+  kt.dwconv3x3_bf16_rows(a, 0, a.out_h);
+  expect_same_gemm_bf16(kt, rng, d, n, t.act, name, [&](GemmBf16Args& g) {
+    g.a_pairs = reinterpret_cast<const uint32_t*>(rows.data());
+    g.a_pair_stride = stride;
+  });
 }
 
 // The int8 networks' QUANTIZE (quantize_input): against std::round of the float32 quotient,
@@ -1008,6 +1079,25 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
                          false});
     test_conv3x3_bf16(kt, rng, {224, 224, 3, 32, 2, {0, 0, 1, 1}, Activation::ReLU6, false});
     test_conv3x3_bf16(kt, rng, {192, 192, 3, 16, 2, {0, 0, 1, 1}, Activation::ReLU6, true});
+  }
+
+  if (kt.dwconv3x3_bf16_rows != nullptr) {
+    // Both variants (rows; blocks where three input rows overflow L1), both strides, channel
+    // counts that leave a partial vector (even, 16 and more), dense and wider pixel strides,
+    // NaN input; then the shapes of 1.0/224's and 0.75/160's layers.
+    const Padding same{1, 1, 1, 1}, tf_s2{0, 0, 1, 1};
+    for (int i = 0; i < 32; ++i) {
+      const int stride = rng.range(1, 2), c = 2 * rng.range(8, 100);
+      test_bf16_rows(kt, rng,
+                     {rng.range(3, 20), rng.range(3, 40), c, stride, stride == 1 ? same : tf_s2,
+                      i % 2 ? Activation::ReLU6 : Activation::None, i % 8 == 7},
+                     rng.range(1, 80), c / 2 + (i % 3 == 0 ? rng.range(1, 20) : 0));
+    }
+    test_bf16_rows(kt, rng, {12, 112, 32, 1, same, Activation::ReLU6, false}, 64, 16);
+    test_bf16_rows(kt, rng, {10, 112, 64, 2, tf_s2, Activation::ReLU6, false}, 128, 32);
+    test_bf16_rows(kt, rng, {6, 56, 128, 1, same, Activation::ReLU6, false}, 128, 64);
+    test_bf16_rows(kt, rng, {14, 14, 512, 1, same, Activation::ReLU6, false}, 96, 256);
+    test_bf16_rows(kt, rng, {10, 10, 192, 1, same, Activation::ReLU6, false}, 72, 96);
   }
 
   if (kt.dwconv3x3_bf16_tiles == nullptr) return;
