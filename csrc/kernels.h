@@ -101,9 +101,8 @@ inline int64_t bf16_tiles_elements(int64_t pixels, int channels) {
 // writes them, gemm_bf16 reads them through GemmBf16Args::a_pairs): pixel p's
 // channels c and c + 1 (c even) are one 32-bit word, c in the low half, at word
 // p * stride + c / 2. A float32 buffer holds them at stride channels / 2 floats
-// a pixel. Channels must be even, and at least 16 (one vector of 16 lanes).
-constexpr int kBf16RowsMinChannels = 16;
-inline bool bf16_rows_channels(int channels) { return channels % 2 == 0 && channels >= kBf16RowsMinChannels; }
+// a pixel. Channels must be even.
+inline bool bf16_rows_channels(int channels) { return channels % 2 == 0; }
 
 // C[m x n] = A[m x k] * B + bias, clamped, with B packed once at load by
 // pack_gemm_weights into panels of gemm_panel_width columns.

@@ -29,7 +29,8 @@ namespace {
 
 #include "kernels/gemm_bf16.h"
 
-#define MBN_DW_TILES_ONLY 1
+// The depthwise templates, for the kernels that write bf16 (not the table's float32 entry points).
+#define MBN_DW_TEMPLATES_ONLY 1
 #include "kernels/depthwise.h"
 
 #include "kernels/stem_bf16.h"

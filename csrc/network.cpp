@@ -189,9 +189,10 @@ std::string Network::kernel_name(int index) const {
       return "conv3x3s" + std::to_string(s.stride) + "_" + kernels.conv3x3_variant(stem_shape_args(layer)) + "_" + isa;
     case LayerKernel::DwConv3x3:
       // ">bf16": float32 arithmetic, its outputs rounded to bf16 as the GEMM's A
-      // (LayerPlan::bf16_tiles, bf16_rows).
+      // (LayerPlan::bf16_tiles, bf16_rows: the variant of float32 rows as wide).
       return "dwconv3x3s" + std::to_string(s.stride) + "_" +
-             kernels.dwconv3x3_variant(dwconv_shape_args(layer, lp.in_stride, lp.out_stride)) +
+             kernels.dwconv3x3_variant(
+                 dwconv_shape_args(layer, lp.in_stride, lp.bf16_rows ? 2 * lp.out_stride : lp.out_stride)) +
              ((fused ? lp.fused_bf16_tiles : lp.bf16_tiles) || lp.bf16_rows ? ">bf16" : "") + "_" + isa;
     case LayerKernel::GlobalAvgPool: return "avgpool_" + isa;
     case LayerKernel::BlasGemm: return op + "_openblas+bias_" + isa;

@@ -207,11 +207,12 @@ void dwconv3x3_rows(const DwConvArgs& a, const Out& out, int row_begin, int row_
   }
 }
 
-#if !defined(MBN_DW_TILES_ONLY)  // the bf16 A-tile translation unit uses the rows and blocks variants only
 // Fewer channels than a vector holds, at stride 1 (0.25's first depthwise layer
 // has 8): one vector covers the W / C neighbouring pixels whose channels lie
-// side by side in NHWC, with every weight repeated every C lanes.
-void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
+// side by side in NHWC, with every weight repeated every C lanes. `out` must
+// store them side by side too (dense pixels).
+template <class Out>
+void dwconv3x3_packed_pixels(const DwConvArgs& a, const Out& out, int row_begin, int row_end) {
   const int C = a.channels, P = W / C, pl = a.pad.left;
   const Vec lo = Vec::broadcast(a.clamp.lo), hi = Vec::broadcast(a.clamp.hi);
   float lanes[W];
@@ -229,10 +230,10 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
       const int iy = oy - a.pad.top + ky;
       rows[ky] = dw_input_row(a, iy);
     }
-    float* out_row = a.output + static_cast<int64_t>(oy - a.output_row_offset) * a.out_w * C;
+    const typename Out::Row out_row = out.row(oy - a.output_row_offset);
     // One pixel's C lanes: the first C lanes of the repeated weights are the weights.
     auto single_pixel = [&](int ox) {
-      store_n(clamp(dw_border_sum(rows, ox - pl, a.in_w, C, 0, w, bias), lo, hi), out_row + ox * C, C);
+      out.store(out_row, ox, 0, clamp(dw_border_sum(rows, ox - pl, a.in_w, C, 0, w, bias), lo, hi), C);
     };
     int ox = 0;
     for (; ox < interior.begin; ++ox) single_pixel(ox);
@@ -247,13 +248,11 @@ void dwconv3x3_packed_pixels(const DwConvArgs& a, int row_begin, int row_end) {
       acc0 = fmadd(Vec::load(rows[0] + off + 2 * C), w[2], acc0);
       acc1 = fmadd(Vec::load(rows[1] + off + 2 * C), w[5], acc1);
       acc2 = fmadd(Vec::load(rows[2] + off + 2 * C), w[8], acc2);
-      clamp(add(add(acc0, acc1), acc2), lo, hi).store(out_row + ox * C);
+      out.store(out_row, ox, 0, clamp(add(add(acc0, acc1), acc2), lo, hi), W);  // P pixels
     }
     for (; ox < a.out_w; ++ox) single_pixel(ox);
   }
 }
-
-#endif
 
 // The variant dwconv3x3 runs, by the layer's shape and pixel strides alone:
 // never by how many rows a call asks for (the variants round differently, and
@@ -268,15 +267,18 @@ enum class DwVariant { PackedPixels, Rows, Blocks };
 constexpr int64_t kL1Bytes = 48 * 1024;
 constexpr int kMinBlockColumnsStride1 = 8, kMinBlockColumnsStride2 = 16;
 
-inline DwVariant dw_variant(const DwConvArgs& a) {
+// dense_output: the output's pixels lie side by side (DwFloatOut: a pixel
+// stride of channels floats; DwBf16RowsOut: channels / 2 words).
+inline DwVariant dw_variant(const DwConvArgs& a, bool dense_output) {
   const int CI = dw_in_stride(a);
-  if (a.stride == 1 && a.channels < W && W % a.channels == 0 && CI == a.channels && dw_out_stride(a) == a.channels)
+  if (a.stride == 1 && a.channels < W && W % a.channels == 0 && CI == a.channels && dense_output)
     return DwVariant::PackedPixels;
   const bool rows_fit_l1 = int64_t{3} * a.in_w * CI * int64_t{sizeof(float)} <= kL1Bytes;
   const int min_block_columns = a.stride == 1 ? kMinBlockColumnsStride1 : kMinBlockColumnsStride2;
   if (rows_fit_l1 || a.out_w < min_block_columns) return DwVariant::Rows;
   return DwVariant::Blocks;
 }
+inline DwVariant dw_variant(const DwConvArgs& a) { return dw_variant(a, dw_out_stride(a) == a.channels); }
 
 // The rows and blocks variants into `out` (PackedPixels writes float32 only).
 template <class Out>
@@ -318,15 +320,19 @@ struct DwBf16RowsOut {
   }
 };
 
-// KernelTable::dwconv3x3_bf16_rows.
+// KernelTable::dwconv3x3_bf16_rows: the variant dwconv3x3 runs with dense
+// float32 output where these rows are dense.
 void dwconv3x3_bf16_rows(const DwConvArgs& a, int row_begin, int row_end) {
-  MBN_CHECK(bf16_rows_channels(a.channels) && dw_variant(a) != DwVariant::PackedPixels,
-            "internal error: the bf16 rows depthwise kernel needs an even channel count of at least 16");
+  MBN_CHECK(bf16_rows_channels(a.channels),
+            "internal error: the bf16 rows depthwise kernel needs an even channel count");
+  const bool dense = a.out_pixel_stride == 0 || 2 * a.out_pixel_stride == a.channels;
+  if (dw_variant(a, dense) == DwVariant::PackedPixels)
+    return dwconv3x3_packed_pixels(a, DwBf16RowsOut(a), row_begin, row_end);
   dwconv3x3_to(a, DwBf16RowsOut(a), row_begin, row_end);
 }
 #endif
 
-#if !defined(MBN_DW_TILES_ONLY)
+#if !defined(MBN_DW_TEMPLATES_ONLY)
 const char* dwconv3x3_variant(const DwConvArgs& a) {
   switch (dw_variant(a)) {
     case DwVariant::PackedPixels: return "packed";
@@ -337,7 +343,7 @@ const char* dwconv3x3_variant(const DwConvArgs& a) {
 }
 
 void dwconv3x3(const DwConvArgs& a, int row_begin, int row_end) {
-  if (dw_variant(a) == DwVariant::PackedPixels) return dwconv3x3_packed_pixels(a, row_begin, row_end);
+  if (dw_variant(a) == DwVariant::PackedPixels) return dwconv3x3_packed_pixels(a, DwFloatOut(a), row_begin, row_end);
   dwconv3x3_to(a, DwFloatOut(a), row_begin, row_end);
 }
 #endif

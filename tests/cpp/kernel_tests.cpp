@@ -1082,22 +1082,24 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   }
 
   if (kt.dwconv3x3_bf16_rows != nullptr) {
-    // Both variants (rows; blocks where three input rows overflow L1), both strides, channel
-    // counts that leave a partial vector (even, 16 and more), dense and wider pixel strides,
-    // NaN input; then the shapes of 1.0/224's and 0.75/160's layers.
+    // Every variant (pixels packed in a vector below 16 channels where dense; rows; blocks where
+    // three input rows overflow L1), both strides, every even channel count that leaves a partial
+    // vector, dense and (from 16 channels on, where the variant does not depend on it) wider pixel
+    // strides, NaN input; then the shapes of 1.0/224's, 0.75/160's and 0.25/224's layers.
     const Padding same{1, 1, 1, 1}, tf_s2{0, 0, 1, 1};
-    for (int i = 0; i < 32; ++i) {
-      const int stride = rng.range(1, 2), c = 2 * rng.range(8, 100);
+    for (int i = 0; i < 48; ++i) {
+      const int stride = rng.range(1, 2), c = i < 16 ? rng.pick(std::vector<int>{2, 4, 8}) : 2 * rng.range(1, 100);
       test_bf16_rows(kt, rng,
                      {rng.range(3, 20), rng.range(3, 40), c, stride, stride == 1 ? same : tf_s2,
                       i % 2 ? Activation::ReLU6 : Activation::None, i % 8 == 7},
-                     rng.range(1, 80), c / 2 + (i % 3 == 0 ? rng.range(1, 20) : 0));
+                     rng.range(1, 80), c / 2 + (i % 3 == 0 && c >= 16 ? rng.range(1, 20) : 0));
     }
     test_bf16_rows(kt, rng, {12, 112, 32, 1, same, Activation::ReLU6, false}, 64, 16);
     test_bf16_rows(kt, rng, {10, 112, 64, 2, tf_s2, Activation::ReLU6, false}, 128, 32);
     test_bf16_rows(kt, rng, {6, 56, 128, 1, same, Activation::ReLU6, false}, 128, 64);
     test_bf16_rows(kt, rng, {14, 14, 512, 1, same, Activation::ReLU6, false}, 96, 256);
     test_bf16_rows(kt, rng, {10, 10, 192, 1, same, Activation::ReLU6, false}, 72, 96);
+    test_bf16_rows(kt, rng, {9, 112, 8, 1, same, Activation::ReLU6, false}, 16, 4);
   }
 
   if (kt.dwconv3x3_bf16_tiles == nullptr) return;
