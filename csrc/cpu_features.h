@@ -48,7 +48,7 @@ bool bf16_amx_preferred();
 // float32 rows the GEMM rounds. MOBILENET_BF16_TILES=0 says no (the tests
 // compare the two ways bit for bit).
 bool bf16_tiles_preferred();
-// Whether, with bf16 on vdpbf16ps (or the scalar reference), depthwise layers
+// Whether, with bf16 on vdpbf16ps or bfdot (or the scalar reference), depthwise layers
 // write the GEMM after them its A as rows of bf16 pairs
 // (KernelTable::dwconv3x3_bf16_rows): the same numbers as float32 rows the
 // GEMM rounds. MOBILENET_BF16_ROWS=0 says no (the tests compare the two ways

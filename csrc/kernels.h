@@ -330,7 +330,7 @@ struct GemmBf16Args {
   // they lie, with no rounding pass. Rows of a group of 16 outside [m_begin,
   // m_end) are read (and computed, not stored): they must be readable memory.
   const uint16_t* a_tiles = nullptr;
-  // Where not null (vdpbf16ps and the scalar reference: KernelTable::dwconv3x3_bf16_rows),
+  // Where not null (vdpbf16ps, bfdot and the scalar reference: KernelTable::dwconv3x3_bf16_rows),
   // A is already bf16 as rows of pairs: row r's k / 2 pairs (k even) from word
   // r * a_pair_stride (a and lda unused). The kernel reads them as they lie, with no rounding pass.
   const uint32_t* a_pairs = nullptr;
@@ -460,12 +460,12 @@ struct KernelTable {
   // (tdpbf16ps) or vdpbf16ps as gemm_bf16 is. Null where gemm_bf16 is neither,
   // or MOBILENET_BF16_STEM=0 (bf16_stem_preferred).
   void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
-  // bfloat16 on vdpbf16ps (and the scalar reference): the float32 depthwise
+  // bfloat16 on vdpbf16ps, bfdot and the scalar reference: the float32 depthwise
   // kernel (dwconv3x3's rows and blocks variants, the same sums) with its
   // clamped outputs rounded to bf16 as gemm_bf16 rounds A, written as rows of
   // pairs (kernels.h), args.out_pixel_stride words a pixel (0: channels / 2):
   // gemm_bf16's A through GemmBf16Args::a_pairs. Channels: bf16_rows_channels.
-  // Null where gemm_bf16 is on AMX tiles, by FMA or on NEON, or with MOBILENET_BF16_ROWS=0.
+  // Null where gemm_bf16 is on AMX tiles or by FMA, or with MOBILENET_BF16_ROWS=0.
   void (*dwconv3x3_bf16_rows)(const DwConvArgs& args, int row_begin, int row_end);
 
   // int8 depthwise: the per-block constants (requantization, bias, weight

@@ -34,11 +34,11 @@ namespace mobilenet {
 namespace MBN_BF16_KERNELS_NS {
 void gemm_bf16_kernel(const GemmBf16Args& args, int m_begin, int m_end, int panel_begin, int panel_end);
 const char* gemm_bf16_kernel_variant(const GemmBf16Args& args);
-#if defined(MBN_BF16_BY_FMA)
-// The AVX-512 table's stem on vdpbf16ps, and the depthwise kernel that writes
-// the vdpbf16ps GEMM its A (kernels_avx512_bf16.cpp).
-void conv3x3_bf16_kernel(const Conv3x3Args& args, int row_begin, int row_end);
+// The depthwise kernel that writes the GEMM (vdpbf16ps, bfdot) its A as rows of bf16 pairs.
 void dwconv3x3_bf16_rows_kernel(const DwConvArgs& args, int row_begin, int row_end);
+#if defined(MBN_BF16_BY_FMA)
+// The AVX-512 table's stem on vdpbf16ps (kernels_avx512_bf16.cpp).
+void conv3x3_bf16_kernel(const Conv3x3Args& args, int row_begin, int row_end);
 #endif
 }  // namespace MBN_BF16_KERNELS_NS
 #if defined(MBN_HAVE_AMX_BF16) && defined(MBN_BF16_BY_FMA)
@@ -218,6 +218,10 @@ const KernelTable& table() {
       nullptr,
       nullptr,
       bf16_rows_allowed() ? dwconv3x3_bf16_rows : nullptr,
+#elif defined(MBN_BF16_KERNELS_NS)
+      nullptr,
+      nullptr,
+      cpu_has(MBN_BF16_CPU_FEATURE) && bf16_rows_allowed() ? MBN_BF16_KERNELS_NS::dwconv3x3_bf16_rows_kernel : nullptr,
 #else
       nullptr,
       nullptr,

@@ -282,7 +282,7 @@ LayerPlans plan_bf16_tiles(const std::vector<Layer>& layers, LayerPlans plans, i
   return plans;
 }
 
-// Pass 4c: the depthwise layers that write the vdpbf16ps GEMM after them its A
+// Pass 4c: the depthwise layers that write the bf16 GEMM after them (vdpbf16ps, bfdot) its A
 // as rows of bf16 pairs: the GEMM rounds its A to bf16 before any product, so
 // the depthwise layer can round its (clamped) outputs instead, as the GEMM
 // would. The GEMM's rounding pass goes and the depthwise layer writes half the

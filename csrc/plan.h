@@ -79,7 +79,7 @@ struct LayerPlan {
   // out_image and the GEMM's in_image are then the layout's, in floats): where
   // neither is inside the row pipeline's rings (the depthwise layer may be its last stage).
   bool bf16_tiles = false;
-  // bfloat16 on vdpbf16ps, a depthwise layer before a bf16 GEMM: its outputs,
+  // bfloat16 on vdpbf16ps or bfdot, a depthwise layer before a bf16 GEMM: its outputs,
   // fused band or whole, go to the GEMM as rows of bf16 pairs (kernels.h),
   // written by KernelTable::dwconv3x3_bf16_rows and read as they lie: its
   // out_stride and the GEMM's in_stride are then channels / 2 floats. The same

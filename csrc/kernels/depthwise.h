@@ -290,7 +290,8 @@ void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_en
     dwconv3x3_blocks<2>(a, out, row_begin, row_end);
 }
 
-#if defined(MBN_VEC_SCALAR) || (defined(MBN_VEC_AVX512) && defined(__AVX512BF16__))
+#if defined(MBN_VEC_SCALAR) || (defined(MBN_VEC_AVX512) && defined(__AVX512BF16__)) || \
+    (defined(MBN_VEC_NEON) && defined(MBN_BF16_NEON))
 // The depthwise output as rows of bf16 pairs (kernels.h), pixels `words` 32-bit
 // words apart, each value rounded as the bf16 GEMM rounds A (bf16_from_float:
 // nearest even, denormals to signed zero, NaN kept quiet), so the GEMM reading
@@ -310,6 +311,11 @@ struct DwBf16RowsOut {
 #if defined(MBN_VEC_SCALAR)
     (void)n;
     dst[0] = bf16_from_float(v.v);
+#elif defined(MBN_VEC_NEON)
+    // One at a time, by the function the bf16 GEMM rounds its A with (gemm_bf16.h).
+    float lanes[W];
+    v.store(lanes);
+    for (int i = 0; i < n; ++i) dst[i] = static_cast<uint16_t>(neon_bf16_round(lanes[i]));
 #else
     const __m256i h = (__m256i)_mm512_cvtneps_pbh(v.v);
     if (n >= W)
