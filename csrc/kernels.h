@@ -461,7 +461,7 @@ struct KernelTable {
   // or MOBILENET_BF16_STEM=0 (bf16_stem_preferred).
   void (*conv3x3_bf16)(const Conv3x3Args& args, int row_begin, int row_end);
   // bfloat16 on vdpbf16ps, bfdot and the scalar reference: the float32 depthwise
-  // kernel (dwconv3x3's rows and blocks variants, the same sums) with its
+  // kernel (dwconv3x3's variant for the shape, the same sums) with its
   // clamped outputs rounded to bf16 as gemm_bf16 rounds A, written as rows of
   // pairs (kernels.h), args.out_pixel_stride words a pixel (0: channels / 2):
   // gemm_bf16's A through GemmBf16Args::a_pairs. Channels: bf16_rows_channels.

@@ -10,7 +10,7 @@ where the CPU has AVX512_BF16, MOBILENET_AMX=0 turns AMX off: the subprocess tes
 On AMX the depthwise layers before a GEMM on tiles write its A tiles in bf16 (the
 GEMM's own rounding, moved): bit-identical to float32 rows the GEMM rounds
 (MOBILENET_BF16_TILES=0), asserted below; so do rows of bf16 pairs where the GEMM is
-vdpbf16ps and on the scalar reference (MOBILENET_BF16_ROWS=0).
+vdpbf16ps or bfdot and on the scalar reference (MOBILENET_BF16_ROWS=0).
 
 Checked against the oracle's plain bf16 version (mobilenet.reference, precision=
 "bfloat16"), against float32 on random networks and on the real float model, on
@@ -232,8 +232,9 @@ def test_bf16_tiles_from_the_depthwise_layers_give_the_same_bits():
 
 def _rows_ways(isa):
     """Where the depthwise layers write the GEMM after them its A as rows of bf16 pairs:
-    the scalar reference, and the AVX-512 table where its GEMM is vdpbf16ps."""
-    if isa == "scalar":
+    the scalar reference, NEON with BF16 (bfdot), and the AVX-512 table where its GEMM is
+    vdpbf16ps."""
+    if isa in ("scalar", "neon"):
         return {}
     if isa == "avx512" and "avx512_bf16" in mobilenet._core.cpu_features():
         return {"MOBILENET_AMX": "0", "MOBILENET_BF16_DOT": "1"}
@@ -242,7 +243,7 @@ def _rows_ways(isa):
 
 @pytest.mark.parametrize("isa", [isa for isa in BF16_ISAS if _rows_ways(isa) is not None])
 def test_bf16_rows_from_the_depthwise_layers_give_the_same_bits(isa):
-    """Where the GEMM is vdpbf16ps (and on the scalar reference), a depthwise layer before
+    """Where the GEMM is vdpbf16ps or bfdot (and on the scalar reference), a depthwise layer before
     a bf16 GEMM rounds its clamped outputs to bf16 and writes them as rows of pairs
     (kernel name ">bf16"), fused or not, in the row pipeline or not, instead of float32
     rows that the GEMM rounds: the same rounding of the same values, so the network's

@@ -280,7 +280,8 @@ inline DwVariant dw_variant(const DwConvArgs& a, bool dense_output) {
 }
 inline DwVariant dw_variant(const DwConvArgs& a) { return dw_variant(a, dw_out_stride(a) == a.channels); }
 
-// The rows and blocks variants into `out` (PackedPixels writes float32 only).
+// The rows and blocks variants into `out` (callers run PackedPixels themselves,
+// where the output is dense).
 template <class Out>
 void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_end) {
   if (dw_variant(a) == DwVariant::Rows) return dwconv3x3_rows(a, out, row_begin, row_end);
@@ -292,10 +293,10 @@ void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_en
 
 #if defined(MBN_VEC_SCALAR) || (defined(MBN_VEC_AVX512) && defined(__AVX512BF16__)) || \
     (defined(MBN_VEC_NEON) && defined(MBN_BF16_NEON))
-// The depthwise output as rows of bf16 pairs (kernels.h), pixels `words` 32-bit
-// words apart, each value rounded as the bf16 GEMM rounds A (bf16_from_float:
-// nearest even, denormals to signed zero, NaN kept quiet), so the GEMM reading
-// them computes what it would from the float32 outputs.
+// The depthwise output as rows of bf16 pairs (kernels.h), pixels
+// args.out_pixel_stride 32-bit words apart (0: channels / 2), each value rounded as the bf16 GEMM rounds A
+// (bf16_from_float: nearest even, denormals to signed zero, NaN kept quiet), so the GEMM reading them computes what it
+// would from the float32 outputs.
 struct DwBf16RowsOut {
   uint16_t* base;
   int64_t row_elements;
