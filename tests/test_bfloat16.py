@@ -181,7 +181,7 @@ def test_float32_stem_on_amx_with_mobilenet_bf16_stem_0():
     _every_gemm_in_bf16({"MOBILENET_AMX": "1", "MOBILENET_BF16_STEM": "0"}, "bf16amx", float32_max_k=16)
 
 
-_TILES_SCRIPT = r"""
+_BF16_OUTPUTS_SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
 import mobilenet
@@ -201,6 +201,36 @@ print(json.dumps(out))
 """
 
 
+def _both_ways(switch, env_overrides, cases, isa=None):
+    """_BF16_OUTPUTS_SCRIPT's outputs and kernel names with the environment variable `switch` at 1 and 0."""
+    runs = {}
+    for value in ("1", "0"):
+        env = dict(os.environ, **env_overrides, **{switch: value})
+        env.pop("MOBILENET_ISA", None)
+        proc = subprocess.run([sys.executable, "-c", _BF16_OUTPUTS_SCRIPT, json.dumps(cases)] + ([isa] if isa else []),
+                              env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+        runs[value] = json.loads(proc.stdout)
+    return runs
+
+
+def _same_bits_with_bf16_outputs(runs, gemm_marker):
+    """Each configuration's output the same both ways; with the switch off no depthwise layer
+    writes bf16 (">bf16"), with it on only those right before a GEMM of gemm_marker.
+    Returns (configuration, kernel names with the switch on) for each."""
+    checked = []
+    for key, on in runs["1"].items():
+        off = runs["0"][key]
+        assert not any(">bf16" in name for name in off["kernels"]), off["kernels"]
+        names = on["kernels"]
+        for name, following in zip(names, names[1:]):
+            if ">bf16" in name:
+                assert name.startswith("dwconv3x3") and gemm_marker in following, names
+        assert on["sha1"] == off["sha1"], key
+        checked.append((key, names))
+    return checked
+
+
 # AMX: Intel Xeon from Sapphire Rapids on, with Linux's permission (arch_prctl); AMD CPUs have none.
 @pytest.mark.skipif("amx_bf16" not in mobilenet._core.cpu_features() or "avx512" not in ISAS,
                     reason="needs a CPU with AMX-BF16 and an OS that grants the tile state (AMD CPUs have no AMX)")
@@ -211,23 +241,9 @@ def test_bf16_tiles_from_the_depthwise_layers_give_the_same_bits():
     network's output must not change by a bit. MOBILENET_BF16_TILES=0 is the other way;
     1-3 threads (2 threads fuse more pairs, 7-row maps split pixels), fused and not, batch 3."""
     cases = [(1.0, 224), (0.75, 160), (0.5, 128), (0.25, 96)]
-    runs = {}
-    for tiles in ("1", "0"):
-        env = dict(os.environ, MOBILENET_AMX="1", MOBILENET_BF16_TILES=tiles)
-        env.pop("MOBILENET_ISA", None)
-        proc = subprocess.run([sys.executable, "-c", _TILES_SCRIPT, json.dumps(cases)], env=env,
-                              capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr
-        runs[tiles] = json.loads(proc.stdout)
-    for key, on in runs["1"].items():
-        off = runs["0"][key]
-        assert not any(">bf16" in name for name in off["kernels"]), off["kernels"]
-        names = on["kernels"]
+    runs = _both_ways("MOBILENET_BF16_TILES", {"MOBILENET_AMX": "1"}, cases)
+    for key, names in _same_bits_with_bf16_outputs(runs, "bf16amx"):
         assert any(">bf16" in name for name in names), (key, names)
-        for name, following in zip(names, names[1:]):
-            if ">bf16" in name:
-                assert name.startswith("dwconv3x3") and "bf16amx" in following, names
-        assert on["sha1"] == off["sha1"], key
 
 
 def _rows_ways(isa):
@@ -250,23 +266,9 @@ def test_bf16_rows_from_the_depthwise_layers_give_the_same_bits(isa):
     output must not change by a bit. MOBILENET_BF16_ROWS=0 is the other way; 1-3 threads,
     fused and not, batch 3; alpha 0.25's first, 8 channels, packs 2 pixels in a vector."""
     cases = [(0.25, 96), (0.5, 64)] if isa == "scalar" else [(1.0, 224), (0.75, 160), (0.5, 128), (0.25, 96)]
-    runs = {}
-    for rows in ("1", "0"):
-        env = dict(os.environ, MOBILENET_BF16_ROWS=rows, **_rows_ways(isa))
-        env.pop("MOBILENET_ISA", None)
-        proc = subprocess.run([sys.executable, "-c", _TILES_SCRIPT, json.dumps(cases), isa], env=env,
-                              capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stderr
-        runs[rows] = json.loads(proc.stdout)
-    for key, on in runs["1"].items():
-        off = runs["0"][key]
-        assert not any(">bf16" in name for name in off["kernels"]), off["kernels"]
-        names = on["kernels"]
-        for name, following in zip(names, names[1:]):
-            if ">bf16" in name:
-                assert name.startswith("dwconv3x3") and "bf16gemm" in following, names
+    runs = _both_ways("MOBILENET_BF16_ROWS", _rows_ways(isa), cases, isa)
+    for key, names in _same_bits_with_bf16_outputs(runs, "bf16gemm"):
         assert sum(">bf16" in name for name in names) == 13, (key, names)
-        assert on["sha1"] == off["sha1"], key
 
 
 @pytest.mark.skipif(len(BF16_ISAS) < 2, reason="only the scalar reference runs bf16 here")
