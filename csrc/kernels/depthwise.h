@@ -3,6 +3,10 @@
 
 inline int dw_in_stride(const DwConvArgs& a) { return a.in_pixel_stride > 0 ? a.in_pixel_stride : a.channels; }
 inline int dw_out_stride(const DwConvArgs& a) { return a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels; }
+// The same for bf16 rows of pairs (DwBf16RowsOut), in 32-bit words.
+inline int dw_bf16_out_words(const DwConvArgs& a) {
+  return a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels / 2;
+}
 
 // Input row iy, the zero row for padding rows; a ring of in_ring_rows rows keeps row iy at slot iy % in_ring_rows.
 inline const float* dw_input_row(const DwConvArgs& a, int iy) {
@@ -294,18 +298,18 @@ void dwconv3x3_to(const DwConvArgs& a, const Out& out, int row_begin, int row_en
 #if defined(MBN_VEC_SCALAR) || (defined(MBN_VEC_AVX512) && defined(__AVX512BF16__)) || \
     (defined(MBN_VEC_NEON) && defined(MBN_BF16_NEON))
 // The depthwise output as rows of bf16 pairs (kernels.h), pixels
-// args.out_pixel_stride 32-bit words apart (0: channels / 2), each value rounded as the bf16 GEMM rounds A
-// (bf16_from_float: nearest even, denormals to signed zero, NaN kept quiet), so the GEMM reading them computes what it
-// would from the float32 outputs.
+// dw_bf16_out_words apart, each value rounded as the bf16 GEMM rounds A
+// (bf16_from_float: nearest even, denormals to signed zero, NaN kept quiet),
+// so the GEMM reading them computes what it would from the float32 outputs.
 struct DwBf16RowsOut {
   uint16_t* base;
-  int64_t row_elements;
   int64_t pixel_elements;
+  int64_t row_elements;
   using Row = uint16_t*;
   explicit DwBf16RowsOut(const DwConvArgs& a)
       : base(reinterpret_cast<uint16_t*>(a.output)),
-        row_elements(int64_t{a.out_w} * 2 * (a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels / 2)),
-        pixel_elements(2 * (a.out_pixel_stride > 0 ? a.out_pixel_stride : a.channels / 2)) {}
+        pixel_elements(2 * int64_t{dw_bf16_out_words(a)}),
+        row_elements(a.out_w * pixel_elements) {}
   Row row(int y) const { return base + y * row_elements; }
   void store(Row r, int ox, int c0, Vec v, int n) const {
     uint16_t* dst = r + ox * pixel_elements + c0;
@@ -332,8 +336,7 @@ struct DwBf16RowsOut {
 void dwconv3x3_bf16_rows(const DwConvArgs& a, int row_begin, int row_end) {
   MBN_CHECK(bf16_rows_channels(a.channels),
             "internal error: the bf16 rows depthwise kernel needs an even channel count");
-  const bool dense = a.out_pixel_stride == 0 || 2 * a.out_pixel_stride == a.channels;
-  if (dw_variant(a, dense) == DwVariant::PackedPixels)
+  if (dw_variant(a, 2 * dw_bf16_out_words(a) == a.channels) == DwVariant::PackedPixels)
     return dwconv3x3_packed_pixels(a, DwBf16RowsOut(a), row_begin, row_end);
   dwconv3x3_to(a, DwBf16RowsOut(a), row_begin, row_end);
 }
