@@ -1073,7 +1073,7 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
                          rng.range(1, 9),
                          3,
                          rng.pick(odd_channels),
-                         1 + pad % 2,
+                         1 + pad / 2 % 2,
                          {pad % 3, pad / 3 % 3, pad / 9 % 3, pad / 27 % 3},
                          act(),
                          false});
