@@ -31,9 +31,8 @@ __attribute__((always_inline)) inline void stem_window_inside(const float* r0, i
 // Two neighbouring pixels' windows (stride 1 or 2) from one masked load of each
 // input row: rows 0 and 1 rounded into words 0-31, row 2 into words 32-47 (48-63
 // zero), each window's words then picked by StemWindows::pair_index.
-__attribute__((always_inline)) inline void stem_windows_inside_pair(const float* r0, int64_t row_stride,
-                                                                    __mmask16 mask, const __m512i* index,
-                                                                    uint32_t* dst) {
+__attribute__((always_inline)) inline void stem_windows_inside_pair(const float* r0, int64_t row_stride, __mmask16 mask,
+                                                                    const __m512i* index, uint32_t* dst) {
   const __m512 x0 = _mm512_maskz_loadu_ps(mask, r0);
   const __m512 x1 = _mm512_maskz_loadu_ps(mask, r0 + row_stride);
   const __m512 x2 = _mm512_maskz_loadu_ps(mask, r0 + 2 * row_stride);
@@ -85,8 +84,8 @@ struct StemWindows {
   const Conv3x3Args& a;
   bool dense_rgb;
   int inside_first, inside_last;  // output columns whose window lies inside the image's columns
-  bool pairs;                      // stem_windows_inside_pair serves this stride
-  __mmask16 pair_mask;             // the columns of a pair's windows in a row: 3 * stride + 9
+  bool pairs;                     // stem_windows_inside_pair serves this stride
+  __mmask16 pair_mask;            // the columns of a pair's windows in a row: 3 * stride + 9
   __m512i pair_index[2];
   explicit StemWindows(const Conv3x3Args& args) : a(args), dense_rgb(stem_dense_rgb(args)) {
     pairs = dense_rgb && a.stride <= 2;
