@@ -1,5 +1,5 @@
 // The bf16 stem (3x3 stride 2 on RGB, KernelTable::conv3x3_bf16) of MobileNet's four
-// resolutions at alpha 1 and 0.25 alone, as the network runs it (weights packed by
+// resolutions at alpha 1, 0.5/160 and 0.25/224 alone, as the network runs it (weights packed by
 // pack_gemm_weights_bf16, ReLU6): median and fastest of 300 calls with the data cache-warm,
 // GMAC/s and the share of one core's bf16 peak when given (bench/peak's "vdpbf16ps peak",
 // GMAC/s). Whole images, and in bands of 8 output rows as the row pipeline calls it.
@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   struct Shape {
     int size, out_c;
   };
-  for (const Shape& s : {Shape{224, 32}, Shape{192, 32}, Shape{160, 32}, Shape{128, 32}, Shape{224, 8}}) {
+  for (const Shape& s :
+       {Shape{224, 32}, Shape{192, 32}, Shape{160, 32}, Shape{128, 32}, Shape{160, 16}, Shape{224, 8}}) {
     const int in_c = 3, c = s.out_c, out = s.size / 2, k = 9 * in_c, w = kt.gemm_panel_width;
     const int padded = (c + w - 1) / w * w;
     std::vector<float> input(size_t(s.size) * s.size * in_c + 64), output(size_t(out) * out * c + 64);
