@@ -10,8 +10,8 @@
 // floats: masked loads place the 3 rows in 32 lanes (row 0 in lanes 0-8, row 1
 // in 9-17, row 2 in 18-26), masks leaving out the columns and rows outside the
 // image; other layouts gather the values one by one. At stride 1 or 2 two
-// neighbouring pixels' windows lie in 16 columns' floats of each row: one load
-// a row serves both, rounded to bf16 before the words are placed.
+// neighbouring pixels' windows lie within 16 floats of each row: one load a
+// row serves both, rounded to bf16 before the words are placed.
 
 constexpr int kStemWindowWords = 16;
 // Output pixels a call lays out at once (16 KB of rows, in L1).

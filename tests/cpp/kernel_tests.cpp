@@ -649,7 +649,7 @@ void test_gemm_bf16(const KernelTable& kt, Rng& rng, GemmCase t) {
   expect(differ == 0, name + ": " + std::to_string(differ) + " values differ in their bits from the scalar reference");
 }
 
-// bf16 on AMX: the stem on tiles (KernelTable::conv3x3_bf16) against the
+// bf16: the stem as a GEMM (KernelTable::conv3x3_bf16, AMX tiles or vdpbf16ps) against the
 // float64 convolution of the same bf16-rounded input and weights (the bias as
 // it is), for any split of its rows, both input layouts, every padding, and
 // bands written from an output row offset (the row pipeline's rings).
@@ -1060,7 +1060,7 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   test_gemm_bf16(kt, rng, {1, 1000, 1024, 0, 0, Activation::None, false});
 
   if (kt.conv3x3_bf16 != nullptr) {
-    // The stem on AMX tiles: 1-3 input channels (dense RGB takes the vector path inside the image), both
+    // The bf16 stem: 1-3 input channels (dense RGB takes the vector path inside the image), both
     // layouts, every padding and stride, 1-70 output channels (one panel and more, partial column tiles),
     // images of 1-40 columns (chunks and tiles ending mid-row); then 1.0/224's and 0.5/192's shapes.
     for (int oc = 1; oc <= 70; ++oc)
