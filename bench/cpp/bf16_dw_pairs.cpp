@@ -85,8 +85,6 @@ void dw_pairs_s1(const uint32_t* in, int h, int w, int channels, const uint32_t*
   }
 }
 
-uint32_t pair_of(uint16_t low, uint16_t high) { return uint32_t{low} | (uint32_t{high} << 16); }
-
 }  // namespace
 
 int main() {
@@ -134,16 +132,15 @@ int main() {
     for (int y = 0; y < h; ++y)
       for (int p = 0; p < pairs; ++p)
         for (int ch = 0; ch < c; ++ch) {
-          const uint16_t first = bf16_from_float(x[(size_t(y) * w + 2 * p) * c + ch]);
-          const uint16_t second = 2 * p + 1 < w ? bf16_from_float(x[(size_t(y) * w + 2 * p + 1) * c + ch]) : 0;
-          pin[size_t(y + 1) * row_words + size_t(p + 1) * c + ch] = pair_of(first, second);
+          const float first = x[(size_t(y) * w + 2 * p) * c + ch];
+          const float second = 2 * p + 1 < w ? x[(size_t(y) * w + 2 * p + 1) * c + ch] : 0.0f;
+          pin[size_t(y + 1) * row_words + size_t(p + 1) * c + ch] = bf16_pair(first, second);
         }
     for (int ch = 0; ch < c; ++ch)
       for (int ky = 0; ky < 3; ++ky) {
-        const uint16_t w0 = bf16_from_float(wt[(ky * 3 + 0) * size_t(c) + ch]);
-        const uint16_t w1 = bf16_from_float(wt[(ky * 3 + 1) * size_t(c) + ch]);
-        const uint16_t w2 = bf16_from_float(wt[(ky * 3 + 2) * size_t(c) + ch]);
-        const uint32_t v[4] = {pair_of(w1, w2), pair_of(0, w0), pair_of(w0, w1), pair_of(w2, 0)};
+        const float w0 = wt[(ky * 3 + 0) * size_t(c) + ch], w1 = wt[(ky * 3 + 1) * size_t(c) + ch];
+        const float w2 = wt[(ky * 3 + 2) * size_t(c) + ch];
+        const uint32_t v[4] = {bf16_pair(w1, w2), bf16_pair(0.0f, w0), bf16_pair(w0, w1), bf16_pair(w2, 0.0f)};
         for (int i = 0; i < 4; ++i) wp[(size_t(ch) / 16 * 12 + ky * 4 + i) * 16 + ch % 16] = v[i];
       }
     std::vector<float> pout(size_t(h) * w * c + 16);
