@@ -161,7 +161,16 @@ constexpr int64_t kBf16StreamWeightBytes = 512 * 1024;
 // k runs in blocks (k_blocks, shared.h) as in the float32 GEMM, in pairs of k:
 // the partial sums through C come out as from one block, and as the scalar
 // reference's. Thin tiles take partial sums as the float GEMM chooses them
-// (k_partial_sums).
+// (k_partial_sums). With vdpbf16ps a 6x64 tile reads its weights from L2 as
+// fast as from L1 (a step's 256 bytes take 24 cycles): on Zen 4, 32 KB blocks
+// made the 1x1 layers at k >= 512 2-4% slower than one block (bench/RESULTS.md,
+// log entry 107), so there k is blocked only where a tile's weights would
+// crowd a 1 MB L2.
+#if defined(MBN_VEC_AVX512) && !defined(MBN_BF16_BY_FMA)
+constexpr int64_t kBf16KBlockBytes = 512 * 1024;
+#else
+constexpr int64_t kBf16KBlockBytes = kGemmKBlockBytes;
+#endif
 
 // MR rows x NV vectors of C from MR rows of rounded A (a, a_words apart) over
 // the pairs of k block kb; vector v lies in panel panel + v / kBf16NV. With
@@ -301,7 +310,7 @@ void bf16_columns(const GemmBf16Args& g, const uint32_t* a, int a_words, int m0,
   const int base = rows / tiles, extra = rows % tiles;
   const int64_t bytes = int64_t{kp} * NV * W * 4;
   const bool whole = g.n - panel * kBf16NR >= NV * W;
-  const int blocks = k_blocks(bytes, tiles, ks, whole);
+  const int blocks = k_blocks(bytes, tiles, ks, whole, kBf16KBlockBytes);
   const int64_t panel_words = static_cast<int64_t>(kp) * kBf16NR;
   const uint32_t* columns_b = g.packed_b + panel * panel_words;
   constexpr int kParts = (NV + kBf16NV - 1) / kBf16NV;

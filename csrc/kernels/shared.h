@@ -83,13 +83,12 @@ struct KBlock {
 };
 
 // The k blocks of a tile's columns whose weights take `bytes` over all of k: one
-// unless they exceed kGemmKBlockBytes, the tiles are several, take no partial
+// unless they exceed block_bytes, the tiles are several, take no partial
 // sums (C has room for whole vectors and no tile keeps more than one sum) and
 // every column is in use. Block blk of `blocks` over `steps` steps of k.
-inline int k_blocks(int64_t bytes, int tiles, int ks, bool whole_columns) {
-  return bytes > kGemmKBlockBytes && tiles > 1 && ks == 1 && whole_columns
-             ? static_cast<int>((bytes - 1) / kGemmKBlockBytes + 1)
-             : 1;
+inline int k_blocks(int64_t bytes, int tiles, int ks, bool whole_columns, int64_t block_bytes = kGemmKBlockBytes) {
+  return bytes > block_bytes && tiles > 1 && ks == 1 && whole_columns ? static_cast<int>((bytes - 1) / block_bytes + 1)
+                                                                      : 1;
 }
 inline KBlock k_block(int steps, int blk, int blocks) {
   return {static_cast<int>(int64_t{steps} * blk / blocks), static_cast<int>(int64_t{steps} * (blk + 1) / blocks),

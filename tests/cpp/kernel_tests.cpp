@@ -1053,6 +1053,8 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
   // Rows of A beyond one chunk of the kernel's stack buffer, and the widest k it takes.
   test_gemm_bf16(kt, rng, {200, 40, 1023, 1, 0, Activation::ReLU, false});
   test_gemm_bf16(kt, rng, {9, 33, kGemmBf16MaxK, 0, 1, Activation::None, false});
+  // Whole columns over several row tiles, k so wide that every instruction set runs it in blocks.
+  test_gemm_bf16(kt, rng, {40, 64, 4800, 0, 0, Activation::ReLU6, false});
   // The layers of the paper's network (1.0/224): rows of a 7x7, 14x14 and 28x28 image, k and n as there.
   test_gemm_bf16(kt, rng, {49, 1024, 1024, 0, 0, Activation::ReLU6, false});
   test_gemm_bf16(kt, rng, {196, 512, 512, 0, 0, Activation::ReLU6, false});
