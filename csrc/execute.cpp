@@ -561,6 +561,7 @@ void Executor::pointwise_block(int i, const float* in, float* out, int m0, int m
     kernels_.fp16_gemm(g, m0, m1, p0, p1);
   } else {
     GemmArgs g{in, lda, packed.weights.data(), packed.bias.data(), out, ldc, m1, n, k, clamp, layer_rows};
+    g.k_block_bytes = plan_.gemm_k_block_bytes;
     kernels_.gemm(g, m0, m1, p0, p1);
   }
 }

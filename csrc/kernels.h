@@ -119,6 +119,9 @@ struct GemmArgs {
   // in partial sums; how many is decided from these rows, never from the
   // tile, so a row comes out the same however the rows are split (threads).
   int layer_rows;
+  // Where a tile's weights pass this many bytes, k runs in blocks (kernels/shared.h);
+  // 0: the kernel's own 32 KB. The plan chooses it for the CPU (gemm_k_block_bytes).
+  int64_t k_block_bytes = 0;
 };
 
 // ---------------------------------------------------------------- int8 (Precision::Int8)

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "cpu_features.h"
+
 namespace mobilenet {
 
 namespace {
@@ -467,6 +469,7 @@ Plan make_plan(const std::vector<Layer>& layers, const KernelTable& kernels, con
   plan.batched_from = plan_batch_split(layers, layer_plans);
   plan.buffers = plan_buffers(layers, layer_plans);
   plan.layers = std::move(layer_plans);
+  plan.gemm_k_block_bytes = gemm_k_block_bytes(kernels.isa);
   return plan;
 }
 

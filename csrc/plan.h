@@ -115,6 +115,8 @@ struct Plan {
   // Layers before this one run image by image in a batch; the rest on the whole batch.
   int batched_from = 0;
   BufferSizes buffers;
+  // The float32 GEMM's k block for this CPU (GemmArgs::k_block_bytes).
+  int64_t gemm_k_block_bytes = 0;
 
   // Layers [0, pipelined_layers()) run as a pipeline of row bands.
   int pipelined_layers() const { return stages.empty() ? 0 : stages.back().first + stages.back().count; }

@@ -53,3 +53,23 @@ def test_environment_refuses_an_unknown_or_unsupported_isa(isa):
     result = _python("import mobilenet; mobilenet.MobileNetV1(alpha=0.25, resolution=32, threads=1)", isa)
     assert result.returncode != 0
     assert "ValueError: MOBILENET_ISA" in result.stderr and f"'{isa}'" in result.stderr
+
+
+@pytest.mark.parametrize("isa", mobilenet.supported_isas())
+def test_gemm_k_blocks_either_way_give_the_same_bits(isa):
+    """The float32 GEMM runs k in 32 KB blocks of weights (MOBILENET_GEMM_K_BLOCKS=1; the default
+    but on AMD with AVX-512) or in one block up to 512 KB (0). The blocks' partial sums go
+    through C as float32, so the network's output must not change by a bit: 1.0/160 (k up to
+    1024), batch 2, 1 and 3 threads."""
+    code = ("import hashlib, numpy as np, mobilenet\n"
+            "x = np.random.default_rng(0).uniform(-1, 1, (2, 160, 160, 3)).astype(np.float32)\n"
+            "for threads in (1, 3):\n"
+            "    net = mobilenet.MobileNetV1(alpha=1.0, resolution=160, threads=threads)\n"
+            "    print(hashlib.sha1(net.logits(x).tobytes()).hexdigest())\n")
+    digests = {}
+    for value in ("1", "0"):
+        env = dict(os.environ, MOBILENET_ISA=isa, MOBILENET_GEMM_K_BLOCKS=value)
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        digests[value] = result.stdout.split()
+    assert len(digests["1"]) == 2 and digests["1"] == digests["0"]

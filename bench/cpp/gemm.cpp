@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
     std::vector<float> packed(packed_gemm_size(s.k, s.n, w));
     pack_gemm_weights(b.data(), s.k, s.n, w, packed.data());
     GemmArgs g{a.data(), lda, packed.data(), bias.data(), c.data(), s.n, s.m, s.n, s.k, Clamp{0.0f, 6.0f}, s.m};
+    g.k_block_bytes = gemm_k_block_bytes(kt.isa);  // as the network plans it for this CPU
     if (s.m == 1) g.clamp = Clamp{-1e30f, 1e30f};
     const int blocks = gemm_row_blocks(s, kt.gemm_tile_rows);
     const CallTimes t = time_calls([&] {

@@ -165,7 +165,7 @@ void gemm_columns(const GemmArgs& g, int m_begin, int m_end, int panel, bool pre
   const int base = rows / tiles, extra = rows % tiles;
   const int64_t bytes = int64_t{g.k} * NV * W * int64_t{sizeof(float)};
   const bool whole = g.n - panel * kGemmNR >= NV * W;
-  const int blocks = k_blocks(bytes, tiles, ks, whole);
+  const int blocks = k_blocks(bytes, tiles, ks, whole, g.k_block_bytes > 0 ? g.k_block_bytes : kGemmKBlockBytes);
   const int64_t panel_floats = static_cast<int64_t>(g.k) * kGemmNR;
   const float* columns_b = g.packed_b + panel * panel_floats;
   constexpr int kParts = (NV + kPanelVecs - 1) / kPanelVecs;

@@ -484,10 +484,13 @@ struct GemmCase {
   bool nan_input;
 };
 
-void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
+// k_block_bytes: GemmArgs::k_block_bytes (0: the kernel's own k blocks).
+void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t, int64_t k_block_bytes = 0) {
   const std::string name = std::string(kt.name) + " gemm m=" + std::to_string(t.m) + " n=" + std::to_string(t.n) +
                            " k=" + std::to_string(t.k) + " lda=k+" + std::to_string(t.lda_gap) + " ldc=n+" +
-                           std::to_string(t.ldc_gap) + " " + activation_name(t.act) + (t.nan_input ? " nan-input" : "");
+                           std::to_string(t.ldc_gap) + " " + activation_name(t.act) +
+                           (t.nan_input ? " nan-input" : "") +
+                           (k_block_bytes > 0 ? " k-blocks-of=" + std::to_string(k_block_bytes) : "");
   const int64_t lda = t.k + t.lda_gap, ldc = t.n + t.ldc_gap;
   // A is exactly as large as its rows need: the kernel reads it in place.
   std::vector<float> a = rng.floats((t.m - 1) * lda + t.k, -2.0f, 2.0f);
@@ -500,7 +503,8 @@ void test_gemm(const KernelTable& kt, Rng& rng, GemmCase t) {
   const Ref ref = ref_matmul(ref_from(a), t.m, t.k, lda, t.n, b, bias, t.act);
 
   std::vector<float> c = with_sentinel_guard((t.m - 1) * ldc + t.n);
-  const GemmArgs g{a.data(), lda, packed.data(), bias_p.data(), c.data(), ldc, t.m, t.n, t.k, clamp_for(t.act), t.m};
+  GemmArgs g{a.data(), lda, packed.data(), bias_p.data(), c.data(), ldc, t.m, t.n, t.k, clamp_for(t.act), t.m};
+  g.k_block_bytes = k_block_bytes;
   const int panels = static_cast<int>(round_up(t.n, nr) / nr);
   const auto row_blocks = random_split(rng, t.m), panel_blocks = random_split(rng, panels);
   // The first block alone must write only its own rows and columns.
@@ -1023,14 +1027,17 @@ void kernel_tests(const KernelTable& kt, uint64_t seed) {
         kt, rng,
         {rng.range(1, 100), rng.range(1, 100), rng.range(1, 100), rng.range(0, 3), rng.range(0, 3), act(), i % 6 == 0});
   test_gemm(kt, rng, {97, 130, 300, 1, 3, Activation::ReLU6, false});
-  // k in blocks through C (kGemmKBlockBytes): two-panel and one-panel tiles,
-  // a NaN in a later block, the k of 1.0/224's last layers (half their rows and
-  // fewer columns: the sanitizer build runs these too), its classifier on 1-3 rows.
-  test_gemm(kt, rng, {61, 96, 700, 2, 1, Activation::ReLU, true});
-  test_gemm(kt, rng, {200, 40, 1023, 1, 0, Activation::ReLU, false});
-  test_gemm(kt, rng, {98, 256, 512, 0, 0, Activation::ReLU6, false});
-  test_gemm(kt, rng, {25, 192, 1024, 0, 0, Activation::ReLU6, false});
-  for (int m : {1, 2, 3}) test_gemm(kt, rng, {m, 1000, 1024, 0, 0, Activation::None, false});
+  // k in blocks through C (kGemmKBlockBytes), and in one block as on AMD
+  // (gemm_k_block_bytes): two-panel and one-panel tiles, a NaN in a later
+  // block, the k of 1.0/224's last layers (half their rows and fewer columns:
+  // the sanitizer build runs these too), its classifier on 1-3 rows.
+  for (const int64_t k_block_bytes : {int64_t{0}, int64_t{512 * 1024}}) {
+    test_gemm(kt, rng, {61, 96, 700, 2, 1, Activation::ReLU, true}, k_block_bytes);
+    test_gemm(kt, rng, {200, 40, 1023, 1, 0, Activation::ReLU, false}, k_block_bytes);
+    test_gemm(kt, rng, {98, 256, 512, 0, 0, Activation::ReLU6, false}, k_block_bytes);
+    test_gemm(kt, rng, {25, 192, 1024, 0, 0, Activation::ReLU6, false}, k_block_bytes);
+    for (int m : {1, 2, 3}) test_gemm(kt, rng, {m, 1000, 1024, 0, 0, Activation::None, false}, k_block_bytes);
+  }
   test_all_finite(kt, rng);
   test_quantize_input(kt, rng);
 
