@@ -173,27 +173,27 @@ bool cpu_has(CpuFeature feature) {
   }
 }
 
-bool bf16_dot_product_preferred() {
-  if (!cpu_has(CpuFeature::Avx512Bf16)) return false;
-  const char* forced = std::getenv("MOBILENET_BF16_DOT");
-  if (forced && *forced) return forced[0] == '1';
+namespace {
+bool amd_cpu() {
 #if MBN_X86
   unsigned eax, ebx, ecx, edx;
   if (__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return ebx == 0x68747541u;  // "Auth" of AuthenticAMD
 #endif
   return false;
 }
+}  // namespace
+
+bool bf16_dot_product_preferred() {
+  if (!cpu_has(CpuFeature::Avx512Bf16)) return false;
+  const char* forced = std::getenv("MOBILENET_BF16_DOT");
+  if (forced && *forced) return forced[0] == '1';
+  return amd_cpu();
+}
 
 int64_t gemm_k_block_bytes(Isa isa) {
-  constexpr int64_t kUnblocked = 512 * 1024;
   const char* forced = std::getenv("MOBILENET_GEMM_K_BLOCKS");
-  if (forced && *forced) return forced[0] == '0' ? kUnblocked : 0;
-  if (isa != Isa::Avx512) return 0;
-#if MBN_X86
-  unsigned eax, ebx, ecx, edx;
-  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) && ebx == 0x68747541u) return kUnblocked;  // "Auth" of AuthenticAMD
-#endif
-  return 0;
+  if (forced && *forced) return forced[0] == '0' ? kGemmL2KBlockBytes : 0;
+  return isa == Isa::Avx512 && amd_cpu() ? kGemmL2KBlockBytes : 0;
 }
 
 #if defined(MBN_HAVE_AMX_BF16) || defined(MBN_HAVE_AMX_INT8)

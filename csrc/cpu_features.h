@@ -40,12 +40,16 @@ bool cpu_has(CpuFeature feature);
 // 6 model 207 (Intel) runs it at half the FMA's rate; AMD Zen 4 at the FMA's,
 // twice the multiply-adds. MOBILENET_BF16_DOT=1 or 0 overrides (for tests).
 bool bf16_dot_product_preferred();
+// The GEMMs' k block where L2 feeds a tile as fast as L1 (the bf16 vdpbf16ps
+// GEMM; the float32 one on AMD): k is blocked only where a tile's weights would
+// crowd a 1 MB L2.
+constexpr int64_t kGemmL2KBlockBytes = 512 * 1024;
 // The float32 GEMM's k block (GemmArgs::k_block_bytes) for `isa`'s kernels: 0,
 // the kernel's own 32 KB of a tile's weights, which keeps them in L1 where they
-// would outgrow it (found on Intel Ice Lake-SP); 512 KB on AMD with AVX-512,
-// where L2 feeds the 6x64 tile as fast and the blocks' partial sums through C
-// cost the layers at k >= 256 2-4% (measured on Zen 4, bench/RESULTS.md log
-// entry 107). MOBILENET_GEMM_K_BLOCKS=1 or 0 overrides (for tests).
+// would outgrow it (found on Intel Ice Lake-SP); kGemmL2KBlockBytes on AMD with
+// AVX-512, where L2 feeds the 6x64 tile as fast and the blocks' partial sums
+// through C cost the layers at k >= 256 2-4% (measured on Zen 4,
+// bench/RESULTS.md log entry 107). MOBILENET_GEMM_K_BLOCKS=1 or 0 overrides (for tests).
 int64_t gemm_k_block_bytes(Isa isa);
 // Whether the AVX-512 table's bf16 GEMM runs on AMX tiles (kernels_amx.cpp):
 // where the CPU has AMX-BF16 and AVX512_BF16 and the build compiled the AMX

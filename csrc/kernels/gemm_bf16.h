@@ -167,7 +167,7 @@ constexpr int64_t kBf16StreamWeightBytes = 512 * 1024;
 // log entry 107), so there k is blocked only where a tile's weights would
 // crowd a 1 MB L2.
 #if defined(MBN_VEC_AVX512) && !defined(MBN_BF16_BY_FMA)
-constexpr int64_t kBf16KBlockBytes = 512 * 1024;
+constexpr int64_t kBf16KBlockBytes = kGemmL2KBlockBytes;
 #else
 constexpr int64_t kBf16KBlockBytes = kGemmKBlockBytes;
 #endif
