@@ -730,14 +730,39 @@ def int8_markdown(results, peak) -> list:
     return lines
 
 
-def bf16_markdown(results) -> list:
-    """The bf16 rows: ours bfloat16 against our float32, OpenVINO's default (bf16 here) and f32, and onnxruntime."""
+def bf16_ceiling_ms(result, peak) -> float | None:
+    """Our bf16 call's median with its 1x1 layers at one core's vdpbf16ps peak per thread and the rest
+    as they ran: the profile's shares (the 1x1 layers' of the time, and their share of the peak)
+    applied to the timed median. None without a profile, a measured peak, or where the GEMMs run
+    by FMA (bf16fma)."""
+    b = result.get("bf16", {})
+    profile = b.get("profile")
+    gmacs = (peak or {}).get("avx512_bf16_gmacs")
+    if not profile or not gmacs or "bf16gemm" not in b.get("note", ""):
+        return None
+    of_peak = min(1.0, profile["pointwise_gflops"] / 2 / (gmacs * result["threads"]))
+    share = profile["pointwise_share_of_time"]
+    return result["runtimes"]["mobilenet-bf16"]["median_ms"] * (1 - share * (1 - of_peak))
+
+
+def bf16_markdown(results, peak=None) -> list:
+    """The bf16 rows: ours bfloat16 against our float32, OpenVINO's default (bf16 here) and f32, and onnxruntime;
+    with the peak, also the ratio to OpenVINO's default that our 1x1 layers at the peak would give (its ceiling)."""
     rows = [r for r in results if "bf16" in r]
     if not rows:
         return []
     lines = ["| configuration | ours f32 ms | ours bf16 ms | bf16 / our f32 | bf16 / OpenVINO default | "
+             "1x1 % of the vdpbf16ps peak | bf16 / OpenVINO default, 1x1 at the peak | "
              "bf16 / OpenVINO f32 | bf16 / onnxruntime (f32) | CPU time: bf16 / our f32, / OpenVINO default, "
-             "/ onnxruntime | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+             "/ onnxruntime | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+
+    def ceiling(r):
+        ms, peer = bf16_ceiling_ms(r, peak), r["runtimes"].get("openvino-default")
+        if ms is None or peer is None:
+            return "- | -"
+        of_peak = r["bf16"]["profile"]["pointwise_gflops"] / 2 / (peak["avx512_bf16_gmacs"] * r["threads"])
+        return f"{100 * of_peak:.0f}% | {ms / peer['median_ms']:.2f}"
+
     def ratio(b, peer):
         value = b.get(f"ours_bf16_over_{peer}")
         return "-" if value is None else f"{value:.2f}"
@@ -751,7 +776,8 @@ def bf16_markdown(results) -> list:
         label = "real .tflite 0.25/224" if r["tflite"] else f"{r['alpha']:g}/{r['resolution']}"
         lines.append(f"| {label} b{r['batch']} t{r['threads']} | {r['runtimes']['mobilenet']['median_ms']:.3f} | "
                      f"{r['runtimes']['mobilenet-bf16']['median_ms']:.3f} | {b['ours_bf16_over_ours_f32']:.2f} | "
-                     f"{ratio(b, 'openvino-default')} | {ratio(b, 'openvino')} | {ratio(b, 'onnxruntime')} | "
+                     f"{ratio(b, 'openvino-default')} | {ceiling(r)} | {ratio(b, 'openvino')} | "
+                     f"{ratio(b, 'onnxruntime')} | "
                      f"{cpu_ratios(r['runtimes'])} | {b['note'].split(': ', 1)[-1]} |")
     return lines
 
@@ -847,7 +873,7 @@ def markdown(results, peak, overhead, int8=None) -> str:
     """The summary and every configuration's table, as Markdown (for bench/RESULTS.md): float32, then
     the bf16 rows (with --bf16), then the int8 rows (with --int8)."""
     lines = float_markdown(results, peak, overhead) if results else []
-    bf16 = bf16_markdown(results)
+    bf16 = bf16_markdown(results, peak)
     if bf16:
         lines += ["", "bfloat16 (ours precision='bfloat16'; ratios from the same turns as the rows above):", ""] + bf16
     if int8:

@@ -67,3 +67,24 @@ def test_measure_one_int8_configuration(tmp_path):
     assert result["mult_adds"] == sum(layer.mult_adds for layer in net.layers)
     markdown = compare.markdown([], None, None, [result])
     assert "| 0.25/128 t1 |" in markdown and "mobilenet-int8" in markdown
+
+
+def test_bf16_ceiling_takes_the_1x1_layers_to_the_peak():
+    compare = load_bench_module("compare")
+    peak = {"avx512_bf16_gmacs": 100.0}
+
+    def result(gflops, share, threads=1, note="bfloat16: 14 of 14 GEMMs in bf16 (bf16gemm6x64), the rest float32"):
+        profile = {"pointwise_gflops": gflops, "pointwise_share_of_time": share, "layer_ns_median": {}}
+        runtimes = {name: {"median_ms": ms, "cpu_median_ms": ms}
+                    for name, ms in (("mobilenet", 20.0), ("mobilenet-bf16", 10.0), ("openvino-default", 8.0))}
+        return {"alpha": 1.0, "resolution": 224, "batch": 1, "threads": threads, "tflite": False,
+                "bf16": {"note": note, "profile": profile, "ours_bf16_over_ours_f32": 0.5}, "runtimes": runtimes}
+
+    assert compare.bf16_ceiling_ms(result(200.0, 0.8), peak) == pytest.approx(10.0)  # already at the peak
+    # 1x1 layers at half the peak, 80% of the time: they would take half that, 0.4 of the call
+    assert compare.bf16_ceiling_ms(result(100.0, 0.8), peak) == pytest.approx(6.0)
+    assert compare.bf16_ceiling_ms(result(200.0, 0.8, threads=2), peak) == pytest.approx(6.0)  # peak per thread
+    assert compare.bf16_ceiling_ms(result(100.0, 0.8, note="bfloat16: (bf16fma12x32)"), peak) is None
+    assert compare.bf16_ceiling_ms(result(100.0, 0.8), {}) is None
+    row = compare.bf16_markdown([result(100.0, 0.8)], peak)[2]
+    assert "| 50% | 0.75 |" in row  # 6.0 ms against OpenVINO's 8.0
