@@ -2,6 +2,7 @@
 
     MOBILENET_TEST_MODELS=../shared/models python bench/int8_threads.py                # the three small uint8 models
     python bench/int8_threads.py --layers --weights ../shared/models/mobilenet_v1_0.25_128_quant.tflite
+    python bench/int8_threads.py --random 1.0/224 0.5/160 --precision float32 --rounds 20   # random networks
 
 Each round times the network on 1 thread, then on 2 (`net.timed_passes`: the
 engine's clock, medians of --runs passes), so the two see the same state of a
@@ -38,6 +39,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", nargs="+", help="model files (default: the three small uint8 models in "
                     "$MOBILENET_TEST_MODELS)")
+    ap.add_argument("--random", nargs="+", metavar="ALPHA/RESOLUTION",
+                    help="random networks of these shapes instead of files, e.g. 1.0/224")
+    ap.add_argument("--precision", default="float32", help="with --random: float32 (default) or bfloat16")
     ap.add_argument("--rounds", type=int, default=4, help="rounds of 1 then 2 threads (default 4)")
     ap.add_argument("--runs", type=int, default=150, help="timed passes per round and thread count (default 150)")
     ap.add_argument("--layers", action="store_true", help="per-layer medians too")
@@ -51,22 +55,33 @@ def main() -> None:
         for path in files:
             compare_fusion(path, args.threads, args.rounds, args.runs, rng, args.litert)
         return
-    for path in files:
-        net = mobilenet.load(path)
+    if args.random:
+        shapes = [spec.split("/") for spec in args.random]
+        nets = {f"{a}/{r} {args.precision}": mobilenet.MobileNetV1(alpha=float(a), resolution=int(r),
+                                                                    precision=args.precision)
+                for a, r in shapes}
+    else:
+        nets = {os.path.basename(path): mobilenet.load(path) for path in files}
+    for name, net in nets.items():
         h, w, c = net.input_shape
-        x = rng.integers(0, 256, (1, h, w, c), dtype=np.uint8)
+        x = (rng.integers(0, 256, (1, h, w, c), dtype=np.uint8) if net.precision == "int8"
+             else rng.standard_normal((1, h, w, c), dtype=np.float32))
         total: dict = {1: [], 2: []}
+        fastest: dict = {1: [], 2: []}
         layers: dict = {1: [], 2: []}
         for _ in range(args.rounds):
             for threads in (1, 2):
                 net.set_threads(threads)
                 timed = net.timed_passes(x, args.runs, 10)
                 total[threads].append(np.median(timed["total_ns"]) / 1e3)
+                fastest[threads].append(np.min(timed["total_ns"]) / 1e3)
                 layers[threads].append(np.median(timed["layer_ns"], axis=0) / 1e3)
         t1, t2 = np.median(total[1]), np.median(total[2])
         per_round = ", ".join(f"{b / a:.2f}" for a, b in zip(total[1], total[2]))
-        print(f"{os.path.basename(path)} ({net.isa}): 1 thread {t1:.1f} us, 2 threads {t2:.1f} us, "
-              f"2/1 {t2 / t1:.3f} (rounds {per_round})")
+        fast = np.median(np.array(fastest[1]) / np.array(fastest[2]))
+        print(f"{name} ({net.isa}): 1 thread {t1:.1f} us, 2 threads {t2:.1f} us, "
+              f"2/1 {t2 / t1:.3f} (rounds {per_round}); speed-up {t1 / t2:.2f}x from the medians, "
+              f"{fast:.2f}x from each round's fastest passes")
         if args.layers:
             l1, l2 = np.median(layers[1], axis=0), np.median(layers[2], axis=0)
             for i, (layer, kernel) in enumerate(zip(net.layers, net.kernel_names)):
