@@ -181,10 +181,18 @@ py::array_t<float> run_forward(Network& net, const FloatArray& x, const MemberOr
   if (batch == 0) return out;
   const float* in = x.data();
   float* o = out.mutable_data();
+  bool output_finite = true;
   {
     py::gil_scoped_release release;  // a NaN/Inf input throws; pybind11 raises ValueError
     net.forward(in, batch, layout, o, softmax, nullptr, check_finite);
+    // Here rather than with NumPy after the call: there, just after a pass has filled the
+    // caches, np.isfinite on 1000 floats took about 50 us (1.0/224; bench/RESULTS.md, log entry 108).
+    if (check_finite) output_finite = net.kernels().all_finite(o, int64_t{batch} * net.output_size());
   }
+  if (!output_finite)
+    throw py::value_error(
+        "the output holds NaN or Inf although the input is finite: the input's values overflow float32 inside the "
+        "network (unscaled pixels? see mobilenet.preprocess); check_finite=False returns the output anyway");
   return out;
 }
 
