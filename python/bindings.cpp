@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -320,6 +321,21 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("x"), py::arg("input_multiplier"), py::arg("input_left_shift"), py::arg("diff_min"),
       "TFLite's reference quantized softmax on uint8 storage (an int8 value + 128), rows of classes.");
+  m.def(
+      "dequantize_uint8",
+      [](const Uint8Array& x, int storage_zero_point, float scale) {
+        if (x.ndim() != 2) throw py::value_error("dequantize_uint8 takes (rows, classes) uint8 storage");
+        if (storage_zero_point < 0 || storage_zero_point > 255 || !std::isfinite(scale) || !(scale > 0))
+          throw py::value_error("dequantize_uint8: zero point outside 0..255 or scale not positive and finite");
+        py::array_t<float> out({x.shape(0), x.shape(1)});
+        const uint8_t* in = x.data();
+        float* o = out.mutable_data();
+        for (py::ssize_t i = 0, n = x.size(); i < n; ++i) o[i] = static_cast<float>(in[i] - storage_zero_point) * scale;
+        return out;
+      },
+      py::arg("x"), py::arg("storage_zero_point"), py::arg("scale"),
+      "TFLite's DEQUANTIZE on uint8 storage, (stored - storage_zero_point) * scale in float32, where "
+      "storage_zero_point is the zero point plus the storage offset (128 for int8 values).");
   m.def("blas_available", &blas_available);
   m.def("blas_config", [] { return std::string(blas_config()); });
   m.def("physical_cores", &physical_core_count, "Physical cores of every online CPU (the machine's).");

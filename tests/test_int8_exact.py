@@ -507,3 +507,33 @@ def test_top5_of_the_joined_1_0_224_model_as_sets_of_scores(models):
         reference_out = stored[f"{image}|probs_uint8|builtin_ref"].reshape(-1)
         assert top_k_as_score_sets(ours[i]) == top_k_as_score_sets(reference_out), image
         assert_top_k_is_one_of_the_tied_orders(printed[i], reference_out)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v1_0.25_128_quant.tflite"]
+                         + [f"converted/tfconv_mobilenet_0.5_160_{v}.tflite" for v in ("int8", "int8_uint8_io",
+                                                                                      "int8_float_io")])
+def test_direct_call_matches_the_checking_path(models, name):
+    """An NHWC array goes straight to the engine and is dequantized in C++ (MobileNetV1._forward_int8);
+    NCHW takes the path through NumPy: the same bits, probabilities and logits, every input type."""
+    net = mobilenet.load(models / name)
+    h, w, c = net.input_shape
+    rng = np.random.default_rng(3)
+    stored = rng.integers(0, 256, (3, h, w, c), dtype=np.uint8)
+    inputs = [stored.astype(np.float32) / 255, stored]
+    if net.quantization.input.dtype == "int8":
+        inputs.append((stored ^ np.uint8(0x80)).view(np.int8))
+    for x in inputs:
+        nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        for call in (net, net.logits):
+            try:
+                direct = call(x)
+            except TypeError:  # a type this model does not take: both paths refuse it
+                with pytest.raises(TypeError):
+                    call(nchw, layout="NCHW")
+                continue
+            np.testing.assert_array_equal(direct, call(nchw, layout="NCHW"), err_msg=f"{x.dtype} {call}")
+            assert direct.dtype == np.float32 and direct.shape == (3, net.num_classes)
+    wide = np.zeros((1, h, 2 * w, c), np.uint8)
+    wide[:, :, ::2] = stored[:1]
+    if net.quantization.input.dtype == "uint8" or net.quantization.io_input is not None:
+        np.testing.assert_array_equal(net(wide[:, :, ::2]), net(stored[:1]))  # strided: copied on the way in

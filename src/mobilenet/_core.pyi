@@ -7,7 +7,7 @@ import enum
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'cpu_features', 'default_threads', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'softmax_int8', 'supported_isas']
+__all__: list[str] = ['Activation', 'InputLayout', 'LayerKind', 'LayerSpec', 'Network', 'PointwiseBackend', 'Precision', 'affinity_cpus', 'blas_available', 'blas_config', 'cgroup_cpu_limit', 'cpu_features', 'default_threads', 'dequantize_uint8', 'fast_precisions', 'isa', 'physical_cores', 'physical_cores_of', 'precision_unavailable', 'softmax_int8', 'supported_isas']
 class LayerKind(enum.Enum):
     """
     A layer's type (mobilenet.vocabulary.LayerType).
@@ -162,6 +162,10 @@ def cpu_features() -> list[str]:
 def default_threads(sysfs_cpu_dir: str = '/sys/devices/system/cpu', proc_self_cgroup: str = '/proc/self/cgroup', cgroup_root: str = '/sys/fs/cgroup') -> int:
     """
     Physical cores in the affinity mask, capped by the cgroup CPU quota; at least 1.
+    """
+def dequantize_uint8(x: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8], storage_zero_point: typing.SupportsInt | typing.SupportsIndex, scale: typing.SupportsFloat | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    TFLite's DEQUANTIZE on uint8 storage, (stored - storage_zero_point) * scale in float32, where storage_zero_point is the zero point plus the storage offset (128 for int8 values).
     """
 def fast_precisions(isa: str | None = None) -> list[str]:
     """

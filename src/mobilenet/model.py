@@ -5,7 +5,7 @@ import copy
 import numbers
 import os
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -163,6 +163,33 @@ def engine_specs(layers: Sequence[Layer], params: Params) -> List[_core.LayerSpe
     return specs
 
 
+class _Int8Call(NamedTuple):
+    """What an int8 network's direct call (MobileNetV1._forward_int8) needs, worked out once.
+
+    uint8_input: uint8 arrays are the engine's storage as they are (the model takes uint8);
+    quantize: quantize_input's parameters for float32 input; softmax: softmax_int8's, None
+    without a softmax; output / softmax_output: dequantize_uint8's (zero point plus storage
+    offset, scale) for the last layer's output and for the softmax's (the file's type)."""
+
+    uint8_input: bool
+    quantize: Tuple[float, int, int, int, int]
+    softmax: Optional[Tuple[int, int, int]]
+    output: Tuple[int, float]
+    softmax_output: Tuple[int, float]
+
+    @classmethod
+    def of(cls, quant: Quantization) -> _Int8Call:
+        from . import quantization as qz
+        q = quant.input
+        accepted = {q.dtype} | ({quant.io_input.dtype} if quant.io_input else set())
+        last = list(quant.layers.values())[-1].output
+        after = quant.io_output if quant.io_output is not None else quant.softmax
+        return cls("uint8" in accepted, (q.scale, q.zero_point, q.qmin, q.qmax, q.storage_offset),
+                   qz.softmax_parameters(last.scale) if quant.softmax is not None else None,
+                   (last.zero_point + last.storage_offset, last.scale),
+                   (after.zero_point + after.storage_offset, after.scale) if after is not None else (0, 1.0))
+
+
 class MobileNetV1:
     """MobileNet v1 (Howard et al. 2017) for CPU inference.
 
@@ -260,6 +287,7 @@ class MobileNetV1:
             self._engine = _core.Network(engine_specs_int8(self.layers, self.quantization), isa=isa, threads=threads,
                                          backend=_core_word(backend, Backend, _core.PointwiseBackend),
                                          precision=_core.Precision.INT8)
+            self._int8_call = _Int8Call.of(self.quantization)
             return
         self.quantization = None
         self._engine = _core.Network(engine_specs(self.layers, params), isa=isa, threads=threads,
@@ -348,6 +376,18 @@ class MobileNetV1:
     def _forward_int8(self, x: npt.ArrayLike, layout: str, softmax: bool, quantized_output: bool) -> np.ndarray:
         """The integer network on x (see _int8_storage); the output dequantized, or raw."""
         from . import quantization as qz
+        # An NHWC array of the input's shape, as the engine stores it (uint8) or float32 values,
+        # goes straight to the engine and comes back dequantized in C++, as in _forward.
+        call = self._int8_call
+        if (not quantized_output and type(x) is np.ndarray and isinstance(layout, str) and layout == "NHWC"
+                and x.shape[1:] == self._image_shapes["NHWC"]):
+            storage = (x if x.dtype == np.uint8 and call.uint8_input
+                       else self._engine.quantize_input(x, False, *call.quantize) if x.dtype == np.float32 else None)
+            if storage is not None:
+                out = self._engine.forward_int8(storage)
+                if softmax and call.softmax is not None:
+                    return _core.dequantize_uint8(_core.softmax_int8(out, *call.softmax), *call.softmax_output)
+                return _core.dequantize_uint8(out, *call.output)
         assert self.quantization is not None
         quant = self.quantization
         out = self._engine.forward_int8(self._int8_storage(x, layout))
