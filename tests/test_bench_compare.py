@@ -88,3 +88,13 @@ def test_bf16_ceiling_takes_the_1x1_layers_to_the_peak():
     assert compare.bf16_ceiling_ms(result(100.0, 0.8), {}) is None
     row = compare.bf16_markdown([result(100.0, 0.8)], peak)[2]
     assert "| 50% | 0.75 |" in row  # 6.0 ms against OpenVINO's 8.0
+
+
+def test_paired_rounds_alternate_and_keep_each_rounds_fastest_call():
+    paired_bf16 = load_bench_module("paired_bf16")
+    calls = []
+    runtimes = [lambda name=name: calls.append(name) for name in "ab"]
+    fastest = paired_bf16.paired(runtimes, rounds=4, block=2)
+    assert fastest.shape == (4, 2) and (fastest > 0).all()
+    # 10 warm-up calls each, then rounds of 2 calls each, the order alternating
+    assert calls[20:] == list("aabb" "bbaa" "aabb" "bbaa")
