@@ -280,6 +280,33 @@ def torch_peer(net, x_nchw, threads: int, softmax: bool) -> Runtime:
 
 # ---------------------------------------------------------------- timing
 
+def paired_fastest(runtimes, rounds: int, block: int) -> np.ndarray:
+    """After 10 warm-up calls each, per round the fastest of `block` calls of each runtime (seconds,
+    rounds x runtimes), the order alternating: paired_int8.py and paired_bf16.py."""
+    for fn in runtimes:  # warm-up
+        for _ in range(10):
+            fn()
+    fastest = np.empty((rounds, len(runtimes)))
+    for r in range(rounds):
+        order = range(len(runtimes)) if r % 2 == 0 else reversed(range(len(runtimes)))
+        for i in order:
+            best = float("inf")
+            for _ in range(block):
+                t0 = time.perf_counter()
+                runtimes[i]()
+                best = min(best, time.perf_counter() - t0)
+            fastest[r, i] = best
+    return fastest
+
+
+def paired_summary(fastest: np.ndarray, peer: str) -> str:
+    """paired_fastest's rounds as the median over rounds of ours / peer (column 0 over column 1), its
+    quartiles, and each side's fastest calls (median over rounds)."""
+    q1, median, q3 = np.percentile(fastest[:, 0] / fastest[:, 1], [25, 50, 75])
+    return (f"ours / {peer} median {median:.3f} (quartiles {q1:.3f}-{q3:.3f}); fastest calls, median over rounds: "
+            f"ours {np.median(fastest[:, 0]) * 1e3:.3f} ms, {peer} {np.median(fastest[:, 1]) * 1e3:.3f} ms")
+
+
 def time_interleaved(runtimes, runs: int, warmup: int, block: int = 1, *, cpu: bool = False, settle_s: float = 0.0):
     """Nanoseconds of each call, the runtimes taking turns: A B C A B C ...
 

@@ -11,31 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402
-
-
-def paired(runtimes, rounds: int, block: int):
-    """Per round, the fastest of `block` calls of each runtime (in seconds), the order alternating."""
-    for fn in runtimes:  # warm-up
-        for _ in range(10):
-            fn()
-    fastest = np.empty((rounds, len(runtimes)))
-    for r in range(rounds):
-        order = range(len(runtimes)) if r % 2 == 0 else reversed(range(len(runtimes)))
-        for i in order:
-            best = float("inf")
-            for _ in range(block):
-                t0 = time.perf_counter()
-                runtimes[i]()
-                best = min(best, time.perf_counter() - t0)
-            fastest[r, i] = best
-    return fastest
 
 
 def main() -> None:
@@ -59,14 +40,9 @@ def main() -> None:
                                          default_precision=True)
             if spec == args.model[0]:
                 print(f"OpenVINO: {peer.note}")
-            fastest = paired([mine.run, peer.run], args.rounds, args.block)
-        ratios = fastest[:, 0] / fastest[:, 1]
-        q1, median, q3 = np.percentile(ratios, [25, 50, 75])
-        print(f"{spec} bf16, {args.threads} thread(s), {args.rounds} rounds of {args.block} calls each: ours / "
-              f"OpenVINO's default median {median:.3f} (quartiles {q1:.3f}-{q3:.3f}); "
-              f"fastest calls, median over rounds: ours {np.median(fastest[:, 0]) * 1e3:.3f} ms, OpenVINO "
-              f"{np.median(fastest[:, 1]) * 1e3:.3f} ms")
-
+            fastest = compare.paired_fastest([mine.run, peer.run], args.rounds, args.block)
+        print(f"{spec} bf16, {args.threads} thread(s), {args.rounds} rounds of {args.block} calls each: "
+              f"{compare.paired_summary(fastest, 'OpenVINO default')}")
 
 if __name__ == "__main__":
     main()

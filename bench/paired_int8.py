@@ -13,7 +13,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,27 +41,9 @@ def main() -> None:
     mine = (lambda: net(x_float)) if args.float_input else (lambda: net(x, quantized_output=True))
     with tempfile.TemporaryDirectory() as tmp:
         peer = compare.openvino_int8_peer(compare.qdq_model(alpha, resolution, Path(tmp)), x_nchw, args.threads)
-        runtimes = [mine, peer.run]
-        for fn in runtimes:  # warm-up
-            for _ in range(10):
-                fn()
-        ratios, fastest = [], [[], []]
-        for r in range(args.rounds):
-            best = [float("inf"), float("inf")]
-            for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-                for _ in range(args.block):
-                    t0 = time.perf_counter()
-                    runtimes[i]()
-                    best[i] = min(best[i], time.perf_counter() - t0)
-            ratios.append(best[0] / best[1])
-            fastest[0].append(best[0])
-            fastest[1].append(best[1])
-    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+        fastest = compare.paired_fastest([mine, peer.run], args.rounds, args.block)
     print(f"{args.model} int8, {args.threads} thread(s), {args.rounds} rounds of {args.block} calls each"
-          f"{', ours on float32 input' if args.float_input else ''}: ours / OpenVINO median {median:.3f}"
-          f" (quartiles {q1:.3f}-{q3:.3f}); fastest calls, median over rounds: ours"
-          f" {np.median(fastest[0]) * 1e3:.3f} ms, OpenVINO {np.median(fastest[1]) * 1e3:.3f} ms")
-
+          f"{', ours on float32 input' if args.float_input else ''}: {compare.paired_summary(fastest, 'OpenVINO')}")
 
 if __name__ == "__main__":
     main()

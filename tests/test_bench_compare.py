@@ -3,6 +3,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mobilenet
@@ -91,10 +92,13 @@ def test_bf16_ceiling_takes_the_1x1_layers_to_the_peak():
 
 
 def test_paired_rounds_alternate_and_keep_each_rounds_fastest_call():
-    paired_bf16 = load_bench_module("paired_bf16")
+    compare = load_bench_module("compare")
     calls = []
     runtimes = [lambda name=name: calls.append(name) for name in "ab"]
-    fastest = paired_bf16.paired(runtimes, rounds=4, block=2)
+    fastest = compare.paired_fastest(runtimes, rounds=4, block=2)
     assert fastest.shape == (4, 2) and (fastest > 0).all()
     # 10 warm-up calls each, then rounds of 2 calls each, the order alternating
     assert calls[20:] == list("aabb" "bbaa" "aabb" "bbaa")
+    summary = compare.paired_summary(np.array([[1e-3, 2e-3], [3e-3, 4e-3], [2e-3, 2e-3]]), "peer")
+    assert summary.startswith("ours / peer median 0.750 (quartiles 0.625-0.875)")
+    assert summary.endswith("ours 2.000 ms, peer 2.000 ms")
