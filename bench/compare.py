@@ -757,19 +757,26 @@ def int8_markdown(results, peak) -> list:
     return lines
 
 
-def bf16_ceiling_ms(result, peak) -> float | None:
-    """Our bf16 call's median with its 1x1 layers at one core's vdpbf16ps peak per thread and the rest
-    as they ran: the profile's shares (the 1x1 layers' of the time, and their share of the peak)
-    applied to the timed median. None without a profile, a measured peak, or where the GEMMs run
-    by FMA (bf16fma)."""
+def bf16_pointwise_of_peak(result, peak) -> float | None:
+    """Our bf16 1x1 layers' share of one core's vdpbf16ps peak per thread, from the profile; None
+    without a profile, a measured peak, or where the GEMMs run by FMA (bf16fma)."""
     b = result.get("bf16", {})
     profile = b.get("profile")
     gmacs = (peak or {}).get("avx512_bf16_gmacs")
     if not profile or not gmacs or "bf16gemm" not in b.get("note", ""):
         return None
-    of_peak = min(1.0, profile["pointwise_gflops"] / 2 / (gmacs * result["threads"]))
-    share = profile["pointwise_share_of_time"]
-    return result["runtimes"]["mobilenet-bf16"]["median_ms"] * (1 - share * (1 - of_peak))
+    return profile["pointwise_gflops"] / 2 / (gmacs * result["threads"])
+
+
+def bf16_ceiling_ms(result, peak) -> float | None:
+    """Our bf16 call's median with its 1x1 layers at the vdpbf16ps peak and the rest as they ran: the
+    profile's shares (the 1x1 layers' of the time, and their share of the peak) applied to the timed
+    median; None where bf16_pointwise_of_peak is."""
+    of_peak = bf16_pointwise_of_peak(result, peak)
+    if of_peak is None:
+        return None
+    share = result["bf16"]["profile"]["pointwise_share_of_time"]
+    return result["runtimes"]["mobilenet-bf16"]["median_ms"] * (1 - share * (1 - min(1.0, of_peak)))
 
 
 def bf16_markdown(results, peak=None) -> list:
@@ -784,10 +791,10 @@ def bf16_markdown(results, peak=None) -> list:
              "/ onnxruntime | GEMMs |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
 
     def ceiling(r):
-        ms, peer = bf16_ceiling_ms(r, peak), r["runtimes"].get("openvino-default")
-        if ms is None or peer is None:
+        ms, of_peak, peer = bf16_ceiling_ms(r, peak), bf16_pointwise_of_peak(r, peak), r["runtimes"].get(
+            "openvino-default")
+        if ms is None or of_peak is None or peer is None:
             return "- | -"
-        of_peak = r["bf16"]["profile"]["pointwise_gflops"] / 2 / (peak["avx512_bf16_gmacs"] * r["threads"])
         return f"{100 * of_peak:.0f}% | {ms / peer['median_ms']:.2f}"
 
     def ratio(b, peer):
@@ -852,9 +859,8 @@ def print_result(result, peak, out=sys.stdout) -> None:
         if profile:
             # The peak of the instructions its bf16 GEMMs run on: vdpbf16ps, or FMAs (the FMA way, bf16fma).
             line += f"; its 1x1 layers {profile['pointwise_gflops']:.1f} GFLOP/s"
-            dot = "bf16gemm" in result["bf16"]["note"]
-            if peak and dot and peak.get("avx512_bf16_gmacs"):
-                share = profile["pointwise_gflops"] / 2 / (peak["avx512_bf16_gmacs"] * result["threads"])
+            share = bf16_pointwise_of_peak(result, peak)
+            if share is not None:
                 line += f" ({100 * share:.0f}% of the vdpbf16ps peak, {peak['avx512_bf16_gmacs']:.1f} GMAC/s)"
             elif peak:
                 share = profile["pointwise_gflops"] / (peak_gflops(peak) * result["threads"])

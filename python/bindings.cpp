@@ -187,7 +187,7 @@ py::array_t<float> run_forward(Network& net, const FloatArray& x, const MemberOr
     py::gil_scoped_release release;  // a NaN/Inf input throws; pybind11 raises ValueError
     net.forward(in, batch, layout, o, softmax, nullptr, check_finite);
     // Here rather than with NumPy after the call: there, just after a pass has filled the
-    // caches, np.isfinite on 1000 floats took about 50 us (1.0/224; bench/RESULTS.md, log entry 108).
+    // caches, np.isfinite on 1000 floats took about 50 us (1.0/224; bench/RESULTS.md, log entry 109).
     if (check_finite) output_finite = net.kernels().all_finite(o, int64_t{batch} * net.output_size());
   }
   if (!output_finite)

@@ -183,11 +183,11 @@ class _Int8Call(NamedTuple):
         q = quant.input
         accepted = {q.dtype} | ({quant.io_input.dtype} if quant.io_input else set())
         last = list(quant.layers.values())[-1].output
-        after = quant.io_output if quant.io_output is not None else quant.softmax
+        after = quant.io_output or quant.softmax or last  # the last layer's where there is no softmax (unused)
         return cls("uint8" in accepted, (q.scale, q.zero_point, q.qmin, q.qmax, q.storage_offset),
                    qz.softmax_parameters(last.scale) if quant.softmax is not None else None,
                    (last.zero_point + last.storage_offset, last.scale),
-                   (after.zero_point + after.storage_offset, after.scale) if after is not None else (0, 1.0))
+                   (after.zero_point + after.storage_offset, after.scale))
 
 
 class MobileNetV1:
@@ -406,7 +406,7 @@ class MobileNetV1:
             return self._forward_int8(x, layout, softmax, False)
         # A float32 array of the network's input shape goes straight to the engine (which copies a
         # non-contiguous one): after a pass this code runs from cold caches, where every further
-        # check cost several microseconds (bench/RESULTS.md, log entry 108).
+        # check cost several microseconds (bench/RESULTS.md, log entry 109).
         if (type(x) is np.ndarray and x.dtype == np.float32 and isinstance(layout, str)
                 and x.shape[1:] == self._image_shapes.get(layout) and x.shape[0] <= self._call_images):
             return self._engine.forward(x, layout, softmax, check_finite)
