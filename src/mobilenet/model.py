@@ -163,6 +163,14 @@ def engine_specs(layers: Sequence[Layer], params: Params) -> List[_core.LayerSpe
     return specs
 
 
+def _chunk_images(layers: Sequence[Layer]) -> int:
+    """MobileNetV1.chunk_size of a network of these layers."""
+    # Two activation buffers of the largest layer output, each pixel padded by
+    # up to 16 floats (the engine's pixel stride): an upper bound on the engine's.
+    per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in layers))
+    return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
+
+
 class _Int8Call(NamedTuple):
     """What an int8 network's direct call (MobileNetV1._forward_int8) needs, worked out once.
 
@@ -273,7 +281,7 @@ class MobileNetV1:
         # What _forward's direct call accepts: one image's shape per layout, and the images of one call.
         h, w, c = self.input_shape
         self._image_shapes = {Layout.NHWC.value: (h, w, c), Layout.NCHW.value: (c, h, w)}
-        self._call_images = self.chunk_size
+        self._chunk_size = _chunk_images(self.layers)
         self.activation = layers[0].activation
         self.preprocessing = getattr(self, "preprocessing", None)
         self.labels = getattr(self, "labels", None)
@@ -337,10 +345,7 @@ class MobileNetV1:
         images: from about 20 on, the engine's GEMM tiles sum each row in the
         same order whatever the batch, and chunked results are the bits of one call.
         """
-        # Two activation buffers of the largest layer output, each pixel padded by
-        # up to 16 floats (the engine's pixel stride): an upper bound on the engine's.
-        per_image = 2 * 4 * max(h * w * (c + 16) for h, w, c in (layer.out_shape for layer in self.layers))
-        return min(max(MIN_CHUNK, CHUNK_BYTES // per_image), MAX_ENGINE_BATCH)
+        return self._chunk_size  # worked out once (_chunk_images): _forward reads it on every call
 
     def _int8_storage(self, x: npt.ArrayLike, layout: str) -> np.ndarray:
         """x as the engine's uint8 storage, NHWC: x quantized (the model's input type) or float32
@@ -375,7 +380,6 @@ class MobileNetV1:
 
     def _forward_int8(self, x: npt.ArrayLike, layout: str, softmax: bool, quantized_output: bool) -> np.ndarray:
         """The integer network on x (see _int8_storage); the output dequantized, or raw."""
-        from . import quantization as qz
         # An NHWC array of the input's shape, as the engine stores it (uint8) or float32 values,
         # goes straight to the engine and comes back dequantized in C++, as in _forward.
         call = self._int8_call
@@ -392,10 +396,9 @@ class MobileNetV1:
         quant = self.quantization
         out = self._engine.forward_int8(self._int8_storage(x, layout))
         result_q = list(quant.layers.values())[-1].output
-        if softmax and quant.softmax is not None:
+        if softmax and call.softmax is not None:
             # TFLite's integer softmax on the uint8 storage (the same for uint8 and int8 tensors)
-            multiplier, left_shift, diff_min = qz.softmax_parameters(result_q.scale)
-            out = _core.softmax_int8(out, multiplier, left_shift, diff_min)
+            out = _core.softmax_int8(out, *call.softmax)
             # the file's QUANTIZE after it (int8 -> uint8) keeps the storage
             result_q = quant.io_output if quant.io_output is not None else quant.softmax
         q = (out ^ np.uint8(0x80)).view(np.int8) if result_q.dtype == "int8" else out
@@ -408,10 +411,10 @@ class MobileNetV1:
         # non-contiguous one): after a pass this code runs from cold caches, where every further
         # check cost several microseconds (bench/RESULTS.md, log entry 109).
         if (type(x) is np.ndarray and x.dtype == np.float32 and isinstance(layout, str)
-                and x.shape[1:] == self._image_shapes.get(layout) and x.shape[0] <= self._call_images):
+                and x.shape[1:] == self._image_shapes.get(layout) and x.shape[0] <= self._chunk_size):
             return self._engine.forward(x, layout, softmax, check_finite)
         x = self._check_input(x, layout)
-        n, chunk = x.shape[0], self.chunk_size
+        n, chunk = x.shape[0], self._chunk_size
         if n <= chunk:
             out = self._engine.forward(np.ascontiguousarray(x, dtype=np.float32), layout, softmax, check_finite)
         else:
